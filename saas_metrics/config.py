@@ -1,0 +1,185 @@
+"""Typed settings and metric policies: one object, documented defaults.
+
+Precedence (highest first): keyword arguments, environment variables
+``SAAS_METRICS_*`` (nested policies with ``__``, e.g.
+``SAAS_METRICS_REVENUE__DELINQUENCY_DAYS=45``), the YAML file named by
+``SAAS_METRICS_CONFIG_FILE`` (default ``saas_metrics.yaml`` in the working
+directory, if present), then the defaults below.
+
+Secrets (API keys, webhook URLs) are never settings fields: they are read only
+from environment variables through ``dagster.EnvVar`` where they are used.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("SAAS_METRICS_DATA_DIR", PROJECT_ROOT / "data"))
+
+
+def first_of_month(value: dt.date | dt.datetime | str) -> dt.date:
+    """The first day of the month containing ``value`` (``YYYY-MM`` or ``YYYY-MM-DD``)."""
+    if isinstance(value, str):
+        value = dt.date.fromisoformat(value if len(value) > 7 else f"{value}-01")
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    return value.replace(day=1)
+
+
+def add_months(month: dt.date, n: int) -> dt.date:
+    total = month.year * 12 + (month.month - 1) + n
+    return dt.date(total // 12, total % 12 + 1, 1)
+
+
+def last_complete_month(today: dt.date | None = None) -> dt.date:
+    today = today or dt.datetime.now(dt.UTC).date()
+    return add_months(first_of_month(today), -1)
+
+
+class RevenuePolicy(BaseModel):
+    """Revenue and retention policies (METRICS_SPEC.md, 'Revenue')."""
+
+    churn_recognition: Literal["period_end", "cancellation"] = Field(
+        "period_end",
+        description="period_end: MRR ends when the paid period ends (ChartMogul, default); "
+        "cancellation: MRR ends when the cancellation is requested.",
+    )
+    delinquency_days: int = Field(30, ge=0, description="days a past_due subscription keeps contributing MRR before it churns")
+    reactivation: Literal["any_return", "never"] = Field(
+        "any_return",
+        description="any_return: a customer who paid before and returns is a reactivation (default); never: counted as new.",
+    )
+    gross_margin: float = Field(1.0, gt=0, le=1, description="gross margin used by LTV and CAC payback")
+    ltv_churn_window_months: int = Field(6, ge=1, description="trailing months of customer churn averaged for LTV")
+    cohort_max_age_months: int = Field(36, ge=1, description="oldest cohort age reported in cohort_retention")
+
+
+class AcquisitionPolicy(BaseModel):
+    """Acquisition, funnel and attribution policies."""
+
+    cac_lag_months: int = Field(0, ge=0, description="spend of M-k divided by new customers of M")
+    lead_to_customer_days: int = Field(90, ge=1)
+    trial_to_paid_days: int = Field(30, ge=1)
+    demo_to_paid_days: int = Field(90, ge=1)
+    qualified_lead_stage: Literal["mql", "sql"] = "mql"
+    pql_event: str = Field("report_created", description="product event that marks activation")
+    pql_event_count: int = Field(3, ge=1, description="events needed to become a PQL")
+    time_decay_half_life_days: float = Field(7.0, gt=0)
+    identity_match_rate_warn_below: float = Field(0.9, ge=0, le=1)
+
+
+class EngagementPolicy(BaseModel):
+    """Usage, health and support policies."""
+
+    usage_event: str | None = Field(None, description="count only this product event (None: all events)")
+    usage_measure: Literal["active_user_days", "event_count", "active_users"] = "active_user_days"
+    at_risk_drop_fraction: float = Field(0.5, gt=0, le=1, description="usage drop (fraction) that flags an account")
+    health_weights: dict[str, float] = Field(
+        default_factory=lambda: {"usage_trend": 35.0, "seat_utilisation": 20.0, "support_burden": 15.0, "nps": 15.0, "billing_health": 15.0}
+    )
+    health_healthy_min: float = 70.0
+    health_at_risk_min: float = 40.0
+    health_drop_alert_points: float = 20.0
+
+    @field_validator("health_weights")
+    @classmethod
+    def _weights_sum_to_100(cls, v: dict[str, float]) -> dict[str, float]:
+        if abs(sum(v.values()) - 100.0) > 1e-9:
+            raise ValueError(f"health_weights must sum to 100, got {sum(v.values())}")
+        return v
+
+
+class QualityPolicy(BaseModel):
+    """Validation policies."""
+
+    row_count_band: float = Field(0.5, ge=0, description="a month's row count may differ from the previous month's by at most this fraction")
+    row_count_min_rows: int = Field(50, ge=0, description="the band applies only when the previous month had at least this many rows")
+    data_docs: bool = Field(True, description="build GX Data Docs under data/gx_docs")
+
+
+class Settings(BaseSettings):
+    """All settings of a saas_metrics deployment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SAAS_METRICS_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    sources_dir: Path = Field(DATA_DIR / "sources", description="folder of landing files (one sub-folder per source system)")
+    warehouse_url: str = Field(f"sqlite:///{DATA_DIR / 'warehouse.db'}", description="SQLAlchemy URL of the warehouse")
+    start_month: dt.date | None = Field(None, description="first monthly partition (default: 35 months before the last, i.e. 36 months)")
+    end_month: dt.date | None = Field(None, description="last monthly partition (default: the last complete month)")
+    reporting_currency: str = Field("USD", min_length=3, max_length=3)
+    reports_dir: Path = Field(DATA_DIR / "reports")
+    alert_rules_file: Path | None = Field(None, description="YAML alert rules (default: the packaged defaults)")
+
+    revenue: RevenuePolicy = Field(default_factory=RevenuePolicy)
+    acquisition: AcquisitionPolicy = Field(default_factory=AcquisitionPolicy)
+    engagement: EngagementPolicy = Field(default_factory=EngagementPolicy)
+    quality: QualityPolicy = Field(default_factory=QualityPolicy)
+
+    @field_validator("start_month", "end_month", mode="before")
+    @classmethod
+    def _month(cls, v: Any) -> Any:
+        if v is None or v == "":
+            return None
+        return first_of_month(v)
+
+    @field_validator("reporting_currency")
+    @classmethod
+    def _upper(cls, v: str) -> str:
+        return v.upper()
+
+    @model_validator(mode="after")
+    def _range(self) -> Settings:
+        if self.start_month is not None and self.last_month < self.start_month:
+            raise ValueError(f"the last month {self.last_month} is before start_month {self.start_month}")
+        return self
+
+    @property
+    def last_month(self) -> dt.date:
+        """The last partition: end_month, or the last complete month."""
+        return self.end_month or last_complete_month()
+
+    @property
+    def first_month(self) -> dt.date:
+        """The first partition: start_month, or 36 months ending with the last."""
+        return self.start_month or add_months(self.last_month, -35)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = Path(os.environ.get("SAAS_METRICS_CONFIG_FILE", "saas_metrics.yaml"))
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if config_file.exists():
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        elif "SAAS_METRICS_CONFIG_FILE" in os.environ:
+            raise FileNotFoundError(f"SAAS_METRICS_CONFIG_FILE={config_file} does not exist")
+        return tuple(sources)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read once; call ``get_settings.cache_clear()`` in tests)."""
+    return Settings()

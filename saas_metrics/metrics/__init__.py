@@ -1,0 +1,1 @@
+"""Pure metric functions: DataFrames in, DataFrames out. Nothing here imports Dagster."""

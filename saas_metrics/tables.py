@@ -1,0 +1,99 @@
+"""Table schemas: the one description of a table's columns and types.
+
+Every canonical source table and every warehouse output table is declared once
+as a :class:`TableSchema`. The warehouse creates tables from it (stable column
+types whatever a partition's data happens to hold), frames are coerced to it,
+and the Dagster UI shows it as ``dagster/column_schema``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pandas as pd
+
+ColumnType = Literal["str", "float", "int", "bool", "date", "datetime", "json"]
+
+#: The partition column of every monthly table: the first day of the month (a date).
+MONTH_COLUMN = "month"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: ColumnType
+    description: str = ""
+    nullable: bool = True
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """A table's columns in order.
+
+    ``time_column`` names the column that places a row in a monthly partition
+    (for raw fact tables the event timestamp, for metric tables ``month``);
+    ``None`` means the table is an unpartitioned snapshot.
+    ``key`` lists the columns that identify a row (unique per table).
+    """
+
+    name: str
+    columns: tuple[Column, ...]
+    description: str = ""
+    time_column: str | None = None
+    key: tuple[str, ...] = ()
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"{self.name} has no column {name!r}")
+
+    def empty_frame(self) -> pd.DataFrame:
+        return coerce_frame(pd.DataFrame(columns=self.column_names), self)
+
+
+def _coerce_series(series: pd.Series, type_: ColumnType) -> pd.Series:
+    if type_ == "str" or type_ == "json":
+        out = series.astype("object")
+        return out.where(series.notna(), None).map(lambda v: v if v is None else str(v))
+    if type_ == "float":
+        return pd.to_numeric(series, errors="coerce").astype("float64")
+    if type_ == "int":
+        return pd.to_numeric(series, errors="coerce").astype("Int64")
+    if type_ == "bool":
+        def to_bool(v: object) -> object:
+            if v is None or (isinstance(v, float) and pd.isna(v)) or v is pd.NA:
+                return pd.NA
+            if isinstance(v, str):
+                return v.strip().lower() in {"true", "1", "yes", "t", "y"}
+            return bool(v)
+
+        return series.map(to_bool).astype("boolean")
+    if type_ == "date":
+        return pd.to_datetime(series, errors="coerce", utc=True).dt.tz_localize(None).dt.normalize().astype("datetime64[ns]")
+    if type_ == "datetime":
+        return pd.to_datetime(series, errors="coerce", utc=True).dt.tz_localize(None).astype("datetime64[ns]")
+    raise ValueError(f"unknown column type {type_!r}")
+
+
+def coerce_frame(frame: pd.DataFrame, schema: TableSchema, *, keep_extra: bool = False) -> pd.DataFrame:
+    """Return ``frame`` with exactly the schema's columns (missing ones added as
+    nulls) in order, each coerced to its type. Datetimes are naive UTC.
+
+    Extra columns are dropped unless ``keep_extra`` (then they follow the schema's).
+    """
+    out = pd.DataFrame(index=frame.index)
+    for col in schema.columns:
+        series = frame[col.name] if col.name in frame.columns else pd.Series([None] * len(frame), index=frame.index, dtype="object")
+        out[col.name] = _coerce_series(series, col.type)
+    if keep_extra:
+        for name in frame.columns:
+            if name not in out.columns:
+                out[name] = frame[name]
+    return out.reset_index(drop=True)
