@@ -78,6 +78,10 @@ class AcquisitionPolicy(BaseModel):
     pql_event: str = Field("report_created", description="product event that marks activation")
     pql_event_count: int = Field(3, ge=1, description="events needed to become a PQL")
     time_decay_half_life_days: float = Field(7.0, gt=0)
+    attribution_lookback_days: int | None = Field(
+        None, ge=1, description="only touches within this many days before conversion are credited (None: all)"
+    )
+    trial_abandon_days: int = Field(14, ge=1, description="a trial requested but not started within this many days is abandoned")
     identity_match_rate_warn_below: float = Field(0.9, ge=0, le=1)
 
 
