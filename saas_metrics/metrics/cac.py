@@ -1,0 +1,185 @@
+"""Customer acquisition cost, payback, LTV:CAC, ROAS and traffic ROI.
+
+METRICS_SPEC.md, "Lifetime value and acquisition cost":
+
+- ``ad_spend`` (M) = ad spend of all platforms in M, reporting currency.
+- ``sm_expenses`` (M) = finance ledger lines of departments ``sales`` and
+  ``marketing`` dated in M (salaries, tools, agencies, events), converted at each
+  line's date rate.
+- ``sm_spend`` (M) = ad_spend (M) + sm_expenses (M).
+- ``cac`` (M) = sm_spend (M-k) / new_customers (M)      (blended; $100,000 / 200 = $5,000)
+- ``paid_cac`` (M) = ad_spend (M-k) / paid_new_customers (M), where
+  ``paid_new_customers`` are new customers whose acquisition channel
+  (identity.customer_channel) is a paid channel (google_ads, meta_ads, linkedin_ads).
+- per channel (segment 'channel', acquisition channel of the customer) and per
+  attribution model (segment 'channel:<model>', the model's credited customers
+  and new MRR): ``attributed_customers``, ``attributed_new_mrr``, ``ad_spend`` (M,
+  'channel' only), ``cac`` = channel spend (M-k) / attributed customers (M),
+  ``roas`` = 12 x attributed new MRR (M) / channel spend (M-k) and
+  ``traffic_roi`` = (12 x attributed new MRR - spend) / spend. Channel rows are
+  emitted for the paid channels and any other channel that carries ad spend
+  (channels without spend have no cost to divide).
+- ``cac_payback_months`` = cac / (ASP x gross margin); ``ltv_to_cac`` = LTV / cac.
+
+k = ``policy.cac_lag_months`` (default 0): the spend that acquired the customers
+of M is the spend of M-k. The caller must pass ad spend and expenses covering
+months M-k .. M for every M in ``months``; a month without any spend rows counts
+as zero spend. ``new_customers`` are mrr_movements rows with movement ``new``;
+reactivations are returning customers, not acquisitions, so they are excluded.
+Every ratio is NaN where its denominator is 0 or an input is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from saas_metrics.config import AcquisitionPolicy
+from saas_metrics.metrics import kpi
+from saas_metrics.metrics.ad_spend import to_reporting
+from saas_metrics.sources.schemas import PAID_CHANNELS
+
+SM_DEPARTMENTS = ("sales", "marketing")
+UNKNOWN = "(unknown)"
+
+
+def _month_of(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values).dt.to_period("M").dt.to_timestamp().astype("datetime64[ns]")
+
+
+def month_values(values: pd.Series | pd.DataFrame | None, metric: str) -> pd.Series:
+    """A per-month value as a Series indexed by month start.
+
+    Accepts a Series indexed by month, a frame with ``month`` and a ``metric`` (or
+    ``value``) column, or kpi_monthly rows (the ``metric`` rows of segment 'all').
+    """
+    if values is None:
+        return pd.Series(dtype="float64")
+    if isinstance(values, pd.Series):
+        out = values.astype("float64").copy()
+        out.index = _month_of(pd.Series(out.index)).to_numpy()
+        return out
+    frame = values
+    if "metric" in frame.columns:
+        frame = frame[frame["metric"] == metric]
+        if "segment" in frame.columns:
+            frame = frame[frame["segment"] == kpi.ALL]
+    column = metric if metric in frame.columns else "value"
+    if column not in frame.columns or "month" not in frame.columns:
+        raise ValueError(f"{metric}_by_month needs columns month and {metric} (or value)")
+    return pd.Series(frame[column].astype("float64").to_numpy(), index=_month_of(frame["month"]).to_numpy())
+
+
+def sm_expenses_by_month(expenses: pd.DataFrame, fx_rates: pd.DataFrame, reporting_currency: str) -> pd.Series:
+    """Sales and marketing expenses per month in the reporting currency (date rate)."""
+    sm = expenses[expenses["department"].astype("str").str.lower().isin(SM_DEPARTMENTS)]
+    if sm.empty:
+        return pd.Series(dtype="float64")
+    amount = to_reporting(sm["amount"], sm["currency"], sm["date"], fx_rates, reporting_currency)
+    return amount.groupby(_month_of(sm["date"]).to_numpy()).sum()
+
+
+def _lagged(series: pd.Series, months: list[pd.Timestamp], lag: int) -> pd.Series:
+    source = [m - pd.DateOffset(months=lag) for m in months]
+    return pd.Series(series.reindex(source).fillna(0.0).to_numpy(), index=months)
+
+
+def _channel_rows(
+    spend: pd.DataFrame,
+    attributed: pd.DataFrame,
+    channels: list[str],
+    months: list[pd.Timestamp],
+    lag: int,
+    *,
+    with_spend_rows: bool,
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Wide per (month, channel): attributed customers/MRR, lagged spend, cac, roas, traffic ROI."""
+    grid = pd.MultiIndex.from_product([months, channels], names=["month", "channel"])
+    spend_by = spend.groupby(["month", "channel"])["spend_reporting"].sum()
+    lag_keys = pd.MultiIndex.from_arrays(
+        [[m - pd.DateOffset(months=lag) for m in grid.get_level_values("month")], grid.get_level_values("channel")]
+    )
+    wide = pd.DataFrame(index=grid).reset_index()
+    wide["ad_spend"] = spend_by.reindex(grid).fillna(0.0).to_numpy()
+    lagged_spend = spend_by.reindex(lag_keys).fillna(0.0).to_numpy()
+    got = attributed.groupby(["month", "channel"])[["customers", "new_mrr"]].sum().reindex(grid).fillna(0.0)
+    wide["attributed_customers"] = got["customers"].to_numpy()
+    wide["attributed_new_mrr"] = got["new_mrr"].to_numpy()
+    wide["cac"] = kpi.safe_divide(lagged_spend, wide["attributed_customers"].to_numpy())
+    revenue = 12.0 * wide["attributed_new_mrr"].to_numpy()
+    wide["roas"] = kpi.safe_divide(revenue, lagged_spend)
+    wide["traffic_roi"] = kpi.safe_divide(revenue - lagged_spend, lagged_spend)
+    units = {"attributed_customers": kpi.COUNT, "attributed_new_mrr": kpi.CURRENCY, "cac": kpi.CURRENCY, "roas": kpi.RATIO, "traffic_roi": kpi.RATIO}
+    if with_spend_rows:
+        units = {"ad_spend": kpi.CURRENCY, **units}
+    return wide, units
+
+
+def cac_kpis(
+    ad_spend_staged: pd.DataFrame,
+    expenses: pd.DataFrame,
+    fx_rates: pd.DataFrame,
+    movements: pd.DataFrame,
+    customer_channels: pd.DataFrame,
+    attribution_credits: pd.DataFrame | None,
+    ltv_by_month: pd.Series | pd.DataFrame | None,
+    asp_by_month: pd.Series | pd.DataFrame | None,
+    months: Sequence[pd.Timestamp],
+    policy: AcquisitionPolicy,
+    reporting_currency: str,
+    *,
+    gross_margin: float = 1.0,
+) -> pd.DataFrame:
+    """kpi_monthly rows of acquisition cost for each month in ``months`` (see the module docstring).
+
+    ``gross_margin`` is ``RevenuePolicy.gross_margin`` (CAC payback only).
+    ``ltv_by_month`` / ``asp_by_month``: see :func:`month_values`.
+    """
+    if not 0 < gross_margin <= 1:
+        raise ValueError(f"gross_margin must be in (0, 1], got {gross_margin}")
+    month_index = sorted({kpi.month_start(m) for m in months})
+    lag = policy.cac_lag_months
+
+    spend = ad_spend_staged.assign(month=_month_of(ad_spend_staged["date"]))
+    spend["channel"] = spend["channel"].fillna(spend["platform"])
+    ad_total = spend.groupby("month")["spend_reporting"].sum()
+    sm_total = ad_total.add(sm_expenses_by_month(expenses, fx_rates, reporting_currency), fill_value=0.0)
+
+    new = movements[movements["movement"] == "new"].assign(month=lambda f: _month_of(f["month"]))
+    channel_of = customer_channels.drop_duplicates("customer_id").set_index("customer_id")["channel"]
+    new = new.assign(channel=new["customer_id"].map(channel_of).fillna(UNKNOWN))
+    new_count = new.groupby("month")["customer_id"].nunique().reindex(month_index).fillna(0.0)
+    paid_count = new[new["channel"].isin(PAID_CHANNELS)].groupby("month")["customer_id"].nunique().reindex(month_index).fillna(0.0)
+
+    cac = kpi.safe_divide(_lagged(sm_total, month_index, lag), new_count)
+    asp = month_values(asp_by_month, "asp").reindex(month_index)
+    ltv = month_values(ltv_by_month, "ltv").reindex(month_index)
+    headline = pd.DataFrame({
+        "month": month_index,
+        "ad_spend": ad_total.reindex(month_index).fillna(0.0).to_numpy(),
+        "sm_expenses": sm_total.reindex(month_index).fillna(0.0).to_numpy() - ad_total.reindex(month_index).fillna(0.0).to_numpy(),
+        "sm_spend": sm_total.reindex(month_index).fillna(0.0).to_numpy(),
+        "cac": cac.to_numpy(),
+        "paid_new_customers": paid_count.to_numpy(),
+        "paid_cac": kpi.safe_divide(_lagged(ad_total, month_index, lag), paid_count).to_numpy(),
+        "cac_payback_months": kpi.safe_divide(cac.to_numpy(), asp.to_numpy() * gross_margin),
+        "ltv_to_cac": kpi.safe_divide(ltv.to_numpy(), cac.to_numpy()),
+    })
+    units = {
+        "ad_spend": kpi.CURRENCY, "sm_expenses": kpi.CURRENCY, "sm_spend": kpi.CURRENCY, "cac": kpi.CURRENCY,
+        "paid_new_customers": kpi.COUNT, "paid_cac": kpi.CURRENCY, "cac_payback_months": kpi.MONTHS, "ltv_to_cac": kpi.RATIO,
+    }
+    parts = [kpi.wide_to_kpi(headline, units)]
+
+    channels = sorted(set(PAID_CHANNELS) | set(spend["channel"].dropna()))
+    by_channel = new.assign(customers=1.0, new_mrr=new["amount"])
+    wide, channel_units = _channel_rows(spend, by_channel, channels, month_index, lag, with_spend_rows=True)
+    parts.append(kpi.wide_to_kpi(wide, channel_units, segment="channel", segment_column="channel"))
+
+    if attribution_credits is not None and not attribution_credits.empty:
+        credits = attribution_credits.assign(month=_month_of(attribution_credits["month"]))
+        for model in sorted(credits["model"].unique()):
+            wide, model_units = _channel_rows(spend, credits[credits["model"] == model], channels, month_index, lag, with_spend_rows=False)
+            parts.append(kpi.wide_to_kpi(wide, model_units, segment=f"channel:{model}", segment_column="channel"))
+    return pd.concat(parts, ignore_index=True)
