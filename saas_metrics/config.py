@@ -112,6 +112,12 @@ class QualityPolicy(BaseModel):
     row_count_band: float = Field(0.5, ge=0, description="a month's row count may differ from the previous month's by at most this fraction")
     row_count_min_rows: int = Field(50, ge=0, description="the band applies only when the previous month had at least this many rows")
     data_docs: bool = Field(True, description="build GX Data Docs under data/gx_docs")
+    unresolved_max_fraction: float = Field(
+        0.05, ge=0, le=1,
+        description="the blocking integrity check fails when more than this fraction of a window's rows is quarantined "
+        "for an unknown currency or an unresolved reference (the FX or parent table is then likely incomplete)",
+    )
+    unresolved_min_rows: int = Field(20, ge=0, description="the unresolved fraction applies only to windows with at least this many rows")
 
 
 class Settings(BaseSettings):

@@ -1,0 +1,82 @@
+"""Validation outcome -> Dagster asset checks (specs declared up front, results at run time).
+
+The only module of the quality package that imports Dagster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+import dagster as dg
+
+from saas_metrics.quality.validate import (
+    CHECK_DESCRIPTIONS,
+    CHECK_SUFFIXES,
+    ValidationOutcome,
+    check_blocking,
+    check_names,
+)
+
+
+def check_specs(
+    table: str,
+    asset_key: dg.AssetKey | str | Sequence[str],
+    *,
+    partitions_def: dg.PartitionsDefinition | None = None,
+) -> list[dg.AssetCheckSpec]:
+    """The four checks of ``table`` on ``asset_key`` (schema and integrity blocking)."""
+    return [
+        dg.AssetCheckSpec(
+            name,
+            asset=asset_key,
+            description=CHECK_DESCRIPTIONS[suffix],
+            blocking=check_blocking(name),
+            **({"partitions_def": partitions_def} if partitions_def is not None else {}),
+        )
+        for name, suffix in zip(check_names(table), CHECK_SUFFIXES, strict=True)
+    ]
+
+
+def _metadata_value(value: Any) -> Any:
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value if value is not None else dg.MetadataValue.null()
+    return dg.MetadataValue.json(value)
+
+
+def to_asset_check_results(
+    outcome: ValidationOutcome, asset_key: dg.AssetKey | str | Sequence[str]
+) -> list[dg.AssetCheckResult]:
+    """One AssetCheckResult per check of ``outcome``: severity, verdict, the check's
+    own metadata, the suite's success percent, the failing expectations (with
+    unexpected counts and sanitised samples) and a link to the Data Docs page."""
+    failing = [
+        {k: v for k, v in asdict(e).items() if v is not None}
+        for e in outcome.expectations
+        if not e.success
+    ]
+    shared: dict[str, Any] = {
+        "success_percent": dg.MetadataValue.float(float(outcome.success_percent)),
+        "failing_expectations": dg.MetadataValue.json(failing),
+        "rows": len(outcome.annotated),
+        "clean_rows": len(outcome.clean),
+        "quarantined_rows": len(outcome.quarantined),
+    }
+    if outcome.data_docs_index is not None:
+        shared["data_docs"] = dg.MetadataValue.path(str(outcome.data_docs_index))
+        shared["data_docs_url"] = dg.MetadataValue.url(outcome.data_docs_index.resolve().as_uri())
+    results = []
+    for check in outcome.checks:
+        metadata = {**{k: _metadata_value(v) for k, v in check.metadata.items()}, **shared}
+        results.append(
+            dg.AssetCheckResult(
+                asset_key=asset_key,
+                check_name=check.name,
+                passed=check.passed,
+                severity=dg.AssetCheckSeverity.ERROR if check.severity == "ERROR" else dg.AssetCheckSeverity.WARN,
+                description=check.description,
+                metadata=metadata,
+            )
+        )
+    return results

@@ -1,0 +1,91 @@
+"""GX Data Docs of the latest validation of each table, offline, as static HTML.
+
+Layout: ``<docs_dir>/<table>/index.html`` is a GX Data Docs site holding the
+latest validation of that table's suite; ``<docs_dir>/index.html`` links every
+table's site. Each build uses a throw-away ephemeral GX context (a few ms) so a
+table's site shows exactly its latest validation, and concurrent steps that
+validate different tables never overwrite each other's pages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from saas_metrics.quality.validate import ValidationOutcome
+
+SITE_NAME = "saas_metrics"
+INDEX_FILE = "index.html"
+
+
+def _build_table_site(outcome: ValidationOutcome, site_dir: Path) -> Path:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    result = outcome.gx_result
+    if result is None:
+        raise ValueError(f"the validation of {outcome.table} carries no GX result to render")
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    context.add_data_docs_site(
+        SITE_NAME,
+        {
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(site_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            "site_section_builders": {"expectations": "0", "profiling": "0"},
+        },
+    )
+    key = ValidationResultIdentifier(
+        expectation_suite_identifier=ExpectationSuiteIdentifier(name=result.suite_name),
+        run_id=RunIdentifier(run_name=outcome.table, run_time=dt.datetime.now(dt.UTC)),
+        batch_identifier=outcome.table,
+    )
+    context.validation_results_store.set(key, result)
+    context.build_data_docs(site_names=[SITE_NAME])
+    return site_dir / INDEX_FILE
+
+
+def _write_root_index(docs_dir: Path) -> Path:
+    sites = sorted(p.parent for p in docs_dir.glob(f"*/{INDEX_FILE}"))
+    items = "\n".join(
+        f'<li><a href="{html.escape(site.name)}/{INDEX_FILE}">{html.escape(site.name)}</a> '
+        f"(built {dt.datetime.fromtimestamp((site / INDEX_FILE).stat().st_mtime, dt.UTC):%Y-%m-%d %H:%M} UTC)</li>"
+        for site in sites
+    )
+    index = docs_dir / INDEX_FILE
+    tmp = index.with_suffix(".tmp")
+    tmp.write_text(
+        "<!doctype html><html><head><meta charset='utf-8'><title>saas_metrics data docs</title></head>"
+        f"<body><h1>saas_metrics: latest validation per table</h1><ul>\n{items}\n</ul></body></html>\n",
+        encoding="utf-8",
+    )
+    tmp.replace(index)
+    return index
+
+
+def build_data_docs(outcomes: Iterable[ValidationOutcome], docs_dir: Path | str) -> Path:
+    """Render the latest validation of each outcome's table under ``docs_dir`` and
+    return the path of the root ``index.html`` (each table's page is
+    ``<docs_dir>/<table>/index.html``)."""
+    docs_dir = Path(docs_dir)
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    for outcome in outcomes:
+        _build_table_site(outcome, docs_dir / outcome.table)
+    return _write_root_index(docs_dir)
+
+
+def table_docs_index(docs_dir: Path | str, table: str) -> Path:
+    """Where the Data Docs page of ``table`` lives."""
+    return Path(docs_dir) / table / INDEX_FILE

@@ -1,0 +1,158 @@
+"""The process-wide Great Expectations 1.x context, suites and batch validation.
+
+GX is imported lazily (it takes seconds to import) so loading the Dagster
+definitions stays fast. The ephemeral context, the pandas datasource, one
+dataframe asset per table and every expectation suite are created once per
+process and reused; the per-run values (window, ``now``, known currencies,
+reference and existing ids) are passed as suite parameters (``$PARAMETER``), so a
+validation call only builds a batch and validates it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any
+
+from saas_metrics.quality.suites import TableRules, rules_for
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from great_expectations.core import ExpectationSuite, ExpectationSuiteValidationResult
+    from great_expectations.data_context import AbstractDataContext
+
+DATASOURCE_NAME = "saas_metrics"
+BATCH_DEFINITION_NAME = "whole_frame"
+PARSE_ERRORS_COLUMN = "_parse_errors"
+
+
+@dataclass(frozen=True)
+class SuiteVariant:
+    """Which optional rules are active for one validation (they need run inputs)."""
+
+    table: str
+    window: bool
+    currency: bool
+    references: tuple[str, ...]
+
+    @property
+    def suite_name(self) -> str:
+        parts = [self.table]
+        if self.window:
+            parts.append("window")
+        if self.currency:
+            parts.append("currency")
+        parts.extend(f"ref-{column}" for column in self.references)
+        return "+".join(parts)
+
+
+@lru_cache(maxsize=1)
+def get_gx_context() -> AbstractDataContext:
+    """The one ephemeral GX context of this process (analytics and progress bars off)."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    context.data_sources.add_pandas(DATASOURCE_NAME)
+    return context
+
+
+@cache
+def _batch_definition(table: str) -> Any:
+    datasource = get_gx_context().data_sources.get(DATASOURCE_NAME)
+    asset = datasource.add_dataframe_asset(table)
+    return asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION_NAME)
+
+
+def _expectations(rules: TableRules, variant: SuiteVariant) -> list[Any]:
+    """The GX expectations of one table, each tagged with meta rule/column."""
+    import great_expectations.expectations as gxe
+
+    def meta(rule: str, column: str) -> dict[str, str]:
+        return {"rule": rule, "column": column}
+
+    out: list[Any] = [
+        gxe.ExpectColumnValuesToBeNull(column=PARSE_ERRORS_COLUMN, meta=meta("unparseable", PARSE_ERRORS_COLUMN))
+    ]
+    out += [gxe.ExpectColumnValuesToNotBeNull(column=c, meta=meta("not_null", c)) for c in rules.not_null]
+    if len(rules.key) == 1:
+        out.append(gxe.ExpectColumnValuesToBeUnique(column=rules.key[0], meta=meta("duplicate", rules.key[0])))
+    elif rules.key:
+        out.append(
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=list(rules.key), meta=meta("duplicate", ",".join(rules.key)))
+        )
+    if rules.global_id:
+        out.append(
+            gxe.ExpectColumnValuesToNotBeInSet(
+                column=rules.global_id,
+                value_set={"$PARAMETER": "existing_ids"},
+                meta={**meta("duplicate", rules.global_id), "existing_ids": "true"},
+            )
+        )
+    for column, values in rules.allowed_values.items():
+        out.append(gxe.ExpectColumnValuesToBeInSet(column=column, value_set=list(values), meta=meta("allowed_values", column)))
+    if variant.currency:
+        out += [
+            gxe.ExpectColumnValuesToBeInSet(
+                column=c, value_set={"$PARAMETER": "known_currencies"}, meta={**meta("allowed_values", c), "currency": "true"}
+            )
+            for c in rules.currency_columns
+        ]
+    for column, pattern in rules.patterns.items():
+        out.append(gxe.ExpectColumnValuesToMatchRegex(column=column, regex=pattern, meta=meta("allowed_values", column)))
+    out += [gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, meta=meta("non_negative", c)) for c in rules.non_negative]
+    out += [
+        gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, strict_min=True, meta=meta("positive", c))
+        for c in rules.positive
+    ]
+    for column, (low, high) in rules.ranges.items():
+        out.append(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high, meta=meta("range", column)))
+    if variant.window and rules.time_column:
+        out.append(
+            gxe.ExpectColumnValuesToBeBetween(
+                column=rules.time_column,
+                min_value={"$PARAMETER": "window_start"},
+                max_value={"$PARAMETER": "window_end"},
+                strict_max=True,
+                meta=meta("in_window", rules.time_column),
+            )
+        )
+    out += [
+        gxe.ExpectColumnValuesToBeBetween(column=c, max_value={"$PARAMETER": "now"}, meta=meta("not_future", c))
+        for c in rules.not_future
+    ]
+    out += [
+        gxe.ExpectColumnValuesToBeInSet(
+            column=column, value_set={"$PARAMETER": f"ref_{rules.references[column]}"}, meta=meta("reference", column)
+        )
+        for column in variant.references
+    ]
+    return out
+
+
+@cache
+def get_suite(variant: SuiteVariant) -> ExpectationSuite:
+    """The expectation suite of one table variant, created and registered once."""
+    import great_expectations as gx
+
+    context = get_gx_context()
+    suite = gx.ExpectationSuite(name=variant.suite_name, meta={"table": variant.table})
+    for expectation in _expectations(rules_for(variant.table), variant):
+        suite.add_expectation(expectation)
+    return context.suites.add(suite)
+
+
+def run_suite(
+    frame: pd.DataFrame, variant: SuiteVariant, parameters: dict[str, Any]
+) -> ExpectationSuiteValidationResult:
+    """Validate ``frame`` (RangeIndex) against the variant's suite, COMPLETE result format
+    (``unexpected_index_list`` maps failures back to row positions)."""
+    batch = _batch_definition(variant.table).get_batch(batch_parameters={"dataframe": frame})
+    return batch.validate(
+        get_suite(variant),
+        result_format={"result_format": "COMPLETE"},
+        expectation_parameters=parameters,
+    )
