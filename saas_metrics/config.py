@@ -97,6 +97,15 @@ class EngagementPolicy(BaseModel):
     health_healthy_min: float = 70.0
     health_at_risk_min: float = 40.0
     health_drop_alert_points: float = 20.0
+    health_tickets_per_seat_max: float = Field(
+        1.0, gt=0, description="tickets per seat in a month at which the support-burden sub-score reaches 0"
+    )
+    health_nps_lookback_months: int = Field(
+        3, ge=1, description="months (M and the ones before) searched for a customer's latest NPS response"
+    )
+    health_past_due_grace_days: int = Field(
+        0, ge=0, description="days an invoice may be past its due date at month end before billing health is 0"
+    )
 
     @field_validator("health_weights")
     @classmethod

@@ -1,0 +1,94 @@
+"""Reference entries of every engagement, health, support and NPS metric in kpi_monthly.
+
+The formulas match the functions that emit them: usage.usage_kpis, health.health_kpis,
+support.support_kpis and nps.nps_kpis (METRICS_SPEC.md, 'Engagement, health and support').
+"""
+
+from __future__ import annotations
+
+from saas_metrics.metrics.kpi import ALL, COUNT, HOURS, RATIO, SCORE, MetricDef
+
+_SPEC = "METRICS_SPEC.md 'Engagement, health and support'"
+_USAGE_POLICIES = ("engagement.usage_measure", "engagement.usage_event")
+_HEALTH_POLICIES = (
+    "engagement.health_weights",
+    "engagement.health_healthy_min",
+    "engagement.health_at_risk_min",
+    "engagement.health_tickets_per_seat_max",
+    "engagement.health_nps_lookback_months",
+    "engagement.health_past_due_grace_days",
+)
+_TICKETS = "support_tickets created in M"
+_PERCENTILE = "numpy.percentile, linear interpolation (1..10 h -> p90 9.1 h)"
+
+ENGAGEMENT_METRICS: list[MetricDef] = [
+    # --- product usage (usage.usage_kpis) ---
+    MetricDef("active_users", COUNT, "engagement", "distinct user_id with any product event in M (MAU)", "product_usage", f"{_SPEC}: Active users (MAU)"),
+    MetricDef(
+        "stickiness", RATIO, "engagement",
+        "mean over the calendar days of M of distinct daily active users / MAU (DAU/MAU)",
+        "product_usage", f"{_SPEC}: stickiness = DAU/MAU",
+    ),
+    MetricDef(
+        "usage_total", COUNT, "engagement",
+        "sum over product accounts of usage(M) (active user-days by default)",
+        "account_engagement", f"{_SPEC}: Product usage", policies=_USAGE_POLICIES,
+    ),
+    MetricDef(
+        "usage_per_account", COUNT, "engagement", "usage_total / product accounts with usage(M) > 0",
+        "account_engagement", f"{_SPEC}: Product usage", policies=_USAGE_POLICIES,
+    ),
+    # --- customer health (health.health_kpis) ---
+    *[
+        MetricDef(
+            f"mrr_share_{band}", RATIO, "health",
+            f"MRR of paying customers whose health band in M is '{band}' / MRR of all scored customers",
+            "customer_health, customer_mrr", f"{_SPEC}: Customer health score", policies=_HEALTH_POLICIES,
+            notes="health score = sum of weight x sub-score of usage trend, seat utilisation, support burden, NPS and billing health (docs/health.md)",
+        )
+        for band in ("healthy", "at_risk", "critical")
+    ],
+    MetricDef(
+        "average_health_score", SCORE, "health", "unweighted mean health score (0-100) of the customers paying at the end of M",
+        "customer_health", f"{_SPEC}: Customer health score", policies=_HEALTH_POLICIES,
+    ),
+    MetricDef(
+        "accounts_critical", COUNT, "health", "paying customers whose health score in M is below health_at_risk_min (40)",
+        "customer_health", f"{_SPEC}: Customer health score", policies=_HEALTH_POLICIES,
+    ),
+    # --- support (support.support_kpis) ---
+    MetricDef(
+        "tickets_created", COUNT, "support", "count of support tickets with created_at in M",
+        "support_tickets", f"{_SPEC}: Support", segments=(ALL, "priority"),
+    ),
+    MetricDef(
+        "first_response_hours_median", HOURS, "support", "median of (first_response_at - created_at) in hours",
+        _TICKETS, f"{_SPEC}: Support", notes="tickets without a first response are excluded",
+    ),
+    MetricDef(
+        "first_response_hours_p90", HOURS, "support", f"90th percentile of (first_response_at - created_at) in hours, {_PERCENTILE}",
+        _TICKETS, f"{_SPEC}: Support",
+    ),
+    MetricDef(
+        "resolution_hours_median", HOURS, "support", "median of (solved_at - created_at) in hours",
+        _TICKETS, f"{_SPEC}: Support", notes="unsolved tickets are excluded; the cohort is the creation month",
+    ),
+    MetricDef(
+        "resolution_hours_p90", HOURS, "support", f"90th percentile of (solved_at - created_at) in hours, {_PERCENTILE}",
+        _TICKETS, f"{_SPEC}: Support",
+    ),
+    MetricDef(
+        "open_backlog", COUNT, "support", "tickets created before first(M+1) and not solved by first(M+1)",
+        "support_tickets of M and every earlier month", f"{_SPEC}: Support (open backlog at month end)",
+    ),
+    MetricDef(
+        "tickets_per_account", COUNT, "support", "tickets_created / customers paying at the end of M",
+        "support_tickets, customer_mrr", f"{_SPEC}: Support", notes="emitted only when customer_mrr snapshots are passed",
+    ),
+    # --- NPS (nps.nps_kpis) ---
+    MetricDef(
+        "nps", SCORE, "nps", "100 x (promoters (9-10) - detractors (0-6)) / responses in M; NULL when no response",
+        "nps_responses", f"{_SPEC}: NPS",
+    ),
+    MetricDef("nps_responses", COUNT, "nps", "NPS responses with a score submitted in M", "nps_responses", f"{_SPEC}: NPS"),
+]

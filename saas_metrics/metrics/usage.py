@@ -1,0 +1,293 @@
+"""Product usage per account-month, usage change and usage-drop at-risk accounts.
+
+METRICS_SPEC.md, 'Engagement, health and support':
+
+- **usage(A, M)** of product account A in month M, by ``EngagementPolicy.usage_measure``:
+  ``active_user_days`` (default) = distinct (user, date) pairs with an event,
+  ``event_count`` = sum of event counts, ``active_users`` = distinct users.
+  With ``EngagementPolicy.usage_event`` set only that event counts for ``usage``;
+  the activity columns (active_users, dau_avg, stickiness) always count any event.
+  A usage row is an event when ``event_count > 0`` (a missing count counts as 1 event:
+  the row records that the event happened).
+- **usage_change** = usage(M) - usage(M-1); **usage_change_pct** = usage_change / usage(M-1),
+  NaN when usage(M-1) is 0 or unknown.
+- **active_users** (MAU of the account) = distinct users with an event in M;
+  **dau_avg** = mean over the calendar days of M of distinct active users
+  (= active user-days / days in M); **stickiness** = dau_avg / active_users.
+- **At risk** (the HubSpot guide's example): an account paying at the end of M
+  (MRR > 0) whose usage fell by at least ``at_risk_drop_fraction`` (default 50 %)
+  versus M-1, with usage(M-1) > 0. A drop of exactly the threshold is included.
+
+Usage is per product account; it is reported per billing customer through the
+identity ``links`` (``product_account_id`` -> ``customer_id``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from saas_metrics.config import EngagementPolicy
+from saas_metrics.metrics import kpi
+from saas_metrics.tables import Column, TableSchema, coerce_frame
+
+ACCOUNT_ENGAGEMENT = TableSchema(
+    name="account_engagement",
+    description="Product usage per product account and month, with the change versus the previous month.",
+    columns=(
+        Column("month", "date", "first day of the month", nullable=False),
+        Column("customer_id", "str", "billing customer linked to the product account (null when unlinked)"),
+        Column("account_id", "str", "product account", nullable=False),
+        Column("usage", "float", "usage measure of M (EngagementPolicy.usage_measure)"),
+        Column("usage_previous", "float", "usage measure of M-1; null when M-1 was not read"),
+        Column("usage_change", "float", "usage - usage_previous"),
+        Column("usage_change_pct", "float", "usage_change / usage_previous; null when usage_previous is 0"),
+        Column("active_users", "int", "distinct users with any event in M (account MAU)"),
+        Column("dau_avg", "float", "mean daily active users over the calendar days of M"),
+        Column("stickiness", "float", "dau_avg / active_users; null when no active user"),
+    ),
+    time_column="month",
+    key=("month", "account_id"),
+)
+
+AT_RISK_ACCOUNTS = TableSchema(
+    name="at_risk_accounts",
+    description="Paying accounts whose usage fell by at least the at-risk fraction versus the previous month.",
+    columns=(
+        Column("month", "date", "first day of the month", nullable=False),
+        Column("customer_id", "str", "billing customer", nullable=False),
+        Column("usage_previous", "float"),
+        Column("usage", "float"),
+        Column("usage_change", "float"),
+        Column("usage_change_pct", "float", "negative fraction (-0.5 = halved)"),
+        Column("mrr", "float", "MRR at the end of M, reporting currency"),
+        Column("plan_tier", "str"),
+        Column("health_score", "float", "customer health score of M (0-100), null when not scored"),
+        Column("band", "str", "health band: healthy / at_risk / critical"),
+        Column("owner_id", "str", "CRM owner of the customer's company"),
+    ),
+    time_column="month",
+    key=("month", "customer_id"),
+)
+
+_USAGE_KEY = ["date", "account_id", "user_id", "event_name"]
+
+
+def require_columns(frame: pd.DataFrame, columns: Iterable[str], name: str) -> None:
+    """Raise a ValueError naming the input and the columns it lacks."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{name} is missing column(s) {missing}; it has {list(frame.columns)}")
+
+
+def normalise_months(months: Iterable[object]) -> list[pd.Timestamp]:
+    """Sorted, distinct first-of-month Timestamps."""
+    return sorted({kpi.month_start(m) for m in months})
+
+
+def month_of(values: pd.Series) -> pd.Series:
+    """First day of the month of each timestamp (naive)."""
+    stamps = pd.to_datetime(values)
+    return stamps.dt.to_period("M").dt.to_timestamp().astype("datetime64[ns]")
+
+
+def previous_month(month: pd.Timestamp) -> pd.Timestamp:
+    return month - pd.offsets.MonthBegin(1)
+
+
+def next_month(month: pd.Timestamp) -> pd.Timestamp:
+    return month + pd.offsets.MonthBegin(1)
+
+
+def account_customer_map(links: pd.DataFrame) -> pd.DataFrame:
+    """account_id -> customer_id from identity links, one row per product account.
+
+    Should two billing customers claim one product account, the smallest customer_id
+    keeps it (deterministic); identity resolution promises one account per customer.
+    """
+    require_columns(links, ["customer_id", "product_account_id"], "links")
+    pairs = links.loc[links["product_account_id"].notna() & links["customer_id"].notna(), ["product_account_id", "customer_id"]]
+    pairs = pairs.astype({"product_account_id": str, "customer_id": str}).rename(columns={"product_account_id": "account_id"})
+    return pairs.sort_values(["account_id", "customer_id"]).drop_duplicates("account_id").reset_index(drop=True)
+
+
+def _event_rows(usage: pd.DataFrame, prev_usage: pd.DataFrame | None) -> pd.DataFrame:
+    """Usage rows that are events, with month and count columns (duplicates across inputs dropped)."""
+    frames = [f for f in (usage, prev_usage) if f is not None]
+    for index, frame in enumerate(frames):
+        require_columns(frame, [*_USAGE_KEY, "event_count"], "usage" if index == 0 else "prev_usage")
+    rows = pd.concat([f[[*_USAGE_KEY, "event_count"]] for f in frames], ignore_index=True)
+    rows = rows.drop_duplicates(subset=_USAGE_KEY)
+    rows["events"] = pd.to_numeric(rows["event_count"], errors="coerce").fillna(1.0)
+    if (rows["events"] < 0).any():
+        raise ValueError("usage has negative event_count values")
+    rows = rows.loc[rows["events"] > 0].copy()
+    rows["date"] = pd.to_datetime(rows["date"]).dt.normalize()
+    rows["month"] = month_of(rows["date"])
+    rows["account_id"] = rows["account_id"].astype(str)
+    rows["user_id"] = rows["user_id"].astype(str)
+    return rows
+
+
+def _usage_measure(rows: pd.DataFrame, policy: EngagementPolicy) -> pd.Series:
+    """The policy's usage measure per (month, account_id)."""
+    if policy.usage_event is not None:
+        rows = rows.loc[rows["event_name"] == policy.usage_event]
+    grouped = rows.groupby(["month", "account_id"])
+    if policy.usage_measure == "event_count":
+        return grouped["events"].sum().astype("float64")
+    if policy.usage_measure == "active_users":
+        return grouped["user_id"].nunique().astype("float64")
+    return rows.drop_duplicates(["month", "account_id", "user_id", "date"]).groupby(["month", "account_id"]).size().astype("float64")
+
+
+def account_engagement(
+    usage: pd.DataFrame,
+    links: pd.DataFrame,
+    months: Iterable[object],
+    prev_usage: pd.DataFrame | None,
+    policy: EngagementPolicy | None = None,
+    snapshots: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Usage per product account and month (ACCOUNT_ENGAGEMENT) for every month in ``months``.
+
+    ``usage`` holds canonical product_usage rows of ``months``; ``prev_usage`` those of the
+    month before each (for a range, usually the month before the first; passing a frame,
+    even an empty one, states that those months are complete). When M-1 is neither in
+    ``months`` nor covered by ``prev_usage`` (None), usage_previous is NaN.
+
+    Rows: every account with an event in M or in M-1 (so a drop to zero shows as usage 0),
+    plus, when ``snapshots`` (customer_mrr) is given, the linked account of every customer
+    paying at the end of M, with usage 0 when it had no event. A paying customer without a
+    linked product account has no row (its usage is unknown, not 0).
+    Formulas: module docstring (METRICS_SPEC.md, 'Engagement, health and support').
+    """
+    policy = policy or EngagementPolicy()
+    month_list = normalise_months(months)
+    if not month_list:
+        return ACCOUNT_ENGAGEMENT.empty_frame()
+    previous = {m: previous_month(m) for m in month_list}
+    covered = set(month_list) | (set(previous.values()) if prev_usage is not None else set())
+    rows = _event_rows(usage, prev_usage)
+    rows = rows.loc[rows["month"].isin(covered)]
+
+    measure = _usage_measure(rows, policy)
+    user_days = rows.drop_duplicates(["month", "account_id", "user_id", "date"]).groupby(["month", "account_id"]).size()
+    mau = rows.groupby(["month", "account_id"])["user_id"].nunique()
+
+    # Candidate (month, account) rows: active in M, active in M-1, or paying at the end of M.
+    active = rows[["month", "account_id"]].drop_duplicates()
+    current = active.loc[active["month"].isin(month_list)]
+    prev_to_month = {p: m for m, p in previous.items()}
+    was_active = active.loc[active["month"].isin(prev_to_month)].assign(month=lambda f: f["month"].map(prev_to_month))
+    account_map = account_customer_map(links)
+    candidates = [current, was_active]
+    if snapshots is not None:
+        require_columns(snapshots, ["month", "customer_id", "mrr"], "snapshots")
+        paying = snapshots.loc[pd.to_numeric(snapshots["mrr"], errors="coerce") > 0, ["month", "customer_id"]].copy()
+        paying["month"] = month_of(paying["month"])
+        paying["customer_id"] = paying["customer_id"].astype(str)
+        paying = paying.loc[paying["month"].isin(month_list)].merge(account_map, on="customer_id")
+        candidates.append(paying[["month", "account_id"]])
+    out = pd.concat(candidates, ignore_index=True).drop_duplicates().reset_index(drop=True)
+
+    key = pd.MultiIndex.from_frame(out[["month", "account_id"]])
+    prev_key = pd.MultiIndex.from_arrays([out["month"].map(previous), out["account_id"]])
+    out["usage"] = measure.reindex(key).fillna(0.0).to_numpy()
+    prev_known = out["month"].map(previous).isin(covered).to_numpy()
+    out["usage_previous"] = np.where(prev_known, measure.reindex(prev_key).fillna(0.0).to_numpy(), np.nan)
+    out["usage_change"] = out["usage"] - out["usage_previous"]
+    out["usage_change_pct"] = kpi.safe_divide(out["usage_change"], out["usage_previous"])
+    out["active_users"] = mau.reindex(key).fillna(0).to_numpy()
+    days_in_month = out["month"].dt.days_in_month.to_numpy()
+    out["dau_avg"] = user_days.reindex(key).fillna(0).to_numpy() / days_in_month
+    out["stickiness"] = kpi.safe_divide(out["dau_avg"], out["active_users"])
+    out = out.merge(account_map, on="account_id", how="left")
+    out = out.sort_values(["month", "account_id"])
+    return coerce_frame(out, ACCOUNT_ENGAGEMENT)
+
+
+def usage_kpis(engagement: pd.DataFrame, usage: pd.DataFrame, months: Iterable[object]) -> pd.DataFrame:
+    """Usage KPIs per month (kpi_monthly rows, segment 'all').
+
+    - active_users = distinct user_id with any event in M, over all accounts (MAU);
+    - stickiness = mean over the calendar days of M of distinct users active that day / MAU;
+    - usage_total = sum of account usage (policy measure) in ``engagement`` for M;
+    - usage_per_account = usage_total / accounts with usage > 0 in M (NaN when none).
+    METRICS_SPEC.md, 'Engagement, health and support'.
+    """
+    month_list = normalise_months(months)
+    if not month_list:
+        return kpi.kpi_frame([])
+    require_columns(engagement, ["month", "account_id", "usage"], "engagement")
+    rows = _event_rows(usage, None)
+    rows = rows.loc[rows["month"].isin(month_list)]
+    index = pd.DatetimeIndex(month_list, name="month")
+    mau = rows.groupby("month")["user_id"].nunique().reindex(index).fillna(0)
+    user_days = rows.drop_duplicates(["month", "user_id", "date"]).groupby("month").size().reindex(index).fillna(0)
+    dau_avg = user_days / index.days_in_month
+    eng = engagement.assign(month=month_of(engagement["month"]))
+    eng = eng.loc[eng["month"].isin(month_list)]
+    usage_values = pd.to_numeric(eng["usage"], errors="coerce").fillna(0.0)
+    usage_total = usage_values.groupby(eng["month"]).sum().reindex(index).fillna(0.0)
+    active_accounts = (usage_values > 0).groupby(eng["month"]).sum().reindex(index).fillna(0)
+    wide = pd.DataFrame(
+        {
+            "month": index,
+            "active_users": mau.to_numpy(),
+            "stickiness": kpi.safe_divide(dau_avg.to_numpy(), mau.to_numpy()),
+            "usage_total": usage_total.to_numpy(),
+            "usage_per_account": kpi.safe_divide(usage_total.to_numpy(), active_accounts.to_numpy()),
+        }
+    )
+    units = {"active_users": kpi.COUNT, "stickiness": kpi.RATIO, "usage_total": kpi.COUNT, "usage_per_account": kpi.COUNT}
+    return kpi.wide_to_kpi(wide, units)
+
+
+def at_risk_accounts(
+    engagement: pd.DataFrame,
+    snapshots: pd.DataFrame,
+    health: pd.DataFrame | None,
+    owners: pd.DataFrame | None,
+    policy: EngagementPolicy | None = None,
+) -> pd.DataFrame:
+    """Paying accounts whose usage fell by at least ``policy.at_risk_drop_fraction`` (AT_RISK_ACCOUNTS).
+
+    Flagged when mrr(M) > 0, usage(M-1) > 0 and usage(M) <= (1 - fraction) x usage(M-1)
+    (a drop of exactly the fraction is included; a relative tolerance of 1e-9 absorbs
+    float rounding). health (customer_health) adds score and band, owners
+    (customer_id, owner_id; may be empty or None) the CRM owner. Ordered by month, MRR desc.
+    METRICS_SPEC.md, 'Usage-drop at risk'.
+    """
+    policy = policy or EngagementPolicy()
+    require_columns(engagement, ["month", "customer_id", "usage", "usage_previous", "usage_change", "usage_change_pct"], "engagement")
+    require_columns(snapshots, ["month", "customer_id", "mrr", "plan_tier"], "snapshots")
+    eng = engagement.loc[engagement["customer_id"].notna()].copy()
+    eng["month"] = month_of(eng["month"])
+    eng["customer_id"] = eng["customer_id"].astype(str)
+    previous = pd.to_numeric(eng["usage_previous"], errors="coerce")
+    current = pd.to_numeric(eng["usage"], errors="coerce").fillna(0.0)
+    threshold = (1.0 - policy.at_risk_drop_fraction) * previous
+    dropped = (previous > 0) & (current <= threshold + 1e-9 * previous)
+    flagged = eng.loc[dropped, ["month", "customer_id", "usage_previous", "usage", "usage_change", "usage_change_pct"]]
+
+    snaps = snapshots[["month", "customer_id", "mrr", "plan_tier"]].copy()
+    snaps["month"] = month_of(snaps["month"])
+    snaps["customer_id"] = snaps["customer_id"].astype(str)
+    snaps = snaps.loc[pd.to_numeric(snaps["mrr"], errors="coerce") > 0]
+    out = flagged.merge(snaps, on=["month", "customer_id"], how="inner")
+
+    if health is not None and len(health):
+        require_columns(health, ["month", "customer_id", "score", "band"], "health")
+        scores = health[["month", "customer_id", "score", "band"]].rename(columns={"score": "health_score"})
+        scores = scores.assign(month=month_of(scores["month"]), customer_id=scores["customer_id"].astype(str))
+        out = out.merge(scores, on=["month", "customer_id"], how="left")
+    if owners is not None and len(owners):
+        require_columns(owners, ["customer_id", "owner_id"], "owners")
+        owner_map = owners.loc[owners["owner_id"].notna(), ["customer_id", "owner_id"]].astype(str)
+        owner_map = owner_map.sort_values(["customer_id", "owner_id"]).drop_duplicates("customer_id")
+        out = out.merge(owner_map, on="customer_id", how="left")
+    out = out.sort_values(["month", "mrr", "customer_id"], ascending=[True, False, True])
+    return coerce_frame(out, AT_RISK_ACCOUNTS)

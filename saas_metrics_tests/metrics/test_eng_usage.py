@@ -1,0 +1,233 @@
+"""Product usage per account-month, usage KPIs and usage-drop at-risk accounts (hand-computed)."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from saas_metrics.config import EngagementPolicy
+from saas_metrics.metrics.usage import (
+    ACCOUNT_ENGAGEMENT,
+    AT_RISK_ACCOUNTS,
+    account_engagement,
+    at_risk_accounts,
+    usage_kpis,
+)
+
+T = pd.Timestamp
+JAN, FEB = T("2024-01-01"), T("2024-02-01")
+USAGE_COLUMNS = ["date", "account_id", "user_id", "event_name", "event_count"]
+
+
+def usage_rows(*rows: tuple[str, str, str, str, int]) -> pd.DataFrame:
+    return pd.DataFrame(list(rows), columns=USAGE_COLUMNS)
+
+
+def links(*pairs: tuple[str, str | None]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer_id": [c for c, _ in pairs],
+            "crm_company_id": None,
+            "crm_contact_id": None,
+            "product_account_id": [a for _, a in pairs],
+            "match_method": "explicit",
+        }
+    )
+
+
+def snapshots(month: pd.Timestamp, *rows: tuple[str, float, str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "month": month,
+            "customer_id": [c for c, _, _ in rows],
+            "currency": "USD",
+            "mrr_local": [m for _, m, _ in rows],
+            "fx_rate": 1.0,
+            "mrr": [m for _, m, _ in rows],
+            "plan_tier": [t for _, _, t in rows],
+            "billing_interval": "month",
+        }
+    )
+
+
+# January 2024 (31 days), account a: u1 on Jan 1 (2 events) and Jan 2 (report 3 + view 1), u2 on Jan 1.
+JANUARY = usage_rows(
+    ("2024-01-01", "a", "u1", "view", 2),
+    ("2024-01-02", "a", "u1", "report_created", 3),
+    ("2024-01-02", "a", "u1", "view", 1),
+    ("2024-01-01", "a", "u2", "view", 1),
+)
+EMPTY = usage_rows()
+
+
+def row(frame: pd.DataFrame, month: pd.Timestamp, account: str) -> pd.Series:
+    match = frame.loc[(frame["month"] == month) & (frame["account_id"] == account)]
+    assert len(match) == 1, match
+    return match.iloc[0]
+
+
+def test_active_user_days_mau_dau_and_stickiness_by_hand() -> None:
+    out = account_engagement(JANUARY, links(("c1", "a")), [JAN], EMPTY)
+    assert list(out.columns) == ACCOUNT_ENGAGEMENT.column_names
+    a = row(out, JAN, "a")
+    # distinct (user, date): (u1, 1st), (u1, 2nd), (u2, 1st) = 3 active user-days
+    assert a["usage"] == 3.0
+    assert a["customer_id"] == "c1"
+    assert a["active_users"] == 2
+    assert a["dau_avg"] == pytest.approx(3 / 31)
+    # stickiness = (3 / 31) / 2 = 3 / 62
+    assert a["stickiness"] == pytest.approx(3 / 62)
+    # previous month (December) was passed as empty: previous usage 0, relative change undefined
+    assert a["usage_previous"] == 0.0
+    assert a["usage_change"] == 3.0
+    assert math.isnan(a["usage_change_pct"])
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        (EngagementPolicy(usage_measure="event_count"), 7.0),  # 2 + 3 + 1 + 1
+        (EngagementPolicy(usage_measure="active_users"), 2.0),
+        (EngagementPolicy(usage_event="report_created"), 1.0),  # u1 on Jan 2 only
+        (EngagementPolicy(usage_event="report_created", usage_measure="event_count"), 3.0),
+    ],
+)
+def test_configurable_usage_measure_and_event(policy: EngagementPolicy, expected: float) -> None:
+    out = account_engagement(JANUARY, links(("c1", "a")), [JAN], EMPTY, policy)
+    a = row(out, JAN, "a")
+    assert a["usage"] == expected
+    # activity columns always count any event
+    assert a["active_users"] == 2
+
+
+def test_change_versus_previous_month_and_drop_to_zero() -> None:
+    february = usage_rows(("2024-02-01", "a", "u1", "view", 1))
+    december = usage_rows(("2023-12-05", "b", "u9", "view", 1))
+    jan_b = usage_rows(*[(f"2024-01-{d:02d}", "b", "u9", "view", 1) for d in range(1, 11)])
+    usage = pd.concat([JANUARY, jan_b, february], ignore_index=True)
+    out = account_engagement(usage, links(("c1", "a"), ("c2", "b")), [JAN, FEB], december)
+    a_feb = row(out, FEB, "a")
+    assert (a_feb["usage_previous"], a_feb["usage"], a_feb["usage_change"]) == (3.0, 1.0, -2.0)
+    assert a_feb["usage_change_pct"] == pytest.approx(-2 / 3)
+    # b: 1 user-day in December, 10 in January, none in February -> still reported, usage 0
+    b_jan, b_feb = row(out, JAN, "b"), row(out, FEB, "b")
+    assert (b_jan["usage_previous"], b_jan["usage"], b_jan["usage_change_pct"]) == (1.0, 10.0, 9.0)
+    assert (b_feb["usage_previous"], b_feb["usage"], b_feb["usage_change_pct"]) == (10.0, 0.0, -1.0)
+    assert b_feb["active_users"] == 0
+    assert math.isnan(b_feb["stickiness"])
+
+
+def test_paying_account_without_events_has_usage_zero() -> None:
+    out = account_engagement(
+        JANUARY, links(("c1", "a"), ("c2", "b"), ("c3", None)), [JAN], EMPTY,
+        snapshots=snapshots(JAN, ("c1", 100.0, "growth"), ("c2", 50.0, "starter"), ("c3", 10.0, "starter")),
+    )
+    b = row(out, JAN, "b")
+    assert (b["customer_id"], b["usage"], b["usage_previous"], b["active_users"]) == ("c2", 0.0, 0.0, 0)
+    # c3 has no product account: no row (usage unknown, not 0)
+    assert set(out["customer_id"]) == {"c1", "c2"}
+
+
+def test_previous_usage_unknown_without_prev_usage() -> None:
+    out = account_engagement(JANUARY, links(("c1", "a")), [JAN], None)
+    a = row(out, JAN, "a")
+    assert a["usage"] == 3.0
+    assert math.isnan(a["usage_previous"]) and math.isnan(a["usage_change"])
+
+
+def test_rows_given_twice_are_counted_once() -> None:
+    out = account_engagement(JANUARY, links(("c1", "a")), [JAN], JANUARY, EngagementPolicy(usage_measure="event_count"))
+    assert row(out, JAN, "a")["usage"] == 7.0
+
+
+def test_unlinked_account_has_no_customer() -> None:
+    out = account_engagement(JANUARY, links(("c1", "zz")), [JAN], EMPTY)
+    assert row(out, JAN, "a")["customer_id"] is None
+
+
+def test_bad_usage_input_is_rejected() -> None:
+    with pytest.raises(ValueError, match="missing column"):
+        account_engagement(JANUARY.drop(columns="user_id"), links(("c1", "a")), [JAN], EMPTY)
+    with pytest.raises(ValueError, match="negative event_count"):
+        account_engagement(usage_rows(("2024-01-01", "a", "u1", "view", -1)), links(("c1", "a")), [JAN], EMPTY)
+
+
+def test_usage_kpis_by_hand() -> None:
+    # u1 is active in both accounts: one user for MAU. Jan 1: u1, u2; Jan 2: u1 -> 3 user-days overall.
+    usage = pd.concat([JANUARY, usage_rows(("2024-01-01", "b", "u1", "view", 4))], ignore_index=True)
+    engagement = account_engagement(usage, links(("c1", "a"), ("c2", "b")), [JAN, FEB], EMPTY)
+    kpis = usage_kpis(engagement, usage, [JAN, FEB]).set_index(["month", "metric"])["value"]
+    assert kpis[(JAN, "active_users")] == 2.0
+    assert kpis[(JAN, "stickiness")] == pytest.approx((3 / 31) / 2)
+    assert kpis[(JAN, "usage_total")] == 4.0  # a: 3 user-days, b: 1
+    assert kpis[(JAN, "usage_per_account")] == 2.0
+    # February: no events; accounts still listed with usage 0
+    assert kpis[(FEB, "active_users")] == 0.0
+    assert math.isnan(kpis[(FEB, "stickiness")])
+    assert kpis[(FEB, "usage_total")] == 0.0
+    assert math.isnan(kpis[(FEB, "usage_per_account")])
+
+
+def engagement_frame(*rows: tuple[str, float, float]) -> pd.DataFrame:
+    """(customer, usage_previous, usage) rows of February."""
+    frame = pd.DataFrame(
+        {
+            "month": FEB,
+            "customer_id": [c for c, _, _ in rows],
+            "account_id": [f"acct_{c}" for c, _, _ in rows],
+            "usage_previous": [p for _, p, _ in rows],
+            "usage": [u for _, _, u in rows],
+        }
+    )
+    frame["usage_change"] = frame["usage"] - frame["usage_previous"]
+    frame["usage_change_pct"] = (frame["usage_change"] / frame["usage_previous"]).where(frame["usage_previous"] > 0)
+    return frame
+
+
+def test_at_risk_threshold_is_inclusive() -> None:
+    engagement = engagement_frame(
+        ("half", 10.0, 5.0),  # -50 %: flagged
+        ("almost", 100.0, 51.0),  # -49 %: not flagged
+        ("gone", 10.0, 0.0),  # -100 %: flagged
+        ("third", 30.0, 10.0),  # -66.7 %
+        ("new", 0.0, 0.0),  # previous 0: never flagged
+        ("grew", 4.0, 9.0),
+        ("unpaid", 10.0, 1.0),  # dropped but not paying
+    )
+    snaps = snapshots(
+        FEB, ("half", 100.0, "starter"), ("almost", 200.0, "growth"), ("gone", 300.0, "enterprise"),
+        ("third", 50.0, "starter"), ("new", 10.0, "starter"), ("grew", 10.0, "starter"), ("unpaid", 0.0, "starter"),
+    )
+    out = at_risk_accounts(engagement, snaps, None, None, EngagementPolicy())
+    assert list(out.columns) == AT_RISK_ACCOUNTS.column_names
+    assert list(out["customer_id"]) == ["gone", "half", "third"]  # by MRR, largest first
+    gone = out.iloc[0]
+    assert (gone["usage_previous"], gone["usage"], gone["usage_change"], gone["usage_change_pct"]) == (10.0, 0.0, -10.0, -1.0)
+    assert (gone["mrr"], gone["plan_tier"]) == (300.0, "enterprise")
+    assert out["health_score"].isna().all() and out["owner_id"].isna().all()
+
+
+def test_at_risk_fraction_policy_and_health_and_owner() -> None:
+    engagement = engagement_frame(("a", 10.0, 7.0), ("b", 10.0, 7.5))
+    snaps = snapshots(FEB, ("a", 100.0, "starter"), ("b", 100.0, "starter"))
+    health = pd.DataFrame({"month": [FEB], "customer_id": ["a"], "score": [38.0], "band": ["critical"]})
+    owners = pd.DataFrame({"customer_id": ["a", "b"], "owner_id": ["owner_7", None]})
+    out = at_risk_accounts(engagement, snaps, health, owners, EngagementPolicy(at_risk_drop_fraction=0.3))
+    assert list(out["customer_id"]) == ["a"]  # -30 % flagged at a 30 % threshold, -25 % not
+    assert (out.iloc[0]["health_score"], out.iloc[0]["band"], out.iloc[0]["owner_id"]) == (38.0, "critical", "owner_7")
+
+
+def test_paying_account_from_ten_to_zero_end_to_end() -> None:
+    usage = usage_rows(*[(f"2024-01-{d:02d}", "a", "u1", "view", 1) for d in range(1, 11)])
+    snaps = pd.concat([snapshots(JAN, ("c1", 99.0, "starter")), snapshots(FEB, ("c1", 99.0, "starter"))])
+    engagement = account_engagement(usage, links(("c1", "a")), [JAN, FEB], EMPTY, snapshots=snaps)
+    out = at_risk_accounts(engagement, snaps, None, pd.DataFrame(columns=["customer_id", "owner_id"]))
+    assert len(out) == 1
+    assert (out.iloc[0]["month"], out.iloc[0]["usage_previous"], out.iloc[0]["usage"]) == (FEB, 10.0, 0.0)
+
+
+def test_at_risk_rejects_missing_columns() -> None:
+    with pytest.raises(ValueError, match="snapshots is missing"):
+        at_risk_accounts(engagement_frame(("a", 1.0, 0.0)), pd.DataFrame({"month": [FEB]}), None, None)
