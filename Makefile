@@ -1,0 +1,49 @@
+# saas_metrics: the two commands are `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
+
+.PHONY: install run test ui report bench lint docs clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(STAMP)
+
+## Generate the sample data if absent, materialise every complete month as one
+## single-run backfill into data/warehouse.db, print the last 12 months of KPIs.
+run: install
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/saas-metrics run --generate-if-missing
+
+## The whole test suite (PostgreSQL tests skip with a reason when no server is
+## reachable; CI sets SAAS_METRICS_REQUIRE_POSTGRES=1 so they must run).
+test: install
+	bash scripts/install_chromium.sh
+	$(BIN)/pytest -n 2 --dist loadfile -q
+
+## The Dagster UI and daemon (schedules, sensors) with run history kept under data/.
+ui: install
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/dagster dev -w workspace.yaml
+
+report: install
+	$(BIN)/saas-metrics report
+
+bench: install
+	$(BIN)/saas-metrics bench
+
+lint: install
+	$(BIN)/ruff check .
+
+docs: install
+	$(BIN)/python -m saas_metrics.metrics.reference
+
+clean:
+	rm -rf data/warehouse.db* data/dagster_home data/reports data/gx_docs

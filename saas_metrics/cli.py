@@ -1,0 +1,193 @@
+"""The ``saas-metrics`` command: a thin front over the Dagster definitions.
+
+    saas-metrics generate-sample-data [--seed 42] [--customers N] [--months 36] [--out DIR] [--defect-rate 0.02]
+    saas-metrics run [--start YYYY-MM] [--end YYYY-MM] [--generate-if-missing]
+    saas-metrics report [--start YYYY-MM] [--end YYYY-MM] [--format table|csv|json] [--html]
+
+Settings options (``--sources-dir``, ``--warehouse-url``, ``--start-month``,
+``--end-month``, ``--reporting-currency``) override the environment for this
+command. Errors print one line and a hint, and exit with status 1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from saas_metrics.config import DATA_DIR, Settings, first_of_month, get_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Validated monthly SaaS metrics on Dagster.")
+console = Console()
+err_console = Console(stderr=True)
+
+
+class CliError(Exception):
+    """An error the user can fix: printed as one line plus a hint."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+def _month(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return first_of_month(value)
+    except ValueError as exc:
+        raise CliError(f"invalid month {value!r}", "use YYYY-MM or YYYY-MM-DD") from exc
+
+
+SourcesOpt = Annotated[Path | None, typer.Option("--sources-dir", help="landing files folder (SAAS_METRICS_SOURCES_DIR)")]
+WarehouseOpt = Annotated[str | None, typer.Option("--warehouse-url", help="SQLAlchemy URL (SAAS_METRICS_WAREHOUSE_URL)")]
+StartMonthOpt = Annotated[str | None, typer.Option("--start-month", help="first partition (SAAS_METRICS_START_MONTH)")]
+EndMonthOpt = Annotated[str | None, typer.Option("--end-month", help="last partition (SAAS_METRICS_END_MONTH)")]
+CurrencyOpt = Annotated[str | None, typer.Option("--reporting-currency", help="SAAS_METRICS_REPORTING_CURRENCY")]
+
+
+def _settings(sources_dir: Path | None = None, warehouse_url: str | None = None, start_month: str | None = None,
+              end_month: str | None = None, reporting_currency: str | None = None) -> Settings:
+    """Settings with the command's options applied (as environment, so the
+    Definitions loaded by this process see the same values)."""
+    overrides = {
+        "SAAS_METRICS_SOURCES_DIR": str(sources_dir) if sources_dir else None,
+        "SAAS_METRICS_WAREHOUSE_URL": warehouse_url,
+        "SAAS_METRICS_START_MONTH": start_month,
+        "SAAS_METRICS_END_MONTH": end_month,
+        "SAAS_METRICS_REPORTING_CURRENCY": reporting_currency,
+    }
+    for key, value in overrides.items():
+        if value is not None:
+            os.environ[key] = value
+    get_settings.cache_clear()
+    try:
+        return get_settings()
+    except Exception as exc:  # pydantic ValidationError and friends: one clear line
+        first = str(exc).splitlines()
+        raise CliError(f"invalid settings: {' '.join(first[:3])}", "check the SAAS_METRICS_* variables and saas_metrics.yaml") from exc
+
+
+def _dagster_home() -> Path:
+    home = Path(os.environ.get("DAGSTER_HOME", DATA_DIR / "dagster_home"))
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(home.resolve())
+    cfg = home / "dagster.yaml"
+    if not cfg.exists():
+        cfg.write_text("telemetry:\n  enabled: false\n")
+    return home
+
+
+@app.command("generate-sample-data")
+def generate_sample_data(
+    seed: Annotated[int, typer.Option(help="random seed (same seed, same files)")] = 42,
+    customers: Annotated[int, typer.Option(help="billing customers acquired over the window")] = 2000,
+    months: Annotated[int, typer.Option(help="number of months of history")] = 36,
+    out: Annotated[Path | None, typer.Option(help="output folder (default: the sources dir)")] = None,
+    defect_rate: Annotated[float, typer.Option(help="fraction of rows to corrupt (0-1)")] = 0.0,
+    end_month: EndMonthOpt = None,
+) -> None:
+    """Write a deterministic simulated SaaS company's native exports."""
+    from saas_metrics.sample_data import generate
+
+    settings = _settings(end_month=end_month)
+    target = out or settings.sources_dir
+    if not 0 <= defect_rate < 1:
+        raise CliError(f"--defect-rate must be in [0, 1), got {defect_rate}")
+    with console.status(f"generating {customers} customers x {months} months into {target} ..."):
+        summary = generate(Path(target), seed=seed, customers=customers, months=months,
+                           end_month=settings.last_month, defect_rate=defect_rate)
+    console.print(f"[green]wrote[/green] {summary}")
+
+
+@app.command("run")
+def run(
+    start: Annotated[str | None, typer.Option(help="first month to materialise (default: first partition)")] = None,
+    end: Annotated[str | None, typer.Option(help="last month to materialise (default: last complete month)")] = None,
+    generate_if_missing: Annotated[bool, typer.Option(help="generate the sample data when the sources dir is empty")] = False,
+    sources_dir: SourcesOpt = None,
+    warehouse_url: WarehouseOpt = None,
+    start_month: StartMonthOpt = None,
+    end_month: EndMonthOpt = None,
+    reporting_currency: CurrencyOpt = None,
+) -> None:
+    """Materialise every asset for a month range as one single-run backfill, then print the KPIs."""
+    settings = _settings(sources_dir, warehouse_url, start_month, end_month, reporting_currency)
+    if generate_if_missing and not any(Path(settings.sources_dir).glob("*/*.csv")):
+        from saas_metrics.sample_data import generate
+
+        with console.status(f"no source files in {settings.sources_dir}: generating the sample data ..."):
+            generate(Path(settings.sources_dir), end_month=settings.last_month)
+    start_d, end_d = _month(start) or settings.first_month, _month(end) or settings.last_month
+    if start_d < settings.first_month or end_d > settings.last_month:
+        raise CliError(f"months {start_d:%Y-%m}..{end_d:%Y-%m} are outside the partitions {settings.first_month:%Y-%m}..{settings.last_month:%Y-%m}",
+                       "change --start/--end or SAAS_METRICS_START_MONTH / SAAS_METRICS_END_MONTH")
+    _dagster_home()
+    from saas_metrics.cli_progress import run_with_progress
+
+    outcome = run_with_progress(settings, start_d, end_d, console)
+    from saas_metrics.cli_report import print_report
+
+    if outcome.success:
+        print_report(settings, max(start_d, _add(end_d, -11)), end_d, "table", console)
+    if not outcome.success:
+        raise CliError(f"run {outcome.run_id} failed: {outcome.error or ', '.join(outcome.steps_failed)}",
+                       "open the run in the Dagster UI (make ui) for the full log")
+
+
+def _add(month: dt.date, n: int) -> dt.date:
+    from saas_metrics.config import add_months
+
+    return add_months(month, n)
+
+
+@app.command("report")
+def report(
+    start: Annotated[str | None, typer.Option(help="first month (default: 11 months before --end)")] = None,
+    end: Annotated[str | None, typer.Option(help="last month (default: the latest in the warehouse)")] = None,
+    format: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
+    html: Annotated[bool, typer.Option("--html", help="also write the HTML dashboard and print its path")] = False,
+    warehouse_url: WarehouseOpt = None,
+) -> None:
+    """Print the headline KPIs for a month range from the warehouse."""
+    from saas_metrics.cli_report import print_report
+
+    settings = _settings(warehouse_url=warehouse_url)
+    if format not in {"table", "csv", "json"}:
+        raise CliError(f"unknown --format {format!r}", "use table, csv or json")
+    end_d = _month(end)
+    start_d = _month(start)
+    print_report(settings, start_d, end_d, format, console, html=html)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except CliError as exc:
+        err_console.print(f"[bold red]error:[/bold red] {exc}")
+        if exc.hint:
+            err_console.print(f"[dim]hint: {exc.hint}[/dim]")
+        sys.exit(1)
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print("aborted")
+        sys.exit(1)
+    except Exception as exc:  # click usage errors and anything unexpected: one line, exit 1
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code or 2)
+        err_console.print(f"[bold red]error:[/bold red] {type(exc).__name__}: {exc}")
+        err_console.print("[dim]hint: run with SAAS_METRICS_DEBUG=1 for the traceback[/dim]")
+        if os.environ.get("SAAS_METRICS_DEBUG"):
+            raise
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Progress display for ``saas-metrics run``: one line per finished step, a bar,
+and a summary of the asset checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from saas_metrics.config import Settings
+from saas_metrics.runner import JOB_NAME, RunOutcome, materialise
+
+
+def run_with_progress(settings: Settings, start: dt.date, end: dt.date, console: Console) -> RunOutcome:
+    from saas_metrics.definitions import build_definitions
+
+    defs = build_definitions(settings)
+    job = defs.resolve_job_def(JOB_NAME)
+    total = len(job.graph.node_dict)
+    console.print(
+        f"materialising [bold]{total}[/bold] assets for [bold]{start:%Y-%m}[/bold]..[bold]{end:%Y-%m}[/bold] "
+        f"as one single-run backfill into {_redact(settings.warehouse_url)}"
+    )
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=False,
+    )
+    with progress:
+        task = progress.add_task("steps", total=total)
+
+        def on_event(event: dg.DagsterEvent) -> None:
+            if event.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.STEP_SKIPPED):
+                mark = {"STEP_SUCCESS": "[green]ok[/green]", "STEP_FAILURE": "[red]FAILED[/red]", "STEP_SKIPPED": "[yellow]skipped[/yellow]"}[event.event_type_value]
+                progress.console.print(f"  {mark} {event.step_key}")
+                progress.advance(task)
+
+        outcome = materialise(settings, start, end, defs=defs, on_event=on_event)
+    failed = outcome.checks_failed
+    console.print(
+        f"run [bold]{outcome.run_id[:8]}[/bold]: {outcome.steps_succeeded} steps succeeded, "
+        f"{len(outcome.steps_failed)} failed, {len(outcome.steps_skipped)} skipped; "
+        f"checks: {outcome.checks_passed} passed, {len(failed)} failed"
+    )
+    for asset, check, severity in failed:
+        colour = "red" if severity == "ERROR" else "yellow"
+        console.print(f"  [{colour}]{severity}[/{colour}] {asset} / {check}")
+    return outcome
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a database URL."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+    return url

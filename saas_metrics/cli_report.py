@@ -1,0 +1,109 @@
+"""``saas-metrics report``: the headline KPIs of a month range, as an aligned
+table (percentages and currency formatted, rules that would alert highlighted),
+CSV or JSON."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from saas_metrics.config import Settings, add_months
+from saas_metrics.metrics.kpi import KPI_MONTHLY
+from saas_metrics.warehouse import Warehouse
+
+HEADLINE = [
+    "mrr", "arr", "customers", "arpa", "new_mrr", "expansion_mrr", "contraction_mrr", "churned_mrr",
+    "reactivation_mrr", "fx_impact_mrr", "net_new_mrr", "new_customers", "churned_customers",
+    "customer_churn_rate", "gross_mrr_churn_rate", "nrr", "grr", "ltv", "cac", "ltv_to_cac",
+    "cac_payback_months", "leads", "mqls", "trial_to_paid_rate", "nps",
+]
+
+
+def load_headline(settings: Settings, start: dt.date | None, end: dt.date | None) -> pd.DataFrame:
+    """Headline (segment 'all') KPIs of [start, end] from the warehouse, wide: one row per metric."""
+    wh = Warehouse(settings.warehouse_url)
+    if not wh.has_table(KPI_MONTHLY.name):
+        from saas_metrics.cli import CliError
+
+        raise CliError(f"no kpi_monthly table in {settings.warehouse_url}", "run `saas-metrics run` (or make run) first")
+    kpi = wh.read(KPI_MONTHLY)
+    kpi = kpi[(kpi["segment"] == "all") & (kpi["segment_value"] == "all")]
+    if kpi.empty:
+        return pd.DataFrame()
+    last = kpi["month"].max().date()
+    end = end or last
+    start = start or add_months(end, -11)
+    kpi = kpi[(kpi["month"] >= pd.Timestamp(start)) & (kpi["month"] <= pd.Timestamp(end))]
+    wide = kpi.pivot_table(index="metric", columns="month", values="value", aggfunc="first", dropna=False)
+    units = kpi.drop_duplicates("metric").set_index("metric")["unit"]
+    order = [m for m in HEADLINE if m in wide.index]
+    wide = wide.loc[order]
+    wide.insert(0, "unit", units.reindex(order).to_numpy())
+    return wide
+
+
+def format_value(value: float, unit: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if unit == "ratio":
+        return f"{value * 100:,.1f} %"
+    if unit == "currency":
+        return f"{value:,.0f}"
+    if unit == "count":
+        return f"{value:,.0f}"
+    return f"{value:,.2f}"
+
+
+def print_report(settings: Settings, start: dt.date | None, end: dt.date | None, fmt: str, console: Console, *, html: bool = False) -> None:
+    wide = load_headline(settings, start, end)
+    if wide.empty:
+        console.print("kpi_monthly has no rows for that range")
+        return
+    months = [c for c in wide.columns if c != "unit"]
+    if fmt == "csv":
+        out = wide.copy()
+        out.columns = ["unit", *[m.strftime("%Y-%m") for m in months]]
+        console.print(out.to_csv(), end="", markup=False, highlight=False, soft_wrap=True)
+        return
+    if fmt == "json":
+        records = [
+            {"month": m.strftime("%Y-%m"), "metric": metric, "unit": row["unit"],
+             "value": None if pd.isna(row[m]) else float(row[m])}
+            for metric, row in wide.iterrows() for m in months
+        ]
+        console.print(json.dumps(records, indent=1), markup=False, highlight=False, soft_wrap=True)
+        return
+    alerts = _alerting_cells(settings, wide, months)
+    table = Table(title=f"Headline KPIs {months[0]:%Y-%m} .. {months[-1]:%Y-%m} ({settings.reporting_currency})",
+                  header_style="bold", row_styles=["", "dim"])
+    table.add_column("metric", no_wrap=True)
+    for m in months:
+        table.add_column(m.strftime("%Y-%m"), justify="right", no_wrap=True)
+    for metric, row in wide.iterrows():
+        cells = []
+        for m in months:
+            text = format_value(row[m], row["unit"])
+            cells.append(f"[bold red]{text}[/bold red]" if (metric, m) in alerts else text)
+        table.add_row(metric, *cells)
+    console.print(table)
+    if alerts:
+        console.print("[bold red]red[/bold red]: the value breaks an alert rule (see docs/alerts.md)")
+    if html:
+        from saas_metrics.reports_cli import write_dashboard
+
+        path = write_dashboard(settings)
+        console.print(f"dashboard: {path}")
+
+
+def _alerting_cells(settings: Settings, wide: pd.DataFrame, months: list[pd.Timestamp]) -> set[tuple[str, pd.Timestamp]]:
+    """(metric, month) cells that a threshold alert rule would flag."""
+    try:
+        from saas_metrics.alerts.rules import threshold_breaches
+    except ImportError:
+        return set()
+    return threshold_breaches(settings, wide, months)

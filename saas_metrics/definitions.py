@@ -1,0 +1,46 @@
+"""The one Definitions object of the saas_metrics code location.
+
+Everything is built from the typed settings (saas_metrics.config), so the UI,
+the CLI and the tests load the same graph; tests build their own with
+``build_definitions(Settings(...))``.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from saas_metrics.config import Settings, get_settings
+from saas_metrics.defs.partitions import monthly_partitions
+from saas_metrics.defs.report_assets import build_report_assets
+from saas_metrics.defs.resources import SourcesResource, WarehouseResource
+from saas_metrics.defs.revenue_assets import build_revenue_assets
+from saas_metrics.defs.source_assets import build_source_assets
+from saas_metrics.runner import JOB_NAME
+from saas_metrics.warehouse.io_manager import WarehouseIOManager
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    partitions = monthly_partitions(settings)
+    assets: list = []
+    assets += build_source_assets(settings, partitions)
+    assets += build_revenue_assets(settings, partitions)
+    assets += build_report_assets(settings, partitions, ["kpi_revenue"])
+    job = dg.define_asset_job(
+        JOB_NAME,
+        selection=dg.AssetSelection.all(),
+        partitions_def=partitions,
+        description="Every asset for a month (or, as a single-run backfill, a range of months).",
+    )
+    return dg.Definitions(
+        assets=[a for a in assets if isinstance(a, dg.AssetsDefinition)],
+        asset_checks=[a for a in assets if isinstance(a, dg.AssetChecksDefinition)],
+        jobs=[job],
+        resources={
+            "warehouse": WarehouseResource(url=settings.warehouse_url),
+            "sources": SourcesResource(sources_dir=str(settings.sources_dir), reporting_currency=settings.reporting_currency),
+            "io_manager": WarehouseIOManager(warehouse_url=settings.warehouse_url),
+        },
+    )
+
+
+defs = build_definitions(get_settings())

@@ -1,0 +1,46 @@
+"""Small helpers shared by the asset modules."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+
+from saas_metrics.config import Settings
+from saas_metrics.tables import TableSchema
+from saas_metrics.warehouse.io_manager import dagster_column_schema
+
+SINGLE_RUN = dg.BackfillPolicy.single_run()
+
+
+def is_partitioned_table(schema: TableSchema) -> bool:
+    return schema.time_column is not None
+
+
+def asset_window(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
+    """The [start, end) month window of the run (one month or a single-run range)."""
+    tw = context.partition_time_window
+    return tw.start.date(), tw.end.date()
+
+
+def window_months(window: tuple[dt.date, dt.date]) -> list[dt.date]:
+    months, m = [], window[0]
+    while m < window[1]:
+        months.append(m)
+        m = dt.date(m.year + (m.month == 12), m.month % 12 + 1, 1)
+    return months
+
+
+def warehouse_kind(settings: Settings) -> str:
+    return "postgres" if settings.warehouse_url.startswith("postgres") else "sqlite"
+
+
+def kinds_for(settings: Settings, *extra: str) -> set[str]:
+    return {"pandas", warehouse_kind(settings), *extra}
+
+
+def table_metadata(schema: TableSchema) -> dict[str, object]:
+    return {
+        "dagster/column_schema": dagster_column_schema(schema),
+        "dagster/table_name": schema.name,
+    }

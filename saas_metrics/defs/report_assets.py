@@ -1,0 +1,69 @@
+"""The warehouse contract's headline table: ``kpi_monthly``, the union of every domain's KPIs."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandas as pd
+
+from saas_metrics.config import Settings
+from saas_metrics.defs.common import SINGLE_RUN, asset_window, kinds_for, table_metadata, window_months
+from saas_metrics.metrics.kpi import KPI_MONTHLY, kpi_frame
+from saas_metrics.warehouse.io_manager import register_table
+
+#: Headline numbers emitted as numeric metadata (the Plots tab of kpi_monthly).
+PLOT_METRICS = (
+    "mrr", "arr", "customers", "arpa", "net_new_mrr", "customer_churn_rate", "gross_mrr_churn_rate",
+    "nrr", "grr", "ltv", "cac", "ltv_to_cac", "new_customers", "leads", "nps",
+)
+
+
+def is_provisional_month(months: pd.Series, now: pd.Timestamp | None = None) -> pd.Series:
+    """A month is provisional until it has closed (its last instant is in the past)."""
+    now = now or pd.Timestamp.now(tz="UTC").tz_localize(None)
+    return (months + pd.DateOffset(months=1)) > now
+
+
+def build_report_assets(settings: Settings, partitions: dg.PartitionsDefinition, kpi_sources: list[str]) -> list:
+    register_table("kpi_monthly", KPI_MONTHLY)
+
+    @dg.asset(
+        group_name="reports",
+        ins={name: dg.AssetIn(name) for name in kpi_sources},
+        partitions_def=partitions,
+        backfill_policy=SINGLE_RUN,
+        owners=["team:revops"],
+        kinds=kinds_for(settings),
+        metadata=table_metadata(KPI_MONTHLY),
+    )
+    def kpi_monthly(context: dg.AssetExecutionContext, **domain_kpis: pd.DataFrame) -> pd.DataFrame:
+        """Every KPI per month x metric x segment (segment 'all' = headline): the warehouse contract
+        BI tools read. Union of the domain KPI tables; rows of a month still in progress are
+        provisional. Definitions: docs/metrics.md.
+        """
+        months = window_months(asset_window(context))
+        frames = [f for f in domain_kpis.values() if len(f)]
+        kpi = kpi_frame(pd.concat(frames, ignore_index=True)) if frames else kpi_frame([])
+        kpi["is_provisional"] = kpi["is_provisional"].astype(bool) | is_provisional_month(kpi["month"])
+        kpi = kpi.drop_duplicates(["month", "metric", "segment", "segment_value"], keep="first")
+        _plot_metadata(context, kpi, pd.Timestamp(months[-1]))
+        return kpi
+
+    return [kpi_monthly]
+
+
+def _plot_metadata(context: dg.AssetExecutionContext, kpi: pd.DataFrame, month: pd.Timestamp) -> None:
+    """Headline numbers of the last month of the run under stable keys, and a markdown
+    table with month-over-month change."""
+    head = kpi[(kpi["segment"] == "all") & (kpi["month"] == month)].set_index("metric")["value"]
+    prev = kpi[(kpi["segment"] == "all") & (kpi["month"] == month - pd.DateOffset(months=1))].set_index("metric")["value"]
+    meta: dict[str, object] = {}
+    lines = ["| metric | value | MoM change |", "|---|---:|---:|"]
+    for metric in PLOT_METRICS:
+        if metric in head.index and pd.notna(head[metric]):
+            meta[metric] = float(head[metric])
+            change = ""
+            if metric in prev.index and pd.notna(prev[metric]) and prev[metric] != 0:
+                change = f"{(head[metric] / prev[metric] - 1) * 100:+.1f} %"
+            lines.append(f"| {metric} | {head[metric]:,.4g} | {change} |")
+    meta["kpis"] = dg.MetadataValue.md(f"**{month:%Y-%m}**\n\n" + "\n".join(lines))
+    context.add_output_metadata(meta)

@@ -1,0 +1,261 @@
+"""Raw and staging assets for every canonical source table (a factory: one pair per table).
+
+``raw_<table>``: reads the source system (files, API or SQL replica) for the
+partition window, maps it to the canonical schema, validates it with the
+table's Great Expectations suite (results as asset checks) and stores EVERY row,
+annotated with the reason it is quarantined (null when clean). Its quarantined
+rows also go to ``quarantined_rows`` for that table and window.
+
+``stg_<table>``: the clean rows only; a reconciliation check asserts
+raw = clean + quarantined for the window.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import dagster as dg
+import pandas as pd
+
+from saas_metrics.config import Settings, first_of_month
+from saas_metrics.defs.common import (
+    SINGLE_RUN,
+    asset_window,
+    is_partitioned_table,
+    kinds_for,
+    table_metadata,
+)
+from saas_metrics.defs.resources import SourcesResource, WarehouseResource
+from saas_metrics.quality.dagster_checks import check_specs, to_asset_check_results
+from saas_metrics.quality.quarantine import QUARANTINED_ROWS
+from saas_metrics.quality.validate import ValidationContext, validate_table
+from saas_metrics.sources.registry import SOURCE_SYSTEM_OF, read_source_table
+from saas_metrics.sources.schemas import SCHEMAS
+from saas_metrics.tables import MONTH_COLUMN, Column, TableSchema
+from saas_metrics.warehouse.io_manager import register_table
+
+QUARANTINE_COLUMNS = (
+    Column("_quarantine_rule", "str", "rule the row failed (null when clean)"),
+    Column("_quarantine_column", "str", "column the rule applies to"),
+    Column("_quarantine_reason", "str", "why the row is quarantined, naming file, line, column and rule"),
+)
+
+#: Referential integrity: table -> {column: referenced canonical table}.
+REFERENCES: dict[str, dict[str, str]] = {
+    "billing_subscriptions": {"customer_id": "billing_customers"},
+    "billing_subscription_items": {"subscription_id": "billing_subscriptions", "price_id": "billing_prices"},
+    "billing_subscription_status_history": {"subscription_id": "billing_subscriptions"},
+    "billing_discounts": {"subscription_id": "billing_subscriptions"},
+    "billing_invoices": {"customer_id": "billing_customers", "subscription_id": "billing_subscriptions"},
+    "billing_payments": {"customer_id": "billing_customers"},
+    "crm_form_submissions": {"contact_id": "crm_contacts"},
+    "crm_touchpoints": {"contact_id": "crm_contacts"},
+    "crm_meetings": {"contact_id": "crm_contacts"},
+    "product_usage": {"account_id": "product_accounts"},
+}
+
+_KEY_COLUMN_OF = {name: schema.key[0] for name, schema in SCHEMAS.items() if len(schema.key) == 1}
+
+
+def raw_storage_schema(table: str) -> TableSchema:
+    schema = SCHEMAS[table]
+    cols: tuple[Column, ...] = schema.columns + QUARANTINE_COLUMNS
+    if schema.time_column:
+        cols = (Column(MONTH_COLUMN, "date", "partition month"), *cols)
+    return TableSchema(name=f"raw_{table}", columns=cols, description=schema.description,
+                       time_column=MONTH_COLUMN if schema.time_column else None, key=schema.key)
+
+
+def stg_storage_schema(table: str) -> TableSchema:
+    raw = raw_storage_schema(table)
+    return TableSchema(name=f"stg_{table}", columns=tuple(c for c in raw.columns if c not in QUARANTINE_COLUMNS),
+                       description=raw.description, time_column=raw.time_column, key=raw.key)
+
+
+def place_in_months(frame: pd.DataFrame, time_column: str, first: dt.date, last: dt.date) -> pd.Series:
+    """The partition month of each row: the month of its timestamp, clamped to
+    [first, last]; rows whose time is missing or unparseable go to ``first``.
+    Nothing is left without a partition, so nothing can be lost."""
+    lo, hi = pd.Timestamp(first), pd.Timestamp(last)
+    months = frame[time_column].dt.to_period("M").dt.to_timestamp()
+    return months.fillna(lo).clip(lower=lo, upper=hi).astype("datetime64[ns]")
+
+
+def _reference_ids(warehouse: WarehouseResource, table: str) -> dict[str, frozenset[str]]:
+    out: dict[str, frozenset[str]] = {}
+    wh = warehouse.warehouse
+    for column, ref_table in REFERENCES.get(table, {}).items():
+        stg = stg_storage_schema(ref_table)
+        key = _KEY_COLUMN_OF[ref_table]
+        ids = wh.read(stg, columns=[key])[key] if wh.has_table(stg.name) else pd.Series(dtype="str")
+        out[column] = frozenset(ids.dropna().astype(str))
+    return out
+
+
+def _known_currencies(warehouse: WarehouseResource, settings: Settings) -> frozenset[str]:
+    wh = warehouse.warehouse
+    stg = stg_storage_schema("fx_rates")
+    fx = wh.read(stg, columns=["currency"]) if wh.has_table(stg.name) else pd.DataFrame({"currency": []})
+    return frozenset(fx["currency"].dropna().astype(str)) | {settings.reporting_currency, "USD"}
+
+
+def _existing_ids(warehouse: WarehouseResource, table: str, window: tuple[dt.date, dt.date] | None) -> frozenset[str]:
+    """Clean ids of the same table in OTHER partitions (for cross-partition uniqueness)."""
+    key = _KEY_COLUMN_OF.get(table)
+    raw = raw_storage_schema(table)
+    wh = warehouse.warehouse
+    if key is None or window is None or not wh.has_table(raw.name):
+        return frozenset()
+    import sqlalchemy as sa
+
+    t = wh.sa_table(raw)
+    outside = sa.or_(t.c[MONTH_COLUMN] < window[0], t.c[MONTH_COLUMN] >= window[1])
+    ids = wh.read(raw, where=sa.and_(outside, t.c["_quarantine_reason"].is_(None)), columns=[key])[key]
+    return frozenset(ids.dropna().astype(str))
+
+
+def build_source_assets(settings: Settings, partitions: dg.PartitionsDefinition, tables: Sequence[str] | None = None) -> list:
+    """One raw asset, one staging asset and their checks per canonical table."""
+    definitions: list = []
+    for table in tables or list(SCHEMAS):
+        definitions.extend(_build_pair(table, settings, partitions))
+    return definitions
+
+
+def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinition) -> list:
+    canonical = SCHEMAS[table]
+    system = SOURCE_SYSTEM_OF[table]
+    partitioned = is_partitioned_table(canonical)
+    raw_schema = register_table(f"raw_{table}", raw_storage_schema(table))
+    stg_schema = register_table(f"stg_{table}", stg_storage_schema(table))
+    raw_key = dg.AssetKey([raw_schema.name])
+    stg_key = dg.AssetKey([stg_schema.name])
+    deps: list[dg.AssetDep] = []
+    for ref in sorted(set(REFERENCES.get(table, {}).values())):
+        deps.append(dg.AssetDep(dg.AssetKey([f"stg_{ref}"])))
+    if "currency" in canonical.column_names and table != "fx_rates":
+        deps.append(dg.AssetDep(dg.AssetKey(["stg_fx_rates"])))
+    part_kwargs = {"partitions_def": partitions, "backfill_policy": SINGLE_RUN} if partitioned else {}
+
+    @dg.asset(
+        name=raw_schema.name,
+        group_name=f"raw_{system}",
+        description=f"{canonical.description}\n\nRaw rows of `{table}` in the canonical schema, read from the "
+        f"`{system}` source, every row kept and annotated with its quarantine reason (null when clean). "
+        "Validated by its Great Expectations suite (asset checks).",
+        deps=deps,
+        check_specs=check_specs(table, raw_key),
+        kinds=kinds_for(settings, "great_expectations"),
+        owners=["team:data"],
+        metadata=table_metadata(raw_schema),
+        tags={"layer": "raw", "source_system": system},
+        **part_kwargs,
+    )
+    def raw_asset(context: dg.AssetExecutionContext, sources: SourcesResource, warehouse: WarehouseResource):
+        window = asset_window(context) if partitioned else None
+        frame = read_source_table(table, sources.path)
+        if partitioned:
+            first, last = partition_bounds(context)
+            frame = frame.assign(**{MONTH_COLUMN: place_in_months(frame, canonical.time_column, first, last)})
+            frame = frame[(frame[MONTH_COLUMN] >= pd.Timestamp(window[0])) & (frame[MONTH_COLUMN] < pd.Timestamp(window[1]))]
+        previous = None
+        if partitioned:
+            prev_start = dt.date(window[0].year - (window[0].month == 1), (window[0].month - 2) % 12 + 1, 1)
+            previous = warehouse.warehouse.count(raw_schema.name, (prev_start, window[0])) or None
+        ctx = ValidationContext(
+            table=table,
+            window_start=window[0] if window else None,
+            window_end=window[1] if window else None,
+            now=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            known_currencies=_known_currencies(warehouse, settings),
+            reference_ids=_reference_ids(warehouse, table),
+            previous_row_count=previous,
+            existing_ids=_existing_ids(warehouse, table, window),
+            policy=settings.quality,
+        )
+        outcome = validate_table(frame.reset_index(drop=True), ctx)
+        quarantined = outcome.quarantined
+        if partitioned and not quarantined.empty:
+            quarantined = quarantined.assign(month=first_of_month_series(quarantined["month"], window[0]))
+        warehouse.warehouse.replace(QUARANTINED_ROWS, quarantined, window, where={"table_name": table})
+        context.log.info(f"{table}: {len(frame)} rows, {len(outcome.clean)} clean, {len(quarantined)} quarantined")
+        yield dg.Output(outcome.annotated, metadata={
+            "dagster/row_count": len(outcome.annotated),
+            "clean_rows": len(outcome.clean),
+            "quarantined_rows": len(quarantined),
+        })
+        yield from to_asset_check_results(outcome, raw_key)
+
+    @dg.asset(
+        name=stg_schema.name,
+        group_name="staging",
+        description=f"Clean rows of `{table}` (canonical schema): raw rows minus the quarantined ones.",
+        ins={"raw": dg.AssetIn(key=raw_key)},
+        kinds=kinds_for(settings),
+        owners=["team:data"],
+        metadata=table_metadata(stg_schema),
+        tags={"layer": "staging", "source_system": system},
+        **part_kwargs,
+    )
+    def stg_asset(raw: pd.DataFrame) -> pd.DataFrame:
+        clean = raw[raw["_quarantine_reason"].isna()]
+        return clean.drop(columns=[c.name for c in QUARANTINE_COLUMNS])
+
+    @dg.asset_check(
+        asset=stg_key,
+        name="reconciliation",
+        blocking=True,
+        description=f"Nothing is lost: raw_{table} rows = stg_{table} rows + quarantined rows of {table}, for every partition.",
+    )
+    def reconciliation(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        counts = reconcile_counts(warehouse.warehouse, table, partitioned)
+        mismatched = counts[counts["raw"] != counts["clean"] + counts["quarantined"]]
+        return dg.AssetCheckResult(
+            passed=mismatched.empty,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={
+                "raw_rows": int(counts["raw"].sum()),
+                "clean_rows": int(counts["clean"].sum()),
+                "quarantined_rows": int(counts["quarantined"].sum()),
+                "partitions_checked": len(counts),
+                "mismatched_partitions": dg.MetadataValue.md(mismatched.to_markdown(index=False) if not mismatched.empty else "none"),
+            },
+        )
+
+    return [raw_asset, stg_asset, reconciliation]
+
+
+def reconcile_counts(wh, table: str, partitioned: bool) -> pd.DataFrame:
+    """Row counts per partition month of raw, clean and quarantined rows of ``table``."""
+    import sqlalchemy as sa
+
+    def grouped(name: str, where: str = "") -> pd.Series:
+        if not wh.has_table(name):
+            return pd.Series(dtype="int64")
+        month = "month" if partitioned else "NULL"
+        sql = f'SELECT {month} AS month, COUNT(*) AS n FROM "{name}" {where} GROUP BY 1'
+        with wh.engine.connect() as conn:
+            rows = conn.execute(sa.text(sql), {"t": table}).fetchall()
+        return pd.Series({str(r[0])[:10]: int(r[1]) for r in rows}, dtype="int64")
+
+    frame = pd.DataFrame({
+        "raw": grouped(f"raw_{table}"),
+        "clean": grouped(f"stg_{table}"),
+        "quarantined": grouped(QUARANTINED_ROWS.name, "WHERE table_name = :t"),
+    }).fillna(0).astype("int64")
+    return frame.rename_axis("month").reset_index()
+
+
+def first_of_month_series(values: pd.Series, default: dt.date) -> pd.Series:
+    return pd.to_datetime(values).fillna(pd.Timestamp(default)).dt.to_period("M").dt.to_timestamp()
+
+
+def partition_bounds(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
+    """First and last month of the asset's partitions definition."""
+    pdef = context.assets_def.partitions_def
+    keys = pdef.get_partition_keys(dynamic_partitions_store=context.instance)
+    return dt.date.fromisoformat(keys[0]), dt.date.fromisoformat(keys[-1])
+
+
+_ = first_of_month

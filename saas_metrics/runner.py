@@ -1,0 +1,117 @@
+"""Materialise the asset graph the way the UI does: one single-run backfill of a
+month range through the same Definitions, recorded in the Dagster instance.
+
+The CLI, ``make run`` and the integration tests all go through :func:`materialise`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import dagster as dg
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from saas_metrics.config import Settings
+from saas_metrics.defs.partitions import partition_key
+
+JOB_NAME = "monthly_metrics_job"
+
+
+@dataclass
+class RunOutcome:
+    success: bool
+    run_id: str
+    start: str
+    end: str
+    steps_succeeded: int = 0
+    steps_failed: list[str] = field(default_factory=list)
+    steps_skipped: list[str] = field(default_factory=list)
+    checks_passed: int = 0
+    checks_failed: list[tuple[str, str, str]] = field(default_factory=list)  # (asset, check, severity)
+    error: str | None = None
+
+
+def materialise(
+    settings: Settings,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    *,
+    instance: dg.DagsterInstance | None = None,
+    defs: dg.Definitions | None = None,
+    on_event: Callable[[dg.DagsterEvent], None] | None = None,
+    raise_on_error: bool = False,
+) -> RunOutcome:
+    """Run every asset for the months [start, end] (default: all complete months)
+    as ONE run (a single-run backfill), and summarise steps and checks."""
+    from saas_metrics.definitions import build_definitions
+
+    defs = defs or build_definitions(settings)
+    start = start or settings.first_month
+    end = end or settings.last_month
+    if end < start:
+        raise ValueError(f"end month {end} is before start month {start}")
+    job = defs.resolve_job_def(JOB_NAME)
+    tags = {
+        ASSET_PARTITION_RANGE_START_TAG: partition_key(start),
+        ASSET_PARTITION_RANGE_END_TAG: partition_key(end),
+    }
+    instance = instance or dg.DagsterInstance.get()
+    stop = threading.Event()
+    result_holder: dict[str, dg.ExecuteInProcessResult] = {}
+
+    def _run() -> None:
+        try:
+            result_holder["result"] = job.execute_in_process(instance=instance, tags=tags, raise_on_error=raise_on_error)
+        finally:
+            stop.set()
+
+    if on_event is None:
+        _run()
+    else:
+        thread = threading.Thread(target=_run, name="saas-metrics-run")
+        thread.start()
+        seen = 0
+        while True:
+            finished = stop.wait(0.5)
+            runs = instance.get_runs(limit=1)
+            if runs:
+                records = instance.all_logs(runs[0].run_id)
+                for rec in records[seen:]:
+                    if rec.dagster_event is not None:
+                        on_event(rec.dagster_event)
+                seen = len(records)
+            if finished:
+                break
+        thread.join()
+    result = result_holder["result"]
+    return summarise(result, tags)
+
+
+def summarise(result: dg.ExecuteInProcessResult, tags: dict[str, str]) -> RunOutcome:
+    outcome = RunOutcome(
+        success=result.success,
+        run_id=result.run_id,
+        start=tags[ASSET_PARTITION_RANGE_START_TAG],
+        end=tags[ASSET_PARTITION_RANGE_END_TAG],
+    )
+    for event in result.all_events:
+        if event.event_type == dg.DagsterEventType.STEP_SUCCESS:
+            outcome.steps_succeeded += 1
+        elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
+            outcome.steps_failed.append(event.step_key or "?")
+            if outcome.error is None and event.step_failure_data and event.step_failure_data.error:
+                outcome.error = event.step_failure_data.error.message.strip()
+        elif event.event_type == dg.DagsterEventType.STEP_SKIPPED:
+            outcome.steps_skipped.append(event.step_key or "?")
+        elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            evaluation = event.asset_check_evaluation_data
+            if evaluation.passed:
+                outcome.checks_passed += 1
+            else:
+                outcome.checks_failed.append((
+                    evaluation.asset_key.to_user_string(), evaluation.check_name, evaluation.severity.value,
+                ))
+    return outcome

@@ -1,0 +1,87 @@
+"""Shared fixtures: pinned months (tests never go stale), small generated sample
+data, and warehouse URLs for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+#: Every integration test pins the calendar: data ends here, whatever today is.
+END_MONTH = dt.date(2025, 6, 1)
+POSTGRES_ADMIN_URL = os.environ.get("SAAS_METRICS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No test reads the developer's saas_metrics.yaml, SAAS_METRICS_* variables or Dagster home."""
+    for key in list(os.environ):
+        if key.startswith("SAAS_METRICS_") and key not in {"SAAS_METRICS_REQUIRE_POSTGRES", "SAAS_METRICS_TEST_POSTGRES_URL"}:
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    (tmp_path / "dagster_home").mkdir()
+    from saas_metrics.config import get_settings
+
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def small_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small simulated company (deterministic): 150 customers over 12 months ending END_MONTH."""
+    from saas_metrics.sample_data import generate
+
+    out = tmp_path_factory.mktemp("small_sources")
+    generate(out, seed=7, customers=150, months=12, end_month=END_MONTH)
+    return out
+
+
+def postgres_reason() -> str | None:
+    """None when PostgreSQL is reachable, else why not."""
+    try:
+        engine = sa.create_engine(POSTGRES_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://"), connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # any connection failure means: not reachable here
+        return f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {type(exc).__name__}"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL schema-free database for one test (dropped afterwards).
+
+    Skips with the reason when no server is reachable, unless
+    SAAS_METRICS_REQUIRE_POSTGRES=1 (CI), where it fails instead."""
+    reason = postgres_reason()
+    if reason:
+        if os.environ.get("SAAS_METRICS_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{reason} (required: SAAS_METRICS_REQUIRE_POSTGRES=1)")
+        pytest.skip(reason)
+    name = f"saas_metrics_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(POSTGRES_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        from saas_metrics.warehouse.store import make_engine
+
+        for url in (f"{base}/{name}",):
+            try:
+                make_engine(url).dispose()
+            except Exception:
+                pass
+        make_engine.cache_clear()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
