@@ -1,0 +1,199 @@
+"""What the dashboard reads: the warehouse tables it plots, as one typed bundle.
+
+:class:`DashboardData` holds ``kpi_monthly`` (the contract in
+:mod:`saas_metrics.metrics.kpi`) and three detail tables. Each frame is coerced to
+the columns the dashboard uses, so the chart builders can rely on types (months
+are first-of-month Timestamps, values floats) whichever way the frames were made.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from saas_metrics.metrics.kpi import ALL, KPI_MONTHLY
+from saas_metrics.tables import Column, TableSchema, coerce_frame
+
+COHORT_RETENTION = TableSchema(
+    name="cohort_retention",
+    description="Logo and net MRR retention per cohort (first paid month) and age (dashboard view).",
+    columns=(
+        Column("cohort_month", "date"),
+        Column("age_months", "int"),
+        Column("month", "date"),
+        Column("cohort_customers", "int"),
+        Column("active_customers", "int"),
+        Column("logo_retention", "float"),
+        Column("mrr", "float"),
+        Column("net_mrr_retention", "float"),
+    ),
+)
+
+ATTRIBUTION_CREDITS = TableSchema(
+    name="attribution_credits",
+    description="New MRR and customer credits per month, model, channel and campaign (dashboard view).",
+    columns=(
+        Column("month", "date"),
+        Column("model", "str"),
+        Column("channel", "str"),
+        Column("campaign", "str"),
+        Column("customers", "float"),
+        Column("new_mrr", "float"),
+    ),
+)
+
+AT_RISK_ACCOUNTS = TableSchema(
+    name="at_risk_accounts",
+    description="Paying accounts at risk per month (dashboard view).",
+    columns=(
+        Column("month", "date"),
+        Column("customer_id", "str"),
+        Column("usage_previous", "float"),
+        Column("usage", "float"),
+        Column("usage_change", "float"),
+        Column("usage_change_pct", "float"),
+        Column("mrr", "float"),
+        Column("plan_tier", "str"),
+        Column("health_score", "float"),
+        Column("band", "str"),
+        Column("owner_id", "str"),
+    ),
+)
+
+#: Columns a non-empty frame must have; the rest may be missing (read as NULL).
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    KPI_MONTHLY.name: ("month", "metric", "value"),
+    COHORT_RETENTION.name: ("cohort_month", "age_months", "logo_retention"),
+    ATTRIBUTION_CREDITS.name: ("month", "model", "channel", "new_mrr"),
+    AT_RISK_ACCOUNTS.name: ("month", "customer_id", "mrr"),
+}
+
+#: Which column places a detail table's row in the dashboard's window.
+WINDOW_COLUMNS: dict[str, str] = {
+    COHORT_RETENTION.name: "cohort_month",
+    ATTRIBUTION_CREDITS.name: "month",
+    AT_RISK_ACCOUNTS.name: "month",
+}
+
+
+def conform(frame: Any, schema: TableSchema) -> pd.DataFrame:
+    """``frame`` coerced to ``schema``'s columns and types.
+
+    Raises TypeError when ``frame`` is not a DataFrame and ValueError when a
+    non-empty frame lacks a column the dashboard cannot do without.
+    """
+    if frame is None:
+        return schema.empty_frame()
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{schema.name}: expected a pandas DataFrame, got {type(frame).__name__}")
+    missing = [c for c in REQUIRED_COLUMNS[schema.name] if c not in frame.columns]
+    if missing and not frame.empty:
+        raise ValueError(f"{schema.name} is missing required column(s) {missing}; it has {list(frame.columns)}")
+    out = coerce_frame(frame, schema)
+    if schema is KPI_MONTHLY:
+        out["segment"] = out["segment"].fillna(ALL)
+        out["segment_value"] = out["segment_value"].fillna(ALL)
+    return out
+
+
+@dataclass(frozen=True)
+class DashboardData:
+    """The tables the dashboard plots; any of them may be empty (its charts then say 'no data').
+
+    ``currency`` is the reporting currency of every amount (Settings.reporting_currency).
+    """
+
+    kpi_monthly: pd.DataFrame = field(default_factory=KPI_MONTHLY.empty_frame)
+    cohort_retention: pd.DataFrame = field(default_factory=COHORT_RETENTION.empty_frame)
+    attribution_credits: pd.DataFrame = field(default_factory=ATTRIBUTION_CREDITS.empty_frame)
+    at_risk_accounts: pd.DataFrame = field(default_factory=AT_RISK_ACCOUNTS.empty_frame)
+    currency: str = "USD"
+
+    def __post_init__(self) -> None:
+        for name, schema in (
+            ("kpi_monthly", KPI_MONTHLY),
+            ("cohort_retention", COHORT_RETENTION),
+            ("attribution_credits", ATTRIBUTION_CREDITS),
+            ("at_risk_accounts", AT_RISK_ACCOUNTS),
+        ):
+            object.__setattr__(self, name, conform(getattr(self, name), schema))
+
+
+def headline_wide(kpi_monthly: pd.DataFrame) -> pd.DataFrame:
+    """The headline KPIs (segment 'all'/'all') as one row per month and one column per
+    metric, months consecutive (a month without rows is all NaN) and ascending."""
+    rows = kpi_monthly[(kpi_monthly["segment"] == ALL) & (kpi_monthly["segment_value"] == ALL)]
+    rows = rows.dropna(subset=["month"]).drop_duplicates(["month", "metric"], keep="last")
+    if rows.empty:
+        return pd.DataFrame(index=pd.DatetimeIndex([], name="month"))
+    wide = rows.pivot(index="month", columns="metric", values="value")
+    wide.columns.name = None
+    months = pd.date_range(wide.index.min(), wide.index.max(), freq="MS", name="month")
+    return wide.reindex(months).astype("float64")
+
+
+def latest_month(headline: pd.DataFrame) -> pd.Timestamp | None:
+    """The last month with an MRR value, else the last month with any headline KPI."""
+    if headline.empty:
+        return None
+    if "mrr" in headline.columns and headline["mrr"].notna().any():
+        return pd.Timestamp(headline["mrr"].last_valid_index())
+    return pd.Timestamp(headline.index.max())
+
+
+def provisional_months(kpi_monthly: pd.DataFrame) -> set[pd.Timestamp]:
+    """Months whose headline MRR row is still provisional."""
+    rows = kpi_monthly[(kpi_monthly["metric"] == "mrr") & (kpi_monthly["segment"] == ALL)]
+    flagged = rows[rows["is_provisional"].fillna(False).astype(bool)]
+    return {pd.Timestamp(m) for m in flagged["month"]}
+
+
+def load_dashboard_data(warehouse: Any, months: int = 24, *, currency: str = "USD") -> DashboardData:
+    """Read the dashboard's tables from ``warehouse`` (a :class:`saas_metrics.warehouse.Warehouse`).
+
+    ``kpi_monthly`` is read through ``Warehouse.read`` for the ``months`` months ending
+    with its latest month; the detail tables are read by name (rows in the same window,
+    cohorts by cohort month) when they exist, else left empty.
+    """
+    if months < 1:
+        raise ValueError(f"months must be >= 1, got {months}")
+    window = _window(warehouse, months)
+    if window is None:
+        return DashboardData(currency=currency)
+    kpi = warehouse.read(KPI_MONTHLY, window)
+    details = {
+        schema.name: _read_detail(warehouse, schema, window)
+        for schema in (COHORT_RETENTION, ATTRIBUTION_CREDITS, AT_RISK_ACCOUNTS)
+    }
+    return DashboardData(kpi_monthly=kpi, currency=currency, **details)
+
+
+def _window(warehouse: Any, months: int) -> tuple[dt.date, dt.date] | None:
+    """[first, last + 1 month) for the ``months`` months ending with kpi_monthly's latest."""
+    if not warehouse.has_table(KPI_MONTHLY.name):
+        return None
+    with warehouse.engine.connect() as conn:
+        last = conn.execute(sa.text(f'SELECT MAX(month) FROM "{KPI_MONTHLY.name}"')).scalar_one()
+    if last is None:
+        return None
+    last_month = pd.Timestamp(last).to_period("M")
+    start = (last_month - (months - 1)).to_timestamp().date()
+    end = (last_month + 1).to_timestamp().date()
+    return start, end
+
+
+def _read_detail(warehouse: Any, schema: TableSchema, window: tuple[dt.date, dt.date]) -> pd.DataFrame:
+    if not warehouse.has_table(schema.name):
+        return schema.empty_frame()
+    table = sa.Table(schema.name, sa.MetaData(), autoload_with=warehouse.engine)
+    column = WINDOW_COLUMNS[schema.name]
+    query = sa.select(table)
+    if column in table.c:
+        query = query.where(table.c[column] >= window[0], table.c[column] < window[1])
+    with warehouse.engine.connect() as conn:
+        frame = pd.read_sql_query(query, conn)
+    return frame
