@@ -108,10 +108,10 @@ def mrr_movements(
         & np.isclose(both["mrr_local_1"].fillna(0.0).to_numpy(), local0, rtol=0, atol=LOCAL_TOLERANCE)
         & np.isclose(m1, m0_fx, rtol=0, atol=LOCAL_TOLERANCE)
     )
-    fpm = pd.to_datetime(both["customer_id"].map(first_paid_month)).astype("datetime64[ns]")
-    paid_before = (fpm < both["month"]).fillna(False).to_numpy(dtype=bool)
-    if policy.reactivation == "never":
-        paid_before[:] = False
+    fpm_lookup = pd.Series(pd.to_datetime(first_paid_month).to_numpy(), index=first_paid_month.index.astype(str))
+    fpm_lookup = fpm_lookup[~fpm_lookup.index.duplicated()]
+    fpm = pd.Series(fpm_lookup.reindex(both["customer_id"].astype(str).to_numpy()).to_numpy(), index=both.index)
+    paid_before = (fpm < both["month"]).fillna(False).to_numpy(dtype=bool) & (policy.reactivation != "never")
 
     movement = np.select(
         [

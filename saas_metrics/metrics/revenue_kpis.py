@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from saas_metrics.metrics.fx import month_last_day, rate_on
 from saas_metrics.metrics.kpi import (
     ALL,
     COUNT,
@@ -36,7 +37,14 @@ from saas_metrics.metrics.kpi import (
 from saas_metrics.metrics.movements import MRR_MOVEMENTS
 from saas_metrics.metrics.mrr import CUSTOMER_MRR, normalise_months
 from saas_metrics.metrics.retention import RETENTION_UNITS, retention_rates
-from saas_metrics.tables import coerce_frame
+from saas_metrics.metrics.revenue_intervals import REVENUE_INTERVALS
+from saas_metrics.sources.schemas import (
+    BILLING_PAYMENTS,
+    BILLING_REFUNDS,
+    BILLING_SUBSCRIPTIONS,
+    CRM_DEALS,
+)
+from saas_metrics.tables import TableSchema, coerce_frame
 
 REVENUE_UNITS: dict[str, str] = {
     "mrr": CURRENCY,
@@ -184,3 +192,148 @@ def movement_bridge_residuals(movements: pd.DataFrame) -> pd.DataFrame:
     g = parts.groupby("month")[["mrr_end", "mrr_start", "signed", "fx_impact"]].sum()
     residual = g["mrr_end"] - (g["mrr_start"] + g["signed"] + g["fx_impact"])
     return pd.DataFrame({"month": g.index.to_numpy(), "residual": residual.to_numpy()})
+
+
+# --- committed MRR, cash and ACV ---------------------------------------------------------
+
+#: months of one billing period per billing_interval label (for scheduled downgrades)
+_PERIOD_MONTHS = {"month": 1, "quarter": 3, "year": 12, "multi_year": 24, "week": 1, "other": 1}
+
+
+def cmrr_kpis(
+    intervals: pd.DataFrame,
+    subscriptions: pd.DataFrame,
+    months: Sequence[pd.Timestamp],
+    fx_rates: pd.DataFrame,
+    reporting_currency: str,
+) -> pd.DataFrame:
+    """kpi rows of cmrr and carr (METRICS_SPEC.md, 'CMRR'), at M's end E = first(M+1), M's rate.
+
+    cmrr = MRR + signed-not-started - scheduled cancellations - scheduled downgrades, where
+    * signed-not-started: subscriptions created before E whose first interval starts at or
+      after E and that are not in a trial at E; their MRR at their first interval start;
+    * scheduled cancellations: MRR at E of subscriptions whose cancellation was requested
+      before E but ends at/after E (canceled_at < E <= ended_at), or, with no canceled_at and
+      no ended_at yet, that are flagged cancel_at_period_end or have cancel_at >= E;
+    * scheduled downgrades: for lines active at E whose interval ends within one billing
+      period after E and is followed directly by a lower-MRR interval of the same item
+      (a lower item version or a discount starting), the difference;
+      subscriptions scheduled to cancel are not counted twice.
+    carr = 12 x cmrr.
+    """
+    months = normalise_months(months)
+    iv = coerce_frame(intervals, REVENUE_INTERVALS)
+    iv = iv[iv["mrr"] > 0].reset_index(drop=True)
+    subs = coerce_frame(subscriptions, BILLING_SUBSCRIPTIONS) if subscriptions is not None else BILLING_SUBSCRIPTIONS.empty_frame()
+    subs = subs.set_index("subscription_id")
+    first_start = iv.groupby("subscription_id")["start_at"].min()
+    rows = []
+    for month in months:  # one vectorised pass per reported month
+        end_of_month = month + pd.DateOffset(months=1)
+        active = iv[(iv["start_at"] < end_of_month) & (iv["end_at"].isna() | (iv["end_at"] >= end_of_month))]
+        sub_ids = iv["subscription_id"]
+        created = pd.Series(subs["created_at"].reindex(sub_ids.to_numpy()).to_numpy(), index=iv.index)
+        trial_end = pd.Series(subs["trial_end"].reindex(sub_ids.to_numpy()).to_numpy(), index=iv.index)
+        sub_first = pd.Series(first_start.reindex(sub_ids.to_numpy()).to_numpy(), index=iv.index)
+        signed = iv[
+            (sub_first >= end_of_month) & (iv["start_at"] == sub_first)
+            & (created < end_of_month).fillna(False)
+            & ~(trial_end >= end_of_month).fillna(False)
+        ]
+
+        s = subs.reindex(active["subscription_id"].unique())
+        requested = s["canceled_at"].notna() & (s["canceled_at"] < end_of_month) & (s["ended_at"].isna() | (s["ended_at"] >= end_of_month))
+        flagged = s["canceled_at"].isna() & s["ended_at"].isna() & (
+            s["cancel_at_period_end"].fillna(False).astype(bool) | (s["cancel_at"] >= end_of_month).fillna(False)
+        )
+        cancelling_ids = set(s.index[(requested | flagged).to_numpy(dtype=bool)])
+        cancelling = active[active["subscription_id"].isin(cancelling_ids)]
+
+        staying = active[~active["subscription_id"].isin(cancelling_ids)]
+        horizon = staying["billing_interval"].map(_PERIOD_MONTHS).fillna(1).astype("int64")
+        limit = pd.Series([end_of_month + pd.DateOffset(months=int(h)) for h in horizon], index=staying.index, dtype="datetime64[ns]")
+        ending = staying[staying["end_at"].notna() & (staying["end_at"] <= limit)]
+        nxt = ending[["subscription_id", "item_id", "end_at", "mrr", "currency"]].merge(
+            iv[["subscription_id", "item_id", "start_at", "mrr"]].rename(columns={"start_at": "end_at", "mrr": "mrr_next"}),
+            on=["subscription_id", "item_id", "end_at"],
+        )
+        downgrades = nxt[nxt["mrr_next"] < nxt["mrr"]].assign(mrr=lambda d: d["mrr"] - d["mrr_next"])
+
+        parts = {"mrr": active, "signed": signed, "cancelling": cancelling, "downgrades": downgrades}
+        totals = {}
+        for name, part in parts.items():
+            if part.empty:
+                totals[name] = 0.0
+                continue
+            rates = rate_on(fx_rates, part["currency"], month_last_day(pd.Series([month] * len(part))), reporting_currency)
+            totals[name] = float((part["mrr"].to_numpy() * rates).sum())
+        cmrr = totals["mrr"] + totals["signed"] - totals["cancelling"] - totals["downgrades"]
+        rows.append({"month": month, "cmrr": cmrr, "carr": 12.0 * cmrr})
+    return wide_to_kpi(pd.DataFrame(rows, columns=["month", "cmrr", "carr"]), {"cmrr": CURRENCY, "carr": CURRENCY})
+
+
+def cash_kpis(
+    payments: pd.DataFrame,
+    refunds: pd.DataFrame,
+    fx_rates: pd.DataFrame,
+    months: Sequence[pd.Timestamp],
+    reporting_currency: str,
+) -> pd.DataFrame:
+    """kpi rows of cash_collected = succeeded payments - succeeded refunds created in M.
+
+    Each payment converts at its own date's rate, each refund at the refund's date's rate.
+    Refunds never change MRR.
+    """
+    months = normalise_months(months)
+    index = pd.DatetimeIndex(months).astype("datetime64[ns]")
+
+    def converted(frame: pd.DataFrame | None, schema: TableSchema) -> pd.Series:
+        f = coerce_frame(frame if frame is not None else schema.empty_frame(), schema)
+        f = f[(f["status"].str.lower() == "succeeded").fillna(False) & f["created_at"].notna()]
+        f = f.assign(month=f["created_at"].dt.to_period("M").dt.to_timestamp().astype("datetime64[ns]"))
+        f = f[f["month"].isin(index)]
+        if f.empty:
+            return pd.Series(0.0, index=index)
+        amount = f["amount"].fillna(0.0).to_numpy() * rate_on(fx_rates, f["currency"].fillna(reporting_currency), f["created_at"].dt.normalize(), reporting_currency)
+        return pd.Series(amount, index=f["month"].to_numpy()).groupby(level=0).sum().reindex(index, fill_value=0.0)
+
+    cash = converted(payments, BILLING_PAYMENTS) - converted(refunds, BILLING_REFUNDS)
+    return wide_to_kpi(pd.DataFrame({"month": index, "cash_collected": cash.to_numpy()}), {"cash_collected": CURRENCY})
+
+
+def acv_kpis(
+    deals: pd.DataFrame,
+    new_mrr: pd.Series,
+    new_customers: pd.Series,
+    fx_rates: pd.DataFrame,
+    months: Sequence[pd.Timestamp],
+    reporting_currency: str,
+) -> pd.DataFrame:
+    """kpi rows of acv (METRICS_SPEC.md, 'ACV').
+
+    acv(M) = mean amount (first-year contract value, converted at the close date's rate) of
+    closed-won deals closed in M. When the CRM has no amount on any closed-won deal, the
+    fallback is 12 x new_mrr(M) / new_customers(M) for every month (never mixed per month);
+    NULL when the month has no deal / no new customer.
+    """
+    months = normalise_months(months)
+    index = pd.DatetimeIndex(months).astype("datetime64[ns]")
+    d = coerce_frame(deals if deals is not None else CRM_DEALS.empty_frame(), CRM_DEALS)
+    won = d[d["is_closed_won"].fillna(False).astype(bool) & d["closed_at"].notna()]
+    with_amount = won[won["amount"].notna()]
+    if with_amount.empty:
+        nm = pd.Series(new_mrr, dtype="float64")
+        nm.index = pd.to_datetime(nm.index).astype("datetime64[ns]")
+        nc = pd.Series(new_customers, dtype="float64")
+        nc.index = pd.to_datetime(nc.index).astype("datetime64[ns]")
+        acv = safe_divide(12.0 * nm.reindex(index), nc.reindex(index))
+    else:
+        month = with_amount["closed_at"].dt.to_period("M").dt.to_timestamp().astype("datetime64[ns]")
+        amounts = with_amount[month.isin(index).to_numpy()]
+        month = month[month.isin(index)]
+        if amounts.empty:
+            acv = np.full(len(index), np.nan)
+        else:
+            rates = rate_on(fx_rates, amounts["currency"].fillna(reporting_currency), amounts["closed_at"].dt.normalize(), reporting_currency)
+            acv = pd.Series(amounts["amount"].to_numpy() * rates, index=month.to_numpy()).groupby(level=0).mean().reindex(index).to_numpy()
+    return wide_to_kpi(pd.DataFrame({"month": index, "acv": np.asarray(acv, dtype="float64")}), {"acv": CURRENCY})

@@ -1,0 +1,70 @@
+"""Lifetime value (METRICS_SPEC.md, 'Lifetime value and acquisition cost').
+
+* ltv(M) = ARPA(M) x gross_margin / mean(customer_churn_rate over the
+  ``policy.ltv_churn_window_months`` (default 6) months BEFORE M) (ChartMogul). Months of the
+  window that are missing or NULL are skipped; NULL when no month of the window is available
+  or the mean is 0.
+* clv_simple(M) = ARPA(M) / customer_churn_rate(M): the survey's example, churn 5 % ->
+  lifetime 20 months, ARPA $500 -> CLV $10,000. NULL when the churn of M is 0 or NULL.
+* clv_annual_spend(M) = average annual spend x average lifetime in years (the HubSpot
+  guide) = (12 x ARPA(M)) / annualised_customer_churn_rate(M), where the annualised rate is
+  1 - (1 - customer_churn_rate(M))^12, so the lifetime in years is 1 / annual churn (the
+  spec's annualisation; 12 x monthly churn would make it identical to clv_simple).
+  Churn 5 %, ARPA $500: 6,000 / 0.459640 = 13,053.70. No gross margin (a revenue value).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from saas_metrics.config import RevenuePolicy
+from saas_metrics.metrics.kpi import CURRENCY, safe_divide, wide_to_kpi
+from saas_metrics.metrics.mrr import normalise_months
+from saas_metrics.metrics.retention import annualise
+
+LTV_UNITS: dict[str, str] = {"ltv": CURRENCY, "clv_simple": CURRENCY, "clv_annual_spend": CURRENCY}
+
+
+def _by_month(series: pd.Series) -> pd.Series:
+    out = pd.Series(pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64"), index=pd.to_datetime(series.index))
+    out.index = out.index.astype("datetime64[ns]")
+    return out[~out.index.duplicated(keep="last")]
+
+
+def trailing_churn(churn_by_month: pd.Series, months: Sequence[pd.Timestamp], window: int) -> pd.Series:
+    """Mean of the available (non-NULL) churn rates of the ``window`` months before each month."""
+    churn = _by_month(churn_by_month)
+    out = {}
+    for month in months:  # one lookup per reported month, not per customer
+        before = [month - pd.DateOffset(months=k) for k in range(1, window + 1)]
+        values = churn.reindex(pd.DatetimeIndex(before).astype("datetime64[ns]")).dropna()
+        out[month] = values.mean() if len(values) else np.nan
+    return pd.Series(out, dtype="float64")
+
+
+def ltv_kpis(
+    arpa_by_month: pd.Series,
+    churn_by_month: pd.Series,
+    months: Sequence[pd.Timestamp],
+    policy: RevenuePolicy,
+) -> pd.DataFrame:
+    """kpi_monthly rows of ltv, clv_simple and clv_annual_spend for ``months``.
+
+    ``arpa_by_month`` and ``churn_by_month`` (customer_churn_rate) are Series indexed by month
+    start; churn must include the trailing window before the first month (read from kpi_monthly).
+    """
+    months = normalise_months(months)
+    index = pd.DatetimeIndex(months).astype("datetime64[ns]")
+    arpa = _by_month(arpa_by_month).reindex(index)
+    churn_now = _by_month(churn_by_month).reindex(index)
+    trailing = trailing_churn(churn_by_month, months, policy.ltv_churn_window_months).reindex(index)
+    wide = pd.DataFrame({
+        "month": index,
+        "ltv": safe_divide(arpa * policy.gross_margin, trailing),
+        "clv_simple": safe_divide(arpa, churn_now),
+        "clv_annual_spend": safe_divide(12.0 * arpa, annualise(churn_now)),
+    })
+    return wide_to_kpi(wide, LTV_UNITS)
