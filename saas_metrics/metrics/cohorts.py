@@ -1,0 +1,89 @@
+"""Cohort retention (METRICS_SPEC.md, 'Retention and churn', Cohorts).
+
+Cohort = the customer's first paid month (first month-end with MRR > 0). For month M and
+age k = M - cohort_month (0 <= k <= max_age):
+
+* cohort_customers = customers of the cohort; active_customers = those with MRR > 0 at M's end
+* logo_retention = active_customers / cohort_customers
+* cohort_mrr_start = the cohort's MRR at the end of its first month (k = 0); mrr = its MRR at M's end
+* net_mrr_retention = mrr / cohort_mrr_start (each month at its own month-end rate; includes
+  expansion and reactivation of cohort members)
+
+Computed on all customers (before any segment filter); cohorts with nobody left keep their
+rows with 0. The grain is (month, cohort_month): a one-month run returns that month's
+diagonal. ``cohort_mrr_start`` needs the cohort month's snapshot in the input; when it is
+absent the cohort's cohort_mrr_start and net_mrr_retention are NULL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from saas_metrics.metrics.kpi import safe_divide
+from saas_metrics.metrics.mrr import CUSTOMER_MRR, month_index, months_from_index, normalise_months
+from saas_metrics.tables import Column, TableSchema, coerce_frame
+
+COHORT_RETENTION = TableSchema(
+    name="cohort_retention",
+    description="Logo and net MRR retention of each first-paid-month cohort at each month-end.",
+    columns=(
+        Column("cohort_month", "date", "first paid month of the cohort's customers", nullable=False),
+        Column("age_months", "int", "months since the cohort month (0 = the cohort month)", nullable=False),
+        Column("month", "date", "the month-end measured (cohort_month + age_months)", nullable=False),
+        Column("cohort_customers", "int"),
+        Column("active_customers", "int", "cohort customers with MRR > 0 at the month's end"),
+        Column("logo_retention", "float", "active_customers / cohort_customers"),
+        Column("cohort_mrr_start", "float", "cohort MRR at the end of the cohort month"),
+        Column("mrr", "float", "cohort MRR at the month's end"),
+        Column("net_mrr_retention", "float", "mrr / cohort_mrr_start"),
+    ),
+    time_column="month",
+    key=("month", "cohort_month"),
+)
+
+
+def cohort_retention(
+    snapshots_all_months: pd.DataFrame,
+    first_paid_month: pd.Series,
+    months: Sequence[pd.Timestamp],
+    max_age: int,
+) -> pd.DataFrame:
+    """Cohort rows whose ``month`` is in ``months`` and age is 0..max_age."""
+    if max_age < 0:
+        raise ValueError(f"max_age must be >= 0, got {max_age}")
+    months = normalise_months(months)
+    fpm = pd.Series(pd.to_datetime(first_paid_month).to_numpy(), index=first_paid_month.index.astype(str)).dropna()
+    if not months or fpm.empty:
+        return COHORT_RETENTION.empty_frame()
+    cohort_of = pd.Series(month_index(fpm), index=fpm.index)
+    sizes = cohort_of.groupby(cohort_of).size()
+
+    snaps = coerce_frame(snapshots_all_months, CUSTOMER_MRR)
+    snaps = snaps[snaps["mrr"] > 0]
+    snaps = snaps.assign(m=month_index(snaps["month"]), cohort=cohort_of.reindex(snaps["customer_id"].astype(str).to_numpy()).to_numpy())
+    snaps = snaps[snaps["cohort"].notna()].astype({"cohort": "int64"})
+    by_cell = snaps.groupby(["m", "cohort"]).agg(active_customers=("customer_id", "nunique"), mrr=("mrr", "sum"))
+    start = snaps[snaps["m"] == snaps["cohort"]].groupby("cohort")["mrr"].sum()
+
+    wanted = month_index(pd.Series(months))
+    grid_m = np.repeat(wanted, len(sizes))
+    grid_c = np.tile(sizes.index.to_numpy(dtype="int64"), len(wanted))
+    age = grid_m - grid_c
+    keep = (age >= 0) & (age <= max_age)
+    grid = pd.DataFrame({"m": grid_m[keep], "cohort": grid_c[keep], "age_months": age[keep]})
+    if grid.empty:
+        return COHORT_RETENTION.empty_frame()
+    cells = by_cell.reindex(pd.MultiIndex.from_frame(grid[["m", "cohort"]]))
+    grid["active_customers"] = cells["active_customers"].fillna(0).to_numpy(dtype="int64")
+    grid["mrr"] = cells["mrr"].fillna(0.0).to_numpy()
+    grid["cohort_customers"] = sizes.reindex(grid["cohort"].to_numpy()).to_numpy(dtype="int64")
+    grid["cohort_mrr_start"] = start.reindex(grid["cohort"].to_numpy()).to_numpy(dtype="float64")
+    grid["logo_retention"] = safe_divide(grid["active_customers"], grid["cohort_customers"])
+    grid["net_mrr_retention"] = safe_divide(grid["mrr"], grid["cohort_mrr_start"])
+    grid["month"] = months_from_index(grid["m"].to_numpy()).to_numpy()
+    grid["cohort_month"] = months_from_index(grid["cohort"].to_numpy()).to_numpy()
+    grid = grid.sort_values(["month", "cohort_month"], kind="stable")
+    return coerce_frame(grid, COHORT_RETENTION)
