@@ -1,0 +1,170 @@
+"""The metric catalog: one :class:`MetricDef` per kpi_monthly metric; docs/metrics.md is rendered from it.
+
+``REVENUE_METRICS`` covers everything the revenue functions emit (revenue_kpis, retention,
+ltv_kpis, cmrr_kpis, cash_kpis, acv_kpis, segment_revenue_kpis). Other domains contribute
+their own lists without touching this file: a module ``saas_metrics/metrics/<domain>_catalog.py``
+that defines one or more ``<NAME>_METRICS: list[MetricDef]`` is found and appended to
+``ALL_METRICS`` at import time (modules in alphabetical order).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from saas_metrics.metrics import kpi
+from saas_metrics.metrics.kpi import ALL, COUNT, CURRENCY, RATIO, MetricDef
+from saas_metrics.metrics.segments import SEGMENT_METRICS, SEGMENTS
+
+_REV = "METRICS_SPEC.md 'Revenue (billing source)'"
+_RET = "METRICS_SPEC.md 'Retention and churn'"
+_LTV = "METRICS_SPEC.md 'Lifetime value and acquisition cost'"
+_MRR_POLICIES = ("reporting_currency", "revenue.churn_recognition", "revenue.delinquency_days")
+_MOVE_POLICIES = (*_MRR_POLICIES, "revenue.reactivation")
+_SEGMENTED = (ALL, *SEGMENTS)
+_MOVEMENTS = "mrr_movements (customer_mrr at the end of M-1 and M, fx_rates)"
+_SNAPSHOT = "customer_mrr (revenue_intervals at the last instant of M, fx_rates)"
+_CONSTANT = "start MRR = sum of mrr_start_fx (end of M-1 at M's rate), so numerator and denominator share one currency basis"
+
+_LINE_MRR = (
+    "Line MRR = quantity x unit_amount x (1 - percent_off/100) / interval_months (month 1 x n, year 12 x n, "
+    "week 12/52 x n, day 12/365 x n); tax excluded. One-time and metered prices, trials, paused/unpaid/incomplete/"
+    "canceled subscriptions contribute 0; past_due contributes for delinquency_days (30) from its start, then 0 until "
+    "active again. Interval active at M's end iff start_at < first(M+1) <= end_at (half-open: an end on the 1st of "
+    "M+1 churns in M+1). Time outside a subscription's status history contributes 0; a subscription without history "
+    "is active from trial_end (or start) and past_due from its earliest unpaid invoice's due date. Several discounts "
+    "apply multiplicatively. Periods imports (monthly_amount over [start_date, end_date)) are used as they are; when "
+    "both sources exist, billing wins per subscription. Amounts at the rate in force on M's last day."
+)
+_MOVEMENT_RULE = (
+    "Classified per customer on local-currency amounts (an FX move alone is never an expansion): m0 = MRR at the end "
+    "of M-1, m0' = the same at M's rate, m1 = MRR at the end of M. A pause is churn at the first month-end without "
+    "MRR and reactivation when it resumes (ChartMogul). Removing one of two subscriptions is contraction, not churn."
+)
+
+
+def _def(name: str, unit: str, formula: str, inputs: str, source: str, domain: str = "revenue", **kw: object) -> MetricDef:
+    return MetricDef(name, unit, domain, formula, inputs, source, **kw)  # type: ignore[arg-type]
+
+
+def _ret(*args: str, **kw: object) -> MetricDef:
+    return _def(*args, domain="retention", **kw)
+
+
+def _ltv(*args: str, **kw: object) -> MetricDef:
+    return _def(*args, domain="lifetime_value", **kw)
+
+
+def _segments(name: str) -> tuple[str, ...]:
+    return _SEGMENTED if name in SEGMENT_METRICS else (ALL,)
+
+
+REVENUE_METRICS: list[MetricDef] = [
+    _def("mrr", CURRENCY, "sum over paying customers of customer MRR at the last instant of M (= arpa x customers)",
+         _SNAPSHOT, f"{_REV}: Line MRR, MRR (HubSpot guide)", policies=_MRR_POLICIES, segments=_segments("mrr"), notes=_LINE_MRR),
+    _def("arr", CURRENCY, "12 x mrr", _SNAPSHOT, f"{_REV}: ARR", policies=_MRR_POLICIES, segments=_segments("arr")),
+    _def("arpa", CURRENCY, "mrr / customers (NULL when no customer)", _SNAPSHOT, f"{_REV}: ARPA",
+         policies=_MRR_POLICIES, segments=_segments("arpa")),
+    _def("customers", COUNT, "customers with MRR > 0 at the last instant of M", _SNAPSHOT, f"{_REV}: MRR (paying customers)",
+         policies=_MRR_POLICIES, segments=_segments("customers")),
+    _def("new_mrr", CURRENCY, "sum of m1 over customers with m0 = 0 < m1 that never paid before M", _MOVEMENTS,
+         f"{_REV}: Customer MRR movements", policies=_MOVE_POLICIES, segments=_segments("new_mrr"), notes=_MOVEMENT_RULE),
+    _def("expansion_mrr", CURRENCY, "sum of m1 - m0' over customers with m1 > m0' > 0 (local amount grew)", _MOVEMENTS,
+         f"{_REV}: Customer MRR movements", policies=_MOVE_POLICIES, segments=_segments("expansion_mrr")),
+    _def("contraction_mrr", CURRENCY, "sum of m0' - m1 over customers with 0 < m1 < m0' (local amount shrank)", _MOVEMENTS,
+         f"{_REV}: Customer MRR movements", policies=_MOVE_POLICIES, segments=_segments("contraction_mrr")),
+    _def("churned_mrr", CURRENCY, "sum of m0' over customers with m0 > 0 = m1", _MOVEMENTS,
+         f"{_REV}: Customer MRR movements", policies=_MOVE_POLICIES, segments=_segments("churned_mrr")),
+    _def("reactivation_mrr", CURRENCY, "sum of m1 over customers with m0 = 0 < m1 whose first paid month is before M",
+         _MOVEMENTS, f"{_REV}: Customer MRR movements", policies=_MOVE_POLICIES,
+         notes="revenue.reactivation = never counts every return as new"),
+    _def("fx_impact_mrr", CURRENCY, "sum of m0' - m0 (end of M-1 MRR revalued at M's rate minus as reported)", _MOVEMENTS,
+         f"{_REV} and 'Conventions' (reporting currency)", policies=("reporting_currency",)),
+    _def("net_new_mrr", CURRENCY, "new + expansion + reactivation - contraction - churn (fx_impact excluded)", _MOVEMENTS,
+         f"{_REV}: Net new MRR", policies=_MOVE_POLICIES, segments=_segments("net_new_mrr"),
+         notes="bridge: mrr(M) = mrr(M-1) + net_new_mrr + fx_impact_mrr, checked to the cent"),
+    _def("new_customers", COUNT, "customers with movement new in M", _MOVEMENTS, f"{_REV}: Customer MRR movements",
+         policies=_MOVE_POLICIES),
+    _def("churned_customers", COUNT, "customers with movement churn in M", _MOVEMENTS, f"{_REV}: Customer MRR movements",
+         policies=_MOVE_POLICIES),
+    _def("reactivated_customers", COUNT, "customers with movement reactivation in M", _MOVEMENTS,
+         f"{_REV}: Customer MRR movements", policies=_MOVE_POLICIES),
+    _def("expansion_share", RATIO, "expansion_mrr / (new_mrr + expansion_mrr + reactivation_mrr)", _MOVEMENTS,
+         f"{_REV}: Expansion share (the survey: 36 % of new ARR bookings)", policies=_MOVE_POLICIES),
+    _def("asp", CURRENCY, "new_mrr / new_customers", _MOVEMENTS, f"{_REV}: ASP", policies=_MOVE_POLICIES),
+    _def("quick_ratio", RATIO, "(new_mrr + expansion_mrr + reactivation_mrr) / (churned_mrr + contraction_mrr)", _MOVEMENTS,
+         f"{_RET}: Quick ratio", policies=_MOVE_POLICIES),
+    _def("cmrr", CURRENCY,
+         "mrr + MRR of subscriptions signed before M's end that start after it - MRR of subscriptions scheduled to cancel "
+         "(canceled_at < end of M <= ended_at, or cancel_at_period_end / future cancel_at while not ended) - scheduled "
+         "downgrades (a line active at M's end followed within one billing period by a lower-MRR interval of the same item)",
+         "revenue_intervals, billing_subscriptions, fx_rates", f"{_REV}: CMRR", policies=_MRR_POLICIES,
+         notes="subscriptions still in a trial at M's end are not 'signed'; a cancelling subscription is not also a downgrade"),
+    _def("carr", CURRENCY, "12 x cmrr", "revenue_intervals, billing_subscriptions, fx_rates", f"{_REV}: CARR",
+         policies=_MRR_POLICIES),
+    _def("cash_collected", CURRENCY,
+         "succeeded payments created in M - succeeded refunds created in M, each at its own date's rate",
+         "billing_payments, billing_refunds, fx_rates", f"{_REV}: Cash collected", policies=("reporting_currency",),
+         notes="refunds never change MRR"),
+    _def("acv", CURRENCY,
+         "mean amount (first-year contract value, at the close date's rate) of closed-won deals closed in M; when no "
+         "closed-won deal has an amount, 12 x new_mrr / new_customers for every month",
+         "crm_deals, fx_rates (fallback: mrr_movements)", f"{_REV}: ACV", policies=("reporting_currency",)),
+    # --- retention ---
+    _ret("customer_churn_rate", RATIO, "churned_customers / customers at the end of M-1", _MOVEMENTS,
+         f"{_RET}: Customer churn rate (HubSpot guide; ChartMogul B2B)", policies=_MOVE_POLICIES,
+         segments=_segments("customer_churn_rate"),
+         notes="per segment, a customer belongs to its segment at M's end (churned: at M-1's end)"),
+    _ret("customer_churn_rate_stripe", RATIO, "churned_customers / (customers at the end of M-1 + new_customers)", _MOVEMENTS,
+         f"{_RET}: Stripe's variant", policies=_MOVE_POLICIES),
+    _ret("customer_retention_rate", RATIO, "1 - customer_churn_rate", _MOVEMENTS, f"{_RET}: CRR", policies=_MOVE_POLICIES),
+    _ret("gross_mrr_churn_rate", RATIO, "(churned_mrr + contraction_mrr) / start MRR", _MOVEMENTS,
+         f"{_RET}: Gross MRR churn rate (the guide's revenue churn; by plan_tier = revenue churn by tier)",
+         policies=_MOVE_POLICIES, segments=_segments("gross_mrr_churn_rate"), notes=_CONSTANT),
+    _ret("net_mrr_churn_rate", RATIO, "(churned_mrr + contraction_mrr - expansion_mrr - reactivation_mrr) / start MRR",
+         _MOVEMENTS, f"{_RET}: Net MRR churn rate (may be negative)", policies=_MOVE_POLICIES, notes=_CONSTANT),
+    _ret("grr", RATIO, "(start MRR - contraction_mrr - churned_mrr) / start MRR", _MOVEMENTS, f"{_RET}: GRR",
+         policies=_MOVE_POLICIES, segments=_segments("grr"), notes=_CONSTANT),
+    _ret("nrr", RATIO, "(start MRR + expansion_mrr - contraction_mrr - churned_mrr) / start MRR (new and reactivation excluded)",
+         _MOVEMENTS, f"{_RET}: NRR", policies=_MOVE_POLICIES, segments=_segments("nrr"), notes=_CONSTANT),
+    _ret("annualised_customer_churn_rate", RATIO, "1 - (1 - customer_churn_rate)^12", _MOVEMENTS,
+         f"{_RET}: Annualised churn (not 12 x monthly)", policies=_MOVE_POLICIES),
+    _ret("annualised_gross_mrr_churn_rate", RATIO, "1 - (1 - gross_mrr_churn_rate)^12", _MOVEMENTS,
+         f"{_RET}: Annualised churn (not 12 x monthly)", policies=_MOVE_POLICIES),
+    # --- lifetime value ---
+    _ltv("ltv", CURRENCY,
+         "arpa(M) x gross_margin / mean of the available customer_churn_rate of the 6 months before M",
+         "kpi_monthly (arpa, customer_churn_rate)", f"{_LTV}: LTV (ChartMogul)",
+         policies=("revenue.gross_margin", "revenue.ltv_churn_window_months"),
+         notes="NULL when no month of the window has a churn rate or their mean is 0"),
+    _ltv("clv_simple", CURRENCY, "arpa(M) / customer_churn_rate(M)", "kpi_monthly (arpa, customer_churn_rate)",
+         f"{_LTV}: clv_simple (the survey: churn 5 %, ARPA 500 -> 10,000)", notes="NULL when the churn of M is 0"),
+    _ltv("clv_annual_spend", CURRENCY,
+         "average annual spend x average lifetime in years = (12 x arpa(M)) / (1 - (1 - customer_churn_rate(M))^12)",
+         "kpi_monthly (arpa, customer_churn_rate)", f"{_LTV}: the guide's annual spend x lifetime",
+         notes="lifetime in years = 1 / annualised churn (churn 5 %, ARPA 500 -> 13,053.70); no gross margin"),
+]
+
+
+def _domain_lists() -> list[MetricDef]:
+    """MetricDefs of every ``saas_metrics.metrics.<domain>_catalog`` module (alphabetical)."""
+    import saas_metrics.metrics as package
+
+    found: list[MetricDef] = []
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if not info.name.endswith("_catalog"):
+            continue
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        for attr in sorted(vars(module)):
+            value = getattr(module, attr)
+            if attr.endswith("_METRICS") and isinstance(value, list) and all(isinstance(d, kpi.MetricDef) for d in value):
+                found.extend(value)
+    return found
+
+
+#: Every metric of every domain: revenue first, then the ``*_catalog`` modules.
+ALL_METRICS: list[MetricDef] = [*REVENUE_METRICS, *_domain_lists()]
+
+
+def metric_names(defs: list[MetricDef] | None = None) -> set[str]:
+    return {d.name for d in (ALL_METRICS if defs is None else defs)}
