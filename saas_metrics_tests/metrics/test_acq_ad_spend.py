@@ -7,6 +7,7 @@ import math
 import pandas as pd
 import pytest
 
+from saas_metrics.metrics.acquisition_catalog import catalog_mismatches
 from saas_metrics.metrics.ad_spend import ad_platform_kpis, stage_ad_spend, to_reporting
 
 T = pd.Timestamp
@@ -64,3 +65,7 @@ def test_platform_conversions_are_reported_per_platform_never_summed():
 def test_missing_canonical_column_is_rejected():
     with pytest.raises(ValueError, match="spend"):
         stage_ad_spend(_spend().drop(columns="spend"), FX, "USD")
+
+
+def test_every_emitted_metric_is_in_the_catalog():
+    assert catalog_mismatches(ad_platform_kpis(stage_ad_spend(_spend(), FX, "USD"), [T("2024-03-01")])) == []

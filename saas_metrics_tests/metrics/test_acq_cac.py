@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from saas_metrics.config import AcquisitionPolicy
+from saas_metrics.metrics.acquisition_catalog import catalog_mismatches
 from saas_metrics.metrics.cac import cac_kpis
 
 T = pd.Timestamp
@@ -120,3 +121,7 @@ def test_per_model_channel_cac_uses_attribution_credits():
 def test_invalid_gross_margin_is_rejected():
     with pytest.raises(ValueError, match="gross_margin"):
         _run(gross_margin=0.0)
+
+
+def test_every_emitted_metric_is_in_the_catalog():
+    assert catalog_mismatches(_run(credits=pd.DataFrame({"month": [MAR], "model": ["linear"], "channel": ["google_ads"], "campaign": ["a"], "customers": [1.0], "new_mrr": [9.0]}))) == []

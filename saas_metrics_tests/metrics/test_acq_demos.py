@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from saas_metrics.config import AcquisitionPolicy
+from saas_metrics.metrics.acquisition_catalog import catalog_mismatches
 from saas_metrics.metrics.demos import demo_kpis
 
 T = pd.Timestamp
@@ -94,3 +95,7 @@ def test_no_demos_gives_nan_rate():
     kpis = demo_kpis(_meetings().iloc[0:0], _forms(), _first_paid(), _links(), [MAR], T("2024-09-01"), AcquisitionPolicy())
     assert _row(kpis, "demos_attended")["value"] == 0
     assert math.isnan(_row(kpis, "demo_to_paid_rate", "demo_type", "live")["value"])
+
+
+def test_every_emitted_metric_is_in_the_catalog():
+    assert catalog_mismatches(_run()) == []

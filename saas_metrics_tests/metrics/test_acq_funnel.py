@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pandas as pd
 import pytest
 
 from saas_metrics.config import AcquisitionPolicy
+from saas_metrics.metrics.acquisition_catalog import catalog_mismatches
 from saas_metrics.metrics.funnel import funnel_kpis
 
 T = pd.Timestamp
@@ -97,6 +99,12 @@ def _run(months=(MAR,), as_of=AS_OF, policy=None) -> pd.DataFrame:
                        _links(), list(months), as_of, policy or AcquisitionPolicy())
 
 
+@functools.cache
+def _march() -> pd.DataFrame:
+    """The default March run, computed once (tests only read it)."""
+    return _run()
+
+
 def _row(kpis, metric, segment="all", segment_value="all", month=MAR):
     row = kpis[(kpis["metric"] == metric) & (kpis["segment"] == segment) & (kpis["segment_value"] == segment_value) & (kpis["month"] == month)]
     assert len(row) == 1, (metric, segment, segment_value)
@@ -108,14 +116,14 @@ def _value(kpis, *args, **kwargs):
 
 
 def test_unique_visitors_are_visitors_not_sessions():
-    kpis = _run()
+    kpis = _march()
     assert _value(kpis, "unique_visitors") == 3
     assert _value(kpis, "unique_visitors", "channel", "google_ads") == 2
     assert _value(kpis, "unique_visitors", "channel", "organic_search") == 1
 
 
 def test_leads_mqls_sqls_and_lead_velocity():
-    kpis = _run()
+    kpis = _march()
     assert _value(kpis, "leads") == 200
     assert _value(kpis, "mqls") == 20
     assert _value(kpis, "sqls") == 5
@@ -125,7 +133,7 @@ def test_leads_mqls_sqls_and_lead_velocity():
 
 
 def test_lead_conversion_period_form_10_over_200_is_5_percent():
-    assert _value(_run(), "lead_to_customer_rate_period") == pytest.approx(0.05)
+    assert _value(_march(), "lead_to_customer_rate_period") == pytest.approx(0.05)
 
 
 def test_lead_to_customer_cohort_form_and_its_provisional_window():
@@ -134,11 +142,11 @@ def test_lead_to_customer_cohort_form_and_its_provisional_window():
     assert open_window["value"] == pytest.approx(8 / 200)
     assert bool(open_window["is_provisional"])  # window closes 2024-04-01 + 90 d = 2024-06-30
     assert not bool(_row(_run(as_of=T("2024-06-30")), "lead_to_customer_rate")["is_provisional"])
-    assert not bool(_row(_run(), "leads")["is_provisional"])
+    assert not bool(_row(_march(), "leads")["is_provisional"])
 
 
 def test_channel_rates_and_lead_channel_fallback_to_form():
-    kpis = _run()
+    kpis = _march()
     assert _value(kpis, "leads", "channel", "google_ads") == 100
     assert _value(kpis, "leads", "channel", "email") == 1  # k199: no source, email form
     assert _value(kpis, "visit_to_lead_rate") == pytest.approx(200 / 3)
@@ -149,14 +157,14 @@ def test_channel_rates_and_lead_channel_fallback_to_form():
 
 
 def test_pqls_and_signups():
-    kpis = _run()
+    kpis = _march()
     assert _value(kpis, "pqls") == 2  # a1 and a2; a3 reached in February; a4 already paying
     assert _value(_run(months=(FEB,)), "pqls", month=FEB) == 1  # a3
     assert _value(kpis, "signups") == 2  # a1, a2 (a3, a5 sales-led; a4 February)
 
 
 def test_viral_coefficient_referred_by_an_existing_customer():
-    kpis = _run()
+    kpis = _march()
     assert _value(kpis, "referred_new_customers") == 1  # c1 by e1; c2's referrer c3 paid after c2
     assert _value(kpis, "viral_coefficient") == pytest.approx(1 / 5)  # 5 paying at the end of February
 
@@ -166,3 +174,7 @@ def test_empty_month_gives_nan_ratios_not_zero():
     for metric in ("visit_to_lead_rate", "lead_to_customer_rate", "lead_to_customer_rate_period", "lead_velocity_rate", "viral_coefficient"):
         assert math.isnan(_value(kpis, metric, month=JAN)), metric
     assert _value(kpis, "leads", month=JAN) == 0
+
+
+def test_every_emitted_metric_is_in_the_catalog():
+    assert catalog_mismatches(_march()) == []

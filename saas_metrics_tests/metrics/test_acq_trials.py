@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from saas_metrics.config import AcquisitionPolicy
+from saas_metrics.metrics.acquisition_catalog import catalog_mismatches
 from saas_metrics.metrics.trials import trial_kpis
 
 T = pd.Timestamp
@@ -77,3 +78,7 @@ def test_month_without_trials_has_nan_rate():
     assert _row(kpis, "trials_started")["value"] == 0
     assert math.isnan(_row(kpis, "trial_to_paid_rate")["value"])
     assert math.isnan(_row(kpis, "median_days_to_paid")["value"])
+
+
+def test_every_emitted_metric_is_in_the_catalog():
+    assert catalog_mismatches(_run("2024-04-15")) == []

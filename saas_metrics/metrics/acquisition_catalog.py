@@ -1,0 +1,136 @@
+"""Reference entries of every acquisition, funnel and attribution metric in kpi_monthly.
+
+The formulas match the functions that emit them: ad_spend.ad_platform_kpis,
+cac.cac_kpis, funnel.funnel_kpis, trials.trial_kpis and demos.demo_kpis
+(METRICS_SPEC.md 'Lifetime value and acquisition cost', 'Funnel', 'Attribution').
+Attribution credits themselves are a detail table (attribution.ATTRIBUTION_CREDITS).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from saas_metrics.metrics.attribution import MODELS
+from saas_metrics.metrics.kpi import ALL, COUNT, CURRENCY, DAYS, MONTHS, RATIO, MetricDef
+
+_LTV = "METRICS_SPEC.md 'Lifetime value and acquisition cost'"
+_FUNNEL = "METRICS_SPEC.md 'Funnel'"
+_ATTR = "METRICS_SPEC.md 'Attribution'"
+_MODEL_SEGMENTS = tuple(f"channel:{m}" for m in MODELS)
+_CHANNEL_SEGMENTS = ("channel", *_MODEL_SEGMENTS)
+_LAG = ("acquisition.cac_lag_months",)
+_ATTR_POLICIES = ("acquisition.time_decay_half_life_days", "acquisition.attribution_lookback_days")
+_CHANNEL_NOTE = (
+    "segment 'channel': the customer's acquisition channel (primary CRM contact's original_source); "
+    "segment 'channel:<model>': credits of that attribution model (first_touch, last_touch, linear, "
+    "u_shaped, w_shaped, time_decay). Channel rows exist for paid channels and channels with ad spend."
+)
+_NEW = "new customers = mrr_movements 'new' in M (reactivations excluded)"
+
+
+ACQUISITION_METRICS: list[MetricDef] = [
+    # --- spend (ad_spend.ad_platform_kpis, cac.cac_kpis) ---
+    MetricDef("ad_spend", CURRENCY, "acquisition", "sum of ad spend of all platforms in M, each row converted at its date's FX rate",
+       "ad_spend, fx_rates", f"{_LTV}: S&M spend", segments=(ALL, "channel", "platform")),
+    MetricDef("ad_impressions", COUNT, "acquisition", "sum of impressions in M", "ad_spend", f"{_LTV}: S&M spend", segments=("platform",)),
+    MetricDef("ad_clicks", COUNT, "acquisition", "sum of clicks in M", "ad_spend", f"{_LTV}: S&M spend", segments=("platform",)),
+    MetricDef("platform_conversions", COUNT, "acquisition", "conversions claimed by the platform in M (as reported)",
+       "ad_spend", f"{_LTV}: Paid CAC", segments=("platform",),
+       notes="never summed across platforms: platforms claim overlapping conversions, so there is no 'all' row"),
+    MetricDef("cost_per_platform_conversion", CURRENCY, "acquisition", "ad_spend / platform_conversions per platform",
+       "ad_spend", f"{_LTV}: Paid CAC", segments=("platform",)),
+    MetricDef("sm_expenses", CURRENCY, "acquisition", "finance expenses of departments sales and marketing dated in M, converted at the line's date rate",
+       "finance_expenses, fx_rates", f"{_LTV}: S&M spend"),
+    MetricDef("sm_spend", CURRENCY, "acquisition", "ad_spend(M) + sm_expenses(M)", "ad_spend, finance_expenses, fx_rates", f"{_LTV}: S&M spend"),
+    # --- CAC (cac.cac_kpis) ---
+    MetricDef("cac", CURRENCY, "acquisition",
+       "all: sm_spend(M-k) / new customers(M); channel: channel ad spend(M-k) / attributed_customers(M)",
+       "ad_spend, finance_expenses, mrr_movements, attribution_credits", f"{_LTV}: CAC (blended), Channel CAC",
+       policies=_LAG, segments=(ALL, *_CHANNEL_SEGMENTS), notes=f"{_NEW}; k = cac_lag_months (default 0). {_CHANNEL_NOTE}"),
+    MetricDef("paid_new_customers", COUNT, "acquisition", "new customers(M) whose acquisition channel is google_ads, meta_ads or linkedin_ads",
+       "mrr_movements, identity links, crm_contacts", f"{_LTV}: Paid CAC", notes=_NEW),
+    MetricDef("paid_cac", CURRENCY, "acquisition", "ad_spend(M-k) / paid_new_customers(M)", "ad_spend, mrr_movements, crm_contacts",
+       f"{_LTV}: Paid CAC", policies=_LAG),
+    MetricDef("cac_payback_months", MONTHS, "acquisition", "cac / (asp x gross_margin)", "cac, asp", f"{_LTV}: CAC payback",
+       policies=(*_LAG, "revenue.gross_margin")),
+    MetricDef("ltv_to_cac", RATIO, "acquisition", "ltv / cac", "ltv, cac", f"{_LTV}: LTV:CAC", policies=_LAG, notes="alert below 3"),
+    MetricDef("attributed_customers", COUNT, "acquisition",
+       "channel: new customers(M) whose acquisition channel is the channel; channel:<model>: sum of the model's customer credits",
+       "mrr_movements, attribution_credits", f"{_ATTR}", policies=_ATTR_POLICIES, segments=_CHANNEL_SEGMENTS, notes=_CHANNEL_NOTE),
+    MetricDef("attributed_new_mrr", CURRENCY, "acquisition",
+       "channel: new MRR(M) of customers acquired through the channel; channel:<model>: sum of the model's MRR credits",
+       "mrr_movements, attribution_credits", f"{_ATTR}", policies=_ATTR_POLICIES, segments=_CHANNEL_SEGMENTS, notes=_CHANNEL_NOTE),
+    MetricDef("roas", RATIO, "acquisition", "12 x attributed_new_mrr(M) / channel ad spend(M-k)", "attribution_credits, ad_spend",
+       f"{_LTV}: ROAS / traffic ROI", policies=_LAG, segments=_CHANNEL_SEGMENTS, notes=_CHANNEL_NOTE),
+    MetricDef("traffic_roi", RATIO, "acquisition", "(12 x attributed_new_mrr(M) - channel ad spend(M-k)) / channel ad spend(M-k)",
+       "attribution_credits, ad_spend", f"{_LTV}: ROAS / traffic ROI", policies=_LAG, segments=_CHANNEL_SEGMENTS, notes=_CHANNEL_NOTE),
+    # --- funnel (funnel.funnel_kpis) ---
+    MetricDef("unique_visitors", COUNT, "funnel", "distinct visitor_id with a web session started in M", "web_sessions",
+       f"{_FUNNEL}: UMV", segments=(ALL, "channel"), notes="channel = the session's channel; a visitor counts once per channel"),
+    MetricDef("leads", COUNT, "funnel", "CRM contacts created in M", "crm_contacts", f"{_FUNNEL}: Leads", segments=(ALL, "channel"),
+       notes="channel = original_source, else the channel of the contact's earliest form submission, else '(unknown)'"),
+    MetricDef("mqls", COUNT, "funnel", "contacts whose mql_at is in M", "crm_contacts", f"{_FUNNEL}: MQLs"),
+    MetricDef("sqls", COUNT, "funnel", "contacts whose sql_at is in M", "crm_contacts", f"{_FUNNEL}: SQLs"),
+    MetricDef("pqls", COUNT, "funnel", "product accounts whose cumulative count of pql_event first reached pql_event_count in M, not paying then",
+       "product_usage, product_accounts, first paid dates", f"{_FUNNEL}: PQLs", policies=("acquisition.pql_event", "acquisition.pql_event_count")),
+    MetricDef("signups", COUNT, "funnel", "product accounts with signup_source self_serve created in M", "product_accounts", f"{_FUNNEL}: Signups"),
+    MetricDef("lead_velocity_rate", RATIO, "funnel", "(QL(M) - QL(M-1)) / QL(M-1), QL = mqls (or sqls)", "crm_contacts",
+       f"{_FUNNEL}: Lead velocity rate", policies=("acquisition.qualified_lead_stage",)),
+    MetricDef("lead_to_customer_rate", RATIO, "funnel",
+       "leads created in M whose customer first paid within N days after creation / leads created in M",
+       "crm_contacts, identity links, first paid dates", f"{_FUNNEL}: Lead-to-customer rate (cohort form)",
+       policies=("acquisition.lead_to_customer_days",), segments=(ALL, "channel"),
+       notes="provisional while as_of < first day of M+1 + N days"),
+    MetricDef("lead_to_customer_rate_period", RATIO, "funnel", "new customers(M) / leads(M)", "mrr_movements, crm_contacts",
+       f"{_FUNNEL}: Lead-to-customer rate (period form; 10 / 200 = 5 %)", notes=_NEW),
+    MetricDef("visit_to_lead_rate", RATIO, "funnel", "leads / unique_visitors", "crm_contacts, web_sessions", f"{_FUNNEL}: Visit-to-lead",
+       segments=(ALL, "channel")),
+    MetricDef("referred_new_customers", COUNT, "funnel", "new customers(M) whose referrer is a customer who first paid before them",
+       "mrr_movements, crm_contacts (billing_customers optional), first paid dates", f"{_FUNNEL}: Viral coefficient"),
+    MetricDef("viral_coefficient", RATIO, "funnel", "referred_new_customers(M) / paying customers at the end of M-1", "mrr_movements",
+       f"{_FUNNEL}: Viral coefficient"),
+    # --- trials (trials.trial_kpis) ---
+    MetricDef("trials_requested", COUNT, "funnel", "distinct contacts with a free_trial form submission in M", "crm_form_submissions",
+       f"{_FUNNEL}: Trial-to-paid (requested)"),
+    MetricDef("trials_started", COUNT, "funnel", "product accounts with trial_started_at in M", "product_accounts",
+       f"{_FUNNEL}: Trial-to-paid (engaged)"),
+    MetricDef("trials_abandoned", COUNT, "funnel", "trials requested in M whose contact's product account did not start a trial within D days of the request",
+       "crm_form_submissions, product_accounts", f"{_FUNNEL}: Trial-to-paid (abandoned)", policies=("acquisition.trial_abandon_days",),
+       notes="provisional while as_of < first day of M+1 + D days"),
+    MetricDef("trials_converted", COUNT, "funnel", "trials started in M whose customer first paid within N days after the start",
+       "product_accounts, identity links, first paid dates", f"{_FUNNEL}: Trial-to-paid", policies=("acquisition.trial_to_paid_days",),
+       notes="provisional while as_of < first day of M+1 + N days"),
+    MetricDef("trial_to_paid_rate", RATIO, "funnel", "trials_converted / trials_started", "product_accounts, first paid dates",
+       f"{_FUNNEL}: Trial-to-paid", policies=("acquisition.trial_to_paid_days",), notes="provisional while as_of < first day of M+1 + N days"),
+    MetricDef("median_days_to_paid", DAYS, "funnel", "median of first_paid_at - trial_started_at over the converted trials of M",
+       "product_accounts, first paid dates", f"{_FUNNEL}: Trial-to-paid (median days to paid)", policies=("acquisition.trial_to_paid_days",)),
+    # --- demos (demos.demo_kpis) ---
+    MetricDef("demos_attended", COUNT, "funnel", "meetings with outcome completed starting in M", "crm_meetings",
+       f"{_FUNNEL}: Demo-to-paid", segments=(ALL, "demo_type")),
+    MetricDef("demos_converted", COUNT, "funnel", "attended demos of M whose contact's customer first paid within N days after the demo",
+       "crm_meetings, identity links, first paid dates", f"{_FUNNEL}: Demo-to-paid", policies=("acquisition.demo_to_paid_days",),
+       segments=(ALL, "demo_type")),
+    MetricDef("demo_to_paid_rate", RATIO, "funnel", "demos_converted / demos_attended", "crm_meetings, first paid dates",
+       f"{_FUNNEL}: Demo-to-paid", policies=("acquisition.demo_to_paid_days",), segments=(ALL, "demo_type"),
+       notes="provisional while as_of < first day of M+1 + N days"),
+    MetricDef("median_days_demo_request_to_customer", DAYS, "funnel",
+       "median of first_paid_at - demo request time over the converted demos of M (request: requested_at, else the latest matching demo form)",
+       "crm_meetings, crm_form_submissions, first paid dates", f"{_FUNNEL}: Demo-to-paid (days from request to customer)",
+       policies=("acquisition.demo_to_paid_days",), segments=(ALL, "demo_type")),
+]
+
+
+def catalog_mismatches(kpis: pd.DataFrame, defs: list[MetricDef] | None = None) -> list[str]:
+    """Problems between emitted kpi rows and the catalog: metrics missing from it,
+    units that differ, segments it does not list. Empty when consistent."""
+    by_name = {d.name: d for d in (defs if defs is not None else ACQUISITION_METRICS)}
+    problems = []
+    for (metric, segment, unit), _ in kpis.groupby(["metric", "segment", "unit"]):
+        entry = by_name.get(metric)
+        if entry is None:
+            problems.append(f"{metric}: not in the catalog")
+        elif entry.unit != unit:
+            problems.append(f"{metric}: unit {unit} != catalog {entry.unit}")
+        elif segment not in entry.segments:
+            problems.append(f"{metric}: segment {segment} not in catalog {entry.segments}")
+    return problems
