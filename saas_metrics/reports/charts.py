@@ -89,6 +89,14 @@ def _base_layout(fig: go.Figure, *, height: int = 360) -> go.Figure:
     return fig
 
 
+def _month_axis(fig: go.Figure, months: pd.Index) -> go.Figure:
+    """Month ticks ('Jan 2025') spaced so that a short history does not get day ticks."""
+    count = len(months)
+    step = 1 if count <= 7 else 2 if count <= 14 else 3 if count <= 36 else 6
+    fig.update_xaxes(tickformat="%b %Y", dtick=f"M{step}", ticklabelmode="instant")
+    return fig
+
+
 def bridge_values(headline: pd.DataFrame, month: pd.Timestamp) -> pd.DataFrame | None:
     """The MRR bridge of ``month`` as rows (label, measure, value).
 
@@ -178,6 +186,7 @@ def mrr_trend_figure(headline: pd.DataFrame, currency: str = "USD") -> go.Figure
     fig.update_yaxes(tickprefix=prefix, tickformat=".3~s", range=[0, top], secondary_y=False)
     fig.update_yaxes(tickprefix=prefix, tickformat=".3~s", range=[0, 12 * top], tickmode="auto",
                      showgrid=False, secondary_y=True)
+    _month_axis(fig, headline.index)
     return fig
 
 
@@ -213,6 +222,7 @@ def churn_retention_figure(headline: pd.DataFrame) -> go.Figure | None:
     _base_layout(fig)
     fig.update_yaxes(tickformat=".1%", rangemode="tozero", secondary_y=False, title_text="churn / month")
     fig.update_yaxes(tickformat=".1%", tickmode="auto", showgrid=False, secondary_y=True, title_text="retention")
+    _month_axis(fig, headline.index)
     return fig
 
 
@@ -246,6 +256,7 @@ def unit_economics_figure(headline: pd.DataFrame, currency: str = "USD") -> go.F
     fig.update_layout(barmode="group", bargap=0.25)
     fig.update_yaxes(tickprefix=prefix, tickformat=".3~s", rangemode="tozero", secondary_y=False)
     fig.update_yaxes(ticksuffix="×", tickformat=".1f", tickmode="auto", rangemode="tozero", showgrid=False, secondary_y=True)
+    _month_axis(fig, headline.index)
     return fig
 
 

@@ -168,8 +168,8 @@ def at_risk_table_html(at_risk_accounts: pd.DataFrame, currency: str = "USD", ma
         if column == "health_score":
             return f'<td class="num">{float(value):.0f}</td>'
         if column == "band":
-            band = html.escape(str(value))
-            return f'<td><span class="badge band-{band.replace(" ", "-").replace("_", "-").lower()}">{band}</span></td>'
+            band = str(value).strip().lower().replace("_", " ")
+            return f'<td><span class="badge band-{html.escape(band.replace(" ", "-"))}">{html.escape(band)}</span></td>'
         return f"<td>{html.escape(str(value))}</td>"
 
     head = "".join(
@@ -302,7 +302,7 @@ header { background:linear-gradient(120deg,#0f172a,#1e3a8a); color:#fff; padding
 header h1 { margin:0; font-size:24px; font-weight:650; letter-spacing:-0.01em; }
 header .meta { margin-top:4px; color:#cbd5e1; font-size:13px; }
 main { max-width:1440px; margin:-48px auto 40px; padding:0 24px; }
-.cards { display:grid; grid-template-columns:repeat(auto-fit,minmax(170px,1fr)); gap:14px; margin-bottom:18px; }
+.cards { display:grid; grid-template-columns:repeat(auto-fit,minmax(140px,1fr)); gap:14px; margin-bottom:18px; }
 .card { background:var(--card); border-radius:12px; padding:14px 16px; box-shadow:0 1px 3px rgba(15,23,42,.10); }
 .card .label { color:var(--muted); font-size:12px; text-transform:uppercase; letter-spacing:.05em; font-weight:600; }
 .card .value { font-size:26px; font-weight:700; margin:4px 0 2px; font-variant-numeric:tabular-nums; }

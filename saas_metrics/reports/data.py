@@ -15,9 +15,13 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from saas_metrics.metrics.attribution import ATTRIBUTION_CREDITS
 from saas_metrics.metrics.kpi import ALL, KPI_MONTHLY
+from saas_metrics.metrics.usage import AT_RISK_ACCOUNTS
 from saas_metrics.tables import Column, TableSchema, coerce_frame
 
+# attribution_credits and at_risk_accounts use their producers' schemas; cohort_retention
+# is declared here with the columns the brief's contract lists (the heatmap's input).
 COHORT_RETENTION = TableSchema(
     name="cohort_retention",
     description="Logo and net MRR retention per cohort (first paid month) and age (dashboard view).",
@@ -30,37 +34,6 @@ COHORT_RETENTION = TableSchema(
         Column("logo_retention", "float"),
         Column("mrr", "float"),
         Column("net_mrr_retention", "float"),
-    ),
-)
-
-ATTRIBUTION_CREDITS = TableSchema(
-    name="attribution_credits",
-    description="New MRR and customer credits per month, model, channel and campaign (dashboard view).",
-    columns=(
-        Column("month", "date"),
-        Column("model", "str"),
-        Column("channel", "str"),
-        Column("campaign", "str"),
-        Column("customers", "float"),
-        Column("new_mrr", "float"),
-    ),
-)
-
-AT_RISK_ACCOUNTS = TableSchema(
-    name="at_risk_accounts",
-    description="Paying accounts at risk per month (dashboard view).",
-    columns=(
-        Column("month", "date"),
-        Column("customer_id", "str"),
-        Column("usage_previous", "float"),
-        Column("usage", "float"),
-        Column("usage_change", "float"),
-        Column("usage_change_pct", "float"),
-        Column("mrr", "float"),
-        Column("plan_tier", "str"),
-        Column("health_score", "float"),
-        Column("band", "str"),
-        Column("owner_id", "str"),
     ),
 )
 
