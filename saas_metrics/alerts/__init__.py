@@ -1,0 +1,9 @@
+"""Alerts: rules in YAML, pure evaluation, a warehouse outbox and at-least-once,
+never-twice delivery (Dagster log, Slack-compatible and generic JSON webhooks).
+
+The Dagster sensors that drive them live in :mod:`saas_metrics.defs.alerting`.
+"""
+
+from saas_metrics.alerts.rules import AlertConfig, RulesFileError, load_rules
+
+__all__ = ["AlertConfig", "RulesFileError", "load_rules"]

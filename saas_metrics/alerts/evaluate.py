@@ -1,0 +1,301 @@
+"""Rule evaluation: warehouse frames (or pipeline events) in, alert rows out. Pure.
+
+Every alert row has the outbox columns of :data:`ALERT_COLUMNS`. Its
+``dedupe_key`` = ``rule|period|segment|subject`` identifies it: writing the same
+alert twice is a no-op in the outbox, so evaluations are idempotent.
+
+* KPI rules: segment = ``all`` for the headline, else ``<segment>=<value>``;
+  subject = the metric; period = ``YYYY-MM``. Undefined values (NULL) never
+  alert; provisional rows only when the rule says ``include_provisional``.
+* Account rules (at risk, health): segment ``account``, subject = customer_id.
+* Asset checks: segment ``pipeline``, subject ``<asset>:<check>``, period = the
+  check's partition, else the UTC day of the evaluation (one alert per day).
+* Runs: segment ``pipeline``, subject = the run id (one alert per failed run).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from saas_metrics.alerts.rules import (
+    AssetCheckFailedRule,
+    AtRiskAccountRule,
+    HealthEnteredCriticalRule,
+    HealthScoreDropRule,
+    KpiChangeRule,
+    KpiThresholdRule,
+    RunFailedRule,
+)
+
+ALERT_COLUMNS = ["dedupe_key", "rule", "month", "segment", "subject", "value", "threshold", "severity", "owner", "message"]
+KPI_COLUMNS = ["month", "metric", "segment", "segment_value", "value", "unit", "is_provisional"]
+AT_RISK_COLUMNS = ["month", "customer_id", "usage_previous", "usage", "usage_change_pct", "mrr"]
+HEALTH_COLUMNS = ["month", "customer_id", "score", "band", "mrr", "score_change", "entered_critical"]
+ACCOUNT_SEGMENT = "account"
+PIPELINE_SEGMENT = "pipeline"
+
+
+@dataclass(frozen=True)
+class CheckFailure:
+    """A failed asset check evaluation read from the Dagster instance."""
+
+    asset: str
+    check: str
+    severity: str  # WARN / ERROR
+    partition: str | None
+    run_id: str
+    evaluated_at: dt.datetime
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class RunFailure:
+    run_id: str
+    job_name: str
+    partition: str | None
+    error: str = ""
+
+
+def dedupe_key(rule: str, period: str, segment: str, subject: str) -> str:
+    return f"{rule}|{period}|{segment}|{subject}"
+
+
+def empty_alerts() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in ALERT_COLUMNS})
+
+
+def format_value(value: float, unit: str | None) -> str:
+    """A human value: ratios as percent, currency with 2 decimals and thousands separators."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if unit == "ratio":
+        return f"{value:.2%}"
+    if unit == "currency":
+        return f"{value:,.2f}"
+    if unit == "count":
+        return f"{value:,.0f}"
+    return f"{value:,.4g}"
+
+
+def _require(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{what} is missing columns {missing}")
+
+
+def _period(month: pd.Timestamp) -> str:
+    return pd.Timestamp(month).strftime("%Y-%m")
+
+
+def _owner_suffix(owner: str | None) -> str:
+    return f" Owner: {owner}." if owner else ""
+
+
+def _segment_label(segment: str, segment_value: str) -> str:
+    return "all" if segment == "all" and segment_value == "all" else f"{segment}={segment_value}"
+
+
+def _alert(rule, period: str, month: pd.Timestamp | None, segment: str, subject: str,
+           value: float | None, threshold: float | None, message: str) -> dict[str, object]:
+    return {
+        "dedupe_key": dedupe_key(rule.name, period, segment, subject),
+        "rule": rule.name,
+        "month": None if month is None else pd.Timestamp(month),
+        "segment": segment,
+        "subject": subject,
+        "value": np.nan if value is None else float(value),
+        "threshold": np.nan if threshold is None else float(threshold),
+        "severity": rule.severity,
+        "owner": rule.owner,
+        "message": f"[{rule.severity.upper()}] {rule.name}: {message}{_owner_suffix(rule.owner)}",
+    }
+
+
+def _frame(rows: list[dict[str, object]]) -> pd.DataFrame:
+    if not rows:
+        return empty_alerts()
+    return pd.DataFrame(rows, columns=ALERT_COLUMNS).drop_duplicates("dedupe_key").reset_index(drop=True)
+
+
+def _months_filter(frame: pd.DataFrame, months: Iterable | None) -> pd.Series:
+    if months is None:
+        return pd.Series(True, index=frame.index)
+    wanted = {pd.Timestamp(m).to_period("M").to_timestamp() for m in months}
+    return frame["month"].isin(wanted)
+
+
+def evaluate_kpi_rules(
+    kpi: pd.DataFrame,
+    rules: Sequence[KpiThresholdRule | KpiChangeRule],
+    months: Iterable | None = None,
+) -> pd.DataFrame:
+    """Alerts of threshold and month-over-month rules on kpi_monthly rows.
+
+    ``kpi`` holds kpi_monthly rows of the months to evaluate AND, for change
+    rules, of the month before each; ``months`` restricts which months alert
+    (None: every month in ``kpi``). Threshold: value > threshold (above) or
+    value < threshold (below). Change: relative = (v(M) - v(M-1)) / |v(M-1)|
+    (undefined when v(M-1) is 0), absolute = v(M) - v(M-1); a missing M-1 row
+    never alerts.
+    """
+    _require(kpi, KPI_COLUMNS, "kpi_monthly frame")
+    if kpi.empty or not rules:
+        return empty_alerts()
+    frame = kpi[KPI_COLUMNS].copy()
+    frame["month"] = pd.to_datetime(frame["month"]).dt.to_period("M").dt.to_timestamp()
+    frame["is_provisional"] = frame["is_provisional"].fillna(False).astype(bool)
+    frame["segment_value"] = frame["segment_value"].astype(str)
+    previous = frame[["month", "metric", "segment", "segment_value", "value"]].copy()
+    previous["month"] = previous["month"] + pd.DateOffset(months=1)
+    frame = frame.merge(previous.rename(columns={"value": "previous"}), how="left",
+                        on=["month", "metric", "segment", "segment_value"])
+    frame = frame[_months_filter(frame, months)]
+
+    rows: list[dict[str, object]] = []
+    for rule in rules:
+        candidates = frame[(frame["metric"] == rule.metric) & frame["value"].notna()]
+        if not rule.include_provisional:
+            candidates = candidates[~candidates["is_provisional"]]
+        for row in candidates.itertuples(index=False):
+            if not rule.matches(row.segment, row.segment_value):
+                continue
+            segment = _segment_label(row.segment, row.segment_value)
+            where = f"in {_period(row.month)} (segment {segment})"
+            if isinstance(rule, KpiThresholdRule):
+                hit = row.value > rule.threshold if rule.operator == "above" else row.value < rule.threshold
+                if hit:
+                    message = (f"{rule.metric} was {format_value(row.value, row.unit)} {where}, "
+                               f"{rule.operator} the threshold {format_value(rule.threshold, row.unit)}.")
+                    rows.append(_alert(rule, _period(row.month), row.month, segment, rule.metric,
+                                       row.value, rule.threshold, message))
+                continue
+            change = _change(row.value, row.previous, rule.change)
+            if change is None or not _change_hits(change, rule):
+                continue
+            shown = f"{change:+.2%}" if rule.change == "relative" else format_value(change, row.unit)
+            limit = "any change" if rule.threshold == 0 else (
+                f"{rule.threshold:.2%}" if rule.change == "relative" else format_value(rule.threshold, row.unit))
+            message = (f"{rule.metric} changed {shown} month over month {where}: "
+                       f"{format_value(row.value, row.unit)} from {format_value(row.previous, row.unit)} "
+                       f"(direction {rule.direction}, more than {limit}).")
+            rows.append(_alert(rule, _period(row.month), row.month, segment, rule.metric, change, rule.threshold, message))
+    return _frame(rows)
+
+
+def _change(value: float, previous: float, kind: str) -> float | None:
+    if previous is None or pd.isna(previous):
+        return None
+    if kind == "absolute":
+        return float(value - previous)
+    if previous == 0:
+        return None
+    return float((value - previous) / abs(previous))
+
+
+def _change_hits(change: float, rule: KpiChangeRule) -> bool:
+    if rule.direction == "down":
+        return change < -rule.threshold
+    if rule.direction == "up":
+        return change > rule.threshold
+    return abs(change) > rule.threshold
+
+
+def evaluate_at_risk(at_risk: pd.DataFrame, rules: Sequence[AtRiskAccountRule], months: Iterable | None = None) -> pd.DataFrame:
+    """One alert per at_risk_accounts row (account whose usage dropped) with MRR >= min_mrr."""
+    _require(at_risk, AT_RISK_COLUMNS, "at_risk_accounts frame")
+    rows: list[dict[str, object]] = []
+    frame = at_risk[_months_filter(at_risk, months)] if not at_risk.empty else at_risk
+    for rule in rules:
+        for row in frame.itertuples(index=False):
+            mrr = 0.0 if pd.isna(row.mrr) else float(row.mrr)
+            if mrr < rule.min_mrr:
+                continue
+            drop = "n/a" if pd.isna(row.usage_change_pct) else f"{row.usage_change_pct:+.0%}"
+            message = (f"account {row.customer_id} usage {drop} in {_period(row.month)} "
+                       f"({format_value(row.usage_previous, 'count')} -> {format_value(row.usage, 'count')}), "
+                       f"MRR {format_value(mrr, 'currency')}.")
+            rows.append(_alert(rule, _period(row.month), row.month, ACCOUNT_SEGMENT, str(row.customer_id),
+                               row.usage_change_pct, None, message))
+    return _frame(rows)
+
+
+def evaluate_health(
+    health: pd.DataFrame,
+    rules: Sequence[HealthEnteredCriticalRule | HealthScoreDropRule],
+    months: Iterable | None = None,
+) -> pd.DataFrame:
+    """Accounts entering the critical band, and health score drops of at least ``threshold`` points."""
+    _require(health, HEALTH_COLUMNS, "customer_health frame")
+    rows: list[dict[str, object]] = []
+    frame = health[_months_filter(health, months)] if not health.empty else health
+    for rule in rules:
+        for row in frame.itertuples(index=False):
+            mrr = 0.0 if pd.isna(row.mrr) else float(row.mrr)
+            if mrr < rule.min_mrr:
+                continue
+            if isinstance(rule, HealthEnteredCriticalRule):
+                if pd.isna(row.entered_critical) or not bool(row.entered_critical):
+                    continue
+                message = (f"account {row.customer_id} entered the critical health band in {_period(row.month)}: "
+                           f"score {row.score:.1f}, MRR {format_value(mrr, 'currency')}.")
+                rows.append(_alert(rule, _period(row.month), row.month, ACCOUNT_SEGMENT, str(row.customer_id),
+                                   row.score, None, message))
+            else:
+                if pd.isna(row.score_change) or row.score_change > -rule.threshold:
+                    continue
+                message = (f"account {row.customer_id} health score fell {-row.score_change:.1f} points in "
+                           f"{_period(row.month)} to {row.score:.1f} ({row.band}), MRR {format_value(mrr, 'currency')}.")
+                rows.append(_alert(rule, _period(row.month), row.month, ACCOUNT_SEGMENT, str(row.customer_id),
+                                   row.score_change, -rule.threshold, message))
+    return _frame(rows)
+
+
+def _month_of_partition(partition: str | None) -> pd.Timestamp | None:
+    if not partition:
+        return None
+    try:
+        return pd.Timestamp(partition).to_period("M").to_timestamp()
+    except ValueError:
+        return None
+
+
+def evaluate_check_failures(failures: Iterable[CheckFailure], rules: Sequence[AssetCheckFailedRule]) -> pd.DataFrame:
+    """One alert per failed check, partition (or UTC day for unpartitioned checks) and rule."""
+    rows: list[dict[str, object]] = []
+    for failure in failures:
+        for rule in rules:
+            if rule.assets and failure.asset not in rule.assets:
+                continue
+            if rule.checks and failure.check not in rule.checks:
+                continue
+            if rule.min_check_severity == "ERROR" and failure.severity != "ERROR":
+                continue
+            month = _month_of_partition(failure.partition)
+            period = failure.partition or failure.evaluated_at.strftime("%Y-%m-%d")
+            detail = f": {failure.description}" if failure.description else ""
+            where = f" partition {failure.partition}" if failure.partition else ""
+            message = (f"asset check {failure.check} on {failure.asset}{where} failed "
+                       f"(severity {failure.severity}, run {failure.run_id}){detail}.")
+            rows.append(_alert(rule, period, month, PIPELINE_SEGMENT, f"{failure.asset}:{failure.check}",
+                               None, None, message))
+    return _frame(rows)
+
+
+def evaluate_run_failure(failure: RunFailure, rules: Sequence[RunFailedRule]) -> pd.DataFrame:
+    """One alert per failed run (and rule)."""
+    rows: list[dict[str, object]] = []
+    for rule in rules:
+        if rule.jobs and failure.job_name not in rule.jobs:
+            continue
+        where = f" (partition {failure.partition})" if failure.partition else ""
+        error = f": {failure.error.strip().splitlines()[0][:300].rstrip('.')}" if failure.error.strip() else ""
+        message = f"run {failure.run_id} of job {failure.job_name}{where} failed{error}."
+        rows.append(_alert(rule, failure.partition or "-", _month_of_partition(failure.partition),
+                           PIPELINE_SEGMENT, failure.run_id, None, None, message))
+    return _frame(rows)

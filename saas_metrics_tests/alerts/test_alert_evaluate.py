@@ -1,0 +1,169 @@
+"""Rule evaluation on hand-made kpi_monthly, at_risk_accounts and customer_health frames."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from saas_metrics.alerts.evaluate import (
+    CheckFailure,
+    RunFailure,
+    evaluate_at_risk,
+    evaluate_check_failures,
+    evaluate_health,
+    evaluate_kpi_rules,
+    evaluate_run_failure,
+)
+from saas_metrics.alerts.rules import (
+    AssetCheckFailedRule,
+    AtRiskAccountRule,
+    HealthEnteredCriticalRule,
+    HealthScoreDropRule,
+    KpiChangeRule,
+    KpiThresholdRule,
+    RunFailedRule,
+)
+
+APR, MAY = pd.Timestamp("2024-04-01"), pd.Timestamp("2024-05-01")
+
+
+def kpi(rows: list[tuple]) -> pd.DataFrame:
+    """rows: (month, metric, segment, segment_value, value, unit, is_provisional)."""
+    return pd.DataFrame(rows, columns=["month", "metric", "segment", "segment_value", "value", "unit", "is_provisional"])
+
+
+CHURN = KpiThresholdRule(type="kpi_threshold", name="churn_high", metric="customer_churn_rate", operator="above",
+                         threshold=0.05, owner="cs")
+NRR = KpiThresholdRule(type="kpi_threshold", name="nrr_low", metric="nrr", operator="below", threshold=1.0,
+                       severity="critical")
+MRR_DOWN = KpiChangeRule(type="kpi_change", name="mrr_down", metric="mrr", direction="down", threshold=0.0)
+
+
+def test_threshold_is_strict_and_skips_nulls_and_other_segments() -> None:
+    frame = kpi([
+        (MAY, "customer_churn_rate", "all", "all", 0.062, "ratio", False),     # 6.2 % > 5 %: alert
+        (MAY, "customer_churn_rate", "plan_tier", "starter", 0.09, "ratio", False),  # segment not watched
+        (APR, "customer_churn_rate", "all", "all", 0.05, "ratio", False),     # exactly 5 %: not above
+        (MAY, "nrr", "all", "all", np.nan, "ratio", False),                    # undefined: never alerts
+    ])
+    alerts = evaluate_kpi_rules(frame, [CHURN, NRR])
+    assert list(alerts["dedupe_key"]) == ["churn_high|2024-05|all|customer_churn_rate"]
+    row = alerts.iloc[0]
+    assert row["value"] == pytest.approx(0.062) and row["threshold"] == 0.05
+    assert row["severity"] == "warning" and row["owner"] == "cs"
+    assert row["message"] == ("[WARNING] churn_high: customer_churn_rate was 6.20% in 2024-05 (segment all), "
+                              "above the threshold 5.00%. Owner: cs.")
+
+
+def test_segment_wildcard_and_provisional_rows() -> None:
+    rule = KpiThresholdRule(type="kpi_threshold", name="nrr_low_any", metric="nrr", operator="below", threshold=1.0,
+                            segment="*")
+    frame = kpi([
+        (MAY, "nrr", "all", "all", 0.97, "ratio", False),
+        (MAY, "nrr", "plan_tier", "growth", 0.80, "ratio", False),
+        (MAY, "nrr", "plan_tier", "starter", 1.10, "ratio", False),
+        (pd.Timestamp("2024-06-01"), "nrr", "all", "all", 0.50, "ratio", True),  # provisional: skipped
+    ])
+    alerts = evaluate_kpi_rules(frame, [rule])
+    assert sorted(alerts["segment"]) == ["all", "plan_tier=growth"]
+    with_provisional = rule.model_copy(update={"include_provisional": True})
+    assert len(evaluate_kpi_rules(frame, [with_provisional])) == 3
+
+
+def test_month_over_month_change_relative_and_absolute() -> None:
+    frame = kpi([
+        (APR, "mrr", "all", "all", 100_000.0, "currency", False),
+        (MAY, "mrr", "all", "all", 96_000.0, "currency", False),
+        (APR, "customers", "all", "all", 200.0, "count", False),
+        (MAY, "customers", "all", "all", 190.0, "count", False),
+    ])
+    alerts = evaluate_kpi_rules(frame, [MRR_DOWN])
+    # April has no March row: no comparison, no alert. May: (96,000 - 100,000) / 100,000 = -4 %.
+    assert list(alerts["dedupe_key"]) == ["mrr_down|2024-05|all|mrr"]
+    assert alerts.iloc[0]["value"] == pytest.approx(-0.04)
+    assert "mrr changed -4.00% month over month in 2024-05 (segment all): 96,000.00 from 100,000.00" in alerts.iloc[0]["message"]
+
+    big_drop = KpiChangeRule(type="kpi_change", name="mrr_drop_5pct", metric="mrr", threshold=0.05)
+    assert evaluate_kpi_rules(frame, [big_drop]).empty  # -4 % is not beyond -5 %
+    lost = KpiChangeRule(type="kpi_change", name="lost_customers", metric="customers", change="absolute",
+                         direction="any", threshold=5)
+    alerts = evaluate_kpi_rules(frame, [lost])
+    assert alerts.iloc[0]["value"] == -10.0  # 190 - 200
+    up = KpiChangeRule(type="kpi_change", name="mrr_up", metric="mrr", direction="up")
+    assert evaluate_kpi_rules(frame, [up]).empty
+
+
+def test_relative_change_from_zero_is_undefined_and_months_filter() -> None:
+    frame = kpi([
+        (APR, "mrr", "all", "all", 0.0, "currency", False),
+        (MAY, "mrr", "all", "all", -1.0, "currency", False),
+    ])
+    assert evaluate_kpi_rules(frame, [MRR_DOWN]).empty
+    frame2 = kpi([
+        (APR, "mrr", "all", "all", 10.0, "currency", False),
+        (MAY, "mrr", "all", "all", 5.0, "currency", False),
+    ])
+    assert evaluate_kpi_rules(frame2, [MRR_DOWN], months=[APR]).empty
+    assert len(evaluate_kpi_rules(frame2, [MRR_DOWN], months=[MAY])) == 1
+
+
+def test_missing_kpi_columns_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match=r"kpi_monthly frame is missing columns \['unit', 'is_provisional'\]"):
+        evaluate_kpi_rules(pd.DataFrame(columns=["month", "metric", "segment", "segment_value", "value"]), [CHURN])
+
+
+def test_at_risk_accounts_one_alert_per_account_and_min_mrr() -> None:
+    at_risk = pd.DataFrame({
+        "month": [MAY, MAY], "customer_id": ["cus_1", "cus_2"], "usage_previous": [40.0, 10.0],
+        "usage": [10.0, 5.0], "usage_change_pct": [-0.75, -0.5], "mrr": [900.0, 50.0],
+    })
+    rule = AtRiskAccountRule(type="at_risk_account", name="usage_drop", min_mrr=100)
+    alerts = evaluate_at_risk(at_risk, [rule])
+    assert list(alerts["dedupe_key"]) == ["usage_drop|2024-05|account|cus_1"]
+    assert alerts.iloc[0]["message"] == "[WARNING] usage_drop: account cus_1 usage -75% in 2024-05 (40 -> 10), MRR 900.00."
+
+
+def test_health_entered_critical_and_score_drop() -> None:
+    health = pd.DataFrame({
+        "month": [MAY] * 3, "customer_id": ["a", "b", "c"], "score": [38.0, 55.0, 60.0],
+        "band": ["critical", "at_risk", "at_risk"], "mrr": [100.0, 200.0, 300.0],
+        "score_change": [-34.0, -20.0, -19.9], "entered_critical": [True, False, False],
+    })
+    critical = HealthEnteredCriticalRule(type="health_entered_critical", name="critical", severity="critical")
+    drop = HealthScoreDropRule(type="health_score_drop", name="drop20", threshold=20)
+    alerts = evaluate_health(health, [critical, drop])
+    assert list(alerts["dedupe_key"]) == ["critical|2024-05|account|a", "drop20|2024-05|account|a", "drop20|2024-05|account|b"]
+    assert alerts.iloc[0]["message"].startswith("[CRITICAL] critical: account a entered the critical health band in 2024-05: score 38.0")
+
+
+def test_check_failures_filter_and_dedupe_period() -> None:
+    at = dt.datetime(2024, 6, 3, 10, 0)
+    failures = [
+        CheckFailure("raw_billing_invoices", "gx_suite", "ERROR", "2024-05-01", "r1", at, "3 null invoice ids"),
+        CheckFailure("raw_fx_rates", "source_freshness", "WARN", None, "r2", at),
+        CheckFailure("raw_fx_rates", "source_freshness", "WARN", None, "r3", at),  # same day: same alert
+    ]
+    rule = AssetCheckFailedRule(type="asset_check_failed", name="check_failed")
+    alerts = evaluate_check_failures(failures, [rule])
+    assert list(alerts["dedupe_key"]) == [
+        "check_failed|2024-05-01|pipeline|raw_billing_invoices:gx_suite",
+        "check_failed|2024-06-03|pipeline|raw_fx_rates:source_freshness",
+    ]
+    assert alerts.iloc[0]["month"] == MAY and pd.isna(alerts.iloc[1]["month"])
+    errors_only = AssetCheckFailedRule(type="asset_check_failed", name="errors", min_check_severity="ERROR")
+    assert len(evaluate_check_failures(failures, [errors_only])) == 1
+    only_fx = AssetCheckFailedRule(type="asset_check_failed", name="fx", assets=["raw_fx_rates"])
+    assert list(evaluate_check_failures(failures, [only_fx])["subject"]) == ["raw_fx_rates:source_freshness"]
+
+
+def test_run_failure_alert() -> None:
+    failure = RunFailure("abc123", "monthly_metrics_job", "2024-05-01", "Execution of step failed.\nTraceback ...")
+    alerts = evaluate_run_failure(failure, [RunFailedRule(type="run_failed", name="run_failed", severity="critical")])
+    assert alerts.iloc[0]["dedupe_key"] == "run_failed|2024-05-01|pipeline|abc123"
+    assert alerts.iloc[0]["message"] == ("[CRITICAL] run_failed: run abc123 of job monthly_metrics_job "
+                                         "(partition 2024-05-01) failed: Execution of step failed.")
+    other_job = RunFailedRule(type="run_failed", name="only_other", jobs=["other_job"])
+    assert evaluate_run_failure(failure, [other_job]).empty
