@@ -30,9 +30,12 @@ exist (no deal) or no other touches remain, the remaining weights are
 renormalised to sum 1. So with 1 touch every model gives it 100 %; with 2 touches
 U-shaped gives 50/50 when touch 2 is the lead-creation touch, else 80/20.
 
-Exactness: per month, model and group (customers with touches / without) the
-credited MRR is rounded to cents by the largest-remainder method, so the cells
-sum exactly, to the cent, to that group's new MRR. Customers without touchpoints
+Exactness: per month and model the credited MRR is rounded to cents by the
+largest-remainder method so that the cells of customers with touches sum exactly
+to their new MRR (rounded to the cent) and all cells, '(none)' included, sum
+exactly to the month's new MRR (rounded to the cent); the '(none)' cell takes the
+difference, which can differ from its own rounded sum by a cent when amounts
+carry fractions of a cent. Customers without touchpoints
 are credited to channel '(none)', campaign '(none)' in every model. Touches
 without a channel are '(unknown)'; without a campaign '(none)'.
 
@@ -120,18 +123,17 @@ def _model_weights(touches: pd.DataFrame, half_life_days: float) -> dict[str, pd
     }
 
 
-def _largest_remainder_cents(raw: pd.Series, groups: list[pd.Series]) -> pd.Series:
-    """Round ``raw`` amounts to cents so that each group's cents sum to the group's
-    rounded total (largest-remainder method)."""
+def _largest_remainder_cents(raw: pd.Series, groups: list[pd.Series], target_cents: pd.Series) -> pd.Series:
+    """Round ``raw`` amounts to cents so that each group's cents sum to its
+    ``target_cents`` (one value per row, equal within a group): every amount is
+    floored to the cent and the missing cents go to the largest remainders."""
     cents = raw * 100.0
     floor = np.floor(cents + 1e-7)
-    frac = cents - floor
-    frame = pd.DataFrame({"floor": floor, "frac": frac, "cents": cents}, index=raw.index)
+    frame = pd.DataFrame({"floor": floor, "frac": cents - floor, "target": target_cents}, index=raw.index)
     keys = [g.rename(f"_g{i}") for i, g in enumerate(groups)]
     frame = frame.join(pd.concat(keys, axis=1))
     gcols = [k.name for k in keys]
-    target = frame.groupby(gcols)["cents"].transform("sum").round()
-    short = target - frame.groupby(gcols)["floor"].transform("sum")
+    short = frame["target"] - frame.groupby(gcols)["floor"].transform("sum")
     rank = frame.sort_values("frac", ascending=False, kind="stable").groupby(gcols).cumcount()
     bump = (rank.reindex(frame.index) < short).astype("float64")
     return (frame["floor"] + bump) / 100.0
@@ -225,7 +227,14 @@ def attribute(
     if credits is None:
         return ATTRIBUTION_CREDITS.empty_frame()
     credits = credits.groupby(["month", "model", "channel", "campaign", "touched"], as_index=False)[["customers", "new_mrr"]].sum()
-    credits["new_mrr"] = _largest_remainder_cents(credits["new_mrr"], [credits["month"], credits["model"], credits["touched"]])
+    # targets: the month's total new MRR in cents, and the touched customers' share of it, so that
+    # both the touched cells and all cells (with '(none)') sum exactly to the cent
+    cents = credits["new_mrr"] * 100.0
+    month_model = [credits["month"], credits["model"]]
+    total = cents.groupby(month_model).transform("sum").round()
+    touched = cents.where(credits["touched"], 0.0).groupby(month_model).transform("sum").round()
+    target = touched.where(credits["touched"], total - touched)
+    credits["new_mrr"] = _largest_remainder_cents(credits["new_mrr"], [*month_model, credits["touched"]], target)
     credits["customers"] = credits["customers"].round(9)
     credits = credits.drop(columns="touched").groupby(["month", "model", "channel", "campaign"], as_index=False)[["customers", "new_mrr"]].sum()
     credits["new_mrr"] = credits["new_mrr"].round(2)

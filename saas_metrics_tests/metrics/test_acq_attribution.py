@@ -205,3 +205,12 @@ def test_bad_input_raises_clear_error():
         attribute(pd.DataFrame({"month": [MARCH], "customer_id": ["c"]}), _touches([]), _contacts([]), _deals([]), _links(), AcquisitionPolicy())
     with pytest.raises(ValueError, match="non-negative"):
         attribute(_new([("c", -5.0, "2024-03-02")]), _touches([]), _contacts([]), _deals([]), _links(), AcquisitionPolicy())
+
+
+def test_sub_cent_amounts_with_and_without_touches_still_sum_to_the_cent():
+    # touched 10.006 -> 10.01; month total 30.012 -> 30.01, so '(none)' takes 30.01 - 10.01 = 20.00
+    touches = _touches([("t1", "k1", "2024-03-01", "google_ads", None)])
+    new = _new([("c1", 10.006, "2024-03-15"), ("c2", 20.006, "2024-03-15")])
+    credits = attribute(new, touches, _contacts([("k1", "2024-03-01")]), _deals([]), _links(("c1", "k1"), ("c2", None)), AcquisitionPolicy())
+    assert _by_channel(credits, "linear") == {"google_ads": 10.01, "(none)": 20.0}
+    assert attribution_sums_check(credits, new)["ok"].all()
