@@ -1,0 +1,60 @@
+"""Daily FX rates with a visible trend, and a monthly expense ledger (GL lines)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+#: currency -> (rate to USD at the start, rate at the end) of the simulated span; daily noise on top.
+FX_PATH = {"EUR": (1.05, 1.16), "GBP": (1.21, 1.33)}
+#: (account code, account name, department, category, monthly USD at the window start, currency)
+LEDGER_LINES = (
+    ("6100", "Salaries - Sales", "sales", "salaries", 60_000.0, "USD"),
+    ("6110", "Commissions - Sales", "sales", "salaries", 12_000.0, "USD"),
+    ("6200", "Salaries - Marketing", "marketing", "salaries", 35_000.0, "USD"),
+    ("6210", "Marketing agencies", "marketing", "agencies", 9_000.0, "EUR"),
+    ("6220", "Events and conferences", "marketing", "events", 6_000.0, "USD"),
+    ("6230", "Marketing software", "marketing", "tools", 4_000.0, "USD"),
+    ("6130", "Sales tools", "sales", "tools", 2_500.0, "USD"),
+    ("6300", "Salaries - Engineering", "engineering", "salaries", 120_000.0, "USD"),
+    ("6310", "Cloud hosting", "engineering", "tools", 15_000.0, "USD"),
+    ("6400", "Salaries - Support", "support", "salaries", 25_000.0, "GBP"),
+    ("6500", "Salaries - G&A", "g_and_a", "salaries", 40_000.0, "USD"),
+    ("6510", "Rent and office", "g_and_a", "other", 10_000.0, "USD"),
+)
+
+
+def simulate_fx(rng: np.random.Generator, first_day: dt.datetime, horizon: dt.datetime) -> pd.DataFrame:
+    """Columns date, currency, rate_to_usd for every calendar day in [first_day, horizon), USD included at 1."""
+    days = pd.date_range(pd.Timestamp(first_day).normalize(), pd.Timestamp(horizon) - pd.Timedelta(days=1), freq="D")
+    frames = [pd.DataFrame({"date": days, "currency": "USD", "rate_to_usd": 1.0})]
+    for currency, (start, end) in FX_PATH.items():
+        trend = np.linspace(start, end, len(days))
+        wobble = 0.02 * np.sin(np.linspace(0, 6 * np.pi, len(days)))
+        noise = np.cumsum(rng.normal(0, 0.002, len(days)))
+        noise -= np.linspace(0, noise[-1], len(days))  # keep the endpoints on the trend
+        frames.append(pd.DataFrame({"date": days, "currency": currency, "rate_to_usd": np.round(trend + wobble + noise, 6)}))
+    return pd.concat(frames, ignore_index=True).sort_values(["date", "currency"]).reset_index(drop=True)
+
+
+def simulate_expenses(rng: np.random.Generator, months: list[dt.datetime], fx: pd.DataFrame) -> pd.DataFrame:
+    """Native GL export: line_id, posting_date, account_code, account_name, department, category,
+    description, amount (decimal text), currency. Costs grow ~2 % a month; salaries post on the 25th,
+    other lines on a random business day."""
+    rate = fx.set_index(["date", "currency"])["rate_to_usd"]
+    rows = []
+    n = 0
+    for i, m in enumerate(months):
+        growth = 1.02 ** i
+        for code, name, department, category, usd, currency in LEDGER_LINES:
+            day = 25 if category == "salaries" else int(rng.integers(1, 28))
+            date = pd.Timestamp(m.year, m.month, day)
+            to_usd = 1.0 if currency == "USD" else float(rate[(date, currency)])
+            amount = round(usd * growth * rng.uniform(0.92, 1.08) / to_usd, 2)
+            n += 1
+            rows.append({"line_id": f"JE-{m:%Y%m}-{n:06d}", "posting_date": date.strftime("%Y-%m-%d"),
+                         "account_code": code, "account_name": name, "department": department, "category": category,
+                         "description": f"{name} {m:%b %Y}", "amount": f"{amount:.2f}", "currency": currency})
+    return pd.DataFrame(rows)
