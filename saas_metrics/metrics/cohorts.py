@@ -24,6 +24,7 @@ import pandas as pd
 
 from saas_metrics.metrics.kpi import safe_divide
 from saas_metrics.metrics.mrr import CUSTOMER_MRR, month_index, months_from_index, normalise_months
+from saas_metrics.metrics.revenue_intervals import conform, empty_frame
 from saas_metrics.tables import Column, TableSchema, coerce_frame
 
 COHORT_RETENTION = TableSchema(
@@ -57,11 +58,11 @@ def cohort_retention(
     months = normalise_months(months)
     fpm = pd.Series(pd.to_datetime(first_paid_month).to_numpy(), index=first_paid_month.index.astype(str)).dropna()
     if not months or fpm.empty:
-        return COHORT_RETENTION.empty_frame()
+        return empty_frame(COHORT_RETENTION)
     cohort_of = pd.Series(month_index(fpm), index=fpm.index)
     sizes = cohort_of.groupby(cohort_of).size()
 
-    snaps = coerce_frame(snapshots_all_months, CUSTOMER_MRR)
+    snaps = conform(snapshots_all_months, CUSTOMER_MRR)
     snaps = snaps[snaps["mrr"] > 0]
     snaps = snaps.assign(m=month_index(snaps["month"]), cohort=cohort_of.reindex(snaps["customer_id"].astype(str).to_numpy()).to_numpy())
     snaps = snaps[snaps["cohort"].notna()].astype({"cohort": "int64"})
@@ -75,7 +76,7 @@ def cohort_retention(
     keep = (age >= 0) & (age <= max_age)
     grid = pd.DataFrame({"m": grid_m[keep], "cohort": grid_c[keep], "age_months": age[keep]})
     if grid.empty:
-        return COHORT_RETENTION.empty_frame()
+        return empty_frame(COHORT_RETENTION)
     cells = by_cell.reindex(pd.MultiIndex.from_frame(grid[["m", "cohort"]]))
     grid["active_customers"] = cells["active_customers"].fillna(0).to_numpy(dtype="int64")
     grid["mrr"] = cells["mrr"].fillna(0.0).to_numpy()

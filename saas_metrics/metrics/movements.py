@@ -31,6 +31,7 @@ import pandas as pd
 from saas_metrics.config import RevenuePolicy
 from saas_metrics.metrics.fx import month_last_day, rate_on
 from saas_metrics.metrics.mrr import CUSTOMER_MRR, normalise_months
+from saas_metrics.metrics.revenue_intervals import conform, empty_frame
 from saas_metrics.tables import Column, TableSchema, coerce_frame
 
 MOVEMENT_TYPES = ("new", "expansion", "contraction", "churn", "reactivation", "unchanged")
@@ -70,8 +71,8 @@ def mrr_movements(
     """
     months = normalise_months(months)
     if not months:
-        return MRR_MOVEMENTS.empty_frame()
-    snaps = coerce_frame(snapshots_prev_and_current, CUSTOMER_MRR)
+        return empty_frame(MRR_MOVEMENTS)
+    snaps = conform(snapshots_prev_and_current, CUSTOMER_MRR)
     snaps = snaps[snaps["mrr"] > 0]
     month_set = pd.Series(months, dtype="datetime64[ns]")
     prev_months = month_set - pd.DateOffset(months=1)
@@ -84,7 +85,7 @@ def mrr_movements(
         on=["month", "customer_id"], how="outer", suffixes=("_1", "_0"),
     )
     if both.empty:
-        return MRR_MOVEMENTS.empty_frame()
+        return empty_frame(MRR_MOVEMENTS)
     m1 = both["mrr_1"].fillna(0.0).to_numpy()
     m0 = both["mrr_0"].fillna(0.0).to_numpy()
     had_prev = both["mrr_0"].notna().to_numpy()

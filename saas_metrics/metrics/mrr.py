@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from saas_metrics.metrics.fx import month_last_day, rate_on
-from saas_metrics.metrics.revenue_intervals import REVENUE_INTERVALS
+from saas_metrics.metrics.revenue_intervals import REVENUE_INTERVALS, conform, empty_frame
 from saas_metrics.tables import Column, TableSchema, coerce_frame
 
 CUSTOMER_MRR = TableSchema(
@@ -97,10 +97,10 @@ def customer_mrr_snapshots(
 ) -> pd.DataFrame:
     """One row per (month, customer_id) with MRR > 0 at the last instant of the month."""
     months = normalise_months(months)
-    intervals = coerce_frame(intervals, REVENUE_INTERVALS)
+    intervals = conform(intervals, REVENUE_INTERVALS)
     lines = active_line_months(intervals[intervals["mrr"] > 0], months)
     if lines.empty:
-        return CUSTOMER_MRR.empty_frame()
+        return empty_frame(CUSTOMER_MRR)
     reporting_currency = reporting_currency.upper()
     lines["currency"] = lines["currency"].fillna(reporting_currency)
 
@@ -137,7 +137,7 @@ def first_paid_months(intervals: pd.DataFrame) -> pd.Series:
     end_at is NULL or end_at >= first(month(start_at) + 1); intervals that start and end inside
     one month never reach a month-end and are skipped.
     """
-    intervals = coerce_frame(intervals, REVENUE_INTERVALS)
+    intervals = conform(intervals, REVENUE_INTERVALS)
     paid = intervals[intervals["mrr"] > 0]
     first = month_index(paid["start_at"])
     last = np.where(paid["end_at"].isna().to_numpy(), first, month_index(paid["end_at"]) - 1)

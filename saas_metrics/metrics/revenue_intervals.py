@@ -121,25 +121,49 @@ def build_revenue_intervals(
     from_periods = _period_intervals(periods, reporting_currency)
     frames = [f for f in (billing, from_periods) if len(f)]
     if not frames:
-        return REVENUE_INTERVALS.empty_frame()
+        return empty_frame(REVENUE_INTERVALS)
     out = pd.concat(frames, ignore_index=True)
     out = out.sort_values(["customer_id", "subscription_id", "item_id", "start_at"], kind="stable")
     return coerce_frame(out, REVENUE_INTERVALS)
 
 
-def _canonical(frame: pd.DataFrame | None, schema: TableSchema) -> pd.DataFrame:
-    if frame is None:
-        return schema.empty_frame()
-    missing = [c.name for c in schema.columns if not c.nullable and c.name not in frame.columns]
-    if missing and len(frame):
-        raise ValueError(f"{schema.name}: missing required column(s) {missing}")
+_NUMPY_DTYPES = {"float": "float64", "date": "datetime64[ns]", "datetime": "datetime64[ns]"}
+_EMPTY_FRAMES: dict[str, pd.DataFrame] = {}
+
+
+def empty_frame(schema: TableSchema) -> pd.DataFrame:
+    """schema.empty_frame(), built once per schema (coercion has a fixed cost per column)."""
+    if schema.name not in _EMPTY_FRAMES:
+        _EMPTY_FRAMES[schema.name] = schema.empty_frame()
+    return _EMPTY_FRAMES[schema.name].copy()
+
+
+def conform(frame: pd.DataFrame | None, schema: TableSchema) -> pd.DataFrame:
+    """``frame`` coerced to ``schema`` (tables.coerce_frame); a frame that already has exactly the
+    schema's columns with numeric/datetime dtypes in place is returned as is (no copy of data)."""
+    if frame is None or (len(frame) == 0 and len(frame.columns) == 0):
+        return empty_frame(schema)
+    if list(frame.columns) == schema.column_names and all(
+        str(frame[c.name].dtype) == _NUMPY_DTYPES[c.type] for c in schema.columns if c.type in _NUMPY_DTYPES
+    ):
+        return frame.reset_index(drop=True)
+    if len(frame) == 0:
+        return empty_frame(schema)
     return coerce_frame(frame, schema)
+
+
+def _canonical(frame: pd.DataFrame | None, schema: TableSchema) -> pd.DataFrame:
+    if frame is not None and len(frame):
+        missing = [c.name for c in schema.columns if not c.nullable and c.name not in frame.columns]
+        if missing:
+            raise ValueError(f"{schema.name}: missing required column(s) {missing}")
+    return conform(frame, schema)
 
 
 def _period_intervals(periods: pd.DataFrame, reporting_currency: str) -> pd.DataFrame:
     """Periods import: monthly_amount over [start_date, end_date), already normalised."""
     if periods.empty:
-        return REVENUE_INTERVALS.empty_frame()
+        return empty_frame(REVENUE_INTERVALS)
     if periods["start_date"].isna().any():
         raise ValueError("billing_subscription_periods: start_date must not be null")
     p = periods[periods["monthly_amount"].fillna(0.0) > 0]
@@ -171,10 +195,10 @@ def _billing_intervals(
     reporting_currency: str,
 ) -> pd.DataFrame:
     if items.empty or subscriptions.empty:
-        return REVENUE_INTERVALS.empty_frame()
+        return empty_frame(REVENUE_INTERVALS)
     lines = _recurring_lines(customers, prices, subscriptions, items, policy, reporting_currency)
     if lines.empty:
-        return REVENUE_INTERVALS.empty_frame()
+        return empty_frame(REVENUE_INTERVALS)
     paying = _paying_runs(subscriptions, status_history, invoices, policy)
     disc = discounts[discounts["percent_off"].fillna(0) > 0].assign(
         start_at=lambda d: d["start_at"].fillna(pd.Timestamp("1900-01-01")),

@@ -37,14 +37,14 @@ from saas_metrics.metrics.kpi import (
 from saas_metrics.metrics.movements import MRR_MOVEMENTS
 from saas_metrics.metrics.mrr import CUSTOMER_MRR, normalise_months
 from saas_metrics.metrics.retention import RETENTION_UNITS, retention_rates
-from saas_metrics.metrics.revenue_intervals import REVENUE_INTERVALS
+from saas_metrics.metrics.revenue_intervals import REVENUE_INTERVALS, conform
 from saas_metrics.sources.schemas import (
     BILLING_PAYMENTS,
     BILLING_REFUNDS,
     BILLING_SUBSCRIPTIONS,
     CRM_DEALS,
 )
-from saas_metrics.tables import TableSchema, coerce_frame
+from saas_metrics.tables import TableSchema
 
 REVENUE_UNITS: dict[str, str] = {
     "mrr": CURRENCY,
@@ -142,8 +142,8 @@ def revenue_kpis(
     still gets rows (mrr 0, customers 0, ratios NULL). Snapshot rows outside ``months`` (e.g.
     the M-1 context) are ignored.
     """
-    movements = coerce_frame(movements, MRR_MOVEMENTS)
-    snapshots = coerce_frame(snapshots, CUSTOMER_MRR)
+    movements = conform(movements, MRR_MOVEMENTS)
+    snapshots = conform(snapshots, CUSTOMER_MRR)
     if months is None:
         months = sorted(set(movements["month"]))
         if not months:
@@ -186,7 +186,7 @@ def bridge_residuals(kpis: pd.DataFrame, previous_mrr: pd.Series | None = None) 
 def movement_bridge_residuals(movements: pd.DataFrame) -> pd.DataFrame:
     """The bridge checked on the movements alone (needs no other month):
     sum(mrr_end) - [sum(mrr_start) + signed movements + fx_impact] per month."""
-    mv = coerce_frame(movements, MRR_MOVEMENTS)
+    mv = conform(movements, MRR_MOVEMENTS)
     sign = mv["movement"].map({"new": 1.0, "expansion": 1.0, "reactivation": 1.0, "contraction": -1.0, "churn": -1.0}).fillna(0.0)
     parts = mv.assign(signed=mv["amount"] * sign)
     g = parts.groupby("month")[["mrr_end", "mrr_start", "signed", "fx_impact"]].sum()
@@ -222,9 +222,9 @@ def cmrr_kpis(
     carr = 12 x cmrr.
     """
     months = normalise_months(months)
-    iv = coerce_frame(intervals, REVENUE_INTERVALS)
+    iv = conform(intervals, REVENUE_INTERVALS)
     iv = iv[iv["mrr"] > 0].reset_index(drop=True)
-    subs = coerce_frame(subscriptions, BILLING_SUBSCRIPTIONS) if subscriptions is not None else BILLING_SUBSCRIPTIONS.empty_frame()
+    subs = conform(subscriptions, BILLING_SUBSCRIPTIONS)
     subs = subs.set_index("subscription_id")
     first_start = iv.groupby("subscription_id")["start_at"].min()
     rows = []
@@ -288,7 +288,7 @@ def cash_kpis(
     index = pd.DatetimeIndex(months).astype("datetime64[ns]")
 
     def converted(frame: pd.DataFrame | None, schema: TableSchema) -> pd.Series:
-        f = coerce_frame(frame if frame is not None else schema.empty_frame(), schema)
+        f = conform(frame, schema)
         f = f[(f["status"].str.lower() == "succeeded").fillna(False) & f["created_at"].notna()]
         f = f.assign(month=f["created_at"].dt.to_period("M").dt.to_timestamp().astype("datetime64[ns]"))
         f = f[f["month"].isin(index)]
@@ -318,7 +318,7 @@ def acv_kpis(
     """
     months = normalise_months(months)
     index = pd.DatetimeIndex(months).astype("datetime64[ns]")
-    d = coerce_frame(deals if deals is not None else CRM_DEALS.empty_frame(), CRM_DEALS)
+    d = conform(deals, CRM_DEALS)
     won = d[d["is_closed_won"].fillna(False).astype(bool) & d["closed_at"].notna()]
     with_amount = won[won["amount"].notna()]
     if with_amount.empty:

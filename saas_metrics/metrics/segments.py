@@ -23,13 +23,13 @@ from saas_metrics.metrics.kpi import kpi_frame, wide_to_kpi
 from saas_metrics.metrics.movements import MRR_MOVEMENTS
 from saas_metrics.metrics.mrr import CUSTOMER_MRR
 from saas_metrics.metrics.retention import RETENTION_UNITS
+from saas_metrics.metrics.revenue_intervals import conform
 from saas_metrics.metrics.revenue_kpis import (
     REVENUE_UNITS,
     movement_totals,
     revenue_wide,
     snapshot_totals,
 )
-from saas_metrics.tables import coerce_frame
 
 UNKNOWN = "(unknown)"
 SEGMENTS = ("plan_tier", "billing_interval", "country", "currency", "channel")
@@ -42,7 +42,7 @@ SEGMENT_UNITS = {m: {**REVENUE_UNITS, **RETENTION_UNITS}[m] for m in SEGMENT_MET
 
 def customer_attributes(snapshots: pd.DataFrame, customer_dimension: pd.DataFrame | None) -> pd.DataFrame:
     """(month, customer_id) -> every segment attribute at that month's end."""
-    snaps = coerce_frame(snapshots, CUSTOMER_MRR)[["month", "customer_id", "plan_tier", "billing_interval", "currency"]]
+    snaps = conform(snapshots, CUSTOMER_MRR)[["month", "customer_id", "plan_tier", "billing_interval", "currency"]]
     dim = customer_dimension if customer_dimension is not None else pd.DataFrame(columns=["customer_id"])
     dim = dim.drop_duplicates("customer_id").set_index("customer_id")
     attrs = snaps.copy()
@@ -67,7 +67,7 @@ def segment_revenue_kpis(
     ``snapshots`` must hold M-1 as well as M (churned customers' segment); ``months``
     defaults to the months of ``movements``.
     """
-    mv = coerce_frame(movements, MRR_MOVEMENTS)
+    mv = conform(movements, MRR_MOVEMENTS)
     attrs = customer_attributes(snapshots, customer_dimension)
     if months is None:
         months = sorted(set(mv["month"]))
@@ -78,7 +78,7 @@ def segment_revenue_kpis(
 
     mv = mv.assign(attr_month=mv["month"].where(mv["mrr_end"] > 0, mv["month"] - pd.DateOffset(months=1)))
     mv = mv.merge(attrs.rename(columns={"month": "attr_month"}), on=["attr_month", "customer_id"], how="left")
-    snaps = coerce_frame(snapshots, CUSTOMER_MRR)
+    snaps = conform(snapshots, CUSTOMER_MRR)
     snaps = snaps[snaps["month"].isin(month_index)].merge(attrs, on=["month", "customer_id"], how="left", suffixes=("_raw", ""))
 
     frames = []
