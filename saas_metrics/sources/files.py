@@ -1,0 +1,257 @@
+"""Reading native CSV exports: every value as text, nothing lost, lineage kept.
+
+A native file is read with every column as text ('' -> null). A line with the
+wrong number of fields is kept as a row (missing fields null, extra fields
+dropped) whose ``_parse_errors`` says so under the key ``_line``. Typed columns are
+parsed by :class:`NativeTable`; a value that fails to parse becomes null and its
+original text is recorded in ``_parse_errors`` as JSON ``{canonical column: text}``.
+Every row carries ``_source_file`` (path relative to the sources folder) and
+``_source_line`` (1-based data line, header excluded; blank lines are skipped).
+A missing file gives an empty canonical frame and a warning naming the source
+system; an empty file (zero bytes or header only) an empty frame.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import warnings
+from collections import OrderedDict
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from saas_metrics.tables import TableSchema, coerce_frame
+
+logger = logging.getLogger(__name__)
+
+LINE_ERROR_KEY = "_line"
+_NUMERIC = r"[+-]?\d+(?:\.\d+)?"
+_TRUE = {"true", "t", "1", "yes", "y"}
+_FALSE = {"false", "f", "0", "no", "n"}
+_CACHE: OrderedDict[tuple[str, int, int], tuple[pd.DataFrame, dict[int, str]]] = OrderedDict()
+_CACHE_SIZE = 6
+
+
+class SourceFileMissing(UserWarning):
+    """A source system's landing file is absent; its table is read as empty."""
+
+
+def _to_object(frame: pd.DataFrame) -> pd.DataFrame:
+    out = {}
+    for col in frame.columns:
+        values = frame[col].to_numpy(dtype=object, na_value=None)
+        values[values == ""] = None
+        out[col] = values
+    return pd.DataFrame(out, columns=list(frame.columns))
+
+
+def _read_with_csv_module(path: Path) -> tuple[pd.DataFrame, dict[int, str]]:
+    """Slow path: any line with the wrong number of fields is kept and flagged."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        rows = [row for row in csv.reader(handle) if row]
+    if not rows:
+        return pd.DataFrame(), {}
+    header, data = rows[0], rows[1:]
+    width = len(header)
+    errors: dict[int, str] = {}
+    fixed: list[list[str]] = []
+    for i, row in enumerate(data):
+        if len(row) != width:
+            errors[i] = f"expected {width} fields, got {len(row)}: {','.join(row)}"
+            row = (row + [""] * width)[:width]
+        fixed.append(row)
+    frame = pd.DataFrame(fixed, columns=header, dtype=object) if fixed else pd.DataFrame(columns=header, dtype=object)
+    return _to_object(frame), errors
+
+
+def _read_text(path: Path) -> tuple[pd.DataFrame, dict[int, str]]:
+    """All columns as text (None for empty) and {row position: line error}."""
+    if path.stat().st_size == 0:
+        return pd.DataFrame(), {}
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[], index_col=False, engine="c",
+                            encoding="utf-8-sig", on_bad_lines="error")
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame(), {}
+    except pd.errors.ParserError:
+        return _read_with_csv_module(path)
+    errors: dict[int, str] = {}
+    if len(frame.columns) and len(frame):
+        # Only fields missing from a short line are NaN (empty fields are '').
+        missing = frame.isna().to_numpy()
+        for i in np.flatnonzero(missing.any(axis=1)):
+            got = int((~missing[i]).sum())
+            errors[int(i)] = f"expected {len(frame.columns)} fields, got {got}"
+    return _to_object(frame), errors
+
+
+def read_text_csv(path: Path) -> tuple[pd.DataFrame, dict[int, str]]:
+    """Cached :func:`_read_text` (keyed by path, size and modification time)."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+    else:
+        _CACHE[key] = _read_text(path)
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    frame, errors = _CACHE[key]
+    return frame.copy(deep=False), dict(errors)
+
+
+def clear_cache() -> None:
+    _CACHE.clear()
+
+
+def _parse_timestamps(text: pd.Series, unit: str | None) -> pd.Series:
+    """Unix numbers (``unit`` s/ms/us, or by magnitude when None) or ISO 8601 text -> naive UTC."""
+    out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+    present = text.notna()
+    if not present.any():
+        return out
+    stripped = text[present].astype(str).str.strip()
+    numeric = stripped.str.fullmatch(_NUMERIC)
+    if numeric.any():
+        values = pd.to_numeric(stripped[numeric], errors="coerce")
+        if unit is None:
+            magnitude = values.abs()
+            scale = np.where(magnitude < 1e11, 1e9, np.where(magnitude < 1e14, 1e6, 1e3))
+        else:
+            scale = {"s": 1e9, "ms": 1e6, "us": 1e3}[unit]
+        nanos = values * scale
+        ok = nanos.abs() < 9.2e18
+        parsed = pd.to_datetime(nanos.where(ok).round(), unit="ns", errors="coerce")
+        out.loc[parsed.index] = parsed.astype("datetime64[ns]")
+    if (~numeric).any():
+        iso = stripped[~numeric]
+        parsed = pd.to_datetime(iso, format="ISO8601", utc=True, errors="coerce")
+        out.loc[iso.index] = parsed.dt.tz_localize(None).astype("datetime64[ns]")
+    return out
+
+
+class NativeTable:
+    """One native file's text rows, with parsers that record what failed."""
+
+    def __init__(self, raw: pd.DataFrame, *, source_file: str, line_errors: Mapping[int, str] | None = None,
+                 system: str = "") -> None:
+        self.raw = raw.reset_index(drop=True)
+        self.source_file = source_file
+        self.system = system
+        self.errors: list[dict[str, str] | None] = [None] * len(self.raw)
+        for row, message in (line_errors or {}).items():
+            self.errors[row] = {LINE_ERROR_KEY: message}
+        self._missing_columns: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def has(self, column: str) -> bool:
+        return column in self.raw.columns
+
+    def text(self, column: str) -> pd.Series:
+        """The column's text (stripped, None for empty); all null when the file lacks the column."""
+        if column not in self.raw.columns:
+            if column not in self._missing_columns:
+                self._missing_columns.append(column)
+            return pd.Series([None] * len(self.raw), index=self.raw.index, dtype=object)
+        series = self.raw[column]
+        if series.notna().any():
+            series = series.astype(object).str.strip()
+        return series.where(series.notna() & (series != ""), None).astype(object)
+
+    def _record(self, target: str, text: pd.Series, parsed: pd.Series) -> None:
+        failed = text.notna() & parsed.isna()
+        for row in np.flatnonzero(failed.to_numpy()):
+            errors = self.errors[row] or {}
+            errors[target] = str(text.iat[row])
+            self.errors[row] = errors
+
+    def number(self, column: str, target: str, *, scale: float = 1.0) -> pd.Series:
+        text = self.text(column)
+        parsed = pd.to_numeric(text, errors="coerce").astype(float)
+        parsed = parsed.where(np.isfinite(parsed))
+        self._record(target, text, parsed)
+        return parsed * scale
+
+    def integer(self, column: str, target: str) -> pd.Series:
+        parsed = self.number(column, target)
+        whole = parsed.where(parsed.isna() | (parsed == parsed.round()))
+        self._record(target, self.text(column).where(parsed.notna(), None), whole)
+        return whole.round().astype("Int64")
+
+    def timestamp(self, column: str, target: str, *, unit: str | None = None) -> pd.Series:
+        text = self.text(column)
+        parsed = _parse_timestamps(text, unit)
+        self._record(target, text, parsed)
+        return parsed
+
+    def date(self, column: str, target: str, *, fmt: str | None = None) -> pd.Series:
+        text = self.text(column)
+        if fmt is None:
+            parsed = _parse_timestamps(text, None).dt.normalize()
+        else:
+            parsed = pd.to_datetime(text, format=fmt, errors="coerce").astype("datetime64[ns]")
+        self._record(target, text, parsed)
+        return parsed
+
+    def boolean(self, column: str, target: str) -> pd.Series:
+        text = self.text(column)
+        lowered = text.map(lambda v: v.lower() if isinstance(v, str) else v)
+        parsed = lowered.map(lambda v: True if v in _TRUE else (False if v in _FALSE else None))
+        self._record(target, text, parsed)
+        return parsed.astype("boolean")
+
+    def finish(self, columns: Mapping[str, Any], schema: TableSchema) -> pd.DataFrame:
+        """The canonical frame: ``columns`` (canonical name -> Series or scalar) + lineage, coerced to ``schema``."""
+        if self._missing_columns:
+            warnings.warn(f"{self.system or 'source'}: {self.source_file} lacks column(s) {self._missing_columns}; read as null",
+                          stacklevel=3)
+        n = len(self.raw)
+        data: dict[str, Any] = {}
+        for name, values in columns.items():
+            if isinstance(values, pd.Series):
+                data[name] = values.reset_index(drop=True)
+            else:
+                data[name] = pd.Series([values] * n, dtype=object)
+        data["_source_file"] = pd.Series([self.source_file] * n, dtype=object)
+        data["_source_line"] = pd.Series(np.arange(1, n + 1), dtype="Int64")
+        data["_parse_errors"] = pd.Series([json.dumps(e, sort_keys=True) if e else None for e in self.errors], dtype=object)
+        frame = pd.DataFrame(data, index=pd.RangeIndex(n))
+        return coerce_frame(frame, schema)
+
+
+def open_native(sources_dir: Path, relative: str, system: str, *, optional: bool = False) -> NativeTable | None:
+    """The native file ``sources_dir/relative`` as a :class:`NativeTable`; None (with a warning naming
+    ``system``, or an info log when ``optional``) when it does not exist."""
+    path = Path(sources_dir) / relative
+    if not path.is_file():
+        message = f"{system}: source file {path} not found; its table is read as empty"
+        if optional:
+            logger.info(message)
+        else:
+            warnings.warn(message, SourceFileMissing, stacklevel=3)
+        return None
+    raw, line_errors = read_text_csv(path)
+    return NativeTable(raw, source_file=relative, line_errors=line_errors, system=system)
+
+
+def upper(series: pd.Series) -> pd.Series:
+    """Text in upper case (currency codes); nulls stay null."""
+    return series.map(lambda v: v.upper() if isinstance(v, str) else None)
+
+
+def lower(series: pd.Series) -> pd.Series:
+    return series.map(lambda v: v.lower() if isinstance(v, str) else None)
+
+
+def concat_canonical(frames: list[pd.DataFrame], schema: TableSchema) -> pd.DataFrame:
+    """Several canonical frames of one table as one (the empty schema frame when there are none)."""
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return schema.empty_frame()
+    return coerce_frame(pd.concat(frames, ignore_index=True), schema)
