@@ -1,0 +1,241 @@
+"""Freshness asset checks: one per raw source asset, one on kpi_monthly.
+
+``source_freshness`` on ``raw_<table>`` fails when
+
+* the newest landing file of the table's source system is older than
+  ``max_file_age_hours`` (file modification time), or
+* for fact tables (with a time column), the newest clean record in the
+  warehouse's ``raw_<table>`` is older than ``max_record_age_days`` before the
+  reference time: the end of ``Settings.last_month`` (``record_reference:
+  last_complete_month``, default: "the last complete month has fully arrived")
+  or the current time (``record_reference: now``).
+
+``kpi_freshness`` on ``kpi_monthly`` fails when its latest materialisation is
+older than ``max_age_hours`` or it has no rows for the last complete month.
+
+Limits come from the ``freshness`` section of the alert rules YAML (per source
+system, with a ``default``). The checks run with their assets and on their own
+from ``freshness_checks_schedule`` (hourly); failures reach the
+``asset_check_alerts_sensor`` like any other failed check.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import sqlalchemy as sa
+
+from saas_metrics.alerts.rules import FreshnessConfig, KpiFreshness, SourceFreshness, load_rules
+from saas_metrics.config import Settings, add_months, get_settings
+from saas_metrics.defs.resources import WarehouseResource
+from saas_metrics.warehouse import Warehouse
+
+SOURCE_CHECK = "source_freshness"
+KPI_CHECK = "kpi_freshness"
+QUARANTINE_REASON = "_quarantine_reason"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def newest_file_time(paths: Sequence[Path]) -> dt.datetime | None:
+    """Modification time (naive UTC) of the newest existing file."""
+    times = [Path(p).stat().st_mtime for p in paths if Path(p).exists()]
+    return dt.datetime.fromtimestamp(max(times), dt.UTC).replace(tzinfo=None) if times else None
+
+
+def newest_record_time(warehouse: Warehouse, table: str, time_column: str) -> dt.datetime | None:
+    """MAX(time_column) of the clean rows of a warehouse table (None if absent or empty)."""
+    if not warehouse.has_table(table):
+        return None
+    columns = {c["name"] for c in sa.inspect(warehouse.engine).get_columns(table)}
+    if time_column not in columns:
+        return None
+    t = sa.table(table, sa.column(time_column), sa.column(QUARANTINE_REASON))
+    query = sa.select(sa.func.max(t.c[time_column]))
+    if QUARANTINE_REASON in columns:
+        query = query.where(t.c[QUARANTINE_REASON].is_(None))
+    with warehouse.engine.connect() as conn:
+        value = conn.execute(query).scalar()
+    return None if value is None else pd.Timestamp(str(value)).to_pydatetime()
+
+
+def record_reference_time(config: FreshnessConfig, settings: Settings, now: dt.datetime) -> dt.datetime:
+    if config.record_reference == "now":
+        return now
+    return dt.datetime.combine(add_months(settings.last_month, 1), dt.time())
+
+
+def evaluate_source_freshness(
+    newest_file: dt.datetime | None,
+    newest_record: dt.datetime | None,
+    policy: SourceFreshness,
+    *,
+    now: dt.datetime,
+    reference: dt.datetime,
+    has_time_column: bool,
+) -> tuple[bool, list[str], dict[str, object]]:
+    """(passed, problems, metadata) of one source table's freshness."""
+    problems: list[str] = []
+    metadata: dict[str, object] = {}
+    if policy.max_file_age_hours is not None:
+        metadata["max_file_age_hours"] = policy.max_file_age_hours
+        if newest_file is None:
+            problems.append("no landing file")
+        else:
+            age = (now - newest_file).total_seconds() / 3600
+            metadata["newest_file_at"] = newest_file.isoformat(timespec="seconds")
+            metadata["file_age_hours"] = round(age, 2)
+            if age > policy.max_file_age_hours:
+                problems.append(f"newest landing file is {age:.1f} h old (limit {policy.max_file_age_hours:g} h)")
+    if has_time_column and policy.max_record_age_days is not None:
+        metadata["max_record_age_days"] = policy.max_record_age_days
+        metadata["record_reference"] = reference.isoformat(timespec="seconds")
+        if newest_record is None:
+            problems.append("no clean record loaded")
+        else:
+            lag = (reference - newest_record).total_seconds() / 86400
+            metadata["newest_record_at"] = newest_record.isoformat(timespec="seconds")
+            metadata["record_age_days"] = round(lag, 2)
+            if lag > policy.max_record_age_days:
+                problems.append(f"newest record is {lag:.1f} days before {reference:%Y-%m-%d %H:%M} "
+                                f"(limit {policy.max_record_age_days:g} days)")
+    return not problems, problems, metadata
+
+
+def evaluate_kpi_freshness(
+    last_materialized: dt.datetime | None,
+    last_month_rows: int,
+    policy: KpiFreshness,
+    *,
+    now: dt.datetime,
+    last_month: dt.date,
+) -> tuple[bool, list[str], dict[str, object]]:
+    problems: list[str] = []
+    metadata: dict[str, object] = {"last_complete_month": last_month.isoformat(), "last_month_rows": last_month_rows}
+    if policy.max_age_hours is not None:
+        metadata["max_age_hours"] = policy.max_age_hours
+        if last_materialized is None:
+            problems.append("kpi_monthly was never materialised")
+        else:
+            age = (now - last_materialized).total_seconds() / 3600
+            metadata["last_materialized_at"] = last_materialized.isoformat(timespec="seconds")
+            metadata["age_hours"] = round(age, 2)
+            if age > policy.max_age_hours:
+                problems.append(f"last materialised {age:.1f} h ago (limit {policy.max_age_hours:g} h)")
+    if policy.require_last_complete_month and last_month_rows == 0:
+        problems.append(f"no kpi_monthly rows for the last complete month {last_month:%Y-%m}")
+    return not problems, problems, metadata
+
+
+def _result(passed: bool, problems: list[str], metadata: dict[str, object], severity: str) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=passed,
+        severity=dg.AssetCheckSeverity(severity),
+        description="fresh" if passed else "; ".join(problems),
+        metadata=metadata,
+    )
+
+
+def _source_check(key: dg.AssetKey, table: str, system: str, time_column: str | None, config: FreshnessConfig,
+                  settings: Settings | None, list_files: Callable[[Path], Mapping[str, Sequence[Path]]] | None):
+    policy = config.for_system(system)
+
+    @dg.asset_check(
+        asset=key, name=SOURCE_CHECK, blocking=False,
+        description=f"Source `{system}`: newest landing file within {policy.max_file_age_hours} h"
+        + (f", newest `{table}` record within {policy.max_record_age_days} days" if time_column else "") + ".",
+    )
+    def _check(context, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        current = settings or get_settings()
+        lister = list_files
+        if lister is None:
+            from saas_metrics.sources.registry import source_files as lister
+        now = utcnow()
+        paths = list(lister(Path(current.sources_dir)).get(system, []))
+        newest_record = newest_record_time(warehouse.warehouse, key.path[-1], time_column) if time_column else None
+        passed, problems, metadata = evaluate_source_freshness(
+            newest_file_time(paths), newest_record, policy, now=now,
+            reference=record_reference_time(config, current, now), has_time_column=time_column is not None,
+        )
+        return _result(passed, problems, {"source_system": system, **metadata}, config.severity)
+
+    return _check
+
+
+def _kpi_check(key: dg.AssetKey, config: FreshnessConfig, settings: Settings | None):
+    policy = config.kpi_monthly
+
+    @dg.asset_check(
+        asset=key, name=KPI_CHECK, blocking=False,
+        description=f"kpi_monthly materialised within {policy.max_age_hours} h and holding the last complete month.",
+    )
+    def _check(context, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        current = settings or get_settings()
+        event = context.instance.get_latest_materialization_event(key)
+        last = None if event is None else dt.datetime.fromtimestamp(event.timestamp, dt.UTC).replace(tzinfo=None)
+        month = current.last_month
+        rows = warehouse.warehouse.count(key.path[-1], window=(month, add_months(month, 1)))
+        passed, problems, metadata = evaluate_kpi_freshness(last, rows, policy, now=utcnow(), last_month=month)
+        return _result(passed, problems, metadata, config.severity)
+
+    return _check
+
+
+def build_freshness_checks(
+    raw_asset_keys: Sequence[dg.AssetKey | str],
+    *,
+    kpi_asset_key: dg.AssetKey | str | None = "kpi_monthly",
+    rules_file: Path | str | None = None,
+    settings: Settings | None = None,
+    system_of: Mapping[str, str] | None = None,
+    time_column_of: Mapping[str, str | None] | None = None,
+    list_files: Callable[[Path], Mapping[str, Sequence[Path]]] | None = None,
+) -> list[dg.AssetChecksDefinition]:
+    """``source_freshness`` on every ``raw_<table>`` key and ``kpi_freshness`` on kpi_monthly.
+
+    ``system_of`` / ``time_column_of`` default to the source registry and the
+    canonical schemas; ``settings`` (sources_dir, last_month) defaults to
+    get_settings() at check time.
+    """
+    config = load_rules(rules_file).freshness
+    if system_of is None:
+        from saas_metrics.sources.registry import SOURCE_SYSTEM_OF as system_of
+    if time_column_of is None:
+        from saas_metrics.sources.schemas import SCHEMAS
+
+        time_column_of = {name: schema.time_column for name, schema in SCHEMAS.items()}
+    checks = []
+    for raw in raw_asset_keys:
+        key = raw if isinstance(raw, dg.AssetKey) else dg.AssetKey([raw])
+        name = key.path[-1]
+        table = name.removeprefix("raw_")
+        if table not in system_of:
+            raise ValueError(f"{name}: no source system known for table {table!r}")
+        checks.append(_source_check(key, table, system_of[table], time_column_of.get(table), config, settings, list_files))
+    if kpi_asset_key is not None:
+        kpi_key = kpi_asset_key if isinstance(kpi_asset_key, dg.AssetKey) else dg.AssetKey([kpi_asset_key])
+        checks.append(_kpi_check(kpi_key, config, settings))
+    return checks
+
+
+def build_freshness_schedule(
+    checks: Sequence[dg.AssetChecksDefinition],
+    *,
+    cron: str = "15 * * * *",
+    default_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.STOPPED,
+) -> dg.ScheduleDefinition:
+    """Runs only the freshness checks, hourly (their results reach the check-alert sensor)."""
+    return dg.ScheduleDefinition(
+        name="freshness_checks_schedule",
+        cron_schedule=cron,
+        execution_timezone="UTC",
+        target=dg.AssetSelection.checks(*checks),
+        default_status=default_status,
+        description="Runs the source and kpi_monthly freshness checks every hour.",
+    )
