@@ -27,13 +27,13 @@ COLLAPSE_CAP = 0.35
 def pick_at_risk(rng: np.random.Generator, mrr: pd.DataFrame, subscriptions: pd.DataFrame,
                  months: list[dt.datetime]) -> pd.DataFrame:
     """Choose ~12 % (at least 3 when possible) of the customers that churn for good inside the window,
-    after >= 4 paid months, with one subscription that they canceled at period end.
+    after >= 4 paid months in the window, with one subscription that they canceled at period end.
     Returns customer_id, collapse_month, churn_month (first month-end with MRR 0)."""
     first, last = pd.Timestamp(months[0]), pd.Timestamp(months[-1])
     by_customer = mrr.groupby("customer_id")["month"].agg(["min", "max", "count"])
     span = (by_customer["max"].dt.year - by_customer["min"].dt.year) * 12 + by_customer["max"].dt.month - by_customer["min"].dt.month + 1
-    continuous = by_customer[(span == by_customer["count"]) & (by_customer["count"] >= 5) & (by_customer["max"] < last)]
-    continuous = continuous[continuous["max"] >= first + pd.DateOffset(months=4)]
+    continuous = by_customer[(span == by_customer["count"]) & (by_customer["count"] >= 4) & (by_customer["max"] < last)]
+    continuous = continuous[continuous["max"] >= first + pd.DateOffset(months=3)]
     sub_counts = subscriptions.groupby("customer_id").size()
     voluntary = subscriptions[subscriptions["cancel_at_period_end"] & subscriptions["ended_at"].notna()]["customer_id"]
     eligible = sorted(set(continuous.index) & set(sub_counts[sub_counts == 1].index) & set(voluntary))
@@ -47,6 +47,12 @@ def pick_at_risk(rng: np.random.Generator, mrr: pd.DataFrame, subscriptions: pd.
     collapse = [c - pd.DateOffset(months=int(k)) for c, k in zip(churn_month, lead, strict=True)]
     return pd.DataFrame({"customer_id": chosen, "collapse_month": pd.to_datetime(collapse).astype("datetime64[ns]"),
                          "churn_month": churn_month.to_numpy().astype("datetime64[ns]")})
+
+
+def collapse_month_of(customer_ids: pd.Series, at_risk: pd.DataFrame) -> pd.Series:
+    """Each customer's planted collapse month (NaT when not at risk)."""
+    lookup = dict(zip(at_risk["customer_id"], at_risk["collapse_month"], strict=True))
+    return pd.to_datetime(customer_ids.map(lookup)).astype("datetime64[ns]")
 
 
 def _account_months(statuses: pd.DataFrame, first_month: dt.datetime, horizon: dt.datetime) -> pd.DataFrame:
@@ -78,9 +84,8 @@ def simulate_usage(rng: np.random.Generator, accounts: pd.DataFrame, statuses: p
     ``accounts``: customer_id, account_id, seats; ``statuses``: customer_id, status, valid_from, valid_to."""
     am = _account_months(statuses, first_month, horizon)
     am = am.merge(accounts[["customer_id", "account_id", "seats", "account_number"]], on="customer_id", how="inner")
-    risk = at_risk.set_index("customer_id")["collapse_month"]
-    am["collapse"] = am["month"] >= am["customer_id"].map(risk)
-    am["at_risk_account"] = am["customer_id"].isin(risk.index)
+    am["collapse"] = am["month"] >= collapse_month_of(am["customer_id"], at_risk)
+    am["at_risk_account"] = am["customer_id"].isin(set(at_risk["customer_id"]))
     accounts_users = np.clip(1 + rng.poisson(np.minimum(accounts["seats"].to_numpy(), 10) * 0.25), 1, 6)
     users_of = pd.Series(accounts_users, index=accounts["account_id"].to_numpy())
     am["users"] = am["account_id"].map(users_of).to_numpy()

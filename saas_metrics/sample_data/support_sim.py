@@ -9,6 +9,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from saas_metrics.sample_data.product_sim import collapse_month_of
+
 PRIORITIES = np.array(["low", "normal", "high", "urgent"], dtype=object)
 PRIORITY_P = np.array([0.30, 0.45, 0.18, 0.07])
 AT_RISK_PRIORITY_P = np.array([0.10, 0.30, 0.35, 0.25])
@@ -33,7 +35,7 @@ def simulate_tickets(rng: np.random.Generator, mrr: pd.DataFrame, seats: pd.Seri
                      horizon: dt.datetime) -> pd.DataFrame:
     """One row per ticket in Zendesk's export columns."""
     cm = mrr[["customer_id", "month"]].copy()
-    collapse = cm["customer_id"].map(at_risk.set_index("customer_id")["collapse_month"])
+    collapse = collapse_month_of(cm["customer_id"], at_risk)
     risky = (cm["month"] >= collapse).to_numpy()
     lam = np.minimum(0.12 + 0.02 * cm["customer_id"].map(seats).fillna(1).to_numpy(), 1.2) * np.where(risky, 4.0, 1.0)
     n = rng.poisson(lam)
@@ -83,9 +85,8 @@ def simulate_nps(rng: np.random.Generator, mrr: pd.DataFrame, emails: pd.Series,
     number = cm["customer_id"].str.slice(4).astype(int).to_numpy()
     month_no = (cm["month"].dt.year * 12 + cm["month"].dt.month).to_numpy()
     surveyed = ((month_no + number) % 6 == 0) & (rng.random(len(cm)) < 0.35)
-    risk = at_risk.set_index("customer_id")["collapse_month"]
-    collapse_hit = (cm["month"] == cm["customer_id"].map(risk)).to_numpy()
-    is_risky = cm["customer_id"].isin(risk.index).to_numpy()
+    collapse_hit = (cm["month"] == collapse_month_of(cm["customer_id"], at_risk)).to_numpy()
+    is_risky = cm["customer_id"].isin(set(at_risk["customer_id"])).to_numpy()
     take = (surveyed & ~is_risky) | collapse_hit
     rows = cm[take].reset_index(drop=True)
     risky_rows = collapse_hit[take]
