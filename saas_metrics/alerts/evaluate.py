@@ -179,11 +179,13 @@ def evaluate_kpi_rules(
             if change is None or not _change_hits(change, rule):
                 continue
             shown = f"{change:+.2%}" if rule.change == "relative" else format_value(change, row.unit)
-            limit = "any change" if rule.threshold == 0 else (
-                f"{rule.threshold:.2%}" if rule.change == "relative" else format_value(rule.threshold, row.unit))
+            if rule.threshold == 0:
+                limit = {"down": "alert on any decrease", "up": "alert on any increase", "any": "alert on any change"}[rule.direction]
+            else:
+                size = f"{rule.threshold:.2%}" if rule.change == "relative" else format_value(rule.threshold, row.unit)
+                limit = f"alert on a move {rule.direction} of more than {size}"
             message = (f"{rule.metric} changed {shown} month over month {where}: "
-                       f"{format_value(row.value, row.unit)} from {format_value(row.previous, row.unit)} "
-                       f"(direction {rule.direction}, more than {limit}).")
+                       f"{format_value(row.value, row.unit)} from {format_value(row.previous, row.unit)} ({limit}).")
             rows.append(_alert(rule, _period(row.month), row.month, segment, rule.metric, change, rule.threshold, message))
     return _frame(rows)
 

@@ -84,7 +84,8 @@ def test_month_over_month_change_relative_and_absolute() -> None:
     # April has no March row: no comparison, no alert. May: (96,000 - 100,000) / 100,000 = -4 %.
     assert list(alerts["dedupe_key"]) == ["mrr_down|2024-05|all|mrr"]
     assert alerts.iloc[0]["value"] == pytest.approx(-0.04)
-    assert "mrr changed -4.00% month over month in 2024-05 (segment all): 96,000.00 from 100,000.00" in alerts.iloc[0]["message"]
+    assert alerts.iloc[0]["message"] == ("[WARNING] mrr_down: mrr changed -4.00% month over month in 2024-05 "
+                                         "(segment all): 96,000.00 from 100,000.00 (alert on any decrease).")
 
     big_drop = KpiChangeRule(type="kpi_change", name="mrr_drop_5pct", metric="mrr", threshold=0.05)
     assert evaluate_kpi_rules(frame, [big_drop]).empty  # -4 % is not beyond -5 %
