@@ -24,8 +24,8 @@ import pandas as pd
 
 from saas_metrics.metrics.kpi import safe_divide
 from saas_metrics.metrics.mrr import CUSTOMER_MRR, month_index, months_from_index, normalise_months
-from saas_metrics.metrics.revenue_intervals import conform, empty_frame
-from saas_metrics.tables import Column, TableSchema, coerce_frame
+from saas_metrics.metrics.revenue_intervals import conform, empty_frame, to_schema
+from saas_metrics.tables import Column, TableSchema
 
 COHORT_RETENTION = TableSchema(
     name="cohort_retention",
@@ -87,4 +87,4 @@ def cohort_retention(
     grid["month"] = months_from_index(grid["m"].to_numpy()).to_numpy()
     grid["cohort_month"] = months_from_index(grid["cohort"].to_numpy()).to_numpy()
     grid = grid.sort_values(["month", "cohort_month"], kind="stable")
-    return coerce_frame(grid, COHORT_RETENTION)
+    return to_schema(grid, COHORT_RETENTION)

@@ -56,7 +56,10 @@ def rate_on(
     Uses the latest rate dated on or before the date (the rate in force), by cross rate
     through USD. Raises ValueError naming the currency and date when no rate exists.
     """
-    cur = np.asarray(pd.Series(currencies, dtype=object).str.upper(), dtype=object)
+    codes, uniques = pd.factorize(pd.Series(currencies, dtype=object))
+    if (codes < 0).any():
+        raise ValueError("rate_on: a currency is missing (null)")
+    cur = np.asarray([str(u).upper() for u in uniques], dtype=object)[codes]
     when = pd.to_datetime(pd.Series(dates)).astype("datetime64[ns]").to_numpy()
     if len(cur) != len(when):
         raise ValueError(f"rate_on: {len(cur)} currencies but {len(when)} dates")

@@ -30,9 +30,9 @@ import pandas as pd
 
 from saas_metrics.config import RevenuePolicy
 from saas_metrics.metrics.fx import month_last_day, rate_on
-from saas_metrics.metrics.mrr import CUSTOMER_MRR, normalise_months
-from saas_metrics.metrics.revenue_intervals import conform, empty_frame
-from saas_metrics.tables import Column, TableSchema, coerce_frame
+from saas_metrics.metrics.mrr import CUSTOMER_MRR, normalise_months, shift_months
+from saas_metrics.metrics.revenue_intervals import conform, empty_frame, to_schema
+from saas_metrics.tables import Column, TableSchema
 
 MOVEMENT_TYPES = ("new", "expansion", "contraction", "churn", "reactivation", "unchanged")
 
@@ -75,9 +75,10 @@ def mrr_movements(
     snaps = conform(snapshots_prev_and_current, CUSTOMER_MRR)
     snaps = snaps[snaps["mrr"] > 0]
     month_set = pd.Series(months, dtype="datetime64[ns]")
-    prev_months = month_set - pd.DateOffset(months=1)
+    prev_months = shift_months(month_set, -1)
     current = snaps[snaps["month"].isin(month_set)]
-    previous = snaps[snaps["month"].isin(prev_months)].assign(month=lambda d: d["month"] + pd.DateOffset(months=1))
+    previous = snaps[snaps["month"].isin(prev_months)]
+    previous = previous.assign(month=shift_months(previous["month"], 1))
     previous = previous[previous["month"].isin(month_set)]
 
     both = current[["month", "customer_id", "currency", "mrr_local", "mrr"]].merge(
@@ -141,7 +142,7 @@ def mrr_movements(
         "amount": amount,
         "fx_impact": m0_fx - m0,
     }).sort_values(["month", "customer_id"], kind="stable")
-    return coerce_frame(out, MRR_MOVEMENTS)
+    return to_schema(out, MRR_MOVEMENTS)
 
 
 SIGN = {"new": 1.0, "expansion": 1.0, "reactivation": 1.0, "contraction": -1.0, "churn": -1.0, "unchanged": 0.0}

@@ -22,8 +22,13 @@ import numpy as np
 import pandas as pd
 
 from saas_metrics.metrics.fx import month_last_day, rate_on
-from saas_metrics.metrics.revenue_intervals import REVENUE_INTERVALS, conform, empty_frame
-from saas_metrics.tables import Column, TableSchema, coerce_frame
+from saas_metrics.metrics.revenue_intervals import (
+    REVENUE_INTERVALS,
+    conform,
+    empty_frame,
+    to_schema,
+)
+from saas_metrics.tables import Column, TableSchema
 
 CUSTOMER_MRR = TableSchema(
     name="customer_mrr",
@@ -55,6 +60,13 @@ def months_from_index(index: np.ndarray) -> pd.Series:
     """Inverse of :func:`month_index`: first-of-month timestamps."""
     idx = np.asarray(index, dtype="int64")
     return pd.Series(pd.to_datetime({"year": idx // 12, "month": idx % 12 + 1, "day": 1})).astype("datetime64[ns]")
+
+
+def shift_months(months: pd.Series, n: int | np.ndarray) -> pd.Series:
+    """Month starts shifted by ``n`` months (vectorised; DateOffset on a Series loops per row)."""
+    out = months_from_index(month_index(months) + np.asarray(n, dtype="int64"))
+    out.index = months.index
+    return out
 
 
 def normalise_months(months: Sequence[pd.Timestamp] | pd.Series | pd.DatetimeIndex) -> list[pd.Timestamp]:
@@ -127,7 +139,7 @@ def customer_mrr_snapshots(
     out = out[out["mrr"] > 0]
     out["month"] = months_from_index(out["m"].to_numpy()).to_numpy()
     out = out.sort_values(["month", "customer_id"], kind="stable")
-    return coerce_frame(out, CUSTOMER_MRR)
+    return to_schema(out, CUSTOMER_MRR)
 
 
 def first_paid_months(intervals: pd.DataFrame) -> pd.Series:

@@ -124,7 +124,7 @@ def build_revenue_intervals(
         return empty_frame(REVENUE_INTERVALS)
     out = pd.concat(frames, ignore_index=True)
     out = out.sort_values(["customer_id", "subscription_id", "item_id", "start_at"], kind="stable")
-    return coerce_frame(out, REVENUE_INTERVALS)
+    return to_schema(out, REVENUE_INTERVALS)
 
 
 _NUMPY_DTYPES = {"float": "float64", "date": "datetime64[ns]", "datetime": "datetime64[ns]"}
@@ -150,6 +150,30 @@ def conform(frame: pd.DataFrame | None, schema: TableSchema) -> pd.DataFrame:
     if len(frame) == 0:
         return empty_frame(schema)
     return coerce_frame(frame, schema)
+
+
+def to_schema(frame: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
+    """Output frame with exactly the schema's columns and dtypes, like tables.coerce_frame but
+    without a Python call per value (the metric functions already produce typed columns)."""
+    out = {}
+    for col in schema.columns:
+        if col.name not in frame.columns:
+            return coerce_frame(frame, schema)
+        series = frame[col.name]
+        if col.type == "str":
+            if pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty"):
+                out[col.name] = series.astype(object).where(series.notna(), None)
+            else:
+                return coerce_frame(frame, schema)
+        elif col.type == "float":
+            out[col.name] = series.astype("float64")
+        elif col.type == "int":
+            out[col.name] = series.astype("Int64")
+        elif col.type in ("date", "datetime") and str(series.dtype) == "datetime64[ns]":
+            out[col.name] = series
+        else:
+            return coerce_frame(frame, schema)
+    return pd.DataFrame(out).reset_index(drop=True)
 
 
 def _canonical(frame: pd.DataFrame | None, schema: TableSchema) -> pd.DataFrame:

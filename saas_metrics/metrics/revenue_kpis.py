@@ -35,7 +35,13 @@ from saas_metrics.metrics.kpi import (
     wide_to_kpi,
 )
 from saas_metrics.metrics.movements import MRR_MOVEMENTS
-from saas_metrics.metrics.mrr import CUSTOMER_MRR, normalise_months
+from saas_metrics.metrics.mrr import (
+    CUSTOMER_MRR,
+    month_index,
+    months_from_index,
+    normalise_months,
+    shift_months,
+)
 from saas_metrics.metrics.retention import RETENTION_UNITS, retention_rates
 from saas_metrics.metrics.revenue_intervals import REVENUE_INTERVALS, conform
 from saas_metrics.sources.schemas import (
@@ -80,13 +86,17 @@ def movement_totals(movements: pd.DataFrame, by: Sequence[str] = ("month",)) -> 
     """Per group: start MRR (reported and at M's rate), customers at start, and per-movement sums/counts."""
     by = list(by)
     mv = movements
-    start = mv["mrr_start"] > 0
-    grouped = mv.assign(
-        customers_start=start.astype("int64"),
-        fx_impact_mrr=mv["fx_impact"],
-        **{amount: mv["amount"].where(mv["movement"] == kind, 0.0) for kind, (amount, _) in _MOVEMENT_COLUMNS.items()},
-        **{count: (mv["movement"] == kind).astype("int64") for kind, (_, count) in _MOVEMENT_COLUMNS.items()},
-    )
+    codes, kinds = pd.factorize(mv["movement"])  # compare small ints, not strings, per movement type
+    amount = mv["amount"].to_numpy(dtype="float64")
+    columns: dict[str, np.ndarray] = {
+        "customers_start": (mv["mrr_start"].to_numpy(dtype="float64") > 0).astype("int64"),
+        "fx_impact_mrr": mv["fx_impact"].to_numpy(dtype="float64"),
+    }
+    for kind, (amount_col, count_col) in _MOVEMENT_COLUMNS.items():
+        is_kind = codes == (list(kinds).index(kind) if kind in list(kinds) else -2)
+        columns[amount_col] = np.where(is_kind, amount, 0.0)
+        columns[count_col] = is_kind.astype("int64")
+    grouped = mv.assign(**columns)
     value_cols = ["mrr_start", "mrr_start_fx", "customers_start", "fx_impact_mrr"] + [
         c for pair in _MOVEMENT_COLUMNS.values() for c in pair
     ]
@@ -173,7 +183,7 @@ def bridge_residuals(kpis: pd.DataFrame, previous_mrr: pd.Series | None = None) 
     if missing:
         raise ValueError(f"bridge_residuals needs metrics {missing} in kpis")
     months = pd.Series(wide.index, index=wide.index)
-    prev_month = months - pd.DateOffset(months=1)
+    prev_month = shift_months(months, -1)
     prev = wide["mrr"].reindex(prev_month.to_numpy()).to_numpy()
     if previous_mrr is not None:
         fallback = previous_mrr.copy()
@@ -224,50 +234,40 @@ def cmrr_kpis(
     months = normalise_months(months)
     iv = conform(intervals, REVENUE_INTERVALS)
     iv = iv[iv["mrr"] > 0].reset_index(drop=True)
-    subs = conform(subscriptions, BILLING_SUBSCRIPTIONS)
-    subs = subs.set_index("subscription_id")
-    first_start = iv.groupby("subscription_id")["start_at"].min()
+    subs = conform(subscriptions, BILLING_SUBSCRIPTIONS).drop_duplicates("subscription_id").set_index("subscription_id")
+    ids = iv["subscription_id"].to_numpy()
+
+    def per_interval(column: pd.Series) -> np.ndarray:
+        return column.reindex(ids).to_numpy()
+
+    created, trial_end = per_interval(subs["created_at"]), per_interval(subs["trial_end"])
+    canceled_at, ended_at, cancel_at = per_interval(subs["canceled_at"]), per_interval(subs["ended_at"]), per_interval(subs["cancel_at"])
+    flag = subs["cancel_at_period_end"].astype("boolean").fillna(False).astype(bool)
+    cancel_flag = flag.reindex(ids).fillna(False).to_numpy(dtype=bool)
+    sub_first = per_interval(iv.groupby("subscription_id")["start_at"].min())
+    start, end = iv["start_at"].to_numpy(), iv["end_at"].to_numpy()
+    mrr = iv["mrr"].to_numpy()
+    # the next interval of the same item starting where this one ends (a scheduled change)
+    follow = iv[["subscription_id", "item_id", "start_at", "mrr"]].drop_duplicates(["subscription_id", "item_id", "start_at"])
+    following = iv[["subscription_id", "item_id", "end_at"]].merge(
+        follow.rename(columns={"start_at": "end_at", "mrr": "mrr_next"}), on=["subscription_id", "item_id", "end_at"], how="left"
+    )["mrr_next"].to_numpy()
+    drop = np.where(np.isnan(following), 0.0, np.clip(mrr - following, 0.0, None))
+    period = iv["billing_interval"].map(_PERIOD_MONTHS).fillna(1).to_numpy(dtype="int64")
+
+    currency_code, currencies = pd.factorize(iv["currency"].fillna(reporting_currency))
     rows = []
-    for month in months:  # one vectorised pass per reported month
-        end_of_month = month + pd.DateOffset(months=1)
-        active = iv[(iv["start_at"] < end_of_month) & (iv["end_at"].isna() | (iv["end_at"] >= end_of_month))]
-        sub_ids = iv["subscription_id"]
-        created = pd.Series(subs["created_at"].reindex(sub_ids.to_numpy()).to_numpy(), index=iv.index)
-        trial_end = pd.Series(subs["trial_end"].reindex(sub_ids.to_numpy()).to_numpy(), index=iv.index)
-        sub_first = pd.Series(first_start.reindex(sub_ids.to_numpy()).to_numpy(), index=iv.index)
-        signed = iv[
-            (sub_first >= end_of_month) & (iv["start_at"] == sub_first)
-            & (created < end_of_month).fillna(False)
-            & ~(trial_end >= end_of_month).fillna(False)
-        ]
-
-        s = subs.reindex(active["subscription_id"].unique())
-        requested = s["canceled_at"].notna() & (s["canceled_at"] < end_of_month) & (s["ended_at"].isna() | (s["ended_at"] >= end_of_month))
-        flagged = s["canceled_at"].isna() & s["ended_at"].isna() & (
-            s["cancel_at_period_end"].fillna(False).astype(bool) | (s["cancel_at"] >= end_of_month).fillna(False)
-        )
-        cancelling_ids = set(s.index[(requested | flagged).to_numpy(dtype=bool)])
-        cancelling = active[active["subscription_id"].isin(cancelling_ids)]
-
-        staying = active[~active["subscription_id"].isin(cancelling_ids)]
-        horizon = staying["billing_interval"].map(_PERIOD_MONTHS).fillna(1).astype("int64")
-        limit = pd.Series([end_of_month + pd.DateOffset(months=int(h)) for h in horizon], index=staying.index, dtype="datetime64[ns]")
-        ending = staying[staying["end_at"].notna() & (staying["end_at"] <= limit)]
-        nxt = ending[["subscription_id", "item_id", "end_at", "mrr", "currency"]].merge(
-            iv[["subscription_id", "item_id", "start_at", "mrr"]].rename(columns={"start_at": "end_at", "mrr": "mrr_next"}),
-            on=["subscription_id", "item_id", "end_at"],
-        )
-        downgrades = nxt[nxt["mrr_next"] < nxt["mrr"]].assign(mrr=lambda d: d["mrr"] - d["mrr_next"])
-
-        parts = {"mrr": active, "signed": signed, "cancelling": cancelling, "downgrades": downgrades}
-        totals = {}
-        for name, part in parts.items():
-            if part.empty:
-                totals[name] = 0.0
-                continue
-            rates = rate_on(fx_rates, part["currency"], month_last_day(pd.Series([month] * len(part))), reporting_currency)
-            totals[name] = float((part["mrr"].to_numpy() * rates).sum())
-        cmrr = totals["mrr"] + totals["signed"] - totals["cancelling"] - totals["downgrades"]
+    for month in months:  # vectorised over intervals; one pass per reported month
+        e = np.datetime64(month + pd.DateOffset(months=1), "ns")
+        active = (start < e) & (pd.isna(end) | (end >= e))
+        signed = (sub_first >= e) & (start == sub_first) & (created < e) & ~(trial_end >= e)
+        requested = ~pd.isna(canceled_at) & (canceled_at < e) & (pd.isna(ended_at) | (ended_at >= e))
+        flagged = pd.isna(canceled_at) & pd.isna(ended_at) & (cancel_flag | (cancel_at >= e))
+        cancelling = active & (requested | flagged)
+        limit = months_from_index(month_index(pd.Series([month])) [0] + 1 + period).to_numpy()
+        downgrade = active & ~cancelling & ~pd.isna(end) & (end <= limit)
+        rate = rate_on(fx_rates, currencies, month_last_day(pd.Series([month] * len(currencies))), reporting_currency)[currency_code]
+        cmrr = float((rate * (mrr * (active.astype(float) + signed - cancelling) - drop * downgrade)).sum())
         rows.append({"month": month, "cmrr": cmrr, "carr": 12.0 * cmrr})
     return wide_to_kpi(pd.DataFrame(rows, columns=["month", "cmrr", "carr"]), {"cmrr": CURRENCY, "carr": CURRENCY})
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 from saas_metrics.metrics.kpi import kpi_frame, wide_to_kpi
 from saas_metrics.metrics.movements import MRR_MOVEMENTS
-from saas_metrics.metrics.mrr import CUSTOMER_MRR
+from saas_metrics.metrics.mrr import CUSTOMER_MRR, shift_months
 from saas_metrics.metrics.retention import RETENTION_UNITS
 from saas_metrics.metrics.revenue_intervals import conform
 from saas_metrics.metrics.revenue_kpis import (
@@ -76,7 +76,7 @@ def segment_revenue_kpis(
     if mv.empty and not attrs["month"].isin(month_index).any():
         return kpi_frame([])
 
-    mv = mv.assign(attr_month=mv["month"].where(mv["mrr_end"] > 0, mv["month"] - pd.DateOffset(months=1)))
+    mv = mv.assign(attr_month=mv["month"].where(mv["mrr_end"] > 0, shift_months(mv["month"], -1)))
     mv = mv.merge(attrs.rename(columns={"month": "attr_month"}), on=["attr_month", "customer_id"], how="left")
     snaps = conform(snapshots, CUSTOMER_MRR)
     snaps = snaps[snaps["month"].isin(month_index)].merge(attrs, on=["month", "customer_id"], how="left", suffixes=("_raw", ""))
