@@ -497,7 +497,11 @@ def _annotate(typed: pd.DataFrame, violations: list[_Violation]) -> pd.DataFrame
                 current, parts = v.row, []
                 rule_col[current], column_col[current] = v.rule, v.column
             parts.append(v.message)
-    return typed.assign(**{QUARANTINE_RULE: rule_col, QUARANTINE_COLUMN: column_col, QUARANTINE_REASON: reason_col})
+    # pandas' string dtype: null (NaN) for clean rows
+    return typed.assign(
+        **{name: pd.Series(values, index=typed.index, dtype="str") for name, values in
+           ((QUARANTINE_RULE, rule_col), (QUARANTINE_COLUMN, column_col), (QUARANTINE_REASON, reason_col))}
+    )
 
 
 def validate_table(frame: pd.DataFrame, ctx: ValidationContext) -> ValidationOutcome:
