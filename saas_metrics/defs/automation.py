@@ -178,11 +178,17 @@ def snapshot_partitions(keys: Sequence[str], now: dt.datetime) -> list[str]:
     return out
 
 
-def _registry() -> tuple[Callable, Callable, Mapping[str, str], Mapping[str, str | None]]:
-    from saas_metrics.sources.registry import SOURCE_SYSTEM_OF, read_source_table, source_files
+def _registry() -> tuple[Callable, Callable, Mapping[str, str], Mapping[str, str | None], Mapping[str, Sequence[str]]]:
+    from saas_metrics.sources.registry import (
+        NATIVE_FILES_OF,
+        SOURCE_SYSTEM_OF,
+        read_source_table,
+        source_files,
+    )
     from saas_metrics.sources.schemas import SCHEMAS
 
-    return source_files, read_source_table, SOURCE_SYSTEM_OF, {n: s.time_column for n, s in SCHEMAS.items()}
+    time_columns = {n: s.time_column for n, s in SCHEMAS.items()}
+    return source_files, read_source_table, SOURCE_SYSTEM_OF, time_columns, NATIVE_FILES_OF
 
 
 def scan_sources(
@@ -195,20 +201,28 @@ def scan_sources(
     read_table: Callable[[str, Path], pd.DataFrame],
     system_of: Mapping[str, str],
     time_column_of: Mapping[str, str | None],
+    files_of: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[dict[str, object], dict[str, set[str]]]:
-    """New cursor state and ``{partition key: changed tables}`` for the files under ``sources_dir``."""
+    """New cursor state and ``{partition key: changed tables}`` for the files under ``sources_dir``.
+
+    ``files_of`` (table -> its native files, relative to ``sources_dir``) narrows
+    the re-read to the tables whose own files changed; without it every table of
+    a changed system is re-read.
+    """
     old_files: dict[str, dict] = dict(cursor.get("files", {}))  # type: ignore[arg-type]
     old_tables: dict[str, dict[str, str]] = dict(cursor.get("tables", {}))  # type: ignore[arg-type]
     files: dict[str, dict] = {}
-    changed_systems: set[str] = set()
+    changed_files: set[str] = set()
     for system, paths in list_files(sources_dir).items():
         for path in paths:
-            rel = str(Path(path).relative_to(sources_dir)) if Path(path).is_relative_to(sources_dir) else str(path)
+            rel = Path(path).relative_to(sources_dir).as_posix() if Path(path).is_relative_to(sources_dir) else str(path)
             fp = file_fingerprint(Path(path), old_files.get(rel))
             files[rel] = {**fp, "system": system}
             if (old_files.get(rel) or {}).get("sha256") != fp["sha256"]:
-                changed_systems.add(system)
-    changed_systems |= {v.get("system") for k, v in old_files.items() if k not in files}  # deleted files
+                changed_files.add(rel)
+    changed_files |= {k for k in old_files if k not in files}  # deleted files
+    all_files = {**old_files, **files}
+    changed_systems = {all_files[k].get("system") for k in changed_files}
 
     tables = dict(old_tables)
     requests: dict[str, set[str]] = {}
@@ -218,6 +232,9 @@ def scan_sources(
     for table, system in sorted(system_of.items()):
         if system not in changed_systems:
             continue
+        if files_of is not None and table in files_of and table in old_tables \
+                and not changed_files & set(files_of[table]):
+            continue  # none of this table's own files changed
         time_column = time_column_of.get(table)
         new_hashes = month_hashes(read_table(table, sources_dir), time_column, first, last)
         tables[table] = new_hashes
@@ -257,12 +274,15 @@ def build_automation_sensors(
     def source_arrival_sensor(context: dg.SensorEvaluationContext):
         folder = Path(sources_dir or (settings or get_settings()).sources_dir)
         hooks = (list_files, read_table, system_of, time_column_of)
-        registry = _registry() if any(h is None for h in hooks) else hooks
-        lf, rt, so, tc = (h if h is not None else r for h, r in zip(hooks, registry, strict=True))
+        if any(h is None for h in hooks):
+            *registry, native_files = _registry()
+            lf, rt, so, tc = (h if h is not None else r for h, r in zip(hooks, registry, strict=True))
+        else:
+            (lf, rt, so, tc), native_files = hooks, None
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         cursor = json.loads(context.cursor) if context.cursor else None
-        state, requests = scan_sources(folder, cursor or {}, _keys(parts, now), now,
-                                       list_files=lf, read_table=rt, system_of=so, time_column_of=tc)
+        state, requests = scan_sources(folder, cursor or {}, _keys(parts, now), now, list_files=lf, read_table=rt,
+                                       system_of=so, time_column_of=tc, files_of=native_files)
         if cursor is None:
             return dg.SensorResult(skip_reason=f"baseline of {len(state['files'])} landing file(s) recorded; "
                                    "changes from now on trigger runs", cursor=json.dumps(state, sort_keys=True))

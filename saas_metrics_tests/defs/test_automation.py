@@ -216,3 +216,30 @@ def test_month_hashes_ignore_row_order_and_line_numbers() -> None:
     assert list(month_hashes(frame, "t", first, last)) == ["2024-02-01"]
     assert month_hashes(frame.assign(id=["a", "c"]), "t", first, last) != month_hashes(frame, "t", first, last)
     assert list(month_hashes(frame, None, first, last)) == ["snapshot"]
+
+
+def test_sensor_on_simulated_sources_with_the_real_registry(small_sources: Path, tmp_path: Path) -> None:
+    """The default hooks (source registry, canonical schemas): deleting one invoice line requests its month only."""
+    import shutil
+
+    from saas_metrics.sources.registry import NATIVE_FILES_OF, read_source_table
+
+    folder = tmp_path / "sources"
+    shutil.copytree(small_sources, folder)
+    partitions = dg.MonthlyPartitionsDefinition(start_date="2024-07-01", end_date="2025-07-01", fmt="%Y-%m-%d", timezone="UTC")
+    asset, job = make_job(partitions)
+    defs = dg.Definitions(assets=[asset], jobs=[job], sensors=build_automation_sensors(job, partitions, sources_dir=folder))
+    sensor = defs.get_repository_def().get_sensor_def("source_arrival_sensor")
+    baseline = sensor.evaluate_tick(dg.build_sensor_context(definitions=defs))
+    assert baseline.run_requests == [] and "baseline" in baseline.skip_message
+
+    invoices = read_source_table("billing_invoices", folder)
+    victim = invoices.dropna(subset=["created_at"]).iloc[len(invoices) // 2]
+    expected = victim["created_at"].strftime("%Y-%m-01")
+    [relative] = NATIVE_FILES_OF["billing_invoices"]
+    path = folder / relative
+    lines = path.read_text().splitlines(keepends=True)
+    del lines[int(victim["_source_line"])]  # line 0 is the header
+    path.write_text("".join(lines))
+    result = sensor.evaluate_tick(dg.build_sensor_context(definitions=defs, cursor=baseline.cursor))
+    assert [(r.partition_key, r.tags["saas_metrics/changed_tables"]) for r in result.run_requests] == [(expected, "billing_invoices")]
