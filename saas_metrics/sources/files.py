@@ -44,7 +44,7 @@ class SourceFileMissing(UserWarning):
 def _to_object(frame: pd.DataFrame) -> pd.DataFrame:
     out = {}
     for col in frame.columns:
-        values = frame[col].to_numpy(dtype=object, na_value=None)
+        values = np.array(frame[col].to_numpy(dtype=object, na_value=None), dtype=object, copy=True)
         values[values == ""] = None
         out[col] = values
     return pd.DataFrame(out, columns=list(frame.columns))
@@ -69,25 +69,39 @@ def _read_with_csv_module(path: Path) -> tuple[pd.DataFrame, dict[int, str]]:
     return _to_object(frame), errors
 
 
+def _all_lines_have_width(path: Path) -> bool:
+    """True when every non-blank line has as many fields as the header (cheap pre-check of the
+    fast path; a quoted field spanning lines makes it answer False, i.e. take the exact path)."""
+    width: int | None = None
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        for line in handle.read().splitlines():
+            if not line:
+                continue
+            if '"' in line:
+                if line.count('"') % 2:
+                    return False
+                count = len(next(csv.reader([line])))
+            else:
+                count = line.count(",") + 1
+            if width is None:
+                width = count
+            elif count != width:
+                return False
+    return True
+
+
 def _read_text(path: Path) -> tuple[pd.DataFrame, dict[int, str]]:
     """All columns as text (None for empty) and {row position: line error}."""
     if path.stat().st_size == 0:
         return pd.DataFrame(), {}
+    if not _all_lines_have_width(path):
+        return _read_with_csv_module(path)
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[], index_col=False, engine="c",
-                            encoding="utf-8-sig", on_bad_lines="error")
+                            encoding="utf-8-sig")
     except pd.errors.EmptyDataError:
         return pd.DataFrame(), {}
-    except pd.errors.ParserError:
-        return _read_with_csv_module(path)
-    errors: dict[int, str] = {}
-    if len(frame.columns) and len(frame):
-        # Only fields missing from a short line are NaN (empty fields are '').
-        missing = frame.isna().to_numpy()
-        for i in np.flatnonzero(missing.any(axis=1)):
-            got = int((~missing[i]).sum())
-            errors[int(i)] = f"expected {len(frame.columns)} fields, got {got}"
-    return _to_object(frame), errors
+    return _to_object(frame), {}
 
 
 def read_text_csv(path: Path) -> tuple[pd.DataFrame, dict[int, str]]:
@@ -208,7 +222,7 @@ class NativeTable:
 
     def finish(self, columns: Mapping[str, Any], schema: TableSchema) -> pd.DataFrame:
         """The canonical frame: ``columns`` (canonical name -> Series or scalar) + lineage, coerced to ``schema``."""
-        if self._missing_columns:
+        if self._missing_columns and len(self.raw.columns):
             warnings.warn(f"{self.system or 'source'}: {self.source_file} lacks column(s) {self._missing_columns}; read as null",
                           stacklevel=3)
         n = len(self.raw)

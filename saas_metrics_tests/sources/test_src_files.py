@@ -1,0 +1,80 @@
+"""Native CSV reading: text columns, lineage, malformed lines, parse errors, missing and empty files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from saas_metrics.sources import billing, fx
+from saas_metrics.sources.files import SourceFileMissing, open_native
+from saas_metrics.sources.schemas import BILLING_CUSTOMERS, FX_RATES
+
+
+def test_lineage_and_text_columns(write) -> None:
+    d = write("fx/rates.csv", "date,currency,rate_to_usd\n2025-01-01,eur,1.05\n2025-01-02,,\n")
+    out = fx.read_rates(d)
+    assert list(out.columns) == FX_RATES.column_names
+    assert out["_source_file"].tolist() == ["fx/rates.csv", "fx/rates.csv"]
+    assert out["_source_line"].tolist() == [1, 2]
+    assert out["currency"].tolist()[0] == "EUR" and pd.isna(out["currency"].iloc[1])
+    assert out["rate_to_usd"].iloc[0] == 1.05 and pd.isna(out["rate_to_usd"].iloc[1])
+    assert out["_parse_errors"].isna().all()  # empty is null, not an error
+
+
+def test_unparseable_values_are_null_and_recorded(write) -> None:
+    d = write("fx/rates.csv", "date,currency,rate_to_usd\nnot-a-date,EUR,12,3x\n2025-01-03,GBP,abc\n")
+    out = fx.read_rates(d)
+    # Line 1 has 4 fields (a comma inside the number): kept, flagged, extra field dropped.
+    first = json.loads(out["_parse_errors"].iloc[0])
+    assert first["_line"].startswith("expected 3 fields, got 4")
+    assert first["date"] == "not-a-date"
+    assert pd.isna(out["date"].iloc[0])
+    second = json.loads(out["_parse_errors"].iloc[1])
+    assert second == {"rate_to_usd": "abc"}
+    assert out["date"].iloc[1] == pd.Timestamp("2025-01-03")
+
+
+def test_short_line_is_kept_with_its_error(write) -> None:
+    d = write("fx/rates.csv", "date,currency,rate_to_usd\n2025-01-01,EUR\n2025-01-02,GBP,1.25\n")
+    out = fx.read_rates(d)
+    assert len(out) == 2
+    assert json.loads(out["_parse_errors"].iloc[0]) == {"_line": "expected 3 fields, got 2: 2025-01-01,EUR"}
+    assert out["currency"].iloc[0] == "EUR" and pd.isna(out["rate_to_usd"].iloc[0])
+    assert pd.isna(out["_parse_errors"].iloc[1])
+
+
+def test_missing_file_gives_empty_frame_and_warning(tmp_path: Path) -> None:
+    with pytest.warns(SourceFileMissing, match="billing"):
+        out = billing.read_customers(tmp_path)
+    assert out.empty and list(out.columns) == BILLING_CUSTOMERS.column_names
+
+
+@pytest.mark.parametrize("text", ["", "id,email,name,created,currency,address_country,metadata_crm_company_id,metadata_referred_by\n"])
+def test_empty_file_gives_empty_frame(write, text: str) -> None:
+    d = write("billing/customers.csv", text)
+    out = billing.read_customers(d)
+    assert out.empty and list(out.columns) == BILLING_CUSTOMERS.column_names
+
+
+def test_missing_column_warns_and_reads_null(write) -> None:
+    d = write("fx/rates.csv", "date,currency\n2025-01-01,EUR\n")
+    with pytest.warns(UserWarning, match=r"lacks column\(s\) \['rate_to_usd'\]"):
+        out = fx.read_rates(d)
+    assert pd.isna(out["rate_to_usd"].iloc[0])
+
+
+def test_timestamps_unix_units_and_iso(write) -> None:
+    d = write("x/t.csv", "a\n1700000000\n1700000000000\n1700000000000000\n2023-11-14T22:13:20Z\n2023-11-14\n")
+    table = open_native(d, "x/t.csv", "x")
+    assert table is not None
+    parsed = table.timestamp("a", "a")
+    assert parsed.iloc[:4].tolist() == [pd.Timestamp("2023-11-14 22:13:20")] * 4
+    assert parsed.iloc[4] == pd.Timestamp("2023-11-14")
+
+
+def test_optional_periods_file_missing_is_silent(tmp_path: Path, recwarn: pytest.WarningsRecorder) -> None:
+    out = billing.read_subscription_periods(tmp_path)
+    assert out.empty and not [w for w in recwarn if issubclass(w.category, SourceFileMissing)]
