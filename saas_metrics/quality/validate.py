@@ -161,6 +161,9 @@ def _typed_frame(frame: pd.DataFrame, schema: TableSchema) -> tuple[pd.DataFrame
     typed = frame.copy()
     for col in schema.columns:
         if col.name not in frame.columns or col in to_coerce:
+            if col.type == "int" and col.name in frame.columns:
+                typed[col.name] = _to_int(frame[col.name])
+                continue
             source = frame[[col.name]] if col.name in frame.columns else pd.DataFrame(index=frame.index)
             typed[col.name] = coerce_frame(source, TableSchema(schema.name, (col,)))[col.name]
     typed = typed[schema.column_names + [c for c in frame.columns if c not in schema.column_names]]
@@ -176,6 +179,13 @@ def _typed_frame(frame: pd.DataFrame, schema: TableSchema) -> tuple[pd.DataFrame
             merged[row] = json.dumps({**existing, **originals})
         typed["_parse_errors"] = pd.Series(merged, index=typed.index, dtype=object)
     return typed, errors, [c.name for c in to_coerce]
+
+
+def _to_int(series: pd.Series) -> pd.Series:
+    """Nullable integers; non-integral numbers (3.5) become null, so they are
+    reported as unparseable instead of failing the cast."""
+    numeric = pd.to_numeric(series, errors="coerce").astype("float64")
+    return numeric.where(numeric == numeric.round()).astype("Int64")
 
 
 def _load_parse_errors(value: Any) -> dict[str, Any]:

@@ -301,3 +301,14 @@ def test_policy_is_read_from_the_context() -> None:
     rows = [payment(f"py_{i}", currency="JPY" if i < 3 else "USD") for i in range(20)]
     lenient = QualityPolicy(data_docs=False, unresolved_max_fraction=0.2)
     assert validate_table(canonical("billing_payments", rows), context(policy=lenient)).check("integrity").passed
+
+
+def test_non_integral_count_is_unparseable_not_a_crash() -> None:
+    base = {"date": "2024-03-01", "platform": "meta_ads", "currency": "USD", "spend": 5.0}
+    raw = pd.DataFrame([{**base, "campaign_id": "c1", "clicks": "3"}, {**base, "campaign_id": "c2", "clicks": "3.5"}])
+    raw["_source_file"], raw["_source_line"] = "ads/meta.csv", [1, 2]
+    outcome = validate_table(raw, context("ad_spend", reference_ids={}))
+    assert outcome.clean["clicks"].tolist() == [3]
+    assert outcome.annotated.iloc[1]["_quarantine_reason"] == (
+        "ads/meta.csv line 2: clicks '3.5' could not be parsed as int (rule unparseable)"
+    )
