@@ -27,7 +27,7 @@ from saas_metrics.sample_data.names import (
     person_names,
 )
 from saas_metrics.sample_data.population import ACQUISITION_CHANNELS
-from saas_metrics.sample_data.timeutil import add_months, iso_z
+from saas_metrics.sample_data.timeutil import add_months
 
 LEADS_PER_CUSTOMER = 4
 SITE = "https://www.example-saas.com"
@@ -234,17 +234,23 @@ def _utm_url(path: str, utm: tuple[str, str, str]) -> str:
     return f"{SITE}{path}?utm_source={source}&utm_medium={medium}&utm_campaign={campaign}"
 
 
+def _iso(values: list | pd.Series) -> pd.Series:
+    """ISO 8601 'Z' text of datetimes (None for missing), vectorised."""
+    stamps = pd.to_datetime(pd.Series(list(values), dtype=object)).astype("datetime64[ns]")
+    return stamps.dt.strftime("%Y-%m-%dT%H:%M:%SZ").where(stamps.notna(), None).astype(object)
+
+
 def native_frames(rec: CrmRecords) -> dict[str, pd.DataFrame]:
     """CRM records -> HubSpot-like native frames (ISO timestamps with Z; form submissions in epoch ms)."""
     contacts = pd.DataFrame(rec.contacts)
     for col in [c for c in contacts.columns if c.endswith("_date") or c == "createdate"]:
-        contacts[col] = contacts[col].map(lambda v: iso_z(v) if isinstance(v, dt.datetime) else None)
+        contacts[col] = _iso(contacts[col])
     companies = pd.DataFrame(rec.companies)
-    companies["createdate"] = companies["createdate"].map(iso_z)
+    companies["createdate"] = _iso(companies["createdate"])
     deals = pd.DataFrame(rec.deals, columns=["hs_object_id", "dealname", "createdate", "closedate", "dealstage", "amount",
                                              "deal_currency_code", "associated_company_id", "associated_contact_id", "hs_is_closed_won"])
-    deals["createdate"] = deals["createdate"].map(iso_z)
-    deals["closedate"] = deals["closedate"].map(lambda v: iso_z(v) if isinstance(v, dt.datetime) else None)
+    deals["createdate"] = _iso(deals["createdate"])
+    deals["closedate"] = _iso(deals["closedate"])
     deals["amount"] = deals["amount"].map(lambda v: f"{v:.2f}")
     forms = pd.DataFrame({
         "conversion_id": [f["conversion_id"] for f in rec.forms],
@@ -257,7 +263,7 @@ def native_frames(rec: CrmRecords) -> dict[str, pd.DataFrame]:
     touches = pd.DataFrame({
         "event_id": [t["event_id"] for t in rec.touches],
         "contact_id": [t["contact_id"] for t in rec.touches],
-        "occurred_at": [iso_z(t["occurred_at"]) for t in rec.touches],
+        "occurred_at": _iso([t["occurred_at"] for t in rec.touches]),
         "event_type": [t["event_type"] for t in rec.touches],
         "utm_source": [t["utm"][0] for t in rec.touches],
         "utm_medium": [t["utm"][1] for t in rec.touches],
@@ -267,8 +273,8 @@ def native_frames(rec: CrmRecords) -> dict[str, pd.DataFrame]:
         "hs_object_id": [m["hs_object_id"] for m in rec.meetings],
         "hs_meeting_title": ["Live demo" if m["type"] == "live_demo" else "On-demand product tour" for m in rec.meetings],
         "hs_activity_type": ["LIVE_DEMO" if m["type"] == "live_demo" else "VIDEO_DEMO" for m in rec.meetings],
-        "hs_createdate": [iso_z(m["requested_at"]) for m in rec.meetings],
-        "hs_meeting_start_time": [iso_z(m["start"]) for m in rec.meetings],
+        "hs_createdate": _iso([m["requested_at"] for m in rec.meetings]),
+        "hs_meeting_start_time": _iso([m["start"] for m in rec.meetings]),
         "hs_meeting_outcome": [m["outcome"] for m in rec.meetings],
         "contact_id": [m["contact_id"] for m in rec.meetings],
     })

@@ -8,6 +8,7 @@ previous month's active user-days, until they churn."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -16,8 +17,8 @@ USED_STATUSES = ("trialing", "active", "past_due")
 #: event -> (probability per active user-day, max count); login happens on every active day.
 EVENTS = {
     "login": (1.0, 3),
-    "dashboard_viewed": (0.7, 8),
-    "report_created": (0.35, 4),
+    "dashboard_viewed": (0.55, 8),
+    "report_created": (0.3, 4),
     "export_csv": (0.1, 2),
     "invite_sent": (0.03, 1),
 }
@@ -95,7 +96,7 @@ def simulate_usage(rng: np.random.Generator, accounts: pd.DataFrame, statuses: p
     um_idx = np.repeat(np.arange(len(am)), am["users"].to_numpy())
     user_no = np.arange(len(um_idx)) - np.repeat(np.cumsum(am["users"].to_numpy()) - am["users"].to_numpy(), am["users"].to_numpy())
     span = (am["last_day"] - am["first_day"] + 1).to_numpy()[um_idx]
-    activity = rng.beta(2.0, 10.0, len(um_idx))
+    activity = rng.beta(2.0, 12.0, len(um_idx))
     activity = np.where(am["at_risk_account"].to_numpy()[um_idx], np.maximum(activity, 0.3), activity)
     days = rng.binomial(span, activity)
     # user-days (sampled with replacement inside the covered range, duplicates dropped)
@@ -113,15 +114,33 @@ def simulate_usage(rng: np.random.Generator, accounts: pd.DataFrame, statuses: p
     user_days = user_days[rank < cap[user_days["am"].to_numpy()]]
     um = user_days["um"].to_numpy()
     acc_row = um_idx[um]
-    dates = am["month"].to_numpy()[acc_row] + user_days["day"].to_numpy().astype("timedelta64[D]")
-    account_id = am["account_id"].to_numpy()[acc_row]
-    user_id = np.char.add(np.char.add(np.char.add("u_", am["account_number"].to_numpy()[acc_row].astype(str)), "_"),
-                          (user_no[um] + 1).astype(str))
-    parts = []
-    for event, (prob, max_count) in EVENTS.items():
+    day_number = (am["month"].to_numpy().astype("datetime64[D]").astype(np.int64)[acc_row] + user_days["day"].to_numpy())
+    account_number = am["account_number"].to_numpy()[acc_row]
+    user_number = user_no[um] + 1
+    events = sorted(EVENTS)
+    day_parts, account_parts, user_parts, event_parts, count_parts = [], [], [], [], []
+    for event in EVENTS:  # draw in declaration order (determinism), sort by name below
+        prob, max_count = EVENTS[event]
         mask = rng.random(len(um)) < prob
-        parts.append(pd.DataFrame({"date": dates[mask], "account_id": account_id[mask], "user_id": user_id[mask],
-                                   "event": event, "count": rng.integers(1, max_count + 1, int(mask.sum()))}))
-    usage = pd.concat(parts, ignore_index=True).sort_values(["date", "account_id", "user_id", "event"], kind="stable")
-    usage["date"] = pd.to_datetime(usage["date"]).dt.strftime("%Y-%m-%d")
-    return usage.reset_index(drop=True)
+        day_parts.append(day_number[mask])
+        account_parts.append(account_number[mask])
+        user_parts.append(user_number[mask])
+        event_parts.append(np.full(int(mask.sum()), events.index(event)))
+        count_parts.append(rng.integers(1, max_count + 1, int(mask.sum())))
+    day_all, account_all, user_all, event_all, count_all = (np.concatenate(p) for p in
+                                                             (day_parts, account_parts, user_parts, event_parts, count_parts))
+    order = np.lexsort((event_all, user_all, account_all, day_all))
+    day_all, account_all, user_all, event_all, count_all = (a[order] for a in (day_all, account_all, user_all, event_all, count_all))
+    return pd.DataFrame({
+        "date": _lookup_text(day_all, lambda d: str(np.datetime64(int(d), "D"))),
+        "account_id": _lookup_text(account_all, lambda n: f"acc_{n:07d}"),
+        "user_id": _lookup_text(account_all * 1000 + user_all, lambda k: f"u_{k // 1000}_{k % 1000}"),
+        "event": np.array(events, dtype=object)[event_all],
+        "count": count_all,
+    })
+
+
+def _lookup_text(keys: np.ndarray, render: Callable[[int], str]) -> np.ndarray:
+    """Render each distinct integer key once, then index (fast text columns for millions of rows)."""
+    distinct, inverse = np.unique(keys, return_inverse=True)
+    return np.array([render(int(k)) for k in distinct], dtype=object)[inverse]

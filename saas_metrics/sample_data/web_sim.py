@@ -11,7 +11,7 @@ import pandas as pd
 from saas_metrics.sample_data.marketing import CAMPAIGNS, EMAIL_CAMPAIGNS, UTM_OF_CHANNEL, slug
 from saas_metrics.sample_data.population import ACQUISITION_CHANNELS
 
-ANONYMOUS_VISITORS_PER_CONTACT = 8
+ANONYMOUS_VISITORS_PER_CONTACT = 6
 ANONYMOUS_CHANNEL_SHARES = (0.18, 0.14, 0.06, 0.3, 0.1, 0.04, 0.05, 0.13)
 
 
@@ -23,6 +23,13 @@ def _utm_table() -> list[tuple[str, str, str, str]]:
         for source, medium in UTM_OF_CHANNEL[channel]:
             rows.extend((channel, source, medium, campaign) for campaign in campaigns)
     return rows
+
+
+def _yyyymmdd(stamps: pd.Series) -> np.ndarray:
+    """GA4's event_date text, rendered once per distinct day."""
+    days = stamps.to_numpy().astype("datetime64[D]")
+    distinct, inverse = np.unique(days, return_inverse=True)
+    return np.array([str(d).replace("-", "") for d in distinct], dtype=object)[inverse]
 
 
 def simulate_sessions(rng: np.random.Generator, touches: pd.DataFrame, first_month: dt.datetime, horizon: dt.datetime) -> pd.DataFrame:
@@ -66,7 +73,7 @@ def simulate_sessions(rng: np.random.Generator, touches: pd.DataFrame, first_mon
     epoch_seconds = (sessions["start"] - pd.Timestamp(0)).dt.total_seconds().astype(np.int64)
     devices = np.array(["desktop", "mobile", "tablet"], dtype=object)[rng.choice(3, len(sessions), p=[0.62, 0.33, 0.05])]
     return pd.DataFrame({
-        "event_date": sessions["start"].dt.strftime("%Y%m%d"),
+        "event_date": _yyyymmdd(sessions["start"]),
         "event_timestamp": epoch_seconds * 1_000_000 + rng.integers(0, 1_000_000, len(sessions)),
         "user_pseudo_id": sessions["visitor"],
         "ga_session_id": epoch_seconds,
