@@ -101,9 +101,12 @@ def print_report(settings: Settings, start: dt.date | None, end: dt.date | None,
 
 
 def _alerting_cells(settings: Settings, wide: pd.DataFrame, months: list[pd.Timestamp]) -> set[tuple[str, pd.Timestamp]]:
-    """(metric, month) cells that a threshold alert rule would flag."""
-    try:
-        from saas_metrics.alerts.rules import threshold_breaches
-    except ImportError:
-        return set()
-    return threshold_breaches(settings, wide, months)
+    """(metric, month) cells that a kpi alert rule (threshold or month-over-month) would flag."""
+    from saas_metrics.alerts.evaluate import evaluate_kpi_rules
+    from saas_metrics.alerts.rules import KpiChangeRule, KpiThresholdRule, load_rules
+
+    rules = [r for r in load_rules(settings.alert_rules_file).rules if isinstance(r, KpiThresholdRule | KpiChangeRule)]
+    long = wide.drop(columns="unit").reset_index().melt(id_vars="metric", var_name="month", value_name="value")
+    long = long.assign(segment="all", segment_value="all", unit=long["metric"].map(wide["unit"]), is_provisional=False)
+    alerts = evaluate_kpi_rules(long, rules, months)
+    return {(row.subject, pd.Timestamp(row.month)) for row in alerts.itertuples(index=False)}

@@ -10,13 +10,23 @@ from __future__ import annotations
 import dagster as dg
 
 from saas_metrics.config import Settings, get_settings
+from saas_metrics.defs.acquisition_assets import build_acquisition_assets
+from saas_metrics.defs.alerting import build_alert_sensors
+from saas_metrics.defs.automation import build_automation_sensors, build_schedules
+from saas_metrics.defs.customer_assets import build_customer_assets
+from saas_metrics.defs.engagement_assets import build_engagement_assets
+from saas_metrics.defs.freshness import build_freshness_checks, build_freshness_schedule
 from saas_metrics.defs.partitions import monthly_partitions
 from saas_metrics.defs.report_assets import build_report_assets
 from saas_metrics.defs.resources import SourcesResource, WarehouseResource
 from saas_metrics.defs.revenue_assets import build_revenue_assets
 from saas_metrics.defs.source_assets import build_source_assets
 from saas_metrics.runner import JOB_NAME
+from saas_metrics.sources.schemas import SCHEMAS
 from saas_metrics.warehouse.io_manager import WarehouseIOManager
+
+#: The domain KPI tables that kpi_monthly unions.
+KPI_SOURCES = ["kpi_revenue", "kpi_ltv", "kpi_segments", "kpi_acquisition", "kpi_funnel", "kpi_engagement"]
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
@@ -24,17 +34,24 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     assets: list = []
     assets += build_source_assets(settings, partitions)
     assets += build_revenue_assets(settings, partitions)
-    assets += build_report_assets(settings, partitions, ["kpi_revenue"])
+    assets += build_customer_assets(settings)
+    assets += build_acquisition_assets(settings, partitions)
+    assets += build_engagement_assets(settings, partitions)
+    assets += build_report_assets(settings, partitions, KPI_SOURCES)
     job = dg.define_asset_job(
         JOB_NAME,
         selection=dg.AssetSelection.all(),
         partitions_def=partitions,
         description="Every asset for a month (or, as a single-run backfill, a range of months).",
     )
+    rules_file = settings.alert_rules_file
+    freshness = build_freshness_checks([f"raw_{table}" for table in SCHEMAS], rules_file=rules_file, settings=settings)
     return dg.Definitions(
-        assets=[a for a in assets if isinstance(a, dg.AssetsDefinition)],
-        asset_checks=[a for a in assets if isinstance(a, dg.AssetChecksDefinition)],
+        assets=[a for a in assets if not isinstance(a, dg.AssetChecksDefinition)],
+        asset_checks=[a for a in assets if isinstance(a, dg.AssetChecksDefinition)] + freshness,
         jobs=[job],
+        schedules=[*build_schedules(job, partitions), build_freshness_schedule(freshness)],
+        sensors=[*build_automation_sensors(job, partitions, settings=settings), *build_alert_sensors(rules_file)],
         resources={
             "warehouse": WarehouseResource(url=settings.warehouse_url),
             "sources": SourcesResource(sources_dir=str(settings.sources_dir), reporting_currency=settings.reporting_currency),

@@ -58,6 +58,14 @@ class TableSchema:
         return coerce_frame(pd.DataFrame(columns=self.column_names), self)
 
 
+def _to_datetime(series: pd.Series) -> pd.Series:
+    """Parse to UTC timestamps. ISO 8601 throughout (pandas would otherwise guess the
+    format from the first value and silently null the others)."""
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return pd.to_datetime(series, utc=True)
+    return pd.to_datetime(series, errors="coerce", utc=True, format="ISO8601")
+
+
 def _coerce_series(series: pd.Series, type_: ColumnType) -> pd.Series:
     if type_ == "str" or type_ == "json":
         out = series.astype("object")
@@ -65,7 +73,9 @@ def _coerce_series(series: pd.Series, type_: ColumnType) -> pd.Series:
     if type_ == "float":
         return pd.to_numeric(series, errors="coerce").astype("float64")
     if type_ == "int":
-        return pd.to_numeric(series, errors="coerce").astype("Int64")
+        numbers = pd.to_numeric(series, errors="coerce").astype("float64")
+        # A non-integral value is not an int: null (the validation layer records it), never a crash.
+        return numbers.where(numbers == numbers.round()).astype("Int64")
     if type_ == "bool":
         def to_bool(v: object) -> object:
             if v is None or (isinstance(v, float) and pd.isna(v)) or v is pd.NA:
@@ -76,9 +86,9 @@ def _coerce_series(series: pd.Series, type_: ColumnType) -> pd.Series:
 
         return series.map(to_bool).astype("boolean")
     if type_ == "date":
-        return pd.to_datetime(series, errors="coerce", utc=True).dt.tz_localize(None).dt.normalize().astype("datetime64[ns]")
+        return _to_datetime(series).dt.tz_localize(None).dt.normalize().astype("datetime64[ns]")
     if type_ == "datetime":
-        return pd.to_datetime(series, errors="coerce", utc=True).dt.tz_localize(None).astype("datetime64[ns]")
+        return _to_datetime(series).dt.tz_localize(None).astype("datetime64[ns]")
     raise ValueError(f"unknown column type {type_!r}")
 
 
@@ -97,3 +107,12 @@ def coerce_frame(frame: pd.DataFrame, schema: TableSchema, *, keep_extra: bool =
             if name not in out.columns:
                 out[name] = frame[name]
     return out.reset_index(drop=True)
+
+
+def with_month(schema: TableSchema, name: str | None = None) -> TableSchema:
+    """The schema with a leading ``month`` partition column (unchanged if it has one)."""
+    columns = schema.columns
+    if MONTH_COLUMN not in schema.column_names:
+        columns = (Column(MONTH_COLUMN, "date", "partition month (first day)", nullable=False), *columns)
+    return TableSchema(name=name or schema.name, columns=columns, description=schema.description,
+                       time_column=MONTH_COLUMN, key=schema.key)

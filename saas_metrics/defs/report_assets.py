@@ -1,12 +1,18 @@
 """The warehouse contract's headline table: ``kpi_monthly``, the union of every domain's KPIs."""
 
-from __future__ import annotations
 
 import dagster as dg
 import pandas as pd
+from dagster import AssetExecutionContext
 
 from saas_metrics.config import Settings
-from saas_metrics.defs.common import SINGLE_RUN, asset_window, kinds_for, table_metadata, window_months
+from saas_metrics.defs.common import (
+    SINGLE_RUN,
+    asset_window,
+    kinds_for,
+    table_metadata,
+    window_months,
+)
 from saas_metrics.metrics.kpi import KPI_MONTHLY, kpi_frame
 from saas_metrics.warehouse.io_manager import register_table
 
@@ -35,7 +41,7 @@ def build_report_assets(settings: Settings, partitions: dg.PartitionsDefinition,
         kinds=kinds_for(settings),
         metadata=table_metadata(KPI_MONTHLY),
     )
-    def kpi_monthly(context: dg.AssetExecutionContext, **domain_kpis: pd.DataFrame) -> pd.DataFrame:
+    def kpi_monthly(context: AssetExecutionContext, **domain_kpis: pd.DataFrame) -> pd.DataFrame:
         """Every KPI per month x metric x segment (segment 'all' = headline): the warehouse contract
         BI tools read. Union of the domain KPI tables; rows of a month still in progress are
         provisional. Definitions: docs/metrics.md.
@@ -48,10 +54,30 @@ def build_report_assets(settings: Settings, partitions: dg.PartitionsDefinition,
         _plot_metadata(context, kpi, pd.Timestamp(months[-1]))
         return kpi
 
-    return [kpi_monthly]
+    @dg.asset(
+        group_name="reports",
+        deps=["kpi_monthly", "cohort_retention", "attribution_credits", "at_risk_accounts"],
+        owners=["team:revops"],
+        kinds={"html", "plotly"},
+    )
+    def kpi_dashboard(context: AssetExecutionContext) -> dg.MaterializeResult:
+        """The KPI dashboard: one self-contained HTML file (plotly inlined, works offline) under
+        data/reports/ with the MRR bridge waterfall, MRR/ARR trend, churn with NRR/GRR, CAC/LTV,
+        the funnel, the cohort heatmap, attribution by model and channel, and the at-risk list.
+        Also written by `saas-metrics report --html`."""
+        from saas_metrics.reports_cli import write_dashboard
+
+        path = write_dashboard(settings)
+        return dg.MaterializeResult(metadata={
+            "path": dg.MetadataValue.path(str(path)),
+            "url": dg.MetadataValue.url(path.resolve().as_uri()),
+            "size_kb": round(path.stat().st_size / 1024, 1),
+        })
+
+    return [kpi_monthly, kpi_dashboard]
 
 
-def _plot_metadata(context: dg.AssetExecutionContext, kpi: pd.DataFrame, month: pd.Timestamp) -> None:
+def _plot_metadata(context: AssetExecutionContext, kpi: pd.DataFrame, month: pd.Timestamp) -> None:
     """Headline numbers of the last month of the run under stable keys, and a markdown
     table with month-over-month change."""
     head = kpi[(kpi["segment"] == "all") & (kpi["month"] == month)].set_index("metric")["value"]

@@ -6,18 +6,29 @@ TimeWindowPartitionMapping with start_offset=-1); LTV reads the 6 months
 before M of ``kpi_revenue``.
 """
 
-from __future__ import annotations
 
 import dagster as dg
 import pandas as pd
+from dagster import AssetExecutionContext
 
 from saas_metrics.config import Settings
-from saas_metrics.defs.common import SINGLE_RUN, asset_window, kinds_for, table_metadata, window_months
-from saas_metrics.metrics.kpi import KPI_MONTHLY
+from saas_metrics.defs.common import (
+    SINGLE_RUN,
+    asset_window,
+    kinds_for,
+    table_metadata,
+    window_months,
+)
+from saas_metrics.defs.resources import WarehouseResource
+from saas_metrics.metrics.cohorts import COHORT_RETENTION, cohort_retention
+from saas_metrics.metrics.fx import with_opening_rates
+from saas_metrics.metrics.kpi import KPI_MONTHLY, kpi_frame
+from saas_metrics.metrics.ltv import ltv_kpis
 from saas_metrics.metrics.movements import MRR_MOVEMENTS, mrr_movements
 from saas_metrics.metrics.mrr import CUSTOMER_MRR, customer_mrr_snapshots, first_paid_months
 from saas_metrics.metrics.revenue_intervals import REVENUE_INTERVALS, build_revenue_intervals
-from saas_metrics.metrics.revenue_kpis import revenue_kpis
+from saas_metrics.metrics.revenue_kpis import acv_kpis, cash_kpis, cmrr_kpis, revenue_kpis
+from saas_metrics.metrics.segments import segment_revenue_kpis
 from saas_metrics.tables import Column, TableSchema
 from saas_metrics.warehouse.io_manager import register_table
 
@@ -27,6 +38,7 @@ CUSTOMER_FIRST_PAID = TableSchema(
     columns=(
         Column("customer_id", "str", nullable=False),
         Column("first_paid_month", "date"),
+        Column("first_paid_at", "datetime", "start of the first interval that reached a month-end with MRR > 0"),
     ),
     key=("customer_id",),
 )
@@ -48,6 +60,9 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
     register_table("customer_mrr", CUSTOMER_MRR)
     register_table("mrr_movements", MRR_MOVEMENTS)
     kpi_revenue_schema = kpi_table("kpi_revenue", "Revenue and retention KPIs (segment all) per month.")
+    kpi_ltv_schema = kpi_table("kpi_ltv", "LTV / CLV KPIs per month.")
+    kpi_segments_schema = kpi_table("kpi_segments", "Revenue and retention KPIs by segment per month.")
+    register_table("cohort_retention", COHORT_RETENTION)
     common = {"owners": ["team:revops"], "kinds": kinds_for(settings)}
     monthly = {"partitions_def": partitions, "backfill_policy": SINGLE_RUN}
 
@@ -79,8 +94,13 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
     @dg.asset(group_name="revenue", metadata=table_metadata(CUSTOMER_FIRST_PAID), **common)
     def customer_first_paid(revenue_intervals: pd.DataFrame) -> pd.DataFrame:
         """Each customer's first paid month-end (cohort; new vs reactivation)."""
-        first = first_paid_months(revenue_intervals)
-        return first.reset_index().rename(columns={"index": "customer_id"})
+        first = first_paid_months(revenue_intervals).rename("first_paid_month").reset_index()
+        first = first.rename(columns={"index": "customer_id"})
+        paid = revenue_intervals[revenue_intervals["mrr"] > 0]
+        month_end = paid["start_at"].dt.to_period("M").dt.to_timestamp() + pd.DateOffset(months=1)
+        reaches = paid["end_at"].isna() | (paid["end_at"] >= month_end)
+        first_at = paid[reaches].groupby("customer_id")["start_at"].min().rename("first_paid_at")
+        return first.merge(first_at, left_on="customer_id", right_index=True, how="left")
 
     @dg.asset(
         group_name="revenue",
@@ -88,7 +108,7 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
         metadata=table_metadata(CUSTOMER_MRR),
         **monthly, **common,
     )
-    def customer_mrr(context: dg.AssetExecutionContext, revenue_intervals: pd.DataFrame, fx_rates: pd.DataFrame) -> pd.DataFrame:
+    def customer_mrr(context: AssetExecutionContext, revenue_intervals: pd.DataFrame, fx_rates: pd.DataFrame) -> pd.DataFrame:
         """MRR of every paying customer at the last instant of the month (reporting currency and local).
 
         Grain: month x customer. MRR(M) = sum of line MRR active at M's last instant,
@@ -111,7 +131,7 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
         name="mrr_movements",
         **monthly, **common,
     )
-    def mrr_movements_asset(context: dg.AssetExecutionContext, customer_mrr: pd.DataFrame, revenue_intervals: pd.DataFrame,
+    def mrr_movements_asset(context: AssetExecutionContext, customer_mrr: pd.DataFrame, revenue_intervals: pd.DataFrame,
                             customer_first_paid: pd.DataFrame, fx_rates: pd.DataFrame) -> pd.DataFrame:
         """One MRR movement per customer and month: new, expansion, contraction, churn, reactivation
         or unchanged, in constant currency (both month-ends at M's rate); fx_impact separately.
@@ -123,27 +143,119 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
         snapshots = customer_mrr
         if not (snapshots["month"] == before).any():
             # First partition: M-1 is not a partition, so compute its snapshot from the intervals.
-            snapshots = pd.concat([customer_mrr_snapshots(revenue_intervals, [before], fx_rates, currency), snapshots])
+            opening_fx = with_opening_rates(fx_rates, before + pd.offsets.MonthEnd(0))
+            snapshots = pd.concat([customer_mrr_snapshots(revenue_intervals, [before], opening_fx, currency), snapshots])
         first_paid = customer_first_paid.set_index("customer_id")["first_paid_month"]
         movements = mrr_movements(snapshots, months, fx_rates, currency, first_paid, policy)
         return movements
 
     @dg.asset(
         group_name="revenue",
-        ins={"mrr_movements": dg.AssetIn(), "customer_mrr": dg.AssetIn()},
+        ins={"mrr_movements": dg.AssetIn(), "customer_mrr": dg.AssetIn(), "revenue_intervals": dg.AssetIn(),
+             "subscriptions": dg.AssetIn("stg_billing_subscriptions"),
+             "payments": dg.AssetIn("stg_billing_payments"), "refunds": dg.AssetIn("stg_billing_refunds"),
+             "deals": dg.AssetIn("stg_crm_deals"),
+             "fx_rates": dg.AssetIn("stg_fx_rates", partition_mapping=PREVIOUS_MONTH)},
         metadata=table_metadata(kpi_revenue_schema),
         **monthly, **common,
     )
-    def kpi_revenue(context: dg.AssetExecutionContext, mrr_movements: pd.DataFrame, customer_mrr: pd.DataFrame) -> pd.DataFrame:
-        """Revenue and retention KPIs per month: MRR, ARR, ARPA, movements, churn rates, NRR, GRR ..."""
-        months = [pd.Timestamp(m) for m in window_months(asset_window(context))]
-        kpis = revenue_kpis(mrr_movements, customer_mrr, months)
-        return kpis
+    def kpi_revenue(context: AssetExecutionContext, mrr_movements, customer_mrr, revenue_intervals, subscriptions,
+                    payments, refunds, deals, fx_rates) -> pd.DataFrame:
+        """Revenue and retention KPIs per month (segment all): MRR, ARR, ARPA, ASP, ACV, the MRR
+        movements and bridge, CMRR/CARR, cash collected, customer and revenue churn, NRR, GRR,
+        quick ratio. Definitions: docs/metrics.md."""
+        months = _months(context)
+        core = revenue_kpis(mrr_movements, customer_mrr, months)
+        wide = core[core["segment"] == "all"].pivot(index="month", columns="metric", values="value")
+        parts = [
+            core,
+            cmrr_kpis(revenue_intervals, subscriptions, months, fx_rates, currency),
+            cash_kpis(payments, refunds, fx_rates, months, currency),
+            acv_kpis(deals, wide.get("new_mrr", pd.Series(dtype=float)), wide.get("new_customers", pd.Series(dtype=float)),
+                     fx_rates, months, currency),
+        ]
+        return kpi_frame(pd.concat([p for p in parts if len(p)], ignore_index=True))
 
-    return [revenue_intervals, customer_first_paid, customer_mrr, mrr_movements_asset, kpi_revenue]
+    ltv_window = dg.TimeWindowPartitionMapping(start_offset=-policy.ltv_churn_window_months, end_offset=0,
+                                               allow_nonexistent_upstream_partitions=True)
+
+    @dg.asset(
+        group_name="retention",
+        ins={"kpi_revenue": dg.AssetIn(partition_mapping=ltv_window)},
+        metadata=table_metadata(kpi_ltv_schema),
+        **monthly, **common,
+    )
+    def kpi_ltv(context: AssetExecutionContext, kpi_revenue: pd.DataFrame) -> pd.DataFrame:
+        """LTV = ARPA x gross margin / mean customer churn rate of the 6 months before M (ChartMogul);
+        clv_simple = ARPA / churn of M; clv_annual_spend. Reads kpi_revenue of M-6 .. M only."""
+        months = _months(context)
+        head = kpi_revenue[kpi_revenue["segment"] == "all"]
+        arpa = head[head["metric"] == "arpa"].set_index("month")["value"]
+        churn = head[head["metric"] == "customer_churn_rate"].set_index("month")["value"]
+        return ltv_kpis(arpa, churn, months, policy)
+
+    @dg.asset(
+        group_name="retention",
+        ins={"mrr_movements": dg.AssetIn(), "customer_mrr": dg.AssetIn(partition_mapping=PREVIOUS_MONTH),
+             "customers": dg.AssetIn("stg_billing_customers"), "customer_channels": dg.AssetIn()},
+        metadata=table_metadata(kpi_segments_schema),
+        **monthly, **common,
+    )
+    def kpi_segments(context: AssetExecutionContext, mrr_movements, customer_mrr, customers, customer_channels) -> pd.DataFrame:
+        """Headline revenue and retention metrics by plan tier, billing interval, country, currency and
+        acquisition channel (revenue churn by tier = gross_mrr_churn_rate, segment plan_tier)."""
+        dimension = customers[["customer_id", "country", "currency"]].merge(
+            customer_channels[["customer_id", "channel"]], on="customer_id", how="left")
+        return segment_revenue_kpis(mrr_movements, customer_mrr, dimension, _months(context))
+
+    @dg.asset(
+        group_name="retention",
+        ins={"customer_mrr": dg.AssetIn(), "customer_first_paid": dg.AssetIn()},
+        deps=[dg.AssetDep("customer_mrr", partition_mapping=dg.TimeWindowPartitionMapping(
+            start_offset=-policy.cohort_max_age_months, end_offset=0, allow_nonexistent_upstream_partitions=True))],
+        metadata=table_metadata(COHORT_RETENTION),
+        name="cohort_retention",
+        **monthly, **common,
+    )
+    def cohort_retention_asset(context: AssetExecutionContext, customer_mrr, customer_first_paid,
+                               warehouse: WarehouseResource) -> pd.DataFrame:
+        """Logo and net MRR retention per first-paid-month cohort and age (0..36 months); computed
+        before any segment filter; cohorts with 0 % retention are kept. A month's partition holds
+        its diagonal; only the cohorts' first-month snapshots are read from history."""
+        months = _months(context)
+        first = customer_first_paid.set_index("customer_id")["first_paid_month"]
+        history = _first_month_snapshots(warehouse, months)
+        snapshots = pd.concat([history, customer_mrr], ignore_index=True).drop_duplicates(["month", "customer_id"])
+        return cohort_retention(snapshots, first, months, policy.cohort_max_age_months)
+
+    return [revenue_intervals, customer_first_paid, customer_mrr, mrr_movements_asset, kpi_revenue, kpi_ltv,
+            kpi_segments, cohort_retention_asset]
 
 
-def _headline(context: dg.AssetExecutionContext, series: pd.Series, key: str) -> None:
+def _months(context: AssetExecutionContext) -> list[pd.Timestamp]:
+    return [pd.Timestamp(m) for m in window_months(asset_window(context))]
+
+
+def _first_month_snapshots(warehouse: WarehouseResource, months: list[pd.Timestamp]) -> pd.DataFrame:
+    """customer_mrr rows of each customer's first paid month (the cohorts' k = 0), read by a join
+    in the warehouse instead of reading all history."""
+    import sqlalchemy as sa
+
+    wh = warehouse.warehouse
+    if not (wh.has_table("customer_mrr") and wh.has_table("customer_first_paid")):
+        return CUSTOMER_MRR.empty_frame()
+    cols = ", ".join(f'm."{c}"' for c in CUSTOMER_MRR.column_names)
+    sql = (f"SELECT {cols} FROM customer_mrr m JOIN customer_first_paid f "
+           "ON f.customer_id = m.customer_id AND f.first_paid_month = m.month WHERE m.month < :before")
+    with wh.engine.connect() as conn:
+        result = conn.execute(sa.text(sql), {"before": months[0].date()})
+        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    from saas_metrics.tables import coerce_frame
+
+    return coerce_frame(frame, CUSTOMER_MRR)
+
+
+def _headline(context: AssetExecutionContext, series: pd.Series, key: str) -> None:
     """Numeric metadata of the latest month under a stable key (the asset's Plots tab)."""
     if len(series):
         context.add_output_metadata({key: float(series.iloc[-1])})

@@ -10,15 +10,15 @@ rows also go to ``quarantined_rows`` for that table and window.
 raw = clean + quarantined for the window.
 """
 
-from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
 
 import dagster as dg
 import pandas as pd
+from dagster import AssetExecutionContext
 
-from saas_metrics.config import Settings, first_of_month
+from saas_metrics.config import Settings
 from saas_metrics.defs.common import (
     SINGLE_RUN,
     asset_window,
@@ -152,7 +152,7 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
         tags={"layer": "raw", "source_system": system},
         **part_kwargs,
     )
-    def raw_asset(context: dg.AssetExecutionContext, sources: SourcesResource, warehouse: WarehouseResource):
+    def raw_asset(context: AssetExecutionContext, sources: SourcesResource, warehouse: WarehouseResource):
         window = asset_window(context) if partitioned else None
         frame = read_source_table(table, sources.path)
         if partitioned:
@@ -177,7 +177,7 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
         outcome = validate_table(frame.reset_index(drop=True), ctx)
         quarantined = outcome.quarantined
         if partitioned and not quarantined.empty:
-            quarantined = quarantined.assign(month=first_of_month_series(quarantined["month"], window[0]))
+            quarantined = file_under_row_months(quarantined, outcome.annotated)
         warehouse.warehouse.replace(QUARANTINED_ROWS, quarantined, window, where={"table_name": table})
         context.log.info(f"{table}: {len(frame)} rows, {len(outcome.clean)} clean, {len(quarantined)} quarantined")
         yield dg.Output(outcome.annotated, metadata={
@@ -247,15 +247,22 @@ def reconcile_counts(wh, table: str, partitioned: bool) -> pd.DataFrame:
     return frame.rename_axis("month").reset_index()
 
 
-def first_of_month_series(values: pd.Series, default: dt.date) -> pd.Series:
-    return pd.to_datetime(values).fillna(pd.Timestamp(default)).dt.to_period("M").dt.to_timestamp()
+def file_under_row_months(quarantined: pd.DataFrame, annotated: pd.DataFrame) -> pd.DataFrame:
+    """Give each quarantined row the partition month its raw row is stored under, so that
+    raw = clean + quarantined holds per partition."""
+    placed = annotated[["_source_file", "_source_line", MONTH_COLUMN]].drop_duplicates(["_source_file", "_source_line"])
+    placed = placed.rename(columns={"_source_file": "source_file", "_source_line": "source_line", MONTH_COLUMN: "_placed"})
+    placed["source_line"] = placed["source_line"].astype("Int64")
+    out = quarantined.assign(source_line=quarantined["source_line"].astype("Int64"))
+    out = out.merge(placed, on=["source_file", "source_line"], how="left")
+    out[MONTH_COLUMN] = out["_placed"].fillna(out[MONTH_COLUMN])
+    return out.drop(columns="_placed")
 
 
-def partition_bounds(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
+def partition_bounds(context: AssetExecutionContext) -> tuple[dt.date, dt.date]:
     """First and last month of the asset's partitions definition."""
     pdef = context.assets_def.partitions_def
     keys = pdef.get_partition_keys(dynamic_partitions_store=context.instance)
     return dt.date.fromisoformat(keys[0]), dt.date.fromisoformat(keys[-1])
 
 
-_ = first_of_month

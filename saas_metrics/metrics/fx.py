@@ -87,3 +87,20 @@ def _raise_missing(rates: np.ndarray, currencies: np.ndarray, dates: np.ndarray)
             f"no FX rate for {currencies[i]} on or before {pd.Timestamp(dates[i]).date()}"
             f" ({n} currency-date pair(s) without a usable rate_to_usd)"
         )
+
+
+def with_opening_rates(fx_rates: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """``fx_rates`` plus, for every currency whose history starts after ``as_of``, its
+    earliest known rate dated ``as_of``.
+
+    Used only for the opening snapshot before the first partition (the month-end before
+    the pipeline's first month), where the FX history may not reach back: the opening
+    MRR is then valued at the first known rate, which makes the first month's
+    fx_impact_mrr 0 for those currencies rather than failing the run.
+    """
+    if fx_rates.empty:
+        return fx_rates
+    rates = fx_rates.dropna(subset=["date", "currency", "rate_to_usd"]).sort_values("date", kind="stable")
+    earliest = rates.groupby("currency", sort=False).first().reset_index()
+    late = earliest[earliest["date"] > as_of].assign(date=pd.Timestamp(as_of))
+    return pd.concat([fx_rates, late[fx_rates.columns.intersection(late.columns)]], ignore_index=True)

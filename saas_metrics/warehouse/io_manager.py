@@ -15,8 +15,10 @@ import pandas as pd
 from dagster import ConfigurableIOManager, InputContext, MetadataValue, OutputContext, TableColumn
 from dagster import TableSchema as DagsterTableSchema
 
-from saas_metrics.tables import TableSchema
+from saas_metrics.tables import MONTH_COLUMN, TableSchema
 from saas_metrics.warehouse.store import Warehouse
+
+STAGING_PREFIX = "stg_"
 
 #: asset name -> schema of its warehouse table (filled where assets are defined).
 TABLE_SCHEMAS: dict[str, TableSchema] = {}
@@ -81,4 +83,8 @@ class WarehouseIOManager(ConfigurableIOManager):
         if upstream is None or upstream.asset_key is None:
             raise ValueError("WarehouseIOManager loads asset inputs only")
         schema = _schema_for(upstream)
-        return self.warehouse.read(schema, _window(context))
+        frame = self.warehouse.read(schema, _window(context))
+        if schema.name.startswith(STAGING_PREFIX) and MONTH_COLUMN in frame.columns:
+            # Staging tables are read in their canonical schema: `month` is only how they are stored.
+            frame = frame.drop(columns=MONTH_COLUMN)
+        return frame

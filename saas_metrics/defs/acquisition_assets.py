@@ -1,0 +1,128 @@
+"""Acquisition assets: unified ad spend, attribution and the CAC family."""
+
+
+import dagster as dg
+import pandas as pd
+from dagster import AssetExecutionContext
+
+from saas_metrics.config import Settings
+from saas_metrics.defs.common import (
+    SINGLE_RUN,
+    asset_window,
+    kinds_for,
+    table_metadata,
+    window_months,
+)
+from saas_metrics.defs.revenue_assets import PREVIOUS_MONTH, kpi_table
+from saas_metrics.metrics.ad_spend import AD_SPEND_STAGED, ad_platform_kpis, stage_ad_spend
+from saas_metrics.metrics.attribution import ATTRIBUTION_CREDITS, attribute, attribution_sums_check
+from saas_metrics.metrics.cac import cac_kpis
+from saas_metrics.metrics.demos import demo_kpis
+from saas_metrics.metrics.funnel import funnel_kpis
+from saas_metrics.metrics.kpi import kpi_frame
+from saas_metrics.metrics.trials import trial_kpis
+from saas_metrics.tables import with_month
+from saas_metrics.warehouse.io_manager import register_table
+
+
+def _months(context: AssetExecutionContext) -> list[pd.Timestamp]:
+    return [pd.Timestamp(m) for m in window_months(asset_window(context))]
+
+
+def _lookback(months: int) -> dg.TimeWindowPartitionMapping:
+    return dg.TimeWindowPartitionMapping(start_offset=-months, end_offset=0, allow_nonexistent_upstream_partitions=True)
+
+
+def _metric_by_month(kpis: pd.DataFrame, metric: str) -> pd.Series:
+    rows = kpis[(kpis["metric"] == metric) & (kpis["segment"] == "all")]
+    return rows.set_index("month")["value"]
+
+
+def build_acquisition_assets(settings: Settings, partitions: dg.PartitionsDefinition) -> list:
+    policy = settings.acquisition
+    currency = settings.reporting_currency
+    lag = _lookback(policy.cac_lag_months)
+    touch_months = -(-(policy.attribution_lookback_days or 365) // 28)  # ceil(days / 28)
+    ad_spend_schema = register_table("ad_spend_daily", with_month(AD_SPEND_STAGED))
+    register_table("attribution_credits", ATTRIBUTION_CREDITS)
+    kpi_acq_schema = kpi_table("kpi_acquisition", "CAC, payback, LTV:CAC, ROAS and per-platform ad KPIs per month.")
+    common = {"owners": ["team:marketing"], "kinds": kinds_for(settings), "partitions_def": partitions,
+              "backfill_policy": SINGLE_RUN, "group_name": "acquisition"}
+
+    @dg.asset(metadata=table_metadata(ad_spend_schema),
+              ins={"ad_spend": dg.AssetIn("stg_ad_spend"), "fx_rates": dg.AssetIn("stg_fx_rates", partition_mapping=PREVIOUS_MONTH)},
+              **common)
+    def ad_spend_daily(ad_spend: pd.DataFrame, fx_rates: pd.DataFrame) -> pd.DataFrame:
+        """Google, Meta and LinkedIn Ads daily campaign spend in one schema, converted to the
+        reporting currency at the spend date's rate. Platform conversions stay per platform."""
+        staged = stage_ad_spend(ad_spend, fx_rates, currency)
+        return staged.assign(month=staged["date"].dt.to_period("M").dt.to_timestamp())
+
+    @dg.asset(metadata=table_metadata(ATTRIBUTION_CREDITS),
+              ins={"mrr_movements": dg.AssetIn(),
+                   "touchpoints": dg.AssetIn("stg_crm_touchpoints", partition_mapping=_lookback(touch_months)),
+                   "contacts": dg.AssetIn("stg_crm_contacts"), "deals": dg.AssetIn("stg_crm_deals"),
+                   "identity_links": dg.AssetIn(), "customer_first_paid": dg.AssetIn()},
+              check_specs=[dg.AssetCheckSpec("credits_sum_to_new_mrr", asset="attribution_credits", blocking=True,
+                                             description="Per model and month, credits sum to the new MRR to the cent")],
+              **common)
+    def attribution_credits(context: AssetExecutionContext, mrr_movements, touchpoints, contacts, deals,
+                            identity_links, customer_first_paid):
+        """New MRR (and a count of 1 per customer) of the customers new in M, credited to their
+        touchpoints up to the first paid date by six models: first_touch, last_touch, linear,
+        u_shaped (40/20/40), w_shaped (30/30/30/10) and time_decay (7-day half-life).
+        Grain: month x model x channel x campaign. See docs/metrics.md#attribution."""
+        new = mrr_movements[mrr_movements["movement"] == "new"]
+        credits = attribute(new, touchpoints, contacts, deals, identity_links, policy, first_paid=customer_first_paid)
+        check = attribution_sums_check(credits, mrr_movements)
+        bad = check[~check["ok"]] if "ok" in check.columns else check.iloc[0:0]
+        yield dg.Output(credits, metadata={"dagster/row_count": len(credits)})
+        yield dg.AssetCheckResult(passed=bad.empty, check_name="credits_sum_to_new_mrr",
+                                  metadata={"months_models_checked": len(check), "failures": len(bad)})
+
+    @dg.asset(metadata=table_metadata(kpi_acq_schema),
+              ins={"ad_spend_daily": dg.AssetIn(partition_mapping=lag),
+                   "expenses": dg.AssetIn("stg_finance_expenses", partition_mapping=lag),
+                   "fx_rates": dg.AssetIn("stg_fx_rates", partition_mapping=_lookback(policy.cac_lag_months + 1)),
+                   "mrr_movements": dg.AssetIn(), "customer_channels": dg.AssetIn(),
+                   "attribution_credits": dg.AssetIn(), "kpi_revenue": dg.AssetIn(), "kpi_ltv": dg.AssetIn()},
+              **common)
+    def kpi_acquisition(context: AssetExecutionContext, ad_spend_daily, expenses, fx_rates, mrr_movements,
+                        customer_channels, attribution_credits, kpi_revenue, kpi_ltv) -> pd.DataFrame:
+        """sm_spend, ad_spend, cac (blended), paid_cac, CAC/ROAS/traffic ROI by channel and by
+        attribution model, cac_payback_months, ltv_to_cac; per-platform ad KPIs.
+        Spend of M-k divides customers of M (k = cac_lag_months)."""
+        months = _months(context)
+        kpis = cac_kpis(ad_spend_daily, expenses, fx_rates, mrr_movements, customer_channels, attribution_credits,
+                        _metric_by_month(kpi_ltv, "ltv"), _metric_by_month(kpi_revenue, "asp"), months, policy,
+                        currency, gross_margin=settings.revenue.gross_margin)
+        platform = ad_platform_kpis(ad_spend_daily[ad_spend_daily["month"].isin(months)], months)
+        return kpi_frame(pd.concat([kpis, platform], ignore_index=True))
+
+    kpi_funnel_schema = kpi_table("kpi_funnel", "Funnel, trial and demo KPIs per month.")
+
+    @dg.asset(metadata=table_metadata(kpi_funnel_schema),
+              ins={"sessions": dg.AssetIn("stg_web_sessions"), "contacts": dg.AssetIn("stg_crm_contacts"),
+                   "forms": dg.AssetIn("stg_crm_form_submissions", partition_mapping=_lookback(3)),
+                   "meetings": dg.AssetIn("stg_crm_meetings"),
+                   "accounts": dg.AssetIn("stg_product_accounts"), "usage": dg.AssetIn("stg_product_usage"),
+                   "customers": dg.AssetIn("stg_billing_customers"),
+                   "mrr_movements": dg.AssetIn(), "customer_first_paid": dg.AssetIn(), "identity_links": dg.AssetIn()},
+              **common)
+    def kpi_funnel(context: AssetExecutionContext, sessions, contacts, forms, meetings, accounts, usage, customers,
+                   mrr_movements, customer_first_paid, identity_links) -> pd.DataFrame:
+        """Unique visitors, leads, MQLs, SQLs, PQLs, signups, lead velocity, lead-to-customer (cohort
+        form, provisional until its N-day window has passed, and period form), visit-to-lead,
+        trial-to-paid, demo-to-paid by demo type, viral coefficient. See docs/metrics.md#funnel."""
+        months = _months(context)
+        as_of = pd.Timestamp.now(tz="UTC").tz_localize(None)
+        forms_now = forms[forms["submitted_at"].dt.to_period("M").dt.to_timestamp().isin(months)]
+        parts = [
+            funnel_kpis(sessions, contacts, forms_now, accounts, usage, mrr_movements, customer_first_paid,
+                        identity_links, months, as_of, policy, billing_customers=customers),
+            trial_kpis(forms_now, accounts, customer_first_paid, identity_links, months, as_of, policy),
+            demo_kpis(meetings, forms, customer_first_paid, identity_links, months, as_of, policy, contacts=contacts),
+        ]
+        return kpi_frame(pd.concat([p for p in parts if len(p)], ignore_index=True)) if any(len(p) for p in parts) else kpi_frame([])
+
+    return [ad_spend_daily, attribution_credits, kpi_acquisition, kpi_funnel]

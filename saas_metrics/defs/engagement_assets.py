@@ -1,0 +1,119 @@
+"""Product usage, customer health, at-risk accounts, support and NPS assets."""
+
+
+import dagster as dg
+import pandas as pd
+from dagster import AssetExecutionContext
+
+from saas_metrics.config import Settings
+from saas_metrics.defs.common import (
+    SINGLE_RUN,
+    asset_window,
+    kinds_for,
+    table_metadata,
+    window_months,
+)
+from saas_metrics.defs.revenue_assets import PREVIOUS_MONTH, kpi_table
+from saas_metrics.metrics.health import CUSTOMER_HEALTH, customer_health, health_kpis
+from saas_metrics.metrics.kpi import kpi_frame
+from saas_metrics.metrics.nps import nps_kpis
+from saas_metrics.metrics.support import SUPPORT_TICKETS_MONTHLY, support_kpis, ticket_breakdown
+from saas_metrics.metrics.usage import (
+    ACCOUNT_ENGAGEMENT,
+    AT_RISK_ACCOUNTS,
+    account_engagement,
+    at_risk_accounts,
+    usage_kpis,
+)
+from saas_metrics.warehouse.io_manager import register_table
+
+#: Open tickets older than this many months before M are not read (backlog horizon).
+TICKET_HORIZON = dg.TimeWindowPartitionMapping(start_offset=-12, end_offset=0, allow_nonexistent_upstream_partitions=True)
+
+
+def _months(context: AssetExecutionContext) -> list[pd.Timestamp]:
+    return [pd.Timestamp(m) for m in window_months(asset_window(context))]
+
+
+def _in_months(frame: pd.DataFrame, months: list[pd.Timestamp]) -> pd.DataFrame:
+    return frame[frame["month"].isin(months)] if "month" in frame.columns else frame
+
+
+def build_engagement_assets(settings: Settings, partitions: dg.PartitionsDefinition) -> list:
+    policy = settings.engagement
+    nps_lookback = dg.TimeWindowPartitionMapping(start_offset=-(policy.health_nps_lookback_months), end_offset=0,
+                                                 allow_nonexistent_upstream_partitions=True)
+    for schema in (ACCOUNT_ENGAGEMENT, AT_RISK_ACCOUNTS, CUSTOMER_HEALTH, SUPPORT_TICKETS_MONTHLY):
+        register_table(schema.name, schema)
+    kpi_engagement_schema = kpi_table("kpi_engagement", "Usage, health, support and NPS KPIs per month.")
+    common = {"owners": ["team:customer-success"], "kinds": kinds_for(settings), "partitions_def": partitions,
+              "backfill_policy": SINGLE_RUN}
+
+    @dg.asset(name="account_engagement", group_name="engagement", metadata=table_metadata(ACCOUNT_ENGAGEMENT),
+              ins={"usage": dg.AssetIn("stg_product_usage", partition_mapping=PREVIOUS_MONTH),
+                   "identity_links": dg.AssetIn(), "customer_mrr": dg.AssetIn()}, **common)
+    def account_engagement_asset(context: AssetExecutionContext, usage: pd.DataFrame, identity_links: pd.DataFrame,
+                                 customer_mrr: pd.DataFrame) -> pd.DataFrame:
+        """Usage per account and month (active user-days by default), its change vs M-1, MAU and stickiness.
+
+        Reads product usage of M-1 and M. See docs/health.md.
+        """
+        months = _months(context)
+        in_window = usage["date"].dt.to_period("M").dt.to_timestamp().isin(months)
+        current, previous = usage[in_window], usage[~in_window]
+        return account_engagement(current, identity_links, months, previous, policy, snapshots=customer_mrr)
+
+    @dg.asset(name="customer_health", group_name="engagement", metadata=table_metadata(CUSTOMER_HEALTH),
+              ins={"engagement": dg.AssetIn("account_engagement", partition_mapping=PREVIOUS_MONTH),
+                   "customer_mrr": dg.AssetIn(partition_mapping=PREVIOUS_MONTH),
+                   "tickets": dg.AssetIn("stg_support_tickets", partition_mapping=TICKET_HORIZON),
+                   "nps": dg.AssetIn("stg_nps_responses", partition_mapping=nps_lookback),
+                   "status_history": dg.AssetIn("stg_billing_subscription_status_history"),
+                   "subscriptions": dg.AssetIn("stg_billing_subscriptions"),
+                   "invoices": dg.AssetIn("stg_billing_invoices", partition_mapping=PREVIOUS_MONTH),
+                   "payments": dg.AssetIn("stg_billing_payments", partition_mapping=PREVIOUS_MONTH),
+                   "accounts": dg.AssetIn("stg_product_accounts")}, **common)
+    def customer_health_asset(context: AssetExecutionContext, engagement, customer_mrr, tickets, nps, status_history,
+                              subscriptions, invoices, payments, accounts) -> pd.DataFrame:
+        """Health score 0-100 per paying customer and month from weighted components (usage trend 35,
+        seat utilisation 20, support burden 15, NPS 15, billing health 15), each component's points
+        stored; bands healthy >= 70, at risk 40-69, critical < 40. See docs/health.md.
+        """
+        months = _months(context)
+        history = status_history.merge(subscriptions[["subscription_id", "customer_id"]], on="subscription_id", how="left")
+        health = customer_health(engagement, customer_mrr, tickets, nps, history, invoices, payments,
+                                 accounts[["account_id", "seats"]], months, policy)
+        return _in_months(health, months)
+
+    @dg.asset(name="at_risk_accounts", group_name="engagement", metadata=table_metadata(AT_RISK_ACCOUNTS),
+              ins={"engagement": dg.AssetIn("account_engagement"), "customer_mrr": dg.AssetIn(),
+                   "health": dg.AssetIn("customer_health"), "identity_links": dg.AssetIn(),
+                   "companies": dg.AssetIn("stg_crm_companies")}, **common)
+    def at_risk_accounts_asset(context: AssetExecutionContext, engagement, customer_mrr, health, identity_links,
+                               companies) -> pd.DataFrame:
+        """Paying accounts whose usage dropped by at least the configured fraction (default 50 %) vs M-1,
+        with MRR at stake, plan, health score and CRM owner."""
+        owners = identity_links.merge(companies[["company_id", "owner_id"]], left_on="crm_company_id",
+                                      right_on="company_id", how="inner")[["customer_id", "owner_id"]]
+        return at_risk_accounts(engagement, customer_mrr, health, owners, policy)
+
+    @dg.asset(group_name="engagement", metadata=table_metadata(SUPPORT_TICKETS_MONTHLY),
+              ins={"tickets": dg.AssetIn("stg_support_tickets")}, **common)
+    def support_tickets_monthly(context: AssetExecutionContext, tickets: pd.DataFrame) -> pd.DataFrame:
+        """Tickets created per month, priority and weekday."""
+        return ticket_breakdown(tickets, _months(context))
+
+    @dg.asset(group_name="engagement", metadata=table_metadata(kpi_engagement_schema),
+              ins={"engagement": dg.AssetIn("account_engagement"), "usage": dg.AssetIn("stg_product_usage"),
+                   "health": dg.AssetIn("customer_health"),
+                   "tickets": dg.AssetIn("stg_support_tickets", partition_mapping=TICKET_HORIZON),
+                   "nps": dg.AssetIn("stg_nps_responses"), "customer_mrr": dg.AssetIn()}, **common)
+    def kpi_engagement(context: AssetExecutionContext, engagement, usage, health, tickets, nps, customer_mrr) -> pd.DataFrame:
+        """Usage (MAU, stickiness), health (share of MRR per band), support (response and resolution
+        times, backlog) and NPS KPIs per month."""
+        months = _months(context)
+        parts = [usage_kpis(engagement, usage, months), health_kpis(health),
+                 support_kpis(tickets, months, snapshots=customer_mrr), nps_kpis(nps, months)]
+        return kpi_frame(pd.concat([p for p in parts if len(p)], ignore_index=True)) if any(len(p) for p in parts) else kpi_frame([])
+
+    return [account_engagement_asset, customer_health_asset, at_risk_accounts_asset, support_tickets_monthly, kpi_engagement]
