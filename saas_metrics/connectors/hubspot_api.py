@@ -1,0 +1,178 @@
+"""HubSpot CRM API -> the native CRM records of docs/sources.md (then the CRM mapper).
+
+- contacts, companies, deals: ``GET /crm/v3/objects/{type}`` (snapshots, extracted whole),
+  ``properties`` = the native columns, paging ``paging.next.after``; deals also ask
+  ``associations=companies,contacts`` (the first associated company/contact). Lifecycle-stage
+  timestamps are the ``hs_lifecyclestage_<stage>_date`` properties (HubSpot keeps them itself).
+- meetings (facts by start time): ``POST /crm/v3/objects/meetings/search`` with
+  ``hs_meeting_start_time`` GTE/LT the window (epoch ms), sorted by ``hs_object_id``, paging by
+  ``after``; contacts by ``POST /crm/v4/associations/meetings/contacts/batch/read``.
+  Search answers at most 10,000 results per query: a month with more meetings fails loudly.
+- form submissions (facts by submission time): the contact-level form-submission records of
+  ``GET /contacts/v1/lists/all/contacts/all?formSubmissionMode=all`` (conversion-id, form-id,
+  title, page-url, timestamp), paged by ``vid-offset``; the window is applied to their timestamps.
+- touchpoints (AD_CLICK, EMAIL_CLICK, ... per contact) are not a HubSpot API object: read
+  ``crm_touchpoints`` from files or the replica (per-table override in ConnectorsConfig.tables).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from saas_metrics.connectors.config import ConnectorsConfig, Credentials
+from saas_metrics.connectors.http import ApiClient, SourceApiError, require_secret
+from saas_metrics.connectors.native import NativeExtract
+
+SYSTEM = "hubspot"
+AUTH_HINT = ("check HUBSPOT_ACCESS_TOKEN is a private-app token of the right portal with the scopes "
+             "crm.objects.contacts.read, crm.objects.companies.read, crm.objects.deals.read and forms")
+SEARCH_LIMIT = 10_000
+
+CONTACT_COLUMNS = ("hs_object_id", "email", "firstname", "lastname", "associatedcompanyid", "createdate", "lifecyclestage",
+                   "hs_analytics_source", "hs_analytics_source_data_1", "hs_analytics_source_data_2",
+                   "hs_lifecyclestage_lead_date", "hs_lifecyclestage_marketingqualifiedlead_date",
+                   "hs_lifecyclestage_salesqualifiedlead_date", "hs_lifecyclestage_opportunity_date",
+                   "hs_lifecyclestage_customer_date", "stripe_customer_id", "hubspot_owner_id", "ga_client_id",
+                   "referred_by_customer_id")
+COMPANY_COLUMNS = ("hs_object_id", "name", "domain", "country", "createdate", "hubspot_owner_id", "stripe_customer_id")
+DEAL_PROPERTIES = ("hs_object_id", "dealname", "createdate", "closedate", "dealstage", "amount", "deal_currency_code", "hs_is_closed_won")
+DEAL_COLUMNS = (*DEAL_PROPERTIES, "associated_company_id", "associated_contact_id")
+MEETING_PROPERTIES = ("hs_object_id", "hs_meeting_title", "hs_activity_type", "hs_createdate", "hs_meeting_start_time", "hs_meeting_outcome")
+MEETING_COLUMNS = (*MEETING_PROPERTIES, "contact_id")
+FORM_COLUMNS = ("conversion_id", "contact_id", "form_id", "form_title", "submitted_at", "page_url")
+
+TABLES = ("crm_contacts", "crm_companies", "crm_deals", "crm_meetings", "crm_form_submissions")
+
+
+def hubspot_client(config: ConnectorsConfig, credentials: Credentials, *, sleep: Callable[[float], None] = time.sleep) -> ApiClient:
+    token = require_secret(SYSTEM, credentials.hubspot_access_token, "HUBSPOT_ACCESS_TOKEN", "a HubSpot private-app access token")
+    return ApiClient(SYSTEM, config.hubspot_base_url, headers={"Authorization": f"Bearer {token}"}, auth_hint=AUTH_HINT,
+                     retry=config.retry, sleep=sleep)
+
+
+def epoch_ms(day: dt.date) -> int:
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)
+
+
+def _after(page: Mapping[str, Any]) -> str | None:
+    return ((page.get("paging") or {}).get("next") or {}).get("after")
+
+
+def list_objects(client: ApiClient, object_type: str, properties: Sequence[str], *, associations: Sequence[str] = (),
+                 page_size: int = 100) -> list[dict[str, Any]]:
+    """Every (non-archived) object of a CRM v3 type, following ``paging.next.after``."""
+    records: list[dict[str, Any]] = []
+    after: str | None = None
+    while True:
+        params: dict[str, Any] = {"limit": page_size, "properties": ",".join(properties), "archived": "false"}
+        if associations:
+            params["associations"] = ",".join(associations)
+        if after:
+            params["after"] = after
+        page = client.get(f"/crm/v3/objects/{object_type}", params)
+        records.extend(page.get("results") or [])
+        after = _after(page)
+        if not after:
+            return records
+
+
+def search_objects(client: ApiClient, object_type: str, properties: Sequence[str], filters: list[dict[str, Any]], *,
+                   page_size: int = 100) -> list[dict[str, Any]]:
+    """Every object matching ``filters`` (AND) via the CRM search endpoint, sorted by id, following ``after``."""
+    records: list[dict[str, Any]] = []
+    after: str | None = None
+    while True:
+        body: dict[str, Any] = {"filterGroups": [{"filters": filters}], "properties": list(properties), "limit": page_size,
+                                "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]}
+        if after:
+            body["after"] = after
+        page = client.post(f"/crm/v3/objects/{object_type}/search", body)
+        if (page.get("total") or 0) > SEARCH_LIMIT:
+            raise SourceApiError(SYSTEM, f"search of {object_type} matches {page['total']} records, more than the "
+                                 f"search API's {SEARCH_LIMIT}; cannot extract this window completely")
+        records.extend(page.get("results") or [])
+        after = _after(page)
+        if not after:
+            return records
+
+
+def _associated(obj: Mapping[str, Any], kind: str) -> str | None:
+    results = ((obj.get("associations") or {}).get(kind) or {}).get("results") or []
+    return str(results[0]["id"]) if results else None
+
+
+def property_row(obj: Mapping[str, Any], columns: Sequence[str]) -> dict[str, Any]:
+    props = obj.get("properties") or {}
+    row = {c: props.get(c) for c in columns}
+    if "hs_object_id" in row and not row["hs_object_id"]:
+        row["hs_object_id"] = obj.get("id")
+    return row
+
+
+def meeting_contacts(client: ApiClient, meeting_ids: list[str], *, batch: int = 100) -> dict[str, str]:
+    """meeting id -> first associated contact id (CRM v4 batch association read)."""
+    out: dict[str, str] = {}
+    for i in range(0, len(meeting_ids), batch):
+        page = client.post("/crm/v4/associations/meetings/contacts/batch/read",
+                           {"inputs": [{"id": m} for m in meeting_ids[i:i + batch]]})
+        for result in page.get("results") or []:
+            targets = result.get("to") or []
+            if targets:
+                out[str(result["from"]["id"])] = str(targets[0]["toObjectId"])
+    return out
+
+
+def form_submission_rows(client: ApiClient, *, page_size: int = 100) -> list[dict[str, Any]]:
+    """Every contact's form submissions (contacts v1 list with ``formSubmissionMode=all``)."""
+    rows: list[dict[str, Any]] = []
+    offset: Any = None
+    while True:
+        params: dict[str, Any] = {"count": page_size, "formSubmissionMode": "all", "property": "hs_object_id",
+                                  "showListMemberships": "false"}
+        if offset is not None:
+            params["vidOffset"] = offset
+        page = client.get("/contacts/v1/lists/all/contacts/all", params)
+        for contact in page.get("contacts") or []:
+            for sub in contact.get("form-submissions") or []:
+                rows.append({"conversion_id": sub.get("conversion-id"), "contact_id": contact.get("vid"),
+                             "form_id": sub.get("form-id"), "form_title": sub.get("title"),
+                             "submitted_at": sub.get("timestamp"), "page_url": sub.get("page-url")})
+        if not page.get("has-more"):
+            return rows
+        if page.get("vid-offset") == offset:
+            raise SourceApiError(SYSTEM, "contacts v1 list: vid-offset did not advance; cannot continue paging")
+        offset = page.get("vid-offset")
+
+
+def extract(table: str, client: ApiClient, start: dt.date | None, end: dt.date | None, *, page_size: int = 100) -> list[NativeExtract]:
+    """The native records of ``table`` (meetings: started in [start, end); form submissions filtered to the
+    window by the mapper's reader; snapshots whole)."""
+    if table == "crm_contacts":
+        rows = [property_row(o, CONTACT_COLUMNS) for o in list_objects(client, "contacts", CONTACT_COLUMNS, page_size=page_size)]
+        return [NativeExtract("crm/contacts.csv", CONTACT_COLUMNS, rows, "hubspot-api:/crm/v3/objects/contacts")]
+    if table == "crm_companies":
+        rows = [property_row(o, COMPANY_COLUMNS) for o in list_objects(client, "companies", COMPANY_COLUMNS, page_size=page_size)]
+        return [NativeExtract("crm/companies.csv", COMPANY_COLUMNS, rows, "hubspot-api:/crm/v3/objects/companies")]
+    if table == "crm_deals":
+        deals = list_objects(client, "deals", DEAL_PROPERTIES, associations=("companies", "contacts"), page_size=page_size)
+        rows = [{**property_row(d, DEAL_PROPERTIES), "associated_company_id": _associated(d, "companies"),
+                 "associated_contact_id": _associated(d, "contacts")} for d in deals]
+        return [NativeExtract("crm/deals.csv", DEAL_COLUMNS, rows, "hubspot-api:/crm/v3/objects/deals")]
+    if table == "crm_meetings":
+        filters = []
+        if start is not None:
+            filters.append({"propertyName": "hs_meeting_start_time", "operator": "GTE", "value": str(epoch_ms(start))})
+        if end is not None:
+            filters.append({"propertyName": "hs_meeting_start_time", "operator": "LT", "value": str(epoch_ms(end))})
+        meetings = search_objects(client, "meetings", MEETING_PROPERTIES, filters, page_size=page_size)
+        contacts = meeting_contacts(client, [str(m["id"]) for m in meetings])
+        rows = [{**property_row(m, MEETING_PROPERTIES), "contact_id": contacts.get(str(m["id"]))} for m in meetings]
+        return [NativeExtract("crm/meetings.csv", MEETING_COLUMNS, rows, "hubspot-api:/crm/v3/objects/meetings/search")]
+    if table == "crm_form_submissions":
+        return [NativeExtract("crm/form_submissions.csv", FORM_COLUMNS, form_submission_rows(client, page_size=page_size),
+                              "hubspot-api:/contacts/v1/lists/all/contacts/all")]
+    raise KeyError(f"{SYSTEM}: no API extractor for table {table!r}; API tables: {list(TABLES)} "
+                   "(read the others from files or the SQL replica: ConnectorsConfig.tables)")

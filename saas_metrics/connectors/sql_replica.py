@@ -1,0 +1,312 @@
+"""Stripe and HubSpot read from a SQL replica in the Fivetran/Airbyte layout -> native records -> canonical.
+
+Tables (schema ``stripe_schema`` / ``hubspot_schema`` of ``sql_replica_url``; rows with
+``_fivetran_deleted`` true are ignored; timestamps are TIMESTAMP columns, amounts integer cents):
+
+Stripe: ``customer`` (id, email, name, created, currency, address_country, metadata JSON with
+crm_company_id / referred_by), ``price`` (+ ``product`` for names; metadata JSON with tier),
+``subscription_history`` (history mode: _fivetran_start/_fivetran_end/_fivetran_active) or
+``subscription``, ``subscription_item`` (history mode or not; price_id or plan_id), ``discount``
+(id, subscription_id, coupon_id, start, end) + ``coupon``, ``invoice`` (+ ``invoice_line_item``
+periods), ``charge``, ``refund`` (customer from its charge).
+
+HubSpot: ``contact``, ``company``, ``deal`` (+ ``deal_company``, ``deal_contact``) with
+``property_<name>`` columns, ``contact_form_submission``, ``engagement_meeting`` (+
+``engagement_contact``) and ``contact_property_history`` (lifecycle-stage dates when the
+``hs_lifecyclestage_<stage>_date`` properties are empty: the first time the stage was set).
+
+History: in history mode a version's bounds are the SYNC times at which the replica saw the change
+(``_fivetran_start``), not Stripe's effective times: they are as precise as the sync frequency.
+Consecutive versions with the same price and quantity are merged (a change of another column, e.g.
+metadata, is not a new item version). Without history mode, items and statuses get the same
+baseline as the Stripe API connector (current item from its creation to the subscription's end).
+Fact tables (invoices, charges, refunds, form submissions, meetings) are selected for the window in SQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from saas_metrics.connectors import hubspot_api, stripe_api
+from saas_metrics.connectors.native import NativeExtract
+
+TABLES = ("billing_customers", "billing_prices", "billing_subscriptions", "billing_subscription_items",
+          "billing_subscription_status_history", "billing_discounts", "billing_invoices", "billing_payments",
+          "billing_refunds", "crm_contacts", "crm_companies", "crm_deals", "crm_form_submissions", "crm_meetings")
+LIFECYCLE_STAGES = ("lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer")
+
+
+class ReplicaError(RuntimeError):
+    """The replica lacks a table or column the mapping needs."""
+
+
+class Replica:
+    """Reads of one schema of the replica database."""
+
+    def __init__(self, engine: sa.Engine, schema: str | None, system: str) -> None:
+        self.engine, self.schema, self.system = engine, schema, system
+        self._inspector = sa.inspect(engine)
+
+    def has(self, table: str) -> bool:
+        return self._inspector.has_table(table, schema=self.schema)
+
+    def columns(self, table: str) -> set[str]:
+        return {c["name"].lower() for c in self._inspector.get_columns(table, schema=self.schema)}
+
+    def read(self, table: str, *, time_column: str | None = None, start: dt.date | None = None,
+             end: dt.date | None = None, required: bool = True) -> pd.DataFrame | None:
+        """Rows of ``table`` not deleted, restricted to [start, end) on ``time_column`` (in SQL)."""
+        if not self.has(table):
+            if required:
+                where = f"schema {self.schema!r}" if self.schema else "the default schema"
+                raise ReplicaError(f"{self.system} replica: table {table!r} not found in {where}")
+            return None
+        t = sa.Table(table, sa.MetaData(), schema=self.schema, autoload_with=self.engine)
+        query = sa.select(t)
+        for flag in ("_fivetran_deleted", "is_deleted"):
+            if flag in t.c:
+                query = query.where(sa.or_(t.c[flag].is_(None), t.c[flag].is_(False)))
+        if time_column is not None:
+            if start is not None:
+                query = query.where(t.c[time_column] >= dt.datetime(start.year, start.month, start.day))
+            if end is not None:
+                query = query.where(t.c[time_column] < dt.datetime(end.year, end.month, end.day))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return pd.DataFrame([dict(r) for r in rows], columns=list(t.c.keys()), dtype=object)
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    def clean(v: Any) -> Any:
+        if v is None or v is pd.NaT or (isinstance(v, float) and v != v):
+            return None
+        return v.to_pydatetime() if isinstance(v, pd.Timestamp) else v
+    return [{k: clean(v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def _metadata(value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str) and value.strip():
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+    return {}
+
+
+def _unix(value: Any) -> int | None:
+    if value is None:
+        return None
+    stamp = pd.Timestamp(value)
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return int(stamp.value // 1_000_000_000)
+
+
+# --- Stripe ------------------------------------------------------------------------
+def _current_subscriptions(r: Replica) -> list[dict[str, Any]]:
+    if r.has("subscription_history") and "_fivetran_active" in r.columns("subscription_history"):
+        history = r.read("subscription_history")
+        return [row for row in _records(history) if row.get("_fivetran_active")]
+    return _records(r.read("subscription"))
+
+
+def _status_history(r: Replica) -> list[dict[str, Any]]:
+    if not (r.has("subscription_history") and "_fivetran_start" in r.columns("subscription_history")):
+        return _baselines(r)[1]
+    rows = sorted(_records(r.read("subscription_history")), key=lambda x: (x["id"], x["_fivetran_start"]))
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        last = out[-1] if out else None
+        if last is not None and last["subscription"] == row["id"] and last["status"] == row["status"]:
+            continue
+        if last is not None and last["subscription"] == row["id"]:
+            last["valid_to"] = row["_fivetran_start"]
+        out.append({"subscription": row["id"], "status": row["status"], "valid_from": row["_fivetran_start"], "valid_to": None})
+    return out
+
+
+def _item_versions(r: Replica) -> list[dict[str, Any]]:
+    columns = r.columns("subscription_item")
+    if "_fivetran_start" not in columns:
+        return _baselines(r)[0]
+    price_col = "price_id" if "price_id" in columns else "plan_id"
+    rows = sorted(_records(r.read("subscription_item")), key=lambda x: (x["id"], x["_fivetran_start"]))
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        valid_to = None if row.get("_fivetran_active") else row.get("_fivetran_end")
+        last = out[-1] if out else None
+        if (last is not None and last["id"] == row["id"] and (last["price"], last["quantity"]) == (row[price_col], row["quantity"])
+                and last["valid_to"] == row["_fivetran_start"]):
+            last["valid_to"] = valid_to
+            continue
+        out.append({"id": row["id"], "subscription": row["subscription_id"], "price": row[price_col],
+                    "quantity": row["quantity"], "valid_from": row["_fivetran_start"], "valid_to": valid_to})
+    return out
+
+
+def _baselines(r: Replica) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Stripe-API-shaped current subscriptions and items -> the API connector's baseline histories."""
+    item_frame = r.read("subscription_item")
+    price_col = "price_id" if "price_id" in item_frame.columns else "plan_id"
+    items_of: dict[str, list[dict[str, Any]]] = {}
+    for item in _records(item_frame):
+        items_of.setdefault(item["subscription_id"], []).append(
+            {"id": item["id"], "price": item[price_col], "quantity": item["quantity"], "created": _unix(item.get("created"))})
+    subs = []
+    for s in _current_subscriptions(r):
+        subs.append({"id": s["id"], "status": s["status"], "items": {"data": items_of.get(s["id"], [])},
+                     **{k: _unix(s.get(k)) for k in ("start_date", "trial_start", "trial_end", "ended_at")}})
+    return stripe_api.subscription_histories(subs, [])
+
+
+def _invoices(r: Replica, start: dt.date | None, end: dt.date | None) -> list[dict[str, Any]]:
+    invoices = _records(r.read("invoice", time_column="created", start=start, end=end))
+    lines = r.read("invoice_line_item", required=False)
+    lines_of: dict[str, list[dict[str, Any]]] = {}
+    if lines is not None:
+        for line in _records(lines):
+            lines_of.setdefault(line["invoice_id"], []).append(
+                {"period": {"start": line.get("period_start"), "end": line.get("period_end")}})
+    rows = []
+    for inv in invoices:
+        row = stripe_api.invoice_row({**inv, "customer": inv.get("customer_id"), "subscription": inv.get("subscription_id"),
+                                      "status_transitions": {"paid_at": inv.get("status_transitions_paid_at")}},
+                                     lines_of.get(inv["id"], []))
+        rows.append(row)
+    return rows
+
+
+def _discounts(r: Replica) -> list[dict[str, Any]]:
+    coupons = {c["id"]: c for c in _records(r.read("coupon"))}
+    rows = []
+    for d in _records(r.read("discount")):
+        coupon = coupons.get(d.get("coupon_id"), {})
+        rows.append({"id": d["id"], "subscription": d.get("subscription_id"), "coupon_id": d.get("coupon_id"),
+                     "coupon_percent_off": coupon.get("percent_off"), "coupon_duration": coupon.get("duration"),
+                     "coupon_duration_in_months": coupon.get("duration_in_months"), "start": d.get("start"), "end": d.get("end")})
+    return [row for row in rows if row["subscription"]]
+
+
+def _stripe(table: str, r: Replica, start: dt.date | None, end: dt.date | None) -> list[NativeExtract]:
+    def one(relative: str, columns: Sequence[str], rows: list[dict[str, Any]], source: str) -> list[NativeExtract]:
+        return [NativeExtract(relative, columns, rows, f"stripe-replica:{r.schema or ''}.{source}")]
+
+    if table == "billing_customers":
+        rows = [stripe_api.customer_row({**c, "address": {"country": c.get("address_country")}, "metadata": _metadata(c.get("metadata"))})
+                for c in _records(r.read("customer"))]
+        return one("billing/customers.csv", stripe_api.CUSTOMER_COLUMNS, rows, "customer")
+    if table == "billing_prices":
+        products = {p["id"]: p for p in _records(r.read("product", required=False) or pd.DataFrame(columns=["id"]))}
+        rows = []
+        for p in _records(r.read("price")):
+            product = products.get(p.get("product_id")) or {"id": p.get("product_id")}
+            rows.append(stripe_api.price_row({**p, "product": product, "metadata": _metadata(p.get("metadata")), "recurring": {
+                "interval": p.get("recurring_interval"), "interval_count": p.get("recurring_interval_count"),
+                "usage_type": p.get("recurring_usage_type")}}))
+        return one("billing/prices.csv", stripe_api.PRICE_COLUMNS, rows, "price")
+    if table == "billing_subscriptions":
+        rows = [stripe_api.subscription_row({**s, "customer": s.get("customer_id")}) for s in _current_subscriptions(r)]
+        return one("billing/subscriptions.csv", stripe_api.SUBSCRIPTION_COLUMNS, rows, "subscription_history")
+    if table == "billing_subscription_items":
+        return one("billing/subscription_items.csv", stripe_api.ITEM_COLUMNS, _item_versions(r), "subscription_item")
+    if table == "billing_subscription_status_history":
+        return one("billing/subscription_status_history.csv", stripe_api.STATUS_COLUMNS, _status_history(r), "subscription_history")
+    if table == "billing_discounts":
+        return one("billing/discounts.csv", stripe_api.DISCOUNT_COLUMNS, _discounts(r), "discount")
+    if table == "billing_invoices":
+        return one("billing/invoices.csv", stripe_api.INVOICE_COLUMNS, _invoices(r, start, end), "invoice")
+    if table == "billing_payments":
+        rows = [stripe_api.charge_row({**c, "customer": c.get("customer_id"), "invoice": c.get("invoice_id")})
+                for c in _records(r.read("charge", time_column="created", start=start, end=end))]
+        return one("billing/charges.csv", stripe_api.CHARGE_COLUMNS, rows, "charge")
+    if table == "billing_refunds":
+        customer_of = {c["id"]: c.get("customer_id") for c in _records(r.read("charge"))}
+        rows = [stripe_api.refund_row({**x, "charge": {"id": x.get("charge_id"), "customer": customer_of.get(x.get("charge_id"))}})
+                for x in _records(r.read("refund", time_column="created", start=start, end=end))]
+        return one("billing/refunds.csv", stripe_api.REFUND_COLUMNS, rows, "refund")
+    raise KeyError(table)
+
+
+# --- HubSpot ---------------------------------------------------------------------
+def _properties(row: dict[str, Any], names: Sequence[str], id_column: str) -> dict[str, Any]:
+    out = {name: row.get(f"property_{name}") for name in names}
+    if "hs_object_id" in out:
+        out["hs_object_id"] = row.get(id_column)
+    return out
+
+
+def _first(pairs: pd.DataFrame | None, key: str, value: str) -> dict[Any, Any]:
+    """key -> the smallest associated value (deterministic 'first' association)."""
+    if pairs is None or pairs.empty:
+        return {}
+    first = pairs.dropna(subset=[key, value]).sort_values([key, value]).drop_duplicates(key)
+    return dict(zip(first[key], first[value], strict=True))
+
+
+def _stage_dates_from_history(r: Replica) -> dict[tuple[Any, str], Any]:
+    history = r.read("contact_property_history", required=False)
+    if history is None or history.empty:
+        return {}
+    stages = history[history["name"] == "lifecyclestage"].sort_values("timestamp")
+    return {(row["contact_id"], row["value"]): row["timestamp"] for row in _records(stages.drop_duplicates(["contact_id", "value"]))}
+
+
+def _hubspot(table: str, r: Replica, start: dt.date | None, end: dt.date | None) -> list[NativeExtract]:
+    def one(relative: str, columns: Sequence[str], rows: list[dict[str, Any]], source: str) -> list[NativeExtract]:
+        return [NativeExtract(relative, columns, rows, f"hubspot-replica:{r.schema or ''}.{source}")]
+
+    if table == "crm_contacts":
+        stage_dates = _stage_dates_from_history(r)
+        rows = []
+        for c in _records(r.read("contact")):
+            row = _properties(c, hubspot_api.CONTACT_COLUMNS, "id")
+            for stage in LIFECYCLE_STAGES:
+                column = f"hs_lifecyclestage_{stage}_date"
+                if row[column] is None:
+                    row[column] = stage_dates.get((c["id"], stage))
+            rows.append(row)
+        return one("crm/contacts.csv", hubspot_api.CONTACT_COLUMNS, rows, "contact")
+    if table == "crm_companies":
+        rows = [_properties(c, hubspot_api.COMPANY_COLUMNS, "id") for c in _records(r.read("company"))]
+        return one("crm/companies.csv", hubspot_api.COMPANY_COLUMNS, rows, "company")
+    if table == "crm_deals":
+        company_of = _first(r.read("deal_company", required=False), "deal_id", "company_id")
+        contact_of = _first(r.read("deal_contact", required=False), "deal_id", "contact_id")
+        rows = []
+        for d in _records(r.read("deal")):
+            row = _properties(d, hubspot_api.DEAL_PROPERTIES, "deal_id")
+            row["dealstage"] = row["dealstage"] or d.get("deal_pipeline_stage_id")
+            rows.append({**row, "associated_company_id": company_of.get(d["deal_id"]),
+                         "associated_contact_id": contact_of.get(d["deal_id"])})
+        return one("crm/deals.csv", hubspot_api.DEAL_COLUMNS, rows, "deal")
+    if table == "crm_form_submissions":
+        rows = [{"conversion_id": f["conversion_id"], "contact_id": f["contact_id"], "form_id": f.get("form_id"),
+                 "form_title": f.get("title"), "submitted_at": f.get("timestamp"), "page_url": f.get("page_url")}
+                for f in _records(r.read("contact_form_submission", time_column="timestamp", start=start, end=end))]
+        return one("crm/form_submissions.csv", hubspot_api.FORM_COLUMNS, rows, "contact_form_submission")
+    if table == "crm_meetings":
+        contact_of = _first(r.read("engagement_contact", required=False), "engagement_id", "contact_id")
+        meetings = r.read("engagement_meeting", time_column="property_hs_meeting_start_time", start=start, end=end)
+        rows = [{**_properties(m, hubspot_api.MEETING_PROPERTIES, "engagement_id"), "contact_id": contact_of.get(m["engagement_id"])}
+                for m in _records(meetings)]
+        return one("crm/meetings.csv", hubspot_api.MEETING_COLUMNS, rows, "engagement_meeting")
+    raise KeyError(table)
+
+
+def extract(table: str, engine: sa.Engine, *, stripe_schema: str | None, hubspot_schema: str | None,
+            start: dt.date | None = None, end: dt.date | None = None) -> list[NativeExtract]:
+    """Native records of ``table`` from the replica (facts: [start, end) selected in SQL)."""
+    if table.startswith("billing_") and table in TABLES:
+        return _stripe(table, Replica(engine, stripe_schema, "stripe"), start, end)
+    if table.startswith("crm_") and table in TABLES:
+        return _hubspot(table, Replica(engine, hubspot_schema, "hubspot"), start, end)
+    raise KeyError(f"sql replica: no mapping for table {table!r}; replica tables: {list(TABLES)}")

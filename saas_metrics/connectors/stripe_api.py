@@ -1,0 +1,315 @@
+"""Stripe REST API -> the native billing records of docs/sources.md (then the billing mapper).
+
+Objects: customers, prices (product expanded), subscriptions (``status=all``), invoices (with
+their lines), charges, refunds (charge expanded for its customer) and events. Lists use cursor
+pagination (``limit``, ``starting_after``, ``has_more``, ``data``); fact tables (invoices,
+charges, refunds) are requested for the partition window only with ``created[gte]`` /
+``created[lt]`` (the month's unix bounds); snapshots are extracted whole.
+
+What the API does not hold, and how it is reconstructed:
+
+- Item versions (price/quantity over time) and status history are not objects of the API.
+  They are rebuilt from ``customer.subscription.created/updated/deleted/paused/resumed``
+  events: each event's ``data.object`` is the subscription after the change at ``created``;
+  a version (or status run) starts when an item appears or its price/quantity changes and
+  ends at the next change, the item's removal or the cancellation. Stripe keeps events for
+  30 days only, so a subscription whose events are gone gets a BASELINE history from its
+  current state: each current item from its ``created`` to ``ended_at``; status trialing
+  over the trial, then active (or its current status) until ``ended_at``, then canceled.
+  Past-due spells, pauses and past price/quantity changes older than the event retention
+  are lost: use the SQL replica (history mode) for full history.
+- Discounts: current ``subscription.discount(s)`` plus ``customer.discount.*`` events
+  (ended discounts older than the retention are lost).
+- Invoice service period: the min/max ``period`` of its lines (Stripe's invoice-level
+  ``period_start``/``period_end`` are the PREVIOUS usage period for subscription invoices);
+  invoice-level fields only when it has no lines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from saas_metrics.connectors.config import ConnectorsConfig, Credentials
+from saas_metrics.connectors.http import ApiClient, SourceApiError, require_secret
+from saas_metrics.connectors.native import NativeExtract, native_text
+
+SYSTEM = "stripe"
+AUTH_HINT = ("check STRIPE_API_KEY is a secret or restricted key (of the right account and mode) with read access to "
+             "customers, products/prices, subscriptions, invoices, charges, refunds and events")
+
+CUSTOMER_COLUMNS = ("id", "email", "name", "created", "currency", "address_country", "metadata_crm_company_id", "metadata_referred_by")
+PRICE_COLUMNS = ("id", "product", "product_name", "nickname", "metadata_tier", "unit_amount", "currency", "type",
+                 "recurring_interval", "recurring_interval_count", "recurring_usage_type", "billing_scheme", "active", "created")
+SUBSCRIPTION_COLUMNS = ("id", "customer", "status", "created", "start_date", "trial_start", "trial_end", "cancel_at_period_end",
+                        "cancel_at", "canceled_at", "ended_at", "current_period_start", "current_period_end", "collection_method")
+ITEM_COLUMNS = ("id", "subscription", "price", "quantity", "valid_from", "valid_to")
+STATUS_COLUMNS = ("subscription", "status", "valid_from", "valid_to")
+DISCOUNT_COLUMNS = ("id", "subscription", "coupon_id", "coupon_percent_off", "coupon_duration", "coupon_duration_in_months", "start", "end")
+INVOICE_COLUMNS = ("id", "customer", "subscription", "status", "billing_reason", "created", "due_date", "status_transitions_paid_at",
+                   "period_start", "period_end", "currency", "subtotal", "tax", "total", "amount_paid", "amount_due")
+CHARGE_COLUMNS = ("id", "customer", "invoice", "amount", "currency", "status", "created", "failure_code", "refunded", "amount_refunded")
+REFUND_COLUMNS = ("id", "charge", "customer", "amount", "currency", "status", "created", "reason")
+
+SUBSCRIPTION_EVENTS = ("customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted",
+                       "customer.subscription.paused", "customer.subscription.resumed")
+DISCOUNT_EVENTS = ("customer.discount.created", "customer.discount.updated", "customer.discount.deleted")
+TERMINAL_STATUSES = frozenset({"canceled", "incomplete_expired"})
+
+#: Tables this connector serves.
+TABLES = ("billing_customers", "billing_prices", "billing_subscriptions", "billing_subscription_items",
+          "billing_subscription_status_history", "billing_discounts", "billing_invoices", "billing_payments", "billing_refunds")
+
+
+def stripe_client(config: ConnectorsConfig, credentials: Credentials, *, sleep: Callable[[float], None] = time.sleep) -> ApiClient:
+    key = require_secret(SYSTEM, credentials.stripe_api_key, "STRIPE_API_KEY", "a Stripe secret or restricted key")
+    return ApiClient(SYSTEM, config.stripe_base_url, headers={"Authorization": f"Bearer {key}"}, auth_hint=AUTH_HINT,
+                     retry=config.retry, sleep=sleep)
+
+
+def unix_bounds(start: dt.date | None, end: dt.date | None) -> dict[str, int]:
+    """``created[gte]``/``created[lt]`` of a [start, end) window of first-of-month dates (UTC)."""
+    params: dict[str, int] = {}
+    if start is not None:
+        params["created[gte]"] = int(dt.datetime(start.year, start.month, start.day, tzinfo=dt.UTC).timestamp())
+    if end is not None:
+        params["created[lt]"] = int(dt.datetime(end.year, end.month, end.day, tzinfo=dt.UTC).timestamp())
+    return params
+
+
+def list_all(client: ApiClient, path: str, params: Mapping[str, Any] | None = None, *, page_size: int = 100) -> list[dict[str, Any]]:
+    """Every object of a Stripe list endpoint, following ``starting_after`` until ``has_more`` is false."""
+    records: list[dict[str, Any]] = []
+    after: str | None = None
+    while True:
+        query = {**(params or {}), "limit": page_size, **({"starting_after": after} if after else {})}
+        page = client.get(path, query)
+        data = page.get("data") if isinstance(page, dict) else None
+        if not isinstance(data, list):
+            raise SourceApiError(SYSTEM, f"GET {path}: unexpected response (no 'data' list)")
+        records.extend(data)
+        if not page.get("has_more"):
+            return records
+        if not data:
+            raise SourceApiError(SYSTEM, f"GET {path}: has_more without data; cannot continue the cursor")
+        after = data[-1]["id"]
+
+
+def _id(value: Any) -> Any:
+    """The id of an expandable field (an id string or an expanded object)."""
+    return value.get("id") if isinstance(value, dict) else value
+
+
+def _iso(seconds: int | None) -> dt.datetime | None:
+    return None if seconds is None else dt.datetime.fromtimestamp(seconds, dt.UTC).replace(tzinfo=None)
+
+
+# --- plain objects -----------------------------------------------------------
+def customer_row(c: Mapping[str, Any]) -> dict[str, Any]:
+    metadata = c.get("metadata") or {}
+    return {"id": c.get("id"), "email": c.get("email"), "name": c.get("name"), "created": c.get("created"),
+            "currency": c.get("currency"), "address_country": (c.get("address") or {}).get("country"),
+            "metadata_crm_company_id": metadata.get("crm_company_id"), "metadata_referred_by": metadata.get("referred_by")}
+
+
+def price_row(p: Mapping[str, Any]) -> dict[str, Any]:
+    product = p.get("product")
+    recurring = p.get("recurring") or {}
+    return {"id": p.get("id"), "product": _id(product), "product_name": product.get("name") if isinstance(product, dict) else None,
+            "nickname": p.get("nickname"), "metadata_tier": (p.get("metadata") or {}).get("tier"),
+            "unit_amount": p.get("unit_amount"), "currency": p.get("currency"), "type": p.get("type"),
+            "recurring_interval": recurring.get("interval"), "recurring_interval_count": recurring.get("interval_count"),
+            "recurring_usage_type": recurring.get("usage_type"), "billing_scheme": p.get("billing_scheme"),
+            "active": p.get("active"), "created": p.get("created")}
+
+
+def subscription_row(s: Mapping[str, Any]) -> dict[str, Any]:
+    row = {c: s.get(c) for c in SUBSCRIPTION_COLUMNS}
+    row["customer"] = _id(s.get("customer"))
+    return row
+
+
+def invoice_row(i: Mapping[str, Any], lines: list[Mapping[str, Any]]) -> dict[str, Any]:
+    periods = [line.get("period") or {} for line in lines]
+    starts = [p["start"] for p in periods if p.get("start") is not None]
+    ends = [p["end"] for p in periods if p.get("end") is not None]
+    subscription = i.get("subscription")
+    if subscription is None:  # API versions >= 2025-03: parent.subscription_details.subscription
+        subscription = ((i.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+    tax = i.get("tax")
+    if tax is None and i.get("total_taxes") is not None:
+        tax = sum(t.get("amount", 0) for t in i["total_taxes"])
+    return {"id": i.get("id"), "customer": _id(i.get("customer")), "subscription": _id(subscription), "status": i.get("status"),
+            "billing_reason": i.get("billing_reason"), "created": i.get("created"), "due_date": i.get("due_date"),
+            "status_transitions_paid_at": (i.get("status_transitions") or {}).get("paid_at"),
+            "period_start": min(starts) if starts else i.get("period_start"),
+            "period_end": max(ends) if ends else i.get("period_end"),
+            "currency": i.get("currency"), "subtotal": i.get("subtotal"), "tax": tax, "total": i.get("total"),
+            "amount_paid": i.get("amount_paid"), "amount_due": i.get("amount_due")}
+
+
+def charge_row(c: Mapping[str, Any]) -> dict[str, Any]:
+    row = {col: c.get(col) for col in CHARGE_COLUMNS}
+    row["customer"], row["invoice"] = _id(c.get("customer")), _id(c.get("invoice"))
+    return row
+
+
+def refund_row(r: Mapping[str, Any]) -> dict[str, Any]:
+    charge = r.get("charge")
+    return {"id": r.get("id"), "charge": _id(charge), "customer": _id(charge.get("customer")) if isinstance(charge, dict) else None,
+            "amount": r.get("amount"), "currency": r.get("currency"), "status": r.get("status"), "created": r.get("created"),
+            "reason": r.get("reason")}
+
+
+# --- histories from events -----------------------------------------------------
+def _items_of(subscription: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    items = (subscription.get("items") or {}).get("data") or []
+    return {item["id"]: (_id(item.get("price") or item.get("plan")), item.get("quantity")) for item in items}
+
+
+def _ordered(events: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Oldest first (the API lists newest first; same-second events keep the API's relative order)."""
+    return sorted(reversed(list(events)), key=lambda e: e.get("created") or 0)
+
+
+def _history_from_snapshots(sub_id: str, snapshots: list[tuple[int, Mapping[str, Any]]]) -> tuple[list[dict], list[dict]]:
+    items: list[dict[str, Any]] = []
+    statuses: list[dict[str, Any]] = []
+    open_items: dict[str, dict[str, Any]] = {}
+    open_status: dict[str, Any] | None = None
+    for at, snap in snapshots:
+        when = _iso(at)
+        status = snap.get("status")
+        if open_status is None or open_status["status"] != status:
+            if open_status is not None:
+                open_status["valid_to"] = when
+            open_status = {"subscription": sub_id, "status": status, "valid_from": when, "valid_to": None}
+            statuses.append(open_status)
+        current = {} if status in TERMINAL_STATUSES else _items_of(snap)
+        for item_id in list(open_items):
+            version = open_items[item_id]
+            if current.get(item_id) != (version["price"], version["quantity"]):
+                version["valid_to"] = when
+                del open_items[item_id]
+        for item_id, (price, quantity) in current.items():
+            if item_id not in open_items:
+                version = {"id": item_id, "subscription": sub_id, "price": price, "quantity": quantity, "valid_from": when, "valid_to": None}
+                open_items[item_id] = version
+                items.append(version)
+    return items, statuses
+
+
+def _baseline_history(sub: Mapping[str, Any]) -> tuple[list[dict], list[dict]]:
+    """Item versions and status runs of a subscription without events (see the module docstring)."""
+    sub_id, status, ended = sub["id"], sub.get("status"), sub.get("ended_at")
+    items = [{"id": item["id"], "subscription": sub_id, "price": _id(item.get("price") or item.get("plan")),
+              "quantity": item.get("quantity"), "valid_from": _iso(item.get("created") or sub.get("start_date")), "valid_to": _iso(ended)}
+             for item in (sub.get("items") or {}).get("data") or []]
+    runs: list[tuple[str, int | None, int | None]] = []
+    paid_from = sub.get("start_date")
+    if sub.get("trial_start") is not None:
+        trial_to = None if status == "trialing" else sub.get("trial_end")
+        runs.append(("trialing", sub["trial_start"], trial_to))
+        paid_from = sub.get("trial_end")
+    if status in TERMINAL_STATUSES:
+        if ended is None or paid_from is None or paid_from < ended:
+            runs.append(("active", paid_from, ended))
+        runs.append((status, ended, None))
+    elif status != "trialing":
+        runs.append((status, paid_from, None))
+    statuses = [{"subscription": sub_id, "status": s, "valid_from": _iso(a), "valid_to": _iso(b)} for s, a, b in runs]
+    return items, statuses
+
+
+def subscription_histories(subscriptions: list[Mapping[str, Any]], events: list[Mapping[str, Any]]) -> tuple[list[dict], list[dict]]:
+    """(item version rows, status history rows) of every subscription: from its subscription events when the
+    API still has any, else the baseline from its current state."""
+    snapshots: dict[str, list[tuple[int, Mapping[str, Any]]]] = {}
+    for event in _ordered(e for e in events if e.get("type") in SUBSCRIPTION_EVENTS):
+        obj = (event.get("data") or {}).get("object") or {}
+        if obj.get("id"):
+            snapshots.setdefault(obj["id"], []).append((event["created"], obj))
+    items: list[dict] = []
+    statuses: list[dict] = []
+    for sub in subscriptions:
+        sub_items, sub_statuses = (_history_from_snapshots(sub["id"], snapshots[sub["id"]]) if sub["id"] in snapshots
+                                   else _baseline_history(sub))
+        items.extend(sub_items)
+        statuses.extend(sub_statuses)
+    return items, statuses
+
+
+def discount_rows(subscriptions: list[Mapping[str, Any]], events: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Discounts on subscriptions: current ones and those seen in ``customer.discount.*`` events (latest state wins)."""
+    found: dict[str, Mapping[str, Any]] = {}
+    for event in _ordered(e for e in events if e.get("type") in DISCOUNT_EVENTS):
+        obj = (event.get("data") or {}).get("object") or {}
+        if obj.get("id"):
+            found[obj["id"]] = obj
+    for sub in subscriptions:
+        for discount in [sub.get("discount"), *(sub.get("discounts") or [])]:
+            if isinstance(discount, dict) and discount.get("id"):
+                found[discount["id"]] = {"subscription": sub["id"], **discount}
+    rows = []
+    for discount in found.values():
+        if not discount.get("subscription"):
+            continue  # customer-level discounts do not belong to a subscription
+        coupon = discount.get("coupon") or (discount.get("source") or {}).get("coupon") or {}
+        rows.append({"id": discount["id"], "subscription": _id(discount["subscription"]), "coupon_id": coupon.get("id"),
+                     "coupon_percent_off": coupon.get("percent_off"), "coupon_duration": coupon.get("duration"),
+                     "coupon_duration_in_months": coupon.get("duration_in_months"), "start": discount.get("start"),
+                     "end": discount.get("end")})
+    return rows
+
+
+# --- extraction ------------------------------------------------------------------
+def _invoices(client: ApiClient, start: dt.date | None, end: dt.date | None, page_size: int) -> list[dict[str, Any]]:
+    rows = []
+    for invoice in list_all(client, "/v1/invoices", unix_bounds(start, end), page_size=page_size):
+        lines_list = invoice.get("lines") or {}
+        lines = list(lines_list.get("data") or [])
+        if lines_list.get("has_more"):
+            lines = list_all(client, f"/v1/invoices/{invoice['id']}/lines", page_size=page_size)
+        rows.append(invoice_row(invoice, lines))
+    return rows
+
+
+def extract(table: str, client: ApiClient, start: dt.date | None, end: dt.date | None, *, page_size: int = 100) -> list[NativeExtract]:
+    """The native records of ``table`` (facts: created in [start, end); snapshots: whole)."""
+    def one(relative: str, columns: tuple[str, ...], rows: list[dict[str, Any]], path: str) -> list[NativeExtract]:
+        return [NativeExtract(relative, columns, rows, f"stripe-api:{path}")]
+
+    window = unix_bounds(start, end)
+    if table == "billing_customers":
+        return one("billing/customers.csv", CUSTOMER_COLUMNS,
+                   [customer_row(c) for c in list_all(client, "/v1/customers", page_size=page_size)], "/v1/customers")
+    if table == "billing_prices":
+        prices = list_all(client, "/v1/prices", {"expand[]": ["data.product"]}, page_size=page_size)
+        return one("billing/prices.csv", PRICE_COLUMNS, [price_row(p) for p in prices], "/v1/prices")
+    if table == "billing_subscriptions":
+        subs = list_all(client, "/v1/subscriptions", {"status": "all"}, page_size=page_size)
+        return one("billing/subscriptions.csv", SUBSCRIPTION_COLUMNS, [subscription_row(s) for s in subs], "/v1/subscriptions")
+    if table in ("billing_subscription_items", "billing_subscription_status_history", "billing_discounts"):
+        subs = list_all(client, "/v1/subscriptions", {"status": "all"}, page_size=page_size)
+        types = DISCOUNT_EVENTS if table == "billing_discounts" else SUBSCRIPTION_EVENTS
+        events = list_all(client, "/v1/events", {"types[]": list(types)}, page_size=page_size)
+        if table == "billing_discounts":
+            return one("billing/discounts.csv", DISCOUNT_COLUMNS, discount_rows(subs, events), "/v1/events+/v1/subscriptions")
+        items, statuses = subscription_histories(subs, events)
+        if table == "billing_subscription_items":
+            return one("billing/subscription_items.csv", ITEM_COLUMNS, items, "/v1/events+/v1/subscriptions")
+        return one("billing/subscription_status_history.csv", STATUS_COLUMNS, statuses, "/v1/events+/v1/subscriptions")
+    if table == "billing_invoices":
+        return one("billing/invoices.csv", INVOICE_COLUMNS, _invoices(client, start, end, page_size), "/v1/invoices")
+    if table == "billing_payments":
+        return one("billing/charges.csv", CHARGE_COLUMNS,
+                   [charge_row(c) for c in list_all(client, "/v1/charges", window, page_size=page_size)], "/v1/charges")
+    if table == "billing_refunds":
+        refunds = list_all(client, "/v1/refunds", {**window, "expand[]": ["data.charge"]}, page_size=page_size)
+        return one("billing/refunds.csv", REFUND_COLUMNS, [refund_row(r) for r in refunds], "/v1/refunds")
+    raise KeyError(f"{SYSTEM}: no API extractor for table {table!r}; API tables: {list(TABLES)}")
+
+
+__all__ = ["TABLES", "extract", "list_all", "native_text", "stripe_client", "subscription_histories", "unix_bounds"]
