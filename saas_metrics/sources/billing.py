@@ -163,15 +163,20 @@ def read_refunds(sources_dir: Path) -> pd.DataFrame:
 
 
 def read_subscription_periods(sources_dir: Path) -> pd.DataFrame:
-    """Optional periods-style import (``billing/subscription_periods.csv``): subscription_id, customer_id,
-    start_date, end_date (exclusive, empty = active), monthly_amount (major units), optional currency
-    (missing -> null; the revenue code uses the reporting currency), plan_id. Absent file -> empty, no warning."""
-    t = open_native(sources_dir, "billing/subscription_periods.csv", SYSTEM, optional=True)
+    """Optional periods-style import (``billing/subscription_periods.csv``, or ``subscription_periods.csv``
+    directly in the sources folder): subscription_id, customer_id, start_date, end_date (exclusive,
+    empty = active), monthly_amount (major units), optional currency (missing -> null; the revenue
+    code uses the reporting currency), plan_id. Absent file -> empty, no warning."""
+    relative = "billing/subscription_periods.csv"
+    if not (Path(sources_dir) / relative).is_file() and (Path(sources_dir) / "subscription_periods.csv").is_file():
+        relative = "subscription_periods.csv"
+    t = open_native(sources_dir, relative, SYSTEM, optional=True)
     if t is None:
         return s.BILLING_SUBSCRIPTION_PERIODS.empty_frame()
     return t.finish({
         "subscription_id": t.text("subscription_id"), "customer_id": t.text("customer_id"),
         "start_date": t.date("start_date", "start_date"), "end_date": t.date("end_date", "end_date"),
         "monthly_amount": t.number("monthly_amount", "monthly_amount"),
-        "currency": upper(t.text("currency")) if t.has("currency") else None, "plan_id": t.text("plan_id"),
+        "currency": upper(t.text("currency")) if t.has("currency") else None,
+        "plan_id": t.text("plan_id") if t.has("plan_id") else None,
     }, s.BILLING_SUBSCRIPTION_PERIODS)
