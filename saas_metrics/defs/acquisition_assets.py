@@ -16,7 +16,7 @@ from saas_metrics.defs.common import (
 from saas_metrics.defs.revenue_assets import PREVIOUS_MONTH, kpi_table
 from saas_metrics.metrics.ad_spend import AD_SPEND_STAGED, ad_platform_kpis, stage_ad_spend
 from saas_metrics.metrics.attribution import ATTRIBUTION_CREDITS, attribute, attribution_sums_check
-from saas_metrics.metrics.cac import cac_kpis
+from saas_metrics.metrics.cac import cac_kpis, without_spend_data
 from saas_metrics.metrics.demos import demo_kpis
 from saas_metrics.metrics.funnel import funnel_kpis
 from saas_metrics.metrics.kpi import kpi_frame
@@ -96,6 +96,9 @@ def build_acquisition_assets(settings: Settings, partitions: dg.PartitionsDefini
         kpis = cac_kpis(ad_spend_daily, expenses, fx_rates, mrr_movements, customer_channels, attribution_credits,
                         _metric_by_month(kpi_ltv, "ltv"), _metric_by_month(kpi_revenue, "asp"), months, policy,
                         currency, gross_margin=settings.revenue.gross_margin)
+        if ad_spend_daily.empty and expenses.empty:
+            context.log.warning("no ad spend and no S&M expenses at all: spend-based metrics are NULL")
+            kpis = without_spend_data(kpis)
         platform = ad_platform_kpis(ad_spend_daily[ad_spend_daily["month"].isin(months)], months)
         return kpi_frame(pd.concat([kpis, platform], ignore_index=True))
 

@@ -13,7 +13,11 @@ from saas_metrics.defs.common import (
     table_metadata,
     window_months,
 )
+from saas_metrics.defs.resources import WarehouseResource
 from saas_metrics.metrics.kpi import KPI_MONTHLY, kpi_frame
+from saas_metrics.metrics.requirements import null_unavailable, unavailable_metrics
+from saas_metrics.sources.schemas import SCHEMAS
+from saas_metrics.warehouse import Warehouse
 from saas_metrics.warehouse.io_manager import register_table
 
 #: Headline numbers emitted as numeric metadata (the Plots tab of kpi_monthly).
@@ -41,7 +45,7 @@ def build_report_assets(settings: Settings, partitions: dg.PartitionsDefinition,
         kinds=kinds_for(settings),
         metadata=table_metadata(KPI_MONTHLY),
     )
-    def kpi_monthly(context: AssetExecutionContext, **domain_kpis: pd.DataFrame) -> pd.DataFrame:
+    def kpi_monthly(context: AssetExecutionContext, warehouse: WarehouseResource, **domain_kpis: pd.DataFrame) -> pd.DataFrame:
         """Every KPI per month x metric x segment (segment 'all' = headline): the warehouse contract
         BI tools read. Union of the domain KPI tables; rows of a month still in progress are
         provisional. Definitions: docs/metrics.md.
@@ -51,6 +55,11 @@ def build_report_assets(settings: Settings, partitions: dg.PartitionsDefinition,
         kpi = kpi_frame(pd.concat(frames, ignore_index=True)) if frames else kpi_frame([])
         kpi["is_provisional"] = kpi["is_provisional"].astype(bool) | is_provisional_month(kpi["month"])
         kpi = kpi.drop_duplicates(["month", "metric", "segment", "segment_value"], keep="first")
+        available = available_source_tables(warehouse.warehouse)
+        missing = sorted(unavailable_metrics(available) & set(kpi["metric"]))
+        if missing:
+            context.log.warning(f"source data missing: NULL for {', '.join(missing)}")
+        kpi = null_unavailable(kpi, available)
         _plot_metadata(context, kpi, pd.Timestamp(months[-1]))
         return kpi
 
@@ -75,6 +84,19 @@ def build_report_assets(settings: Settings, partitions: dg.PartitionsDefinition,
         })
 
     return [kpi_monthly, kpi_dashboard]
+
+
+def available_source_tables(wh: Warehouse) -> set[str]:
+    """Canonical tables whose staging table holds at least one row (over all months)."""
+    import sqlalchemy as sa
+
+    available = set()
+    with wh.engine.connect() as conn:
+        for table in SCHEMAS:
+            name = f"stg_{table}"
+            if wh.has_table(name) and conn.execute(sa.text(f'SELECT 1 FROM "{name}" LIMIT 1')).first():
+                available.add(table)
+    return available
 
 
 def _plot_metadata(context: AssetExecutionContext, kpi: pd.DataFrame, month: pd.Timestamp) -> None:

@@ -148,7 +148,8 @@ def _customer_times(
 ) -> pd.DataFrame:
     """Add lead_at (earliest contact creation) and deal_at (earliest deal created before conversion)."""
     lead = members.merge(contacts[["contact_id", "created_at"]], on="contact_id").groupby("customer_id")["created_at"].min()
-    customers = customers.assign(lead_at=customers["customer_id"].map(lead))
+    lead_at = customers["customer_id"].map(lead) if len(lead) else pd.Series(pd.NaT, index=customers.index, dtype="datetime64[ns]")
+    customers = customers.assign(lead_at=lead_at)
     deal_parts = []
     if deals is not None and not deals.empty:
         by_company = deals[["company_id", "created_at"]].dropna().merge(

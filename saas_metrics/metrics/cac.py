@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from saas_metrics.config import AcquisitionPolicy
@@ -183,3 +184,17 @@ def cac_kpis(
             wide, model_units = _channel_rows(spend, credits[credits["model"] == model], channels, month_index, lag, with_spend_rows=False)
             parts.append(kpi.wide_to_kpi(wide, model_units, segment=f"channel:{model}", segment_column="channel"))
     return pd.concat(parts, ignore_index=True)
+
+
+#: Metrics that are undefined when no spend data exists at all (missing ad and finance sources).
+SPEND_METRICS = ("ad_spend", "sm_expenses", "sm_spend", "cac", "paid_cac", "cac_payback_months", "ltv_to_cac",
+                 "roas", "traffic_roi")
+
+
+def without_spend_data(kpis: pd.DataFrame) -> pd.DataFrame:
+    """NULL every spend-based metric: used when neither ad spend nor the S&M ledger has a
+    single row for the months (the sources are missing), where 0 spend would be a lie
+    and CAC 0 a worse one. A month of a PRESENT source with no rows still counts as 0."""
+    out = kpis.copy()
+    out.loc[out["metric"].isin(SPEND_METRICS), "value"] = np.nan
+    return out

@@ -54,6 +54,9 @@ UNMATCHED_COLUMNS = ["record_type", "record_id", "domain", "reason"]
 
 def normalise_domain(values: pd.Series) -> pd.Series:
     """Lower-cased domain of an email address, URL or bare domain; NaN when empty."""
+    values = pd.Series(values)
+    if values.isna().all():  # the .str chain below needs at least one string
+        return pd.Series([np.nan] * len(values), index=values.index, dtype="str")
     s = pd.Series(values, dtype="str").str.strip().str.lower()
     s = s.str.split("@").str[-1]
     s = s.str.replace(r"^[a-z][a-z0-9+.-]*://", "", regex=True).str.split("/").str[0]
@@ -200,7 +203,7 @@ def _unmatched(
     parts = []
     for side, column in (("crm", "crm_match_method"), ("product", "product_match_method")):
         ids = links.loc[links[column] == NO_MATCH, "customer_id"]
-        parts.append(pd.DataFrame({"record_type": "billing_customer", "record_id": ids, "domain": ids.map(domain), "reason": side + ":" + ids.map(why)}))
+        parts.append(pd.DataFrame({"record_type": "billing_customer", "record_id": ids, "domain": ids.map(domain), "reason": side + ":" + ids.map(why).astype(str)}))
     for record_type, frame, id_col in (
         ("crm_company", companies, "crm_company_id"),
         ("crm_contact", contacts, "crm_contact_id"),

@@ -1,0 +1,60 @@
+"""Which source tables each metric needs, so that a missing source system gives NULL
+metrics, not zeros.
+
+A metric whose required table has no row at all (its source system is not
+connected, or the file is absent) is undefined: 0 leads because there is no CRM,
+or 0 cash collected because payments were never exported, would be wrong numbers.
+A connected source with no rows in one month still gives 0 for that month,
+because the table is non-empty overall.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+_CRM = ("crm_contacts",)
+_WEB = ("web_sessions",)
+_PRODUCT = ("product_accounts",)
+_USAGE = ("product_usage",)
+_TICKETS = ("support_tickets",)
+
+#: metric -> canonical tables that must hold at least one row for it to be defined.
+METRIC_REQUIREMENTS: dict[str, tuple[str, ...]] = {
+    "cash_collected": ("billing_payments",),
+    "leads": _CRM, "mqls": _CRM, "sqls": _CRM, "lead_velocity_rate": _CRM,
+    "lead_to_customer_rate": _CRM, "lead_to_customer_rate_period": _CRM,
+    "unique_visitors": _WEB, "visit_to_lead_rate": _WEB + _CRM,
+    "pqls": _PRODUCT + _USAGE, "signups": _PRODUCT,
+    "trials_requested": ("crm_form_submissions",), "trials_abandoned": ("crm_form_submissions", *_PRODUCT),
+    "trials_started": _PRODUCT, "trials_converted": _PRODUCT, "trial_to_paid_rate": _PRODUCT,
+    "median_days_to_paid": _PRODUCT,
+    "demos_attended": ("crm_meetings",), "demos_converted": ("crm_meetings",), "demo_to_paid_rate": ("crm_meetings",),
+    "median_days_demo_request_to_customer": ("crm_meetings",),
+    "paid_new_customers": _CRM, "paid_cac": _CRM, "attributed_customers": ("crm_touchpoints",),
+    "attributed_new_mrr": ("crm_touchpoints",),
+    "ad_impressions": ("ad_spend",), "ad_clicks": ("ad_spend",), "platform_conversions": ("ad_spend",),
+    "cost_per_platform_conversion": ("ad_spend",),
+    "active_users": _USAGE, "stickiness": _USAGE, "usage_total": _USAGE, "usage_per_account": _USAGE,
+    "mrr_share_healthy": _USAGE, "mrr_share_at_risk": _USAGE, "mrr_share_critical": _USAGE,
+    "average_health_score": _USAGE, "accounts_critical": _USAGE,
+    "tickets_created": _TICKETS, "tickets_per_account": _TICKETS, "open_backlog": _TICKETS,
+    "first_response_hours_median": _TICKETS, "first_response_hours_p90": _TICKETS,
+    "resolution_hours_median": _TICKETS, "resolution_hours_p90": _TICKETS,
+    "nps": ("nps_responses",), "nps_responses": ("nps_responses",),
+}
+
+
+def unavailable_metrics(available_tables: set[str]) -> set[str]:
+    """Metrics whose required tables are not all available."""
+    return {metric for metric, tables in METRIC_REQUIREMENTS.items() if not set(tables) <= available_tables}
+
+
+def null_unavailable(kpi: pd.DataFrame, available_tables: set[str]) -> pd.DataFrame:
+    """kpi_monthly rows with the value NULL for every metric whose source is missing."""
+    missing = unavailable_metrics(available_tables)
+    if not missing:
+        return kpi
+    out = kpi.copy()
+    out.loc[out["metric"].isin(missing), "value"] = np.nan
+    return out
