@@ -14,6 +14,7 @@ system; an empty file (zero bytes or header only) an empty frame.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import warnings
@@ -41,67 +42,82 @@ class SourceFileMissing(UserWarning):
     """A source system's landing file is absent; its table is read as empty."""
 
 
-def _to_object(frame: pd.DataFrame) -> pd.DataFrame:
+_PADDINGS = tuple(a + b for a in (b",", b"\n") for b in (b" ", b"\t")) + tuple(b + a for a in (b",", b"\n", b"\r") for b in (b" ", b"\t"))
+
+
+def _has_padded_fields(data: bytes) -> bool:
+    """Whether any field may start or end with a blank (then values are stripped)."""
+    return data[:1] in (b" ", b"\t") or data[-1:] in (b" ", b"\t") or any(p in data for p in _PADDINGS)
+
+
+def _to_object(frame: pd.DataFrame, *, strip: bool) -> pd.DataFrame:
+    """Object columns, None for empty; values stripped of surrounding blanks when ``strip``."""
     out = {}
     for col in frame.columns:
         values = np.array(frame[col].to_numpy(dtype=object, na_value=None), dtype=object, copy=True)
+        if strip:
+            values = np.array([v.strip() if isinstance(v, str) else v for v in values], dtype=object)
         values[values == ""] = None
         out[col] = values
     return pd.DataFrame(out, columns=list(frame.columns))
 
 
-def _read_with_csv_module(path: Path) -> tuple[pd.DataFrame, dict[int, str]]:
-    """Slow path: any line with the wrong number of fields is kept and flagged."""
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        rows = [row for row in csv.reader(handle) if row]
+def _read_with_csv_module(data: bytes) -> tuple[pd.DataFrame, dict[int, str]]:
+    """Exact path: any line with the wrong number of fields is kept and flagged."""
+    text = data.decode("utf-8-sig")
+    rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
     if not rows:
         return pd.DataFrame(), {}
-    header, data = rows[0], rows[1:]
+    header, body = rows[0], rows[1:]
     width = len(header)
     errors: dict[int, str] = {}
     fixed: list[list[str]] = []
-    for i, row in enumerate(data):
+    for i, row in enumerate(body):
         if len(row) != width:
             errors[i] = f"expected {width} fields, got {len(row)}: {','.join(row)}"
             row = (row + [""] * width)[:width]
         fixed.append(row)
     frame = pd.DataFrame(fixed, columns=header, dtype=object) if fixed else pd.DataFrame(columns=header, dtype=object)
-    return _to_object(frame), errors
+    return _to_object(frame, strip=True), errors
 
 
-def _all_lines_have_width(path: Path) -> bool:
-    """True when every non-blank line has as many fields as the header (cheap pre-check of the
-    fast path; a quoted field spanning lines makes it answer False, i.e. take the exact path)."""
+def _all_lines_have_width(data: bytes) -> bool:
+    """True when every non-blank line has as many fields as the header (cheap pre-check of the fast
+    path, vectorised when the file has no quotes; a quoted field spanning lines answers False)."""
+    if b'"' not in data:
+        raw = np.frombuffer(data, dtype=np.uint8)
+        ends = np.flatnonzero(raw == 10)
+        if len(ends) == 0 or ends[-1] != len(raw) - 1:
+            ends = np.append(ends, len(raw))
+        starts = np.r_[0, ends[:-1] + 1]
+        nonblank = (ends - starts) > np.where(raw[np.maximum(ends - 1, 0)] == 13, 1, 0)
+        commas = np.bincount(np.searchsorted(ends, np.flatnonzero(raw == 44)), minlength=len(ends))
+        counts = commas[nonblank]
+        return bool(len(counts) == 0 or (counts == counts[0]).all())
     width: int | None = None
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        for line in handle.read().splitlines():
-            if not line:
-                continue
-            if '"' in line:
-                if line.count('"') % 2:
-                    return False
-                count = len(next(csv.reader([line])))
-            else:
-                count = line.count(",") + 1
-            if width is None:
-                width = count
-            elif count != width:
-                return False
+    for line in data.decode("utf-8-sig").splitlines():
+        if not line:
+            continue
+        if line.count('"') % 2:
+            return False
+        count = len(next(csv.reader([line])))
+        if width is None:
+            width = count
+        elif count != width:
+            return False
     return True
 
 
 def _read_text(path: Path) -> tuple[pd.DataFrame, dict[int, str]]:
-    """All columns as text (None for empty) and {row position: line error}."""
-    if path.stat().st_size == 0:
+    """All columns as text (None for empty, surrounding blanks removed) and {row position: line error}."""
+    data = path.read_bytes()
+    if not data.strip():
         return pd.DataFrame(), {}
-    if not _all_lines_have_width(path):
-        return _read_with_csv_module(path)
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[], index_col=False, engine="c",
-                            encoding="utf-8-sig")
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame(), {}
-    return _to_object(frame), {}
+    if not _all_lines_have_width(data):
+        return _read_with_csv_module(data)
+    frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_values=[], index_col=False, engine="c",
+                        encoding="utf-8-sig")
+    return _to_object(frame, strip=_has_padded_fields(data)), {}
 
 
 def read_text_csv(path: Path) -> tuple[pd.DataFrame, dict[int, str]]:
@@ -122,29 +138,41 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
+def _from_numbers(text: pd.Series, unit: str | None) -> pd.Series:
+    """Unix numbers (``unit`` s/ms/us, or told apart by magnitude) -> timestamps; NaT where not a number."""
+    values = pd.to_numeric(text, errors="coerce").astype(float)
+    if unit is None:
+        magnitude = values.abs()
+        scale = np.where(magnitude < 1e11, 1e9, np.where(magnitude < 1e14, 1e6, 1e3))
+    else:
+        scale = {"s": 1e9, "ms": 1e6, "us": 1e3}[unit]
+    nanos = values * scale
+    nanos = nanos.where(nanos.abs() < 9.2e18)
+    return pd.to_datetime(nanos.round(), unit="ns", errors="coerce").astype("datetime64[ns]")
+
+
+def _from_iso(text: pd.Series, unit: str | None = None) -> pd.Series:
+    """ISO 8601 text -> naive UTC timestamps (``unit`` is unused: same signature as _from_numbers)."""
+    parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+    return parsed.dt.tz_localize(None).astype("datetime64[ns]")
+
+
 def _parse_timestamps(text: pd.Series, unit: str | None) -> pd.Series:
-    """Unix numbers (``unit`` s/ms/us, or by magnitude when None) or ISO 8601 text -> naive UTC."""
+    """Unix numbers (``unit`` s/ms/us, or by magnitude when None) or ISO 8601 text -> naive UTC.
+    The column's usual form is guessed from its first values and tried first; values it cannot
+    parse get the other form."""
     out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
-    present = text.notna()
-    if not present.any():
+    values = text[text.notna()]
+    if values.empty:
         return out
-    stripped = text[present].astype(str).str.strip()
-    numeric = stripped.str.fullmatch(_NUMERIC)
-    if numeric.any():
-        values = pd.to_numeric(stripped[numeric], errors="coerce")
-        if unit is None:
-            magnitude = values.abs()
-            scale = np.where(magnitude < 1e11, 1e9, np.where(magnitude < 1e14, 1e6, 1e3))
-        else:
-            scale = {"s": 1e9, "ms": 1e6, "us": 1e3}[unit]
-        nanos = values * scale
-        ok = nanos.abs() < 9.2e18
-        parsed = pd.to_datetime(nanos.where(ok).round(), unit="ns", errors="coerce")
-        out.loc[parsed.index] = parsed.astype("datetime64[ns]")
-    if (~numeric).any():
-        iso = stripped[~numeric]
-        parsed = pd.to_datetime(iso, format="ISO8601", utc=True, errors="coerce")
-        out.loc[iso.index] = parsed.dt.tz_localize(None).astype("datetime64[ns]")
+    numeric_first = bool(values.head(20).astype(str).str.fullmatch(_NUMERIC).mean() >= 0.5)
+    first, second = (_from_numbers, _from_iso) if numeric_first else (_from_iso, _from_numbers)
+    parsed = first(values, unit)
+    failed = parsed.isna()
+    if failed.any():
+        retry = values[failed]
+        parsed.loc[failed] = second(retry, unit).to_numpy()
+    out.loc[values.index] = parsed.to_numpy()
     return out
 
 
@@ -168,15 +196,12 @@ class NativeTable:
         return column in self.raw.columns
 
     def text(self, column: str) -> pd.Series:
-        """The column's text (stripped, None for empty); all null when the file lacks the column."""
+        """The column's text (stripped at read time, None for empty); all null when the file lacks the column."""
         if column not in self.raw.columns:
             if column not in self._missing_columns:
                 self._missing_columns.append(column)
             return pd.Series([None] * len(self.raw), index=self.raw.index, dtype=object)
-        series = self.raw[column]
-        if series.notna().any():
-            series = series.astype(object).str.strip()
-        return series.where(series.notna() & (series != ""), None).astype(object)
+        return self.raw[column]
 
     def _record(self, target: str, text: pd.Series, parsed: pd.Series) -> None:
         failed = text.notna() & parsed.isna()
@@ -194,9 +219,11 @@ class NativeTable:
 
     def integer(self, column: str, target: str) -> pd.Series:
         parsed = self.number(column, target)
-        whole = parsed.where(parsed.isna() | (parsed == parsed.round()))
-        self._record(target, self.text(column).where(parsed.notna(), None), whole)
-        return whole.round().astype("Int64")
+        fractional = (parsed.notna() & (parsed != parsed.round())).to_numpy()
+        if fractional.any():
+            self._record(target, self.text(column).where(fractional, None), pd.Series(np.nan, index=parsed.index))
+            parsed = parsed.where(~fractional)
+        return parsed.round().astype("Int64")
 
     def timestamp(self, column: str, target: str, *, unit: str | None = None) -> pd.Series:
         text = self.text(column)
