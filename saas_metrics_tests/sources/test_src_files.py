@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from saas_metrics.sources import billing, fx
+from saas_metrics.sources import billing, finance, fx
 from saas_metrics.sources.files import SourceFileMissing, open_native
 from saas_metrics.sources.schemas import BILLING_CUSTOMERS, FX_RATES
 
@@ -78,3 +78,12 @@ def test_timestamps_unix_units_and_iso(write) -> None:
 def test_optional_periods_file_missing_is_silent(tmp_path: Path, recwarn: pytest.WarningsRecorder) -> None:
     out = billing.read_subscription_periods(tmp_path)
     assert out.empty and not [w for w in recwarn if issubclass(w.category, SourceFileMissing)]
+
+
+def test_padded_quoted_and_crlf_values(write) -> None:
+    d = write("finance/expenses.csv", 'line_id,posting_date,account_code,account_name,department,category,description,amount,currency\r\n'
+                                      'JE-1, 2025-01-25 ,6200,"Salaries, Marketing",marketing,salaries,"say ""hi""",100.5, usd \r\n')
+    out = finance.read_expenses(d)
+    assert out[["date", "gl_account", "amount", "currency"]].iloc[0].tolist() == [
+        pd.Timestamp("2025-01-25"), "6200 Salaries, Marketing", 100.5, "USD"]
+    assert pd.isna(out["_parse_errors"].iloc[0])
