@@ -205,7 +205,8 @@ def _stripe(table: str, r: Replica, start: dt.date | None, end: dt.date | None) 
                 for c in _records(r.read("customer"))]
         return one("billing/customers.csv", stripe_api.CUSTOMER_COLUMNS, rows, "customer")
     if table == "billing_prices":
-        products = {p["id"]: p for p in _records(r.read("product", required=False) or pd.DataFrame(columns=["id"]))}
+        product_frame = r.read("product", required=False)
+        products = {} if product_frame is None else {p["id"]: p for p in _records(product_frame)}
         rows = []
         for p in _records(r.read("price")):
             product = products.get(p.get("product_id")) or {"id": p.get("product_id")}

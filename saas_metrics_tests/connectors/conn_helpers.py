@@ -30,6 +30,11 @@ def comparable(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     """The frame without lineage, rows sorted by the table's key (all columns as tie-breakers)."""
     key = list(SCHEMAS[table].key) or [c for c in frame.columns if c not in LINEAGE]
     data = frame.drop(columns=LINEAGE)
+    for column in data.columns:
+        if pd.api.types.is_datetime64_any_dtype(data[column]):
+            # the files reader turns epoch-ms text into ns through float64 (errors < 1 us); the sources
+            # carry millisecond precision, so compare at that precision
+            data[column] = data[column].dt.round("ms")
     rest = [c for c in data.columns if c not in key]
     return data.sort_values(key + rest, kind="stable", na_position="first").reset_index(drop=True)
 

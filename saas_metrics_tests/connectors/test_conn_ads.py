@@ -14,9 +14,18 @@ from saas_metrics.connectors.http import SourceApiError, SourceAuthError
 from saas_metrics.connectors.linkedin_ads_api import analytics_query
 from saas_metrics.connectors.resource import ConnectorError, read_table
 from saas_metrics.sources.registry import read_source_table
-from saas_metrics_tests.connectors.conn_fake_ads import DEVELOPER_TOKEN, GOOD_TOKEN, AdsData, ads_route
+from saas_metrics_tests.connectors.conn_fake_ads import (
+    DEVELOPER_TOKEN,
+    GOOD_TOKEN,
+    AdsData,
+    ads_route,
+)
 from saas_metrics_tests.connectors.conn_fake_server import FakeServer
-from saas_metrics_tests.connectors.conn_helpers import assert_same_canonical, fast_config, generate_sources
+from saas_metrics_tests.connectors.conn_helpers import (
+    assert_same_canonical,
+    fast_config,
+    generate_sources,
+)
 
 MAY = (dt.date(2025, 5, 1), dt.date(2025, 6, 1))
 

@@ -14,7 +14,11 @@ from saas_metrics.connectors.resource import ConnectorError, read_table
 from saas_metrics.sources.registry import read_source_table
 from saas_metrics_tests.connectors.conn_fake_hubspot import GOOD_TOKEN, HubSpotData, hubspot_route
 from saas_metrics_tests.connectors.conn_fake_server import FakeServer, Response
-from saas_metrics_tests.connectors.conn_helpers import assert_same_canonical, fast_config, generate_sources
+from saas_metrics_tests.connectors.conn_helpers import (
+    assert_same_canonical,
+    fast_config,
+    generate_sources,
+)
 
 MAY = (dt.date(2025, 5, 1), dt.date(2025, 6, 1))
 

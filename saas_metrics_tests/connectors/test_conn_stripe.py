@@ -15,7 +15,11 @@ from saas_metrics.connectors.stripe_api import subscription_histories, unix_boun
 from saas_metrics.sources.registry import read_source_table
 from saas_metrics_tests.connectors.conn_fake_server import FakeServer, Response
 from saas_metrics_tests.connectors.conn_fake_stripe import GOOD_KEY, StripeData, stripe_route
-from saas_metrics_tests.connectors.conn_helpers import assert_same_canonical, fast_config, generate_sources
+from saas_metrics_tests.connectors.conn_helpers import (
+    assert_same_canonical,
+    fast_config,
+    generate_sources,
+)
 
 SNAPSHOTS = ("billing_customers", "billing_prices", "billing_subscriptions", "billing_subscription_items",
              "billing_subscription_status_history", "billing_discounts")
