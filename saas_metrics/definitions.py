@@ -16,6 +16,7 @@ from saas_metrics.defs.automation import build_automation_sensors, build_schedul
 from saas_metrics.defs.customer_assets import build_customer_assets
 from saas_metrics.defs.engagement_assets import build_engagement_assets
 from saas_metrics.defs.freshness import build_freshness_checks, build_freshness_schedule
+from saas_metrics.defs.metric_checks import build_metric_checks
 from saas_metrics.defs.partitions import monthly_partitions
 from saas_metrics.defs.report_assets import build_report_assets
 from saas_metrics.defs.resources import SourcesResource, WarehouseResource
@@ -48,7 +49,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     freshness = build_freshness_checks([f"raw_{table}" for table in SCHEMAS], rules_file=rules_file, settings=settings)
     return dg.Definitions(
         assets=[a for a in assets if not isinstance(a, dg.AssetChecksDefinition)],
-        asset_checks=[a for a in assets if isinstance(a, dg.AssetChecksDefinition)] + freshness,
+        asset_checks=[a for a in assets if isinstance(a, dg.AssetChecksDefinition)] + freshness + build_metric_checks(settings),
         jobs=[job],
         schedules=[*build_schedules(job, partitions), build_freshness_schedule(freshness)],
         sensors=[*build_automation_sensors(job, partitions, settings=settings), *build_alert_sensors(rules_file)],

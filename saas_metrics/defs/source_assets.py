@@ -11,8 +11,13 @@ raw = clean + quarantined for the window.
 """
 
 
+import ast
 import datetime as dt
+import re
+import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -73,13 +78,64 @@ def stg_storage_schema(table: str) -> TableSchema:
                        description=raw.description, time_column=raw.time_column, key=raw.key)
 
 
-def place_in_months(frame: pd.DataFrame, time_column: str, first: dt.date, last: dt.date) -> pd.Series:
-    """The partition month of each row: the month of its timestamp, clamped to
-    [first, last]; rows whose time is missing or unparseable go to ``first``.
-    Nothing is left without a partition, so nothing can be lost."""
+def place_in_months(
+    frame: pd.DataFrame, time_column: str, first: dt.date, last: dt.date, *, now: pd.Timestamp | None = None
+) -> pd.Series:
+    """The partition month of each row (NaT: the row belongs to no partition).
+
+    * time inside [first, end of last]: the month of its time;
+    * time missing or unparseable: ``first`` (it is quarantined there, never lost);
+    * time after ``now`` (a future date, a defect): ``last``, where it is quarantined;
+    * time before ``first``, or after ``last`` but not in the future: NaT. Such a row is
+      history outside the configured partitions (e.g. FX rates or invoices of the years
+      before ``start_month``): it is not a defect, it belongs to no partition, and it is
+      counted as ``rows_outside_partitions`` in the raw asset's metadata.
+    """
     lo, hi = pd.Timestamp(first), pd.Timestamp(last)
-    months = frame[time_column].dt.to_period("M").dt.to_timestamp()
-    return months.fillna(lo).clip(lower=lo, upper=hi).astype("datetime64[ns]")
+    end = hi + pd.DateOffset(months=1)
+    times = frame[time_column]
+    months = times.dt.to_period("M").dt.to_timestamp().astype("datetime64[ns]")
+    placed = months.where((times >= lo) & (times < end))
+    placed = placed.mask(times.isna(), lo)
+    if now is not None:
+        placed = placed.mask(times > now, hi)
+    return placed.astype("datetime64[ns]")
+
+
+@dataclass(frozen=True)
+class SourceRead:
+    """A canonical table as read from its source, with what the reader complained about."""
+
+    frame: pd.DataFrame
+    notices: tuple[str, ...] = ()
+    missing_columns: tuple[str, ...] = ()  # "file lacks column(s) [...]" problems (a blocking schema failure)
+
+
+_LACKS_COLUMNS = re.compile(r"^(?:(?P<system>[^:]+): )?(?P<file>\S+) lacks column\(s\) (?P<columns>\[.*\]); read as null$")
+
+
+def read_with_notices(table: str, sources_dir: Path) -> SourceRead:
+    """Read ``table`` and collect the reader's warnings: a missing source file or system
+    (the table is read as empty: a notice, logged as a warning) and a file lacking columns
+    (a schema problem naming file and columns: the blocking schema check fails)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame = read_source_table(table, sources_dir)
+    notices: list[str] = []
+    missing: list[str] = []
+    for warning in caught:
+        message = str(warning.message)
+        notices.append(message)
+        match = _LACKS_COLUMNS.match(message)
+        if match:
+            columns = ", ".join(ast.literal_eval(match["columns"]))
+            missing.append(f"{match['file']} lacks required column(s) {columns} (rule required_column)")
+    return SourceRead(frame, tuple(dict.fromkeys(notices)), tuple(dict.fromkeys(missing)))
+
+
+def data_docs_dir(settings: Settings) -> Path:
+    """Where GX Data Docs go: ``gx_docs`` next to the reports folder (``data/gx_docs`` by default)."""
+    return settings.reports_dir.parent / "gx_docs"
 
 
 def _reference_ids(warehouse: WarehouseResource, table: str) -> dict[str, frozenset[str]]:
@@ -154,10 +210,17 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
     )
     def raw_asset(context: AssetExecutionContext, sources: SourcesResource, warehouse: WarehouseResource):
         window = asset_window(context) if partitioned else None
-        frame = read_source_table(table, sources.path)
+        read = read_with_notices(table, sources.path)
+        for notice in read.notices:
+            context.log.warning(notice)
+        frame = read.frame
+        outside = 0
         if partitioned:
             first, last = partition_bounds(context)
-            frame = frame.assign(**{MONTH_COLUMN: place_in_months(frame, canonical.time_column, first, last)})
+            now = pd.Timestamp.now(tz="UTC").tz_localize(None)
+            months = place_in_months(frame, canonical.time_column, first, last, now=now)
+            outside = int(months.isna().sum())
+            frame = frame.assign(**{MONTH_COLUMN: months})
             frame = frame[(frame[MONTH_COLUMN] >= pd.Timestamp(window[0])) & (frame[MONTH_COLUMN] < pd.Timestamp(window[1]))]
         previous = None
         if partitioned:
@@ -173,17 +236,22 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
             previous_row_count=previous,
             existing_ids=_existing_ids(warehouse, table, window),
             policy=settings.quality,
+            data_docs_dir=data_docs_dir(settings),
+            source_problems=tuple(read.missing_columns),
         )
         outcome = validate_table(frame.reset_index(drop=True), ctx)
         quarantined = outcome.quarantined
         if partitioned and not quarantined.empty:
             quarantined = file_under_row_months(quarantined, outcome.annotated)
         warehouse.warehouse.replace(QUARANTINED_ROWS, quarantined, window, where={"table_name": table})
-        context.log.info(f"{table}: {len(frame)} rows, {len(outcome.clean)} clean, {len(quarantined)} quarantined")
+        context.log.info(f"{table}: {len(frame)} rows, {len(outcome.clean)} clean, {len(quarantined)} quarantined"
+                         + (f", {outside} dated outside the partitions (not in any partition)" if outside else ""))
         yield dg.Output(outcome.annotated, metadata={
             "dagster/row_count": len(outcome.annotated),
             "clean_rows": len(outcome.clean),
             "quarantined_rows": len(quarantined),
+            "rows_outside_partitions": outside,
+            "source_notices": dg.MetadataValue.json(list(read.notices)),
         })
         yield from to_asset_check_results(outcome, raw_key)
 

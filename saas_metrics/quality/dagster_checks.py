@@ -5,12 +5,14 @@ The only module of the quality package that imports Dagster.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
 import dagster as dg
 
+from saas_metrics.quality.outcomes import CheckOutcome
 from saas_metrics.quality.validate import (
     CHECK_DESCRIPTIONS,
     CHECK_SUFFIXES,
@@ -39,7 +41,19 @@ def check_specs(
     ]
 
 
+def _plain(value: Any) -> Any:
+    """Nested values with numpy scalars as Python ones (Dagster serialises only those)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str):
+        return value.item()
+    return value
+
+
 def _metadata_value(value: Any) -> Any:
+    value = _plain(value)
     if isinstance(value, bool | int | float | str) or value is None:
         return value if value is not None else dg.MetadataValue.null()
     return dg.MetadataValue.json(value)
@@ -80,3 +94,24 @@ def to_asset_check_results(
             )
         )
     return results
+
+
+def metric_check_result(
+    outcome: CheckOutcome,
+    asset_key: dg.AssetKey | str | Sequence[str],
+    *,
+    window: tuple[dt.date, dt.date] | None = None,
+) -> dg.AssetCheckResult:
+    """A metric check's :class:`CheckOutcome` as an AssetCheckResult (ERROR when blocking,
+    else WARN), with its metadata and the [start, end) month window it covered."""
+    metadata = {k: _metadata_value(v) for k, v in outcome.metadata.items()}
+    if window is not None:
+        metadata["window"] = f"[{window[0].isoformat()}, {window[1].isoformat()})"
+    return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name=outcome.name,
+        passed=outcome.passed,
+        severity=dg.AssetCheckSeverity.ERROR if outcome.severity == "ERROR" else dg.AssetCheckSeverity.WARN,
+        description=outcome.description,
+        metadata=metadata,
+    )

@@ -80,6 +80,9 @@ class ValidationContext:
     existing_ids: frozenset[str] = frozenset()
     policy: QualityPolicy = field(default_factory=QualityPolicy)
     data_docs_dir: Path | None = None
+    #: Problems the source reader found with the files' columns, e.g. "billing/invoices.csv lacks
+    #: required column(s) total (rule required_column)": each fails the blocking schema check.
+    source_problems: tuple[str, ...] = ()
 
     @property
     def has_window(self) -> bool:
@@ -337,11 +340,17 @@ def _months_in_window(ctx: ValidationContext) -> int:
 
 
 def _schema_check(
-    table: str, missing: list[str], clean: pd.DataFrame, rules: TableRules, coerced: list[str], errors: list[str]
+    table: str,
+    missing: list[str],
+    clean: pd.DataFrame,
+    rules: TableRules,
+    coerced: list[str],
+    errors: list[str],
+    source_problems: tuple[str, ...] = (),
 ) -> CheckOutcome:
     null_keys = {c: int(clean[c].isna().sum()) for c in rules.not_null if c not in missing and clean[c].isna().any()}
     unparsed = int(clean["_parse_errors"].notna().sum())
-    problems = []
+    problems = list(source_problems)
     if missing:
         problems.append(f"required column(s) missing: {', '.join(missing)}")
     if null_keys:
@@ -361,7 +370,8 @@ def _schema_check(
         blocking=True,
         severity="ERROR",
         description=description,
-        metadata={"missing_columns": missing, "coerced_columns": coerced, "clean_rows": len(clean), "errors": errors},
+        metadata={"missing_columns": missing, "source_problems": list(source_problems), "coerced_columns": coerced,
+                  "clean_rows": len(clean), "errors": errors},
     )
 
 
@@ -581,7 +591,7 @@ def validate_table(frame: pd.DataFrame, ctx: ValidationContext) -> ValidationOut
     )
     total = len(annotated)
     checks = [
-        _schema_check(ctx.table, missing, clean, rules, coerced, errors),
+        _schema_check(ctx.table, missing, clean, rules, coerced, errors, ctx.source_problems),
         _integrity_check(ctx.table, total, clean, violations, rules, ctx),
         _row_rules_check(ctx.table, total, annotated, violations),
         _volume_check(ctx.table, total, ctx),

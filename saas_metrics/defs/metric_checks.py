@@ -1,0 +1,132 @@
+"""Metric-level asset checks: thin wiring of :mod:`saas_metrics.quality.metric_checks`.
+
+Each check is partitioned like its asset, so it runs for one month or for the
+window of a single-run backfill, and reads what it needs from the warehouse:
+
+* ``mrr_bridge`` on ``kpi_revenue`` (blocking): mrr(M) = mrr(M-1) + new + expansion
+  + reactivation - contraction - churn + fx_impact to the cent for every month of
+  the window; M-1 of the window's first month is read from the warehouse (skipped
+  when it was never materialised). Blocking: a broken bridge means corrupted
+  revenue numbers, so kpi_monthly is not published.
+* ``one_movement_per_customer_month`` on ``mrr_movements`` (blocking): a customer
+  counted twice in a month double-counts its MRR movement.
+* ``rate_bounds`` on ``kpi_monthly`` (WARN): churn, retention, conversion rates
+  and GRR in [0, 1], NRR >= 0, ...; an odd rate is suspicious, not corrupting.
+* ``headline_completeness`` on ``kpi_monthly`` (WARN): every required metric has a
+  headline row (segment all) for every month of the window.
+"""
+
+
+import datetime as dt
+
+import dagster as dg
+import pandas as pd
+from dagster import AssetCheckExecutionContext
+
+from saas_metrics.config import Settings, add_months
+from saas_metrics.defs.common import window_months
+from saas_metrics.defs.partitions import monthly_partitions
+from saas_metrics.defs.resources import WarehouseResource
+from saas_metrics.metrics.kpi import KPI_MONTHLY
+from saas_metrics.metrics.movements import MRR_MOVEMENTS
+from saas_metrics.quality.dagster_checks import metric_check_result
+from saas_metrics.quality.metric_checks import (
+    BRIDGE_COLUMNS,
+    check_bridge,
+    check_kpi_completeness,
+    check_one_movement_per_customer_month,
+    check_rate_bounds,
+)
+from saas_metrics.tables import TableSchema
+
+#: Headline metrics kpi_monthly must carry for every month (segment all / all),
+#: whatever the data: the revenue core, customer counts and retention. A NULL value
+#: (undefined ratio) counts as present; a missing row does not.
+REQUIRED_HEADLINE_METRICS: tuple[str, ...] = (
+    *BRIDGE_COLUMNS,
+    "arr",
+    "arpa",
+    "net_new_mrr",
+    "customers",
+    "new_customers",
+    "churned_customers",
+    "customer_churn_rate",
+    "nrr",
+    "grr",
+    "ltv",
+)
+
+KPI_REVENUE = TableSchema(name="kpi_revenue", columns=KPI_MONTHLY.columns, time_column="month", key=KPI_MONTHLY.key)
+
+
+def check_window(context: AssetCheckExecutionContext) -> tuple[dt.date, dt.date]:
+    """The [start, end) months the check covers: the run's partition window."""
+    window = context.partition_time_window
+    return window.start.date(), window.end.date()
+
+
+def _read(warehouse: WarehouseResource, schema: TableSchema, window: tuple[dt.date, dt.date]) -> pd.DataFrame:
+    return warehouse.warehouse.read(schema, window)
+
+
+def build_metric_checks(settings: Settings) -> list[dg.AssetChecksDefinition]:
+    """The four metric checks (see the module docstring), partitioned like the metric assets."""
+    partitions = monthly_partitions(settings)
+
+    @dg.asset_check(
+        asset="kpi_revenue",
+        name="mrr_bridge",
+        blocking=True,
+        partitions_def=partitions,
+        description="mrr(M) = mrr(M-1) + new + expansion + reactivation - contraction - churn + fx_impact, "
+        "to the cent (0.005), for every month of the window (M-1 read from the warehouse).",
+    )
+    def mrr_bridge(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        start, end = check_window(context)
+        rows = _read(warehouse, KPI_REVENUE, (add_months(start, -1), end))
+        outcome = check_bridge(rows, name="mrr_bridge", blocking=True)
+        return metric_check_result(outcome, "kpi_revenue", window=(start, end))
+
+    @dg.asset_check(
+        asset="mrr_movements",
+        name="one_movement_per_customer_month",
+        blocking=True,
+        partitions_def=partitions,
+        description="Exactly one row per (month, customer_id) and a known movement name.",
+    )
+    def one_movement(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        window = check_window(context)
+        movements = warehouse.warehouse.read(MRR_MOVEMENTS, window, columns=["month", "customer_id", "movement"])
+        outcome = check_one_movement_per_customer_month(movements, name="one_movement_per_customer_month", blocking=True)
+        return metric_check_result(outcome, "mrr_movements", window=window)
+
+    @dg.asset_check(
+        asset="kpi_monthly",
+        name="rate_bounds",
+        blocking=False,
+        partitions_def=partitions,
+        description="Rates within their bounds: churn/retention/conversion rates and GRR in [0, 1], NRR >= 0, "
+        "net MRR churn <= 1, growth rates >= -1; NULL allowed, infinity never.",
+    )
+    def rate_bounds(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        window = check_window(context)
+        outcome = check_rate_bounds(_read(warehouse, KPI_MONTHLY, window), name="rate_bounds", blocking=False)
+        return metric_check_result(outcome, "kpi_monthly", window=window)
+
+    @dg.asset_check(
+        asset="kpi_monthly",
+        name="headline_completeness",
+        blocking=False,
+        partitions_def=partitions,
+        description=f"Every required headline metric ({', '.join(REQUIRED_HEADLINE_METRICS)}) has a segment 'all' "
+        "row for every month of the window (NULL values count as present).",
+    )
+    def completeness(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        window = check_window(context)
+        outcome = check_kpi_completeness(
+            _read(warehouse, KPI_MONTHLY, window), window_months(window), REQUIRED_HEADLINE_METRICS,
+            name="headline_completeness", blocking=False,
+        )
+        return metric_check_result(outcome, "kpi_monthly", window=window)
+
+    return [mrr_bridge, one_movement, rate_bounds, completeness]
