@@ -80,9 +80,9 @@ class Warehouse:
 
     # -- schema -------------------------------------------------------------
     def sa_table(self, schema: TableSchema, columns: Sequence[str] | None = None) -> sa.Table:
-        md = sa.MetaData()
-        cols = [sa.Column(c.name, _SQL_TYPES[c.type]) for c in schema.columns if columns is None or c.name in columns]
-        return sa.Table(schema.name, md, *cols)
+        """The SQLAlchemy table of ``schema`` (optionally only ``columns``). The same schema always gives the
+        same Table object, so a ``where`` built on ``sa_table(schema)`` can be passed to :meth:`read`."""
+        return _sa_table(schema, None if columns is None else tuple(columns))
 
     def storage_columns(self, schema: TableSchema, partitioned: bool) -> TableSchema:
         """The schema as stored: partitioned tables get the ``month`` column first."""
@@ -106,7 +106,7 @@ class Warehouse:
             conn = conn or self.engine.connect()
             try:
                 insp = sa.inspect(conn)
-                table = self.sa_table(schema)
+                table = _build_table(schema, None)  # not the shared Table: the index below attaches to it
                 if not insp.has_table(schema.name):
                     table.create(conn)
                     if MONTH_COLUMN in schema.column_names:
@@ -173,6 +173,16 @@ class Warehouse:
             return
         if conn.dialect.name == "postgresql":
             self._copy_postgres(conn, schema, frame)
+            return
+        if conn.dialect.name == "sqlite":
+            # executemany of tuples straight on the DBAPI cursor (same transaction): no per-row dicts.
+            cols = ", ".join(f'"{c}"' for c in schema.column_names)
+            marks = ", ".join("?" for _ in schema.column_names)
+            cursor = conn.connection.driver_connection.cursor()
+            try:
+                cursor.executemany(f'INSERT INTO "{schema.name}" ({cols}) VALUES ({marks})', _sqlite_rows(frame, schema))
+            finally:
+                cursor.close()
             return
         records = _records(frame, schema)
         conn.execute(table.insert(), records)
@@ -241,6 +251,53 @@ class Warehouse:
             sql += f" AND {where_sql}"
         with self.engine.connect() as conn:
             return int(conn.execute(sa.text(sql), params).scalar_one())
+
+
+_TABLES: dict[tuple[object, ...], sa.Table] = {}
+_TABLES_LOCK = threading.Lock()
+
+
+def _sa_table(schema: TableSchema, columns: tuple[str, ...] | None) -> sa.Table:
+    key = (schema.name, tuple((c.name, c.type) for c in schema.columns), columns)
+    with _TABLES_LOCK:
+        table = _TABLES.get(key)
+        if table is None:
+            table = _TABLES[key] = _build_table(schema, columns)
+        return table
+
+
+def _build_table(schema: TableSchema, columns: tuple[str, ...] | None) -> sa.Table:
+    cols = [sa.Column(c.name, _SQL_TYPES[c.type]) for c in schema.columns if columns is None or c.name in columns]
+    return sa.Table(schema.name, sa.MetaData(), *cols)
+
+
+def _nullable(values: np.ndarray, missing: np.ndarray) -> list[object]:
+    out = values.astype(object)
+    out[missing] = None
+    return out.tolist()
+
+
+def _sqlite_rows(frame: pd.DataFrame, schema: TableSchema) -> list[tuple[object, ...]]:
+    """Rows as tuples in SQLAlchemy's SQLite storage format (the format its Date/DateTime/Boolean
+    types write and parse): dates 'YYYY-MM-DD', datetimes 'YYYY-MM-DD HH:MM:SS.ffffff', bools 1/0,
+    None for nulls; built column-wise without per-value Python branches."""
+    cols: list[list[object]] = []
+    for col in schema.columns:
+        s = frame[col.name]
+        missing = s.isna().to_numpy()
+        if col.type == "date":
+            cols.append(_nullable(s.dt.strftime("%Y-%m-%d").to_numpy(dtype=object, na_value=None), missing))
+        elif col.type == "datetime":
+            cols.append(_nullable(s.dt.strftime("%Y-%m-%d %H:%M:%S.%f").to_numpy(dtype=object, na_value=None), missing))
+        elif col.type == "float":
+            cols.append(_nullable(s.to_numpy(dtype="float64", na_value=np.nan), missing))
+        elif col.type == "int":
+            cols.append(_nullable(s.astype("Int64").to_numpy(dtype="int64", na_value=0), missing))
+        elif col.type == "bool":
+            cols.append(_nullable(s.astype("boolean").to_numpy(dtype="int64", na_value=0), missing))
+        else:
+            cols.append(_nullable(s.to_numpy(dtype=object, na_value=None), missing))
+    return list(zip(*cols, strict=True))
 
 
 def _records(frame: pd.DataFrame, schema: TableSchema) -> list[dict[str, object]]:
