@@ -1,0 +1,58 @@
+"""Peak resident memory of this process: ``getrusage`` high-water mark, cross-checked by a
+thread sampling ``/proc/self/status`` (VmRSS) while the measured code runs."""
+
+from __future__ import annotations
+
+import resource
+import sys
+import threading
+from pathlib import Path
+from types import TracebackType
+
+_STATUS = Path("/proc/self/status")
+
+
+def current_rss_mb() -> float | None:
+    """VmRSS of this process in MiB (None where /proc is absent)."""
+    try:
+        for line in _STATUS.read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def max_rss_mb() -> float:
+    """The process's lifetime peak RSS in MiB (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024**2 if sys.platform == "darwin" else peak / 1024
+
+
+class PeakMemory:
+    """``with PeakMemory() as m: ...`` then ``m.peak_mb``: the larger of the sampled VmRSS
+    peak and the rusage high-water mark (the process should be fresh for the latter)."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        self.sampled_mb = 0.0
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="peak-memory", daemon=True)
+
+    def _sample(self) -> None:
+        while True:
+            rss = current_rss_mb()
+            if rss is not None:
+                self.sampled_mb = max(self.sampled_mb, rss)
+            if self._stop.wait(self.interval):
+                return
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_mb = max(self.sampled_mb, max_rss_mb())

@@ -1,0 +1,98 @@
+"""One measured pipeline run, meant to run in a fresh process (``python -m
+saas_metrics.bench.worker SPEC_JSON``) so that its peak memory and caches are its own.
+
+It prints one JSON line: wall seconds of ``runner.materialise`` (definitions included),
+peak RSS, rows in the warehouse afterwards, and each step's duration from the run's
+event log (the ``mrr_movements`` step is compared with the DuckDB floor)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+
+
+@dataclass
+class RunSpec:
+    sources_dir: str
+    warehouse_url: str
+    first_month: str
+    last_month: str
+    run_start: str
+    run_end: str
+
+
+@dataclass
+class RunMeasure:
+    seconds: float
+    peak_rss_mb: float
+    warehouse_rows: int
+    success: bool
+    error: str | None = None
+    step_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def warehouse_rows(url: str) -> int:
+    """Rows in every table of the warehouse."""
+    from saas_metrics.warehouse.store import make_engine
+
+    engine = make_engine(url)
+    names = sa.inspect(engine).get_table_names()
+    with engine.connect() as conn:
+        return sum(int(conn.execute(sa.text(f'SELECT COUNT(*) FROM "{n}"')).scalar_one()) for n in names)
+
+
+def step_seconds(instance: object, run_id: str) -> dict[str, float]:
+    """Duration of every succeeded step of the run (from STEP_SUCCESS events)."""
+    import dagster as dg
+
+    out: dict[str, float] = {}
+    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_SUCCESS):  # type: ignore[attr-defined]
+        event = record.dagster_event
+        if event is not None and event.step_key:
+            out[event.step_key] = event.event_specific_data.duration_ms / 1000.0
+    return out
+
+
+def run_once(spec: RunSpec) -> RunMeasure:
+    import dagster as dg
+
+    from saas_metrics.bench.memory import PeakMemory
+    from saas_metrics.config import Settings
+    from saas_metrics.runner import materialise
+
+    settings = Settings(sources_dir=Path(spec.sources_dir), warehouse_url=spec.warehouse_url,
+                        start_month=spec.first_month, end_month=spec.last_month)
+    instance = dg.DagsterInstance.ephemeral()
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        outcome = materialise(settings, dt.date.fromisoformat(spec.run_start), dt.date.fromisoformat(spec.run_end),
+                              instance=instance)
+        seconds = time.perf_counter() - started
+    return RunMeasure(
+        seconds=seconds,
+        peak_rss_mb=memory.peak_mb,
+        warehouse_rows=warehouse_rows(spec.warehouse_url),
+        success=outcome.success,
+        error=None if outcome.success else f"{outcome.error} {outcome.steps_failed[:5]}",
+        step_seconds=step_seconds(instance, outcome.run_id),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m saas_metrics.bench.worker SPEC_JSON", file=sys.stderr)
+        return 2
+    measure = run_once(RunSpec(**json.loads(argv[0])))
+    print("BENCH_RESULT " + json.dumps(asdict(measure)))
+    return 0 if measure.success else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
