@@ -105,6 +105,7 @@ class Warehouse:
             own = conn is None
             conn = conn or self.engine.connect()
             try:
+                _lock_table(conn, schema.name)
                 insp = sa.inspect(conn)
                 table = _build_table(schema, None)  # not the shared Table: the index below attaches to it
                 if not insp.has_table(schema.name):
@@ -152,6 +153,7 @@ class Warehouse:
         self.ensure_table(schema)
         table = self.sa_table(schema)
         with self.engine.begin() as conn:
+            _lock_table(conn, schema.name)
             delete = table.delete()
             if window is not None:
                 delete = delete.where(table.c[MONTH_COLUMN] >= window[0], table.c[MONTH_COLUMN] < window[1])
@@ -251,6 +253,15 @@ class Warehouse:
             sql += f" AND {where_sql}"
         with self.engine.connect() as conn:
             return int(conn.execute(sa.text(sql), params).scalar_one())
+
+
+def _lock_table(conn: Connection, name: str) -> None:
+    """Serialise writers of one table across processes until the transaction ends (PostgreSQL
+    advisory lock): concurrent runs of different partitions then neither race on CREATE TABLE
+    nor both delete-then-insert an unpartitioned table (which would duplicate its rows).
+    SQLite needs nothing: it has one writer at a time."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": f"saas_metrics:{name}"})
 
 
 _TABLES: dict[tuple[object, ...], sa.Table] = {}
