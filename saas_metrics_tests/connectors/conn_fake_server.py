@@ -48,6 +48,8 @@ class FakeServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, like the real APIs
+
             def log_message(self, *args: object) -> None:
                 pass
 

@@ -24,15 +24,9 @@ from saas_metrics_tests.connectors.conn_fake_server import FakeServer
 from saas_metrics_tests.connectors.conn_helpers import (
     assert_same_canonical,
     fast_config,
-    generate_sources,
 )
 
 MAY = (dt.date(2025, 5, 1), dt.date(2025, 6, 1))
-
-
-@pytest.fixture(scope="module")
-def sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return generate_sources(tmp_path_factory.mktemp("ads_sources"))
 
 
 @pytest.fixture(scope="module")

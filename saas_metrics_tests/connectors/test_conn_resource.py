@@ -17,14 +17,8 @@ from saas_metrics.connectors.resource import (
     supported_kinds,
 )
 from saas_metrics.sources.registry import read_source_table
-from saas_metrics_tests.connectors.conn_helpers import generate_sources
 
 MAY = (dt.date(2025, 5, 1), dt.date(2025, 6, 1))
-
-
-@pytest.fixture(scope="module")
-def sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return generate_sources(tmp_path_factory.mktemp("resource_sources"))
 
 
 def test_files_kind_is_the_registry(sources: Path) -> None:

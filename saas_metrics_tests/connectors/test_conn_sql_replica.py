@@ -15,7 +15,6 @@ from saas_metrics_tests.connectors.conn_fivetran_loader import load_hubspot, loa
 from saas_metrics_tests.connectors.conn_helpers import (
     assert_same_canonical,
     fast_config,
-    generate_sources,
 )
 
 pytestmark = pytest.mark.postgres
@@ -23,12 +22,7 @@ pytestmark = pytest.mark.postgres
 SNAPSHOTS = ("billing_customers", "billing_prices", "billing_subscriptions", "billing_subscription_items",
              "billing_subscription_status_history", "billing_discounts", "crm_contacts", "crm_companies", "crm_deals")
 FACTS = ("billing_invoices", "billing_payments", "billing_refunds", "crm_form_submissions", "crm_meetings")
-MONTHS = ((dt.date(2025, 4, 1), dt.date(2025, 5, 1)), (dt.date(2025, 5, 1), dt.date(2025, 6, 1)))
-
-
-@pytest.fixture(scope="module")
-def sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return generate_sources(tmp_path_factory.mktemp("replica_sources"))
+MONTHS = ((dt.date(2025, 5, 1), dt.date(2025, 6, 1)),)
 
 
 @pytest.fixture

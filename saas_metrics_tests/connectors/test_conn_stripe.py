@@ -18,7 +18,6 @@ from saas_metrics_tests.connectors.conn_fake_stripe import GOOD_KEY, StripeData,
 from saas_metrics_tests.connectors.conn_helpers import (
     assert_same_canonical,
     fast_config,
-    generate_sources,
 )
 
 SNAPSHOTS = ("billing_customers", "billing_prices", "billing_subscriptions", "billing_subscription_items",
@@ -27,17 +26,12 @@ FACTS = ("billing_invoices", "billing_payments", "billing_refunds")
 
 
 @pytest.fixture(scope="module")
-def sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return generate_sources(tmp_path_factory.mktemp("stripe_sources"))
-
-
-@pytest.fixture(scope="module")
 def stripe_data(sources: Path) -> StripeData:
     return StripeData(sources)
 
 
 def _read(server: FakeServer, table: str, start: dt.date | None = None, end: dt.date | None = None, *, key: str = GOOD_KEY,
-          page_size: int = 7, sleep=None):
+          page_size: int = 100, sleep=None):
     config = fast_config(stripe_base_url=server.url, page_size=page_size)
     kwargs = {"sleep": sleep} if sleep else {}
     return read_table(table, "api", Path("unused"), start, end, config=config, credentials=Credentials(stripe_api_key=key), **kwargs)
@@ -59,13 +53,13 @@ def test_snapshot_tables_via_api_equal_files(sources: Path, stripe_data: StripeD
 
 @pytest.mark.parametrize("table", FACTS)
 def test_fact_tables_of_each_month_via_api_equal_files(sources: Path, stripe_data: StripeData, table: str) -> None:
-    months = [(dt.date(2024, 1, 1), dt.date(2024, 2, 1)), (dt.date(2025, 5, 1), dt.date(2025, 6, 1))]
+    months = [(dt.date(2025, 5, 1), dt.date(2025, 6, 1))]
     with FakeServer(stripe_route(stripe_data)) as server:
         for start, end in months:
             expected = read_source_table(table, sources, start, end)
             if len(expected) == 0:
                 continue
-            assert_same_canonical(_read(server, table, start, end), expected, table)
+            assert_same_canonical(_read(server, table, start, end, page_size=10), expected, table)
         whole = _read(server, table)
     assert_same_canonical(whole, read_source_table(table, sources), table)
 
