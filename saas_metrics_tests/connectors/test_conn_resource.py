@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from saas_metrics.connectors.config import ConnectorsConfig, Credentials
@@ -89,3 +90,19 @@ def test_native_text_and_lineage_of_landed_records() -> None:
 def test_credentials_from_env_ignore_empty_values() -> None:
     credentials = Credentials.from_env({"STRIPE_API_KEY": "", "META_ACCESS_TOKEN": "tok"})
     assert credentials.stripe_api_key is None and credentials.meta_access_token == "tok"
+
+
+def test_resource_in_dagster_takes_secrets_from_envvar(monkeypatch: pytest.MonkeyPatch, sources: Path) -> None:
+    monkeypatch.setenv("STRIPE_API_KEY", "sk_from_dagster_env")
+    seen: dict[str, object] = {}
+
+    @dg.asset
+    def probe(source_systems: SourceSystemsResource) -> None:
+        seen["key"] = source_systems.credentials().stripe_api_key
+        seen["kind"] = source_systems.kind_of("billing_invoices")
+        seen["rows"] = len(source_systems.read_table("billing_invoices", *MAY))
+
+    resource = SourceSystemsResource(sources_dir=str(sources), stripe_api_key=dg.EnvVar("STRIPE_API_KEY"))
+    assert dg.materialize([probe], resources={"source_systems": resource}).success
+    assert seen == {"key": "sk_from_dagster_env", "kind": "files",
+                    "rows": len(read_source_table("billing_invoices", sources, *MAY))}
