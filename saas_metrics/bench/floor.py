@@ -7,7 +7,8 @@ at M's rate (+ any other-currency MRR at M-1's rate), m1 = MRR at the end of M; 
 reactivation when m0 = 0 < m1 (reactivation if first paid before M), churn when m0 > 0 = m1,
 unchanged when the local amount and currency did not change, else expansion / contraction by
 comparing m1 with m0'. The first month is left out: its M-1 snapshot is not a stored partition.
-M's rate of a currency is the ``fx_rate`` of that currency in M's customer_mrr rows.
+M's rate of a currency is the latest ``rate_to_usd`` dated on or before M's last day (ASOF join on
+the staged FX table), crossed through USD into the reporting currency, as metrics/fx.py does.
 """
 
 from __future__ import annotations
@@ -29,7 +30,26 @@ WITH cm AS (
     WHERE mrr > 0
 ),
 first_month AS (SELECT min(month) AS m FROM cm),
-rates AS (SELECT month, currency, max(fx_rate) AS rate FROM cm GROUP BY month, currency),
+fx AS (
+    SELECT CAST(date AS DATE) AS date, upper(currency) AS currency, rate_to_usd
+    FROM read_csv('{fx_rates}', header = true, types = {{'currency': 'VARCHAR', 'rate_to_usd': 'DOUBLE'}})
+    WHERE rate_to_usd IS NOT NULL
+    UNION ALL SELECT DATE '1900-01-01', 'USD', 1.0
+),
+needed AS (SELECT DISTINCT CAST(month + INTERVAL 1 MONTH AS DATE) AS month, currency FROM cm),
+asof_cur AS (
+    SELECT n.month, n.currency, f.rate_to_usd FROM needed AS n
+    ASOF LEFT JOIN fx AS f ON n.currency = f.currency AND f.date <= last_day(n.month)
+),
+asof_rep AS (
+    SELECT n.month, f.rate_to_usd FROM (SELECT DISTINCT month FROM needed) AS n
+    ASOF LEFT JOIN (SELECT * FROM fx WHERE currency = '{reporting}') AS f ON f.date <= last_day(n.month)
+),
+rates AS (
+    SELECT c.month, c.currency,
+           CASE WHEN c.currency = '{reporting}' THEN 1.0 ELSE c.rate_to_usd / r.rate_to_usd END AS rate
+    FROM asof_cur AS c JOIN asof_rep AS r ON r.month = c.month
+),
 fp AS (
     SELECT CAST(customer_id AS VARCHAR) AS customer_id, CAST(first_paid_month AS DATE) AS first_paid_month
     FROM read_csv('{first_paid}', header = true, types = {{'customer_id': 'VARCHAR'}})
@@ -45,7 +65,7 @@ joined AS (
            coalesce(p.mrr, 0) AS m0, p.customer_id IS NOT NULL AS had_prev
     FROM cm AS c FULL OUTER JOIN prev AS p ON c.month = p.month AND c.customer_id = p.customer_id
 ),
-fx AS (
+valued AS (
     SELECT j.*, CASE
             WHEN NOT had_prev THEN 0
             WHEN abs(m0 - local0 * rate0) <= 1e-9 THEN local0 * r.rate
@@ -66,7 +86,7 @@ classified AS (
             WHEN m1 > m0_fx THEN 'expansion'
             WHEN m1 < m0_fx THEN 'contraction'
             ELSE 'unchanged' END AS movement
-    FROM fx
+    FROM valued
 )
 SELECT month, customer_id, m0 AS mrr_start, m0_fx AS mrr_start_fx, m1 AS mrr_end, movement,
        CASE movement WHEN 'new' THEN m1 WHEN 'reactivation' THEN m1 WHEN 'churn' THEN m0_fx
@@ -100,15 +120,20 @@ class FloorCheck:
         return self.rows_compared > 0 and self.movement_mismatches == 0 and self.mrr_mismatches == 0
 
 
-def duckdb_floor(customer_mrr: pd.DataFrame, first_paid: pd.DataFrame, workdir: Path | None = None) -> FloorResult:
-    """Export both tables as CSV, then time DuckDB reading them and computing MRR and movements."""
+def duckdb_floor(customer_mrr: pd.DataFrame, first_paid: pd.DataFrame, fx_rates: pd.DataFrame,
+                 reporting_currency: str = "USD", workdir: Path | None = None) -> FloorResult:
+    """Export the tables as CSV, then time DuckDB reading them and computing MRR and movements.
+    ``fx_rates`` has columns date, currency, rate_to_usd (the staged FX table)."""
     import duckdb
 
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         mrr_csv, fp_csv = Path(tmp) / "customer_mrr.csv", Path(tmp) / "customer_first_paid.csv"
+        fx_csv = Path(tmp) / "fx_rates.csv"
+        fx_rates[["date", "currency", "rate_to_usd"]].to_csv(fx_csv, index=False, date_format="%Y-%m-%d")
         customer_mrr.to_csv(mrr_csv, index=False, date_format="%Y-%m-%d")
         first_paid[["customer_id", "first_paid_month"]].to_csv(fp_csv, index=False, date_format="%Y-%m-%d")
-        paths = {"customer_mrr": mrr_csv.as_posix(), "first_paid": fp_csv.as_posix()}
+        paths = {"customer_mrr": mrr_csv.as_posix(), "first_paid": fp_csv.as_posix(), "fx_rates": fx_csv.as_posix(),
+                 "reporting": reporting_currency.upper()}
         started = time.perf_counter()
         with duckdb.connect() as con:
             movements = con.execute(MOVEMENTS_SQL.format(**paths)).df()

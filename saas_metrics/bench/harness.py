@@ -159,16 +159,18 @@ def postgres_unreachable(admin_url: str) -> str | None:
         return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
-def check_floor(url: str, work_dir: Path) -> tuple[float, FloorCheck]:
+def check_floor(url: str, work_dir: Path, reporting_currency: str = "USD") -> tuple[float, FloorCheck]:
     """DuckDB floor seconds and its comparison with the pipeline's tables in ``url``."""
     from saas_metrics.defs.revenue_assets import CUSTOMER_FIRST_PAID
+    from saas_metrics.defs.source_assets import stg_storage_schema
     from saas_metrics.metrics.kpi import KPI_MONTHLY
     from saas_metrics.metrics.movements import MRR_MOVEMENTS
     from saas_metrics.metrics.mrr import CUSTOMER_MRR
     from saas_metrics.warehouse import Warehouse
 
     warehouse = Warehouse(url)
-    floor = duckdb_floor(warehouse.read(CUSTOMER_MRR), warehouse.read(CUSTOMER_FIRST_PAID), work_dir)
+    fx = warehouse.read(stg_storage_schema("fx_rates"), columns=["date", "currency", "rate_to_usd"])
+    floor = duckdb_floor(warehouse.read(CUSTOMER_MRR), warehouse.read(CUSTOMER_FIRST_PAID), fx, reporting_currency, work_dir)
     check = compare_with_pipeline(floor, warehouse.read(MRR_MOVEMENTS), warehouse.read(KPI_MONTHLY))
     return floor.seconds, check
 

@@ -1,0 +1,2 @@
+-- The metrics warehouse lives beside Dagster's own storage, in its own database.
+CREATE DATABASE warehouse OWNER dagster;
