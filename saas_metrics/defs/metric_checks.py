@@ -20,7 +20,6 @@ window of a single-run backfill, and reads what it needs from the warehouse:
 import datetime as dt
 
 import dagster as dg
-import pandas as pd
 from dagster import AssetCheckExecutionContext
 
 from saas_metrics.config import Settings, add_months
@@ -37,7 +36,9 @@ from saas_metrics.quality.metric_checks import (
     check_one_movement_per_customer_month,
     check_rate_bounds,
 )
+from saas_metrics.quality.outcomes import CheckOutcome
 from saas_metrics.tables import TableSchema
+from saas_metrics.warehouse import Warehouse
 
 #: Headline metrics kpi_monthly must carry for every month (segment all / all),
 #: whatever the data: the revenue core, customer counts and retention. A NULL value
@@ -65,8 +66,26 @@ def check_window(context: AssetCheckExecutionContext) -> tuple[dt.date, dt.date]
     return window.start.date(), window.end.date()
 
 
-def _read(warehouse: WarehouseResource, schema: TableSchema, window: tuple[dt.date, dt.date]) -> pd.DataFrame:
-    return warehouse.warehouse.read(schema, window)
+def bridge_outcome(warehouse: Warehouse, window: tuple[dt.date, dt.date]) -> CheckOutcome:
+    """The bridge of every month of ``window``, M-1 of its first month read from the warehouse."""
+    rows = warehouse.read(KPI_REVENUE, (add_months(window[0], -1), window[1]))
+    return check_bridge(rows, name="mrr_bridge", blocking=True)
+
+
+def movements_outcome(warehouse: Warehouse, window: tuple[dt.date, dt.date]) -> CheckOutcome:
+    movements = warehouse.read(MRR_MOVEMENTS, window, columns=["month", "customer_id", "movement"])
+    return check_one_movement_per_customer_month(movements, name="one_movement_per_customer_month", blocking=True)
+
+
+def rate_bounds_outcome(warehouse: Warehouse, window: tuple[dt.date, dt.date]) -> CheckOutcome:
+    return check_rate_bounds(warehouse.read(KPI_MONTHLY, window), name="rate_bounds", blocking=False)
+
+
+def completeness_outcome(warehouse: Warehouse, window: tuple[dt.date, dt.date]) -> CheckOutcome:
+    return check_kpi_completeness(
+        warehouse.read(KPI_MONTHLY, window), window_months(window), REQUIRED_HEADLINE_METRICS,
+        name="headline_completeness", blocking=False,
+    )
 
 
 def build_metric_checks(settings: Settings) -> list[dg.AssetChecksDefinition]:
@@ -82,10 +101,8 @@ def build_metric_checks(settings: Settings) -> list[dg.AssetChecksDefinition]:
         "to the cent (0.005), for every month of the window (M-1 read from the warehouse).",
     )
     def mrr_bridge(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        start, end = check_window(context)
-        rows = _read(warehouse, KPI_REVENUE, (add_months(start, -1), end))
-        outcome = check_bridge(rows, name="mrr_bridge", blocking=True)
-        return metric_check_result(outcome, "kpi_revenue", window=(start, end))
+        window = check_window(context)
+        return metric_check_result(bridge_outcome(warehouse.warehouse, window), "kpi_revenue", window=window)
 
     @dg.asset_check(
         asset="mrr_movements",
@@ -96,9 +113,7 @@ def build_metric_checks(settings: Settings) -> list[dg.AssetChecksDefinition]:
     )
     def one_movement(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         window = check_window(context)
-        movements = warehouse.warehouse.read(MRR_MOVEMENTS, window, columns=["month", "customer_id", "movement"])
-        outcome = check_one_movement_per_customer_month(movements, name="one_movement_per_customer_month", blocking=True)
-        return metric_check_result(outcome, "mrr_movements", window=window)
+        return metric_check_result(movements_outcome(warehouse.warehouse, window), "mrr_movements", window=window)
 
     @dg.asset_check(
         asset="kpi_monthly",
@@ -110,8 +125,7 @@ def build_metric_checks(settings: Settings) -> list[dg.AssetChecksDefinition]:
     )
     def rate_bounds(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         window = check_window(context)
-        outcome = check_rate_bounds(_read(warehouse, KPI_MONTHLY, window), name="rate_bounds", blocking=False)
-        return metric_check_result(outcome, "kpi_monthly", window=window)
+        return metric_check_result(rate_bounds_outcome(warehouse.warehouse, window), "kpi_monthly", window=window)
 
     @dg.asset_check(
         asset="kpi_monthly",
@@ -123,10 +137,6 @@ def build_metric_checks(settings: Settings) -> list[dg.AssetChecksDefinition]:
     )
     def completeness(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         window = check_window(context)
-        outcome = check_kpi_completeness(
-            _read(warehouse, KPI_MONTHLY, window), window_months(window), REQUIRED_HEADLINE_METRICS,
-            name="headline_completeness", blocking=False,
-        )
-        return metric_check_result(outcome, "kpi_monthly", window=window)
+        return metric_check_result(completeness_outcome(warehouse.warehouse, window), "kpi_monthly", window=window)
 
     return [mrr_bridge, one_movement, rate_bounds, completeness]
