@@ -13,6 +13,7 @@ from saas_metrics.defs.common import (
     table_metadata,
     window_months,
 )
+from saas_metrics.defs.resources import WarehouseResource
 from saas_metrics.defs.revenue_assets import PREVIOUS_MONTH, kpi_table
 from saas_metrics.metrics.ad_spend import AD_SPEND_STAGED, ad_platform_kpis, stage_ad_spend
 from saas_metrics.metrics.attribution import ATTRIBUTION_CREDITS, attribute, attribution_sums_check
@@ -22,7 +23,8 @@ from saas_metrics.metrics.funnel import funnel_kpis
 from saas_metrics.metrics.kpi import kpi_frame
 from saas_metrics.metrics.trials import trial_kpis
 from saas_metrics.tables import with_month
-from saas_metrics.warehouse.io_manager import register_table
+from saas_metrics.warehouse import Warehouse
+from saas_metrics.warehouse.io_manager import TABLE_SCHEMAS, register_table
 
 
 def _months(context: AssetExecutionContext) -> list[pd.Timestamp]:
@@ -31,6 +33,20 @@ def _months(context: AssetExecutionContext) -> list[pd.Timestamp]:
 
 def _lookback(months: int) -> dg.TimeWindowPartitionMapping:
     return dg.TimeWindowPartitionMapping(start_offset=-months, end_offset=0, allow_nonexistent_upstream_partitions=True)
+
+
+def activation_history(wh: Warehouse, event: str, before: pd.Timestamp) -> pd.DataFrame:
+    """Every product usage row of the activation (PQL) event before ``before``: a PQL is an
+    account reaching N such events for the FIRST time, which needs each account's history.
+    Only that one event is read, not all usage."""
+    import sqlalchemy as sa
+
+    schema = TABLE_SCHEMAS["stg_product_usage"]
+    if not wh.has_table(schema.name):
+        return schema.empty_frame().drop(columns="month")
+    table = wh.sa_table(schema)
+    frame = wh.read(schema, where=sa.and_(table.c["event_name"] == event, table.c["date"] < before.date()))
+    return frame.drop(columns="month")
 
 
 def _metric_by_month(kpis: pd.DataFrame, metric: str) -> pd.Series:
@@ -102,23 +118,25 @@ def build_acquisition_assets(settings: Settings, partitions: dg.PartitionsDefini
         platform = ad_platform_kpis(ad_spend_daily[ad_spend_daily["month"].isin(months)], months)
         return kpi_frame(pd.concat([kpis, platform], ignore_index=True))
 
+    usage_deps = [dg.AssetDep("stg_product_usage", partition_mapping=_lookback(120))]
     kpi_funnel_schema = kpi_table("kpi_funnel", "Funnel, trial and demo KPIs per month.")
 
-    @dg.asset(metadata=table_metadata(kpi_funnel_schema),
+    @dg.asset(metadata=table_metadata(kpi_funnel_schema), deps=usage_deps,
               ins={"sessions": dg.AssetIn("stg_web_sessions"), "contacts": dg.AssetIn("stg_crm_contacts"),
                    "forms": dg.AssetIn("stg_crm_form_submissions", partition_mapping=_lookback(3)),
                    "meetings": dg.AssetIn("stg_crm_meetings"),
-                   "accounts": dg.AssetIn("stg_product_accounts"), "usage": dg.AssetIn("stg_product_usage"),
+                   "accounts": dg.AssetIn("stg_product_accounts"),
                    "customers": dg.AssetIn("stg_billing_customers"),
                    "mrr_movements": dg.AssetIn(), "customer_first_paid": dg.AssetIn(), "identity_links": dg.AssetIn()},
               **common)
-    def kpi_funnel(context: AssetExecutionContext, sessions, contacts, forms, meetings, accounts, usage, customers,
-                   mrr_movements, customer_first_paid, identity_links) -> pd.DataFrame:
+    def kpi_funnel(context: AssetExecutionContext, sessions, contacts, forms, meetings, accounts, customers,
+                   mrr_movements, customer_first_paid, identity_links, warehouse: WarehouseResource) -> pd.DataFrame:
         """Unique visitors, leads, MQLs, SQLs, PQLs, signups, lead velocity, lead-to-customer (cohort
         form, provisional until its N-day window has passed, and period form), visit-to-lead,
         trial-to-paid, demo-to-paid by demo type, viral coefficient. See docs/metrics.md#funnel."""
         months = _months(context)
         as_of = pd.Timestamp.now(tz="UTC").tz_localize(None)
+        usage = activation_history(warehouse.warehouse, policy.pql_event, months[-1] + pd.DateOffset(months=1))
         forms_now = forms[forms["submitted_at"].dt.to_period("M").dt.to_timestamp().isin(months)]
         parts = [
             funnel_kpis(sessions, contacts, forms_now, accounts, usage, mrr_movements, customer_first_paid,
