@@ -149,6 +149,23 @@ def _reference_ids(warehouse: WarehouseResource, table: str) -> dict[str, frozen
     return out
 
 
+def _quarantined_reference_ids(warehouse: WarehouseResource, table: str) -> dict[str, frozenset[str]]:
+    """Ids of parent rows that were quarantined (a child of a bad parent is not a sign of a
+    missing parent table)."""
+
+    out: dict[str, frozenset[str]] = {}
+    wh = warehouse.warehouse
+    for column, ref_table in REFERENCES.get(table, {}).items():
+        raw = raw_storage_schema(ref_table)
+        key = _KEY_COLUMN_OF[ref_table]
+        if not wh.has_table(raw.name):
+            continue
+        t = wh.sa_table(raw)
+        ids = wh.read(raw, where=t.c["_quarantine_reason"].is_not(None), columns=[key])[key]
+        out[column] = frozenset(ids.dropna().astype(str))
+    return out
+
+
 def _known_currencies(warehouse: WarehouseResource, settings: Settings) -> frozenset[str]:
     wh = warehouse.warehouse
     stg = stg_storage_schema("fx_rates")
@@ -233,6 +250,7 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
             now=dt.datetime.now(dt.UTC).replace(tzinfo=None),
             known_currencies=_known_currencies(warehouse, settings),
             reference_ids=_reference_ids(warehouse, table),
+            quarantined_reference_ids=_quarantined_reference_ids(warehouse, table),
             previous_row_count=previous,
             existing_ids=_existing_ids(warehouse, table, window),
             policy=settings.quality,

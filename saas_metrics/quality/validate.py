@@ -83,6 +83,11 @@ class ValidationContext:
     #: Problems the source reader found with the files' columns, e.g. "billing/invoices.csv lacks
     #: required column(s) total (rule required_column)": each fails the blocking schema check.
     source_problems: tuple[str, ...] = ()
+    #: Ids of parent rows that exist but were themselves quarantined (reference name -> ids).
+    #: A child pointing at one is quarantined too, but it is a consequence of a bad parent,
+    #: not a sign of an incomplete parent table, so it does not count towards
+    #: ``QualityPolicy.unresolved_max_fraction``.
+    quarantined_reference_ids: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @property
     def has_window(self) -> bool:
@@ -375,6 +380,13 @@ def _schema_check(
     )
 
 
+def _points_at_quarantined_parent(v: _Violation, typed: pd.DataFrame | None, rules: TableRules, ctx: ValidationContext) -> bool:
+    name = rules.references.get(v.column)
+    if typed is None or name is None or name not in ctx.quarantined_reference_ids:
+        return False
+    return typed.at[v.row, v.column] in ctx.quarantined_reference_ids[name]
+
+
 def _integrity_check(
     table: str,
     total_rows: int,
@@ -382,6 +394,7 @@ def _integrity_check(
     violations: list[_Violation],
     rules: TableRules,
     ctx: ValidationContext,
+    typed: pd.DataFrame | None = None,
 ) -> CheckOutcome:
     problems: list[str] = []
     metadata: dict[str, Any] = {}
@@ -408,7 +421,9 @@ def _integrity_check(
     # A large share of rows with an unknown currency or an unresolved reference points
     # at the pipeline (FX table or parent table incomplete), not at bad rows.
     unresolved_rows = {
-        v.row for v in violations if v.rule == "reference" or (v.rule == "allowed_values" and v.column in rules.currency_columns)
+        v.row for v in violations
+        if (v.rule == "reference" and not _points_at_quarantined_parent(v, typed, rules, ctx))
+        or (v.rule == "allowed_values" and v.column in rules.currency_columns)
     }
     fraction = len(unresolved_rows) / total_rows if total_rows else 0.0
     metadata["unresolved_rows"] = len(unresolved_rows)
@@ -592,7 +607,7 @@ def validate_table(frame: pd.DataFrame, ctx: ValidationContext) -> ValidationOut
     total = len(annotated)
     checks = [
         _schema_check(ctx.table, missing, clean, rules, coerced, errors, ctx.source_problems),
-        _integrity_check(ctx.table, total, clean, violations, rules, ctx),
+        _integrity_check(ctx.table, total, clean, violations, rules, ctx, typed),
         _row_rules_check(ctx.table, total, annotated, violations),
         _volume_check(ctx.table, total, ctx),
     ]

@@ -312,3 +312,17 @@ def test_non_integral_count_is_unparseable_not_a_crash() -> None:
     assert outcome.annotated.iloc[1]["_quarantine_reason"] == (
         "ads/meta.csv line 2: clicks '3.5' could not be parsed as int (rule unparseable)"
     )
+
+
+def test_children_of_a_quarantined_parent_do_not_make_the_parent_table_look_incomplete() -> None:
+    """cus_bad exists in billing_customers but was quarantined: its 4 payments (20 %) are
+    quarantined too, yet integrity passes because the parent table is not incomplete."""
+    rows = [payment(f"py_{i}", customer_id="cus_bad" if i < 4 else "cus_1") for i in range(20)]
+    ctx = context(quarantined_reference_ids={"customer_id": frozenset({"cus_bad"})})
+    outcome = validate_table(canonical("billing_payments", rows), ctx)
+    assert len(outcome.clean) == 16 and len(outcome.quarantined) == 4
+    assert set(outcome.quarantined["rule"]) == {"reference"}
+    integrity = outcome.check("integrity")
+    assert integrity.passed and integrity.metadata["unresolved_rows"] == 0
+    # the same rows with an unknown (never seen) parent do fail it
+    assert not validate_table(canonical("billing_payments", rows), context()).check("integrity").passed
