@@ -230,14 +230,19 @@ class Warehouse:
         if not self.has_table(schema.name):
             return schema.empty_frame() if columns is None else schema.empty_frame()[list(columns)]
         table = self.sa_table(schema)
-        query = sa.select(*(table.c[c] for c in (columns or schema.column_names)))
+        names = list(columns or schema.column_names)
+        # Selected as untyped so rows come back as the driver's plain tuples (no per-value result
+        # processing, no Row objects): coerce_frame below types every column vectorised, and it
+        # parses SQLite's ISO date/datetime text the same way SQLAlchemy's types would.
+        query = sa.select(*(sa.type_coerce(table.c[c], sa.types.NullType()).label(c) for c in names))
         if window is not None:
             query = query.where(table.c[MONTH_COLUMN] >= window[0], table.c[MONTH_COLUMN] < window[1])
         if where is not None:
             query = query.where(where)
         with self.engine.connect() as conn:
             result = conn.execute(query)
-            frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+            rows = result.cursor.fetchall() if result.cursor is not None else []
+            frame = pd.DataFrame.from_records(rows, columns=names, coerce_float=False) if rows else pd.DataFrame(columns=names)
         sub = schema if columns is None else TableSchema(schema.name, tuple(schema.column(c) for c in columns), time_column=schema.time_column)
         return coerce_frame(frame, sub)
 
