@@ -26,6 +26,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from saas_metrics.connectors.config import ConnectorsConfig
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("SAAS_METRICS_DATA_DIR", PROJECT_ROOT / "data"))
 
@@ -151,6 +153,10 @@ class Settings(BaseSettings):
     acquisition: AcquisitionPolicy = Field(default_factory=AcquisitionPolicy)
     engagement: EngagementPolicy = Field(default_factory=EngagementPolicy)
     quality: QualityPolicy = Field(default_factory=QualityPolicy)
+    connectors: ConnectorsConfig = Field(
+        default_factory=ConnectorsConfig,
+        description="per source system files / api / sql, API base URLs and accounts, SQL replica URL (docs/connectors.md)",
+    )
 
     @field_validator("start_month", "end_month", mode="before")
     @classmethod

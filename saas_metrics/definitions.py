@@ -19,7 +19,7 @@ from saas_metrics.defs.freshness import build_freshness_checks, build_freshness_
 from saas_metrics.defs.metric_checks import build_metric_checks
 from saas_metrics.defs.partitions import monthly_partitions
 from saas_metrics.defs.report_assets import build_report_assets
-from saas_metrics.defs.resources import SourcesResource, WarehouseResource
+from saas_metrics.defs.resources import WarehouseResource, sources_resource
 from saas_metrics.defs.revenue_assets import build_revenue_assets
 from saas_metrics.defs.source_assets import build_source_assets
 from saas_metrics.runner import JOB_NAME
@@ -55,7 +55,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         sensors=[*build_automation_sensors(job, partitions, settings=settings), *build_alert_sensors(rules_file)],
         resources={
             "warehouse": WarehouseResource(url=settings.warehouse_url),
-            "sources": SourcesResource(sources_dir=str(settings.sources_dir), reporting_currency=settings.reporting_currency),
+            "sources": sources_resource(settings),
             "io_manager": WarehouseIOManager(warehouse_url=settings.warehouse_url),
         },
     )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 import dagster as dg
 
+from saas_metrics.config import Settings
+from saas_metrics.connectors.resource import SourceSystemsResource
 from saas_metrics.warehouse import Warehouse
 
 
@@ -19,16 +21,23 @@ class WarehouseResource(dg.ConfigurableResource):
         return Warehouse(self.url)
 
 
-class SourcesResource(dg.ConfigurableResource):
-    """Where the source systems' data comes from.
+#: Secret resource fields and the environment variables they come from (never settings, never logged).
+SOURCE_SECRETS = {
+    "stripe_api_key": "STRIPE_API_KEY",
+    "hubspot_access_token": "HUBSPOT_ACCESS_TOKEN",
+    "google_ads_developer_token": "GOOGLE_ADS_DEVELOPER_TOKEN",
+    "google_ads_access_token": "GOOGLE_ADS_ACCESS_TOKEN",
+    "meta_access_token": "META_ACCESS_TOKEN",
+    "linkedin_access_token": "LINKEDIN_ACCESS_TOKEN",
+}
 
-    ``kind='files'`` reads the landing files under ``sources_dir`` (the
-    default); other kinds are selected per system by configuration.
-    """
 
-    sources_dir: str
-    reporting_currency: str = "USD"
-
-    @property
-    def path(self) -> Path:
-        return Path(self.sources_dir)
+def sources_resource(settings: Settings) -> SourceSystemsResource:
+    """The source systems as configured: files by default; api or sql per system
+    (settings.connectors); secrets as dagster.EnvVar for the variables that are set."""
+    secrets = {field: dg.EnvVar(var) for field, var in SOURCE_SECRETS.items() if os.environ.get(var)}
+    return SourceSystemsResource(
+        sources_dir=str(settings.sources_dir),
+        connectors=settings.connectors.model_dump(mode="json"),
+        **secrets,
+    )

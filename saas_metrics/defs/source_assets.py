@@ -24,6 +24,7 @@ import pandas as pd
 from dagster import AssetExecutionContext
 
 from saas_metrics.config import Settings
+from saas_metrics.connectors.resource import SourceSystemsResource
 from saas_metrics.defs.common import (
     SINGLE_RUN,
     asset_window,
@@ -31,7 +32,7 @@ from saas_metrics.defs.common import (
     kinds_for,
     table_metadata,
 )
-from saas_metrics.defs.resources import SourcesResource, WarehouseResource
+from saas_metrics.defs.resources import WarehouseResource
 from saas_metrics.quality.dagster_checks import check_specs, to_asset_check_results
 from saas_metrics.quality.quarantine import QUARANTINED_ROWS
 from saas_metrics.quality.validate import ValidationContext, validate_table
@@ -114,13 +115,21 @@ class SourceRead:
 _LACKS_COLUMNS = re.compile(r"^(?:(?P<system>[^:]+): )?(?P<file>\S+) lacks column\(s\) (?P<columns>\[.*\]); read as null$")
 
 
-def read_with_notices(table: str, sources_dir: Path) -> SourceRead:
+def read_with_notices(table: str, sources: SourceSystemsResource | Path,
+                      window: tuple[dt.date, dt.date] | None = None) -> SourceRead:
     """Read ``table`` and collect the reader's warnings: a missing source file or system
     (the table is read as empty: a notice, logged as a warning) and a file lacking columns
     (a schema problem naming file and columns: the blocking schema check fails)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        frame = read_source_table(table, sources_dir)
+        if isinstance(sources, Path):
+            frame = read_source_table(table, sources)
+        elif sources.kind_of(table) == "files":
+            # Files are read whole and placed by the asset (rows outside the partitions are counted).
+            frame = sources.read_table(table)
+        else:
+            # APIs and replicas are asked for the window only (created in the month).
+            frame = sources.read_table(table, *(window or (None, None)), include_unplaced=True)
     notices: list[str] = []
     missing: list[str] = []
     for warning in caught:
@@ -225,9 +234,9 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
         tags={"layer": "raw", "source_system": system},
         **part_kwargs,
     )
-    def raw_asset(context: AssetExecutionContext, sources: SourcesResource, warehouse: WarehouseResource):
+    def raw_asset(context: AssetExecutionContext, sources: SourceSystemsResource, warehouse: WarehouseResource):
         window = asset_window(context) if partitioned else None
-        read = read_with_notices(table, sources.path)
+        read = read_with_notices(table, sources, window)
         for notice in read.notices:
             context.log.warning(notice)
         frame = read.frame
