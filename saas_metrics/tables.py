@@ -68,8 +68,8 @@ def _to_datetime(series: pd.Series) -> pd.Series:
 
 def _coerce_series(series: pd.Series, type_: ColumnType) -> pd.Series:
     if type_ == "str" or type_ == "json":
-        out = series.astype("object")
-        return out.where(series.notna(), None).map(lambda v: v if v is None else str(v))
+        # Vectorised: nulls stay null, everything else becomes its str() (pandas' str dtype).
+        return series.astype("str")
     if type_ == "float":
         return pd.to_numeric(series, errors="coerce").astype("float64")
     if type_ == "int":
