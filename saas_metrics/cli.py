@@ -165,6 +165,17 @@ def report(
     print_report(settings, start_d, end_d, format, console, html=html)
 
 
+@app.command("bench", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench(ctx: typer.Context) -> None:
+    """Run the benchmark (options: --scale tiny|small|medium|large, --backend sqlite|postgresql,
+    --repeats N, --output docs/benchmark.md; see docs/benchmark.md)."""
+    from saas_metrics.bench.harness import main as bench_main
+
+    code = bench_main(list(ctx.args))
+    if code:
+        raise CliError(f"benchmark failed (exit {code})", "see the messages above")
+
+
 def main() -> None:
     try:
         app(standalone_mode=False)

@@ -1,0 +1,84 @@
+"""The saas-metrics command: readable reports, scripting formats, one-line errors with exit 1."""
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from saas_metrics.cli import main
+from saas_metrics.metrics.kpi import KPI_MONTHLY, kpi_frame
+from saas_metrics.warehouse import Warehouse
+
+
+def run_cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
+    monkeypatch.setattr("sys.argv", ["saas-metrics", *args])
+    try:
+        main()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+@pytest.fixture
+def warehouse_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    rows = []
+    for month, mrr, churn in (("2025-01-01", 1000.0, 0.02), ("2025-02-01", 1750.0, 0.08)):
+        rows += [
+            {"month": month, "metric": "mrr", "value": mrr, "unit": "currency"},
+            {"month": month, "metric": "arr", "value": mrr * 12, "unit": "currency"},
+            {"month": month, "metric": "customer_churn_rate", "value": churn, "unit": "ratio"},
+            {"month": month, "metric": "nrr", "value": None, "unit": "ratio"},
+        ]
+    Warehouse(url).replace(KPI_MONTHLY, kpi_frame(rows), (dt.date(2025, 1, 1), dt.date(2025, 3, 1)))
+    return url
+
+
+def test_report_prints_an_aligned_table_with_units(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], warehouse_url: str) -> None:
+    monkeypatch.setenv("COLUMNS", "160")
+    assert run_cli(monkeypatch, "report", "--warehouse-url", warehouse_url) == 0
+    out = capsys.readouterr().out
+    assert "2025-01" in out and "2025-02" in out
+    assert "1,750" in out and "21,000" in out  # currency with thousands separators
+    assert "8.0 %" in out and "2.0 %" in out  # ratios as percent
+    assert "–" in out  # NULL nrr shown as a dash, not 0 or nan
+    # churn 8 % breaks the default customer_churn_rate rule (above 5 %): flagged
+    assert "breaks an alert rule" in out
+
+
+def test_report_as_csv_and_json(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], warehouse_url: str) -> None:
+    assert run_cli(monkeypatch, "report", "--warehouse-url", warehouse_url, "--format", "csv") == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "metric,unit,2025-01,2025-02"
+    assert "mrr,currency,1000.0,1750.0" in lines
+    assert run_cli(monkeypatch, "report", "--warehouse-url", warehouse_url, "--format", "json") == 0
+    records = json.loads(capsys.readouterr().out)
+    assert {"month": "2025-02", "metric": "mrr", "unit": "currency", "value": 1750.0} in records
+    assert {"month": "2025-01", "metric": "nrr", "unit": "ratio", "value": None} in records
+
+
+def test_errors_are_one_line_with_a_hint_and_exit_1(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert run_cli(monkeypatch, "report", "--warehouse-url", f"sqlite:///{tmp_path / 'empty.db'}") == 1
+    err = capsys.readouterr().err
+    assert "error: no kpi_monthly table" in err and "hint: run `saas-metrics run`" in err
+    assert "Traceback" not in err
+    assert run_cli(monkeypatch, "report", "--format", "xml", "--warehouse-url", f"sqlite:///{tmp_path / 'e.db'}") == 1
+    assert "unknown --format 'xml'" in capsys.readouterr().err
+    assert run_cli(monkeypatch, "run", "--start", "2025-13", "--end-month", "2025-06") == 1
+    assert "invalid month '2025-13'" in capsys.readouterr().err
+
+
+def test_run_outside_the_partitions_is_refused(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code = run_cli(monkeypatch, "run", "--sources-dir", str(tmp_path), "--start-month", "2025-01", "--end-month", "2025-06",
+                   "--start", "2024-01", "--warehouse-url", f"sqlite:///{tmp_path / 'w.db'}")
+    assert code == 1
+    assert "outside the partitions 2025-01..2025-06" in capsys.readouterr().err
+
+
+def test_formatting_helpers() -> None:
+    from saas_metrics.cli_report import format_value
+
+    assert format_value(0.0512, "ratio") == "5.1 %"
+    assert format_value(21000.0, "currency") == "21,000"
+    assert format_value(float("nan"), "count") == "–"
