@@ -36,7 +36,8 @@ def run_with_progress(settings: Settings, start: dt.date, end: dt.date, console:
                 progress.console.print(f"  {mark} {event.step_key}")
                 progress.advance(task)
 
-        outcome = materialise(settings, start, end, defs=defs, on_event=on_event)
+        # The console shows progress; the full event log is in the Dagster instance (make ui).
+        outcome = materialise(settings, start, end, defs=defs, on_event=on_event, log_level="CRITICAL")
     failed = outcome.checks_failed
     console.print(
         f"run [bold]{outcome.run_id[:8]}[/bold]: {outcome.steps_succeeded} steps succeeded, "

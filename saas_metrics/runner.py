@@ -46,6 +46,7 @@ def materialise(
     defs: dg.Definitions | None = None,
     on_event: Callable[[dg.DagsterEvent], None] | None = None,
     raise_on_error: bool = False,
+    log_level: str = "INFO",
 ) -> RunOutcome:
     """Run every asset for the months [start, end] (default: all complete months)
     as ONE run (a single-run backfill), and summarise steps and checks."""
@@ -67,7 +68,10 @@ def materialise(
 
     def _run() -> None:
         try:
-            result_holder["result"] = job.execute_in_process(instance=instance, tags=tags, raise_on_error=raise_on_error)
+            run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+            result_holder["result"] = job.execute_in_process(
+                run_config=run_config, instance=instance, tags=tags, raise_on_error=raise_on_error,
+            )
         finally:
             stop.set()
 
