@@ -88,3 +88,57 @@ def test_one_partition_materialises_alone(small_sources: Path, tmp_path: Path) -
     movements = read_sorted(url, MRR_MOVEMENTS, ["month", "customer_id"])
     assert set(movements["month"]) == {pd.Timestamp("2025-01-01")}
     assert movements.groupby(["month", "customer_id"]).size().max() == 1
+
+
+def _kpi(url: str) -> pd.DataFrame:
+    return read_sorted(url, KPI_MONTHLY, ["month", "metric", "segment", "segment_value"])
+
+
+def test_acquisition_metrics_equal_their_definitions(full_run: str) -> None:
+    kpi = _kpi(full_run)
+    head = kpi[kpi["segment"] == "all"].pivot(index="month", columns="metric", values="value")
+    assert (head["sm_spend"] - (head["ad_spend"] + head["sm_expenses"])).abs().max() < 0.005
+    cac = head["sm_spend"] / head["new_customers"].where(head["new_customers"] > 0)
+    assert ((head["cac"] - cac).abs() < 1e-6).where(cac.notna(), head["cac"].isna()).all()
+    ltv_to_cac = head["ltv"] / head["cac"]
+    both = ltv_to_cac.notna()
+    assert both.any() and (head["ltv_to_cac"][both] - ltv_to_cac[both]).abs().max() < 1e-9
+
+
+def test_planted_linkedin_cost_shows_in_the_channel_cac_ranking(full_run: str, small_sources: Path) -> None:
+    kpi = _kpi(full_run)
+    channel = kpi[kpi["segment"] == "channel"].pivot_table(index="segment_value", columns="metric", values="value", aggfunc="sum")
+    cost_per_customer = channel["ad_spend"] / channel["attributed_customers"]
+    ranking = cost_per_customer[["google_ads", "meta_ads", "linkedin_ads"]].sort_values(ascending=False).index.tolist()
+    assert ranking[0] == "linkedin_ads"
+    planted = pd.read_csv(small_sources / "_ground_truth" / "channel_costs.csv").set_index("channel")
+    assert ranking == planted["planted_cost_per_customer_usd"].sort_values(ascending=False).index.tolist()
+
+
+def test_attribution_credits_sum_to_new_mrr_per_model_and_month(full_run: str) -> None:
+    from saas_metrics.metrics.attribution import ATTRIBUTION_CREDITS, MODELS
+
+    credits = read_sorted(full_run, ATTRIBUTION_CREDITS, ["month", "model"])
+    movements = read_sorted(full_run, MRR_MOVEMENTS, ["month", "customer_id"])
+    new = movements[movements["movement"] == "new"].groupby("month")["amount"].sum()
+    by_model = credits.groupby(["month", "model"])["new_mrr"].sum().unstack("model")
+    assert set(by_model.columns) == set(MODELS)
+    for model in MODELS:
+        assert (by_model[model].reindex(new.index).fillna(0) - new).abs().max() < 0.005
+
+
+def test_planted_at_risk_accounts_are_flagged_before_they_churn(full_run: str, small_sources: Path) -> None:
+    from saas_metrics.metrics.health import CUSTOMER_HEALTH
+    from saas_metrics.metrics.usage import AT_RISK_ACCOUNTS
+
+    planted = pd.read_csv(small_sources / "_ground_truth" / "planted_at_risk.csv", parse_dates=["collapse_month", "churn_month"])
+    planted = planted[planted["collapse_month"] > pd.Timestamp(START)]  # the month before is needed for a drop
+    assert len(planted) >= 2
+    at_risk = read_sorted(full_run, AT_RISK_ACCOUNTS, ["month", "customer_id"])
+    health = read_sorted(full_run, CUSTOMER_HEALTH, ["month", "customer_id"])
+    for account in planted.itertuples(index=False):
+        flagged = at_risk[(at_risk["customer_id"] == account.customer_id) & (at_risk["month"] < account.churn_month)]
+        assert not flagged.empty, f"{account.customer_id} not flagged before {account.churn_month:%Y-%m}"
+        bands = health[(health["customer_id"] == account.customer_id) & (health["month"] < account.churn_month)
+                       & (health["month"] >= account.collapse_month)]["band"]
+        assert bands.isin(["critical", "at_risk"]).any(), (account.customer_id, bands.tolist())
