@@ -23,7 +23,8 @@ from rich.console import Console
 from saas_metrics.config import DATA_DIR, Settings, first_of_month, get_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Validated monthly SaaS metrics on Dagster.")
-console = Console()
+# Reports are wide: never squeeze them to 80 columns when the output is a pipe or a log.
+console = Console(width=None if sys.stdout.isatty() else 150)
 err_console = Console(stderr=True)
 
 

@@ -16,12 +16,27 @@ from saas_metrics.config import Settings, add_months
 from saas_metrics.metrics.kpi import KPI_MONTHLY
 from saas_metrics.warehouse import Warehouse
 
-HEADLINE = [
-    "mrr", "arr", "customers", "arpa", "new_mrr", "expansion_mrr", "contraction_mrr", "churned_mrr",
-    "reactivation_mrr", "fx_impact_mrr", "net_new_mrr", "new_customers", "churned_customers",
-    "customer_churn_rate", "gross_mrr_churn_rate", "nrr", "grr", "ltv", "cac", "ltv_to_cac",
-    "cac_payback_months", "leads", "mqls", "trial_to_paid_rate", "nps",
-]
+#: The console report: one table per section, months as rows (fits a normal terminal).
+SECTIONS: dict[str, list[str]] = {
+    "Revenue": ["mrr", "arr", "customers", "arpa", "new_mrr", "expansion_mrr", "contraction_mrr",
+                "churned_mrr", "reactivation_mrr", "fx_impact_mrr", "net_new_mrr"],
+    "Retention and unit economics": ["new_customers", "churned_customers", "customer_churn_rate",
+                                     "gross_mrr_churn_rate", "nrr", "grr", "ltv", "cac", "ltv_to_cac",
+                                     "cac_payback_months"],
+    "Funnel and engagement": ["unique_visitors", "leads", "mqls", "sqls", "trial_to_paid_rate",
+                              "lead_to_customer_rate_period", "active_users", "mrr_share_critical", "nps"],
+}
+HEADLINE = [metric for metrics in SECTIONS.values() for metric in metrics]
+
+#: Short column headers for the console tables.
+SHORT = {
+    "customers": "cust", "new_mrr": "new", "expansion_mrr": "expansion", "contraction_mrr": "contraction",
+    "churned_mrr": "churned", "reactivation_mrr": "reactivation", "fx_impact_mrr": "fx", "net_new_mrr": "net new",
+    "new_customers": "new cust", "churned_customers": "churned cust", "customer_churn_rate": "logo churn",
+    "gross_mrr_churn_rate": "MRR churn", "cac_payback_months": "payback mo", "ltv_to_cac": "LTV:CAC",
+    "unique_visitors": "visitors", "trial_to_paid_rate": "trial->paid", "lead_to_customer_rate_period": "lead->cust",
+    "active_users": "MAU", "mrr_share_critical": "MRR critical",
+}
 
 
 def load_headline(settings: Settings, start: dt.date | None, end: dt.date | None) -> pd.DataFrame:
@@ -47,15 +62,23 @@ def load_headline(settings: Settings, start: dt.date | None, end: dt.date | None
     return wide
 
 
-def format_value(value: float, unit: str) -> str:
+#: Ratios read as multiples, not percentages.
+MULTIPLES = {"ltv_to_cac", "quick_ratio", "roas", "viral_coefficient"}
+
+
+def format_value(value: float, unit: str, metric: str = "") -> str:
+    """Human formatting: ratios as percent (multiples like LTV:CAC as 3.2x), currency and
+    counts with thousands separators, NULL as a dash."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
+    if metric in MULTIPLES:
+        return f"{value:,.2f}x"
     if unit == "ratio":
         return f"{value * 100:,.1f} %"
-    if unit == "currency":
+    if unit in ("currency", "count"):
         return f"{value:,.0f}"
-    if unit == "count":
-        return f"{value:,.0f}"
+    if unit == "score":
+        return f"{value:,.1f}"
     return f"{value:,.2f}"
 
 
@@ -79,18 +102,23 @@ def print_report(settings: Settings, start: dt.date | None, end: dt.date | None,
         console.print(json.dumps(records, indent=1), markup=False, highlight=False, soft_wrap=True)
         return
     alerts = _alerting_cells(settings, wide, months)
-    table = Table(title=f"Headline KPIs {months[0]:%Y-%m} .. {months[-1]:%Y-%m} ({settings.reporting_currency})",
-                  header_style="bold", row_styles=["", "dim"])
-    table.add_column("metric", no_wrap=True)
-    for m in months:
-        table.add_column(m.strftime("%Y-%m"), justify="right", no_wrap=True)
-    for metric, row in wide.iterrows():
-        cells = []
-        for m in months:
-            text = format_value(row[m], row["unit"])
-            cells.append(f"[bold red]{text}[/bold red]" if (metric, m) in alerts else text)
-        table.add_row(metric, *cells)
-    console.print(table)
+    console.print(f"[bold]Headline KPIs {months[0]:%Y-%m} .. {months[-1]:%Y-%m}[/bold] "
+                  f"(amounts in {settings.reporting_currency}; rates in %)")
+    for title, metrics in SECTIONS.items():
+        present = [m for m in metrics if m in wide.index]
+        if not present:
+            continue
+        table = Table(title=title, title_justify="left", header_style="bold", row_styles=["", "dim"])
+        table.add_column("month", no_wrap=True)
+        for metric in present:
+            table.add_column(SHORT.get(metric, metric), justify="right", no_wrap=True)
+        for month in months:
+            cells = []
+            for metric in present:
+                text = format_value(wide.at[metric, month], wide.at[metric, "unit"], metric)
+                cells.append(f"[bold red]{text}[/bold red]" if (metric, month) in alerts else text)
+            table.add_row(month.strftime("%Y-%m"), *cells)
+        console.print(table)
     if alerts:
         console.print("[bold red]red[/bold red]: the value breaks an alert rule (see docs/alerts.md)")
     if html:

@@ -82,3 +82,4 @@ def test_formatting_helpers() -> None:
     assert format_value(0.0512, "ratio") == "5.1 %"
     assert format_value(21000.0, "currency") == "21,000"
     assert format_value(float("nan"), "count") == "–"
+    assert format_value(3.25, "ratio", "ltv_to_cac") == "3.25x"
