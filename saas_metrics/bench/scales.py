@@ -26,7 +26,7 @@ class Scale:
 
 
 SCALES: dict[str, Scale] = {
-    "tiny": Scale("tiny", customers=40, months=7),
+    "tiny": Scale("tiny", customers=150, months=7),
     "small": Scale("small", customers=2_000),
     "medium": Scale("medium", customers=10_000),
     "large": Scale("large", customers=50_000),
