@@ -39,6 +39,24 @@ def _run_partition(home: str, sources: str, warehouse_url: str, month: dt.date, 
         results.put((month.isoformat(), False, f"{type(exc).__name__}: {exc}", None))
 
 
+def _collect(results: mp.Queue, procs: list, deadline_seconds: float) -> list[tuple]:
+    """Each process's result; a process that died without reporting fails the test at once
+    instead of leaving the parent waiting for the whole deadline."""
+    import queue
+    import time
+
+    outcomes: list[tuple] = []
+    deadline = time.monotonic() + deadline_seconds
+    while len(outcomes) < len(procs):
+        try:
+            outcomes.append(results.get(timeout=5))
+        except queue.Empty:
+            dead = [p for p in procs if p.exitcode not in (None, 0)]
+            assert not dead, f"run process(es) died without a result: exit codes {[p.exitcode for p in dead]}"
+            assert time.monotonic() < deadline, "concurrent runs did not finish in time"
+    return outcomes
+
+
 @pytest.fixture
 def pg_instance_env(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     url = sa.make_url(postgres_url)
@@ -62,7 +80,7 @@ def test_partitions_run_concurrently_without_locks_or_duplicates(small_sources: 
     procs = [ctx.Process(target=_run_partition, args=(str(home), str(small_sources), pg_instance_env, m, results)) for m in PARTITIONS]
     for p in procs:
         p.start()
-    outcomes = [results.get(timeout=900) for _ in procs]
+    outcomes = _collect(results, procs, deadline_seconds=900)
     for p in procs:
         p.join(timeout=60)
     assert all(p.exitcode == 0 for p in procs)
