@@ -3,6 +3,7 @@ data, and warehouse URLs for SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import uuid
@@ -76,11 +77,8 @@ def postgres_url() -> Iterator[str]:
     finally:
         from saas_metrics.warehouse.store import make_engine
 
-        for url in (f"{base}/{name}",):
-            try:
-                make_engine(url).dispose()
-            except Exception:
-                pass
+        with contextlib.suppress(Exception):  # the engine may never have been created
+            make_engine(f"{base}/{name}").dispose()
         make_engine.cache_clear()
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

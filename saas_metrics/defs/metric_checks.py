@@ -18,6 +18,8 @@ window of a single-run backfill, and reads what it needs from the warehouse:
 
 
 import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import dagster as dg
 from dagster import AssetCheckExecutionContext
@@ -88,55 +90,45 @@ def completeness_outcome(warehouse: Warehouse, window: tuple[dt.date, dt.date]) 
     )
 
 
+@dataclass(frozen=True)
+class MetricCheckSpec:
+    asset: str
+    name: str
+    blocking: bool
+    description: str
+    outcome: Callable[[Warehouse, tuple[dt.date, dt.date]], CheckOutcome]
+
+
+METRIC_CHECK_SPECS = (
+    MetricCheckSpec("kpi_revenue", "mrr_bridge", True,
+                    "mrr(M) = mrr(M-1) + new + expansion + reactivation - contraction - churn + fx_impact, "
+                    "to the cent (0.005), for every month of the window (M-1 read from the warehouse).",
+                    bridge_outcome),
+    MetricCheckSpec("mrr_movements", "one_movement_per_customer_month", True,
+                    "Exactly one row per (month, customer_id) and a known movement name.",
+                    movements_outcome),
+    MetricCheckSpec("kpi_monthly", "rate_bounds", False,
+                    "Rates within their bounds: churn/retention/conversion rates and GRR in [0, 1], NRR >= 0, "
+                    "net MRR churn <= 1, growth rates >= -1; NULL allowed, infinity never.",
+                    rate_bounds_outcome),
+    MetricCheckSpec("kpi_monthly", "headline_completeness", False,
+                    f"Every required headline metric ({', '.join(REQUIRED_HEADLINE_METRICS)}) has a segment 'all' "
+                    "row for every month of the window (NULL values count as present).",
+                    completeness_outcome),
+)
+
+
 def build_metric_checks(settings: Settings) -> list[dg.AssetChecksDefinition]:
     """The four metric checks (see the module docstring), partitioned like the metric assets."""
     partitions = monthly_partitions(settings)
+    return [_metric_check(spec, partitions) for spec in METRIC_CHECK_SPECS]
 
-    @dg.asset_check(
-        asset="kpi_revenue",
-        name="mrr_bridge",
-        blocking=True,
-        partitions_def=partitions,
-        description="mrr(M) = mrr(M-1) + new + expansion + reactivation - contraction - churn + fx_impact, "
-        "to the cent (0.005), for every month of the window (M-1 read from the warehouse).",
-    )
-    def mrr_bridge(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+
+def _metric_check(spec: MetricCheckSpec, partitions: dg.PartitionsDefinition) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=spec.asset, name=spec.name, blocking=spec.blocking, partitions_def=partitions,
+                    description=spec.description)
+    def check(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         window = check_window(context)
-        return metric_check_result(bridge_outcome(warehouse.warehouse, window), "kpi_revenue", window=window)
+        return metric_check_result(spec.outcome(warehouse.warehouse, window), spec.asset, window=window)
 
-    @dg.asset_check(
-        asset="mrr_movements",
-        name="one_movement_per_customer_month",
-        blocking=True,
-        partitions_def=partitions,
-        description="Exactly one row per (month, customer_id) and a known movement name.",
-    )
-    def one_movement(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        window = check_window(context)
-        return metric_check_result(movements_outcome(warehouse.warehouse, window), "mrr_movements", window=window)
-
-    @dg.asset_check(
-        asset="kpi_monthly",
-        name="rate_bounds",
-        blocking=False,
-        partitions_def=partitions,
-        description="Rates within their bounds: churn/retention/conversion rates and GRR in [0, 1], NRR >= 0, "
-        "net MRR churn <= 1, growth rates >= -1; NULL allowed, infinity never.",
-    )
-    def rate_bounds(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        window = check_window(context)
-        return metric_check_result(rate_bounds_outcome(warehouse.warehouse, window), "kpi_monthly", window=window)
-
-    @dg.asset_check(
-        asset="kpi_monthly",
-        name="headline_completeness",
-        blocking=False,
-        partitions_def=partitions,
-        description=f"Every required headline metric ({', '.join(REQUIRED_HEADLINE_METRICS)}) has a segment 'all' "
-        "row for every month of the window (NULL values count as present).",
-    )
-    def completeness(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        window = check_window(context)
-        return metric_check_result(completeness_outcome(warehouse.warehouse, window), "kpi_monthly", window=window)
-
-    return [mrr_bridge, one_movement, rate_bounds, completeness]
+    return check
