@@ -139,16 +139,27 @@ def clear_cache() -> None:
 
 
 def _from_numbers(text: pd.Series, unit: str | None) -> pd.Series:
-    """Unix numbers (``unit`` s/ms/us, or told apart by magnitude) -> timestamps; NaT where not a number."""
+    """Unix numbers (``unit`` s/ms/us, or told apart by magnitude) -> timestamps; NaT where not a number.
+
+    Whole numbers are scaled to nanoseconds in integer arithmetic (float64 would put errors of
+    up to a microsecond on epoch milliseconds); fractional ones go through float."""
     values = pd.to_numeric(text, errors="coerce").astype(float)
     if unit is None:
         magnitude = values.abs()
-        scale = np.where(magnitude < 1e11, 1e9, np.where(magnitude < 1e14, 1e6, 1e3))
+        scale = np.where(magnitude < 1e11, 10**9, np.where(magnitude < 1e14, 10**6, 10**3)).astype("int64")
     else:
-        scale = {"s": 1e9, "ms": 1e6, "us": 1e3}[unit]
-    nanos = values * scale
-    nanos = nanos.where(nanos.abs() < 9.2e18)
-    return pd.to_datetime(nanos.round(), unit="ns", errors="coerce").astype("datetime64[ns]")
+        scale = np.full(len(values), {"s": 10**9, "ms": 10**6, "us": 10**3}[unit], dtype="int64")
+    finite = (values.notna() & (values.abs() * scale < 9.2e18)).to_numpy()
+    raw = values.to_numpy()
+    whole = finite & (raw == np.round(raw)) & (np.abs(raw) < 2**53)
+    fractional = finite & ~whole
+    # Plain numpy int64 throughout: pandas' nullable Int64 assignment goes through float.
+    nanos = np.zeros(len(raw), dtype="int64")
+    nanos[whole] = raw[whole].astype("int64") * scale[whole]
+    nanos[fractional] = np.round(raw[fractional] * scale[fractional]).astype("int64")
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    out[finite] = pd.to_datetime(nanos[finite], unit="ns")
+    return out
 
 
 def _from_iso(text: pd.Series, unit: str | None = None) -> pd.Series:

@@ -87,3 +87,12 @@ def test_padded_quoted_and_crlf_values(write) -> None:
     assert out[["date", "gl_account", "amount", "currency"]].iloc[0].tolist() == [
         pd.Timestamp("2025-01-25"), "6200 Salaries, Marketing", 100.5, "USD"]
     assert pd.isna(out["_parse_errors"].iloc[0])
+
+
+def test_epoch_milliseconds_are_exact_to_the_nanosecond() -> None:
+    from saas_metrics.sources.files import _from_numbers
+
+    parsed = _from_numbers(pd.Series(["1745192130042", None, "x", "1700000000"]), None)
+    assert parsed.iloc[0] == pd.Timestamp("2025-04-20 23:35:30.042")  # float64 would give .041999872
+    assert pd.isna(parsed.iloc[1]) and pd.isna(parsed.iloc[2])
+    assert parsed.iloc[3] == pd.Timestamp("2023-11-14 22:13:20")
