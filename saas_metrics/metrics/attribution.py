@@ -49,6 +49,7 @@ import pandas as pd
 
 from saas_metrics.config import AcquisitionPolicy
 from saas_metrics.metrics.identity import contact_customers
+from saas_metrics.metrics.kpi import lookup
 from saas_metrics.tables import Column, TableSchema
 
 MODELS = ("first_touch", "last_touch", "linear", "u_shaped", "w_shaped", "time_decay")
@@ -148,7 +149,7 @@ def _customer_times(
 ) -> pd.DataFrame:
     """Add lead_at (earliest contact creation) and deal_at (earliest deal created before conversion)."""
     lead = members.merge(contacts[["contact_id", "created_at"]], on="contact_id").groupby("customer_id")["created_at"].min()
-    lead_at = customers["customer_id"].map(lead) if len(lead) else pd.Series(pd.NaT, index=customers.index, dtype="datetime64[ns]")
+    lead_at = lookup(customers["customer_id"], lead)
     customers = customers.assign(lead_at=lead_at)
     deal_parts = []
     if deals is not None and not deals.empty:
@@ -160,7 +161,7 @@ def _customer_times(
     if deal_parts:
         all_deals = pd.concat(deal_parts, ignore_index=True).merge(customers[["customer_id", "conversion_at"]], on="customer_id")
         all_deals = all_deals[all_deals["created_at"] <= all_deals["conversion_at"]]
-        customers = customers.assign(deal_at=customers["customer_id"].map(all_deals.groupby("customer_id")["created_at"].min()))
+        customers = customers.assign(deal_at=lookup(customers["customer_id"], all_deals.groupby("customer_id")["created_at"].min()))
     else:
         customers = customers.assign(deal_at=pd.NaT)
     customers["deal_at"] = pd.to_datetime(customers["deal_at"]).astype("datetime64[ns]")

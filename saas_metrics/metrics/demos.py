@@ -30,6 +30,7 @@ from saas_metrics.metrics.funnel import (
     provisional_by_month,
 )
 from saas_metrics.metrics.identity import contact_customers
+from saas_metrics.metrics.kpi import lookup
 
 DEMO_FORMS = {"live": "live_demo", "video": "video_demo"}
 
@@ -70,7 +71,7 @@ def demo_kpis(
     demos["month"] = month_of(demos["start_at"])
     demos = demos[demos["month"].isin(month_index)].reset_index(drop=True)
     customer_of = contact_customers(links, contacts).set_index("contact_id")["customer_id"]
-    demos["first_paid_at"] = pd.to_datetime(demos["contact_id"].map(customer_of).map(first_paid_lookup(first_paid))).astype("datetime64[ns]")
+    demos["first_paid_at"] = pd.to_datetime(lookup(lookup(demos["contact_id"], customer_of), first_paid_lookup(first_paid))).astype("datetime64[ns]")
     demos["converted"] = converted_within(demos["start_at"], demos["first_paid_at"], window)
     demos["days_request_to_customer"] = (demos["first_paid_at"] - _request_times(demos, form_submissions)).dt.total_seconds() / 86400.0
     demos["days_request_to_customer"] = demos["days_request_to_customer"].where(demos["converted"])

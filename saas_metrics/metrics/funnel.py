@@ -40,6 +40,7 @@ import pandas as pd
 from saas_metrics.config import AcquisitionPolicy
 from saas_metrics.metrics import kpi
 from saas_metrics.metrics.identity import contact_customers
+from saas_metrics.metrics.kpi import lookup
 
 UNKNOWN = "(unknown)"
 
@@ -100,7 +101,7 @@ def _pql_months(product_accounts: pd.DataFrame, product_usage: pd.DataFrame, lin
     by_link = links.dropna(subset=["product_account_id"]).drop_duplicates("product_account_id").set_index("product_account_id")["customer_id"]
     account_customer = pd.Series(reached_at.index.map(customer), index=reached_at.index)
     account_customer = account_customer.fillna(pd.Series(reached_at.index.map(by_link), index=reached_at.index))
-    account_paid = pd.Series(pd.to_datetime(account_customer.map(paid_at)).to_numpy(), index=reached_at.index)
+    account_paid = pd.Series(pd.to_datetime(lookup(account_customer, paid_at)).to_numpy(), index=reached_at.index)
     not_paying = account_paid.isna() | (account_paid > reached_at)
     return month_of(reached_at[not_paying])
 
@@ -114,8 +115,8 @@ def _referred_new_customers(
         refs.insert(0, billing_customers[["customer_id", "referred_by_customer_id"]].dropna())
     referrer = pd.concat(refs, ignore_index=True).drop_duplicates("customer_id").set_index("customer_id")["referred_by_customer_id"]
     new = new.assign(referrer=new["customer_id"].map(referrer))
-    own_paid = pd.to_datetime(new["customer_id"].map(paid_at)).fillna(new["month"] + pd.offsets.MonthBegin(1))
-    referrer_paid = pd.to_datetime(new["referrer"].map(paid_at))
+    own_paid = pd.to_datetime(lookup(new["customer_id"], paid_at)).fillna(new["month"] + pd.offsets.MonthBegin(1))
+    referrer_paid = pd.to_datetime(lookup(new["referrer"], paid_at))
     referred = new[new["referrer"].notna() & (referrer_paid < own_paid)]
     return referred.groupby("month")["customer_id"].nunique()
 
@@ -157,7 +158,7 @@ def funnel_kpis(
 
     members = contact_customers(links, contacts)
     customer_of = members.set_index("contact_id")["customer_id"]
-    lead_paid = pd.to_datetime(contacts["contact_id"].map(customer_of).map(paid_at)).astype("datetime64[ns]")
+    lead_paid = pd.to_datetime(lookup(lookup(contacts["contact_id"], customer_of), paid_at)).astype("datetime64[ns]")
     converted = converted_within(pd.to_datetime(contacts["created_at"]).astype("datetime64[ns]"), lead_paid, window)
     converted_ids = contacts["contact_id"].where(converted)
     lead_customers = _counts(month_index, lead_month, converted_ids)

@@ -129,3 +129,13 @@ class MetricDef:
     segments: tuple[str, ...] = (ALL,)
     notes: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+
+
+def lookup(keys: pd.Series, table: pd.Series) -> pd.Series:
+    """``keys.map(table)``, also when ``table`` is empty: pandas 3 cannot map through an
+    empty datetime Series ("Cannot cast DatetimeArray to dtype float64"). Missing keys
+    give NaN/NaT, with the table's dtype."""
+    if table.empty:
+        return pd.Series(pd.NA if table.dtype == object else np.nan, index=keys.index).astype(
+            table.dtype if table.dtype != object else "object")
+    return keys.map(table)

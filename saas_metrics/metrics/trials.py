@@ -32,6 +32,7 @@ from saas_metrics.metrics.funnel import (
     month_of,
     provisional_by_month,
 )
+from saas_metrics.metrics.kpi import lookup
 
 
 def account_customers(product_accounts: pd.DataFrame, links: pd.DataFrame) -> pd.Series:
@@ -71,7 +72,7 @@ def trial_kpis(
     started = started[started["month"].isin(month_index)].copy()
     paid_at = first_paid_lookup(first_paid)
     customer = account_customers(product_accounts, links)
-    started["first_paid_at"] = pd.to_datetime(started["account_id"].map(customer).map(paid_at)).astype("datetime64[ns]")
+    started["first_paid_at"] = pd.to_datetime(lookup(lookup(started["account_id"], customer), paid_at)).astype("datetime64[ns]")
     started["converted"] = converted_within(started["trial_started_at"], started["first_paid_at"], window)
     converted = started[started["converted"]]
     days_to_paid = (converted["first_paid_at"] - converted["trial_started_at"]).dt.total_seconds() / 86400.0

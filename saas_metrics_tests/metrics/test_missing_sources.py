@@ -112,3 +112,19 @@ def test_engagement_support_and_nps_without_product_or_support_data(world: dict)
     assert at_risk.empty
     assert np.isnan(value(nps.nps_kpis(empty(s.NPS_RESPONSES), MONTHS), "nps"))
     assert value(support.support_kpis(empty(s.SUPPORT_TICKETS), MONTHS, snapshots=world["snapshots"]), "tickets_created") == 0.0
+
+
+def test_lookups_through_empty_tables_do_not_crash(world: dict) -> None:
+    """pandas 3 cannot map through an empty datetime Series: a deal created after the
+    conversion (no deal before it) and a month with no paying customer at all."""
+    policy = world["settings"].acquisition
+    deals = coerce_frame(pd.DataFrame({"deal_id": ["d1"], "contact_id": ["k1"], "created_at": ["2024-07-01"]}), s.CRM_DEALS)
+    contacts = coerce_frame(pd.DataFrame({"contact_id": ["k1"], "billing_customer_id": ["c1"], "created_at": ["2024-04-01"]}), s.CRM_CONTACTS)
+    credits = attribution.attribute(world["movements"], empty(s.CRM_TOUCHPOINTS), contacts, deals, world["links"], policy,
+                                    first_paid=world["first_paid"])
+    assert credits.groupby("model")["new_mrr"].sum().eq(100.0).all()
+    no_paid = world["first_paid"].iloc[0:0]
+    kpis = funnel.funnel_kpis(empty(s.WEB_SESSIONS), contacts, empty(s.CRM_FORM_SUBMISSIONS), empty(s.PRODUCT_ACCOUNTS),
+                              empty(s.PRODUCT_USAGE), world["movements"].iloc[0:0], no_paid, world["links"], MONTHS, AS_OF,
+                              policy, billing_customers=world["customers"])
+    assert value(kpis, "leads") == 0.0 and np.isnan(value(kpis, "lead_to_customer_rate_period"))
