@@ -359,7 +359,9 @@ def reconcile_counts(wh, table: str, partitioned: bool) -> pd.DataFrame:
         "clean": grouped(f"stg_{table}"),
         "quarantined": grouped(QUARANTINED_ROWS.name, "WHERE table_name = :t"),
     }).fillna(0).astype("int64")
-    return frame.rename_axis("month").reset_index()
+    frame = frame.rename_axis("month").reset_index()
+    frame["month"] = frame["month"].astype("str")  # an empty table gives an integer index
+    return frame
 
 
 def file_under_row_months(quarantined: pd.DataFrame, annotated: pd.DataFrame) -> pd.DataFrame:
