@@ -31,8 +31,10 @@ def run_with_progress(settings: Settings, start: dt.date, end: dt.date, console:
         task = progress.add_task("steps", total=total)
 
         def on_event(event: dg.DagsterEvent) -> None:
-            if event.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.STEP_SKIPPED):
-                mark = {"STEP_SUCCESS": "[green]ok[/green]", "STEP_FAILURE": "[red]FAILED[/red]", "STEP_SKIPPED": "[yellow]skipped[/yellow]"}[event.event_type_value]
+            marks = {"STEP_SUCCESS": "[green]ok[/green]", "STEP_FAILURE": "[red]FAILED[/red]",
+                     "STEP_SKIPPED": "[yellow]skipped[/yellow]", "STEP_UPSTREAM_FAILURE": "[yellow]skipped (upstream failed)[/yellow]"}
+            if event.event_type_value in marks:
+                mark = marks[event.event_type_value]
                 progress.console.print(f"  {mark} {event.step_key}")
                 progress.advance(task)
 

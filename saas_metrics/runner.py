@@ -94,10 +94,13 @@ def materialise(
                 break
         thread.join()
     result = result_holder["result"]
-    return summarise(result, tags)
+    return summarise(result, tags, step_keys=list(job.graph.node_dict))
 
 
-def summarise(result: dg.ExecuteInProcessResult, tags: dict[str, str]) -> RunOutcome:
+def summarise(result: dg.ExecuteInProcessResult, tags: dict[str, str], step_keys: list[str] | None = None) -> RunOutcome:
+    """Steps succeeded / failed / skipped and checks passed / failed of a finished run. Steps that
+    never started because an upstream step or blocking check failed (Dagster logs them as
+    'Not executing' without an event) count as skipped."""
     outcome = RunOutcome(
         success=result.success,
         run_id=result.run_id,
@@ -121,4 +124,6 @@ def summarise(result: dg.ExecuteInProcessResult, tags: dict[str, str]) -> RunOut
                 outcome.checks_failed.append((
                     evaluation.asset_key.to_user_string(), evaluation.check_name, evaluation.severity.value,
                 ))
+    started = {e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START}
+    outcome.steps_skipped += [key for key in step_keys or [] if key not in started and key not in outcome.steps_skipped]
     return outcome
