@@ -119,7 +119,11 @@ def run(
 ) -> None:
     """Materialise every asset for a month range as one single-run backfill, then print the KPIs."""
     settings = _settings(sources_dir, warehouse_url, start_month, end_month, reporting_currency)
-    if generate_if_missing and not any(Path(settings.sources_dir).glob("*/*.csv")):
+    if generate_if_missing and not _has_source_files(Path(settings.sources_dir)):
+        if Path(settings.sources_dir).resolve() != (DATA_DIR / "sources").resolve():
+            # Never write simulated data into a folder the user pointed us at.
+            raise CliError(f"no source files in {settings.sources_dir}",
+                           "put your exports there (docs/sources.md), or unset SAAS_METRICS_SOURCES_DIR for the sample data")
         from saas_metrics.sample_data import generate
 
         with console.status(f"no source files in {settings.sources_dir}: generating the sample data ..."):
@@ -139,6 +143,11 @@ def run(
     if not outcome.success:
         raise CliError(f"run {outcome.run_id} failed: {outcome.error or ', '.join(outcome.steps_failed)}",
                        "open the run in the Dagster UI (make ui) for the full log")
+
+
+def _has_source_files(folder: Path) -> bool:
+    """Any landing file at all (a lone subscription_periods.csv at the top level counts)."""
+    return folder.is_dir() and any(folder.rglob("*.csv"))
 
 
 def _add(month: dt.date, n: int) -> dt.date:

@@ -83,3 +83,16 @@ def test_formatting_helpers() -> None:
     assert format_value(21000.0, "currency") == "21,000"
     assert format_value(float("nan"), "count") == "–"
     assert format_value(3.25, "ratio", "ltv_to_cac") == "3.25x"
+
+
+def test_run_never_generates_sample_data_into_a_users_folder(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from saas_metrics.cli import _has_source_files
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    code = run_cli(monkeypatch, "run", "--generate-if-missing", "--sources-dir", str(mine), "--end-month", "2025-06",
+                   "--warehouse-url", f"sqlite:///{tmp_path / 'w.db'}")
+    assert code == 1 and "no source files in" in capsys.readouterr().err
+    assert list(mine.iterdir()) == []  # nothing written
+    (mine / "subscription_periods.csv").write_text("subscription_id,customer_id,start_date,end_date,monthly_amount\n")
+    assert _has_source_files(mine)  # a lone periods file at the top level is a source
