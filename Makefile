@@ -46,4 +46,4 @@ docs: install
 	$(BIN)/python -m saas_metrics.metrics.reference
 
 clean:
-	rm -rf data/warehouse.db* data/dagster_home data/reports data/gx_docs
+	rm -rf data/warehouse.db* data/dagster_home data/reports data/gx_docs data/landing_cache

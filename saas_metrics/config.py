@@ -147,6 +147,11 @@ class Settings(BaseSettings):
     end_month: dt.date | None = Field(None, description="last monthly partition (default: the last complete month)")
     reporting_currency: str = Field("USD", min_length=3, max_length=3)
     reports_dir: Path = Field(DATA_DIR / "reports")
+    landing_cache_dir: Path | None = Field(
+        DATA_DIR / "landing_cache",
+        description="columnar cache of parsed landing files (Parquet), so a month's run reads its own rows, "
+        "not the whole export; None disables it (saas_metrics/sources/landing.py)",
+    )
     alert_rules_file: Path | None = Field(None, description="YAML alert rules (default: the packaged defaults)")
 
     revenue: RevenuePolicy = Field(default_factory=RevenuePolicy)
@@ -164,6 +169,11 @@ class Settings(BaseSettings):
         if v is None or v == "":
             return None
         return first_of_month(v)
+
+    @field_validator("landing_cache_dir", mode="before")
+    @classmethod
+    def _empty_disables(cls, v: Any) -> Any:
+        return None if isinstance(v, str) and not v.strip() else v
 
     @field_validator("reporting_currency")
     @classmethod

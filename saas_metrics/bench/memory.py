@@ -6,6 +6,7 @@ from __future__ import annotations
 import resource
 import sys
 import threading
+import time
 from pathlib import Path
 from types import TracebackType
 
@@ -36,6 +37,7 @@ class PeakMemory:
     def __init__(self, interval: float = 0.05) -> None:
         self.interval = interval
         self.sampled_mb = 0.0
+        self.sampled_at = 0.0  # time.time() of the sampled peak (to name the step that reached it)
         self.peak_mb = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, name="peak-memory", daemon=True)
@@ -43,8 +45,8 @@ class PeakMemory:
     def _sample(self) -> None:
         while True:
             rss = current_rss_mb()
-            if rss is not None:
-                self.sampled_mb = max(self.sampled_mb, rss)
+            if rss is not None and rss > self.sampled_mb:
+                self.sampled_mb, self.sampled_at = rss, time.time()
             if self._stop.wait(self.interval):
                 return
 

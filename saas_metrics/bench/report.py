@@ -67,14 +67,18 @@ def render(report: BenchReport) -> str:
     slow = []
     for r in report.results:
         steps = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in r.slowest_steps)
-        slow.append(f"- {r.scale} / {r.backend}: {steps}")
+        month = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in r.month_slowest_steps)
+        peak = f"; peak RSS reached in `{r.peak_step}`" if r.peak_step else ""
+        slow.append(f"- {r.scale} / {r.backend}, full backfill: {steps}{peak}")
+        if month:
+            slow.append(f"- {r.scale} / {r.backend}, last month: {month}")
     gen = [f"- {r.scale}: {r.generate_seconds:.0f} s" for r in report.results if r.generate_seconds is not None]
     parts = [
         START_MARKER,
         "### Machine\n\n| | |\n|---|---|\n" + machine,
         "### Results (medians)\n\n" + results_table(report.results),
         "### Targets (issue #8)\n\n" + targets_table(report.results),
-        "### Slowest steps of the median full backfill\n\n" + "\n".join(slow),
+        "### Slowest steps (median runs)\n\n" + "\n".join(slow),
     ]
     if gen:
         parts.append("### Sample data generation (not timed as a target)\n\n" + "\n".join(dict.fromkeys(gen)))

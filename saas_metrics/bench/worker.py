@@ -35,6 +35,7 @@ class RunMeasure:
     success: bool
     error: str | None = None
     step_seconds: dict[str, float] = field(default_factory=dict)
+    peak_step: str | None = None  # the step running when the sampled RSS peaked
 
 
 def warehouse_rows(url: str) -> int:
@@ -59,6 +60,19 @@ def step_seconds(instance: object, run_id: str) -> dict[str, float]:
     return out
 
 
+def step_at(instance: object, run_id: str, when: float) -> str | None:
+    """The step that was running at ``when`` (time.time()), from the run's STEP_START events."""
+    import dagster as dg
+
+    starts = sorted(
+        (record.timestamp, record.dagster_event.step_key)
+        for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START)  # type: ignore[attr-defined]
+        if record.dagster_event is not None and record.dagster_event.step_key
+    )
+    running = [step for started, step in starts if started <= when]
+    return running[-1] if running else None
+
+
 def run_once(spec: RunSpec) -> RunMeasure:
     import dagster as dg
 
@@ -81,6 +95,7 @@ def run_once(spec: RunSpec) -> RunMeasure:
         success=outcome.success,
         error=None if outcome.success else f"{outcome.error} {outcome.steps_failed[:5]}",
         step_seconds=step_seconds(instance, outcome.run_id),
+        peak_step=step_at(instance, outcome.run_id, memory.sampled_at),
     )
 
 

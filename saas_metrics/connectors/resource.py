@@ -155,6 +155,7 @@ class SourceSystemsResource(dg.ConfigurableResource):
     """
 
     sources_dir: str
+    landing_cache_dir: str | None = None  # files only: see saas_metrics/sources/landing.py
     systems: dict[str, str] = {}  # noqa: RUF012 (pydantic copies defaults)
     tables: dict[str, str] = {}  # noqa: RUF012
     connectors: dict[str, Any] = {}  # noqa: RUF012

@@ -19,12 +19,12 @@ from saas_metrics.metrics.ad_spend import AD_SPEND_STAGED, ad_platform_kpis, sta
 from saas_metrics.metrics.attribution import ATTRIBUTION_CREDITS, attribute, attribution_sums_check
 from saas_metrics.metrics.cac import cac_kpis, without_spend_data
 from saas_metrics.metrics.demos import demo_kpis
-from saas_metrics.metrics.funnel import funnel_kpis
+from saas_metrics.metrics.funnel import SESSION_COLUMNS, funnel_kpis
 from saas_metrics.metrics.kpi import kpi_frame
 from saas_metrics.metrics.trials import trial_kpis
 from saas_metrics.tables import with_month
 from saas_metrics.warehouse import Warehouse
-from saas_metrics.warehouse.io_manager import TABLE_SCHEMAS, register_table
+from saas_metrics.warehouse.io_manager import COLUMNS_METADATA_KEY, TABLE_SCHEMAS, register_table
 
 
 def _months(context: AssetExecutionContext) -> list[pd.Timestamp]:
@@ -122,7 +122,7 @@ def build_acquisition_assets(settings: Settings, partitions: dg.PartitionsDefini
     kpi_funnel_schema = kpi_table("kpi_funnel", "Funnel, trial and demo KPIs per month.")
 
     @dg.asset(metadata=table_metadata(kpi_funnel_schema), deps=usage_deps,
-              ins={"sessions": dg.AssetIn("stg_web_sessions"), "contacts": dg.AssetIn("stg_crm_contacts"),
+              ins={"sessions": dg.AssetIn("stg_web_sessions", metadata={COLUMNS_METADATA_KEY: list(SESSION_COLUMNS)}), "contacts": dg.AssetIn("stg_crm_contacts"),
                    "forms": dg.AssetIn("stg_crm_form_submissions", partition_mapping=_lookback(3)),
                    "meetings": dg.AssetIn("stg_crm_meetings"),
                    "accounts": dg.AssetIn("stg_product_accounts"),

@@ -21,14 +21,19 @@ from saas_metrics.metrics.support import SUPPORT_TICKETS_MONTHLY, support_kpis, 
 from saas_metrics.metrics.usage import (
     ACCOUNT_ENGAGEMENT,
     AT_RISK_ACCOUNTS,
+    USAGE_COLUMNS,
     account_engagement,
     at_risk_accounts,
     usage_kpis,
 )
-from saas_metrics.warehouse.io_manager import register_table
+from saas_metrics.warehouse.io_manager import COLUMNS_METADATA_KEY, register_table
 
 #: Open tickets older than this many months before M are not read (backlog horizon).
 TICKET_HORIZON = dg.TimeWindowPartitionMapping(start_offset=-12, end_offset=0, allow_nonexistent_upstream_partitions=True)
+
+
+#: Usage has millions of rows: its consumers read only the columns the usage math needs.
+USAGE_INPUT = {COLUMNS_METADATA_KEY: list(USAGE_COLUMNS)}
 
 
 def _months(context: AssetExecutionContext) -> list[pd.Timestamp]:
@@ -50,7 +55,7 @@ def build_engagement_assets(settings: Settings, partitions: dg.PartitionsDefinit
               "backfill_policy": SINGLE_RUN}
 
     @dg.asset(name="account_engagement", group_name="engagement", metadata=table_metadata(ACCOUNT_ENGAGEMENT),
-              ins={"usage": dg.AssetIn("stg_product_usage", partition_mapping=PREVIOUS_MONTH),
+              ins={"usage": dg.AssetIn("stg_product_usage", partition_mapping=PREVIOUS_MONTH, metadata=USAGE_INPUT),
                    "identity_links": dg.AssetIn(), "customer_mrr": dg.AssetIn()}, **common)
     def account_engagement_asset(context: AssetExecutionContext, usage: pd.DataFrame, identity_links: pd.DataFrame,
                                  customer_mrr: pd.DataFrame) -> pd.DataFrame:
@@ -104,7 +109,7 @@ def build_engagement_assets(settings: Settings, partitions: dg.PartitionsDefinit
         return ticket_breakdown(tickets, _months(context))
 
     @dg.asset(group_name="engagement", metadata=table_metadata(kpi_engagement_schema),
-              ins={"engagement": dg.AssetIn("account_engagement"), "usage": dg.AssetIn("stg_product_usage"),
+              ins={"engagement": dg.AssetIn("account_engagement"), "usage": dg.AssetIn("stg_product_usage", metadata=USAGE_INPUT),
                    "health": dg.AssetIn("customer_health"),
                    "tickets": dg.AssetIn("stg_support_tickets", partition_mapping=TICKET_HORIZON),
                    "nps": dg.AssetIn("stg_nps_responses"), "customer_mrr": dg.AssetIn()}, **common)

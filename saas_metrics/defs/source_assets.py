@@ -34,8 +34,9 @@ from saas_metrics.defs.common import (
 )
 from saas_metrics.defs.resources import WarehouseResource
 from saas_metrics.quality.dagster_checks import check_specs, to_asset_check_results
-from saas_metrics.quality.quarantine import QUARANTINED_ROWS
+from saas_metrics.quality.quarantine import QUARANTINE_REASON, QUARANTINED_ROWS
 from saas_metrics.quality.validate import ValidationContext, validate_table
+from saas_metrics.sources.landing import read_landed
 from saas_metrics.sources.registry import SOURCE_SYSTEM_OF, read_source_table
 from saas_metrics.sources.schemas import SCHEMAS
 from saas_metrics.tables import MONTH_COLUMN, Column, TableSchema
@@ -110,20 +111,28 @@ class SourceRead:
     frame: pd.DataFrame
     notices: tuple[str, ...] = ()
     missing_columns: tuple[str, ...] = ()  # "file lacks column(s) [...]" problems (a blocking schema failure)
+    all_times: pd.Series | None = None  # landing cache: the time column of every row when ``frame`` is pre-filtered
 
 
 _LACKS_COLUMNS = re.compile(r"^(?:(?P<system>[^:]+): )?(?P<file>\S+) lacks column\(s\) (?P<columns>\[.*\]); read as null$")
 
 
 def read_with_notices(table: str, sources: SourceSystemsResource | Path,
-                      window: tuple[dt.date, dt.date] | None = None) -> SourceRead:
+                      window: tuple[dt.date, dt.date] | None = None, now: dt.datetime | None = None) -> SourceRead:
     """Read ``table`` and collect the reader's warnings: a missing source file or system
     (the table is read as empty: a notice, logged as a warning) and a file lacking columns
-    (a schema problem naming file and columns: the blocking schema check fails)."""
+    (a schema problem naming file and columns: the blocking schema check fails).
+
+    Files go through the landing cache when the resource has one: the frame then holds only
+    the rows the window may place (see :func:`saas_metrics.sources.landing.read_landed`) and
+    ``all_times`` the time of every row."""
+    all_times = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if isinstance(sources, Path):
             frame = read_source_table(table, sources)
+        elif sources.kind_of(table) == "files" and sources.landing_cache_dir:
+            frame, all_times = read_landed(table, sources.path, Path(sources.landing_cache_dir), window, now)
         elif sources.kind_of(table) == "files":
             # Files are read whole and placed by the asset (rows outside the partitions are counted).
             frame = sources.read_table(table)
@@ -139,7 +148,7 @@ def read_with_notices(table: str, sources: SourceSystemsResource | Path,
         if match:
             columns = ", ".join(ast.literal_eval(match["columns"]))
             missing.append(f"{match['file']} lacks required column(s) {columns} (rule required_column)")
-    return SourceRead(frame, tuple(dict.fromkeys(notices)), tuple(dict.fromkeys(missing)))
+    return SourceRead(frame, tuple(dict.fromkeys(notices)), tuple(dict.fromkeys(missing)), all_times)
 
 
 def data_docs_dir(settings: Settings) -> Path:
@@ -236,16 +245,20 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
     )
     def raw_asset(context: AssetExecutionContext, sources: SourceSystemsResource, warehouse: WarehouseResource):
         window = asset_window(context) if partitioned else None
-        read = read_with_notices(table, sources, window)
+        now = pd.Timestamp.now(tz="UTC").tz_localize(None)
+        read = read_with_notices(table, sources, window, now.to_pydatetime())
         for notice in read.notices:
             context.log.warning(notice)
         frame = read.frame
         outside = 0
         if partitioned:
             first, last = partition_bounds(context)
-            now = pd.Timestamp.now(tz="UTC").tz_localize(None)
             months = place_in_months(frame, canonical.time_column, first, last, now=now)
-            outside = int(months.isna().sum())
+            if read.all_times is None:
+                outside = int(months.isna().sum())
+            else:
+                every_row = pd.DataFrame({canonical.time_column: read.all_times})
+                outside = int(place_in_months(every_row, canonical.time_column, first, last, now=now).isna().sum())
             frame = frame.assign(**{MONTH_COLUMN: months})
             frame = frame[(frame[MONTH_COLUMN] >= pd.Timestamp(window[0])) & (frame[MONTH_COLUMN] < pd.Timestamp(window[1]))]
         previous = None
@@ -285,17 +298,27 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
     @dg.asset(
         name=stg_schema.name,
         group_name="staging",
-        description=f"Clean rows of `{table}` (canonical schema): raw rows minus the quarantined ones.",
-        ins={"raw": dg.AssetIn(key=raw_key)},
+        description=f"Clean rows of `{table}` (canonical schema): raw rows minus the quarantined ones, "
+        "copied inside the warehouse (INSERT ... SELECT).",
+        deps=[raw_key],
         kinds=kinds_for(settings),
         owners=["team:data"],
         metadata=table_metadata(stg_schema),
         tags={"layer": "staging", "source_system": system},
         **part_kwargs,
     )
-    def stg_asset(raw: pd.DataFrame) -> pd.DataFrame:
-        clean = raw[raw["_quarantine_reason"].isna()]
-        return clean.drop(columns=[c.name for c in QUARANTINE_COLUMNS])
+    def stg_asset(context: AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        # The clean rows never travel through Python: for a usage table of millions of rows,
+        # reading them into pandas and writing them back cost more than the rest of the step.
+        window = asset_window(context) if partitioned else None
+        rows = warehouse.warehouse.replace_from(stg_schema, raw_schema, window, where_sql=f'"{QUARANTINE_REASON}" IS NULL')
+        warehouse.warehouse.cache_subset(stg_schema, raw_schema, window, context.run_id,
+                                         keep=lambda raw: raw[QUARANTINE_REASON].isna())
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": rows,
+            "table": dg.MetadataValue.text(stg_schema.name),
+            "window": dg.MetadataValue.text("all rows" if window is None else f"[{window[0]}, {window[1]})"),
+        })
 
     @dg.asset_check(
         asset=stg_key,

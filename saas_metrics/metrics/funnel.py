@@ -121,6 +121,10 @@ def _referred_new_customers(
     return referred.groupby("month")["customer_id"].nunique()
 
 
+#: The web session columns :func:`funnel_kpis` reads (a loader need not read more).
+SESSION_COLUMNS = ("session_id", "visitor_id", "started_at", "channel")
+
+
 def funnel_kpis(
     sessions: pd.DataFrame,
     contacts: pd.DataFrame,

@@ -73,6 +73,8 @@ AT_RISK_ACCOUNTS = TableSchema(
 )
 
 _USAGE_KEY = ["date", "account_id", "user_id", "event_name"]
+#: The usage columns the functions of this module read (a loader need not read more).
+USAGE_COLUMNS = (*_USAGE_KEY, "event_count")
 
 
 def require_columns(frame: pd.DataFrame, columns: Iterable[str], name: str) -> None:

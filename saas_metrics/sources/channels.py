@@ -26,6 +26,7 @@ and LinkedIn by it).
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 PAID_MEDIUMS = frozenset({"cpc", "ppc", "paid", "paidsearch", "paid_search", "paid-search", "paid_social", "paidsocial",
@@ -87,10 +88,12 @@ def channel_from_utm(source: object, medium: object) -> str:
 
 def channels_from_utm(sources: pd.Series, mediums: pd.Series) -> pd.Series:
     """Vectorised :func:`channel_from_utm` (the rule is applied once per distinct pair)."""
-    pairs = pd.DataFrame({"s": sources.map(_clean).to_numpy(), "m": mediums.map(_clean).to_numpy()}, index=sources.index)
+    pairs = pd.DataFrame({"s": sources.to_numpy(dtype=object, na_value=None), "m": mediums.to_numpy(dtype=object, na_value=None)})
+    # Group numbers follow the order of first appearance, as drop_duplicates does.
+    codes = pairs.groupby(["s", "m"], dropna=False, sort=False).ngroup().to_numpy()
     distinct = pairs.drop_duplicates()
-    lookup = {(s, m): channel_from_utm(s, m) for s, m in distinct.itertuples(index=False, name=None)}
-    return pd.Series([lookup[(s, m)] for s, m in pairs.itertuples(index=False, name=None)], index=sources.index, dtype=object)
+    channels = np.array([channel_from_utm(s, m) for s, m in distinct.itertuples(index=False, name=None)], dtype=object)
+    return pd.Series(channels[codes], index=sources.index, dtype=object)
 
 
 def channel_from_hubspot(source: object, drill_down: object = None) -> str | None:

@@ -19,7 +19,7 @@ import json
 import logging
 import warnings
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +36,38 @@ _TRUE = {"true", "t", "1", "yes", "y"}
 _FALSE = {"false", "f", "0", "no", "n"}
 _CACHE: OrderedDict[tuple[str, int, int], tuple[pd.DataFrame, dict[int, str]]] = OrderedDict()
 _CACHE_SIZE = 6
+_CACHE_MAX_BYTES = 32 * 1024 * 1024
 
 
 class SourceFileMissing(UserWarning):
     """A source system's landing file is absent; its table is read as empty."""
 
 
-_PADDINGS = tuple(a + b for a in (b",", b"\n") for b in (b" ", b"\t")) + tuple(b + a for a in (b",", b"\n", b"\r") for b in (b" ", b"\t"))
-
-
 def _has_padded_fields(data: bytes) -> bool:
-    """Whether any field may start or end with a blank (then values are stripped)."""
-    return data[:1] in (b" ", b"\t") or data[-1:] in (b" ", b"\t") or any(p in data for p in _PADDINGS)
+    """Whether any field may start or end with a blank (then values are stripped): a blank at either
+    end of the data, after a comma or newline, or before a comma or line end (vectorised over the bytes)."""
+    raw = np.frombuffer(data, dtype=np.uint8)
+    if raw.size == 0:
+        return False
+    blank = (raw == 32) | (raw == 9)
+    if blank[0] or blank[-1]:
+        return True
+    if not blank.any():
+        return False
+    opens = (raw[:-1] == 44) | (raw[:-1] == 10)
+    closes = (raw[1:] == 44) | (raw[1:] == 10) | (raw[1:] == 13)
+    return bool((opens & blank[1:]).any() or (blank[:-1] & closes).any())
+
+
+def map_distinct(values: pd.Series, parse: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """``parse`` applied to the distinct values of ``values`` only, broadcast back to every row
+    (nulls stay null). A column of millions of rows usually repeats a few thousand values (dates,
+    counts, codes), and parsing text is the slow part; with mostly distinct values it is parsed as is."""
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object, na_value=None), use_na_sentinel=True)
+    if len(uniques) * 2 > len(values):
+        return parse(values)
+    parsed = parse(pd.Series(uniques, dtype=object))
+    return pd.Series(parsed.array.take(codes, allow_fill=True), index=values.index, name=values.name)
 
 
 def _to_object(frame: pd.DataFrame, *, strip: bool) -> pd.DataFrame:
@@ -126,11 +146,14 @@ def read_text_csv(path: Path) -> tuple[pd.DataFrame, dict[int, str]]:
     key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
     if key in _CACHE:
         _CACHE.move_to_end(key)
+        frame, errors = _CACHE[key]
     else:
-        _CACHE[key] = _read_text(path)
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    frame, errors = _CACHE[key]
+        frame, errors = _read_text(path)
+        # Big event files are read by one table only: keeping their text would hold gigabytes for the run.
+        if stat.st_size <= _CACHE_MAX_BYTES:
+            _CACHE[key] = (frame, errors)
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
     return frame.copy(deep=False), dict(errors)
 
 
@@ -223,7 +246,7 @@ class NativeTable:
 
     def number(self, column: str, target: str, *, scale: float = 1.0) -> pd.Series:
         text = self.text(column)
-        parsed = pd.to_numeric(text, errors="coerce").astype(float)
+        parsed = map_distinct(text, lambda v: pd.to_numeric(v, errors="coerce").astype(float))
         parsed = parsed.where(np.isfinite(parsed))
         self._record(target, text, parsed)
         return parsed * scale
@@ -238,16 +261,16 @@ class NativeTable:
 
     def timestamp(self, column: str, target: str, *, unit: str | None = None) -> pd.Series:
         text = self.text(column)
-        parsed = _parse_timestamps(text, unit)
+        parsed = map_distinct(text, lambda v: _parse_timestamps(v, unit))
         self._record(target, text, parsed)
         return parsed
 
     def date(self, column: str, target: str, *, fmt: str | None = None) -> pd.Series:
         text = self.text(column)
         if fmt is None:
-            parsed = _parse_timestamps(text, None).dt.normalize()
+            parsed = map_distinct(text, lambda v: _parse_timestamps(v, None).dt.normalize())
         else:
-            parsed = pd.to_datetime(text, format=fmt, errors="coerce").astype("datetime64[ns]")
+            parsed = map_distinct(text, lambda v: pd.to_datetime(v, format=fmt, errors="coerce").astype("datetime64[ns]"))
         self._record(target, text, parsed)
         return parsed
 

@@ -4,7 +4,8 @@ An asset's output (a DataFrame) is written to the table named after the asset,
 with the schema registered for it in :data:`TABLE_SCHEMAS`. A partitioned
 output (one month, or a range in a single-run backfill) replaces exactly its
 time window in one transaction; an unpartitioned output replaces the table.
-Inputs read back exactly the upstream window that the partition mapping asks for.
+Inputs read back exactly the upstream window that the partition mapping asks for,
+and only the columns an input declares in its metadata (``{"columns": [...]}``) when it does.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from saas_metrics.tables import MONTH_COLUMN, TableSchema
 from saas_metrics.warehouse.store import Warehouse
 
 STAGING_PREFIX = "stg_"
+#: Input metadata key naming the columns an input reads (all columns when absent).
+COLUMNS_METADATA_KEY = "columns"
 
 #: asset name -> schema of its warehouse table (filled where assets are defined).
 TABLE_SCHEMAS: dict[str, TableSchema] = {}
@@ -49,6 +52,14 @@ def _window(context: InputContext | OutputContext) -> tuple[dt.date, dt.date] | 
     return tw.start.date(), tw.end.date()
 
 
+def _run_id(context: InputContext | OutputContext) -> str | None:
+    """The run of the step (None outside a run, e.g. a hand-built context)."""
+    try:
+        return context.step_context.run_id
+    except Exception:  # no step context: no run-scoped cache
+        return None
+
+
 def _schema_for(context: InputContext | OutputContext) -> TableSchema:
     name = context.asset_key.path[-1]
     try:
@@ -71,7 +82,7 @@ class WarehouseIOManager(ConfigurableIOManager):
             return
         schema = _schema_for(context)
         window = _window(context)
-        rows = self.warehouse.replace(schema, obj, window)
+        rows = self.warehouse.replace(schema, obj, window, cache_scope=_run_id(context))
         context.add_output_metadata({
             "dagster/row_count": rows,
             "table": MetadataValue.text(schema.name),
@@ -83,7 +94,10 @@ class WarehouseIOManager(ConfigurableIOManager):
         if upstream is None or upstream.asset_key is None:
             raise ValueError("WarehouseIOManager loads asset inputs only")
         schema = _schema_for(upstream)
-        frame = self.warehouse.read(schema, _window(context))
+        # An input may declare the columns it needs (AssetIn(metadata={"columns": [...]})): a consumer
+        # of a table of millions of rows then does not read its lineage columns back.
+        columns = (context.definition_metadata or {}).get(COLUMNS_METADATA_KEY)
+        frame = self.warehouse.read(schema, _window(context), columns=columns, cache_scope=_run_id(context))
         if schema.name.startswith(STAGING_PREFIX) and MONTH_COLUMN in frame.columns:
             # Staging tables are read in their canonical schema: `month` is only how they are stored.
             frame = frame.drop(columns=MONTH_COLUMN)

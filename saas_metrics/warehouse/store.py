@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import io
 import threading
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -36,6 +36,16 @@ _SQL_TYPES: dict[str, sa.types.TypeEngine] = {
     "date": sa.Date(),
     "datetime": sa.DateTime(),
 }
+
+
+#: Rows per batch when writing or reading big tables (bounds the memory of Python row tuples).
+CHUNK_ROWS = 200_000
+
+
+def _chunks(frame: pd.DataFrame, size: int = CHUNK_ROWS):  # type: ignore[no-untyped-def]
+    """Consecutive row slices of ``frame`` of at most ``size`` rows (views, not copies)."""
+    for start in range(0, len(frame), size):
+        yield frame.iloc[start:start + size]
 
 
 def month_window(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
@@ -135,11 +145,15 @@ class Warehouse:
         window: tuple[dt.date, dt.date] | None = None,
         *,
         where: dict[str, object] | None = None,
+        cache_scope: str | None = None,
     ) -> int:
         """Replace the rows of ``window`` (all rows when None; optionally only those
         matching ``where`` equality filters) by ``frame``, atomically. Rows of
         ``frame`` outside the window are refused, so a write can never touch
-        another partition. Returns the number of rows written."""
+        another partition. Returns the number of rows written.
+
+        With ``cache_scope`` (a run id) the written rows are also kept as that run's read of the
+        window (write-through :class:`ReadCache`), so the run's next reader does not fetch them back."""
         frame = coerce_frame(frame, schema)
         if window is not None:
             if MONTH_COLUMN not in schema.column_names:
@@ -161,13 +175,63 @@ class Warehouse:
                 delete = delete.where(table.c[name] == value)
             conn.execute(delete)
             self._insert(conn, table, schema, frame)
+        _READ_CACHE.forget(self.url, schema.name)
+        if cache_scope is not None and not where and _stored_exactly(frame, schema):
+            _READ_CACHE.put(self.url, cache_scope, schema, window, None, frame)
         return len(frame)
+
+    def cache_subset(self, target: TableSchema, source: TableSchema, window: tuple[dt.date, dt.date] | None,
+                     cache_scope: str, keep: Callable[[pd.DataFrame], pd.Series]) -> bool:
+        """After :meth:`replace_from` of ``window``: when the run's read cache holds ``source``'s rows of
+        exactly that window, keep ``target``'s rows (``keep`` = the same filter as the SQL, in pandas)
+        too, so the run's next reader of ``target`` does not fetch them. True when kept."""
+        frame = _READ_CACHE.get(self.url, cache_scope, source, window, None, exact=True)
+        if frame is None:
+            return False
+        _READ_CACHE.put(self.url, cache_scope, target, window, None,
+                        frame[keep(frame).to_numpy()][list(target.column_names)].reset_index(drop=True))
+        return True
+
+    def replace_from(
+        self,
+        target: TableSchema,
+        source: TableSchema,
+        window: tuple[dt.date, dt.date] | None = None,
+        *,
+        where_sql: str = "",
+    ) -> int:
+        """Replace the rows of ``window`` in ``target`` by the rows of the same window in ``source``
+        that satisfy ``where_sql``, inside the database (``INSERT ... SELECT``, one transaction):
+        no row travels through Python. ``target``'s columns must all exist in ``source``.
+        Returns the number of rows written."""
+        missing = [c for c in target.column_names if c not in source.column_names]
+        if missing:
+            raise ValueError(f"{target.name}: columns {missing} are not in {source.name}")
+        if window is not None and MONTH_COLUMN not in target.column_names:
+            raise ValueError(f"{target.name} has no month column; cannot write a window")
+        self.ensure_table(target)
+        self.ensure_table(source)
+        cols = ", ".join(f'"{c}"' for c in target.column_names)
+        conditions = [f"({where_sql})"] if where_sql else []
+        params: dict[str, object] = {}
+        if window is not None:
+            conditions.append(f'"{MONTH_COLUMN}" >= :start AND "{MONTH_COLUMN}" < :end')
+            params = {"start": window[0], "end": window[1]}
+        where = (" WHERE " + " AND ".join(conditions)) if conditions else ""
+        window_only = (f' WHERE "{MONTH_COLUMN}" >= :start AND "{MONTH_COLUMN}" < :end') if window is not None else ""
+        with self.engine.begin() as conn:
+            _lock_table(conn, target.name)
+            conn.execute(sa.text(f'DELETE FROM "{target.name}"{window_only}'), params)
+            result = conn.execute(sa.text(f'INSERT INTO "{target.name}" ({cols}) SELECT {cols} FROM "{source.name}"{where}'), params)
+        _READ_CACHE.forget(self.url, target.name)
+        return int(result.rowcount)
 
     def append(self, schema: TableSchema, frame: pd.DataFrame) -> int:
         frame = coerce_frame(frame, schema)
         self.ensure_table(schema)
         with self.engine.begin() as conn:
             self._insert(conn, self.sa_table(schema), schema, frame)
+        _READ_CACHE.forget(self.url, schema.name)
         return len(frame)
 
     def _insert(self, conn: Connection, table: sa.Table, schema: TableSchema, frame: pd.DataFrame) -> None:
@@ -182,7 +246,8 @@ class Warehouse:
             marks = ", ".join("?" for _ in schema.column_names)
             cursor = conn.connection.driver_connection.cursor()
             try:
-                cursor.executemany(f'INSERT INTO "{schema.name}" ({cols}) VALUES ({marks})', _sqlite_rows(frame, schema))
+                for chunk in _chunks(frame):
+                    cursor.executemany(f'INSERT INTO "{schema.name}" ({cols}) VALUES ({marks})', _sqlite_rows(chunk, schema))
             finally:
                 cursor.close()
             return
@@ -191,30 +256,31 @@ class Warehouse:
 
     @staticmethod
     def _copy_postgres(conn: Connection, schema: TableSchema, frame: pd.DataFrame) -> None:
-        """Bulk load with COPY ... FROM STDIN (CSV), the fast path on PostgreSQL."""
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        out = pd.DataFrame(index=frame.index)
+        """Bulk load with COPY ... FROM STDIN (CSV), the fast path on PostgreSQL. The CSV text is
+        written by pandas' C writer from columns converted vectorised (floats in repr precision)."""
+        null = "\\N"
+        out: dict[str, object] = {}
         for col in schema.columns:
             s = frame[col.name]
             if col.type == "date":
-                out[col.name] = s.dt.strftime("%Y-%m-%d")
+                out[col.name] = _formatted(s, "%Y-%m-%d")
             elif col.type == "datetime":
-                out[col.name] = s.dt.strftime("%Y-%m-%d %H:%M:%S.%f")
+                out[col.name] = _formatted(s, "%Y-%m-%d %H:%M:%S.%f")
             elif col.type == "bool":
-                out[col.name] = s.map(lambda v: None if v is pd.NA or v is None else ("t" if v else "f"))
+                flags = s.astype("boolean")
+                out[col.name] = np.where(flags.isna().to_numpy(), None, np.where(flags.to_numpy(dtype=bool, na_value=False), "t", "f"))
             elif col.type == "float":
-                out[col.name] = s.map(lambda v: None if pd.isna(v) else repr(float(v)))
+                out[col.name] = s.to_numpy(dtype="float64", na_value=np.nan)
+            elif col.type == "int":
+                out[col.name] = s.astype("Int64").array
             else:
-                out[col.name] = s.astype("object")
-        out = out.astype("object").where(out.notna(), None)
-        null = "\\N"
-        for row in out.itertuples(index=False, name=None):
-            writer.writerow([null if v is None else v for v in row])
+                out[col.name] = s.to_numpy(dtype=object, na_value=None)
+        text = pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
         cols = ", ".join(f'"{c}"' for c in schema.column_names)
         dbapi = conn.connection.driver_connection
         with dbapi.cursor() as cur, cur.copy(f'COPY "{schema.name}" ({cols}) FROM STDIN WITH (FORMAT csv, NULL \'{null}\')') as copy:
-            copy.write(buf.getvalue())
+            for chunk in _chunks(text):
+                copy.write(chunk.to_csv(index=False, header=False, na_rep=null, lineterminator="\n", quoting=csv.QUOTE_MINIMAL))
 
     # -- reads --------------------------------------------------------------
     def read(
@@ -224,9 +290,20 @@ class Warehouse:
         *,
         where: sa.ColumnElement[bool] | None = None,
         columns: Sequence[str] | None = None,
+        cache_scope: str | None = None,
     ) -> pd.DataFrame:
         """Rows of ``window`` (all when None), typed by the schema. A table that does
-        not exist yet reads as an empty frame."""
+        not exist yet reads as an empty frame.
+
+        With ``cache_scope`` (a run id), a big read is kept for that scope and a later read of the
+        same table whose window and columns it covers is sliced from memory (see :class:`ReadCache`)."""
+        if cache_scope is not None and where is None:
+            hit = _READ_CACHE.get(self.url, cache_scope, schema, window, columns)
+            if hit is not None:
+                return hit
+            frame = self.read(schema, window, columns=_with_month(schema, columns))
+            _READ_CACHE.put(self.url, cache_scope, schema, window, columns, frame)
+            return frame if columns is None else frame[list(columns)]
         if not self.has_table(schema.name):
             return schema.empty_frame() if columns is None else schema.empty_frame()[list(columns)]
         table = self.sa_table(schema)
@@ -239,12 +316,18 @@ class Warehouse:
             query = query.where(table.c[MONTH_COLUMN] >= window[0], table.c[MONTH_COLUMN] < window[1])
         if where is not None:
             query = query.where(where)
+        sub = schema if columns is None else TableSchema(schema.name, tuple(schema.column(c) for c in columns), time_column=schema.time_column)
+        parts: list[pd.DataFrame] = []
         with self.engine.connect() as conn:
             result = conn.execute(query)
-            rows = result.cursor.fetchall() if result.cursor is not None else []
-            frame = pd.DataFrame.from_records(rows, columns=names, coerce_float=False) if rows else pd.DataFrame(columns=names)
-        sub = schema if columns is None else TableSchema(schema.name, tuple(schema.column(c) for c in columns), time_column=schema.time_column)
-        return coerce_frame(frame, sub)
+            cursor = result.cursor
+            # Typed chunk by chunk: the driver's tuples of a chunk are freed before the next is fetched.
+            while cursor is not None and (rows := cursor.fetchmany(CHUNK_ROWS)):
+                parts.append(coerce_frame(pd.DataFrame.from_records(rows, columns=names, coerce_float=False), sub))
+                del rows
+        if not parts:
+            return coerce_frame(pd.DataFrame(columns=names), sub)
+        return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
 
     def count(self, name: str, window: tuple[dt.date, dt.date] | None = None, where_sql: str = "") -> int:
         if not self.has_table(name):
@@ -258,6 +341,92 @@ class Warehouse:
             sql += f" AND {where_sql}"
         with self.engine.connect() as conn:
             return int(conn.execute(sa.text(sql), params).scalar_one())
+
+
+def _stored_exactly(frame: pd.DataFrame, schema: TableSchema) -> bool:
+    """Whether ``frame`` reads back from the warehouse exactly as it is (timestamps are stored to
+    the microsecond: a frame with nanoseconds is not kept as a read)."""
+    for col in schema.columns:
+        if col.type == "datetime":
+            nanos = frame[col.name].dropna().to_numpy(dtype="datetime64[ns]").astype("int64")
+            if (nanos % 1000 != 0).any():
+                return False
+    return True
+
+
+def _with_month(schema: TableSchema, columns: Sequence[str] | None) -> list[str] | None:
+    """``columns`` plus the month column (so a cached frame can be sliced by window)."""
+    if columns is None or MONTH_COLUMN not in schema.column_names or MONTH_COLUMN in columns:
+        return None if columns is None else list(columns)
+    return [MONTH_COLUMN, *columns]
+
+
+class ReadCache:
+    """Frames read during one run, reused by later reads of the same table in that run.
+
+    In a single-run backfill several assets read the same big table (product usage is read by
+    account_engagement for M-1..M and by kpi_engagement for M): the second read is sliced from
+    the first instead of fetching millions of rows again. Only reads of at least ``min_rows`` rows
+    are kept, at most ``max_rows`` rows in all (least recently used dropped first); every write
+    to a table through :class:`Warehouse` in this process forgets that table's entries, and
+    entries are scoped to one run id, so another run (or process) never sees them, and only the
+    latest run's entries are kept."""
+
+    def __init__(self, min_rows: int = 100_000, max_rows: int = 6_000_000) -> None:
+        self.min_rows = min_rows
+        self.max_rows = max_rows
+        self._entries: OrderedDict[tuple[str, str, str], tuple[tuple[dt.date, dt.date] | None, frozenset[str] | None, pd.DataFrame]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, url: str, scope: str, schema: TableSchema, window: tuple[dt.date, dt.date] | None,
+            columns: Sequence[str] | None, *, exact: bool = False) -> pd.DataFrame | None:
+        """The cached rows of ``window`` and ``columns`` of the run ``scope`` (None: not cached);
+        ``exact``: only an entry of exactly that window."""
+        with self._lock:
+            entry = self._entries.get((url, scope, schema.name))
+            if entry is None:
+                return None
+            cached_window, cached_columns, frame = entry
+            if exact and cached_window != window:
+                return None
+            wanted = frozenset(columns) if columns is not None else None
+            if cached_columns is not None and (wanted is None or not wanted <= cached_columns):
+                return None
+            if cached_window is not None and (window is None or window[0] < cached_window[0] or window[1] > cached_window[1]):
+                return None
+            self._entries.move_to_end((url, scope, schema.name))
+        if window is not None and window != cached_window:
+            months = frame[MONTH_COLUMN]
+            frame = frame[((months >= pd.Timestamp(window[0])) & (months < pd.Timestamp(window[1]))).to_numpy()]
+            frame = frame.reset_index(drop=True)
+        return (frame if columns is None else frame[list(columns)]).copy(deep=False)
+
+    def put(self, url: str, scope: str, schema: TableSchema, window: tuple[dt.date, dt.date] | None,
+            columns: Sequence[str] | None, frame: pd.DataFrame) -> None:
+        if len(frame) < self.min_rows or len(frame) > self.max_rows:
+            return
+        if window is not None and MONTH_COLUMN not in frame.columns:
+            return
+        with self._lock:
+            # One run at a time keeps entries: a finished run's frames are dropped by the next run's first put.
+            for key in [k for k in self._entries if k[1] != scope]:
+                del self._entries[key]
+            self._entries[(url, scope, schema.name)] = (window, frozenset(frame.columns) if columns is not None else None, frame)
+            self._entries.move_to_end((url, scope, schema.name))
+            while sum(len(e[2]) for e in self._entries.values()) > self.max_rows:
+                self._entries.popitem(last=False)
+
+    def forget(self, url: str, table: str) -> None:
+        with self._lock:
+            for key in [k for k in self._entries if k[0] == url and k[2] == table]:
+                del self._entries[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_READ_CACHE = ReadCache()
 
 
 def _lock_table(conn: Connection, name: str) -> None:
@@ -293,6 +462,14 @@ def _nullable(values: np.ndarray, missing: np.ndarray) -> list[object]:
     return out.tolist()
 
 
+def _formatted(values: pd.Series, fmt: str) -> np.ndarray:
+    """Timestamps as text (None for NaT). Each distinct value is formatted once: a month or date
+    column of millions of rows has at most a few thousand distinct values."""
+    codes, uniques = pd.factorize(values)
+    text = np.asarray(pd.DatetimeIndex(uniques).strftime(fmt), dtype=object)
+    return np.where(codes >= 0, text[codes] if len(text) else None, None)
+
+
 def _sqlite_rows(frame: pd.DataFrame, schema: TableSchema) -> list[tuple[object, ...]]:
     """Rows as tuples in SQLAlchemy's SQLite storage format (the format its Date/DateTime/Boolean
     types write and parse): dates 'YYYY-MM-DD', datetimes 'YYYY-MM-DD HH:MM:SS.ffffff', bools 1/0,
@@ -302,9 +479,9 @@ def _sqlite_rows(frame: pd.DataFrame, schema: TableSchema) -> list[tuple[object,
         s = frame[col.name]
         missing = s.isna().to_numpy()
         if col.type == "date":
-            cols.append(_nullable(s.dt.strftime("%Y-%m-%d").to_numpy(dtype=object, na_value=None), missing))
+            cols.append(_nullable(_formatted(s, "%Y-%m-%d"), missing))
         elif col.type == "datetime":
-            cols.append(_nullable(s.dt.strftime("%Y-%m-%d %H:%M:%S.%f").to_numpy(dtype=object, na_value=None), missing))
+            cols.append(_nullable(_formatted(s, "%Y-%m-%d %H:%M:%S.%f"), missing))
         elif col.type == "float":
             cols.append(_nullable(s.to_numpy(dtype="float64", na_value=np.nan), missing))
         elif col.type == "int":

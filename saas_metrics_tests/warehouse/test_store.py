@@ -77,3 +77,105 @@ def test_types_are_stable_and_nulls_round_trip(warehouse: Warehouse) -> None:
 def test_reading_a_missing_table_gives_an_empty_typed_frame(warehouse: Warehouse) -> None:
     out = warehouse.read(KPI_MONTHLY)
     assert out.empty and list(out.columns) == KPI_MONTHLY.column_names
+
+
+def test_replace_from_copies_only_the_selected_rows_of_the_window_inside_the_database(warehouse: Warehouse) -> None:
+    source = TableSchema("src", (Column("month", "date"), Column("id", "str"), Column("x", "float"), Column("bad", "str")),
+                         time_column="month")
+    target = TableSchema("dst", (Column("month", "date"), Column("id", "str"), Column("x", "float")), time_column="month")
+    warehouse.replace(source, pd.DataFrame({
+        "month": ["2024-01-01", "2024-01-01", "2024-02-01", "2024-02-01"], "id": ["a", "b", "c", "d"],
+        "x": [1.5, 2.0, 0.1 + 0.2, None], "bad": [None, "duplicate", None, None],
+    }), (JAN, MAR))
+    assert warehouse.replace_from(target, source, (JAN, MAR), where_sql='"bad" IS NULL') == 3
+    # A re-run of one month replaces that month only, and is idempotent.
+    assert warehouse.replace_from(target, source, (FEB, MAR), where_sql='"bad" IS NULL') == 2
+    out = warehouse.read(target).sort_values("id").reset_index(drop=True)
+    assert out["id"].tolist() == ["a", "c", "d"]
+    assert out.loc[1, "x"] == 0.1 + 0.2 and pd.isna(out.loc[2, "x"])  # to the last bit, nulls kept
+    assert out["month"].tolist() == [pd.Timestamp(JAN), pd.Timestamp(FEB), pd.Timestamp(FEB)]
+    with pytest.raises(ValueError, match=r"columns \['bad'\] are not in dst"):
+        warehouse.replace_from(source, target, (JAN, MAR))
+
+
+def test_bulk_load_round_trips_awkward_values(warehouse: Warehouse) -> None:
+    """The bulk path (COPY on PostgreSQL, executemany on SQLite) keeps quotes, commas, newlines,
+    empty strings, float precision, big integers and many repeated dates exactly."""
+    schema = TableSchema("awkward", (Column("month", "date"), Column("s", "str"), Column("f", "float"),
+                                     Column("i", "int"), Column("b", "bool"), Column("t", "datetime")), time_column="month")
+    frame = pd.DataFrame({
+        "month": ["2024-01-01"] * 4, "s": ['say "hi", then\nleave', "", None, "plain"],
+        "f": [0.1 + 0.2, 1e-20, None, 123456789.123456789], "i": pd.array([2**60, None, -1, 0], dtype="Int64"),
+        "b": pd.array([True, False, None, True], dtype="boolean"),
+        "t": ["2024-01-05 10:00:00.123456", None, "2024-01-31 23:59:59", "2024-01-01"],
+    })
+    warehouse.replace(schema, frame, (JAN, FEB))
+    out = warehouse.read(schema).sort_values("i", na_position="last").reset_index(drop=True)
+    by_i = {None if pd.isna(r.i) else int(r.i): r for r in out.itertuples()}
+    assert by_i[2**60].s == 'say "hi", then\nleave' and by_i[2**60].f == 0.1 + 0.2 and bool(by_i[2**60].b) is True
+    assert by_i[2**60].t == pd.Timestamp("2024-01-05 10:00:00.123456")
+    assert by_i[None].s == "" and by_i[None].f == 1e-20 and bool(by_i[None].b) is False and pd.isna(by_i[None].t)
+    assert pd.isna(by_i[-1].s) and pd.isna(by_i[-1].f) and pd.isna(by_i[-1].b)
+    assert by_i[0].f == 123456789.123456789 and by_i[0].t == pd.Timestamp("2024-01-01")
+
+
+def test_a_run_scoped_read_is_reused_for_covered_windows_and_forgotten_on_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from saas_metrics.warehouse import store
+
+    monkeypatch.setattr(store, "_READ_CACHE", store.ReadCache(min_rows=1))
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'c.db'}")
+    warehouse.replace(KPI_MONTHLY, pd.concat([rows("2024-01-01", [1, 2]), rows("2024-02-01", [3])]), (JAN, MAR))
+    first = warehouse.read(KPI_MONTHLY, (JAN, MAR), columns=["metric", "value"], cache_scope="run-1")
+    assert sorted(first["value"]) == [1, 2, 3] and list(first.columns) == ["metric", "value"]
+
+    fetched: list[object] = []
+    real_read = Warehouse.read
+
+    def counting_read(self: Warehouse, *args: object, **kwargs: object) -> pd.DataFrame:
+        if kwargs.get("cache_scope") is None:
+            fetched.append(args)
+        return real_read(self, *args, **kwargs)
+
+    monkeypatch.setattr(Warehouse, "read", counting_read)
+    # A narrower window and fewer columns of the same run: sliced from memory, no database read.
+    feb = warehouse.read(KPI_MONTHLY, (FEB, MAR), columns=["value"], cache_scope="run-1")
+    assert feb["value"].tolist() == [3] and fetched == []
+    # Another run, more columns or a wider window: read from the database.
+    warehouse.read(KPI_MONTHLY, (FEB, MAR), columns=["value"], cache_scope="run-2")
+    warehouse.read(KPI_MONTHLY, (JAN, MAR), columns=["metric", "value", "unit"], cache_scope="run-2")
+    assert len(fetched) == 2
+    # A write forgets the table: the next read sees the new rows.
+    warehouse.replace(KPI_MONTHLY, rows("2024-02-01", [7]), (FEB, MAR))
+    after = warehouse.read(KPI_MONTHLY, (FEB, MAR), columns=["metric", "value", "unit"], cache_scope="run-2")
+    assert after["value"].tolist() == [7] and len(fetched) == 3
+
+
+def test_written_rows_are_the_runs_read_and_a_subset_copy_is_derived_in_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from saas_metrics.warehouse import store
+
+    monkeypatch.setattr(store, "_READ_CACHE", store.ReadCache(min_rows=1))
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'w.db'}")
+    raw = TableSchema("raw_x", (Column("month", "date"), Column("id", "str"), Column("t", "datetime"), Column("bad", "str")),
+                      time_column="month")
+    stg = TableSchema("stg_x", (Column("month", "date"), Column("id", "str"), Column("t", "datetime")), time_column="month")
+    frame = pd.DataFrame({"month": ["2024-01-01"] * 3, "id": ["a", "b", "c"],
+                          "t": ["2024-01-02 03:04:05.123456", None, "2024-01-03"], "bad": [None, "dup", None]})
+    warehouse.replace(raw, frame, (JAN, FEB), cache_scope="run-1")
+    warehouse.replace_from(stg, raw, (JAN, FEB), where_sql='"bad" IS NULL')
+    assert warehouse.cache_subset(stg, raw, (JAN, FEB), "run-1", keep=lambda f: f["bad"].isna())
+
+    def no_database(*args: object, **kwargs: object) -> None:
+        raise AssertionError("read from the database")
+
+    monkeypatch.setattr(Warehouse, "has_table", no_database)
+    cached = warehouse.read(stg, (JAN, FEB), cache_scope="run-1")
+    monkeypatch.undo()
+    monkeypatch.setattr(store, "_READ_CACHE", store.ReadCache(min_rows=1))
+    # The cached rows are exactly what the database gives back.
+    pd.testing.assert_frame_equal(cached, warehouse.read(stg, (JAN, FEB)))
+    assert cached["id"].tolist() == ["a", "c"]
+
+    # A frame with nanoseconds would not read back as written: it is not kept.
+    precise = frame.assign(t=pd.to_datetime(["2024-01-02 03:04:05.123456789", None, None]))
+    warehouse.replace(raw, precise, (JAN, FEB), cache_scope="run-2")
+    assert not warehouse.cache_subset(stg, raw, (JAN, FEB), "run-2", keep=lambda f: f["bad"].isna())

@@ -1,0 +1,95 @@
+"""The landing cache gives exactly what a direct read gives, reads only a window's rows when asked,
+replays the reader's warnings and never serves a changed file from the cache."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from saas_metrics.sources import landing
+from saas_metrics.sources.registry import read_source_table
+
+USAGE = """
+date,account_id,user_id,event,count
+2025-01-03,acc_1,u1,login,1
+2025-02-10,acc_1,u1,login,2
+not a date,acc_2,u2,login,1
+2025-03-01,acc_2,u2,report,4
+2099-01-01,acc_3,u3,login,1
+2025-02-11,acc_1,u2,login,x
+"""
+NOW = dt.datetime(2025, 7, 1)
+
+
+def _read_all(sources: Path, cache: Path, window: tuple[dt.date, dt.date] | None = None) -> tuple[pd.DataFrame, pd.Series | None, list[str]]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame, times = landing.read_landed("product_usage", sources, cache, window, NOW)
+    return frame, times, [str(w.message) for w in caught]
+
+
+def test_first_and_cached_reads_equal_a_direct_read(write, tmp_path: Path) -> None:
+    sources = write("product/usage_daily.csv", USAGE)
+    cache = tmp_path / "cache"
+    direct = read_source_table("product_usage", sources)
+    first, times, _ = _read_all(sources, cache)
+    assert times is None
+    pd.testing.assert_frame_equal(first, direct)
+    assert len(list(cache.glob("product_usage-*.parquet"))) == 1
+    cached, _, _ = _read_all(sources, cache)
+    pd.testing.assert_frame_equal(cached, direct)
+
+
+def test_a_window_read_keeps_the_window_and_the_rows_any_month_may_own(write, tmp_path: Path) -> None:
+    sources = write("product/usage_daily.csv", USAGE)
+    cache = tmp_path / "cache"
+    feb = (dt.date(2025, 2, 1), dt.date(2025, 3, 1))
+    cold, cold_times, _ = _read_all(sources, cache, feb)  # from the CSV (and stores the cache)
+    warm, warm_times, _ = _read_all(sources, cache, feb)  # from Parquet, filtered by pyarrow
+    for frame in (cold, warm):
+        # February's two rows, the unparseable date (placed in the first month) and the future one
+        # (placed in the last month), in file order with their original line numbers.
+        assert frame["_source_line"].tolist() == [2, 3, 5, 6]
+        assert frame.loc[frame["_source_line"] == 6, "_parse_errors"].item() == '{"event_count": "x"}'
+    pd.testing.assert_frame_equal(cold, warm)
+    # The time of EVERY row, to count rows outside the partitions.
+    assert len(cold_times) == len(warm_times) == 6
+    pd.testing.assert_series_equal(cold_times.reset_index(drop=True), warm_times.reset_index(drop=True), check_names=False)
+
+
+def test_a_changed_file_is_read_again(write, tmp_path: Path) -> None:
+    sources = write("product/usage_daily.csv", USAGE)
+    cache = tmp_path / "cache"
+    _read_all(sources, cache)
+    path = sources / "product/usage_daily.csv"
+    path.write_text(path.read_text() + "2025-03-02,acc_9,u9,login,1\n")
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    frame, _, _ = _read_all(sources, cache)
+    assert "acc_9" in set(frame["account_id"])
+    assert len(list(cache.glob("product_usage-*.parquet"))) == 1  # the stale version is removed
+
+
+def test_reader_warnings_are_raised_again_on_cached_reads(write, tmp_path: Path) -> None:
+    sources = write("product/usage_daily.csv", "date,account_id,event\n2025-01-03,acc_1,login\n")
+    cache = tmp_path / "cache"
+    _, _, first = _read_all(sources, cache)
+    _, _, second = _read_all(sources, cache)
+    assert any("lacks column(s)" in m and "user_id" in m for m in first)
+    assert first == second
+
+
+def test_an_unwritable_cache_still_reads(write, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sources = write("product/usage_daily.csv", USAGE)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError("read-only file system")
+
+    monkeypatch.setattr(landing, "_store", refuse)
+    frame, _, _ = _read_all(sources, tmp_path / "cache")
+    pd.testing.assert_frame_equal(frame, read_source_table("product_usage", sources))
