@@ -45,8 +45,8 @@ def activation_history(wh: Warehouse, event: str, before: pd.Timestamp) -> pd.Da
     if not wh.has_table(schema.name):
         return schema.empty_frame().drop(columns="month")
     table = wh.sa_table(schema)
-    frame = wh.read(schema, where=sa.and_(table.c["event_name"] == event, table.c["date"] < before.date()))
-    return frame.drop(columns="month")
+    columns = ["date", "account_id", "user_id", "event_name", "event_count"]
+    return wh.read(schema, where=sa.and_(table.c["event_name"] == event, table.c["date"] < before.date()), columns=columns)
 
 
 def _metric_by_month(kpis: pd.DataFrame, metric: str) -> pd.Series:

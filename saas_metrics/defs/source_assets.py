@@ -191,19 +191,17 @@ def _known_currencies(warehouse: WarehouseResource, settings: Settings) -> froze
     return frozenset(fx["currency"].dropna().astype(str)) | {settings.reporting_currency, "USD"}
 
 
-def _existing_ids(warehouse: WarehouseResource, table: str, window: tuple[dt.date, dt.date] | None) -> frozenset[str]:
-    """Clean ids of the same table in OTHER partitions (for cross-partition uniqueness)."""
+def _existing_ids(warehouse: WarehouseResource, table: str, window: tuple[dt.date, dt.date] | None,
+                  frame: pd.DataFrame) -> frozenset[str]:
+    """The ids of ``frame`` that are already clean rows of the same table in OTHER partitions
+    (cross-partition uniqueness). The database is asked about this window's ids only: reading
+    every id of the other partitions made a month's cost grow with history."""
     key = _KEY_COLUMN_OF.get(table)
     raw = raw_storage_schema(table)
-    wh = warehouse.warehouse
-    if key is None or window is None or not wh.has_table(raw.name):
+    if key is None or window is None or key not in frame.columns:
         return frozenset()
-    import sqlalchemy as sa
-
-    t = wh.sa_table(raw)
-    outside = sa.or_(t.c[MONTH_COLUMN] < window[0], t.c[MONTH_COLUMN] >= window[1])
-    ids = wh.read(raw, where=sa.and_(outside, t.c["_quarantine_reason"].is_(None)), columns=[key])[key]
-    return frozenset(ids.dropna().astype(str))
+    ids = frame[key].dropna().astype(str).unique().tolist()
+    return warehouse.warehouse.present_values(raw, key, ids, outside=window, where_sql=f'"{QUARANTINE_REASON}" IS NULL')
 
 
 def build_source_assets(settings: Settings, partitions: dg.PartitionsDefinition, tables: Sequence[str] | None = None) -> list:
@@ -260,7 +258,9 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
                 every_row = pd.DataFrame({canonical.time_column: read.all_times})
                 outside = int(place_in_months(every_row, canonical.time_column, first, last, now=now).isna().sum())
             frame = frame.assign(**{MONTH_COLUMN: months})
-            frame = frame[(frame[MONTH_COLUMN] >= pd.Timestamp(window[0])) & (frame[MONTH_COLUMN] < pd.Timestamp(window[1]))]
+            in_window = (months >= pd.Timestamp(window[0])) & (months < pd.Timestamp(window[1]))
+            if not in_window.all():
+                frame = frame[in_window.to_numpy()]
         previous = None
         if partitioned:
             prev_start = dt.date(window[0].year - (window[0].month == 1), (window[0].month - 2) % 12 + 1, 1)
@@ -274,7 +274,7 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
             reference_ids=_reference_ids(warehouse, table),
             quarantined_reference_ids=_quarantined_reference_ids(warehouse, table),
             previous_row_count=previous,
-            existing_ids=_existing_ids(warehouse, table, window),
+            existing_ids=_existing_ids(warehouse, table, window, frame),
             policy=settings.quality,
             data_docs_dir=data_docs_dir(settings),
             source_problems=tuple(read.missing_columns),

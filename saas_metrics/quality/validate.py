@@ -594,7 +594,8 @@ def validate_table(frame: pd.DataFrame, ctx: ValidationContext) -> ValidationOut
 
     annotated = _annotate(typed, violations)
     is_bad = annotated[QUARANTINE_REASON].notna()
-    clean = annotated[~is_bad].reset_index(drop=True)
+    # No copy of a big frame when nothing is quarantined (the usual case; copy-on-write keeps it safe).
+    clean = annotated[~is_bad].reset_index(drop=True) if is_bad.any() else annotated
     bad = annotated[is_bad]
     quarantined = build_quarantined_rows(
         bad,

@@ -13,6 +13,7 @@ PostgreSQL is bulk-loaded with ``COPY``; other databases use executemany.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import threading
@@ -188,6 +189,7 @@ class Warehouse:
         frame = _READ_CACHE.get(self.url, cache_scope, source, window, None, exact=True)
         if frame is None:
             return False
+        _READ_CACHE.forget(self.url, source.name)  # the run reads the staging table, not the raw one
         _READ_CACHE.put(self.url, cache_scope, target, window, None,
                         frame[keep(frame).to_numpy()][list(target.column_names)].reset_index(drop=True))
         return True
@@ -328,6 +330,41 @@ class Warehouse:
         if not parts:
             return coerce_frame(pd.DataFrame(columns=names), sub)
         return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+
+    def present_values(self, schema: TableSchema, column: str, values: Sequence[str], *,
+                       outside: tuple[dt.date, dt.date] | None = None, where_sql: str = "") -> frozenset[str]:
+        """Which of ``values`` the text ``column`` of ``schema`` holds (in rows outside the month window
+        ``outside`` and matching ``where_sql``), answered by the database: the values go to a temporary
+        table and are joined, so the cost is one scan of the table, not a read of all its ids into Python."""
+        if not values or not self.has_table(schema.name):
+            return frozenset()
+        conditions = [f'"{MONTH_COLUMN}" < :start OR "{MONTH_COLUMN}" >= :end'] if outside is not None else []
+        if where_sql:
+            conditions.append(where_sql)
+        where = "".join(f" AND ({c})" for c in conditions)
+        params = {"start": outside[0], "end": outside[1]} if outside is not None else {}
+        with self.engine.begin() as conn:
+            postgres = conn.dialect.name == "postgresql"
+            conn.execute(sa.text("CREATE TEMPORARY TABLE _probe_values (value TEXT PRIMARY KEY)" + (" ON COMMIT DROP" if postgres else "")))
+            try:
+                dbapi = conn.connection.driver_connection
+                cursor = dbapi.cursor()
+                try:
+                    marker = "%s" if postgres else "?"
+                    unique = sorted(set(values))
+                    for start in range(0, len(unique), CHUNK_ROWS):
+                        cursor.executemany(f"INSERT INTO _probe_values (value) VALUES ({marker})",
+                                           [(v,) for v in unique[start:start + CHUNK_ROWS]])
+                finally:
+                    cursor.close()
+                found = conn.execute(sa.text(
+                    f'SELECT DISTINCT t."{column}" FROM "{schema.name}" t JOIN _probe_values p ON p.value = t."{column}"'
+                    f" WHERE 1 = 1{where}"), params).scalars().all()
+            finally:
+                if not postgres:  # PostgreSQL drops it at commit or rollback
+                    with contextlib.suppress(sa.exc.DBAPIError):
+                        conn.execute(sa.text("DROP TABLE _probe_values"))
+        return frozenset(str(v) for v in found)
 
     def count(self, name: str, window: tuple[dt.date, dt.date] | None = None, where_sql: str = "") -> int:
         if not self.has_table(name):

@@ -179,3 +179,19 @@ def test_written_rows_are_the_runs_read_and_a_subset_copy_is_derived_in_memory(t
     precise = frame.assign(t=pd.to_datetime(["2024-01-02 03:04:05.123456789", None, None]))
     warehouse.replace(raw, precise, (JAN, FEB), cache_scope="run-2")
     assert not warehouse.cache_subset(stg, raw, (JAN, FEB), "run-2", keep=lambda f: f["bad"].isna())
+
+
+def test_present_values_are_found_by_the_database_outside_the_window(warehouse: Warehouse) -> None:
+    schema = TableSchema("ids", (Column("month", "date"), Column("id", "str"), Column("bad", "str")), time_column="month")
+    warehouse.replace(schema, pd.DataFrame({
+        "month": ["2024-01-01", "2024-01-01", "2024-02-01", "2024-02-01"], "id": ["a", "b", "c", "b"],
+        "bad": [None, "duplicate", None, None],
+    }), (JAN, MAR))
+    probe = ["a", "b", "c", "z", "a"]
+    assert warehouse.present_values(schema, "id", probe) == {"a", "b", "c"}
+    # Outside February, clean rows only: "b" of January is quarantined, "c" is in February.
+    assert warehouse.present_values(schema, "id", probe, outside=(FEB, MAR), where_sql='"bad" IS NULL') == {"a"}
+    assert warehouse.present_values(schema, "id", []) == frozenset()
+    # Twice on the same pooled connection: the temporary table does not linger.
+    assert warehouse.present_values(schema, "id", ["c"], outside=(JAN, FEB)) == {"c"}
+    assert warehouse.present_values(TableSchema("absent", schema.columns), "id", probe) == frozenset()
