@@ -234,11 +234,14 @@ def run_benchmark(
     output: Path | None = PROJECT_ROOT / "docs" / "benchmark.md",
     postgres_admin_url: str | None = None,
     log: bool = True,
+    repeats_for: dict[str, int] | None = None,
 ) -> BenchReport:
     """Benchmark ``scales`` x ``backends`` (medians of ``repeats`` runs); write the markdown table into
     ``output`` (None: do not write) and return the report. PostgreSQL is skipped, with a note, when
-    unreachable. Generated data is kept in ``work_dir/data`` and reused by later calls."""
-    if repeats < 1:
+    unreachable. Generated data is kept in ``work_dir/data`` and reused by later calls.
+    ``repeats_for`` overrides ``repeats`` per scale name (e.g. ``{"large": 1}``)."""
+    repeats_for = repeats_for or {}
+    if repeats < 1 or any(n < 1 for n in repeats_for.values()):
         raise ValueError("repeats must be >= 1")
     unknown = set(backends) - {"sqlite", "postgresql"}
     if unknown:
@@ -255,10 +258,11 @@ def run_benchmark(
     for name in scales:
         scale = get_scale(name)
         sources, gen_seconds = ensure_data(scale, work_dir / "data")
+        runs = repeats_for.get(scale.name, repeats)
         for backend in backends:
             if log:
-                print(f"bench: {scale.name} on {backend} ({repeats} repeat(s)) ...", file=sys.stderr, flush=True)
-            result = bench_backend(scale, sources, backend, repeats, work_dir, admin_url)
+                print(f"bench: {scale.name} on {backend} ({runs} repeat(s)) ...", file=sys.stderr, flush=True)
+            result = bench_backend(scale, sources, backend, runs, work_dir, admin_url)
             result.generate_seconds = gen_seconds
             report.results.append(result)
             if output is not None:  # after every result, so a long bench stopped midway keeps what it measured
@@ -276,12 +280,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scale", action="append", dest="scales", help="tiny, small (default), medium, large; repeatable")
     parser.add_argument("--backend", action="append", dest="backends", help="sqlite and/or postgresql (default both)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure (median); default 3")
+    parser.add_argument("--repeats-for", action="append", default=[], metavar="SCALE=N",
+                        help="another number of runs for one scale, e.g. large=1; repeatable")
     parser.add_argument("--work-dir", type=Path, default=None, help="generated data and warehouses (default data/bench)")
     parser.add_argument("--output", type=Path, default=PROJECT_ROOT / "docs" / "benchmark.md")
     parser.add_argument("--postgres-url", default=None, help="admin URL used to create throwaway databases")
     args = parser.parse_args(list(argv) if argv is not None else None)
+    try:
+        per_scale = {name: int(n) for name, n in (item.split("=", 1) for item in args.repeats_for)}
+    except ValueError:
+        parser.error("--repeats-for takes SCALE=N, e.g. large=1")
     report = run_benchmark(args.scales or ["small"], args.backends or ["sqlite", "postgresql"], args.repeats,
-                           work_dir=args.work_dir, output=args.output, postgres_admin_url=args.postgres_url)
+                           work_dir=args.work_dir, output=args.output, postgres_admin_url=args.postgres_url,
+                           repeats_for=per_scale)
     for note in report.notes:
         print(note, file=sys.stderr)
     failed = [r for r in report.results if r.floor_check is not None and not r.floor_check.equal]

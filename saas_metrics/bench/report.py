@@ -21,8 +21,8 @@ def _f(value: float | None, digits: int = 1) -> str:
 
 
 def results_table(results: list[BackendResult]) -> str:
-    head = ("| scale | backend | customers x months | full backfill s | last month s | month 6 s | last / month 6 "
-            "| peak RSS MiB | warehouse rows | rows/s | mrr_movements step s | DuckDB floor s | step / floor | DuckDB == pipeline |")
+    head = ("| scale | backend | customers x months | runs | full backfill s | last month s | month 6 s | last / month 6 "
+            "| peak RSS MiB | rows stored | rows/s | mrr_movements step s | DuckDB floor s | step / floor | DuckDB == pipeline |")
     lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
     for r in results:
         check = r.floor_check
@@ -30,7 +30,7 @@ def results_table(results: list[BackendResult]) -> str:
             f"yes ({check.rows_compared:,} rows, {check.mrr_months_compared} months)" if check.equal
             else f"NO ({check.movement_mismatches} movement, {check.mrr_mismatches} MRR mismatches)")
         lines.append(
-            f"| {r.scale} | {r.backend} | {r.customers:,} x {r.months} | {_f(r.full_seconds)} | {_f(r.last_month_seconds)} "
+            f"| {r.scale} | {r.backend} | {r.customers:,} x {r.months} | {r.repeats} | {_f(r.full_seconds)} | {_f(r.last_month_seconds)} "
             f"| {_f(r.early_month_seconds)} | {_f(r.late_to_early, 2)} | {_f(r.peak_rss_mb, 0)} | {r.warehouse_rows:,} "
             f"| {_f(r.rows_per_second, 0)} | {_f(r.movement_step_seconds, 2)} | {_f(r.floor_seconds, 2)} "
             f"| {_f(r.movement_to_floor, 1)} | {same} |"

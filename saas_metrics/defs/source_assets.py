@@ -298,8 +298,8 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
     @dg.asset(
         name=stg_schema.name,
         group_name="staging",
-        description=f"Clean rows of `{table}` (canonical schema): raw rows minus the quarantined ones, "
-        "copied inside the warehouse (INSERT ... SELECT).",
+        description=f"Clean rows of `{table}` (canonical schema): raw rows minus the quarantined ones. "
+        f"A view of `raw_{table}` (no copy of the rows).",
         deps=[raw_key],
         kinds=kinds_for(settings),
         owners=["team:data"],
@@ -308,12 +308,13 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
         **part_kwargs,
     )
     def stg_asset(context: AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-        # The clean rows never travel through Python: for a usage table of millions of rows,
-        # reading them into pandas and writing them back cost more than the rest of the step.
+        # A view, not a copy: for a usage table of millions of rows, reading the clean rows into
+        # pandas and writing them back cost more than the rest of the step (docs/benchmark.md).
         window = asset_window(context) if partitioned else None
-        rows = warehouse.warehouse.replace_from(stg_schema, raw_schema, window, where_sql=f'"{QUARANTINE_REASON}" IS NULL')
-        warehouse.warehouse.cache_subset(stg_schema, raw_schema, window, context.run_id,
-                                         keep=lambda raw: raw[QUARANTINE_REASON].isna())
+        wh = warehouse.warehouse
+        wh.ensure_view(stg_schema, raw_schema, where_sql=f'"{QUARANTINE_REASON}" IS NULL')
+        rows = wh.count(stg_schema.name, window)
+        wh.cache_subset(stg_schema, raw_schema, window, context.run_id, keep=lambda raw: raw[QUARANTINE_REASON].isna())
         return dg.MaterializeResult(metadata={
             "dagster/row_count": rows,
             "table": dg.MetadataValue.text(stg_schema.name),

@@ -183,9 +183,9 @@ class Warehouse:
 
     def cache_subset(self, target: TableSchema, source: TableSchema, window: tuple[dt.date, dt.date] | None,
                      cache_scope: str, keep: Callable[[pd.DataFrame], pd.Series]) -> bool:
-        """After :meth:`replace_from` of ``window``: when the run's read cache holds ``source``'s rows of
-        exactly that window, keep ``target``'s rows (``keep`` = the same filter as the SQL, in pandas)
-        too, so the run's next reader of ``target`` does not fetch them. True when kept."""
+        """When the run's read cache holds ``source``'s rows of exactly ``window``, keep ``target``'s rows
+        of that window too (``target`` a view of ``source``, ``keep`` = the view's filter in pandas), so
+        the run's next reader of ``target`` does not fetch them. True when kept."""
         frame = _READ_CACHE.get(self.url, cache_scope, source, window, None, exact=True)
         if frame is None:
             return False
@@ -194,39 +194,29 @@ class Warehouse:
                         frame[keep(frame).to_numpy()][list(target.column_names)].reset_index(drop=True))
         return True
 
-    def replace_from(
-        self,
-        target: TableSchema,
-        source: TableSchema,
-        window: tuple[dt.date, dt.date] | None = None,
-        *,
-        where_sql: str = "",
-    ) -> int:
-        """Replace the rows of ``window`` in ``target`` by the rows of the same window in ``source``
-        that satisfy ``where_sql``, inside the database (``INSERT ... SELECT``, one transaction):
-        no row travels through Python. ``target``'s columns must all exist in ``source``.
-        Returns the number of rows written."""
-        missing = [c for c in target.column_names if c not in source.column_names]
+    def ensure_view(self, view: TableSchema, source: TableSchema, *, where_sql: str = "") -> None:
+        """Make ``view`` a view of the rows of ``source`` that satisfy ``where_sql`` (its columns, all of
+        which ``source`` must have). Nothing is copied: a staging table of millions of clean rows costs
+        no write. An existing view with the same columns is kept (views users built on it survive);
+        one with other columns, or a table of that name from an older version, is replaced."""
+        missing = [c for c in view.column_names if c not in source.column_names]
         if missing:
-            raise ValueError(f"{target.name}: columns {missing} are not in {source.name}")
-        if window is not None and MONTH_COLUMN not in target.column_names:
-            raise ValueError(f"{target.name} has no month column; cannot write a window")
-        self.ensure_table(target)
+            raise ValueError(f"{view.name}: columns {missing} are not in {source.name}")
         self.ensure_table(source)
-        cols = ", ".join(f'"{c}"' for c in target.column_names)
-        conditions = [f"({where_sql})"] if where_sql else []
-        params: dict[str, object] = {}
-        if window is not None:
-            conditions.append(f'"{MONTH_COLUMN}" >= :start AND "{MONTH_COLUMN}" < :end')
-            params = {"start": window[0], "end": window[1]}
-        where = (" WHERE " + " AND ".join(conditions)) if conditions else ""
-        window_only = (f' WHERE "{MONTH_COLUMN}" >= :start AND "{MONTH_COLUMN}" < :end') if window is not None else ""
-        with self.engine.begin() as conn:
-            _lock_table(conn, target.name)
-            conn.execute(sa.text(f'DELETE FROM "{target.name}"{window_only}'), params)
-            result = conn.execute(sa.text(f'INSERT INTO "{target.name}" ({cols}) SELECT {cols} FROM "{source.name}"{where}'), params)
-        _READ_CACHE.forget(self.url, target.name)
-        return int(result.rowcount)
+        cols = ", ".join(f'"{c}"' for c in view.column_names)
+        where = f" WHERE {where_sql}" if where_sql else ""
+        _READ_CACHE.depends(self.url, view.name, source.name)
+        with self._ddl_lock, self.engine.begin() as conn:
+            _lock_table(conn, view.name)
+            insp = sa.inspect(conn)
+            if view.name in insp.get_view_names():
+                if [c["name"] for c in insp.get_columns(view.name)] == view.column_names:
+                    return
+                conn.execute(sa.text(f'DROP VIEW "{view.name}"'))
+            elif insp.has_table(view.name):
+                conn.execute(sa.text(f'DROP TABLE "{view.name}"'))
+            conn.execute(sa.text(f'CREATE VIEW "{view.name}" AS SELECT {cols} FROM "{source.name}"{where}'))
+        _READ_CACHE.forget(self.url, view.name)
 
     def append(self, schema: TableSchema, frame: pd.DataFrame) -> int:
         frame = coerce_frame(frame, schema)
@@ -258,31 +248,16 @@ class Warehouse:
 
     @staticmethod
     def _copy_postgres(conn: Connection, schema: TableSchema, frame: pd.DataFrame) -> None:
-        """Bulk load with COPY ... FROM STDIN (CSV), the fast path on PostgreSQL. The CSV text is
-        written by pandas' C writer from columns converted vectorised (floats in repr precision)."""
+        """Bulk load with COPY ... FROM STDIN (CSV), the fast path on PostgreSQL. Each chunk's CSV text
+        is written by pandas' C writer from columns converted vectorised (floats in repr precision),
+        so only one chunk's text is in memory at a time."""
         null = "\\N"
-        out: dict[str, object] = {}
-        for col in schema.columns:
-            s = frame[col.name]
-            if col.type == "date":
-                out[col.name] = _formatted(s, "%Y-%m-%d")
-            elif col.type == "datetime":
-                out[col.name] = _formatted(s, "%Y-%m-%d %H:%M:%S.%f")
-            elif col.type == "bool":
-                flags = s.astype("boolean")
-                out[col.name] = np.where(flags.isna().to_numpy(), None, np.where(flags.to_numpy(dtype=bool, na_value=False), "t", "f"))
-            elif col.type == "float":
-                out[col.name] = s.to_numpy(dtype="float64", na_value=np.nan)
-            elif col.type == "int":
-                out[col.name] = s.astype("Int64").array
-            else:
-                out[col.name] = s.to_numpy(dtype=object, na_value=None)
-        text = pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
         cols = ", ".join(f'"{c}"' for c in schema.column_names)
         dbapi = conn.connection.driver_connection
         with dbapi.cursor() as cur, cur.copy(f'COPY "{schema.name}" ({cols}) FROM STDIN WITH (FORMAT csv, NULL \'{null}\')') as copy:
-            for chunk in _chunks(text):
-                copy.write(chunk.to_csv(index=False, header=False, na_rep=null, lineterminator="\n", quoting=csv.QUOTE_MINIMAL))
+            for chunk in _chunks(frame):
+                text = pd.DataFrame(_copy_columns(chunk, schema), index=pd.RangeIndex(len(chunk)))
+                copy.write(text.to_csv(index=False, header=False, na_rep=null, lineterminator="\n", quoting=csv.QUOTE_MINIMAL))
 
     # -- reads --------------------------------------------------------------
     def read(
@@ -412,6 +387,7 @@ class ReadCache:
     def __init__(self, min_rows: int = 100_000, max_rows: int = 6_000_000) -> None:
         self.min_rows = min_rows
         self.max_rows = max_rows
+        self._views: dict[tuple[str, str], set[str]] = {}
         self._entries: OrderedDict[tuple[str, str, str], tuple[tuple[dt.date, dt.date] | None, frozenset[str] | None, pd.DataFrame]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -453,9 +429,15 @@ class ReadCache:
             while sum(len(e[2]) for e in self._entries.values()) > self.max_rows:
                 self._entries.popitem(last=False)
 
+    def depends(self, url: str, view: str, table: str) -> None:
+        """``view`` reads ``table``: forgetting the table forgets the view too."""
+        with self._lock:
+            self._views.setdefault((url, table), set()).add(view)
+
     def forget(self, url: str, table: str) -> None:
         with self._lock:
-            for key in [k for k in self._entries if k[0] == url and k[2] == table]:
+            names = {table} | self._views.get((url, table), set())
+            for key in [k for k in self._entries if k[0] == url and k[2] in names]:
                 del self._entries[key]
 
     def clear(self) -> None:
@@ -499,6 +481,28 @@ def _nullable(values: np.ndarray, missing: np.ndarray) -> list[object]:
     return out.tolist()
 
 
+def _copy_columns(frame: pd.DataFrame, schema: TableSchema) -> dict[str, object]:
+    """The columns of ``frame`` as COPY CSV values: dates and datetimes as ISO text, booleans t/f,
+    nulls as missing values (written as the NULL marker)."""
+    out: dict[str, object] = {}
+    for col in schema.columns:
+        s = frame[col.name]
+        if col.type == "date":
+            out[col.name] = _formatted(s, "%Y-%m-%d")
+        elif col.type == "datetime":
+            out[col.name] = _formatted(s, "%Y-%m-%d %H:%M:%S.%f")
+        elif col.type == "bool":
+            flags = s.astype("boolean")
+            out[col.name] = np.where(flags.isna().to_numpy(), None, np.where(flags.to_numpy(dtype=bool, na_value=False), "t", "f"))
+        elif col.type == "float":
+            out[col.name] = s.to_numpy(dtype="float64", na_value=np.nan)
+        elif col.type == "int":
+            out[col.name] = s.astype("Int64").array
+        else:
+            out[col.name] = s.to_numpy(dtype=object, na_value=None)
+    return out
+
+
 def _formatted(values: pd.Series, fmt: str) -> np.ndarray:
     """Timestamps as text (None for NaT). Each distinct value is formatted once: a month or date
     column of millions of rows has at most a few thousand distinct values."""
@@ -515,10 +519,14 @@ def _sqlite_rows(frame: pd.DataFrame, schema: TableSchema) -> list[tuple[object,
     for col in schema.columns:
         s = frame[col.name]
         missing = s.isna().to_numpy()
-        if col.type == "date":
-            cols.append(_nullable(_formatted(s, "%Y-%m-%d"), missing))
+        if not missing.any() and col.type in ("str", "json"):
+            cols.append(s.to_numpy(dtype=object).tolist())
+        elif missing.all():
+            cols.append([None] * len(s))
+        elif col.type == "date":
+            cols.append(_formatted(s, "%Y-%m-%d").tolist())  # None already where NaT
         elif col.type == "datetime":
-            cols.append(_nullable(_formatted(s, "%Y-%m-%d %H:%M:%S.%f"), missing))
+            cols.append(_formatted(s, "%Y-%m-%d %H:%M:%S.%f").tolist())
         elif col.type == "float":
             cols.append(_nullable(s.to_numpy(dtype="float64", na_value=np.nan), missing))
         elif col.type == "int":

@@ -8,8 +8,9 @@ warehouse-reading check functions run on a tampered copy of the warehouse.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import shutil
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,7 +118,10 @@ def test_data_docs_are_built_under_the_settings_folder_and_linked(clean: CleanRu
 def tampered(clean: CleanRun, tmp_path: Path) -> Warehouse:
     """A copy of the clean warehouse to break."""
     copy = tmp_path / "tampered.db"
-    shutil.copy(clean.url.removeprefix("sqlite:///"), copy)
+    # SQLite's backup API, not a file copy: the newest pages may still be in the -wal file.
+    with contextlib.closing(sqlite3.connect(clean.url.removeprefix("sqlite:///"))) as source, \
+            contextlib.closing(sqlite3.connect(copy)) as target:
+        source.backup(target)
     return Warehouse(f"sqlite:///{copy}")
 
 

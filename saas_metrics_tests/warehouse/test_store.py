@@ -79,23 +79,34 @@ def test_reading_a_missing_table_gives_an_empty_typed_frame(warehouse: Warehouse
     assert out.empty and list(out.columns) == KPI_MONTHLY.column_names
 
 
-def test_replace_from_copies_only_the_selected_rows_of_the_window_inside_the_database(warehouse: Warehouse) -> None:
+def test_a_view_gives_the_selected_rows_of_any_window_and_follows_its_source(warehouse: Warehouse) -> None:
     source = TableSchema("src", (Column("month", "date"), Column("id", "str"), Column("x", "float"), Column("bad", "str")),
                          time_column="month")
-    target = TableSchema("dst", (Column("month", "date"), Column("id", "str"), Column("x", "float")), time_column="month")
+    view = TableSchema("dst", (Column("month", "date"), Column("id", "str"), Column("x", "float")), time_column="month")
     warehouse.replace(source, pd.DataFrame({
         "month": ["2024-01-01", "2024-01-01", "2024-02-01", "2024-02-01"], "id": ["a", "b", "c", "d"],
         "x": [1.5, 2.0, 0.1 + 0.2, None], "bad": [None, "duplicate", None, None],
     }), (JAN, MAR))
-    assert warehouse.replace_from(target, source, (JAN, MAR), where_sql='"bad" IS NULL') == 3
-    # A re-run of one month replaces that month only, and is idempotent.
-    assert warehouse.replace_from(target, source, (FEB, MAR), where_sql='"bad" IS NULL') == 2
-    out = warehouse.read(target).sort_values("id").reset_index(drop=True)
+    warehouse.ensure_view(view, source, where_sql='"bad" IS NULL')
+    warehouse.ensure_view(view, source, where_sql='"bad" IS NULL')  # idempotent
+    assert warehouse.count("dst", (JAN, FEB)) == 1 and warehouse.count("dst", (FEB, MAR)) == 2
+    out = warehouse.read(view).sort_values("id").reset_index(drop=True)
     assert out["id"].tolist() == ["a", "c", "d"]
     assert out.loc[1, "x"] == 0.1 + 0.2 and pd.isna(out.loc[2, "x"])  # to the last bit, nulls kept
-    assert out["month"].tolist() == [pd.Timestamp(JAN), pd.Timestamp(FEB), pd.Timestamp(FEB)]
+    # A new write of the source shows through; nothing is copied.
+    warehouse.replace(source, pd.DataFrame({"month": ["2024-02-01"], "id": ["e"], "x": [7.0], "bad": [None]}), (FEB, MAR))
+    assert warehouse.read(view)["id"].tolist() == ["a", "e"]
     with pytest.raises(ValueError, match=r"columns \['bad'\] are not in dst"):
-        warehouse.replace_from(source, target, (JAN, MAR))
+        warehouse.ensure_view(source, view)
+
+
+def test_a_staging_table_of_an_older_version_becomes_a_view(warehouse: Warehouse) -> None:
+    source = TableSchema("src2", (Column("month", "date"), Column("id", "str"), Column("bad", "str")), time_column="month")
+    view = TableSchema("dst2", (Column("month", "date"), Column("id", "str")), time_column="month")
+    warehouse.replace(view, pd.DataFrame({"month": ["2024-01-01"], "id": ["stale copy"]}), (JAN, FEB))
+    warehouse.replace(source, pd.DataFrame({"month": ["2024-01-01"], "id": ["a"], "bad": [None]}), (JAN, FEB))
+    warehouse.ensure_view(view, source, where_sql='"bad" IS NULL')
+    assert warehouse.read(view)["id"].tolist() == ["a"]
 
 
 def test_bulk_load_round_trips_awkward_values(warehouse: Warehouse) -> None:
@@ -161,7 +172,7 @@ def test_written_rows_are_the_runs_read_and_a_subset_copy_is_derived_in_memory(t
     frame = pd.DataFrame({"month": ["2024-01-01"] * 3, "id": ["a", "b", "c"],
                           "t": ["2024-01-02 03:04:05.123456", None, "2024-01-03"], "bad": [None, "dup", None]})
     warehouse.replace(raw, frame, (JAN, FEB), cache_scope="run-1")
-    warehouse.replace_from(stg, raw, (JAN, FEB), where_sql='"bad" IS NULL')
+    warehouse.ensure_view(stg, raw, where_sql='"bad" IS NULL')
     assert warehouse.cache_subset(stg, raw, (JAN, FEB), "run-1", keep=lambda f: f["bad"].isna())
 
     def no_database(*args: object, **kwargs: object) -> None:
