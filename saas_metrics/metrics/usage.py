@@ -120,12 +120,17 @@ def _event_rows(usage: pd.DataFrame, prev_usage: pd.DataFrame | None) -> pd.Data
     frames = [f for f in (usage, prev_usage) if f is not None]
     for index, frame in enumerate(frames):
         require_columns(frame, [*_USAGE_KEY, "event_count"], "usage" if index == 0 else "prev_usage")
-    rows = pd.concat([f[[*_USAGE_KEY, "event_count"]] for f in frames], ignore_index=True)
-    rows = rows.drop_duplicates(subset=_USAGE_KEY)
-    rows["events"] = pd.to_numeric(rows["event_count"], errors="coerce").fillna(1.0)
+    # Millions of rows: copy only where something is actually removed (filters are no-ops on clean usage).
+    parts = [f[[*_USAGE_KEY, "event_count"]] for f in frames]
+    rows = parts[0].reset_index(drop=True) if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    duplicated = rows.duplicated(subset=_USAGE_KEY)
+    if duplicated.any():
+        rows = rows.loc[~duplicated]
+    rows = rows.assign(events=pd.to_numeric(rows["event_count"], errors="coerce").fillna(1.0))
     if (rows["events"] < 0).any():
         raise ValueError("usage has negative event_count values")
-    rows = rows.loc[rows["events"] > 0].copy()
+    if not (rows["events"] > 0).all():
+        rows = rows.loc[rows["events"] > 0]
     rows["date"] = pd.to_datetime(rows["date"]).dt.normalize()
     rows["month"] = month_of(rows["date"])
     rows["account_id"] = rows["account_id"].astype(str)
