@@ -78,18 +78,29 @@ def materialise(
     if on_event is None:
         _run()
     else:
+        newest = instance.get_runs(limit=1)
+        previous_id = newest[0].run_id if newest else None
         thread = threading.Thread(target=_run, name="saas-metrics-run")
         thread.start()
-        seen = 0
+        run_id: str | None = None
+        cursor: str | None = None
         while True:
             finished = stop.wait(0.5)
-            runs = instance.get_runs(limit=1)
-            if runs:
-                records = instance.all_logs(runs[0].run_id)
-                for rec in records[seen:]:
-                    if rec.dagster_event is not None:
-                        on_event(rec.dagster_event)
-                seen = len(records)
+            if run_id is None:
+                runs = instance.get_runs(limit=1)
+                if runs and runs[0].run_id != previous_id:
+                    run_id = runs[0].run_id
+            # Only the events since the last poll (a cursor): re-reading the whole log every half
+            # second made a long run's progress display cost time quadratic in its events.
+            while run_id is not None:
+                page = instance.get_records_for_run(run_id, cursor=cursor, limit=1000)
+                for record in page.records:
+                    event = record.event_log_entry.dagster_event
+                    if event is not None:
+                        on_event(event)
+                cursor = page.cursor
+                if not page.has_more:
+                    break
             if finished:
                 break
         thread.join()

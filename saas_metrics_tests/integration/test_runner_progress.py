@@ -1,0 +1,26 @@
+"""The progress callback of `materialise` (what `make run` displays) gets every event of the new
+run once, in order, and nothing of an earlier run in the same instance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from saas_metrics.runner import materialise
+from saas_metrics_tests.conftest import END_MONTH
+from saas_metrics_tests.integration.helpers import make_settings, run_months
+
+
+def test_progress_events_arrive_once_each_from_the_new_run_only(small_sources: Path, tmp_path: Path) -> None:
+    settings = make_settings(small_sources, f"sqlite:///{tmp_path / 'w.db'}", start=END_MONTH, end=END_MONTH,
+                             landing_cache_dir=tmp_path / "cache")
+    instance = dg.DagsterInstance.ephemeral()
+    run_months(settings, END_MONTH, END_MONTH, instance=instance)  # an earlier run in the same instance
+    events: list[dg.DagsterEvent] = []
+    outcome = materialise(settings, END_MONTH, END_MONTH, instance=instance, on_event=events.append)
+    assert outcome.success
+    succeeded = [e.step_key for e in events if e.event_type == dg.DagsterEventType.STEP_SUCCESS]
+    assert len(succeeded) == len(set(succeeded)) == outcome.steps_succeeded == 122
+    assert [e.event_type for e in events].count(dg.DagsterEventType.RUN_START) == 1
+    assert events[-1].event_type == dg.DagsterEventType.RUN_SUCCESS
