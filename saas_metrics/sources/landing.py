@@ -118,10 +118,23 @@ def read_landed(
             logger.warning("landing cache: could not store %s in %s", table, cache_dir, exc_info=True)
         _replay(notices)
         return _select(frame, table, window, now)
-    _replay(json.loads(meta.read_text())["notices"])
+    try:
+        return _read_cached(data, meta, table, window, now)
+    except (OSError, ValueError) as exc:  # a damaged cache file: drop it and parse the export again
+        logger.warning("landing cache: %s unreadable (%s); reading the export again", data, exc)
+        data.unlink(missing_ok=True)
+        meta.unlink(missing_ok=True)
+        return read_landed(table, sources_dir, cache_dir, window, now)
+
+
+def _read_cached(data: Path, meta: Path, table: str, window: tuple[dt.date, dt.date] | None,
+                 now: dt.datetime | None) -> tuple[pd.DataFrame, pd.Series | None]:
+    notices = json.loads(meta.read_text())["notices"]
     time_column = SCHEMAS[table].time_column
     if window is None or time_column is None:
-        return pd.read_parquet(data), None
+        frame = pd.read_parquet(data)
+        _replay(notices)
+        return frame, None
     import pyarrow.dataset as ds
 
     dataset = ds.dataset(data, format="parquet")
@@ -131,6 +144,7 @@ def read_landed(
     future = pd.Timestamp(now or dt.datetime.now(dt.UTC).replace(tzinfo=None))
     expression = ((field >= lo) & (field < hi)) | field.is_null() | (field > future)
     frame = dataset.to_table(filter=expression).to_pandas()
+    _replay(notices)
     return _typed_like_source(frame, table), times
 
 

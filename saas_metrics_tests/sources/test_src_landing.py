@@ -93,3 +93,35 @@ def test_an_unwritable_cache_still_reads(write, tmp_path: Path, monkeypatch: pyt
     monkeypatch.setattr(landing, "_store", refuse)
     frame, _, _ = _read_all(sources, tmp_path / "cache")
     pd.testing.assert_frame_equal(frame, read_source_table("product_usage", sources))
+
+
+def test_a_damaged_cache_file_is_dropped_and_the_export_read_again(write, tmp_path: Path) -> None:
+    sources = write("product/usage_daily.csv", USAGE)
+    cache = tmp_path / "cache"
+    _read_all(sources, cache)
+    (parquet,) = cache.glob("product_usage-*.parquet")
+    parquet.write_bytes(b"not parquet")
+    feb = (dt.date(2025, 2, 1), dt.date(2025, 3, 1))
+    frame, times, _ = _read_all(sources, cache, feb)
+    assert frame["_source_line"].tolist() == [2, 3, 5, 6] and len(times) == 6
+    assert parquet.read_bytes()[:4] == b"PAR1"  # stored again
+
+
+def test_distinct_values_are_parsed_once_with_the_same_result() -> None:
+    from saas_metrics.sources.files import _has_padded_fields, map_distinct
+
+    text = pd.Series(["3", "3", None, "x", "3", "7", "7", "x", "3", "3"], dtype="str")
+    calls: list[int] = []
+
+    def parse(values: pd.Series) -> pd.Series:
+        calls.append(len(values))
+        return pd.to_numeric(values, errors="coerce").astype(float)
+
+    parsed = map_distinct(text, parse)
+    assert calls == [3]  # "3", "x", "7": nulls are not parsed
+    expected = [3.0, 3.0, None, None, 3.0, 7.0, 7.0, None, 3.0, 3.0]
+    assert [None if pd.isna(v) else v for v in parsed] == expected
+    mostly_distinct = pd.Series(["1", "2", "3"], dtype="str")
+    assert map_distinct(mostly_distinct, parse).tolist() == [1.0, 2.0, 3.0] and calls[-1] == 3
+    assert [_has_padded_fields(d) for d in (b"a,b\n1,2\n", b"a, b\n", b"a ,b", b"a,b \r\n", b"a\tb", b"")] == [
+        False, True, True, True, False, False]
