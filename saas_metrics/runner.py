@@ -69,8 +69,8 @@ def materialise(
     def _run() -> None:
         try:
             run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-            result_holder["result"] = job.execute_in_process(
-                run_config=run_config, instance=instance, tags=tags, raise_on_error=raise_on_error,
+            result_holder["result"] = execute_without_output_capture(
+                job, run_config=run_config, instance=instance, tags=tags, raise_on_error=raise_on_error,
             )
         finally:
             stop.set()
@@ -106,6 +106,38 @@ def materialise(
         thread.join()
     result = result_holder["result"]
     return summarise(result, tags, step_keys=list(job.graph.node_dict))
+
+
+def execute_without_output_capture(
+    job: dg.JobDefinition,
+    *,
+    run_config: dict[str, object],
+    instance: dg.DagsterInstance,
+    tags: dict[str, str],
+    raise_on_error: bool,
+) -> dg.ExecuteInProcessResult:
+    """``job.execute_in_process(...)`` without its output capture.
+
+    ``execute_in_process`` keeps every step's output value in memory until the run ends, so that
+    ``result.output_for_node`` can return it. Our outputs are tables the IO manager has already
+    written to the warehouse, so a single-run backfill held every raw frame it had stored (about
+    1 GB at the benchmark's medium scale) for nothing. A run launched by the daemon or the UI
+    never captures outputs; this makes the CLI's run behave the same. It calls the function
+    ``execute_in_process`` itself calls, with capture off (dagster is pinned, and a test checks
+    that an output is freed as soon as it is stored)."""
+    from dagster._core.definitions.job_base import InMemoryJob
+    from dagster._core.execution.execute_in_process import core_execute_in_process, merge_run_tags
+
+    ephemeral = job.as_ephemeral_job(resource_defs={}, input_values={})
+    return core_execute_in_process(
+        job=InMemoryJob(job_def=ephemeral),
+        run_config=run_config,
+        instance=instance,
+        output_capturing_enabled=False,
+        raise_on_error=raise_on_error,
+        run_tags=merge_run_tags(job_def=job, partition_key=None, tags=tags, asset_selection=None,
+                                instance=instance, run_config=run_config),
+    )
 
 
 def summarise(result: dg.ExecuteInProcessResult, tags: dict[str, str], step_keys: list[str] | None = None) -> RunOutcome:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 
 import pandas as pd
@@ -25,6 +26,15 @@ def _quarantine_of(outcome, payment_id):
 
 def test_every_canonical_table_has_a_suite() -> None:
     assert set(SUITES) == set(SCHEMAS)
+
+
+def test_gx_keeps_no_batch_data_after_a_validation() -> None:
+    """GX's execution engine would keep each table's last batch frame for the life of the process."""
+    from great_expectations.execution_engine.pandas_batch_data import PandasBatchData
+
+    validate_table(canonical("billing_payments", [payment("py_1")]), context())
+    gc.collect()
+    assert [o for o in gc.get_objects() if isinstance(o, PandasBatchData)] == []
 
 
 def test_check_names_and_blocking() -> None:
