@@ -8,10 +8,14 @@ and the Dagster UI shows it as ``dagster/column_schema``.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 ColumnType = Literal["str", "float", "int", "bool", "date", "datetime", "json"]
 
@@ -116,3 +120,18 @@ def with_month(schema: TableSchema, name: str | None = None) -> TableSchema:
         columns = (Column(MONTH_COLUMN, "date", "partition month (first day)", nullable=False), *columns)
     return TableSchema(name=name or schema.name, columns=columns, description=schema.description,
                        time_column=MONTH_COLUMN, key=schema.key)
+
+
+def isin(values: pd.Series, members: Collection[object]) -> pd.Series:
+    """``values.isin(members)`` (nulls are never members), fast for Arrow-backed text.
+
+    pandas' ``isin`` on an Arrow string column turns every member into a pyarrow scalar one at
+    a time: about 1 s for a set of 300,000 ids, paid by every reference and uniqueness rule of
+    every validation. Here the members become one Arrow array and Arrow does the lookup."""
+    dtype = values.dtype
+    if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
+        return values.isin(members)
+    column = pa.array(values.array)
+    value_set = pa.array([m for m in members if isinstance(m, str)], type=column.type)
+    found = pc.fill_null(pc.is_in(column, value_set=value_set), False)
+    return pd.Series(np.asarray(found, dtype=bool), index=values.index, name=values.name)

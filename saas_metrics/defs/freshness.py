@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from saas_metrics.alerts.rules import FreshnessConfig, KpiFreshness, SourceFreshness, load_rules
 from saas_metrics.config import Settings, add_months, get_settings
 from saas_metrics.defs.resources import WarehouseResource
+from saas_metrics.tables import MONTH_COLUMN
 from saas_metrics.warehouse import Warehouse
 
 SOURCE_CHECK = "source_freshness"
@@ -56,13 +57,31 @@ def newest_record_time(warehouse: Warehouse, table: str, time_column: str) -> dt
     columns = {c["name"] for c in sa.inspect(warehouse.engine).get_columns(table)}
     if time_column not in columns:
         return None
-    t = sa.table(table, sa.column(time_column), sa.column(QUARANTINE_REASON))
+    t = sa.table(table, sa.column(time_column), sa.column(QUARANTINE_REASON), sa.column(MONTH_COLUMN, sa.Date))
     query = sa.select(sa.func.max(t.c[time_column]))
     if QUARANTINE_REASON in columns:
         query = query.where(t.c[QUARANTINE_REASON].is_(None))
     with warehouse.engine.connect() as conn:
-        value = conn.execute(query).scalar()
+        if MONTH_COLUMN in columns:
+            value = _newest_by_month(conn, t, query)
+        else:
+            value = conn.execute(query).scalar()
     return None if value is None else pd.Timestamp(str(value)).to_pydatetime()
+
+
+def _newest_by_month(conn: sa.Connection, t: sa.TableClause, query: sa.Select) -> object:
+    """MAX of ``query`` found month by month, newest first. A raw row is stored under the month of
+    its own time column, so the newest clean record is in the newest month that has one; each
+    probe uses the month index instead of scanning the table's whole history."""
+    month_col = t.c[MONTH_COLUMN]
+    newest = sa.select(sa.func.max(month_col))
+    month = conn.execute(newest).scalar()
+    while month is not None:
+        value = conn.execute(query.where(month_col == month)).scalar()
+        if value is not None:
+            return value
+        month = conn.execute(newest.where(month_col < month)).scalar()
+    return None
 
 
 def record_reference_time(config: FreshnessConfig, settings: Settings, now: dt.datetime) -> dt.datetime:

@@ -31,6 +31,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from saas_metrics.tables import isin
+
 FREE_MAIL_DOMAINS: frozenset[str] = frozenset(
     {
         "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com",
@@ -129,12 +131,12 @@ def resolve_identities(
     # --- CRM company ---------------------------------------------------------
     billing_side = billing_customers[["customer_id", "crm_company_id"]].dropna() if "crm_company_id" in billing_customers else pd.DataFrame(columns=["customer_id", "crm_company_id"])
     billing_side = billing_side.merge(companies[["crm_company_id", "created_at"]], on="crm_company_id")
-    company_side = companies.loc[companies["billing_customer_id"].isin(known), ["billing_customer_id", "crm_company_id", "created_at"]].rename(columns={"billing_customer_id": "customer_id"})
-    contact_company = contacts.loc[contacts["billing_customer_id"].isin(known) & contacts["company_id"].notna(), ["billing_customer_id", "company_id"]]
+    company_side = companies.loc[isin(companies["billing_customer_id"], known), ["billing_customer_id", "crm_company_id", "created_at"]].rename(columns={"billing_customer_id": "customer_id"})
+    contact_company = contacts.loc[isin(contacts["billing_customer_id"], known) & contacts["company_id"].notna(), ["billing_customer_id", "company_id"]]
     contact_company = contact_company.rename(columns={"billing_customer_id": "customer_id", "company_id": "crm_company_id"}).merge(companies[["crm_company_id", "created_at"]], on="crm_company_id")
     explicit_companies = set(billing_side["crm_company_id"]) | set(company_side["crm_company_id"]) | set(contact_company["crm_company_id"])
     domain_company = usable.merge(
-        companies.loc[~companies["crm_company_id"].isin(explicit_companies), ["crm_company_id", "domain_norm", "created_at"]],
+        companies.loc[~isin(companies["crm_company_id"], explicit_companies), ["crm_company_id", "domain_norm", "created_at"]],
         left_on="domain", right_on="domain_norm",
     )
     company = _first_by_priority(
@@ -148,13 +150,13 @@ def resolve_identities(
     ).rename(columns={"method": "company_method"})
 
     # --- CRM contact ---------------------------------------------------------
-    explicit_contact = contacts.loc[contacts["billing_customer_id"].isin(known), ["billing_customer_id", "crm_contact_id", "created_at"]].rename(columns={"billing_customer_id": "customer_id"})
+    explicit_contact = contacts.loc[isin(contacts["billing_customer_id"], known), ["billing_customer_id", "crm_contact_id", "created_at"]].rename(columns={"billing_customer_id": "customer_id"})
     via_company = company.merge(
         contacts[["company_id", "crm_contact_id", "created_at"]], left_on="crm_company_id", right_on="company_id"
     ).rename(columns={"company_method": "method"})[["customer_id", "crm_contact_id", "created_at", "method"]]
     explicit_contacts = set(contacts.loc[contacts["billing_customer_id"].notna(), "crm_contact_id"])
     domain_contact = usable.merge(
-        contacts.loc[~contacts["crm_contact_id"].isin(explicit_contacts), ["crm_contact_id", "domain_norm", "created_at"]],
+        contacts.loc[~isin(contacts["crm_contact_id"], explicit_contacts), ["crm_contact_id", "domain_norm", "created_at"]],
         left_on="domain", right_on="domain_norm",
     )
     contact = _first_by_priority(
@@ -163,13 +165,13 @@ def resolve_identities(
     ).rename(columns={"method": "contact_method"})
 
     # --- product account -----------------------------------------------------
-    explicit_account = accounts.loc[accounts["billing_customer_id"].isin(known), ["billing_customer_id", "product_account_id", "created_at"]].rename(columns={"billing_customer_id": "customer_id"})
+    explicit_account = accounts.loc[isin(accounts["billing_customer_id"], known), ["billing_customer_id", "product_account_id", "created_at"]].rename(columns={"billing_customer_id": "customer_id"})
     via_contact = contact.merge(
         accounts[["crm_contact_id", "product_account_id", "created_at"]], on="crm_contact_id"
     )[["customer_id", "product_account_id", "created_at"]]
     explicit_accounts = set(accounts.loc[accounts["billing_customer_id"].notna(), "product_account_id"])
     domain_account = usable.merge(
-        accounts.loc[~accounts["product_account_id"].isin(explicit_accounts), ["product_account_id", "domain_norm", "created_at"]],
+        accounts.loc[~isin(accounts["product_account_id"], explicit_accounts), ["product_account_id", "domain_norm", "created_at"]],
         left_on="domain", right_on="domain_norm",
     )
     account = _first_by_priority(
@@ -209,7 +211,7 @@ def _unmatched(
         ("crm_contact", contacts, "crm_contact_id"),
         ("product_account", accounts, "product_account_id"),
     ):
-        dangling = frame[frame["billing_customer_id"].notna() & ~frame["billing_customer_id"].isin(known)]
+        dangling = frame[frame["billing_customer_id"].notna() & ~isin(frame["billing_customer_id"], known)]
         parts.append(pd.DataFrame({"record_type": record_type, "record_id": dangling[id_col], "domain": dangling["domain_norm"], "reason": "unknown_billing_customer_id"}))
     out = pd.concat([p for p in parts if not p.empty], ignore_index=True) if any(not p.empty for p in parts) else pd.DataFrame(columns=UNMATCHED_COLUMNS)
     return out[UNMATCHED_COLUMNS].reset_index(drop=True)
@@ -246,7 +248,7 @@ def contact_customers(links: pd.DataFrame, contacts: pd.DataFrame | None = None)
     parts = []
     if contacts is not None and not contacts.empty:
         known = set(links["customer_id"])
-        explicit = contacts.loc[contacts["billing_customer_id"].isin(known), ["contact_id", "billing_customer_id"]].rename(columns={"billing_customer_id": "customer_id"})
+        explicit = contacts.loc[isin(contacts["billing_customer_id"], known), ["contact_id", "billing_customer_id"]].rename(columns={"billing_customer_id": "customer_id"})
         by_company = contacts[["contact_id", "company_id"]].dropna().merge(
             links[["crm_company_id", "customer_id"]].dropna(), left_on="company_id", right_on="crm_company_id"
         )[["contact_id", "customer_id"]]

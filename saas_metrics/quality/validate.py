@@ -34,7 +34,7 @@ from saas_metrics.quality.quarantine import (
 )
 from saas_metrics.quality.sanitise import mask_text, sanitise_sample
 from saas_metrics.quality.suites import RULE_PRIORITY, TableRules, rules_for, source_system
-from saas_metrics.tables import TableSchema, coerce_frame
+from saas_metrics.tables import TableSchema, coerce_frame, isin
 
 logger = logging.getLogger(__name__)
 
@@ -312,7 +312,7 @@ def _membership_rules(
     results: list[ExpectationResult] = []
     for rule, column, ids, meta, expectation_type in checks:
         values = typed[column]
-        member = values.isin(ids) if ids else pd.Series(False, index=values.index)
+        member = isin(values, ids) if ids else pd.Series(False, index=values.index)
         bad = (member if rule == "duplicate" else ~member) & values.notna()
         rows = np.flatnonzero(bad.to_numpy())
         if len(rows):
@@ -404,18 +404,18 @@ def _integrity_check(
         if dup:
             problems.append(f"{dup} duplicate keys among clean rows")
     if rules.global_id and ctx.existing_ids and not clean.empty:
-        clash = int(clean[rules.global_id].isin(ctx.existing_ids).sum())
+        clash = int(isin(clean[rules.global_id], ctx.existing_ids).sum())
         metadata["ids_in_other_partitions"] = clash
         if clash:
             problems.append(f"{clash} clean {rules.global_id}s already exist in other partitions")
     if ctx.known_currencies:
         for col in rules.currency_columns:
-            unknown = clean[col].notna() & ~clean[col].isin(ctx.known_currencies)
+            unknown = clean[col].notna() & ~isin(clean[col], ctx.known_currencies)
             if unknown.any():
                 problems.append(f"{int(unknown.sum())} clean rows with an unknown {col}")
     for col, name in rules.references.items():
         if name in ctx.reference_ids:
-            orphan = clean[col].notna() & ~clean[col].isin(ctx.reference_ids[name])
+            orphan = clean[col].notna() & ~isin(clean[col], ctx.reference_ids[name])
             if orphan.any():
                 problems.append(f"{int(orphan.sum())} clean rows whose {col} does not resolve")
     # A large share of rows with an unknown currency or an unresolved reference points

@@ -386,7 +386,7 @@ class ReadCache:
     50,000 customers over 36 months (14.5 M + 4.3 M rows) fit: a cache that stops covering the
     data at some scale makes the cost grow faster than the data (docs/benchmark.md)."""
 
-    def __init__(self, min_rows: int = 100_000, max_rows: int = 20_000_000) -> None:
+    def __init__(self, min_rows: int = 10_000, max_rows: int = 20_000_000) -> None:
         self.min_rows = min_rows
         self.max_rows = max_rows
         self._views: dict[tuple[str, str], set[str]] = {}

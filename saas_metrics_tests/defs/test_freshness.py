@@ -65,6 +65,21 @@ def test_newest_record_ignores_quarantined_rows(tmp_path: Path) -> None:
     assert newest_record_time(warehouse, "raw_billing_invoices", "created_at") == dt.datetime(2024, 5, 30, 10, 0)
 
 
+def test_newest_record_of_a_monthly_table_skips_months_with_only_quarantined_rows(tmp_path: Path) -> None:
+    """With a month column the newest month is probed first (month index), then older ones."""
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'wh.db'}")
+    frame = pd.DataFrame({
+        "month": pd.to_datetime(["2024-04-01", "2024-04-01", "2024-05-01", "2024-06-01"]).date,
+        "created_at": pd.to_datetime(["2024-04-03 00:00", "2024-04-20 08:00", "2024-05-02 00:00", "2024-06-09 00:00"]),
+        "_quarantine_reason": [None, None, "duplicate", "duplicate"],
+    })
+    frame.to_sql("raw_billing_invoices", warehouse.engine, index=False)
+    assert newest_record_time(warehouse, "raw_billing_invoices", "created_at") == dt.datetime(2024, 4, 20, 8, 0)
+    with warehouse.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE raw_billing_invoices SET _quarantine_reason = 'x'"))
+    assert newest_record_time(warehouse, "raw_billing_invoices", "created_at") is None
+
+
 @pytest.fixture
 def location(tmp_path: Path):
     """A code location with a raw fact asset, a snapshot asset, kpi_monthly and the freshness checks."""

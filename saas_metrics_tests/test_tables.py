@@ -1,0 +1,33 @@
+"""Helpers of saas_metrics.tables that are not schema declarations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from saas_metrics.tables import isin
+
+
+@pytest.mark.parametrize("dtype", ["str", "string[pyarrow]", object])
+def test_isin_matches_pandas_and_never_counts_a_null_as_member(dtype: object) -> None:
+    values = pd.Series(["a", None, "b", "c", "a"], index=[10, 11, 12, 13, 14], dtype=dtype, name="id")
+    members = frozenset({"a", "c", "zz"})
+    got = isin(values, members)
+    assert got.tolist() == [True, False, False, True, True]
+    assert got.tolist() == values.isin(members).tolist()
+    assert list(got.index) == [10, 11, 12, 13, 14] and got.name == "id" and got.dtype == bool
+
+
+def test_isin_with_no_members_and_with_members_that_are_not_text() -> None:
+    values = pd.Series(["1", "2", None], dtype="str")
+    assert isin(values, set()).tolist() == [False, False, False]
+    assert isin(values, {1, "2", None}).tolist() == [False, True, False]  # only text members can match text
+
+
+def test_isin_on_a_large_id_set() -> None:
+    ids = [f"cus_{i:06d}" for i in range(300_000)]
+    values = pd.Series([*ids[::1000], "cus_x"], dtype="str")
+    got = isin(values, frozenset(ids))
+    assert got.sum() == 300 and not got.iloc[-1]
+    assert np.array_equal(got.to_numpy(), values.isin(frozenset(ids)).to_numpy())
