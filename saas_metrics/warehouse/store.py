@@ -310,9 +310,11 @@ class Warehouse:
                        outside: tuple[dt.date, dt.date] | None = None, where_sql: str = "") -> frozenset[str]:
         """Which of ``values`` the text ``column`` of ``schema`` holds (in rows outside the month window
         ``outside`` and matching ``where_sql``), answered by the database: the values go to a temporary
-        table and are joined, so the cost is one scan of the table, not a read of all its ids into Python."""
+        table and are joined, not a read of all its ids into Python. The probed column gets an index, made
+        by the first probe, so a month's probe costs lookups of its own ids, not a scan of the history."""
         if not values or not self.has_table(schema.name):
             return frozenset()
+        self._ensure_index(schema.name, column)
         conditions = [f'"{MONTH_COLUMN}" < :start OR "{MONTH_COLUMN}" >= :end'] if outside is not None else []
         if where_sql:
             conditions.append(where_sql)
@@ -340,6 +342,17 @@ class Warehouse:
                     with contextlib.suppress(sa.exc.DBAPIError):
                         conn.execute(sa.text("DROP TABLE _probe_values"))
         return frozenset(str(v) for v in found)
+
+    def _ensure_index(self, table: str, column: str) -> None:
+        """An index on ``table.column`` (no-op when it exists). A table first written by a full backfill
+        gets it only when a later run probes it, so the bulk load does not maintain it."""
+        key = (self.url, table, column)
+        if key in _INDEXED:
+            return
+        with self._ddl_lock, self.engine.begin() as conn:
+            _lock_table(conn, table)
+            conn.execute(sa.text(f'CREATE INDEX IF NOT EXISTS "ix_{table}_{column}" ON "{table}" ("{column}")'))
+        _INDEXED.add(key)
 
     def count(self, name: str, window: tuple[dt.date, dt.date] | None = None, where_sql: str = "") -> int:
         if not self.has_table(name):
@@ -448,6 +461,8 @@ class ReadCache:
 
 
 _READ_CACHE = ReadCache()
+#: (url, table, column) known to have an index in this process (see Warehouse._ensure_index).
+_INDEXED: set[tuple[str, str, str]] = set()
 
 
 def _lock_table(conn: Connection, name: str) -> None:

@@ -60,3 +60,19 @@ def test_data_docs_are_built_and_linked(tmp_path) -> None:
     result = to_asset_check_results(outcome, ASSET)[0]
     assert result.metadata["data_docs"].path == str(outcome.data_docs_index)
     assert result.metadata["data_docs_url"].url.startswith("file://")
+
+
+def test_data_docs_pages_share_compiled_templates_but_show_their_own_validation(tmp_path) -> None:
+    from great_expectations.render.view.view import DefaultJinjaView
+
+    pages = {}
+    for amount in (-1.25, -7.5):
+        frame = canonical("billing_payments", [payment("py_1"), payment("py_2", amount=amount)])
+        docs = tmp_path / str(amount)
+        validate_table(frame, context(policy=QualityPolicy(data_docs=True), data_docs_dir=docs))
+        [page] = (docs / "billing_payments" / "validations").rglob("*.html")
+        pages[amount] = page.read_text()
+    assert "-1.25" in pages[-1.25] and "-7.5" not in pages[-1.25]
+    assert "-7.5" in pages[-7.5] and "-1.25" not in pages[-7.5]
+    first, second = DefaultJinjaView(), DefaultJinjaView()
+    assert first.env is not second.env and first.env.bytecode_cache is second.env.bytecode_cache is not None

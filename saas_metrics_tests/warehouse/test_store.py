@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from saas_metrics.metrics.kpi import KPI_MONTHLY, kpi_frame
 from saas_metrics.tables import Column, TableSchema
@@ -206,3 +207,6 @@ def test_present_values_are_found_by_the_database_outside_the_window(warehouse: 
     # Twice on the same pooled connection: the temporary table does not linger.
     assert warehouse.present_values(schema, "id", ["c"], outside=(JAN, FEB)) == {"c"}
     assert warehouse.present_values(TableSchema("absent", schema.columns), "id", probe) == frozenset()
+    # The probed column got an index (made once), so a probe does not scan the table's history.
+    indexes = {i["name"]: i["column_names"] for i in sa.inspect(warehouse.engine).get_indexes("ids")}
+    assert indexes["ix_ids_id"] == ["id"]
