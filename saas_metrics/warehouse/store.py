@@ -334,9 +334,11 @@ class Warehouse:
                                            [(v,) for v in unique[start:start + CHUNK_ROWS]])
                 finally:
                     cursor.close()
+                # A semi-join driven by the probe values: each is looked up in the column's index.
+                # (As a plain join SQLite walked the whole index of the big table instead.)
                 found = conn.execute(sa.text(
-                    f'SELECT DISTINCT t."{column}" FROM "{schema.name}" t JOIN _probe_values p ON p.value = t."{column}"'
-                    f" WHERE 1 = 1{where}"), params).scalars().all()
+                    f'SELECT p.value FROM _probe_values p WHERE EXISTS (SELECT 1 FROM "{schema.name}" t'
+                    f' WHERE t."{column}" = p.value{where})'), params).scalars().all()
             finally:
                 if not postgres:  # PostgreSQL drops it at commit or rollback
                     with contextlib.suppress(sa.exc.DBAPIError):
