@@ -20,6 +20,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from itertools import chain
 
 import numpy as np
 import pandas as pd
@@ -41,6 +42,9 @@ _SQL_TYPES: dict[str, sa.types.TypeEngine] = {
 
 #: Rows per batch when writing or reading big tables (bounds the memory of Python row tuples).
 CHUNK_ROWS = 200_000
+#: Rows per INSERT statement on SQLite, within the bound-variable limit of old SQLite builds (999).
+SQLITE_ROWS_PER_INSERT = 50
+SQLITE_MAX_VARIABLES = 999
 
 
 def _chunks(frame: pd.DataFrame, size: int = CHUNK_ROWS):  # type: ignore[no-untyped-def]
@@ -233,18 +237,36 @@ class Warehouse:
             self._copy_postgres(conn, schema, frame)
             return
         if conn.dialect.name == "sqlite":
-            # executemany of tuples straight on the DBAPI cursor (same transaction): no per-row dicts.
-            cols = ", ".join(f'"{c}"' for c in schema.column_names)
-            marks = ", ".join("?" for _ in schema.column_names)
-            cursor = conn.connection.driver_connection.cursor()
-            try:
-                for chunk in _chunks(frame):
-                    cursor.executemany(f'INSERT INTO "{schema.name}" ({cols}) VALUES ({marks})', _sqlite_rows(chunk, schema))
-            finally:
-                cursor.close()
+            self._insert_sqlite(conn, schema, frame)
             return
         records = _records(frame, schema)
         conn.execute(table.insert(), records)
+
+    @staticmethod
+    def _insert_sqlite(conn: Connection, schema: TableSchema, frame: pd.DataFrame) -> None:
+        """executemany straight on the DBAPI cursor (same transaction), ``SQLITE_ROWS_PER_INSERT`` rows
+        per INSERT statement: sqlite3's per-statement cost (reset, bind, step) was half the time of
+        loading millions of rows one statement per row (20 s -> 11 s for 2.9 M usage rows in memory)."""
+        names = schema.column_names
+        width = len(names)
+        per_insert = max(1, min(SQLITE_ROWS_PER_INSERT, SQLITE_MAX_VARIABLES // width))
+        quoted = ", ".join(f'"{c}"' for c in names)
+        insert = f'INSERT INTO "{schema.name}" ({quoted}) VALUES '
+        one = "(" + ", ".join("?" for _ in names) + ")"
+        many = insert + ", ".join([one] * per_insert)
+        step = per_insert * width
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            for chunk in _chunks(frame):
+                values = list(chain.from_iterable(zip(*_sqlite_columns(chunk, schema), strict=True)))
+                whole = len(chunk) // per_insert * step
+                if whole:
+                    cursor.executemany(many, (values[i:i + step] for i in range(0, whole, step)))
+                rest = values[whole:]
+                if rest:
+                    cursor.executemany(insert + one, (rest[i:i + width] for i in range(0, len(rest), width)))
+        finally:
+            cursor.close()
 
     @staticmethod
     def _copy_postgres(conn: Connection, schema: TableSchema, frame: pd.DataFrame) -> None:
@@ -530,8 +552,8 @@ def _formatted(values: pd.Series, fmt: str) -> np.ndarray:
     return np.where(codes >= 0, text[codes] if len(text) else None, None)
 
 
-def _sqlite_rows(frame: pd.DataFrame, schema: TableSchema) -> list[tuple[object, ...]]:
-    """Rows as tuples in SQLAlchemy's SQLite storage format (the format its Date/DateTime/Boolean
+def _sqlite_columns(frame: pd.DataFrame, schema: TableSchema) -> list[list[object]]:
+    """Columns as lists in SQLAlchemy's SQLite storage format (the format its Date/DateTime/Boolean
     types write and parse): dates 'YYYY-MM-DD', datetimes 'YYYY-MM-DD HH:MM:SS.ffffff', bools 1/0,
     None for nulls; built column-wise without per-value Python branches."""
     cols: list[list[object]] = []
@@ -554,7 +576,7 @@ def _sqlite_rows(frame: pd.DataFrame, schema: TableSchema) -> list[tuple[object,
             cols.append(_nullable(s.astype("boolean").to_numpy(dtype="int64", na_value=0), missing))
         else:
             cols.append(_nullable(s.to_numpy(dtype=object, na_value=None), missing))
-    return list(zip(*cols, strict=True))
+    return cols
 
 
 def _records(frame: pd.DataFrame, schema: TableSchema) -> list[dict[str, object]]:

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from saas_metrics.metrics.kpi import KPI_MONTHLY, kpi_frame
-from saas_metrics.tables import Column, TableSchema
+from saas_metrics.tables import Column, TableSchema, coerce_frame
 from saas_metrics.warehouse import Warehouse
 
 JAN, FEB, MAR = dt.date(2024, 1, 1), dt.date(2024, 2, 1), dt.date(2024, 3, 1)
@@ -210,3 +210,24 @@ def test_present_values_are_found_by_the_database_outside_the_window(warehouse: 
     # The probed column got an index (made once), so a probe does not scan the table's history.
     indexes = {i["name"]: i["column_names"] for i in sa.inspect(warehouse.engine).get_indexes("ids")}
     assert indexes["ix_ids_id"] == ["id"]
+
+
+@pytest.mark.parametrize("width", [4, 30])
+def test_many_rows_round_trip_whole_multi_row_inserts_and_the_rest(warehouse: Warehouse, width: int) -> None:
+    """123 rows: whole INSERTs of several rows each (as many as the variable limit allows for the
+    table's width) and a remainder; every value, null and type comes back as written."""
+    extra = tuple(Column(f"x{i}", "int") for i in range(width - 4))
+    schema = TableSchema("many", (Column("month", "date"), Column("id", "str"), Column("at", "datetime"),
+                                  Column("ok", "bool"), *extra), time_column="month")
+    n = 123
+    frame = pd.DataFrame({
+        "month": ["2024-01-01"] * n,
+        "id": [None if i % 17 == 0 else f"id-{i}" for i in range(n)],
+        "at": pd.to_datetime([f"2024-01-{1 + i % 28:02d} 10:00:{i % 60:02d}.{i:06d}" for i in range(n)]),
+        "ok": [None if i % 5 == 0 else i % 2 == 0 for i in range(n)],
+        **{c.name: [None if i % 7 == 0 else i * j for i in range(n)] for j, c in enumerate(extra)},
+    })
+    assert warehouse.replace(schema, frame, (JAN, FEB)) == n
+    back = warehouse.read(schema).sort_values("at").reset_index(drop=True)
+    expected = coerce_frame(frame, schema).sort_values("at").reset_index(drop=True)
+    pd.testing.assert_frame_equal(back, expected)
