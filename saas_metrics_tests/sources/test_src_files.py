@@ -96,3 +96,22 @@ def test_epoch_milliseconds_are_exact_to_the_nanosecond() -> None:
     assert parsed.iloc[0] == pd.Timestamp("2025-04-20 23:35:30.042")  # float64 would give .041999872
     assert pd.isna(parsed.iloc[1]) and pd.isna(parsed.iloc[2])
     assert parsed.iloc[3] == pd.Timestamp("2023-11-14 22:13:20")
+
+
+@pytest.mark.parametrize("text", [
+    'id,name,note\r\n1,"Acme, Inc.",""\r\n\r\n2,,"say ""hi"""\r\n',  # CRLF, quoted comma, quoted empty, blank line
+    "\ufeffid,name\n1,a\n2,b",                                           # BOM, no final newline
+    "id,name,id\n1,a,x\n2,b,y\n",                                        # a repeated header name
+    "id,name\n",                                                          # header only
+    "id,value\n 1 ,\t2\n3,4\n",                                          # blanks around values
+])
+def test_text_parse_matches_pandas_reading_every_column_as_text(text: str) -> None:
+    """The Arrow parse of the fast path gives exactly the frame pandas' parser gave before."""
+    import io
+
+    from saas_metrics.sources.files import _parse_as_text
+
+    data = text.encode("utf-8")
+    expected = pd.read_csv(io.BytesIO(data), dtype="str", keep_default_na=False, na_values=[""], index_col=False,
+                           engine="c", encoding="utf-8-sig")
+    pd.testing.assert_frame_equal(_parse_as_text(data), expected)
