@@ -46,6 +46,14 @@ def test_short_line_is_kept_with_its_error(write) -> None:
     assert pd.isna(out["_parse_errors"].iloc[1])
 
 
+def test_long_line_is_kept_with_its_error_and_the_rest_parsed(write) -> None:
+    d = write("fx/rates.csv", "date,currency,rate_to_usd\n2025-01-01,EUR,1.1,extra\n2025-01-02,GBP,1.25\n")
+    out = fx.read_rates(d)
+    assert out["currency"].tolist() == ["EUR", "GBP"] and out["rate_to_usd"].iloc[1] == 1.25
+    assert json.loads(out["_parse_errors"].iloc[0]) == {"_line": "expected 3 fields, got 4: 2025-01-01,EUR,1.1,extra"}
+    assert out["_source_line"].tolist() == [1, 2]
+
+
 def test_missing_file_gives_empty_frame_and_warning(tmp_path: Path) -> None:
     with pytest.warns(SourceFileMissing, match="billing"):
         out = billing.read_customers(tmp_path)
