@@ -116,10 +116,10 @@ def test_bulk_load_round_trips_awkward_values(warehouse: Warehouse) -> None:
     schema = TableSchema("awkward", (Column("month", "date"), Column("s", "str"), Column("f", "float"),
                                      Column("i", "int"), Column("b", "bool"), Column("t", "datetime")), time_column="month")
     frame = pd.DataFrame({
-        "month": ["2024-01-01"] * 4, "s": ['say "hi", then\nleave', "", None, "plain"],
-        "f": [0.1 + 0.2, 1e-20, None, 123456789.123456789], "i": pd.array([2**60, None, -1, 0], dtype="Int64"),
-        "b": pd.array([True, False, None, True], dtype="boolean"),
-        "t": ["2024-01-05 10:00:00.123456", None, "2024-01-31 23:59:59", "2024-01-01"],
+        "month": ["2024-01-01"] * 5, "s": ['say "hi", then\nleave', "", None, "plain", "\\N"],
+        "f": [0.1 + 0.2, 1e-20, None, 123456789.123456789, -0.0], "i": pd.array([2**60, None, -1, 0, 7], dtype="Int64"),
+        "b": pd.array([True, False, None, True, None], dtype="boolean"),
+        "t": ["2024-01-05 10:00:00.123456", None, "2024-01-31 23:59:59", "2024-01-01", "2024-01-02 00:00:00.123456789"],
     })
     warehouse.replace(schema, frame, (JAN, FEB))
     out = warehouse.read(schema).sort_values("i", na_position="last").reset_index(drop=True)
@@ -129,6 +129,8 @@ def test_bulk_load_round_trips_awkward_values(warehouse: Warehouse) -> None:
     assert by_i[None].s == "" and by_i[None].f == 1e-20 and bool(by_i[None].b) is False and pd.isna(by_i[None].t)
     assert pd.isna(by_i[-1].s) and pd.isna(by_i[-1].f) and pd.isna(by_i[-1].b)
     assert by_i[0].f == 123456789.123456789 and by_i[0].t == pd.Timestamp("2024-01-01")
+    # A text that looks like a NULL marker is text; nanoseconds are truncated to microseconds.
+    assert by_i[7].s == "\\N" and by_i[7].t == pd.Timestamp("2024-01-02 00:00:00.123456")
 
 
 def test_a_run_scoped_read_is_reused_for_covered_windows_and_forgotten_on_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
