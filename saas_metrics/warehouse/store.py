@@ -525,7 +525,7 @@ def _nullable(values: np.ndarray, missing: np.ndarray) -> list[object]:
 
 def _copy_csv(frame: pd.DataFrame, schema: TableSchema) -> bytes:
     """``frame`` as COPY CSV text, written by Arrow (pandas' ``to_csv`` took 13 s for the 2.9 M usage
-    rows of the benchmark's medium scale, Arrow 0.9 s). Every value is quoted and a null is an
+    rows of the benchmark's medium scale, Arrow 0.9 s). Text is always quoted and a null is an
     unquoted empty field, so an empty string stays an empty string. Dates as 'YYYY-MM-DD',
     datetimes truncated to microseconds (what PostgreSQL and the SQLite path store), booleans
     true/false, floats in their shortest exact form."""
@@ -539,7 +539,7 @@ def _copy_csv(frame: pd.DataFrame, schema: TableSchema) -> bytes:
         arrays.append(values)
     sink = io.BytesIO()
     pa_csv.write_csv(pa.Table.from_arrays(arrays, names=schema.column_names), sink,
-                     pa_csv.WriteOptions(include_header=False, quoting_style="all_valid"))
+                     pa_csv.WriteOptions(include_header=False, quoting_style="needed"))
     return sink.getvalue()
 
 
