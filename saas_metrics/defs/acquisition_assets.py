@@ -35,17 +35,23 @@ def _lookback(months: int) -> dg.TimeWindowPartitionMapping:
     return dg.TimeWindowPartitionMapping(start_offset=-months, end_offset=0, allow_nonexistent_upstream_partitions=True)
 
 
-def activation_history(wh: Warehouse, event: str, before: pd.Timestamp) -> pd.DataFrame:
-    """Every product usage row of the activation (PQL) event before ``before``: a PQL is an
-    account reaching N such events for the FIRST time, which needs each account's history.
-    Only that one event is read, not all usage."""
+def activation_history(wh: Warehouse, event: str, before: pd.Timestamp, run_id: str | None = None) -> pd.DataFrame:
+    """Every product usage row of the activation (PQL) event before ``before`` (a month start): a PQL
+    is an account reaching N such events for the FIRST time, which needs each account's history.
+    Only that one event is read, not all usage; when the run's read cache already holds every
+    month of usage before ``before`` (a backfill from the first month), it is sliced from there."""
     import sqlalchemy as sa
 
     schema = TABLE_SCHEMAS["stg_product_usage"]
     if not wh.has_table(schema.name):
         return schema.empty_frame().drop(columns="month")
-    table = wh.sa_table(schema)
     columns = ["date", "account_id", "user_id", "event_name", "event_count"]
+    first = wh.first_month(schema.name) if run_id else None
+    held = wh.cached(schema, (first, before.date()), columns, run_id) if first and first < before.date() else None
+    if held is not None:
+        rows = held[((held["event_name"] == event) & (held["date"] < before)).to_numpy()]
+        return rows.reset_index(drop=True)
+    table = wh.sa_table(schema)
     return wh.read(schema, where=sa.and_(table.c["event_name"] == event, table.c["date"] < before.date()), columns=columns)
 
 
@@ -136,7 +142,7 @@ def build_acquisition_assets(settings: Settings, partitions: dg.PartitionsDefini
         trial-to-paid, demo-to-paid by demo type, viral coefficient. See docs/metrics.md#funnel."""
         months = _months(context)
         as_of = pd.Timestamp.now(tz="UTC").tz_localize(None)
-        usage = activation_history(warehouse.warehouse, policy.pql_event, months[-1] + pd.DateOffset(months=1))
+        usage = activation_history(warehouse.warehouse, policy.pql_event, months[-1] + pd.DateOffset(months=1), context.run_id)
         forms_now = forms[forms["submitted_at"].dt.to_period("M").dt.to_timestamp().isin(months)]
         parts = [
             funnel_kpis(sessions, contacts, forms_now, accounts, usage, mrr_movements, customer_first_paid,

@@ -280,18 +280,20 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
             source_problems=tuple(read.missing_columns),
         )
         outcome = validate_table(frame.reset_index(drop=True), ctx)
+        notices = list(read.notices)
+        del read, frame  # the file's rows as read: only the annotated rows are stored from here on
         quarantined = outcome.quarantined
         if partitioned and not quarantined.empty:
             quarantined = file_under_row_months(quarantined, outcome.annotated)
         warehouse.warehouse.replace(QUARANTINED_ROWS, quarantined, window, where={"table_name": table})
-        context.log.info(f"{table}: {len(frame)} rows, {len(outcome.clean)} clean, {len(quarantined)} quarantined"
+        context.log.info(f"{table}: {len(outcome.annotated)} rows, {len(outcome.clean)} clean, {len(quarantined)} quarantined"
                          + (f", {outside} dated outside the partitions (not in any partition)" if outside else ""))
         yield dg.Output(outcome.annotated, metadata={
             "dagster/row_count": len(outcome.annotated),
             "clean_rows": len(outcome.clean),
             "quarantined_rows": len(quarantined),
             "rows_outside_partitions": outside,
-            "source_notices": dg.MetadataValue.json(list(read.notices)),
+            "source_notices": dg.MetadataValue.json(notices),
         })
         yield from to_asset_check_results(outcome, raw_key)
 

@@ -329,6 +329,20 @@ class Warehouse:
             return coerce_frame(pd.DataFrame(columns=names), sub)
         return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
 
+    def cached(self, schema: TableSchema, window: tuple[dt.date, dt.date] | None, columns: Sequence[str] | None,
+               cache_scope: str) -> pd.DataFrame | None:
+        """The rows of ``window`` and ``columns`` from the run's read cache when it covers them, else
+        None; nothing is read from the database."""
+        return _READ_CACHE.get(self.url, cache_scope, schema, window, columns)
+
+    def first_month(self, name: str) -> dt.date | None:
+        """The earliest ``month`` of a table or view (None when absent or empty), through its month index."""
+        if not self.has_table(name):
+            return None
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.text(f'SELECT MIN("{MONTH_COLUMN}") FROM "{name}"')).scalar()
+        return None if value is None else pd.Timestamp(str(value)).date()
+
     def present_values(self, schema: TableSchema, column: str, values: Sequence[str], *,
                        outside: tuple[dt.date, dt.date] | None = None, where_sql: str = "") -> frozenset[str]:
         """Which of ``values`` the text ``column`` of ``schema`` holds (in rows outside the month window
