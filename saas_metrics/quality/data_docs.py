@@ -19,6 +19,8 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from saas_metrics.atomic import write_text_atomically
+
 if TYPE_CHECKING:
     from saas_metrics.quality.validate import ValidationOutcome
 
@@ -120,15 +122,11 @@ def _write_root_index(docs_dir: Path) -> Path:
         f"(built {dt.datetime.fromtimestamp((site / INDEX_FILE).stat().st_mtime, dt.UTC):%Y-%m-%d %H:%M} UTC)</li>"
         for site in sites
     )
-    index = docs_dir / INDEX_FILE
-    tmp = index.with_suffix(".tmp")
-    tmp.write_text(
+    return write_text_atomically(
+        docs_dir / INDEX_FILE,
         "<!doctype html><html><head><meta charset='utf-8'><title>saas_metrics data docs</title></head>"
         f"<body><h1>saas_metrics: latest validation per table</h1><ul>\n{items}\n</ul></body></html>\n",
-        encoding="utf-8",
     )
-    tmp.replace(index)
-    return index
 
 
 def build_data_docs(outcomes: Iterable[ValidationOutcome], docs_dir: Path | str) -> Path:

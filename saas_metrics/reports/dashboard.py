@@ -20,6 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
+from saas_metrics.atomic import write_text_atomically
 from saas_metrics.reports import charts
 from saas_metrics.reports.data import DashboardData, headline_wide, latest_month, provisional_months
 
@@ -286,10 +287,7 @@ def build_dashboard(tables: DashboardData, out_path: Path, *, title: str = "SaaS
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     page = render_dashboard(tables, title=title)
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(out_path)  # a reader never sees a half-written page
-    return out_path
+    return write_text_atomically(out_path, page)  # a reader never sees a half-written page
 
 
 _CSS = """
