@@ -122,6 +122,18 @@ def with_month(schema: TableSchema, name: str | None = None) -> TableSchema:
                        time_column=MONTH_COLUMN, key=schema.key)
 
 
+#: pandas' default text dtype (Arrow-backed, NaN for null), what ``Series(..., dtype="str")`` gives.
+TEXT_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
+
+
+def text_series(values: np.ndarray, index: pd.Index) -> pd.Series:
+    """An object array of ``str`` and ``None`` as a Series of pandas' text dtype, converted by Arrow
+    in one pass: ``pd.Series(values, dtype="str")`` checks each value in Python (0.29 s against
+    0.07 s for the three quarantine columns of 2.9 M rows, mostly null)."""
+    array = pa.array(values, type=pa.large_string(), from_pandas=True)
+    return pd.Series(pd.array(array, dtype=TEXT_DTYPE), index=index)
+
+
 def isin(values: pd.Series, members: Collection[object]) -> pd.Series:
     """``values.isin(members)`` (nulls are never members), fast for Arrow-backed text.
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from saas_metrics.tables import isin
+from saas_metrics.tables import isin, text_series
 
 
 @pytest.mark.parametrize("dtype", ["str", "string[pyarrow]", object])
@@ -31,3 +31,13 @@ def test_isin_on_a_large_id_set() -> None:
     got = isin(values, frozenset(ids))
     assert got.sum() == 300 and not got.iloc[-1]
     assert np.array_equal(got.to_numpy(), values.isin(frozenset(ids)).to_numpy())
+
+
+@pytest.mark.parametrize("values", [["a", None, "b"], [None, None], [], ["only"]])
+def test_text_series_is_what_pandas_builds_for_str(values: list[str | None]) -> None:
+    array = np.array(values, dtype=object)
+    index = pd.RangeIndex(10, 10 + len(values))
+    built = text_series(array, index)
+    expected = pd.Series(array, index=index, dtype="str")
+    pd.testing.assert_series_equal(built, expected)
+    assert built.isna().tolist() == [v is None for v in values]

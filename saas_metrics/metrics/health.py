@@ -302,7 +302,7 @@ def customer_health(
     frame["band"] = health_band(frame["score"], policy)
 
     prior = frame[[*key, "score", "band"]].rename(columns={"score": "score_previous", "band": "band_previous"})
-    prior["month"] = prior["month"].map(next_month)
+    prior["month"] = next_month(prior["month"])
     frame = frame.merge(prior, on=key, how="left")
     frame["score_change"] = frame["score"] - frame["score_previous"]
     frame["entered_critical"] = (frame["band"] == CRITICAL) & (frame["band_previous"] != CRITICAL)

@@ -99,7 +99,9 @@ def previous_month(month: pd.Timestamp) -> pd.Timestamp:
     return month - pd.offsets.MonthBegin(1)
 
 
-def next_month(month: pd.Timestamp) -> pd.Timestamp:
+def next_month(month: pd.Timestamp | pd.Series) -> pd.Timestamp | pd.Series:
+    """The first day of the month after ``month`` (a first-of-month Timestamp, or a Series of them:
+    vectorised, where ``Series.map`` called the offset once per row)."""
     return month + pd.offsets.MonthBegin(1)
 
 

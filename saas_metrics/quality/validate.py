@@ -34,7 +34,7 @@ from saas_metrics.quality.quarantine import (
 )
 from saas_metrics.quality.sanitise import mask_text, sanitise_sample
 from saas_metrics.quality.suites import RULE_PRIORITY, TableRules, rules_for, source_system
-from saas_metrics.tables import TableSchema, coerce_frame, isin
+from saas_metrics.tables import TableSchema, coerce_frame, isin, text_series
 
 logger = logging.getLogger(__name__)
 
@@ -534,7 +534,7 @@ def _annotate(typed: pd.DataFrame, violations: list[_Violation]) -> pd.DataFrame
             parts.append(v.message)
     # pandas' string dtype: null (NaN) for clean rows
     return typed.assign(
-        **{name: pd.Series(values, index=typed.index, dtype="str") for name, values in
+        **{name: text_series(values, typed.index) for name, values in
            ((QUARANTINE_RULE, rule_col), (QUARANTINE_COLUMN, column_col), (QUARANTINE_REASON, reason_col))}
     )
 

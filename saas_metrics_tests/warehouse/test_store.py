@@ -233,3 +233,27 @@ def test_many_rows_round_trip_whole_multi_row_inserts_and_the_rest(warehouse: Wa
     back = warehouse.read(schema).sort_values("at").reset_index(drop=True)
     expected = coerce_frame(frame, schema).sort_values("at").reset_index(drop=True)
     pd.testing.assert_frame_equal(back, expected)
+
+
+def test_columns_null_in_a_whole_load_are_left_out_and_still_come_back_null(warehouse: Warehouse) -> None:
+    """The SQLite path leaves a column with no value out of the INSERT: it must still read back as a
+    typed null column, beside columns that are null only in some rows, and a row with no value at
+    all (other than its month) is still a row."""
+    schema = TableSchema("sparse", (
+        Column("month", "date"), Column("id", "str"), Column("note", "str"), Column("n", "int"),
+        Column("x", "float"), Column("at", "datetime"), Column("ok", "bool"),
+    ), time_column="month")
+    frame = pd.DataFrame({
+        "month": ["2024-01-01"] * 3, "id": ["a", None, "c"], "note": [None] * 3, "n": [None, 2, None],
+        "x": [None] * 3, "at": [None] * 3, "ok": [None] * 3,
+    })
+    assert warehouse.replace(schema, frame, (JAN, FEB)) == 3
+    back = warehouse.read(schema).sort_values("id", na_position="last").reset_index(drop=True)
+    expected = coerce_frame(frame, schema).sort_values("id", na_position="last").reset_index(drop=True)
+    pd.testing.assert_frame_equal(back, expected)
+    assert back["note"].isna().all() and back["x"].isna().all() and back["at"].isna().all()
+    assert back.loc[2, "n"] == 2 and pd.isna(back.loc[0, "n"])
+
+    empty_row = TableSchema("empty_row", (Column("id", "str"), Column("n", "int")))
+    assert warehouse.replace(empty_row, pd.DataFrame({"id": [None, None], "n": [None, None]})) == 2
+    assert len(warehouse.read(empty_row)) == 2
