@@ -36,6 +36,16 @@ def test_replacing_a_window_touches_only_that_window(warehouse: Warehouse) -> No
     assert sorted(warehouse.read(KPI_MONTHLY, (JAN, FEB))["value"]) == [1, 2]
 
 
+def test_a_window_holding_every_stored_month_replaces_the_whole_table(warehouse: Warehouse) -> None:
+    """Re-running a backfill of every month empties the table in one statement (no WHERE): the new
+    rows are all that is left, and a narrower window afterwards still keeps the other months."""
+    warehouse.replace(KPI_MONTHLY, pd.concat([rows("2024-01-01", [1, 2]), rows("2024-02-01", [3])]), (JAN, MAR))
+    warehouse.replace(KPI_MONTHLY, rows("2024-01-01", [5]), (dt.date(2023, 12, 1), dt.date(2024, 4, 1)))
+    assert warehouse.read(KPI_MONTHLY)["value"].tolist() == [5]
+    warehouse.replace(KPI_MONTHLY, rows("2024-02-01", [6]), (FEB, MAR))
+    assert sorted(warehouse.read(KPI_MONTHLY)["value"].tolist()) == [5, 6]
+
+
 def test_rows_outside_the_window_are_refused_and_nothing_changes(warehouse: Warehouse) -> None:
     warehouse.replace(KPI_MONTHLY, rows("2024-01-01", [1]), (JAN, FEB))
     with pytest.raises(ValueError, match="outside the window"):
@@ -210,8 +220,22 @@ def test_present_values_are_found_by_the_database_outside_the_window(warehouse: 
     assert warehouse.present_values(schema, "id", ["c"], outside=(JAN, FEB)) == {"c"}
     assert warehouse.present_values(TableSchema("absent", schema.columns), "id", probe) == frozenset()
     # The probed column got an index (made once), so a probe does not scan the table's history.
-    indexes = {i["name"]: i["column_names"] for i in sa.inspect(warehouse.engine).get_indexes("ids")}
-    assert indexes["ix_ids_id"] == ["id"]
+    def index_names() -> dict[str, list[str]]:
+        return {i["name"]: i["column_names"] for i in sa.inspect(warehouse.engine).get_indexes("ids")}
+
+    assert index_names()["ix_ids_id"] == ["id"]
+    # A window holding every stored month has nothing outside it: answered from the month range alone.
+    assert warehouse.month_range("ids") == (JAN, FEB) and warehouse.first_month("ids") == JAN
+    assert warehouse.present_values(schema, "id", probe, outside=(JAN, MAR)) == frozenset()
+    assert warehouse.present_values(schema, "id", probe, outside=(FEB, dt.date(2024, 4, 1))) == {"a", "b"}
+    assert warehouse.month_range("absent") is None
+    # Loading the whole table again drops that index (the next probe builds it again, in one sort)
+    # and keeps the month index; the answers stay the same.
+    whole = warehouse.read(schema)
+    warehouse.replace(schema, whole, (JAN, MAR))
+    assert set(index_names()) == {"ix_ids_month"}
+    assert warehouse.present_values(schema, "id", probe, outside=(FEB, MAR), where_sql='"bad" IS NULL') == {"a"}
+    assert index_names()["ix_ids_id"] == ["id"]
 
 
 @pytest.mark.parametrize("width", [4, 30])
