@@ -19,6 +19,7 @@ from dagster._core.storage.tags import (
 
 from saas_metrics.config import Settings
 from saas_metrics.defs.partitions import partition_key
+from saas_metrics.sources.landing import wait_for_stores
 
 JOB_NAME = "monthly_metrics_job"
 
@@ -73,6 +74,8 @@ def materialise(
                 job, run_config=run_config, instance=instance, tags=tags, raise_on_error=raise_on_error,
             )
         finally:
+            # The run's landing-cache writes finish with it (a later run finds the cache complete).
+            wait_for_stores()
             stop.set()
 
     if on_event is None:

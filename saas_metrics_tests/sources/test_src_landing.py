@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
 import warnings
 from pathlib import Path
 
@@ -30,6 +31,7 @@ def _read_all(sources: Path, cache: Path, window: tuple[dt.date, dt.date] | None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         frame, times = landing.read_landed("product_usage", sources, cache, window, NOW)
+    landing.wait_for_stores()  # a first read stores the cache on a thread of its own
     return frame, times, [str(w.message) for w in caught]
 
 
@@ -84,15 +86,44 @@ def test_reader_warnings_are_raised_again_on_cached_reads(write, tmp_path: Path)
     assert first == second
 
 
-def test_an_unwritable_cache_still_reads(write, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unwritable_cache_still_reads(write, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        caplog: pytest.LogCaptureFixture) -> None:
     sources = write("product/usage_daily.csv", USAGE)
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise OSError("read-only file system")
 
     monkeypatch.setattr(landing, "_store", refuse)
-    frame, _, _ = _read_all(sources, tmp_path / "cache")
+    with caplog.at_level("WARNING", logger=landing.__name__):
+        frame, _, _ = _read_all(sources, tmp_path / "cache")
     pd.testing.assert_frame_equal(frame, read_source_table("product_usage", sources))
+    assert "could not store product_usage" in caplog.text
+
+
+def test_the_cache_is_written_while_the_caller_goes_on(write, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """read_landed returns the rows before their Parquet file is written; wait_for_stores waits for
+    it, and the next read is served from it."""
+    sources = write("product/usage_daily.csv", USAGE)
+    cache = tmp_path / "cache"
+    release = threading.Event()
+    store = landing._store
+
+    def held_store(*args: object) -> None:
+        assert release.wait(10)
+        store(*args)
+
+    monkeypatch.setattr(landing, "_store", held_store)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame, _ = landing.read_landed("product_usage", sources, cache, None, NOW)
+    assert len(frame) == 6
+    assert not list(cache.glob("product_usage-*.parquet"))  # not yet: the writer is held
+    release.set()
+    landing.wait_for_stores()
+    assert len(list(cache.glob("product_usage-*.parquet"))) == 1
+    monkeypatch.setattr(landing, "read_source_table", lambda *a: pytest.fail("served from the cache, not parsed"))
+    cached, _, _ = _read_all(sources, cache)
+    pd.testing.assert_frame_equal(cached, frame)
 
 
 def test_a_damaged_cache_file_is_dropped_and_the_export_read_again(write, tmp_path: Path) -> None:
