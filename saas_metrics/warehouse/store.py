@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from saas_metrics.tables import MONTH_COLUMN, TableSchema, coerce_frame
+from saas_metrics.warehouse import checkpoint
 
 _SQL_TYPES: dict[str, sa.types.TypeEngine] = {
     "str": sa.Text(),
@@ -77,6 +78,7 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
+        checkpoint.attach(engine)  # WAL checkpoints off the writer's path (warehouse/checkpoint.py)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
