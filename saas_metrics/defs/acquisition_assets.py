@@ -16,7 +16,12 @@ from saas_metrics.defs.common import (
 from saas_metrics.defs.resources import WarehouseResource
 from saas_metrics.defs.revenue_assets import PREVIOUS_MONTH, kpi_table
 from saas_metrics.metrics.ad_spend import AD_SPEND_STAGED, ad_platform_kpis, stage_ad_spend
-from saas_metrics.metrics.attribution import ATTRIBUTION_CREDITS, attribute, attribution_sums_check
+from saas_metrics.metrics.attribution import (
+    ATTRIBUTION_CREDITS,
+    TOUCHPOINT_COLUMNS,
+    attribute,
+    attribution_sums_check,
+)
 from saas_metrics.metrics.cac import cac_kpis, without_spend_data
 from saas_metrics.metrics.demos import demo_kpis
 from saas_metrics.metrics.funnel import SESSION_COLUMNS, funnel_kpis
@@ -45,14 +50,17 @@ def activation_history(wh: Warehouse, event: str, before: pd.Timestamp, run_id: 
     schema = TABLE_SCHEMAS["stg_product_usage"]
     if not wh.has_table(schema.name):
         return schema.empty_frame().drop(columns="month")
-    columns = ["date", "account_id", "user_id", "event_name", "event_count"]
+    columns = ["date", "account_id", "event_name", "event_count"]
     first = wh.first_month(schema.name) if run_id else None
     held = wh.cached(schema, (first, before.date()), columns, run_id) if first and first < before.date() else None
     if held is not None:
         rows = held[((held["event_name"] == event) & (held["date"] < before)).to_numpy()]
         return rows.reset_index(drop=True)
     table = wh.sa_table(schema)
-    return wh.read(schema, where=sa.and_(table.c["event_name"] == event, table.c["date"] < before.date()), columns=columns)
+    # event_name is the same on every row read: it is not fetched row by row but set once.
+    rows = wh.read(schema, where=sa.and_(table.c["event_name"] == event, table.c["date"] < before.date()),
+                   columns=[c for c in columns if c != "event_name"])
+    return rows.assign(event_name=pd.Series(event, index=rows.index, dtype="str"))[columns]
 
 
 def _metric_by_month(kpis: pd.DataFrame, metric: str) -> pd.Series:
@@ -82,7 +90,8 @@ def build_acquisition_assets(settings: Settings, partitions: dg.PartitionsDefini
 
     @dg.asset(metadata=table_metadata(ATTRIBUTION_CREDITS),
               ins={"mrr_movements": dg.AssetIn(),
-                   "touchpoints": dg.AssetIn("stg_crm_touchpoints", partition_mapping=_lookback(touch_months)),
+                   "touchpoints": dg.AssetIn("stg_crm_touchpoints", partition_mapping=_lookback(touch_months),
+                                             metadata={COLUMNS_METADATA_KEY: list(TOUCHPOINT_COLUMNS)}),
                    "contacts": dg.AssetIn("stg_crm_contacts"), "deals": dg.AssetIn("stg_crm_deals"),
                    "identity_links": dg.AssetIn(), "customer_first_paid": dg.AssetIn()},
               check_specs=[dg.AssetCheckSpec("credits_sum_to_new_mrr", asset="attribution_credits", blocking=True,

@@ -169,6 +169,10 @@ def _customer_times(
     return customers
 
 
+#: The touchpoint columns :func:`attribute` reads (a loader need not read more).
+TOUCHPOINT_COLUMNS = ("touchpoint_id", "contact_id", "touched_at", "channel", "utm_campaign")
+
+
 def attribute(
     new_customers: pd.DataFrame,
     touchpoints: pd.DataFrame,
@@ -197,7 +201,7 @@ def attribute(
     members = contact_customers(links, contacts)
     customers = _customer_times(customers, contacts, deals, links, members)
 
-    touches = touchpoints[["touchpoint_id", "contact_id", "touched_at", "channel", "utm_campaign"]].merge(members, on="contact_id")
+    touches = touchpoints[list(TOUCHPOINT_COLUMNS)].merge(members, on="contact_id")
     touches["touched_at"] = pd.to_datetime(touches["touched_at"]).astype("datetime64[ns]")
     touches = touches.merge(customers[["month", "customer_id", "amount", "conversion_at", "lead_at", "deal_at"]], on="customer_id")
     keep = touches["touched_at"] <= touches["conversion_at"]

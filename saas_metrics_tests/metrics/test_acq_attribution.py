@@ -9,6 +9,7 @@ from saas_metrics.config import AcquisitionPolicy
 from saas_metrics.metrics.attribution import (
     ATTRIBUTION_CREDITS,
     MODELS,
+    TOUCHPOINT_COLUMNS,
     attribute,
     attribution_sums_check,
 )
@@ -74,6 +75,12 @@ def four_touch_credits() -> pd.DataFrame:
     ])
     return attribute(_new([("c1", 100.0, "2024-03-15")]), touches, _contacts([("k1", "2024-03-08")]),
                      _deals([("k1", "2024-03-12")]), _links(("c1", "k1")), AcquisitionPolicy())
+
+
+def test_touchpoints_need_only_the_declared_columns(four_touch_credits):
+    # Every test here feeds exactly TOUCHPOINT_COLUMNS: what attribution_credits reads from the warehouse.
+    assert tuple(_touches([]).columns) == TOUCHPOINT_COLUMNS
+    assert not four_touch_credits.empty
 
 
 def test_first_and_last_touch(four_touch_credits):

@@ -67,6 +67,15 @@ def test_normalise_domain_strips_case_scheme_www_and_path():
     assert got.iloc[3:].isna().all()
 
 
+def test_normalise_domain_edge_cases():
+    raw = ["a@b@c.org", "x\n@y.com", "a@https://b.com/c", "ftp://x.y/", "www.www.a.com", "foo.com.", "www.", "..",
+           "1http://a.com", " HTTP://a.b "]
+    got = normalise_domain(pd.Series(raw))
+    assert got.iloc[:6].tolist() == ["c.org", "y.com", "b.com", "x.y", "www.a.com", "foo.com"]
+    assert got.iloc[6:8].isna().all()  # nothing left once "www." and the trailing dots go
+    assert got.iloc[8:].tolist() == ["1http:", "a.b"]  # not a scheme (must start with a letter)
+
+
 def test_explicit_link_wins_and_is_labelled_explicit():
     links, _ = _resolve()
     row = links.set_index("customer_id").loc["cus_explicit"]
