@@ -436,8 +436,14 @@ class Warehouse:
 
 
 def _month_range(conn: Connection, name: str) -> tuple[dt.date, dt.date] | None:
-    low, high = conn.execute(sa.text(f'SELECT MIN("{MONTH_COLUMN}"), MAX("{MONTH_COLUMN}") FROM "{name}"')).one()
+    # Two scalar subqueries, not MIN and MAX in one SELECT: SQLite answers a lone MIN or MAX from
+    # the index's first or last entry, but both together scan the whole index (0.3 s for 2.9 M
+    # usage rows, on every monthly replace of the table).
+    low, high = conn.execute(sa.text(_MONTH_RANGE_SQL.format(column=MONTH_COLUMN, table=name))).one()
     return None if low is None else (pd.Timestamp(str(low)).date(), pd.Timestamp(str(high)).date())
+
+
+_MONTH_RANGE_SQL = 'SELECT (SELECT MIN("{column}") FROM "{table}"), (SELECT MAX("{column}") FROM "{table}")'
 
 
 def _holds(window: tuple[dt.date, dt.date], months: tuple[dt.date, dt.date] | None) -> bool:

@@ -281,3 +281,21 @@ def test_columns_null_in_a_whole_load_are_left_out_and_still_come_back_null(ware
     empty_row = TableSchema("empty_row", (Column("id", "str"), Column("n", "int")))
     assert warehouse.replace(empty_row, pd.DataFrame({"id": [None, None], "n": [None, None]})) == 2
     assert len(warehouse.read(empty_row)) == 2
+
+
+def test_month_range_is_two_index_lookups_not_a_scan(tmp_path: Path) -> None:
+    """MIN and MAX in one SELECT make SQLite scan the whole month index; the range query must
+    search it (one lookup at each end), for a table and for a view over it."""
+    from saas_metrics.warehouse.store import _MONTH_RANGE_SQL
+
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'w.db'}")
+    warehouse.replace(KPI_MONTHLY, pd.concat([rows("2024-01-01", [1, 2]), rows("2024-03-01", [3])]), (JAN, dt.date(2024, 4, 1)))
+    with warehouse.engine.begin() as conn:
+        conn.execute(sa.text('CREATE VIEW "kpi_view" AS SELECT * FROM "kpi_monthly" WHERE "value" > 1'))
+    assert warehouse.month_range("kpi_monthly") == (JAN, MAR)
+    assert warehouse.month_range("kpi_view") == (JAN, MAR)
+    with warehouse.engine.connect() as conn:
+        for name in ("kpi_monthly", "kpi_view"):
+            plan = [row[-1] for row in conn.execute(sa.text("EXPLAIN QUERY PLAN " + _MONTH_RANGE_SQL.format(column="month", table=name)))]
+            assert not [step for step in plan if step.startswith("SCAN kpi_monthly")], plan
+            assert sum(step.startswith("SEARCH kpi_monthly USING") for step in plan) == 2, plan
