@@ -96,12 +96,22 @@ def place_in_months(
     lo, hi = pd.Timestamp(first), pd.Timestamp(last)
     end = hi + pd.DateOffset(months=1)
     times = frame[time_column]
-    months = times.dt.to_period("M").dt.to_timestamp().astype("datetime64[ns]")
+    # NumPy truncates to the month (NaT stays NaT); dt.to_period builds a Period per row, 10x slower.
+    month_starts = times.to_numpy(dtype="datetime64[ns]").astype("datetime64[M]").astype("datetime64[ns]")
+    months = pd.Series(month_starts, index=times.index)
     placed = months.where((times >= lo) & (times < end))
     placed = placed.mask(times.isna(), lo)
     if now is not None:
         placed = placed.mask(times > now, hi)
     return placed.astype("datetime64[ns]")
+
+
+def rows_outside_partitions(times: pd.Series, first: dt.date, last: dt.date, *, now: pd.Timestamp | None = None) -> int:
+    """How many of ``times`` :func:`place_in_months` puts in no partition: present, not in the
+    future, and before ``first`` or after the end of ``last`` (comparisons only, no month per row)."""
+    inside = (times >= pd.Timestamp(first)) & (times < pd.Timestamp(last) + pd.DateOffset(months=1))
+    future = times > now if now is not None else False
+    return int((times.notna() & ~inside & ~future).sum())
 
 
 @dataclass(frozen=True)
@@ -156,6 +166,12 @@ def data_docs_dir(settings: Settings) -> Path:
     return settings.reports_dir.parent / "gx_docs"
 
 
+def _id_set(ids: pd.Series) -> frozenset[str]:
+    """The non-null ids as a set of str (built from a NumPy array: iterating an Arrow-backed Series
+    in Python is 5x slower)."""
+    return frozenset(ids.dropna().astype(str).to_numpy(dtype=object))
+
+
 def _reference_ids(warehouse: WarehouseResource, table: str) -> dict[str, frozenset[str]]:
     out: dict[str, frozenset[str]] = {}
     wh = warehouse.warehouse
@@ -163,7 +179,7 @@ def _reference_ids(warehouse: WarehouseResource, table: str) -> dict[str, frozen
         stg = stg_storage_schema(ref_table)
         key = _KEY_COLUMN_OF[ref_table]
         ids = wh.read(stg, columns=[key])[key] if wh.has_table(stg.name) else pd.Series(dtype="str")
-        out[column] = frozenset(ids.dropna().astype(str))
+        out[column] = _id_set(ids)
     return out
 
 
@@ -180,7 +196,7 @@ def _quarantined_reference_ids(warehouse: WarehouseResource, table: str) -> dict
             continue
         t = wh.sa_table(raw)
         ids = wh.read(raw, where=t.c["_quarantine_reason"].is_not(None), columns=[key])[key]
-        out[column] = frozenset(ids.dropna().astype(str))
+        out[column] = _id_set(ids)
     return out
 
 
@@ -255,8 +271,7 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
             if read.all_times is None:
                 outside = int(months.isna().sum())
             else:
-                every_row = pd.DataFrame({canonical.time_column: read.all_times})
-                outside = int(place_in_months(every_row, canonical.time_column, first, last, now=now).isna().sum())
+                outside = rows_outside_partitions(read.all_times, first, last, now=now)
             frame = frame.assign(**{MONTH_COLUMN: months})
             in_window = (months >= pd.Timestamp(window[0])) & (months < pd.Timestamp(window[1]))
             if not in_window.all():
