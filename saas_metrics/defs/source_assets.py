@@ -204,7 +204,7 @@ def _known_currencies(warehouse: WarehouseResource, settings: Settings) -> froze
     wh = warehouse.warehouse
     stg = stg_storage_schema("fx_rates")
     fx = wh.read(stg, columns=["currency"]) if wh.has_table(stg.name) else pd.DataFrame({"currency": []})
-    return frozenset(fx["currency"].dropna().astype(str)) | {settings.reporting_currency, "USD"}
+    return _id_set(fx["currency"]) | {settings.reporting_currency, "USD"}
 
 
 def _existing_ids(warehouse: WarehouseResource, table: str, window: tuple[dt.date, dt.date] | None,
