@@ -10,7 +10,7 @@ from __future__ import annotations
 import dagster as dg
 
 from saas_metrics.config import Settings, get_settings
-from saas_metrics.defs.acquisition_assets import build_acquisition_assets
+from saas_metrics.defs.acquisition_assets import ACTIVATION_COLUMNS, build_acquisition_assets
 from saas_metrics.defs.alerting import build_alert_sensors
 from saas_metrics.defs.automation import build_automation_sensors, build_schedules
 from saas_metrics.defs.customer_assets import build_customer_assets
@@ -24,7 +24,8 @@ from saas_metrics.defs.revenue_assets import build_revenue_assets
 from saas_metrics.defs.source_assets import build_source_assets
 from saas_metrics.runner import JOB_NAME
 from saas_metrics.sources.schemas import SCHEMAS
-from saas_metrics.warehouse.io_manager import WarehouseIOManager
+from saas_metrics.warehouse.io_manager import WarehouseIOManager, declared_read_columns
+from saas_metrics.warehouse.store import keep_read_columns
 
 #: The domain KPI tables that kpi_monthly unions.
 KPI_SOURCES = ["kpi_revenue", "kpi_ltv", "kpi_segments", "kpi_acquisition", "kpi_funnel", "kpi_engagement"]
@@ -47,10 +48,14 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     )
     rules_file = settings.alert_rules_file
     freshness = build_freshness_checks([f"raw_{table}" for table in SCHEMAS], rules_file=rules_file, settings=settings)
+    checks = [a for a in assets if isinstance(a, dg.AssetChecksDefinition)] + freshness + build_metric_checks(settings)
+    # A run's read cache keeps only the columns these definitions read (not, say, the lineage
+    # columns of millions of product usage rows).
+    keep_read_columns(declared_read_columns(assets + checks, extra={"stg_product_usage": ACTIVATION_COLUMNS}))
     return dg.Definitions(
         # Code references: each asset's page links to the function that computes it.
         assets=dg.with_source_code_references([a for a in assets if not isinstance(a, dg.AssetChecksDefinition)]),
-        asset_checks=[a for a in assets if isinstance(a, dg.AssetChecksDefinition)] + freshness + build_metric_checks(settings),
+        asset_checks=checks,
         jobs=[job],
         schedules=[*build_schedules(job, partitions), build_freshness_schedule(freshness)],
         sensors=[*build_automation_sensors(job, partitions, settings=settings), *build_alert_sensors(rules_file)],

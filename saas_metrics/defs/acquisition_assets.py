@@ -40,6 +40,10 @@ def _lookback(months: int) -> dg.TimeWindowPartitionMapping:
     return dg.TimeWindowPartitionMapping(start_offset=-months, end_offset=0, allow_nonexistent_upstream_partitions=True)
 
 
+#: The product usage columns :func:`activation_history` reads (from the run's read cache when it can).
+ACTIVATION_COLUMNS = ("date", "account_id", "event_name", "event_count")
+
+
 def activation_history(wh: Warehouse, event: str, before: pd.Timestamp, run_id: str | None = None) -> pd.DataFrame:
     """Every product usage row of the activation (PQL) event before ``before`` (a month start): a PQL
     is an account reaching N such events for the FIRST time, which needs each account's history.
@@ -50,7 +54,7 @@ def activation_history(wh: Warehouse, event: str, before: pd.Timestamp, run_id: 
     schema = TABLE_SCHEMAS["stg_product_usage"]
     if not wh.has_table(schema.name):
         return schema.empty_frame().drop(columns="month")
-    columns = ["date", "account_id", "event_name", "event_count"]
+    columns = list(ACTIVATION_COLUMNS)
     first = wh.first_month(schema.name) if run_id else None
     held = wh.cached(schema, (first, before.date()), columns, run_id) if first and first < before.date() else None
     if held is not None:

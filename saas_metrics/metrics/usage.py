@@ -122,8 +122,9 @@ def _event_rows(usage: pd.DataFrame, prev_usage: pd.DataFrame | None) -> pd.Data
     frames = [f for f in (usage, prev_usage) if f is not None]
     for index, frame in enumerate(frames):
         require_columns(frame, [*_USAGE_KEY, "event_count"], "usage" if index == 0 else "prev_usage")
-    # Millions of rows: copy only where something is actually removed (filters are no-ops on clean usage).
-    parts = [f[[*_USAGE_KEY, "event_count"]] for f in frames]
+    # Millions of rows: copy only where something is actually removed (filters are no-ops on clean
+    # usage), and concatenate only frames that have rows (a concat copies even beside an empty frame).
+    parts = [f[[*_USAGE_KEY, "event_count"]] for f in frames if len(f)] or [frames[0][[*_USAGE_KEY, "event_count"]]]
     rows = parts[0].reset_index(drop=True) if len(parts) == 1 else pd.concat(parts, ignore_index=True)
     duplicated = rows.duplicated(subset=_USAGE_KEY)
     if duplicated.any():
@@ -140,16 +141,24 @@ def _event_rows(usage: pd.DataFrame, prev_usage: pd.DataFrame | None) -> pd.Data
     return rows
 
 
-def _usage_measure(rows: pd.DataFrame, policy: EngagementPolicy) -> pd.Series:
-    """The policy's usage measure per (month, account_id)."""
+def _active_user_days(rows: pd.DataFrame) -> pd.Series:
+    """Distinct (user, date) pairs with an event per (month, account_id)."""
+    return rows.drop_duplicates(["month", "account_id", "user_id", "date"]).groupby(["month", "account_id"]).size()
+
+
+def _usage_measure(rows: pd.DataFrame, policy: EngagementPolicy, user_days: pd.Series) -> pd.Series:
+    """The policy's usage measure per (month, account_id); ``user_days`` = :func:`_active_user_days`
+    of all ``rows`` (the default measure when every event counts: not computed twice)."""
     if policy.usage_event is not None:
         rows = rows.loc[rows["event_name"] == policy.usage_event]
+    elif policy.usage_measure == "active_user_days":
+        return user_days.astype("float64")
     grouped = rows.groupby(["month", "account_id"])
     if policy.usage_measure == "event_count":
         return grouped["events"].sum().astype("float64")
     if policy.usage_measure == "active_users":
         return grouped["user_id"].nunique().astype("float64")
-    return rows.drop_duplicates(["month", "account_id", "user_id", "date"]).groupby(["month", "account_id"]).size().astype("float64")
+    return _active_user_days(rows).astype("float64")
 
 
 def account_engagement(
@@ -182,8 +191,8 @@ def account_engagement(
     rows = _event_rows(usage, prev_usage)
     rows = rows.loc[rows["month"].isin(covered)]
 
-    measure = _usage_measure(rows, policy)
-    user_days = rows.drop_duplicates(["month", "account_id", "user_id", "date"]).groupby(["month", "account_id"]).size()
+    user_days = _active_user_days(rows)
+    measure = _usage_measure(rows, policy, user_days)
     mau = rows.groupby(["month", "account_id"])["user_id"].nunique()
 
     # Candidate (month, account) rows: active in M, active in M-1, or paying at the end of M.

@@ -11,9 +11,17 @@ and only the columns an input declares in its metadata (``{"columns": [...]}``) 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
 
 import pandas as pd
-from dagster import ConfigurableIOManager, InputContext, MetadataValue, OutputContext, TableColumn
+from dagster import (
+    AssetsDefinition,
+    ConfigurableIOManager,
+    InputContext,
+    MetadataValue,
+    OutputContext,
+    TableColumn,
+)
 from dagster import TableSchema as DagsterTableSchema
 
 from saas_metrics.tables import MONTH_COLUMN, TableSchema
@@ -43,6 +51,31 @@ def dagster_column_schema(schema: TableSchema) -> DagsterTableSchema:
     return DagsterTableSchema(columns=[
         TableColumn(name=c.name, type=_DAGSTER_TYPES[c.type], description=c.description or None) for c in schema.columns
     ])
+
+
+def declared_read_columns(definitions: Iterable[AssetsDefinition],
+                          extra: Mapping[str, Iterable[str]] | None = None) -> dict[str, frozenset[str]]:
+    """Per upstream table, the union of the columns that its loaded inputs in ``definitions``
+    (assets and asset checks) declare, for the tables whose every loaded input declares its columns;
+    a table that some input reads whole is left out. ``extra``: columns read outside inputs (a
+    direct warehouse read of the same table), added to a table's union."""
+    union: dict[str, set[str]] = {}
+    read_whole: set[str] = set()
+    for definition in definitions:
+        for name, key in definition.keys_by_input_name.items():
+            input_def = definition.node_def.input_def_named(name)
+            if input_def.dagster_type.is_nothing:  # a dependency only: nothing is loaded
+                continue
+            table = key.path[-1]
+            columns = (input_def.metadata or {}).get(COLUMNS_METADATA_KEY)
+            if columns is None:
+                read_whole.add(table)
+            else:
+                union.setdefault(table, set()).update(columns)
+    for table, columns in (extra or {}).items():
+        if table in union:
+            union[table].update(columns)
+    return {table: frozenset(columns) for table, columns in union.items() if table not in read_whole}
 
 
 def _window(context: InputContext | OutputContext) -> tuple[dt.date, dt.date] | None:

@@ -18,7 +18,7 @@ import datetime as dt
 import io
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from itertools import chain
 
@@ -204,8 +204,10 @@ class Warehouse:
         if frame is None:
             return False
         _READ_CACHE.forget(self.url, source.name)  # the run reads the staging table, not the raw one
-        _READ_CACHE.put(self.url, cache_scope, target, window, None,
-                        frame[keep(frame).to_numpy()][list(target.column_names)].reset_index(drop=True))
+        rows = keep(frame).to_numpy()
+        subset = frame[list(target.column_names)]
+        # Clean exports keep every row: no copy of millions of rows to drop none.
+        _READ_CACHE.put(self.url, cache_scope, target, window, None, subset if rows.all() else subset[rows].reset_index(drop=True))
         return True
 
     def ensure_view(self, view: TableSchema, source: TableSchema, *, where_sql: str = "") -> None:
@@ -485,6 +487,7 @@ class ReadCache:
     def __init__(self, min_rows: int = 10_000, max_rows: int = 20_000_000) -> None:
         self.min_rows = min_rows
         self.max_rows = max_rows
+        self._kept_columns: dict[str, frozenset[str]] = {}
         self._views: dict[tuple[str, str], set[str]] = {}
         self._entries: OrderedDict[tuple[str, str, str], tuple[tuple[dt.date, dt.date] | None, frozenset[str] | None, pd.DataFrame]] = OrderedDict()
         self._lock = threading.Lock()
@@ -512,12 +515,28 @@ class ReadCache:
             frame = frame.reset_index(drop=True)
         return (frame if columns is None else frame[list(columns)]).copy(deep=False)
 
+    def keep_columns(self, columns_by_table: Mapping[str, Iterable[str]]) -> None:
+        """Keep only these columns (and ``month``) of these tables: every reader of such a table in
+        the code location declares the columns it reads, and the rest (lineage columns of staging
+        tables, say) would only hold memory. A read asking for other columns misses and goes to the
+        database. Replaces the previous declaration; tables not named keep every column."""
+        with self._lock:
+            self._kept_columns = {table: frozenset(cols) | {MONTH_COLUMN} for table, cols in columns_by_table.items()}
+
+    def kept_columns(self, table: str) -> frozenset[str] | None:
+        """The columns kept of ``table`` (None: every column)."""
+        return self._kept_columns.get(table)
+
     def put(self, url: str, scope: str, schema: TableSchema, window: tuple[dt.date, dt.date] | None,
             columns: Sequence[str] | None, frame: pd.DataFrame) -> None:
         if len(frame) < self.min_rows or len(frame) > self.max_rows:
             return
         if window is not None and MONTH_COLUMN not in frame.columns:
             return
+        kept = self._kept_columns.get(schema.name)
+        if kept is not None and not set(frame.columns) <= kept:
+            frame = frame[[c for c in frame.columns if c in kept]]
+            columns = list(frame.columns)  # the entry no longer answers a read of every column
         with self._lock:
             # One run at a time keeps entries: a finished run's frames are dropped by the next run's first put.
             for key in [k for k in self._entries if k[1] != scope]:
@@ -544,6 +563,12 @@ class ReadCache:
 
 
 _READ_CACHE = ReadCache()
+
+
+def keep_read_columns(columns_by_table: Mapping[str, Iterable[str]]) -> None:
+    """Declare, for this process's read cache, the only columns read from these tables
+    (:meth:`ReadCache.keep_columns`)."""
+    _READ_CACHE.keep_columns(columns_by_table)
 #: (url, table, column) known to have an index in this process (see Warehouse._ensure_index).
 _INDEXED: set[tuple[str, str, str]] = set()
 

@@ -143,15 +143,8 @@ def test_bulk_load_round_trips_awkward_values(warehouse: Warehouse) -> None:
     assert by_i[7].s == "\\N" and by_i[7].t == pd.Timestamp("2024-01-02 00:00:00.123456")
 
 
-def test_a_run_scoped_read_is_reused_for_covered_windows_and_forgotten_on_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from saas_metrics.warehouse import store
-
-    monkeypatch.setattr(store, "_READ_CACHE", store.ReadCache(min_rows=1))
-    warehouse = Warehouse(f"sqlite:///{tmp_path / 'c.db'}")
-    warehouse.replace(KPI_MONTHLY, pd.concat([rows("2024-01-01", [1, 2]), rows("2024-02-01", [3])]), (JAN, MAR))
-    first = warehouse.read(KPI_MONTHLY, (JAN, MAR), columns=["metric", "value"], cache_scope="run-1")
-    assert sorted(first["value"]) == [1, 2, 3] and list(first.columns) == ["metric", "value"]
-
+def count_database_reads(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """From now on, every read that goes to the database (not through the run's cache) is appended."""
     fetched: list[object] = []
     real_read = Warehouse.read
 
@@ -161,6 +154,19 @@ def test_a_run_scoped_read_is_reused_for_covered_windows_and_forgotten_on_write(
         return real_read(self, *args, **kwargs)
 
     monkeypatch.setattr(Warehouse, "read", counting_read)
+    return fetched
+
+
+def test_a_run_scoped_read_is_reused_for_covered_windows_and_forgotten_on_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from saas_metrics.warehouse import store
+
+    monkeypatch.setattr(store, "_READ_CACHE", store.ReadCache(min_rows=1))
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'c.db'}")
+    warehouse.replace(KPI_MONTHLY, pd.concat([rows("2024-01-01", [1, 2]), rows("2024-02-01", [3])]), (JAN, MAR))
+    first = warehouse.read(KPI_MONTHLY, (JAN, MAR), columns=["metric", "value"], cache_scope="run-1")
+    assert sorted(first["value"]) == [1, 2, 3] and list(first.columns) == ["metric", "value"]
+
+    fetched = count_database_reads(monkeypatch)
     # A narrower window and fewer columns of the same run: sliced from memory, no database read.
     feb = warehouse.read(KPI_MONTHLY, (FEB, MAR), columns=["value"], cache_scope="run-1")
     assert feb["value"].tolist() == [3] and fetched == []
@@ -299,3 +305,35 @@ def test_month_range_is_two_index_lookups_not_a_scan(tmp_path: Path) -> None:
             plan = [row[-1] for row in conn.execute(sa.text("EXPLAIN QUERY PLAN " + _MONTH_RANGE_SQL.format(column="month", table=name)))]
             assert not [step for step in plan if step.startswith("SCAN kpi_monthly")], plan
             assert sum(step.startswith("SEARCH kpi_monthly USING") for step in plan) == 2, plan
+
+
+def test_a_cache_told_the_columns_read_keeps_only_those_and_reads_others_from_the_database(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from saas_metrics.warehouse import store
+
+    cache = store.ReadCache(min_rows=1)
+    monkeypatch.setattr(store, "_READ_CACHE", cache)
+    store.keep_read_columns({"stg_x": ["id"]})
+    assert cache.kept_columns("stg_x") == {"id", "month"} and cache.kept_columns("raw_x") is None
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'k.db'}")
+    raw = TableSchema("raw_x", (Column("month", "date"), Column("id", "str"), Column("t", "datetime"), Column("bad", "str")),
+                      time_column="month")
+    stg = TableSchema("stg_x", (Column("month", "date"), Column("id", "str"), Column("t", "datetime")), time_column="month")
+    clean = pd.DataFrame({"month": ["2024-01-01"] * 3, "id": ["a", "b", "c"], "t": ["2024-01-02", None, "2024-01-03"],
+                          "bad": [None, None, None]})
+    warehouse.replace(raw, clean, (JAN, FEB), cache_scope="run-1")  # raw_x: not declared, kept whole
+    warehouse.ensure_view(stg, raw, where_sql='"bad" IS NULL')
+    assert warehouse.cache_subset(stg, raw, (JAN, FEB), "run-1", keep=lambda f: f["bad"].isna())
+
+    fetched = count_database_reads(monkeypatch)
+    # Every row is clean: the subset is every row, of the declared column only.
+    ids = warehouse.read(stg, (JAN, FEB), columns=["id"], cache_scope="run-1")
+    assert ids["id"].tolist() == ["a", "b", "c"] and fetched == []
+    # A column nobody declared is not in memory: the read goes to the database, and gets it right.
+    whole = warehouse.read(stg, (JAN, FEB), cache_scope="run-1")
+    assert len(fetched) == 1 and whole["t"].notna().tolist() == [True, False, True]
+    # A later read of the whole table is not cached whole either (its entry keeps the declared column).
+    warehouse.read(stg, (JAN, FEB), columns=["id", "t"], cache_scope="run-1")
+    assert len(fetched) == 2
+    assert warehouse.read(stg, (JAN, FEB), columns=["id"], cache_scope="run-1")["id"].tolist() == ["a", "b", "c"]
+    assert len(fetched) == 2
