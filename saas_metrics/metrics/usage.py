@@ -141,9 +141,15 @@ def _event_rows(usage: pd.DataFrame, prev_usage: pd.DataFrame | None) -> pd.Data
     return rows
 
 
-def _active_user_days(rows: pd.DataFrame) -> pd.Series:
+def _user_day_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per (month, account_id, user_id, date) with an event: about half the usage rows, on
+    which the activity measures are counted (a user is active in a month on a day of that month)."""
+    return rows[["month", "account_id", "user_id", "date"]].drop_duplicates()
+
+
+def _active_user_days(user_day_rows: pd.DataFrame) -> pd.Series:
     """Distinct (user, date) pairs with an event per (month, account_id)."""
-    return rows.drop_duplicates(["month", "account_id", "user_id", "date"]).groupby(["month", "account_id"]).size()
+    return user_day_rows.groupby(["month", "account_id"]).size()
 
 
 def _usage_measure(rows: pd.DataFrame, policy: EngagementPolicy, user_days: pd.Series) -> pd.Series:
@@ -158,7 +164,7 @@ def _usage_measure(rows: pd.DataFrame, policy: EngagementPolicy, user_days: pd.S
         return grouped["events"].sum().astype("float64")
     if policy.usage_measure == "active_users":
         return grouped["user_id"].nunique().astype("float64")
-    return _active_user_days(rows).astype("float64")
+    return _active_user_days(_user_day_rows(rows)).astype("float64")
 
 
 def account_engagement(
@@ -189,14 +195,17 @@ def account_engagement(
     previous = {m: previous_month(m) for m in month_list}
     covered = set(month_list) | (set(previous.values()) if prev_usage is not None else set())
     rows = _event_rows(usage, prev_usage)
-    rows = rows.loc[rows["month"].isin(covered)]
+    in_covered = rows["month"].isin(covered).to_numpy()
+    if not in_covered.all():
+        rows = rows.loc[in_covered]
 
-    user_days = _active_user_days(rows)
+    user_day_rows = _user_day_rows(rows)
+    user_days = _active_user_days(user_day_rows)
     measure = _usage_measure(rows, policy, user_days)
-    mau = rows.groupby(["month", "account_id"])["user_id"].nunique()
+    mau = user_day_rows.groupby(["month", "account_id"])["user_id"].nunique()
 
     # Candidate (month, account) rows: active in M, active in M-1, or paying at the end of M.
-    active = rows[["month", "account_id"]].drop_duplicates()
+    active = user_day_rows[["month", "account_id"]].drop_duplicates()
     current = active.loc[active["month"].isin(month_list)]
     prev_to_month = {p: m for m, p in previous.items()}
     was_active = active.loc[active["month"].isin(prev_to_month)].assign(month=lambda f: f["month"].map(prev_to_month))
@@ -241,10 +250,13 @@ def usage_kpis(engagement: pd.DataFrame, usage: pd.DataFrame, months: Iterable[o
         return kpi.kpi_frame([])
     require_columns(engagement, ["month", "account_id", "usage"], "engagement")
     rows = _event_rows(usage, None)
-    rows = rows.loc[rows["month"].isin(month_list)]
+    in_months = rows["month"].isin(month_list).to_numpy()
+    if not in_months.all():
+        rows = rows.loc[in_months]
     index = pd.DatetimeIndex(month_list, name="month")
-    mau = rows.groupby("month")["user_id"].nunique().reindex(index).fillna(0)
-    user_days = rows.drop_duplicates(["month", "user_id", "date"]).groupby("month").size().reindex(index).fillna(0)
+    user_day_rows = rows[["month", "user_id", "date"]].drop_duplicates()
+    mau = user_day_rows.groupby("month")["user_id"].nunique().reindex(index).fillna(0)
+    user_days = user_day_rows.groupby("month").size().reindex(index).fillna(0)
     dau_avg = user_days / index.days_in_month
     eng = engagement.assign(month=month_of(engagement["month"]))
     eng = eng.loc[eng["month"].isin(month_list)]
