@@ -23,7 +23,12 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from saas_metrics.bench.floor import FloorCheck, compare_with_pipeline, duckdb_floor
-from saas_metrics.bench.machine import describe_machine
+from saas_metrics.bench.machine import (
+    CPU_PROBE_KEY,
+    cpu_probe_seconds,
+    describe_machine,
+    probe_text,
+)
 from saas_metrics.bench.report import write_report
 from saas_metrics.bench.scales import BENCH_END_MONTH, Scale, get_scale
 from saas_metrics.bench.worker import RunMeasure, RunSpec
@@ -250,6 +255,8 @@ def run_benchmark(
     work_dir = Path(work_dir or PROJECT_ROOT / "data" / "bench")
     work_dir.mkdir(parents=True, exist_ok=True)
     report = BenchReport(machine=describe_machine(), results=[])
+    start_probe = cpu_probe_seconds()
+    report.machine[CPU_PROBE_KEY] = probe_text(start_probe, None)
     if "postgresql" in backends:
         reason = postgres_unreachable(admin_url)
         if reason:
@@ -270,6 +277,7 @@ def run_benchmark(
             if log:
                 print(f"bench: {scale.name} on {backend}: full {result.full_seconds:.1f} s, month {result.last_month_seconds:.1f} s",
                       file=sys.stderr, flush=True)
+    report.machine[CPU_PROBE_KEY] = probe_text(start_probe, cpu_probe_seconds())
     if output is not None:
         write_report(report, output)
     return report

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -35,6 +37,30 @@ def _version(package: str) -> str:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return "not installed"
+
+
+#: The probe's fixed pure-Python work (one core, no I/O, no allocation to speak of).
+PROBE_LOOP = 30_000_000
+CPU_PROBE_KEY = "CPU probe, start / end"
+
+
+def cpu_probe_seconds(repeats: int = 3) -> float:
+    """Median seconds of ``sum(range(30_000_000))``: how fast this machine runs Python right now.
+
+    Shared machines of the same model differ by 2-3 x from day to day; the benchmark records the
+    probe before and after its runs, so figures of two rounds are compared against the probe, not
+    as raw seconds."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        sum(range(PROBE_LOOP))
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def probe_text(start: float, end: float | None) -> str:
+    """The probe's line in the machine table (``end`` None while the benchmark still runs)."""
+    return f"{start:.2f} s / {'(running)' if end is None else f'{end:.2f} s'} (sum(range(3e7)), median of 3)"
 
 
 def describe_machine() -> dict[str, str]:

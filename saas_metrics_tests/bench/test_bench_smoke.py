@@ -3,6 +3,7 @@ written (around the hand-written text) and the DuckDB floor equals the pipeline.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,9 @@ def test_tiny_bench_writes_the_table_and_duckdb_equals_the_pipeline(tmp_path: Pa
     assert "hand-written before" in text and "hand-written after" in text and "\nold\n" not in text
     assert "| tiny | sqlite | 150 x 7 |" in text and "yes (" in text
     assert "| CPU |" in text and "| dagster |" in text
+    # The CPU probe before and after the runs: how fast this machine was, to compare rounds by.
+    probe = re.search(r"\| CPU probe, start / end \| (\d+\.\d\d) s / (\d+\.\d\d) s \(sum\(range\(3e7\)\)", text)
+    assert probe is not None and all(0 < float(v) < 60 for v in probe.groups()), text
     assert not list((tmp_path / "work").glob("warehouse_*.db")), "throwaway warehouses are removed"
 
 
@@ -36,3 +40,17 @@ def test_bench_refuses_unknown_scales_backends_and_repeats(tmp_path: Path) -> No
         run_benchmark(["tiny"], ["oracle"], 1, work_dir=tmp_path, output=None, log=False)
     with pytest.raises(ValueError, match="repeats"):
         run_benchmark(["tiny"], ["sqlite"], 0, work_dir=tmp_path, output=None, log=False)
+
+
+def test_the_memory_target_is_two_decimal_gigabytes() -> None:
+    from saas_metrics.bench.harness import BackendResult
+    from saas_metrics.bench.report import targets_table
+
+    def medium(peak_mib: float) -> BackendResult:
+        return BackendResult(scale="medium", backend="sqlite", customers=10_000, months=36, repeats=1, full_seconds=60,
+                             last_month_seconds=10, early_month_seconds=10, peak_rss_mb=peak_mib, warehouse_rows=1,
+                             movement_step_seconds=1.0)
+
+    # 1,950 MiB is under 2 GiB but over 2 GB (2e9 bytes = 1,907.3 MiB): not met.
+    assert "| medium peak memory < 2 GB (1,907 MiB) | sqlite | 1,950 MiB | NO |" in targets_table([medium(1950)])
+    assert "| medium peak memory < 2 GB (1,907 MiB) | sqlite | 1,900 MiB | yes |" in targets_table([medium(1900)])
