@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 
 from saas_metrics.config import Settings
 from saas_metrics.defs.acquisition_assets import ACTIVATION_COLUMNS
+from saas_metrics.metrics.attribution import TOUCHPOINT_COLUMNS
 from saas_metrics.metrics.funnel import SESSION_COLUMNS
 from saas_metrics.metrics.usage import USAGE_COLUMNS
 from saas_metrics.warehouse import store
@@ -46,7 +49,7 @@ def test_declared_columns_are_unioned_per_table_and_a_whole_read_or_a_dependency
     assert columns == {"events": {"day", "user", "kind", "amount"}, "plans": {"plan_id"}}
 
 
-def test_the_code_location_keeps_the_metric_columns_of_its_big_staging_tables_not_their_lineage(tmp_path) -> None:
+def test_the_code_location_keeps_the_metric_columns_of_its_big_staging_tables_not_their_lineage(tmp_path: Path) -> None:
     from saas_metrics.definitions import build_definitions
 
     build_definitions(Settings(warehouse_url=f"sqlite:///{tmp_path / 'w.db'}", sources_dir=tmp_path))
@@ -54,6 +57,7 @@ def test_the_code_location_keeps_the_metric_columns_of_its_big_staging_tables_no
     sessions = store._READ_CACHE.kept_columns("stg_web_sessions")
     assert usage == {*USAGE_COLUMNS, *ACTIVATION_COLUMNS, "month"}
     assert sessions == {*SESSION_COLUMNS, "month"}
+    assert store._READ_CACHE.kept_columns("stg_crm_touchpoints") == {*TOUCHPOINT_COLUMNS, "month"}
     assert not any(c.startswith("_") for c in usage | sessions)
     # Tables some asset reads whole stay whole.
     assert store._READ_CACHE.kept_columns("customer_mrr") is None
