@@ -1,5 +1,10 @@
-"""Peak resident memory of this process: ``getrusage`` high-water mark, cross-checked by a
-thread sampling ``/proc/self/status`` (VmRSS) while the measured code runs."""
+"""Peak resident memory of this process: the kernel's high-water mark of its address space
+(``VmHWM``), cross-checked by a thread sampling ``/proc/self/status`` (VmRSS) while the measured
+code runs.
+
+Not ``getrusage``'s ``ru_maxrss`` where ``/proc`` has the figure: Linux carries it across
+``fork`` and ``exec``, so a worker started by a parent that holds 13 GB reports 13 GB (the
+benchmark's harness generates the data it then measures in child processes)."""
 
 from __future__ import annotations
 
@@ -13,26 +18,35 @@ from types import TracebackType
 _STATUS = Path("/proc/self/status")
 
 
-def current_rss_mb() -> float | None:
-    """VmRSS of this process in MiB (None where /proc is absent)."""
+def _status_mb(field: str) -> float | None:
+    """A ``kB`` field of /proc/self/status in MiB (None where /proc is absent)."""
     try:
         for line in _STATUS.read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         return None
     return None
 
 
+def current_rss_mb() -> float | None:
+    """VmRSS of this process in MiB (None where /proc is absent)."""
+    return _status_mb("VmRSS")
+
+
 def max_rss_mb() -> float:
-    """The process's lifetime peak RSS in MiB (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    """The peak RSS of this program in MiB: VmHWM (its own address space's high-water mark), or,
+    without /proc, ``ru_maxrss`` (KiB on Linux, bytes on macOS; it may include a parent's RSS)."""
+    hwm = _status_mb("VmHWM")
+    if hwm is not None:
+        return hwm
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 1024**2 if sys.platform == "darwin" else peak / 1024
 
 
 class PeakMemory:
     """``with PeakMemory() as m: ...`` then ``m.peak_mb``: the larger of the sampled VmRSS
-    peak and the rusage high-water mark (the process should be fresh for the latter)."""
+    peak and the process's high-water mark (the process should be fresh for the latter)."""
 
     def __init__(self, interval: float = 0.05) -> None:
         self.interval = interval
