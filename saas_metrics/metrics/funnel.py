@@ -12,7 +12,8 @@ METRICS_SPEC.md, "Funnel". For each month M (calendar month, UTC):
   ``policy.pql_event`` (cumulative since the account began) for the first time in
   M while not yet paying (their billing customer had no first paid date before
   that day). The caller passes product_usage from the accounts' start (only
-  pql_event rows are needed); with less history the count starts later.
+  pql_event rows are needed, or just each account's :func:`first_reached` row);
+  with less history the count starts later.
 - ``signups`` = self-serve product accounts created in M.
 - ``lead_velocity_rate`` = (QL(M) - QL(M-1)) / QL(M-1), QL = mqls (or sqls with
   ``policy.qualified_lead_stage='sql'``). QL(M-1) is computed from the contacts
@@ -88,14 +89,31 @@ def _lead_channel(contacts: pd.DataFrame, form_submissions: pd.DataFrame | None)
     return channel.fillna(UNKNOWN)
 
 
+def first_reached(product_usage: pd.DataFrame, event: str, threshold: int,
+                  prior_counts: pd.Series | None = None) -> pd.DataFrame:
+    """The day each account's cumulative count of ``event`` first reached ``threshold``: one row per
+    such account (account_id, date, event_name, event_count), event_count being the cumulative
+    count at the end of that day (>= threshold). Accounts that never reached it have no row.
+
+    ``prior_counts`` (account_id -> count of ``event`` before the rows given) carries the history
+    in: an account already at the threshold reached it earlier and has no row. Without it the rows
+    are taken as the whole history. The result passed in again gives itself back."""
+    usage = product_usage[product_usage["event_name"] == event]
+    daily = usage.groupby(["account_id", "date"], as_index=False)["event_count"].sum().sort_values(["account_id", "date"])
+    daily["event_count"] = daily.groupby("account_id")["event_count"].cumsum()
+    if prior_counts is not None:
+        prior = daily["account_id"].map(prior_counts).fillna(0).astype(daily["event_count"].dtype)
+        daily = daily.assign(event_count=daily["event_count"] + prior)[(prior < threshold).to_numpy()]
+    reached = daily[daily["event_count"] >= threshold].drop_duplicates("account_id")
+    return reached.assign(event_name=pd.Series(event, index=reached.index, dtype="str"))[
+        ["account_id", "date", "event_name", "event_count"]].reset_index(drop=True)
+
+
 def _pql_months(product_accounts: pd.DataFrame, product_usage: pd.DataFrame, links: pd.DataFrame, paid_at: pd.Series, policy: AcquisitionPolicy) -> pd.Series:
     """account_id -> month in which it became a PQL (only accounts not yet paying then)."""
-    usage = product_usage[product_usage["event_name"] == policy.pql_event]
-    if usage.empty:
+    reached = first_reached(product_usage, policy.pql_event, policy.pql_event_count)
+    if reached.empty:
         return pd.Series(dtype="datetime64[ns]")
-    daily = usage.groupby(["account_id", "date"], as_index=False)["event_count"].sum().sort_values(["account_id", "date"])
-    daily["cumulative"] = daily.groupby("account_id")["event_count"].cumsum()
-    reached = daily[daily["cumulative"] >= policy.pql_event_count].drop_duplicates("account_id")
     reached_at = pd.Series(pd.to_datetime(reached["date"]).astype("datetime64[ns]").to_numpy(), index=reached["account_id"].to_numpy())
     customer = product_accounts.drop_duplicates("account_id").set_index("account_id")["billing_customer_id"]
     by_link = links.dropna(subset=["product_account_id"]).drop_duplicates("product_account_id").set_index("product_account_id")["customer_id"]

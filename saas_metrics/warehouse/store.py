@@ -21,6 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from itertools import chain
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -329,10 +330,17 @@ class Warehouse:
             query = query.where(table.c[MONTH_COLUMN] >= window[0], table.c[MONTH_COLUMN] < window[1])
         if where is not None:
             query = query.where(where)
-        sub = schema if columns is None else TableSchema(schema.name, tuple(schema.column(c) for c in columns), time_column=schema.time_column)
+        return self.query(query, schema, names)
+
+    def query(self, statement: sa.Executable, schema: TableSchema, columns: Sequence[str],
+              params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """The rows of a SELECT whose result columns are ``columns`` of ``schema``, in that order,
+        typed by the schema (for SQL the warehouse should answer itself: aggregates, joins)."""
+        names = list(columns)
+        sub = TableSchema(schema.name, tuple(schema.column(c) for c in names), time_column=schema.time_column)
         parts: list[pd.DataFrame] = []
         with self.engine.connect() as conn:
-            result = conn.execute(query)
+            result = conn.execute(statement, dict(params or {}))
             cursor = result.cursor
             # Typed chunk by chunk: the driver's tuples of a chunk are freed before the next is fetched.
             while cursor is not None and (rows := cursor.fetchmany(CHUNK_ROWS)):

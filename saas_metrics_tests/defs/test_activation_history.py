@@ -1,48 +1,142 @@
-"""The PQL event history kpi_funnel reads: from the run's read cache when it holds every month
-before the cut-off, otherwise from the database; the same rows either way."""
+"""The PQL activation crossings kpi_funnel reads: the accounts whose cumulative count of the PQL
+event first reached the threshold on a day of the run's window. From the run's read cache when it
+holds every month from the first; otherwise from each account's count before the window (summed by
+the warehouse, SQLite and PostgreSQL) and the window's rows (from the cache or the database). The
+same rows every way, and the same PQL months as the whole history gives."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 import saas_metrics.definitions  # noqa: F401  (registers the warehouse table schemas)
-from saas_metrics.defs.acquisition_assets import activation_history
+from saas_metrics.config import AcquisitionPolicy
+from saas_metrics.defs.acquisition_assets import activation_crossings
+from saas_metrics.metrics.funnel import _pql_months, first_reached
 from saas_metrics.warehouse import Warehouse, store
 from saas_metrics.warehouse.io_manager import TABLE_SCHEMAS
 
+EVENT = "report_created"
+SCHEMA = TABLE_SCHEMAS["stg_product_usage"]
+
+def _window(start: str, end: str) -> tuple[dt.date, dt.date]:
+    return pd.Timestamp(start).date(), pd.Timestamp(end).date()
+
+
+WINDOW = _window("2024-01-01", "2024-04-01")
+FEBRUARY = _window("2024-02-01", "2024-03-01")
+MARCH = _window("2024-03-01", "2024-04-01")
+
 
 def _usage() -> pd.DataFrame:
-    days = pd.to_datetime(["2024-01-03", "2024-01-20", "2024-02-02", "2024-02-28", "2024-03-01", "2024-03-15"])
-    return pd.DataFrame({
-        "month": days.to_period("M").to_timestamp(),
-        "date": days,
-        "account_id": ["a", "b", "a", "c", "a", "b"],
-        "user_id": ["u1", "u2", "u1", "u3", "u1", "u2"],
-        "event_name": ["report_created", "login", "report_created", "report_created", "report_created", "login"],
-        "event_count": [1, 4, 2, 3, 5, 1],
-    })
+    rows = [  # (date, account, user, event, count)
+        ("2024-01-03", "a", "u1", EVENT, 1),
+        ("2024-02-02", "a", "u1", EVENT, 2),      # a: 1 + 2 = 3 on 2024-02-02
+        ("2024-03-01", "a", "u1", EVENT, 5),      # after a reached it: changes nothing
+        ("2024-01-20", "b", "u2", "login", 4),    # b: another event only
+        ("2024-03-15", "b", "u2", "login", 1),
+        ("2024-02-28", "c", "u3", EVENT, 3),      # c: 3 on its first day
+        ("2024-01-10", "d", "u4", EVENT, 1),      # d: two users on one day count together ...
+        ("2024-01-10", "d", "u5", EVENT, 1),
+        ("2024-02-10", "d", "u4", EVENT, 1),      # ... 2 + 1 = 3 on 2024-02-10
+        ("2024-01-15", "e", "u6", EVENT, 7),      # e: 7 at once (the running sum, not the threshold)
+        ("2024-03-05", "f", "u7", EVENT, 4),      # f: in March only
+        ("2024-01-05", "g", "u8", EVENT, 2),      # g: never reaches 3
+    ]
+    frame = pd.DataFrame(rows, columns=["date", "account_id", "user_id", "event_name", "event_count"])
+    frame["date"] = pd.to_datetime(frame["date"])
+    frame["month"] = frame["date"].dt.to_period("M").dt.to_timestamp()
+    return frame.reindex(columns=SCHEMA.column_names)
+
+
+def _expected(*accounts: tuple[str, str, int]) -> list[tuple[str, pd.Timestamp, str, int]]:
+    return [(a, pd.Timestamp(day), EVENT, n) for a, day, n in accounts]
+
+
+def _rows(frame: pd.DataFrame) -> list[tuple[str, pd.Timestamp, str, int]]:
+    ordered = frame.sort_values("account_id")
+    return [(a, pd.Timestamp(d), e, int(n)) for a, d, e, n in
+            ordered[["account_id", "date", "event_name", "event_count"]].itertuples(index=False)]
 
 
 @pytest.fixture
-def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Warehouse:
+def cache(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store, "_READ_CACHE", store.ReadCache(min_rows=1))
-    return Warehouse(f"sqlite:///{tmp_path / 'w.db'}")
 
 
-def test_cached_and_database_history_are_the_same_rows(warehouse: Warehouse) -> None:
-    schema = TABLE_SCHEMAS["stg_product_usage"]
-    frame = _usage().reindex(columns=schema.column_names)
-    warehouse.replace(schema, frame, (pd.Timestamp("2024-01-01").date(), pd.Timestamp("2024-04-01").date()),
-                      cache_scope="run-1")
-    before = pd.Timestamp("2024-03-01")
-    assert warehouse.cached(schema, (warehouse.first_month(schema.name), before.date()), None, "run-1") is not None
-    from_cache = activation_history(warehouse, "report_created", before, "run-1")
-    from_database = activation_history(warehouse, "report_created", before, None)
-    assert from_cache["event_count"].tolist() == [1, 2, 3]  # March and the other event are left out
-    pd.testing.assert_frame_equal(from_cache.sort_values(["date", "account_id"]).reset_index(drop=True),
-                                  from_database.sort_values(["date", "account_id"]).reset_index(drop=True))
-    # A cache of another run (or none) is not used: the database answers.
-    assert activation_history(warehouse, "report_created", before, "run-2")["event_count"].sum() == 6
+def _filled(url: str) -> Warehouse:
+    warehouse = Warehouse(url)
+    warehouse.replace(SCHEMA, _usage(), WINDOW, cache_scope="run-1")
+    return warehouse
+
+
+def test_first_reached_by_hand() -> None:
+    usage = _usage()
+    assert _rows(first_reached(usage[usage["date"] < "2024-03-01"], EVENT, 3)) == _expected(
+        ("a", "2024-02-02", 3), ("c", "2024-02-28", 3), ("d", "2024-02-10", 3), ("e", "2024-01-15", 7))
+    assert _rows(first_reached(usage, EVENT, 3))[-1] == ("f", pd.Timestamp("2024-03-05"), EVENT, 4)
+    assert first_reached(usage, "no_such_event", 3).empty
+    # Its own output gives itself back: the PQL rule may be fed the crossings instead of the history.
+    crossings = first_reached(usage, EVENT, 3)
+    pd.testing.assert_frame_equal(first_reached(crossings, EVENT, 3), crossings)
+
+
+EXPECTED = {  # window -> the accounts that first reached 3 in it, by hand (see _usage)
+    FEBRUARY: _expected(("a", "2024-02-02", 3), ("c", "2024-02-28", 3), ("d", "2024-02-10", 3)),
+    MARCH: _expected(("f", "2024-03-05", 4)),  # a's March events come after it reached 3
+    WINDOW: _expected(("a", "2024-02-02", 3), ("c", "2024-02-28", 3), ("d", "2024-02-10", 3),
+                      ("e", "2024-01-15", 7), ("f", "2024-03-05", 4)),
+}
+
+
+@pytest.mark.parametrize("window", [FEBRUARY, MARCH, WINDOW], ids=["february", "march", "all"])
+def test_every_path_gives_the_crossings_of_the_window(tmp_path: Path, cache: None, window: tuple[dt.date, dt.date]) -> None:
+    warehouse = _filled(f"sqlite:///{tmp_path / 'w.db'}")
+    # run-1's cache holds every month from the first (the backfill path); run-3's only the window.
+    assert warehouse.cached(SCHEMA, (warehouse.first_month(SCHEMA.name), window[1]), None, "run-1") is not None
+    warehouse.read(SCHEMA, window, cache_scope="run-3")
+    from_backfill_cache = activation_crossings(warehouse, EVENT, 3, window, "run-1")
+    from_window_cache = activation_crossings(warehouse, EVENT, 3, window, "run-3")
+    from_database = activation_crossings(warehouse, EVENT, 3, window, None)
+    assert _rows(from_backfill_cache) == _rows(from_window_cache) == _rows(from_database) == EXPECTED[window]
+    assert from_database["date"].dtype == from_backfill_cache["date"].dtype
+    assert list(from_database.columns) == ["date", "account_id", "event_name", "event_count"]
+
+
+def test_pql_months_are_the_same_from_crossings_and_from_history(tmp_path: Path, cache: None) -> None:
+    warehouse = _filled(f"sqlite:///{tmp_path / 'w.db'}")
+    policy = AcquisitionPolicy(pql_event=EVENT, pql_event_count=3)
+    accounts = pd.DataFrame({"account_id": list("acdef"), "billing_customer_id": ["cus_a", None, None, "cus_e", None]})
+    links = pd.DataFrame({"product_account_id": pd.Series([], dtype="str"), "customer_id": pd.Series([], dtype="str")})
+    paid_at = pd.Series(pd.to_datetime(["2024-01-01"]), index=["cus_e"])  # e paid before it reached 3: no PQL
+    from_history = _pql_months(accounts, _usage(), links, paid_at, policy)
+    assert from_history.sort_index().to_dict() == {
+        "a": pd.Timestamp("2024-02-01"), "c": pd.Timestamp("2024-02-01"), "d": pd.Timestamp("2024-02-01"),
+        "f": pd.Timestamp("2024-03-01")}
+    for window in (WINDOW, FEBRUARY, MARCH):
+        crossings = activation_crossings(warehouse, EVENT, 3, window, None)
+        in_window = from_history[(from_history >= pd.Timestamp(window[0])) & (from_history < pd.Timestamp(window[1]))]
+        pd.testing.assert_series_equal(_pql_months(accounts, crossings, links, paid_at, policy).sort_index(),
+                                       in_window.sort_index())
+
+
+def test_prior_counts_carry_the_history_in() -> None:
+    march = _usage()[lambda f: f["date"] >= "2024-03-01"]
+    prior = pd.Series({"a": 8, "f": 2})  # a is past the threshold already; f had 2 before March
+    assert _rows(first_reached(march, EVENT, 3, prior)) == _expected(("f", "2024-03-05", 6))
+    assert _rows(first_reached(march, EVENT, 10, prior)) == _expected(("a", "2024-03-01", 13))
+
+
+def test_postgres_computes_the_same_crossings(postgres_url: str, cache: None) -> None:
+    warehouse = _filled(postgres_url)
+    for window in (FEBRUARY, MARCH, WINDOW):
+        assert _rows(activation_crossings(warehouse, EVENT, 3, window, None)) == EXPECTED[window]
+        assert _rows(activation_crossings(warehouse, EVENT, 3, window, "run-1")) == EXPECTED[window]
+
+
+def test_no_usage_table_reads_as_no_crossings(tmp_path: Path) -> None:
+    empty = activation_crossings(Warehouse(f"sqlite:///{tmp_path / 'none.db'}"), EVENT, 3, WINDOW)
+    assert empty.empty and list(empty.columns) == ["date", "account_id", "event_name", "event_count"]

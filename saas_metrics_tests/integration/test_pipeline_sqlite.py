@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from saas_metrics.definitions import build_definitions
+from saas_metrics.metrics.cohorts import COHORT_RETENTION
 from saas_metrics.metrics.kpi import KPI_MONTHLY
 from saas_metrics.metrics.movements import MRR_MOVEMENTS
 from saas_metrics.metrics.mrr import CUSTOMER_MRR
@@ -67,10 +68,13 @@ def test_mrr_equals_simulator_ground_truth(full_run: str, small_sources: Path) -
 
 
 def test_rerunning_a_month_leaves_identical_tables(full_run: str, small_sources: Path) -> None:
-    before = {s.name: read_sorted(full_run, s, list(s.key)) for s in (CUSTOMER_MRR, MRR_MOVEMENTS, KPI_MONTHLY)}
+    # A one-month run reads its history differently from the backfill (the PQL crossings computed by
+    # the warehouse, only the cohorts' first months of customer_mrr): the results must not differ.
+    identical = (CUSTOMER_MRR, MRR_MOVEMENTS, COHORT_RETENTION)
+    before = {s.name: read_sorted(full_run, s, list(s.key)) for s in (*identical, KPI_MONTHLY)}
     settings = make_settings(small_sources, full_run, start=START, end=END_MONTH)
     run_months(settings, dt.date(2025, 3, 1), dt.date(2025, 3, 1))
-    for schema in (CUSTOMER_MRR, MRR_MOVEMENTS):
+    for schema in identical:
         after = read_sorted(full_run, schema, list(schema.key))
         pd.testing.assert_frame_equal(before[schema.name], after)
     after_kpi = read_sorted(full_run, KPI_MONTHLY, list(KPI_MONTHLY.key))
