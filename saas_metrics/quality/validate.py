@@ -559,7 +559,7 @@ def validate_table(frame: pd.DataFrame, ctx: ValidationContext) -> ValidationOut
         parameters["window_end"] = pd.Timestamp(ctx.window_end)
     if variant.currency:
         parameters["known_currencies"] = sorted(ctx.known_currencies)
-    result = gx_context.run_suite(typed, variant, parameters)
+    result = gx_context.run_suite(typed, variant, parameters, detail_passing=ctx.policy.gx_detail_passing)
 
     violations: list[_Violation] = []
     expectations: list[ExpectationResult] = []

@@ -336,3 +336,25 @@ def test_children_of_a_quarantined_parent_do_not_make_the_parent_table_look_inco
     assert integrity.passed and integrity.metadata["unresolved_rows"] == 0
     # the same rows with an unknown (never seen) parent do fail it
     assert not validate_table(canonical("billing_payments", rows), context()).check("integrity").passed
+
+
+def test_passing_expectations_are_checked_boolean_only_and_failing_ones_in_full() -> None:
+    rows = [payment("py_1"), payment("py_2", amount=-5.0), payment("py_3", currency="XXX", status="weird"),
+            payment("py_4", created_at="2024-02-10 00:00:00"), payment("py_5")]
+    fast = validate_table(canonical("billing_payments", rows), context())
+    full = validate_table(canonical("billing_payments", rows),
+                          context(policy=QualityPolicy(data_docs=False, gx_detail_passing=True)))
+    # The same verdicts, quarantine, checks and failing-expectation details either way ...
+    assert [(e.expectation_type, e.column, e.rule, e.success, e.unexpected_count, e.sample) for e in fast.expectations] \
+        == [(e.expectation_type, e.column, e.rule, e.success, e.unexpected_count, e.sample) for e in full.expectations]
+    pd.testing.assert_frame_equal(fast.annotated, full.annotated)
+    assert [(c.name, c.passed, c.description) for c in fast.checks] == [(c.name, c.passed, c.description) for c in full.checks]
+    assert fast.gx_result.statistics == full.gx_result.statistics
+    failing = {r.expectation_config.id: r.result for r in full.gx_result.results if not r.success}
+    assert len(failing) >= 3  # negative amount, currency / status outside their sets, date outside the window
+    assert {r.expectation_config.id: r.result for r in fast.gx_result.results if not r.success} == failing
+    assert all(result["unexpected_index_list"] for result in failing.values())
+    # ... but GX computed no per-expectation metrics for the passing ones unless asked to.
+    assert all(not r.result for r in fast.gx_result.results if r.success)
+    passing = [r.result for r in full.gx_result.results if r.success]
+    assert passing and all(result["element_count"] == 5 and result["unexpected_count"] == 0 for result in passing)
