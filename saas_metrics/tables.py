@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -59,7 +60,14 @@ class TableSchema:
         raise KeyError(f"{self.name} has no column {name!r}")
 
     def empty_frame(self) -> pd.DataFrame:
-        return coerce_frame(pd.DataFrame(columns=self.column_names), self)
+        """No rows, the schema's typed columns: a copy of one built once per column list (typing
+        even an empty frame column by column took 10-15 ms, paid by every clean validation)."""
+        return _empty_frame(self.columns).copy()
+
+
+@lru_cache(maxsize=1024)
+def _empty_frame(columns: tuple[Column, ...]) -> pd.DataFrame:
+    return coerce_frame(pd.DataFrame(columns=[c.name for c in columns]), TableSchema("empty", columns))
 
 
 def _to_datetime(series: pd.Series) -> pd.Series:

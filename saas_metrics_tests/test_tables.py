@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from saas_metrics.tables import isin, text_series
+from saas_metrics.tables import Column, TableSchema, coerce_frame, isin, text_series
 
 
 @pytest.mark.parametrize("dtype", ["str", "string[pyarrow]", object])
@@ -41,3 +41,15 @@ def test_text_series_is_what_pandas_builds_for_str(values: list[str | None]) -> 
     expected = pd.Series(array, index=index, dtype="str")
     pd.testing.assert_series_equal(built, expected)
     assert built.isna().tolist() == [v is None for v in values]
+
+
+def test_empty_frame_is_typed_and_a_fresh_copy_each_time() -> None:
+    schema = TableSchema("t", (Column("id", "str"), Column("n", "int"), Column("at", "datetime"), Column("x", "float")))
+    first = schema.empty_frame()
+    expected = coerce_frame(pd.DataFrame(columns=["id", "n", "at", "x"]), schema)
+    pd.testing.assert_frame_equal(first, expected)
+    first["extra"] = []  # changing one empty frame ...
+    first.loc[0] = ["a", 1, pd.Timestamp("2024-01-01"), 1.0, None]
+    pd.testing.assert_frame_equal(schema.empty_frame(), expected)  # ... leaves the next one as it was
+    # Another table with the same columns gets the same typed frame.
+    assert TableSchema("u", schema.columns, extra={"k": "v"}).empty_frame().dtypes.equals(expected.dtypes)
