@@ -385,17 +385,26 @@ class Warehouse:
             conditions.append(where_sql)
         where = "".join(f" AND ({c})" for c in conditions)
         params = {"start": outside[0], "end": outside[1]} if outside is not None else {}
+        unique = sorted(set(values))
         with self.engine.begin() as conn:
-            postgres = conn.dialect.name == "postgresql"
-            conn.execute(sa.text("CREATE TEMPORARY TABLE _probe_values (value TEXT PRIMARY KEY)" + (" ON COMMIT DROP" if postgres else "")))
+            if conn.dialect.name == "postgresql":
+                # One round trip (the values are one array parameter), and LATERAL ... LIMIT 1 makes
+                # the plan one lookup per value in the column's index, whatever the statistics say.
+                # A temporary table with EXISTS got a hash join over the whole table instead: 1.6 s
+                # against 0.3 s for a month's 34,000 session ids among 850,000. Without statistics the
+                # estimate can pass JIT's thresholds; compiling never pays for index lookups.
+                conn.execute(sa.text("SET LOCAL jit = off"))
+                found = conn.execute(sa.text(
+                    f'SELECT p.value FROM unnest(CAST(:values AS text[])) AS p(value) CROSS JOIN LATERAL'
+                    f' (SELECT 1 FROM "{schema.name}" t WHERE t."{column}" = p.value{where} LIMIT 1) hit'),
+                    {**params, "values": unique}).scalars().all()
+                return frozenset(str(v) for v in found)
+            conn.execute(sa.text("CREATE TEMPORARY TABLE _probe_values (value TEXT PRIMARY KEY)"))
             try:
-                dbapi = conn.connection.driver_connection
-                cursor = dbapi.cursor()
+                cursor = conn.connection.driver_connection.cursor()
                 try:
-                    marker = "%s" if postgres else "?"
-                    unique = sorted(set(values))
                     for start in range(0, len(unique), CHUNK_ROWS):
-                        cursor.executemany(f"INSERT INTO _probe_values (value) VALUES ({marker})",
+                        cursor.executemany("INSERT INTO _probe_values (value) VALUES (?)",
                                            [(v,) for v in unique[start:start + CHUNK_ROWS]])
                 finally:
                     cursor.close()
@@ -405,9 +414,8 @@ class Warehouse:
                     f'SELECT p.value FROM _probe_values p WHERE EXISTS (SELECT 1 FROM "{schema.name}" t'
                     f' WHERE t."{column}" = p.value{where})'), params).scalars().all()
             finally:
-                if not postgres:  # PostgreSQL drops it at commit or rollback
-                    with contextlib.suppress(sa.exc.DBAPIError):
-                        conn.execute(sa.text("DROP TABLE _probe_values"))
+                with contextlib.suppress(sa.exc.DBAPIError):
+                    conn.execute(sa.text("DROP TABLE _probe_values"))
         return frozenset(str(v) for v in found)
 
     def _drop_probe_indexes(self, conn: Connection, table: str) -> None:

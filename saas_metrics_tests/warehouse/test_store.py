@@ -244,6 +244,32 @@ def test_present_values_are_found_by_the_database_outside_the_window(warehouse: 
     assert index_names()["ix_ids_id"] == ["id"]
 
 
+def test_postgres_probes_each_value_in_the_index_whatever_the_statistics(postgres_url: str) -> None:
+    """On an unanalysed table (autovacuum off, or right after a bulk load) EXISTS over a temporary
+    table was planned as a hash join over the whole table; the probe must stay an index lookup."""
+    warehouse = Warehouse(postgres_url)
+    schema = TableSchema("ids", (Column("month", "date"), Column("id", "str"), Column("bad", "str")), time_column="month")
+    months = pd.Series(pd.to_datetime(["2024-01-01", "2024-02-01"])).repeat(20_000).reset_index(drop=True)
+    warehouse.replace(schema, pd.DataFrame({"month": months, "id": [f"id{i}" for i in range(40_000)], "bad": None}), (JAN, MAR))
+    probe = [f"id{i}" for i in range(20_000, 40_000)] + ["id1", "nope"]  # February's ids, one of January's
+    statements: list[tuple[str, object]] = []
+
+    def remember(conn, cursor, statement, parameters, context, executemany) -> None:
+        if "LATERAL" in statement:
+            statements.append((statement, parameters))
+
+    sa.event.listen(warehouse.engine, "before_cursor_execute", remember)
+    try:
+        assert warehouse.present_values(schema, "id", probe, outside=(FEB, MAR), where_sql='"bad" IS NULL') == {"id1"}
+    finally:
+        sa.event.remove(warehouse.engine, "before_cursor_execute", remember)
+    (statement, parameters), = statements
+    with warehouse.engine.connect() as conn:
+        plan = "\n".join(conn.exec_driver_sql("EXPLAIN " + statement, parameters).scalars())
+    # One lookup per value in the id index (an index or bitmap index scan), never a hash of the table.
+    assert plan.startswith("Nested Loop") and "Index Cond: (id = p.value)" in plan and "Hash" not in plan, plan
+
+
 @pytest.mark.parametrize("width", [4, 30])
 def test_many_rows_round_trip_whole_multi_row_inserts_and_the_rest(warehouse: Warehouse, width: int) -> None:
     """123 rows: whole INSERTs of several rows each (as many as the variable limit allows for the
