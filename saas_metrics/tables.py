@@ -79,6 +79,9 @@ def _to_datetime(series: pd.Series) -> pd.Series:
 
 
 def _coerce_series(series: pd.Series, type_: ColumnType) -> pd.Series:
+    typed = _already_typed(series, type_)
+    if typed is not None:
+        return typed
     if type_ == "str" or type_ == "json":
         # Vectorised: nulls stay null, everything else becomes its str() (pandas' str dtype).
         return series.astype("str")
@@ -104,21 +107,51 @@ def _coerce_series(series: pd.Series, type_: ColumnType) -> pd.Series:
     raise ValueError(f"unknown column type {type_!r}")
 
 
+_NAIVE_NS = np.dtype("datetime64[ns]")
+
+
+def _already_typed(series: pd.Series, type_: ColumnType) -> pd.Series | None:
+    """``series`` as ``type_`` when its dtype says no value needs parsing, else None.
+
+    Most columns a run coerces already have their type (frames the pipeline built, numbers the
+    driver returned): the general path re-parsed each of them, about 0.8 ms a column, paid about
+    2,000 times a month whatever the data's size. The results are the general path's."""
+    dtype = series.dtype
+    if type_ == "str" or type_ == "json":
+        return series if dtype == TEXT_DTYPE else None
+    if type_ == "float":
+        return series if dtype == np.float64 else None
+    if type_ == "int":
+        if dtype == pd.Int64Dtype():
+            return series
+        return series.astype("Int64") if pd.api.types.is_integer_dtype(dtype) else None
+    if type_ == "bool":
+        if dtype == pd.BooleanDtype():
+            return series
+        return series.astype("boolean") if pd.api.types.is_bool_dtype(dtype) else None
+    if dtype != _NAIVE_NS:
+        return None
+    return series.dt.normalize() if type_ == "date" else series
+
+
 def coerce_frame(frame: pd.DataFrame, schema: TableSchema, *, keep_extra: bool = False) -> pd.DataFrame:
     """Return ``frame`` with exactly the schema's columns (missing ones added as
     nulls) in order, each coerced to its type. Datetimes are naive UTC.
 
     Extra columns are dropped unless ``keep_extra`` (then they follow the schema's).
     """
-    out = pd.DataFrame(index=frame.index)
+    # The columns are assembled into one new frame at the end: inserting them one by one into an
+    # empty frame cost more than typing them, for the small frames most calls get.
+    frame = frame.reset_index(drop=True)
+    columns: dict[str, pd.Series] = {}
     for col in schema.columns:
-        series = frame[col.name] if col.name in frame.columns else pd.Series([None] * len(frame), index=frame.index, dtype="object")
-        out[col.name] = _coerce_series(series, col.type)
+        series = frame[col.name] if col.name in frame.columns else pd.Series([None] * len(frame), dtype="object")
+        columns[col.name] = _coerce_series(series, col.type)
     if keep_extra:
         for name in frame.columns:
-            if name not in out.columns:
-                out[name] = frame[name]
-    return out.reset_index(drop=True)
+            if name not in columns:
+                columns[name] = frame[name]
+    return pd.DataFrame(columns, index=frame.index)
 
 
 def with_month(schema: TableSchema, name: str | None = None) -> TableSchema:

@@ -53,3 +53,55 @@ def test_empty_frame_is_typed_and_a_fresh_copy_each_time() -> None:
     pd.testing.assert_frame_equal(schema.empty_frame(), expected)  # ... leaves the next one as it was
     # Another table with the same columns gets the same typed frame.
     assert TableSchema("u", schema.columns, extra={"k": "v"}).empty_frame().dtypes.equals(expected.dtypes)
+
+
+def _ts(*values: str | None) -> pd.Series:
+    return pd.Series(pd.to_datetime(list(values), format="ISO8601")).astype("datetime64[ns]")
+
+
+_COERCE_CASES = {
+    # type: (raw values as an export gives them, the same values already typed, the expected typed values)
+    "str": (["a", None, 7], pd.Series(["a", None, "7"], dtype="str"), pd.Series(["a", None, "7"], dtype="str")),
+    "float": (["1.5", None, "x"], pd.Series([1.5, np.nan, np.nan]), pd.Series([1.5, np.nan, np.nan])),
+    "int": (["3", "2.5", None], pd.Series([3, pd.NA, pd.NA], dtype="Int64"), pd.Series([3, pd.NA, pd.NA], dtype="Int64")),
+    "bool": (["true", "no", None], pd.Series([True, False, pd.NA], dtype="boolean"),
+             pd.Series([True, False, pd.NA], dtype="boolean")),
+    "date": (["2024-01-05T13:00:00", "2024-02-29", None],
+             _ts("2024-01-05 13:00", "2024-02-29", None), _ts("2024-01-05", "2024-02-29", None)),
+    "datetime": (["2024-01-05T13:00:00+02:00", "2024-02-29T00:00:01", None],
+                 _ts("2024-01-05 11:00", "2024-02-29 00:00:01", None), _ts("2024-01-05 11:00", "2024-02-29 00:00:01", None)),
+}
+
+
+@pytest.mark.parametrize("type_", sorted(_COERCE_CASES))
+def test_coerce_frame_types_raw_and_already_typed_columns_alike(type_: str) -> None:
+    raw, typed, expected = _COERCE_CASES[type_]
+    schema = TableSchema("t", (Column("v", type_),))  # type: ignore[arg-type]
+    want = pd.DataFrame({"v": expected})
+    pd.testing.assert_frame_equal(coerce_frame(pd.DataFrame({"v": pd.Series(raw, dtype=object)}), schema), want)
+    pd.testing.assert_frame_equal(coerce_frame(pd.DataFrame({"v": typed}), schema), want)
+
+
+@pytest.mark.parametrize(("type_", "values", "expected"), [
+    ("int", pd.Series([3, 4], dtype="int64"), pd.Series([3, 4], dtype="Int64")),
+    ("bool", pd.Series([True, False]), pd.Series([True, False], dtype="boolean")),
+    ("date", _ts("2024-01-05 13:00").astype("datetime64[us]"), _ts("2024-01-05")),
+    ("datetime", _ts("2024-01-05 13:00").dt.tz_localize("Europe/Berlin"), _ts("2024-01-05 12:00")),
+    ("str", pd.Series(["a", None], dtype="string[python]"), pd.Series(["a", None], dtype="str")),
+])
+def test_coerce_frame_converts_numpy_and_other_typed_columns(type_: str, values: pd.Series, expected: pd.Series) -> None:
+    schema = TableSchema("t", (Column("v", type_),))  # type: ignore[arg-type]
+    pd.testing.assert_frame_equal(coerce_frame(pd.DataFrame({"v": values}), schema), pd.DataFrame({"v": expected}))
+
+
+def test_coerce_frame_orders_adds_and_drops_columns_and_resets_the_index() -> None:
+    schema = TableSchema("t", (Column("id", "str"), Column("n", "int"), Column("at", "date")))
+    frame = pd.DataFrame({"extra": [1.0, 2.0], "n": [1, 2], "id": ["a", "b"]}, index=[7, 7])
+    out = coerce_frame(frame, schema)
+    assert list(out.columns) == ["id", "n", "at"]
+    assert out.index.equals(pd.RangeIndex(2))
+    assert out["at"].isna().all() and out["at"].dtype == "datetime64[ns]"
+    assert list(coerce_frame(frame, schema, keep_extra=True).columns) == ["id", "n", "at", "extra"]
+    # A column that needed no typing is not shared with the input: changing the output leaves the input.
+    out.loc[0, "id"] = "changed"
+    assert frame["id"].tolist() == ["a", "b"]

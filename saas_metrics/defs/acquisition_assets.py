@@ -16,6 +16,7 @@ from saas_metrics.defs.common import (
 )
 from saas_metrics.defs.resources import WarehouseResource
 from saas_metrics.defs.revenue_assets import PREVIOUS_MONTH, kpi_table
+from saas_metrics.defs.source_assets import stg_storage_schema
 from saas_metrics.metrics.ad_spend import AD_SPEND_STAGED, ad_platform_kpis, stage_ad_spend
 from saas_metrics.metrics.attribution import (
     ATTRIBUTION_CREDITS,
@@ -30,7 +31,7 @@ from saas_metrics.metrics.kpi import kpi_frame
 from saas_metrics.metrics.trials import trial_kpis
 from saas_metrics.tables import with_month
 from saas_metrics.warehouse import Warehouse
-from saas_metrics.warehouse.io_manager import COLUMNS_METADATA_KEY, TABLE_SCHEMAS, register_table
+from saas_metrics.warehouse.io_manager import COLUMNS_METADATA_KEY, register_table
 
 
 def _months(context: AssetExecutionContext) -> list[pd.Timestamp]:
@@ -60,7 +61,7 @@ def activation_crossings(wh: Warehouse, event: str, threshold: int, window: tupl
 
     from saas_metrics.metrics.funnel import first_reached
 
-    schema = TABLE_SCHEMAS["stg_product_usage"]
+    schema = stg_storage_schema("product_usage")
     columns = list(ACTIVATION_COLUMNS)
     if not wh.has_table(schema.name):
         return schema.empty_frame()[columns]

@@ -12,15 +12,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import saas_metrics.definitions  # noqa: F401  (registers the warehouse table schemas)
 from saas_metrics.config import AcquisitionPolicy
 from saas_metrics.defs.acquisition_assets import activation_crossings
+from saas_metrics.defs.source_assets import stg_storage_schema
 from saas_metrics.metrics.funnel import _pql_months, first_reached
 from saas_metrics.warehouse import Warehouse, store
-from saas_metrics.warehouse.io_manager import TABLE_SCHEMAS
 
 EVENT = "report_created"
-SCHEMA = TABLE_SCHEMAS["stg_product_usage"]
+SCHEMA = stg_storage_schema("product_usage")
 
 def _window(start: str, end: str) -> tuple[dt.date, dt.date]:
     return pd.Timestamp(start).date(), pd.Timestamp(end).date()
@@ -140,3 +139,28 @@ def test_postgres_computes_the_same_crossings(postgres_url: str, cache: None) ->
 def test_no_usage_table_reads_as_no_crossings(tmp_path: Path) -> None:
     empty = activation_crossings(Warehouse(f"sqlite:///{tmp_path / 'none.db'}"), EVENT, 3, WINDOW)
     assert empty.empty and list(empty.columns) == ["date", "account_id", "event_name", "event_count"]
+
+
+def _assert_null_counts_count_as_nothing(url: str) -> None:
+    """event_count is nullable (an export may leave it empty): pandas' running sum and SQL's SUM both
+    skip a null, so the three paths agree and a null neither reaches the threshold nor blocks it."""
+    extra = pd.DataFrame({"date": pd.to_datetime(["2024-01-04", "2024-02-04", "2024-02-06"]),
+                          "account_id": ["h", "h", "g"], "user_id": ["u9", "u9", "u8"], "event_name": EVENT,
+                          "event_count": pd.array([None, 3, None], dtype="Int64")})
+    extra["month"] = extra["date"].dt.to_period("M").dt.to_timestamp()
+    usage = pd.concat([_usage(), extra.reindex(columns=SCHEMA.column_names)], ignore_index=True)
+    warehouse = Warehouse(url)
+    warehouse.replace(SCHEMA, usage, WINDOW, cache_scope="run-1")
+    warehouse.read(SCHEMA, FEBRUARY, cache_scope="run-3")
+    # h: nothing in January, 3 on 2024-02-04; g: 2 and then a null, still short of 3.
+    expected = sorted([*EXPECTED[FEBRUARY], *_expected(("h", "2024-02-04", 3))])
+    for run_id in ("run-1", "run-3", None):
+        assert sorted(_rows(activation_crossings(warehouse, EVENT, 3, FEBRUARY, run_id))) == expected
+
+
+def test_a_null_count_counts_as_nothing_on_every_path(tmp_path: Path, cache: None) -> None:
+    _assert_null_counts_count_as_nothing(f"sqlite:///{tmp_path / 'w.db'}")
+
+
+def test_postgres_counts_a_null_count_as_nothing(postgres_url: str, cache: None) -> None:
+    _assert_null_counts_count_as_nothing(postgres_url)
