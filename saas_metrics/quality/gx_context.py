@@ -15,6 +15,7 @@ are plain pandas ``isin`` in :mod:`saas_metrics.quality.validate`.
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -163,8 +164,8 @@ def run_suite(
     failures back to row positions; samples and counts). Passing expectations are checked with
     BOOLEAN_ONLY unless ``detail_passing``: GX then skips the per-expectation metrics nobody reads
     for them (index lists, missing and unexpected percentages), about 40 % of a validation. The
-    failing ones are validated again, one by one, in COMPLETE format on the same batch; their
-    verdicts do not change (no expectation uses ``mostly``, so a pass means no unexpected value)."""
+    failing ones are validated again in COMPLETE format on the same batch (:func:`_complete_results`);
+    their verdicts do not change (no expectation uses ``mostly``, so a pass means no unexpected value)."""
     # Only the columns the suite reads: GX fingerprints (hashes) the whole batch frame.
     batch_frame = frame[list(suite_columns(variant))]
     # GX compares nullable-integer (Int64) columns value by value in Python; as float64 (nulls NaN)
@@ -181,14 +182,32 @@ def run_suite(
         result = batch.validate(suite, result_format={"result_format": "BOOLEAN_ONLY"}, expectation_parameters=parameters)
         failed = {r.expectation_config.id for r in result.results if not r.success}
         if failed:
-            detailed = {e.id: batch.validate(e, result_format=complete, expectation_parameters=parameters)
-                        for e in suite.expectations if e.id in failed}
+            detailed = _complete_results(batch, suite, failed, parameters)
             result.results = [detailed.get(r.expectation_config.id, r) for r in result.results]
         return result
     finally:
         # The datasource's execution engine outlives the validation and would keep this batch's
         # frame (each table's last one: 300 MB at the benchmark's medium scale) until the process ends.
         release_batches(batch.data.execution_engine)
+
+
+def _complete_results(batch: Any, suite: ExpectationSuite, ids: set[str], parameters: dict[str, Any]) -> dict[str, Any]:
+    """The COMPLETE results of the expectations ``ids`` of ``suite`` on ``batch``, by expectation id.
+
+    One validation of a suite of their copies, not one per expectation: each validation call pays
+    GX's set-up again, so re-validating a broken export's many failing expectations one by one took
+    longer than a single COMPLETE pass of the whole suite (0.41 s against 0.39 s for 9 of 13 failing
+    on 22,000 invoices; 0.27 s as one call). The copies take the originals' ids back, so the results
+    are the ones the suite's own expectations would give."""
+    import great_expectations as gx
+
+    originals = [e for e in suite.expectations if e.id in ids]
+    copies = [copy.copy(e) for e in originals]  # GX refuses expectations that belong to another suite
+    failing = gx.ExpectationSuite(name=suite.name, meta=suite.meta, expectations=copies)
+    for original, twin in zip(originals, failing.expectations, strict=True):
+        twin.id = original.id
+    result = batch.validate(failing, result_format={"result_format": "COMPLETE"}, expectation_parameters=parameters)
+    return {r.expectation_config.id: r for r in result.results}
 
 
 def release_batches(engine: Any) -> None:
