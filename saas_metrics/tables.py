@@ -141,7 +141,8 @@ def coerce_frame(frame: pd.DataFrame, schema: TableSchema, *, keep_extra: bool =
     Extra columns are dropped unless ``keep_extra`` (then they follow the schema's).
     """
     # The columns are assembled into one new frame at the end: inserting them one by one into an
-    # empty frame cost more than typing them, for the small frames most calls get.
+    # empty frame cost more than typing them, for the small frames most calls get. Not copied
+    # (a dict's columns would be by default): copy-on-write keeps the input safe from the output.
     frame = frame.reset_index(drop=True)
     columns: dict[str, pd.Series] = {}
     for col in schema.columns:
@@ -151,7 +152,7 @@ def coerce_frame(frame: pd.DataFrame, schema: TableSchema, *, keep_extra: bool =
         for name in frame.columns:
             if name not in columns:
                 columns[name] = frame[name]
-    return pd.DataFrame(columns, index=frame.index)
+    return pd.DataFrame(columns, index=frame.index, copy=False)
 
 
 def with_month(schema: TableSchema, name: str | None = None) -> TableSchema:

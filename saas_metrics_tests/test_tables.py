@@ -102,6 +102,11 @@ def test_coerce_frame_orders_adds_and_drops_columns_and_resets_the_index() -> No
     assert out.index.equals(pd.RangeIndex(2))
     assert out["at"].isna().all() and out["at"].dtype == "datetime64[ns]"
     assert list(coerce_frame(frame, schema, keep_extra=True).columns) == ["id", "n", "at", "extra"]
-    # A column that needed no typing is not shared with the input: changing the output leaves the input.
+    # A column that needed no typing is not copied (a month's reads hold millions of rows) ...
+    floats = pd.DataFrame({"x": np.arange(3, dtype="float64")})
+    typed = coerce_frame(floats, TableSchema("f", (Column("x", "float"),)))
+    assert np.shares_memory(typed["x"].to_numpy(), floats["x"].to_numpy())
+    # ... yet changing the output leaves the input as it was (copy-on-write).
     out.loc[0, "id"] = "changed"
-    assert frame["id"].tolist() == ["a", "b"]
+    typed.loc[0, "x"] = 99.0
+    assert frame["id"].tolist() == ["a", "b"] and floats["x"].tolist() == [0.0, 1.0, 2.0]
