@@ -23,6 +23,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from saas_metrics.bench.floor import FloorCheck, compare_with_pipeline, duckdb_floor
+from saas_metrics.bench.launched import compare_roads
 from saas_metrics.bench.machine import (
     CPU_PROBE_KEY,
     cpu_probe_seconds,
@@ -60,6 +61,18 @@ class BackendResult:
     slowest_steps: list[tuple[str, float]] = field(default_factory=list)
     month_slowest_steps: list[tuple[str, float]] = field(default_factory=list)  # of the median last-month run
     peak_step: str | None = None  # the step running at the peak RSS (of the run with the highest peak)
+    # The same last month by the UI's road (queued, launched by the daemon's run launcher into a run
+    # worker) and by `saas-metrics run`, on one persistent instance: seconds a user waits for each.
+    launched_month_seconds: float | None = None
+    cli_instance_month_seconds: float | None = None
+    steps_per_month: int | None = None
+    events_per_month: int | None = None
+
+    @property
+    def launched_to_cli(self) -> float | None:
+        if not self.launched_month_seconds or not self.cli_instance_month_seconds:
+            return None
+        return self.launched_month_seconds / self.cli_instance_month_seconds
 
     @property
     def rows_per_second(self) -> float:
@@ -188,8 +201,15 @@ def check_floor(url: str, work_dir: Path, reporting_currency: str = "USD") -> tu
     return floor.seconds, check
 
 
+def road_env(sources: Path, url: str, first: dt.date, work_dir: Path) -> dict[str, str]:
+    """The environment of the CLI and launched runs: the settings the bench's worker passes as a spec."""
+    return dict(os.environ, SAAS_METRICS_SOURCES_DIR=str(sources), SAAS_METRICS_WAREHOUSE_URL=url,
+                SAAS_METRICS_START_MONTH=first.isoformat()[:7], SAAS_METRICS_END_MONTH=BENCH_END_MONTH.isoformat()[:7],
+                SAAS_METRICS_DATA_DIR=str(work_dir / "data_dir"))
+
+
 def bench_backend(scale: Scale, sources: Path, backend: str, repeats: int, work_dir: Path,
-                  postgres_admin_url: str) -> BackendResult:
+                  postgres_admin_url: str, launched: bool = True) -> BackendResult:
     first = add_months(BENCH_END_MONTH, -(scale.months - 1))
     early = add_months(first, scale.early_month_index)
     db = _Database(backend, work_dir, postgres_admin_url)
@@ -214,6 +234,8 @@ def bench_backend(scale: Scale, sources: Path, backend: str, repeats: int, work_
         for _ in range(repeats):
             lasts.append(run_worker(spec(url, BENCH_END_MONTH, BENCH_END_MONTH), work_dir))
             earlies.append(run_worker(spec(url, early, early), work_dir))
+        roads = (compare_roads(road_env(sources, url, first, work_dir), work_dir, BENCH_END_MONTH.isoformat(), repeats)
+                 if launched else None)
         floor_seconds, check = check_floor(url, work_dir)
     finally:
         db.drop_all()
@@ -232,6 +254,10 @@ def bench_backend(scale: Scale, sources: Path, backend: str, repeats: int, work_
         slowest_steps=sorted(median_full.step_seconds.items(), key=lambda kv: -kv[1])[:8],
         month_slowest_steps=sorted(median_last.step_seconds.items(), key=lambda kv: -kv[1])[:8],
         peak_step=max(fulls + lasts + earlies, key=lambda m: m.peak_rss_mb).peak_step,
+        launched_month_seconds=roads.launched_seconds if roads else None,
+        cli_instance_month_seconds=roads.cli_seconds if roads else None,
+        steps_per_month=roads.launched[-1].steps if roads else None,
+        events_per_month=roads.launched[-1].events if roads else None,
     )
 
 
@@ -245,6 +271,7 @@ def run_benchmark(
     postgres_admin_url: str | None = None,
     log: bool = True,
     repeats_for: dict[str, int] | None = None,
+    launched: bool = True,
 ) -> BenchReport:
     """Benchmark ``scales`` x ``backends`` (medians of ``repeats`` runs); write the markdown table into
     ``output`` (None: do not write) and return the report. PostgreSQL is skipped, with a note, when
@@ -274,7 +301,7 @@ def run_benchmark(
         for backend in backends:
             if log:
                 print(f"bench: {scale.name} on {backend} ({runs} repeat(s)) ...", file=sys.stderr, flush=True)
-            result = bench_backend(scale, sources, backend, runs, work_dir, admin_url)
+            result = bench_backend(scale, sources, backend, runs, work_dir, admin_url, launched)
             result.generate_seconds = gen_seconds
             report.results.append(result)
             if output is not None:  # after every result, so a long bench stopped midway keeps what it measured
@@ -298,6 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--work-dir", type=Path, default=None, help="generated data and warehouses (default data/bench)")
     parser.add_argument("--output", type=Path, default=PROJECT_ROOT / "docs" / "benchmark.md")
     parser.add_argument("--postgres-url", default=None, help="admin URL used to create throwaway databases")
+    parser.add_argument("--no-launched", action="store_true",
+                        help="skip the month launched through the daemon and run launcher (the UI's road)")
     args = parser.parse_args(list(argv) if argv is not None else None)
     try:
         per_scale = {name: int(n) for name, n in (item.split("=", 1) for item in args.repeats_for)}
@@ -305,7 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--repeats-for takes SCALE=N, e.g. large=1")
     report = run_benchmark(args.scales or ["small"], args.backends or ["sqlite", "postgresql"], args.repeats,
                            work_dir=args.work_dir, output=args.output, postgres_admin_url=args.postgres_url,
-                           repeats_for=per_scale)
+                           repeats_for=per_scale, launched=not args.no_launched)
     for note in report.notes:
         print(note, file=sys.stderr)
     failed = [r for r in report.results if r.floor_check is not None and not r.floor_check.equal]

@@ -1,4 +1,4 @@
-"""The benchmark's markdown: machine, one row per scale x backend, and the issue #8 targets.
+"""The benchmark's markdown: machine, one row per scale x backend, the UI's road, and the targets.
 
 It replaces only the part of docs/benchmark.md between the two markers, so the hand-written
 before/after narrative around it is kept."""
@@ -42,8 +42,21 @@ def results_table(results: list[BackendResult]) -> str:
     return "\n".join(lines)
 
 
+def roads_table(results: list[BackendResult]) -> str:
+    """The last month by the UI's road (queued, launched by the daemon into a run worker) beside
+    ``saas-metrics run`` on the same instance: seconds from the command (or the submission) to the run's end."""
+    lines = ["| scale | backend | CLI month s | launched month s | launched / CLI | steps | events |",
+             "|---|---|---|---|---|---|---|"]
+    for r in results:
+        if r.launched_month_seconds is None:
+            continue
+        lines.append(f"| {r.scale} | {r.backend} | {_f(r.cli_instance_month_seconds)} | {_f(r.launched_month_seconds)} "
+                     f"| {_f(r.launched_to_cli, 2)} | {r.steps_per_month} | {r.events_per_month:,} |")
+    return "\n".join(lines) if len(lines) > 2 else "(not measured: --no-launched)"
+
+
 def targets_table(results: list[BackendResult]) -> str:
-    """The issue #8 targets, for every backend that has the scales they need."""
+    """The targets, for every backend that has the scales they need."""
     lines = ["| target | backend | measured | met |", "|---|---|---|---|"]
     by = {(r.scale, r.backend): r for r in results}
     for backend in dict.fromkeys(r.backend for r in results):
@@ -59,6 +72,9 @@ def targets_table(results: list[BackendResult]) -> str:
             if medium.movement_to_floor is not None:
                 rows.append(("mrr_movements step <= 5 x DuckDB floor", f"{medium.movement_to_floor:.1f} x",
                              medium.movement_to_floor <= 5))
+        for r in (x for x in results if x.backend == backend and x.launched_to_cli is not None):
+            rows.append((f"{r.scale}: launched month <= 1.3 x CLI month", f"{r.launched_to_cli:.2f} x",
+                         r.launched_to_cli <= 1.3))  # type: ignore[operator]
         if medium is not None and large is not None:
             ratio = large.full_seconds / medium.full_seconds
             rows.append(("large full <= 5.5 x medium full", f"{ratio:.2f} x", ratio <= 5.5))
@@ -81,7 +97,8 @@ def render(report: BenchReport) -> str:
         START_MARKER,
         "### Machine\n\n| | |\n|---|---|\n" + machine,
         "### Results (medians)\n\n" + results_table(report.results),
-        "### Targets (issue #8)\n\n" + targets_table(report.results),
+        "### The UI's road: a month launched through the run launcher\n\n" + roads_table(report.results),
+        "### Targets\n\n" + targets_table(report.results),
         "### Slowest steps (median runs)\n\n" + "\n".join(slow),
     ]
     if gen:

@@ -14,6 +14,7 @@ from saas_metrics.defs.common import (
     table_metadata,
     window_months,
 )
+from saas_metrics.defs.partition_metadata import with_headlines
 from saas_metrics.defs.resources import WarehouseResource
 from saas_metrics.defs.revenue_assets import PREVIOUS_MONTH, kpi_table
 from saas_metrics.defs.source_assets import stg_storage_schema
@@ -153,7 +154,7 @@ def build_acquisition_assets(settings: Settings, partitions: dg.PartitionsDefini
             context.log.warning("no ad spend and no S&M expenses at all: spend-based metrics are NULL")
             kpis = without_spend_data(kpis)
         platform = ad_platform_kpis(ad_spend_daily[ad_spend_daily["month"].isin(months)], months)
-        return kpi_frame(pd.concat([kpis, platform], ignore_index=True))
+        return with_headlines(context, kpi_frame(pd.concat([kpis, platform], ignore_index=True)), currency)
 
     usage_deps = [dg.AssetDep("stg_product_usage", partition_mapping=_lookback(120))]
     kpi_funnel_schema = kpi_table("kpi_funnel", "Funnel, trial and demo KPIs per month.")
@@ -182,6 +183,7 @@ def build_acquisition_assets(settings: Settings, partitions: dg.PartitionsDefini
             trial_kpis(forms_now, accounts, customer_first_paid, identity_links, months, as_of, policy),
             demo_kpis(meetings, forms, customer_first_paid, identity_links, months, as_of, policy, contacts=contacts),
         ]
-        return kpi_frame(pd.concat([p for p in parts if len(p)], ignore_index=True)) if any(len(p) for p in parts) else kpi_frame([])
+        kpis = kpi_frame(pd.concat([p for p in parts if len(p)], ignore_index=True)) if any(len(p) for p in parts) else kpi_frame([])
+        return with_headlines(context, kpis, currency)
 
     return [ad_spend_daily, attribution_credits, kpi_acquisition, kpi_funnel]

@@ -13,6 +13,7 @@ from saas_metrics.defs.common import (
     table_metadata,
     window_months,
 )
+from saas_metrics.defs.partition_metadata import with_headlines
 from saas_metrics.defs.revenue_assets import PREVIOUS_MONTH, kpi_table
 from saas_metrics.metrics.health import CUSTOMER_HEALTH, customer_health, health_kpis
 from saas_metrics.metrics.kpi import kpi_frame
@@ -120,6 +121,7 @@ def build_engagement_assets(settings: Settings, partitions: dg.PartitionsDefinit
         months = _months(context)
         parts = [usage_kpis(engagement, usage, months), health_kpis(health),
                  support_kpis(tickets, months, snapshots=customer_mrr), nps_kpis(nps, months)]
-        return kpi_frame(pd.concat([p for p in parts if len(p)], ignore_index=True)) if any(len(p) for p in parts) else kpi_frame([])
+        kpis = kpi_frame(pd.concat([p for p in parts if len(p)], ignore_index=True)) if any(len(p) for p in parts) else kpi_frame([])
+        return with_headlines(context, kpis, settings.reporting_currency)
 
     return [account_engagement_asset, customer_health_asset, at_risk_accounts_asset, support_tickets_monthly, kpi_engagement]

@@ -18,13 +18,14 @@ window of a single-run backfill, and reads what it needs from the warehouse:
 
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import dagster as dg
 from dagster import AssetCheckExecutionContext
 
 from saas_metrics.config import Settings, add_months
+from saas_metrics.defs.check_partitions import per_partition_evaluations
 from saas_metrics.defs.common import window_months
 from saas_metrics.defs.partitions import monthly_partitions
 from saas_metrics.defs.resources import WarehouseResource
@@ -127,8 +128,11 @@ def build_metric_checks(settings: Settings) -> list[dg.AssetChecksDefinition]:
 def _metric_check(spec: MetricCheckSpec, partitions: dg.PartitionsDefinition) -> dg.AssetChecksDefinition:
     @dg.asset_check(asset=spec.asset, name=spec.name, blocking=spec.blocking, partitions_def=partitions,
                     description=spec.description)
-    def check(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        window = check_window(context)
-        return metric_check_result(spec.outcome(warehouse.warehouse, window), spec.asset, window=window)
+    def check(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> Iterator[object]:
+        wh = warehouse.warehouse
+        yield from per_partition_evaluations(
+            context, spec.asset, spec.name, spec.blocking,
+            lambda window: metric_check_result(spec.outcome(wh, window), spec.asset, window=window),
+        )
 
     return check

@@ -8,11 +8,10 @@ from dagster import AssetExecutionContext
 from saas_metrics.config import Settings
 from saas_metrics.defs.common import (
     SINGLE_RUN,
-    asset_window,
     kinds_for,
     table_metadata,
-    window_months,
 )
+from saas_metrics.defs.partition_metadata import with_headlines
 from saas_metrics.defs.resources import WarehouseResource
 from saas_metrics.metrics.kpi import KPI_MONTHLY, kpi_frame
 from saas_metrics.metrics.requirements import null_unavailable, unavailable_metrics
@@ -50,7 +49,6 @@ def build_report_assets(settings: Settings, partitions: dg.PartitionsDefinition,
         BI tools read. Union of the domain KPI tables; rows of a month still in progress are
         provisional. Definitions: docs/metrics.md.
         """
-        months = window_months(asset_window(context))
         frames = [f for f in domain_kpis.values() if len(f)]
         kpi = kpi_frame(pd.concat(frames, ignore_index=True)) if frames else kpi_frame([])
         kpi["is_provisional"] = kpi["is_provisional"].astype(bool) | is_provisional_month(kpi["month"])
@@ -60,8 +58,7 @@ def build_report_assets(settings: Settings, partitions: dg.PartitionsDefinition,
         if missing:
             context.log.warning(f"source data missing: NULL for {', '.join(missing)}")
         kpi = null_unavailable(kpi, available)
-        _plot_metadata(context, kpi, pd.Timestamp(months[-1]))
-        return kpi
+        return with_headlines(context, kpi, settings.reporting_currency, PLOT_METRICS)
 
     @dg.asset(
         group_name="reports",
@@ -97,21 +94,3 @@ def available_source_tables(wh: Warehouse) -> set[str]:
             if wh.has_table(name) and conn.execute(sa.text(f'SELECT 1 FROM "{name}" LIMIT 1')).first():
                 available.add(table)
     return available
-
-
-def _plot_metadata(context: AssetExecutionContext, kpi: pd.DataFrame, month: pd.Timestamp) -> None:
-    """Headline numbers of the last month of the run under stable keys, and a markdown
-    table with month-over-month change."""
-    head = kpi[(kpi["segment"] == "all") & (kpi["month"] == month)].set_index("metric")["value"]
-    prev = kpi[(kpi["segment"] == "all") & (kpi["month"] == month - pd.DateOffset(months=1))].set_index("metric")["value"]
-    meta: dict[str, object] = {}
-    lines = ["| metric | value | MoM change |", "|---|---:|---:|"]
-    for metric in PLOT_METRICS:
-        if metric in head.index and pd.notna(head[metric]):
-            meta[metric] = float(head[metric])
-            change = ""
-            if metric in prev.index and pd.notna(prev[metric]) and prev[metric] != 0:
-                change = f"{(head[metric] / prev[metric] - 1) * 100:+.1f} %"
-            lines.append(f"| {metric} | {head[metric]:,.4g} | {change} |")
-    meta["kpis"] = dg.MetadataValue.md(f"**{month:%Y-%m}**\n\n" + "\n".join(lines))
-    context.add_output_metadata(meta)

@@ -19,10 +19,17 @@ from saas_metrics.defs.common import (
     table_metadata,
     window_months,
 )
+from saas_metrics.defs.partition_metadata import (
+    add_metadata_per_partition,
+    add_monthly_values,
+    kpi_headline_metadata,
+    segment_headlines,
+    with_headlines,
+)
 from saas_metrics.defs.resources import WarehouseResource
 from saas_metrics.metrics.cohorts import COHORT_RETENTION, cohort_retention
 from saas_metrics.metrics.fx import with_opening_rates
-from saas_metrics.metrics.kpi import KPI_MONTHLY, kpi_frame
+from saas_metrics.metrics.kpi import COUNT, CURRENCY, KPI_MONTHLY, kpi_frame
 from saas_metrics.metrics.ltv import ltv_kpis
 from saas_metrics.metrics.movements import MRR_MOVEMENTS, mrr_movements
 from saas_metrics.metrics.mrr import CUSTOMER_MRR, customer_mrr_snapshots, first_paid_months
@@ -44,6 +51,10 @@ CUSTOMER_FIRST_PAID = TableSchema(
 )
 
 PREVIOUS_MONTH = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=0, allow_nonexistent_upstream_partitions=True)
+
+
+#: Segment metrics whose value per segment is charted on kpi_segments (``mrr[plan_tier=pro]``).
+SEGMENT_PLOT_METRICS = ("mrr", "customers")
 
 
 def kpi_table(name: str, description: str) -> TableSchema:
@@ -116,7 +127,9 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
         """
         months = [pd.Timestamp(m) for m in window_months(asset_window(context))]
         snapshots = customer_mrr_snapshots(revenue_intervals, months, fx_rates, currency)
-        _headline(context, snapshots.groupby("month")["mrr"].sum(), "mrr")
+        by_month = snapshots.groupby("month")
+        add_monthly_values(context, {"mrr": by_month["mrr"].sum(), "customers": by_month["customer_id"].nunique()},
+                           {"mrr": CURRENCY, "customers": COUNT}, currency)
         return snapshots
 
     @dg.asset(
@@ -174,7 +187,7 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
             acv_kpis(deals, wide.get("new_mrr", pd.Series(dtype=float)), wide.get("new_customers", pd.Series(dtype=float)),
                      fx_rates, months, currency),
         ]
-        return kpi_frame(pd.concat([p for p in parts if len(p)], ignore_index=True))
+        return with_headlines(context, kpi_frame(pd.concat([p for p in parts if len(p)], ignore_index=True)), currency)
 
     ltv_window = dg.TimeWindowPartitionMapping(start_offset=-policy.ltv_churn_window_months, end_offset=0,
                                                allow_nonexistent_upstream_partitions=True)
@@ -192,7 +205,7 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
         head = kpi_revenue[kpi_revenue["segment"] == "all"]
         arpa = head[head["metric"] == "arpa"].set_index("month")["value"]
         churn = head[head["metric"] == "customer_churn_rate"].set_index("month")["value"]
-        return ltv_kpis(arpa, churn, months, policy)
+        return with_headlines(context, ltv_kpis(arpa, churn, months, policy), currency)
 
     @dg.asset(
         group_name="retention",
@@ -206,7 +219,9 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
         acquisition channel (revenue churn by tier = gross_mrr_churn_rate, segment plan_tier)."""
         dimension = customers[["customer_id", "country", "currency"]].merge(
             customer_channels[["customer_id", "channel"]], on="customer_id", how="left")
-        return segment_revenue_kpis(mrr_movements, customer_mrr, dimension, _months(context))
+        kpis = segment_revenue_kpis(mrr_movements, customer_mrr, dimension, _months(context))
+        add_metadata_per_partition(context, kpi_headline_metadata(segment_headlines(kpis, SEGMENT_PLOT_METRICS), currency=currency))
+        return kpis
 
     @dg.asset(
         group_name="retention",
@@ -253,10 +268,3 @@ def _first_month_snapshots(warehouse: WarehouseResource, months: list[pd.Timesta
     sql = (f"SELECT {cols} FROM customer_mrr m WHERE m.month < :before "
            "AND (m.customer_id, m.month) IN (SELECT customer_id, first_paid_month FROM customer_first_paid)")
     return wh.query(sa.text(sql), CUSTOMER_MRR, CUSTOMER_MRR.column_names, {"before": months[0].date()})
-
-
-def _headline(context: AssetExecutionContext, series: pd.Series, key: str) -> None:
-    """Numeric metadata of the latest month under a stable key (the asset's Plots tab)."""
-    if len(series):
-        context.add_output_metadata({key: float(series.iloc[-1])})
-

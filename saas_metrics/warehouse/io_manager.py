@@ -101,6 +101,23 @@ def _schema_for(context: InputContext | OutputContext) -> TableSchema:
         raise KeyError(f"asset {name!r} has no registered warehouse table schema") from exc
 
 
+def _add_partition_row_counts(context: OutputContext, frame: pd.DataFrame) -> None:
+    """Each partition's own row count and window on its materialization: the output metadata of a
+    single-run backfill is stamped on every partition, so without this each month showed the
+    whole range's row count."""
+    partitions_def = context.asset_partitions_def
+    step = context.step_context
+    months = frame[MONTH_COLUMN] if MONTH_COLUMN in frame.columns else None
+    counts = pd.to_datetime(months).value_counts() if months is not None else pd.Series(dtype="int64")
+    for key in context.asset_partition_keys:
+        window = partitions_def.time_window_for_partition_key(key)  # type: ignore[attr-defined]
+        start = pd.Timestamp(window.start.date())
+        step.add_asset_metadata({
+            "dagster/row_count": int(counts.get(start, 0)),
+            "window": MetadataValue.text(f"[{window.start.date()}, {window.end.date()})"),
+        }, asset_key=context.asset_key, partition_key=key)
+
+
 class WarehouseIOManager(ConfigurableIOManager):
     """Stores DataFrames in the SQL warehouse at ``warehouse_url`` (SQLite or PostgreSQL)."""
 
@@ -121,6 +138,8 @@ class WarehouseIOManager(ConfigurableIOManager):
             "table": MetadataValue.text(schema.name),
             "window": MetadataValue.text("all rows" if window is None else f"[{window[0]}, {window[1]})"),
         })
+        if window is not None:
+            _add_partition_row_counts(context, obj)
 
     def load_input(self, context: InputContext) -> pd.DataFrame:
         upstream = context.upstream_output

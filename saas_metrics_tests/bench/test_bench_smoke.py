@@ -23,7 +23,15 @@ def test_tiny_bench_writes_the_table_and_duckdb_equals_the_pipeline(tmp_path: Pa
     assert result.full_seconds > 0 and result.last_month_seconds > 0 and result.early_month_seconds > 0
     assert result.warehouse_rows > 1000 and result.peak_rss_mb > 50
     assert result.movement_step_seconds > 0
+    # The UI's road: the last month submitted to the queue, launched by the daemon's run launcher
+    # into a run worker, beside `saas-metrics run` on the same instance.
+    assert result.launched_month_seconds is not None and result.launched_month_seconds > 0
+    assert result.cli_instance_month_seconds is not None and result.cli_instance_month_seconds > 0
+    assert result.steps_per_month is not None and result.steps_per_month > 100
+    assert result.events_per_month is not None and result.events_per_month > 10 * result.steps_per_month
     text = output.read_text()
+    assert re.search(r"\| tiny \| sqlite \| [\d.,]+ \| [\d.,]+ \| [\d.]+ \| \d+ \| [\d,]+ \|", text), text
+    assert "launched month <= 1.3 x CLI month" in text
     assert "hand-written before" in text and "hand-written after" in text and "\nold\n" not in text
     assert "| tiny | sqlite | 150 x 7 |" in text and "yes (" in text
     assert "| CPU |" in text and "| dagster |" in text
