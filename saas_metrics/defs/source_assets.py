@@ -172,15 +172,20 @@ def _id_set(ids: pd.Series) -> frozenset[str]:
     return frozenset(ids.dropna().astype(str).to_numpy(dtype=object))
 
 
-def _reference_ids(warehouse: WarehouseResource, table: str) -> dict[str, frozenset[str]]:
-    out: dict[str, frozenset[str]] = {}
+def _clean_ids(warehouse: WarehouseResource, table: str, column: str) -> frozenset[str]:
+    """The ids of ``table``'s clean rows, read from its raw table (what its staging view shows):
+    a raw table depends on its parents' raw tables, so the lineage flows raw -> staging -> metrics."""
     wh = warehouse.warehouse
-    for column, ref_table in REFERENCES.get(table, {}).items():
-        stg = stg_storage_schema(ref_table)
-        key = _KEY_COLUMN_OF[ref_table]
-        ids = wh.read(stg, columns=[key])[key] if wh.has_table(stg.name) else pd.Series(dtype="str")
-        out[column] = _id_set(ids)
-    return out
+    raw = raw_storage_schema(table)
+    if not wh.has_table(raw.name):
+        return frozenset()
+    t = wh.sa_table(raw)
+    return _id_set(wh.read(raw, where=t.c[QUARANTINE_REASON].is_(None), columns=[column])[column])
+
+
+def _reference_ids(warehouse: WarehouseResource, table: str) -> dict[str, frozenset[str]]:
+    return {column: _clean_ids(warehouse, ref_table, _KEY_COLUMN_OF[ref_table])
+            for column, ref_table in REFERENCES.get(table, {}).items()}
 
 
 def _quarantined_reference_ids(warehouse: WarehouseResource, table: str) -> dict[str, frozenset[str]]:
@@ -201,10 +206,7 @@ def _quarantined_reference_ids(warehouse: WarehouseResource, table: str) -> dict
 
 
 def _known_currencies(warehouse: WarehouseResource, settings: Settings) -> frozenset[str]:
-    wh = warehouse.warehouse
-    stg = stg_storage_schema("fx_rates")
-    fx = wh.read(stg, columns=["currency"]) if wh.has_table(stg.name) else pd.DataFrame({"currency": []})
-    return _id_set(fx["currency"]) | {settings.reporting_currency, "USD"}
+    return _clean_ids(warehouse, "fx_rates", "currency") | {settings.reporting_currency, "USD"}
 
 
 def _existing_ids(warehouse: WarehouseResource, table: str, window: tuple[dt.date, dt.date] | None,
@@ -238,9 +240,9 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
     stg_key = dg.AssetKey([stg_schema.name])
     deps: list[dg.AssetDep] = []
     for ref in sorted(set(REFERENCES.get(table, {}).values())):
-        deps.append(dg.AssetDep(dg.AssetKey([f"stg_{ref}"])))
+        deps.append(dg.AssetDep(dg.AssetKey([f"raw_{ref}"])))
     if "currency" in canonical.column_names and table != "fx_rates":
-        deps.append(dg.AssetDep(dg.AssetKey(["stg_fx_rates"])))
+        deps.append(dg.AssetDep(dg.AssetKey(["raw_fx_rates"])))
     part_kwargs = {"partitions_def": partitions, "backfill_policy": SINGLE_RUN} if partitioned else {}
 
     @dg.asset(

@@ -126,6 +126,8 @@ class _Violation:
 
 
 def _fmt(value: Any) -> str:
+    if value is pd.NaT:  # NaT is a datetime too, but has no date to show
+        return "null"
     if isinstance(value, pd.Timestamp | dt.datetime):
         ts = pd.Timestamp(value)
         return ts.date().isoformat() if ts == ts.normalize() else ts.isoformat(sep=" ")

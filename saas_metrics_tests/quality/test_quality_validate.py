@@ -358,3 +358,19 @@ def test_passing_expectations_are_checked_boolean_only_and_failing_ones_in_full(
     assert all(not r.result for r in fast.gx_result.results if r.success)
     passing = [r.result for r in full.gx_result.results if r.success]
     assert passing and all(result["element_count"] == 5 and result["unexpected_count"] == 0 for result in passing)
+
+
+def test_duplicate_keys_with_an_unparseable_date_are_quarantined_not_a_crash() -> None:
+    """Two rows whose key date could not be parsed (NaT) on the same campaign: the duplicate rule
+    names the key with `null` (the README's defect demo crashed formatting NaT)."""
+    def spend(line_date: str) -> dict[str, object]:
+        return {"date": None, "platform": "google_ads", "account_id": "a1", "campaign_id": "c1",
+                "campaign_name": "Brand", "channel": "paid_search", "currency": "USD", "spend": 10.0,
+                "impressions": 100, "clicks": 5, "platform_conversions": 1,
+                "_parse_errors": json.dumps({"date": line_date})}
+    frame = canonical("ad_spend", [spend("not-a-date"), spend("not-a-date")], source_file="ads/google_ads.csv")
+    outcome = validate_table(frame, context("ad_spend"))
+    reasons = outcome.annotated["_quarantine_reason"].tolist()
+    assert all(r is not None for r in reasons)
+    assert "date 'not-a-date' could not be parsed as date (rule unparseable)" in reasons[1]
+    assert "(date, platform, campaign_id) null, 'google_ads', 'c1' duplicates an earlier row" in reasons[1], reasons[1]

@@ -1,0 +1,139 @@
+"""Every command the README shows is run here, through the installed entry points, as a reader
+would type it (smaller data where the README's sizes would take minutes).
+
+A command added to a README code block without a test here fails
+:func:`test_every_readme_command_is_covered`."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from saas_metrics.config import PROJECT_ROOT, add_months, last_complete_month
+
+README = PROJECT_ROOT / "README.md"
+BIN = Path(sys.executable).parent
+
+#: README command (the program and sub-command) -> the test that runs it.
+COVERED = {
+    "make run": "test_make_run_materialises_the_sample_data",
+    "make test": ".ci/run runs it on every submission",
+    "make ui": "saas_metrics_tests/bench/test_bench_smoke.py launches a month through the daemon `make ui` starts",
+    "mkdir": "test_periods_export_runs_as_shown",
+    "saas-metrics run": "test_defect_demo_runs_with_several_seeds",
+    "saas-metrics generate-sample-data": "test_defect_demo_runs_with_several_seeds",
+    "saas-metrics report": "test_report_formats_after_a_run",
+}
+
+
+def readme_commands(text: str) -> list[str]:
+    """The commands of the README's ``bash`` code blocks: env assignments and comments dropped,
+    ``a && b`` split, each reduced to its program (and sub-command)."""
+    commands: list[str] = []
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split("#", 1)[0].strip()
+            for part in filter(None, (p.strip() for p in line.split("&&"))):
+                words = [w for w in part.split() if not re.match(r"^[A-Z_]+=", w)]
+                if not words:
+                    continue
+                program = Path(words[0]).name
+                sub = words[1] if len(words) > 1 and not words[1].startswith("-") and program in ("make", "saas-metrics") else ""
+                commands.append(f"{program} {sub}".strip())
+    return commands
+
+
+def test_every_readme_command_is_covered() -> None:
+    commands = readme_commands(README.read_text())
+    assert "make run" in commands and "saas-metrics generate-sample-data" in commands
+    missing = sorted({c for c in commands if c not in COVERED and c != "cp"})
+    assert not missing, f"README commands without a test in {__file__}: {missing}"
+
+
+def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    full = {**os.environ, "COLUMNS": "200", **env}
+    return subprocess.run([str(BIN / args[0]), *args[1:]], env=full, cwd=cwd, capture_output=True, text=True,
+                          timeout=900, check=False)
+
+
+def _assert_clean_run(proc: subprocess.CompletedProcess[str]) -> None:
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = re.search(r"run \w+: (\d+) steps succeeded, (\d+) failed, (\d+) skipped", proc.stdout)
+    assert summary is not None, proc.stdout[-2000:]
+    assert int(summary.group(1)) > 100 and summary.group(2) == "0" and summary.group(3) == "0", summary.group(0)
+    assert "Headline KPIs" in proc.stdout
+
+
+@pytest.fixture(scope="module")
+def defect_demo(tmp_path_factory: pytest.TempPathFactory) -> dict[int, tuple[Path, dict[str, str]]]:
+    """The README's data-quality demo for three seeds (the README's default 42 and two more)."""
+    out: dict[int, tuple[Path, dict[str, str]]] = {}
+    start = add_months(last_complete_month(), -2).strftime("%Y-%m")
+    for seed in (42, 7, 2026):
+        root = tmp_path_factory.mktemp(f"defects{seed}")
+        gen = _run(["saas-metrics", "generate-sample-data", "--defect-rate", "0.02", "--seed", str(seed),
+                    "--customers", "40", "--months", "3", "--out", str(root / "defects")], {}, root)
+        assert gen.returncode == 0, gen.stderr[-2000:]
+        env = {"SAAS_METRICS_SOURCES_DIR": str(root / "defects"), "DAGSTER_HOME": str(root / "home"),
+               "SAAS_METRICS_WAREHOUSE_URL": f"sqlite:///{root / 'defects.db'}", "SAAS_METRICS_START_MONTH": start,
+               "SAAS_METRICS_DATA_DIR": str(root / "data")}
+        proc = _run(["saas-metrics", "run"], env, root)
+        _assert_clean_run(proc)
+        out[seed] = (root, env)
+    return out
+
+
+def test_defect_demo_runs_with_several_seeds(defect_demo: dict[int, tuple[Path, dict[str, str]]]) -> None:
+    assert sorted(defect_demo) == [7, 42, 2026]
+    root, env = defect_demo[42]
+    month = last_complete_month().strftime("%Y-%m")
+    _assert_clean_run(_run(["saas-metrics", "run", "--start", month, "--end", month], env, root))
+
+
+def test_report_formats_after_a_run(defect_demo: dict[int, tuple[Path, dict[str, str]]]) -> None:
+    root, env = defect_demo[7]
+    as_csv = _run(["saas-metrics", "report", "--format", "csv"], env, root)
+    assert as_csv.returncode == 0 and as_csv.stdout.startswith("metric,unit,"), as_csv.stderr[-2000:]
+    as_json = _run(["saas-metrics", "report", "--format", "json"], env, root)
+    assert as_json.returncode == 0 and as_json.stdout.lstrip().startswith(("[", "{")), as_json.stderr[-2000:]
+    html = _run(["saas-metrics", "report", "--html"], env, root)
+    assert html.returncode == 0, html.stderr[-2000:]
+    assert (root / "data" / "reports" / "dashboard.html").stat().st_size > 10_000
+
+
+def test_periods_export_runs_as_shown(tmp_path: Path) -> None:
+    """The README's 'Billing from a periods export': one file, three settings, a run."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    with (mine / "subscription_periods.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["subscription_id", "customer_id", "start_date", "end_date", "monthly_amount"])
+        writer.writerows([["s1", "c1", "2022-01-01", "", "100"], ["s2", "c2", "2022-03-15", "2023-06-01", "250"],
+                          ["s3", "c3", "2024-02-01", "", "40"]])
+    env = {"SAAS_METRICS_SOURCES_DIR": str(mine), "SAAS_METRICS_START_MONTH": "2022-01",
+           "SAAS_METRICS_END_MONTH": "2024-12", "SAAS_METRICS_WAREHOUSE_URL": f"sqlite:///{tmp_path / 'mine.db'}",
+           "DAGSTER_HOME": str(tmp_path / "home"), "SAAS_METRICS_DATA_DIR": str(tmp_path / "data")}
+    proc = _run(["saas-metrics", "run"], env, tmp_path)
+    _assert_clean_run(proc)
+    assert re.search(r"2024-12 .*?\b140\b", proc.stdout), proc.stdout[-3000:]  # s1 100 + s3 40
+
+
+def test_make_run_materialises_the_sample_data(tmp_path: Path) -> None:
+    """`make run` is `saas-metrics run --generate-if-missing` (checked on the Makefile): here on a small
+    generated company already in the data folder, so the test does not spend minutes generating."""
+    recipe = subprocess.run(["make", "-n", "run"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True).stdout
+    assert "saas-metrics run --generate-if-missing" in recipe
+    data = tmp_path / "data"
+    gen = _run(["saas-metrics", "generate-sample-data", "--customers", "40", "--months", "3",
+                "--out", str(data / "sources")], {}, tmp_path)
+    assert gen.returncode == 0, gen.stderr[-2000:]
+    env = {"SAAS_METRICS_DATA_DIR": str(data), "DAGSTER_HOME": str(data / "dagster_home"),
+           "SAAS_METRICS_START_MONTH": add_months(last_complete_month(), -2).strftime("%Y-%m")}
+    _assert_clean_run(_run(["saas-metrics", "run", "--generate-if-missing"], env, tmp_path))
+    assert (data / "warehouse.db").stat().st_size > 100_000
