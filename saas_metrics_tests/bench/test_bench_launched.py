@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from saas_metrics.bench.launched import Daemon, LaunchedRun, RoadComparison, launch_month, prepare_home
+from saas_metrics.bench.launched import (
+    Daemon,
+    LaunchedRun,
+    RoadComparison,
+    launch_month,
+    prepare_home,
+)
 
 
 def _run(seconds: float) -> LaunchedRun:

@@ -47,7 +47,7 @@ def _materializations(instance: dg.DagsterInstance, asset: str) -> dict[str, dic
 
 
 def _headline(url: str, metric: str) -> dict[str, float]:
-    kpi = Warehouse(url).read(KPI_MONTHLY, RANGE[0:1] + (dt.date(2025, 7, 1),))
+    kpi = Warehouse(url).read(KPI_MONTHLY, (RANGE[0], dt.date(2025, 7, 1)))
     rows = kpi[(kpi["metric"] == metric) & (kpi["segment"] == "all")]
     return {pd.Timestamp(m).strftime("%Y-%m-%d"): float(v) for m, v in zip(rows["month"], rows["value"], strict=True)}
 
