@@ -3,6 +3,7 @@
     saas-metrics generate-sample-data [--seed 42] [--customers N] [--months 36] [--out DIR] [--defect-rate 0.02]
     saas-metrics run [--start YYYY-MM] [--end YYYY-MM] [--generate-if-missing]
     saas-metrics report [--start YYYY-MM] [--end YYYY-MM] [--format table|csv|json] [--html]
+    saas-metrics alerts replay --start YYYY-MM [--end YYYY-MM] [--dry-run]
 
 Settings options (``--sources-dir``, ``--warehouse-url``, ``--start-month``,
 ``--end-month``, ``--reporting-currency``) override the environment for this
@@ -173,6 +174,47 @@ def report(
     end_d = _month(end)
     start_d = _month(start)
     print_report(settings, start_d, end_d, format, console, html=html)
+
+
+alerts_app = typer.Typer(no_args_is_help=True, help="Alert rules on the warehouse (docs/alerts.md).")
+app.add_typer(alerts_app, name="alerts")
+
+
+@alerts_app.command("replay")
+def alerts_replay(
+    start: Annotated[str, typer.Option(help="first month to evaluate (YYYY-MM)")],
+    end: Annotated[str | None, typer.Option(help="last month (default: --start)")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the alerts, queue nothing")] = False,
+    warehouse_url: WarehouseOpt = None,
+) -> None:
+    """Evaluate the metric alert rules for a month range and queue the new alerts in the outbox
+    (the metric_alerts_sensor delivers them at its next tick; alerts already raised are not repeated)."""
+    from saas_metrics.alerts.history import replay_alerts
+    from saas_metrics.alerts.outbox import Outbox
+    from saas_metrics.alerts.rules import load_rules
+    from saas_metrics.warehouse import Warehouse
+
+    settings = _settings(warehouse_url=warehouse_url)
+    start_d = _month(start)
+    end_d = _month(end) or start_d
+    if start_d is None or end_d is None or end_d < start_d:
+        raise CliError(f"--end {end} is before --start {start}", "give --start <= --end (YYYY-MM)")
+    warehouse = Warehouse(settings.warehouse_url)
+    alerts = replay_alerts(warehouse, load_rules(settings.alert_rules_file), start_d, end_d, settings.reporting_currency)
+    span = f"{start_d:%Y-%m}..{end_d:%Y-%m}"
+    if alerts.empty:
+        console.print(f"no alert for {span}")
+        return
+    if dry_run:
+        for message in alerts["message"]:
+            console.print(message, markup=False, highlight=False, soft_wrap=True)
+        console.print(f"{len(alerts)} alert(s) for {span} (dry run: nothing queued)")
+        return
+    added = set(Outbox(warehouse.engine).add(alerts))
+    for message in alerts.loc[alerts["dedupe_key"].isin(added), "message"]:
+        console.print(message, markup=False, highlight=False, soft_wrap=True)
+    console.print(f"{len(added)} new alert(s) queued for {span} ({len(alerts) - len(added)} were already in the outbox); "
+                  "metric_alerts_sensor delivers them at its next tick")
 
 
 @app.command("bench", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

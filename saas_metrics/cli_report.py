@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from saas_metrics.config import Settings, add_months
-from saas_metrics.metrics.kpi import KPI_MONTHLY
+from saas_metrics.metrics.kpi import KPI_MONTHLY, MULTIPLES
 from saas_metrics.warehouse import Warehouse
 
 #: The console report: one table per section, months as rows (fits a normal terminal).
@@ -60,10 +60,6 @@ def load_headline(settings: Settings, start: dt.date | None, end: dt.date | None
     wide = wide.loc[order]
     wide.insert(0, "unit", units.reindex(order).to_numpy())
     return wide
-
-
-#: Ratios read as multiples, not percentages.
-MULTIPLES = {"ltv_to_cac", "quick_ratio", "roas", "viral_coefficient"}
 
 
 def format_value(value: float, unit: str, metric: str = "") -> str:

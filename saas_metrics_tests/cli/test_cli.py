@@ -96,3 +96,32 @@ def test_run_never_generates_sample_data_into_a_users_folder(monkeypatch: pytest
     assert list(mine.iterdir()) == []  # nothing written
     (mine / "subscription_periods.csv").write_text("subscription_id,customer_id,start_date,end_date,monthly_amount\n")
     assert _has_source_files(mine)  # a lone periods file at the top level is a source
+
+
+def test_cli_replay_queues_a_range_once(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                        tmp_path: Path) -> None:
+    from saas_metrics.alerts.outbox import Outbox
+    from saas_metrics_tests.alerts.test_alert_history import seed_kpis
+
+    warehouse_url = f"sqlite:///{tmp_path / 'alerts.db'}"
+    seed_kpis(warehouse_url)
+    monkeypatch.setenv("SAAS_METRICS_WAREHOUSE_URL", warehouse_url)  # restored after the test
+    monkeypatch.delenv("SAAS_METRICS_ALERT_RULES_FILE", raising=False)
+    outbox = Outbox(Warehouse(warehouse_url).engine)
+
+    assert run_cli(monkeypatch, "alerts", "replay", "--start", "2024-03", "--end", "2024-05", "--dry-run") == 0
+    out = capsys.readouterr().out
+    # The packaged rules: churn above 5 % (April, May) and LTV:CAC below 3 (May), shown as a multiple.
+    assert "ltv_to_cac was 2.50x in 2024-05 (segment all), below the threshold 3.00x" in out
+    assert "3 alert(s) for 2024-03..2024-05 (dry run: nothing queued)" in out
+    assert outbox.read().empty
+
+    assert run_cli(monkeypatch, "alerts", "replay", "--start", "2024-03", "--end", "2024-05") == 0
+    assert "3 new alert(s) queued for 2024-03..2024-05 (0 were already in the outbox)" in capsys.readouterr().out
+    assert set(outbox.read()["status"]) == {"pending"}
+    assert run_cli(monkeypatch, "alerts", "replay", "--start", "2024-05") == 0
+    assert "0 new alert(s) queued for 2024-05..2024-05 (2 were already in the outbox)" in capsys.readouterr().out
+    assert len(outbox.read()) == 3
+
+    assert run_cli(monkeypatch, "alerts", "replay", "--start", "2024-05", "--end", "2024-03") == 1
+    assert "--end 2024-03 is before --start 2024-05" in capsys.readouterr().err
