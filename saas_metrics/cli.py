@@ -20,6 +20,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from saas_metrics.config import DATA_DIR, Settings, first_of_month, get_settings
 
@@ -142,7 +143,9 @@ def run(
     if outcome.success:
         print_report(settings, max(start_d, _add(end_d, -11)), end_d, "table", console)
     if not outcome.success:
-        raise CliError(f"run {outcome.run_id} failed: {outcome.error or ', '.join(outcome.steps_failed)}",
+        others = len(outcome.steps_failed) - 1
+        also = f" (and {others} other failed step{'s' if others > 1 else ''})" if outcome.error and others > 0 else ""
+        raise CliError(f"run {outcome.run_id} failed: {outcome.error or ', '.join(outcome.steps_failed)}{also}",
                        "open the run in the Dagster UI (make ui) for the full log")
 
 
@@ -232,9 +235,9 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except CliError as exc:
-        err_console.print(f"[bold red]error:[/bold red] {exc}")
+        err_console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         if exc.hint:
-            err_console.print(f"[dim]hint: {exc.hint}[/dim]")
+            err_console.print(f"[dim]hint: {escape(exc.hint)}[/dim]")
         sys.exit(1)
     except (typer.Abort, KeyboardInterrupt):
         err_console.print("aborted")
@@ -245,7 +248,12 @@ def main() -> None:
         if isinstance(exc, click.ClickException):
             exc.show()
             sys.exit(exc.exit_code or 2)
-        err_console.print(f"[bold red]error:[/bold red] {type(exc).__name__}: {exc}")
+        from saas_metrics.cli_errors import describe_exception
+
+        head, *cause = describe_exception(exc)
+        err_console.print(f"[bold red]error:[/bold red] {escape(head)}", highlight=False, soft_wrap=True)
+        for line in cause:
+            err_console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
         err_console.print("[dim]hint: run with SAAS_METRICS_DEBUG=1 for the traceback[/dim]")
         if os.environ.get("SAAS_METRICS_DEBUG"):
             raise
