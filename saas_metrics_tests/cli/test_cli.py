@@ -54,8 +54,35 @@ def test_report_as_csv_and_json(monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     assert "mrr,currency,1000.0,1750.0" in lines
     assert run_cli(monkeypatch, "report", "--warehouse-url", warehouse_url, "--format", "json") == 0
     records = json.loads(capsys.readouterr().out)
-    assert {"month": "2025-02", "metric": "mrr", "unit": "currency", "value": 1750.0} in records
-    assert {"month": "2025-01", "metric": "nrr", "unit": "ratio", "value": None} in records
+    assert {"month": "2025-02", "metric": "mrr", "unit": "currency", "value": 1750.0, "is_provisional": False} in records
+    assert {"month": "2025-01", "metric": "nrr", "unit": "ratio", "value": None, "is_provisional": False} in records
+
+
+def test_report_marks_provisional_values(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                         warehouse_url: str) -> None:
+    # March is the month in progress: trial->paid 32.6 % (its conversion window is open) and churn 9 %, provisional.
+    march = [{"month": "2025-03-01", "metric": "trial_to_paid_rate", "value": 0.326, "unit": "ratio", "is_provisional": True},
+             {"month": "2025-03-01", "metric": "customer_churn_rate", "value": 0.09, "unit": "ratio", "is_provisional": True},
+             {"month": "2025-03-01", "metric": "mrr", "value": 1800.0, "unit": "currency", "is_provisional": False}]
+    Warehouse(warehouse_url).replace(KPI_MONTHLY, kpi_frame(march), (dt.date(2025, 3, 1), dt.date(2025, 4, 1)))
+    monkeypatch.setenv("COLUMNS", "200")
+    assert run_cli(monkeypatch, "report", "--warehouse-url", warehouse_url) == 0
+    out = capsys.readouterr().out
+    march_rows = [line for line in out.splitlines() if "2025-03" in line and "Headline" not in line]
+    assert any("32.6 %*" in line for line in march_rows) and any("9.0 %*" in line for line in march_rows)
+    assert any("1,800" in line and "1,800*" not in line for line in march_rows)  # closed value: unmarked
+    assert "8.0 %*" not in out  # February's churn is final
+    assert "* provisional: the month, or the metric's conversion window" in out
+    assert run_cli(monkeypatch, "report", "--warehouse-url", warehouse_url, "--format", "json") == 0
+    records = json.loads(capsys.readouterr().out)
+    assert {"month": "2025-03", "metric": "trial_to_paid_rate", "unit": "ratio", "value": 0.326, "is_provisional": True} in records
+
+
+def test_report_without_provisional_values_has_no_footnote(monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str], warehouse_url: str) -> None:
+    assert run_cli(monkeypatch, "report", "--warehouse-url", warehouse_url) == 0
+    out = capsys.readouterr().out
+    assert "provisional" not in out and "%*" not in out
 
 
 def test_errors_are_one_line_with_a_hint_and_exit_1(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
