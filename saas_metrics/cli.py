@@ -4,6 +4,8 @@
     saas-metrics run [--start YYYY-MM] [--end YYYY-MM] [--generate-if-missing]
     saas-metrics report [--start YYYY-MM] [--end YYYY-MM] [--format table|csv|json] [--html]
     saas-metrics alerts replay --start YYYY-MM [--end YYYY-MM] [--dry-run]
+    saas-metrics ui [--port 3001]      dagster dev plus the docs server (dashboard, Data Docs)
+    saas-metrics serve [--port 3001]   the docs server alone
 
 Settings options (``--sources-dir``, ``--warehouse-url``, ``--start-month``,
 ``--end-month``, ``--reporting-currency``) override the environment for this
@@ -177,6 +179,62 @@ def report(
     end_d = _month(end)
     start_d = _month(start)
     print_report(settings, start_d, end_d, format, console, html=html)
+
+
+PortOpt = Annotated[int | None, typer.Option("--port", help="docs server port (SAAS_METRICS_DOCS_SERVER_PORT, default 3001)")]
+
+
+def _docs_server(settings: Settings, port: int | None):
+    from saas_metrics.docs_server import serve_in_background
+    from saas_metrics.links import data_docs_root
+
+    try:
+        server = serve_in_background(settings, port)
+    except OSError as exc:
+        raise CliError(f"cannot serve the dashboard and Data Docs on port {port or settings.docs_server_port}: {exc.strerror}",
+                       "another server uses it: pass --port or set SAAS_METRICS_DOCS_SERVER_PORT "
+                       "(and SAAS_METRICS_DOCS_BASE_URL if the links must say so)") from exc
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    console.print(f"dashboard: {base}/reports/ ({settings.reports_dir}); "
+                  f"Data Docs: {base}/gx_docs/ ({data_docs_root(settings)})", highlight=False)
+    return server
+
+
+@app.command("serve")
+def serve(port: PortOpt = None) -> None:
+    """Serve the dashboard (data/reports) and the GX Data Docs (data/gx_docs) over HTTP on 127.0.0.1."""
+    import threading
+
+    server = _docs_server(_settings(), port)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+
+
+@app.command("ui", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def ui(ctx: typer.Context, port: PortOpt = None) -> None:
+    """The Dagster UI and daemon (`dagster dev`; extra options are passed to it) plus the docs
+    server that the UI's dashboard and Data Docs links point to."""
+    import subprocess
+
+    from saas_metrics.config import PROJECT_ROOT
+
+    settings = _settings()
+    _dagster_home()
+    server = _docs_server(settings, port)
+    workspace = PROJECT_ROOT / "workspace.yaml"
+    target = ["-w", str(workspace)] if workspace.is_file() else ["-m", "saas_metrics.definitions"]
+    try:
+        code = subprocess.call([sys.executable, "-m", "dagster", "dev", *target, *ctx.args])
+    except KeyboardInterrupt:
+        code = 0
+    finally:
+        server.shutdown()
+    if code:
+        raise CliError(f"dagster dev exited with status {code}", "see its messages above")
 
 
 alerts_app = typer.Typer(no_args_is_help=True, help="Alert rules on the warehouse (docs/alerts.md).")

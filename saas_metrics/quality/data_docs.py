@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from saas_metrics.atomic import write_text_atomically
+from saas_metrics.quality.offline_docs import localise_site
 
 if TYPE_CHECKING:
     from saas_metrics.quality.validate import ValidationOutcome
@@ -144,6 +145,7 @@ def build_data_docs(outcomes: Iterable[ValidationOutcome], docs_dir: Path | str)
         if (site / INDEX_FILE).is_file() and marker.is_file() and marker.read_text() == fingerprint:
             continue  # the page already shows this validation
         _build_table_site(outcome, site)
+        localise_site(site, docs_dir)  # GX's pages load their CSS/JS from CDNs: local copies instead
         marker.write_text(fingerprint)
         changed = True
     index = docs_dir / INDEX_FILE

@@ -152,3 +152,39 @@ def test_cli_replay_queues_a_range_once(monkeypatch: pytest.MonkeyPatch, capsys:
 
     assert run_cli(monkeypatch, "alerts", "replay", "--start", "2024-05", "--end", "2024-03") == 1
     assert "--end 2024-03 is before --start 2024-05" in capsys.readouterr().err
+
+
+def test_ui_runs_dagster_dev_beside_the_docs_server(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                                    tmp_path: Path) -> None:
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:  # a free port for the docs server
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("SAAS_METRICS_REPORTS_DIR", str(tmp_path / "data" / "reports"))
+    (tmp_path / "data" / "reports").mkdir(parents=True)
+    (tmp_path / "data" / "reports" / "dashboard.html").write_text("<h1>kpis</h1>")
+    seen: dict[str, object] = {}
+
+    def dagster_dev(args: list[str]) -> int:
+        seen["args"] = args
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/reports/dashboard.html", timeout=5) as response:
+            seen["page"] = response.read().decode()  # served while dagster dev runs
+        return 0
+
+    monkeypatch.setattr("subprocess.call", dagster_dev)
+    assert run_cli(monkeypatch, "ui", "--port", str(port), "--", "--port", "3333") == 0
+    args = seen["args"]
+    assert args[1:4] == ["-m", "dagster", "dev"] and args[-2:] == ["--port", "3333"]  # extra options go to dagster dev
+    assert args[4] == "-w" and args[5].endswith("workspace.yaml")
+    assert seen["page"] == "<h1>kpis</h1>"
+    assert f"dashboard: http://127.0.0.1:{port}/reports/" in capsys.readouterr().out
+    with socket.socket() as busy:  # the port is taken: one line and a hint, dagster dev not started
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        seen.clear()
+        assert run_cli(monkeypatch, "ui", "--port", str(busy.getsockname()[1])) == 1
+    err = capsys.readouterr().err
+    assert "cannot serve the dashboard and Data Docs on port" in err and "SAAS_METRICS_DOCS_SERVER_PORT" in err
+    assert seen == {}
