@@ -341,6 +341,17 @@ def _month_of_partition(partition: str | None) -> pd.Timestamp | None:
         return None
 
 
+def latest_month_failures(failures: Sequence[CheckFailure], today: dt.date | None = None) -> list[CheckFailure]:
+    """What a check-alert sensor's first tick reports: unpartitioned failures, and those of the
+    latest partition month among the failures that is complete (before ``today``'s month);
+    older partitions (a backfill of history) are left to a deliberate look."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    current = pd.Timestamp(today).to_period("M").to_timestamp()
+    months = [m for f in failures if (m := _month_of_partition(f.partition)) is not None and m < current]
+    latest = max(months) if months else None
+    return [f for f in failures if f.partition is None or _month_of_partition(f.partition) == latest]
+
+
 def evaluate_check_failures(failures: Iterable[CheckFailure], rules: Sequence[AssetCheckFailedRule]) -> pd.DataFrame:
     """One alert per failed check, partition (or UTC day for unpartitioned checks) and rule."""
     rows: list[dict[str, object]] = []

@@ -15,7 +15,8 @@ tick's summary counts the alerts still pending in the outbox.
   (``saas-metrics alerts replay`` does, when asked).
 * ``asset_check_alerts_sensor``: failed asset check executions of the code
   location's checks, read from the instance (failures of the last 7 days; the
-  cursor remembers which were handled).
+  cursor remembers which were handled). Its first tick reports the unpartitioned
+  failures and those of the latest complete month only.
 * ``run_failure_alerts_sensor``: a @run_failure_sensor.
 
 Cursors advance only after the outbox write commits, so a crash in between
@@ -45,6 +46,7 @@ from saas_metrics.alerts.evaluate import (
     RunFailure,
     evaluate_check_failures,
     evaluate_run_failure,
+    latest_month_failures,
 )
 from saas_metrics.alerts.history import (
     WATCHED_TABLES,
@@ -235,6 +237,8 @@ def build_alert_sensors(
         config = load_rules(rules_file)
         seen: set[int] = set(json.loads(context.cursor)["seen"]) if context.cursor else set()
         failures, handled = recent_check_failures(context, seen)
+        if not context.cursor:  # switched on: the latest complete month, not a backfill's history
+            failures = latest_month_failures(failures)
         wh = warehouse.warehouse
         added = _write(context, wh, evaluate_check_failures(failures, config.active(AssetCheckFailedRule)))
         context.update_cursor(json.dumps({"seen": sorted(handled)}))

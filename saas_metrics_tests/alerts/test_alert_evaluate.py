@@ -18,6 +18,7 @@ from saas_metrics.alerts.evaluate import (
     evaluate_run_failure,
     format_change,
     format_value,
+    latest_month_failures,
 )
 from saas_metrics.alerts.rules import (
     AssetCheckFailedRule,
@@ -217,6 +218,17 @@ def test_check_failures_filter_and_dedupe_period() -> None:
     assert len(evaluate_check_failures(failures, [errors_only])) == 1
     only_fx = AssetCheckFailedRule(type="asset_check_failed", name="fx", assets=["raw_fx_rates"])
     assert list(evaluate_check_failures(failures, [only_fx])["subject"]) == ["raw_fx_rates:source_freshness"]
+
+
+def test_first_tick_check_failures_are_the_latest_complete_month() -> None:
+    at = dt.datetime(2024, 6, 3, 10, 0)
+    failures = [CheckFailure("raw_fx_rates", "gx_suite", "ERROR", f"2024-0{m}-01", f"r{m}", at) for m in (2, 3, 4, 5, 6)]
+    failures.append(CheckFailure("raw_fx_rates", "source_freshness", "WARN", None, "r0", at))
+    # June is in progress on 2024-06-15: May's failure and the unpartitioned one, not the backfill's history.
+    kept = latest_month_failures(failures, today=dt.date(2024, 6, 15))
+    assert [(f.partition, f.check) for f in kept] == [("2024-05-01", "gx_suite"), (None, "source_freshness")]
+    assert latest_month_failures(failures[:1], today=dt.date(2024, 2, 10)) == []  # only the month in progress
+    assert latest_month_failures([]) == []
 
 
 def test_run_failure_alert() -> None:
