@@ -228,9 +228,12 @@ def ui(ctx: typer.Context, port: PortOpt = None) -> None:
     workspace = PROJECT_ROOT / "workspace.yaml"
     target = ["-w", str(workspace)] if workspace.is_file() else ["-m", "saas_metrics.definitions"]
     try:
-        code = subprocess.call([sys.executable, "-m", "dagster", "dev", *target, *ctx.args])
-    except KeyboardInterrupt:
-        code = 0
+        process = subprocess.Popen([sys.executable, "-m", "dagster", "dev", *target, *ctx.args])
+        try:
+            code = process.wait()
+        except KeyboardInterrupt:
+            # dagster dev got the same Ctrl-C from the terminal: let it stop its webserver and daemon.
+            code = process.wait()
     finally:
         server.shutdown()
     if code:

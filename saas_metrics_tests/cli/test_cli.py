@@ -167,13 +167,16 @@ def test_ui_runs_dagster_dev_beside_the_docs_server(monkeypatch: pytest.MonkeyPa
     (tmp_path / "data" / "reports" / "dashboard.html").write_text("<h1>kpis</h1>")
     seen: dict[str, object] = {}
 
-    def dagster_dev(args: list[str]) -> int:
-        seen["args"] = args
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/reports/dashboard.html", timeout=5) as response:
-            seen["page"] = response.read().decode()  # served while dagster dev runs
-        return 0
+    class DagsterDev:
+        def __init__(self, args: list[str]) -> None:
+            seen["args"] = args
 
-    monkeypatch.setattr("subprocess.call", dagster_dev)
+        def wait(self) -> int:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/reports/dashboard.html", timeout=5) as response:
+                seen["page"] = response.read().decode()  # served while dagster dev runs
+            return 0
+
+    monkeypatch.setattr("subprocess.Popen", DagsterDev)
     assert run_cli(monkeypatch, "ui", "--port", str(port), "--", "--port", "3333") == 0
     args = seen["args"]
     assert args[1:4] == ["-m", "dagster", "dev"] and args[-2:] == ["--port", "3333"]  # extra options go to dagster dev
