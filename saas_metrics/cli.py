@@ -184,28 +184,31 @@ def report(
 PortOpt = Annotated[int | None, typer.Option("--port", help="docs server port (SAAS_METRICS_DOCS_SERVER_PORT, default 3001)")]
 
 
-def _docs_server(settings: Settings, port: int | None):
+def _docs_server(settings: Settings, port: int | None, host: str = "127.0.0.1"):
     from saas_metrics.docs_server import serve_in_background
     from saas_metrics.links import data_docs_root
 
     try:
-        server = serve_in_background(settings, port)
+        server = serve_in_background(settings, port, host)
     except OSError as exc:
         raise CliError(f"cannot serve the dashboard and Data Docs on port {port or settings.docs_server_port}: {exc.strerror}",
                        "another server uses it: pass --port or set SAAS_METRICS_DOCS_SERVER_PORT "
                        "(and SAAS_METRICS_DOCS_BASE_URL if the links must say so)") from exc
-    base = f"http://127.0.0.1:{server.server_address[1]}"
+    base = f"http://{host}:{server.server_address[1]}"
     console.print(f"dashboard: {base}/reports/ ({settings.reports_dir}); "
                   f"Data Docs: {base}/gx_docs/ ({data_docs_root(settings)})", highlight=False)
     return server
 
 
 @app.command("serve")
-def serve(port: PortOpt = None) -> None:
-    """Serve the dashboard (data/reports) and the GX Data Docs (data/gx_docs) over HTTP on 127.0.0.1."""
+def serve(
+    port: PortOpt = None,
+    host: Annotated[str, typer.Option(help="interface to listen on (0.0.0.0 inside a container)")] = "127.0.0.1",
+) -> None:
+    """Serve the dashboard (data/reports) and the GX Data Docs (data/gx_docs) over HTTP."""
     import threading
 
-    server = _docs_server(_settings(), port)
+    server = _docs_server(_settings(), port, host)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

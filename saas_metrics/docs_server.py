@@ -3,7 +3,7 @@
 ``make ui`` (``saas-metrics ui``) starts it next to ``dagster dev`` so that the UI's
 metadata links (:mod:`saas_metrics.links`) open: ``/reports/`` serves
 ``Settings.reports_dir``, ``/gx_docs/`` the Data Docs, ``/`` links both. It listens
-on 127.0.0.1 only and sends ``Cache-Control: no-cache`` so a rebuilt page is
+on 127.0.0.1 unless told otherwise (``saas-metrics serve --host``) and sends ``Cache-Control: no-cache`` so a rebuilt page is
 always fetched again.
 """
 
@@ -78,8 +78,8 @@ def make_server(settings: Settings, port: int | None = None, host: str = "127.0.
     return server
 
 
-def serve_in_background(settings: Settings, port: int | None = None) -> ThreadingHTTPServer:
+def serve_in_background(settings: Settings, port: int | None = None, host: str = "127.0.0.1") -> ThreadingHTTPServer:
     """Start :func:`make_server` in a daemon thread; call ``shutdown()`` to stop it."""
-    server = make_server(settings, port)
+    server = make_server(settings, port, host)
     threading.Thread(target=server.serve_forever, name="saas-metrics-docs", daemon=True).start()
     return server
