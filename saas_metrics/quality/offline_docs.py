@@ -26,6 +26,9 @@ from pathlib import Path
 
 from saas_metrics.atomic import write_text_atomically
 
+#: Part of each table page's fingerprint: raise it when the rewrite changes, so pages built
+#: before are rendered again.
+OFFLINE_VERSION = 1
 STATIC_DIR = Path(__file__).with_name("data_docs_static")
 #: Where the assets go, inside the Data Docs root (shared by every table's site).
 ASSETS_DIR_NAME = "_assets"

@@ -90,3 +90,19 @@ def test_built_pages_load_only_local_files(tmp_path: Path) -> None:
         for url in local:
             assert (page.parent / url).resolve().is_file(), f"{page.name}: {url}"
     assert (docs / ASSETS_DIR_NAME / "NOTICE.md").is_file()
+
+
+def test_pages_built_before_the_offline_rewrite_are_rendered_again(tmp_path: Path) -> None:
+    docs = tmp_path / "gx_docs"
+    frame = canonical("billing_payments", [payment("py_1")])
+    validate_table(frame, context(policy=QualityPolicy(data_docs=True), data_docs_dir=docs))
+    site = docs / "billing_payments"
+    # A site as an older version left it: CDN links, its fingerprint without the offline version.
+    index = site / "index.html"
+    index.write_text(index.read_text().replace("../_assets/jquery-3.7.1/jquery.min.js", "https://code.jquery.com/jquery-3.7.1.min.js"))
+    marker = site / ".fingerprint"
+    marker.write_text(marker.read_text().split("|")[0])
+    assert external_urls(index.read_text()) == ["https://code.jquery.com/jquery-3.7.1.min.js"]
+    validate_table(frame, context(policy=QualityPolicy(data_docs=True), data_docs_dir=docs))
+    assert external_urls(index.read_text()) == []
+    assert marker.read_text().endswith("|offline-1")
