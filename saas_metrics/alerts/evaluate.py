@@ -274,10 +274,18 @@ def _min_mrr(frame: pd.DataFrame, min_mrr: float) -> pd.DataFrame:
     return frame[frame["mrr"].fillna(0.0).astype(float) >= min_mrr]
 
 
+def _in_progress(month: pd.Timestamp, today: dt.date | None) -> bool:
+    """The month of ``today`` (UTC) or later: its usage and health are partial, not yet comparable."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    return month >= pd.Timestamp(today).to_period("M").to_timestamp()
+
+
 def evaluate_at_risk(at_risk: pd.DataFrame, rules: Sequence[AtRiskAccountRule], months: Iterable | None = None,
-                     currency: str = "USD") -> pd.DataFrame:
+                     currency: str = "USD", today: dt.date | None = None) -> pd.DataFrame:
     """Per rule and month, one alert grouping the at_risk_accounts rows (accounts whose
-    usage dropped) with MRR >= min_mrr; the top accounts by MRR are listed."""
+    usage dropped) with MRR >= min_mrr; the top accounts by MRR are listed. The month in
+    progress (``today``'s) alerts only under rules with ``include_provisional``: its one
+    alert would otherwise be raised on a partial month's usage."""
     _require(at_risk, AT_RISK_COLUMNS, "at_risk_accounts frame")
     rows: list[dict[str, object]] = []
 
@@ -288,6 +296,8 @@ def evaluate_at_risk(at_risk: pd.DataFrame, rules: Sequence[AtRiskAccountRule], 
 
     for month, frame in _by_month(at_risk, months):
         for rule in rules:
+            if _in_progress(month, today) and not rule.include_provisional:
+                continue
             flagged = _min_mrr(frame, rule.min_mrr)
             if flagged.empty:
                 continue
@@ -302,9 +312,11 @@ def evaluate_health(
     rules: Sequence[HealthEnteredCriticalRule | HealthScoreDropRule],
     months: Iterable | None = None,
     currency: str = "USD",
+    today: dt.date | None = None,
 ) -> pd.DataFrame:
     """Per rule and month, one alert grouping the accounts that entered the critical
-    band, or whose health score fell by at least ``threshold`` points (score_change <= -threshold)."""
+    band, or whose health score fell by at least ``threshold`` points (score_change <= -threshold).
+    The month in progress alerts only under rules with ``include_provisional``."""
     _require(health, HEALTH_COLUMNS, "customer_health frame")
     rows: list[dict[str, object]] = []
 
@@ -317,6 +329,8 @@ def evaluate_health(
 
     for month, frame in _by_month(health, months):
         for rule in rules:
+            if _in_progress(month, today) and not rule.include_provisional:
+                continue
             candidates = _min_mrr(frame, rule.min_mrr)
             if isinstance(rule, HealthEnteredCriticalRule):
                 flagged = candidates[candidates["entered_critical"].fillna(False).astype(bool)]

@@ -83,6 +83,8 @@ class _AccountRule(_Rule):
 
     min_mrr: float = Field(0.0, ge=0, description="only accounts with at least this MRR")
     top_accounts: int = Field(10, ge=0, description="accounts listed by name in the alert (highest MRR first)")
+    include_provisional: bool = Field(
+        False, description="also alert on the month in progress (its one alert per month would see partial usage)")
 
 
 class AtRiskAccountRule(_AccountRule):

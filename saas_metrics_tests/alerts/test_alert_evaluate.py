@@ -179,6 +179,20 @@ def test_at_risk_min_mrr_months_filter_and_top_zero() -> None:
     assert evaluate_at_risk(at_risk_frame().iloc[:0], [rule]).empty
 
 
+def test_account_rules_wait_for_the_month_to_close() -> None:
+    # On 2024-05-20 May is in progress: its usage is partial, and the month's one alert would be raised on it.
+    rule = AtRiskAccountRule(type="at_risk_account", name="usage_drop")
+    alerts = evaluate_at_risk(at_risk_frame(), [rule], today=dt.date(2024, 5, 20))
+    assert list(alerts["dedupe_key"]) == ["usage_drop|2024-04|account|accounts"]
+    eager = rule.model_copy(update={"include_provisional": True})
+    assert len(evaluate_at_risk(at_risk_frame(), [eager], today=dt.date(2024, 5, 20))) == 2
+    health = pd.DataFrame({"month": [MAY], "customer_id": ["a"], "score": [38.0], "band": ["critical"], "mrr": [100.0],
+                           "score_change": [-34.0], "entered_critical": [True]})
+    critical = HealthEnteredCriticalRule(type="health_entered_critical", name="critical")
+    assert evaluate_health(health, [critical], today=dt.date(2024, 5, 31)).empty
+    assert len(evaluate_health(health, [critical], today=dt.date(2024, 6, 1))) == 1
+
+
 def test_health_entered_critical_and_score_drop_grouped() -> None:
     health = pd.DataFrame({
         "month": [MAY] * 3, "customer_id": ["a", "b", "c"], "score": [38.0, 55.0, 60.0],
