@@ -28,10 +28,11 @@ test: install
 	bash scripts/install_chromium.sh
 	$(BIN)/pytest -n 2 --dist loadfile -q
 
-## The Dagster UI and daemon (schedules, sensors) with run history kept under data/.
+## The Dagster UI and daemon (schedules, sensors) with run history kept under data/, and
+## the dashboard and GX Data Docs over HTTP on 127.0.0.1:3001 (the UI's links point there).
 ui: install
 	mkdir -p $(DAGSTER_HOME)
-	$(BIN)/dagster dev -w workspace.yaml
+	$(BIN)/saas-metrics ui
 
 report: install
 	$(BIN)/saas-metrics report

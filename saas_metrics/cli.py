@@ -3,6 +3,9 @@
     saas-metrics generate-sample-data [--seed 42] [--customers N] [--months 36] [--out DIR] [--defect-rate 0.02]
     saas-metrics run [--start YYYY-MM] [--end YYYY-MM] [--generate-if-missing]
     saas-metrics report [--start YYYY-MM] [--end YYYY-MM] [--format table|csv|json] [--html]
+    saas-metrics alerts replay --start YYYY-MM [--end YYYY-MM] [--dry-run]
+    saas-metrics ui [--port 3001]      dagster dev plus the docs server (dashboard, Data Docs)
+    saas-metrics serve [--port 3001]   the docs server alone
 
 Settings options (``--sources-dir``, ``--warehouse-url``, ``--start-month``,
 ``--end-month``, ``--reporting-currency``) override the environment for this
@@ -19,6 +22,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from saas_metrics.config import DATA_DIR, Settings, first_of_month, get_settings
 
@@ -141,7 +145,9 @@ def run(
     if outcome.success:
         print_report(settings, max(start_d, _add(end_d, -11)), end_d, "table", console)
     if not outcome.success:
-        raise CliError(f"run {outcome.run_id} failed: {outcome.error or ', '.join(outcome.steps_failed)}",
+        others = len(outcome.steps_failed) - 1
+        also = f" (and {others} other failed step{'s' if others > 1 else ''})" if outcome.error and others > 0 else ""
+        raise CliError(f"run {outcome.run_id} failed: {outcome.error or ', '.join(outcome.steps_failed)}{also}",
                        "open the run in the Dagster UI (make ui) for the full log")
 
 
@@ -175,6 +181,109 @@ def report(
     print_report(settings, start_d, end_d, format, console, html=html)
 
 
+PortOpt = Annotated[int | None, typer.Option("--port", help="docs server port (SAAS_METRICS_DOCS_SERVER_PORT, default 3001)")]
+
+
+def _docs_server(settings: Settings, port: int | None, host: str = "127.0.0.1"):
+    from saas_metrics.docs_server import serve_in_background
+    from saas_metrics.links import data_docs_root
+
+    try:
+        server = serve_in_background(settings, port, host)
+    except OSError as exc:
+        raise CliError(f"cannot serve the dashboard and Data Docs on port {port or settings.docs_server_port}: {exc.strerror}",
+                       "another server uses it: pass --port or set SAAS_METRICS_DOCS_SERVER_PORT "
+                       "(and SAAS_METRICS_DOCS_BASE_URL if the links must say so)") from exc
+    base = f"http://{host}:{server.server_address[1]}"
+    console.print(f"dashboard: {base}/reports/ ({settings.reports_dir}); "
+                  f"Data Docs: {base}/gx_docs/ ({data_docs_root(settings)})", highlight=False)
+    return server
+
+
+@app.command("serve")
+def serve(
+    port: PortOpt = None,
+    host: Annotated[str, typer.Option(help="interface to listen on (0.0.0.0 inside a container)")] = "127.0.0.1",
+) -> None:
+    """Serve the dashboard (data/reports) and the GX Data Docs (data/gx_docs) over HTTP."""
+    import threading
+
+    server = _docs_server(_settings(), port, host)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+
+
+@app.command("ui", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def ui(ctx: typer.Context, port: PortOpt = None) -> None:
+    """The Dagster UI and daemon (`dagster dev`; extra options are passed to it) plus the docs
+    server that the UI's dashboard and Data Docs links point to."""
+    import subprocess
+
+    from saas_metrics.config import PROJECT_ROOT
+
+    settings = _settings()
+    _dagster_home()
+    server = _docs_server(settings, port)
+    workspace = PROJECT_ROOT / "workspace.yaml"
+    target = ["-w", str(workspace)] if workspace.is_file() else ["-m", "saas_metrics.definitions"]
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "dagster", "dev", *target, *ctx.args])
+        try:
+            code = process.wait()
+        except KeyboardInterrupt:
+            # dagster dev got the same Ctrl-C from the terminal: let it stop its webserver and daemon.
+            code = process.wait()
+    finally:
+        server.shutdown()
+    if code:
+        raise CliError(f"dagster dev exited with status {code}", "see its messages above")
+
+
+alerts_app = typer.Typer(no_args_is_help=True, help="Alert rules on the warehouse (docs/alerts.md).")
+app.add_typer(alerts_app, name="alerts")
+
+
+@alerts_app.command("replay")
+def alerts_replay(
+    start: Annotated[str, typer.Option(help="first month to evaluate (YYYY-MM)")],
+    end: Annotated[str | None, typer.Option(help="last month (default: --start)")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the alerts, queue nothing")] = False,
+    warehouse_url: WarehouseOpt = None,
+) -> None:
+    """Evaluate the metric alert rules for a month range and queue the new alerts in the outbox
+    (the metric_alerts_sensor delivers them at its next tick; alerts already raised are not repeated)."""
+    from saas_metrics.alerts.history import replay_alerts
+    from saas_metrics.alerts.outbox import Outbox
+    from saas_metrics.alerts.rules import load_rules
+    from saas_metrics.warehouse import Warehouse
+
+    settings = _settings(warehouse_url=warehouse_url)
+    start_d = _month(start)
+    end_d = _month(end) or start_d
+    if start_d is None or end_d is None or end_d < start_d:
+        raise CliError(f"--end {end} is before --start {start}", "give --start <= --end (YYYY-MM)")
+    warehouse = Warehouse(settings.warehouse_url)
+    alerts = replay_alerts(warehouse, load_rules(settings.alert_rules_file), start_d, end_d, settings.reporting_currency)
+    span = f"{start_d:%Y-%m}..{end_d:%Y-%m}"
+    if alerts.empty:
+        console.print(f"no alert for {span}")
+        return
+    if dry_run:
+        for message in alerts["message"]:
+            console.print(message, markup=False, highlight=False, soft_wrap=True)
+        console.print(f"{len(alerts)} alert(s) for {span} (dry run: nothing queued)")
+        return
+    added = set(Outbox(warehouse.engine).add(alerts))
+    for message in alerts.loc[alerts["dedupe_key"].isin(added), "message"]:
+        console.print(message, markup=False, highlight=False, soft_wrap=True)
+    console.print(f"{len(added)} new alert(s) queued for {span} ({len(alerts) - len(added)} were already in the outbox); "
+                  "metric_alerts_sensor delivers them at its next tick")
+
+
 @app.command("bench", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def bench(ctx: typer.Context) -> None:
     """Run the benchmark (options: --scale tiny|small|medium|large, --backend sqlite|postgresql,
@@ -190,9 +299,9 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except CliError as exc:
-        err_console.print(f"[bold red]error:[/bold red] {exc}")
+        err_console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         if exc.hint:
-            err_console.print(f"[dim]hint: {exc.hint}[/dim]")
+            err_console.print(f"[dim]hint: {escape(exc.hint)}[/dim]")
         sys.exit(1)
     except (typer.Abort, KeyboardInterrupt):
         err_console.print("aborted")
@@ -203,7 +312,12 @@ def main() -> None:
         if isinstance(exc, click.ClickException):
             exc.show()
             sys.exit(exc.exit_code or 2)
-        err_console.print(f"[bold red]error:[/bold red] {type(exc).__name__}: {exc}")
+        from saas_metrics.cli_errors import describe_exception
+
+        head, *cause = describe_exception(exc)
+        err_console.print(f"[bold red]error:[/bold red] {escape(head)}", highlight=False, soft_wrap=True)
+        for line in cause:
+            err_console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
         err_console.print("[dim]hint: run with SAAS_METRICS_DEBUG=1 for the traceback[/dim]")
         if os.environ.get("SAAS_METRICS_DEBUG"):
             raise

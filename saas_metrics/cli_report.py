@@ -1,6 +1,6 @@
 """``saas-metrics report``: the headline KPIs of a month range, as an aligned
-table (percentages and currency formatted, rules that would alert highlighted),
-CSV or JSON."""
+table (percentages and currency formatted, rules that would alert highlighted,
+provisional values marked), CSV or JSON."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from saas_metrics.config import Settings, add_months
-from saas_metrics.metrics.kpi import KPI_MONTHLY
+from saas_metrics.metrics.kpi import KPI_MONTHLY, MULTIPLES
 from saas_metrics.warehouse import Warehouse
 
 #: The console report: one table per section, months as rows (fits a normal terminal).
@@ -39,8 +39,15 @@ SHORT = {
 }
 
 
+#: Marks a provisional value in the console table.
+PROVISIONAL_MARK = "*"
+
+
 def load_headline(settings: Settings, start: dt.date | None, end: dt.date | None) -> pd.DataFrame:
-    """Headline (segment 'all') KPIs of [start, end] from the warehouse, wide: one row per metric."""
+    """Headline (segment 'all') KPIs of [start, end] from the warehouse, wide: one row per metric.
+
+    ``wide.attrs["provisional"]`` holds the (metric, month) cells whose row is
+    provisional (the month, or the metric's conversion window, has not closed)."""
     wh = Warehouse(settings.warehouse_url)
     if not wh.has_table(KPI_MONTHLY.name):
         from saas_metrics.cli import CliError
@@ -59,11 +66,9 @@ def load_headline(settings: Settings, start: dt.date | None, end: dt.date | None
     order = [m for m in HEADLINE if m in wide.index]
     wide = wide.loc[order]
     wide.insert(0, "unit", units.reindex(order).to_numpy())
+    flagged = kpi[kpi["is_provisional"].fillna(False).astype(bool)]
+    wide.attrs["provisional"] = {(row.metric, pd.Timestamp(row.month)) for row in flagged.itertuples(index=False)}
     return wide
-
-
-#: Ratios read as multiples, not percentages.
-MULTIPLES = {"ltv_to_cac", "quick_ratio", "roas", "viral_coefficient"}
 
 
 def format_value(value: float, unit: str, metric: str = "") -> str:
@@ -88,6 +93,7 @@ def print_report(settings: Settings, start: dt.date | None, end: dt.date | None,
         console.print("kpi_monthly has no rows for that range")
         return
     months = [c for c in wide.columns if c != "unit"]
+    provisional: set[tuple[str, pd.Timestamp]] = wide.attrs.get("provisional", set())
     if fmt == "csv":
         out = wide.copy()
         out.columns = ["unit", *[m.strftime("%Y-%m") for m in months]]
@@ -96,7 +102,7 @@ def print_report(settings: Settings, start: dt.date | None, end: dt.date | None,
     if fmt == "json":
         records = [
             {"month": m.strftime("%Y-%m"), "metric": metric, "unit": row["unit"],
-             "value": None if pd.isna(row[m]) else float(row[m])}
+             "value": None if pd.isna(row[m]) else float(row[m]), "is_provisional": (metric, m) in provisional}
             for metric, row in wide.iterrows() for m in months
         ]
         console.print(json.dumps(records, indent=1), markup=False, highlight=False, soft_wrap=True)
@@ -116,11 +122,16 @@ def print_report(settings: Settings, start: dt.date | None, end: dt.date | None,
             cells = []
             for metric in present:
                 text = format_value(wide.at[metric, month], wide.at[metric, "unit"], metric)
+                if (metric, month) in provisional:
+                    text = f"[italic]{text}{PROVISIONAL_MARK}[/italic]"
                 cells.append(f"[bold red]{text}[/bold red]" if (metric, month) in alerts else text)
             table.add_row(month.strftime("%Y-%m"), *cells)
         console.print(table)
     if alerts:
         console.print("[bold red]red[/bold red]: the value breaks an alert rule (see docs/alerts.md)")
+    if any(metric in wide.index and month in months for metric, month in provisional):
+        console.print(f"{PROVISIONAL_MARK} provisional: the month, or the metric's conversion window "
+                      "(e.g. trial -> paid), has not closed yet; the value will change")
     if html:
         from saas_metrics.reports_cli import write_dashboard
 
@@ -135,6 +146,9 @@ def _alerting_cells(settings: Settings, wide: pd.DataFrame, months: list[pd.Time
 
     rules = [r for r in load_rules(settings.alert_rules_file).rules if isinstance(r, KpiThresholdRule | KpiChangeRule)]
     long = wide.drop(columns="unit").reset_index().melt(id_vars="metric", var_name="month", value_name="value")
-    long = long.assign(segment="all", segment_value="all", unit=long["metric"].map(wide["unit"]), is_provisional=False)
+    provisional = wide.attrs.get("provisional", set())
+    flags = [(metric, pd.Timestamp(month)) in provisional for metric, month in zip(long["metric"], long["month"], strict=True)]
+    # Provisional cells alert only under rules that include them, as in the sensor.
+    long = long.assign(segment="all", segment_value="all", unit=long["metric"].map(wide["unit"]), is_provisional=flags)
     alerts = evaluate_kpi_rules(long, rules, months)
     return {(row.subject, pd.Timestamp(row.month)) for row in alerts.itertuples(index=False)}

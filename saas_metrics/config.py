@@ -167,6 +167,14 @@ class Settings(BaseSettings):
         default_factory=ConnectorsConfig,
         description="per source system files / api / sql, API base URLs and accounts, SQL replica URL (docs/connectors.md)",
     )
+    docs_server_port: int = Field(
+        3001, ge=1, le=65535,
+        description="port of the local HTTP server `make ui` starts for the dashboard and the GX Data Docs",
+    )
+    docs_base_url: str | None = Field(
+        None, description="base URL of the dashboard and Data Docs links in the Dagster UI "
+        "(default http://127.0.0.1:<docs_server_port>; set it when the server is reached another way)",
+    )
 
     @field_validator("start_month", "end_month", mode="before")
     @classmethod

@@ -17,6 +17,7 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+from saas_metrics.cli_errors import describe_error_info
 from saas_metrics.config import Settings
 from saas_metrics.defs.partitions import partition_key
 from saas_metrics.sources.landing import wait_for_stores
@@ -35,7 +36,7 @@ class RunOutcome:
     steps_skipped: list[str] = field(default_factory=list)
     checks_passed: int = 0
     checks_failed: list[tuple[str, str, str]] = field(default_factory=list)  # (asset, check, severity)
-    error: str | None = None
+    error: str | None = None  # the first failed step and its root cause, one line
 
 
 def materialise(
@@ -159,7 +160,7 @@ def summarise(result: dg.ExecuteInProcessResult, tags: dict[str, str], step_keys
         elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
             outcome.steps_failed.append(event.step_key or "?")
             if outcome.error is None and event.step_failure_data and event.step_failure_data.error:
-                outcome.error = event.step_failure_data.error.message.strip()
+                outcome.error = f"{event.step_key}: {describe_error_info(event.step_failure_data.error)}"
         elif event.event_type == dg.DagsterEventType.STEP_SKIPPED:
             outcome.steps_skipped.append(event.step_key or "?")
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:

@@ -7,7 +7,9 @@ alert twice is a no-op in the outbox, so evaluations are idempotent.
 * KPI rules: segment = ``all`` for the headline, else ``<segment>=<value>``;
   subject = the metric; period = ``YYYY-MM``. Undefined values (NULL) never
   alert; provisional rows only when the rule says ``include_provisional``.
-* Account rules (at risk, health): segment ``account``, subject = customer_id.
+* Account rules (at risk, health): ONE alert per rule and month, segment
+  ``account``, subject ``accounts``; its message counts the accounts, lists the
+  top ``rule.top_accounts`` by MRR and gives the SQL query that lists them all.
 * Asset checks: segment ``pipeline``, subject ``<asset>:<check>``, period = the
   check's partition, else the UTC day of the evaluation (one alert per day).
 * Runs: segment ``pipeline``, subject = the run id (one alert per failed run).
@@ -17,8 +19,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -32,12 +35,15 @@ from saas_metrics.alerts.rules import (
     KpiThresholdRule,
     RunFailedRule,
 )
+from saas_metrics.metrics.kpi import MULTIPLES
 
 ALERT_COLUMNS = ["dedupe_key", "rule", "month", "segment", "subject", "value", "threshold", "severity", "owner", "message"]
 KPI_COLUMNS = ["month", "metric", "segment", "segment_value", "value", "unit", "is_provisional"]
 AT_RISK_COLUMNS = ["month", "customer_id", "usage_previous", "usage", "usage_change_pct", "mrr"]
 HEALTH_COLUMNS = ["month", "customer_id", "score", "band", "mrr", "score_change", "entered_critical"]
 ACCOUNT_SEGMENT = "account"
+#: Subject of the one grouped alert per account rule and month.
+ACCOUNTS_SUBJECT = "accounts"
 PIPELINE_SEGMENT = "pipeline"
 
 
@@ -70,17 +76,37 @@ def empty_alerts() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="object") for c in ALERT_COLUMNS})
 
 
-def format_value(value: float, unit: str | None) -> str:
-    """A human value: ratios as percent, currency with 2 decimals and thousands separators."""
+def format_value(value: float | None, unit: str | None, metric: str = "", currency: str = "USD") -> str:
+    """A value in its own unit: rates as percent (6.20%), ratio metrics read as
+    multiples as ``2.52x`` (LTV:CAC, quick ratio, ROAS), money with thousands
+    separators and the currency code (179,950.50 USD), counts as integers,
+    months and days with their unit."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
+    if unit == "ratio" and metric in MULTIPLES:
+        return f"{value:,.2f}x"
     if unit == "ratio":
         return f"{value:.2%}"
     if unit == "currency":
-        return f"{value:,.2f}"
+        return f"{value:,.2f} {currency}"
     if unit == "count":
         return f"{value:,.0f}"
+    if unit in ("months", "days", "hours"):
+        return f"{value:,.1f} {unit}"
+    if unit == "score":
+        return f"{value:,.1f}"
     return f"{value:,.4g}"
+
+
+def format_change(change: float, kind: str, unit: str | None, metric: str = "", currency: str = "USD") -> str:
+    """A month-over-month change: relative as a signed percent; absolute in the
+    metric's unit (a rate's absolute change in percentage points)."""
+    if kind == "relative":
+        return f"{change:+.2%}"
+    if unit == "ratio" and metric not in MULTIPLES:
+        return f"{change * 100:+.2f} pp"
+    text = format_value(abs(change), unit, metric, currency)
+    return f"{'-' if change < 0 else '+'}{text}"
 
 
 def _require(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
@@ -134,6 +160,7 @@ def evaluate_kpi_rules(
     kpi: pd.DataFrame,
     rules: Sequence[KpiThresholdRule | KpiChangeRule],
     months: Iterable | None = None,
+    currency: str = "USD",
 ) -> pd.DataFrame:
     """Alerts of threshold and month-over-month rules on kpi_monthly rows.
 
@@ -142,7 +169,8 @@ def evaluate_kpi_rules(
     (None: every month in ``kpi``). Threshold: value > threshold (above) or
     value < threshold (below). Change: relative = (v(M) - v(M-1)) / |v(M-1)|
     (undefined when v(M-1) is 0), absolute = v(M) - v(M-1); a missing M-1 row
-    never alerts.
+    never alerts. Values are shown in their unit (``currency``: the reporting
+    currency's code).
     """
     _require(kpi, KPI_COLUMNS, "kpi_monthly frame")
     if kpi.empty or not rules:
@@ -167,25 +195,25 @@ def evaluate_kpi_rules(
                 continue
             segment = _segment_label(row.segment, row.segment_value)
             where = f"in {_period(row.month)} (segment {segment})"
+            shown = partial(format_value, unit=row.unit, metric=rule.metric, currency=currency)
             if isinstance(rule, KpiThresholdRule):
                 hit = row.value > rule.threshold if rule.operator == "above" else row.value < rule.threshold
                 if hit:
-                    message = (f"{rule.metric} was {format_value(row.value, row.unit)} {where}, "
-                               f"{rule.operator} the threshold {format_value(rule.threshold, row.unit)}.")
+                    message = (f"{rule.metric} was {shown(row.value)} {where}, "
+                               f"{rule.operator} the threshold {shown(rule.threshold)}.")
                     rows.append(_alert(rule, _period(row.month), row.month, segment, rule.metric,
                                        row.value, rule.threshold, message))
                 continue
             change = _change(row.value, row.previous, rule.change)
             if change is None or not _change_hits(change, rule):
                 continue
-            shown = f"{change:+.2%}" if rule.change == "relative" else format_value(change, row.unit)
             if rule.threshold == 0:
                 limit = {"down": "alert on any decrease", "up": "alert on any increase", "any": "alert on any change"}[rule.direction]
             else:
-                size = f"{rule.threshold:.2%}" if rule.change == "relative" else format_value(rule.threshold, row.unit)
+                size = format_change(rule.threshold, rule.change, row.unit, rule.metric, currency).lstrip("+")
                 limit = f"alert on a move {rule.direction} of more than {size}"
-            message = (f"{rule.metric} changed {shown} month over month {where}: "
-                       f"{format_value(row.value, row.unit)} from {format_value(row.previous, row.unit)} ({limit}).")
+            message = (f"{rule.metric} changed {format_change(change, rule.change, row.unit, rule.metric, currency)} "
+                       f"month over month {where}: {shown(row.value)} from {shown(row.previous)} ({limit}).")
             rows.append(_alert(rule, _period(row.month), row.month, segment, rule.metric, change, rule.threshold, message))
     return _frame(rows)
 
@@ -208,22 +236,74 @@ def _change_hits(change: float, rule: KpiChangeRule) -> bool:
     return abs(change) > rule.threshold
 
 
-def evaluate_at_risk(at_risk: pd.DataFrame, rules: Sequence[AtRiskAccountRule], months: Iterable | None = None) -> pd.DataFrame:
-    """One alert per at_risk_accounts row (account whose usage dropped) with MRR >= min_mrr."""
+def _account_alert(rule: AtRiskAccountRule | HealthEnteredCriticalRule | HealthScoreDropRule, month: pd.Timestamp,
+                   accounts: pd.DataFrame, headline: str, describe: Callable[[object], str], query: str,
+                   value: float | None, currency: str) -> dict[str, object]:
+    """One alert for every account a rule flagged in a month: the count, their MRR,
+    the top ``rule.top_accounts`` by MRR (ties by customer id) and a query for the rest."""
+    ranked = accounts.assign(mrr_value=accounts["mrr"].fillna(0.0).astype(float))
+    ranked = ranked.sort_values(["mrr_value", "customer_id"], ascending=[False, True], kind="stable")
+    top = ranked.head(rule.top_accounts)
+    count = len(ranked)
+    noun = "account" if count == 1 else "accounts"
+    message = (f"{count} {noun} {headline} in {_period(month)} "
+               f"(MRR {format_value(ranked['mrr_value'].sum(), 'currency', currency=currency)} in total).")
+    if len(top):
+        listed = "; ".join(f"{row.customer_id} ({describe(row)})" for row in top.itertuples(index=False))
+        message += f" Top {len(top)} by MRR: {listed}."
+    if count > len(top):
+        message += f" All {count}: {query}"
+    return _alert(rule, _period(month), month, ACCOUNT_SEGMENT, ACCOUNTS_SUBJECT, value, None, message)
+
+
+def _account_query(table: str, columns: str, month: pd.Timestamp, condition: str, min_mrr: float) -> str:
+    where = f"month = '{pd.Timestamp(month):%Y-%m-%d}'" + (f" AND {condition}" if condition else "")
+    if min_mrr > 0:
+        where += f" AND mrr >= {min_mrr:g}"
+    return f"SELECT customer_id, {columns} FROM {table} WHERE {where} ORDER BY mrr DESC;"
+
+
+def _by_month(frame: pd.DataFrame, months: Iterable | None) -> Iterable[tuple[pd.Timestamp, pd.DataFrame]]:
+    if frame.empty:
+        return []
+    frame = frame[_months_filter(frame, months)]
+    return ((pd.Timestamp(month), group) for month, group in frame.groupby("month", sort=True))
+
+
+def _min_mrr(frame: pd.DataFrame, min_mrr: float) -> pd.DataFrame:
+    return frame[frame["mrr"].fillna(0.0).astype(float) >= min_mrr]
+
+
+def _in_progress(month: pd.Timestamp, today: dt.date | None) -> bool:
+    """The month of ``today`` (UTC) or later: its usage and health are partial, not yet comparable."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    return month >= pd.Timestamp(today).to_period("M").to_timestamp()
+
+
+def evaluate_at_risk(at_risk: pd.DataFrame, rules: Sequence[AtRiskAccountRule], months: Iterable | None = None,
+                     currency: str = "USD", today: dt.date | None = None) -> pd.DataFrame:
+    """Per rule and month, one alert grouping the at_risk_accounts rows (accounts whose
+    usage dropped) with MRR >= min_mrr; the top accounts by MRR are listed. The month in
+    progress (``today``'s) alerts only under rules with ``include_provisional``: its one
+    alert would otherwise be raised on a partial month's usage."""
     _require(at_risk, AT_RISK_COLUMNS, "at_risk_accounts frame")
     rows: list[dict[str, object]] = []
-    frame = at_risk[_months_filter(at_risk, months)] if not at_risk.empty else at_risk
-    for rule in rules:
-        for row in frame.itertuples(index=False):
-            mrr = 0.0 if pd.isna(row.mrr) else float(row.mrr)
-            if mrr < rule.min_mrr:
+
+    def describe(row) -> str:
+        drop = "n/a" if pd.isna(row.usage_change_pct) else f"{row.usage_change_pct:+.0%}"
+        return (f"usage {drop}, {format_value(row.usage_previous, 'count')} -> {format_value(row.usage, 'count')}, "
+                f"MRR {format_value(row.mrr_value, 'currency', currency=currency)}")
+
+    for month, frame in _by_month(at_risk, months):
+        for rule in rules:
+            if _in_progress(month, today) and not rule.include_provisional:
                 continue
-            drop = "n/a" if pd.isna(row.usage_change_pct) else f"{row.usage_change_pct:+.0%}"
-            message = (f"account {row.customer_id} usage {drop} in {_period(row.month)} "
-                       f"({format_value(row.usage_previous, 'count')} -> {format_value(row.usage, 'count')}), "
-                       f"MRR {format_value(mrr, 'currency')}.")
-            rows.append(_alert(rule, _period(row.month), row.month, ACCOUNT_SEGMENT, str(row.customer_id),
-                               row.usage_change_pct, None, message))
+            flagged = _min_mrr(frame, rule.min_mrr)
+            if flagged.empty:
+                continue
+            query = _account_query("at_risk_accounts", "usage_previous, usage, usage_change_pct, mrr", month, "", rule.min_mrr)
+            rows.append(_account_alert(rule, month, flagged, "with usage down by the at-risk fraction or more", describe,
+                                       query, len(flagged), currency))
     return _frame(rows)
 
 
@@ -231,30 +311,38 @@ def evaluate_health(
     health: pd.DataFrame,
     rules: Sequence[HealthEnteredCriticalRule | HealthScoreDropRule],
     months: Iterable | None = None,
+    currency: str = "USD",
+    today: dt.date | None = None,
 ) -> pd.DataFrame:
-    """Accounts entering the critical band, and health score drops of at least ``threshold`` points."""
+    """Per rule and month, one alert grouping the accounts that entered the critical
+    band, or whose health score fell by at least ``threshold`` points (score_change <= -threshold).
+    The month in progress alerts only under rules with ``include_provisional``."""
     _require(health, HEALTH_COLUMNS, "customer_health frame")
     rows: list[dict[str, object]] = []
-    frame = health[_months_filter(health, months)] if not health.empty else health
-    for rule in rules:
-        for row in frame.itertuples(index=False):
-            mrr = 0.0 if pd.isna(row.mrr) else float(row.mrr)
-            if mrr < rule.min_mrr:
+
+    def critical(row) -> str:
+        return f"score {row.score:.1f}, MRR {format_value(row.mrr_value, 'currency', currency=currency)}"
+
+    def dropped(row) -> str:
+        return (f"-{-row.score_change:.1f} points to {row.score:.1f} ({row.band}), "
+                f"MRR {format_value(row.mrr_value, 'currency', currency=currency)}")
+
+    for month, frame in _by_month(health, months):
+        for rule in rules:
+            if _in_progress(month, today) and not rule.include_provisional:
                 continue
+            candidates = _min_mrr(frame, rule.min_mrr)
             if isinstance(rule, HealthEnteredCriticalRule):
-                if pd.isna(row.entered_critical) or not bool(row.entered_critical):
-                    continue
-                message = (f"account {row.customer_id} entered the critical health band in {_period(row.month)}: "
-                           f"score {row.score:.1f}, MRR {format_value(mrr, 'currency')}.")
-                rows.append(_alert(rule, _period(row.month), row.month, ACCOUNT_SEGMENT, str(row.customer_id),
-                                   row.score, None, message))
+                flagged = candidates[candidates["entered_critical"].fillna(False).astype(bool)]
+                headline, describe, condition = "entered the critical health band", critical, "entered_critical"
             else:
-                if pd.isna(row.score_change) or row.score_change > -rule.threshold:
-                    continue
-                message = (f"account {row.customer_id} health score fell {-row.score_change:.1f} points in "
-                           f"{_period(row.month)} to {row.score:.1f} ({row.band}), MRR {format_value(mrr, 'currency')}.")
-                rows.append(_alert(rule, _period(row.month), row.month, ACCOUNT_SEGMENT, str(row.customer_id),
-                                   row.score_change, -rule.threshold, message))
+                flagged = candidates[candidates["score_change"].notna() & (candidates["score_change"] <= -rule.threshold)]
+                headline = f"lost {rule.threshold:g} health points or more"
+                describe, condition = dropped, f"score_change <= -{rule.threshold:g}"
+            if flagged.empty:
+                continue
+            query = _account_query("customer_health", "score, band, score_change, mrr", month, condition, rule.min_mrr)
+            rows.append(_account_alert(rule, month, flagged, headline, describe, query, len(flagged), currency))
     return _frame(rows)
 
 
@@ -265,6 +353,17 @@ def _month_of_partition(partition: str | None) -> pd.Timestamp | None:
         return pd.Timestamp(partition).to_period("M").to_timestamp()
     except ValueError:
         return None
+
+
+def latest_month_failures(failures: Sequence[CheckFailure], today: dt.date | None = None) -> list[CheckFailure]:
+    """What a check-alert sensor's first tick reports: unpartitioned failures, and those of the
+    latest partition month among the failures that is complete (before ``today``'s month);
+    older partitions (a backfill of history) are left to a deliberate look."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    current = pd.Timestamp(today).to_period("M").to_timestamp()
+    months = [m for f in failures if (m := _month_of_partition(f.partition)) is not None and m < current]
+    latest = max(months) if months else None
+    return [f for f in failures if f.partition is None or _month_of_partition(f.partition) == latest]
 
 
 def evaluate_check_failures(failures: Iterable[CheckFailure], rules: Sequence[AssetCheckFailedRule]) -> pd.DataFrame:

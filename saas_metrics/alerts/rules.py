@@ -13,9 +13,12 @@ Rule types (``type``):
 * ``kpi_change``: month-over-month change of a kpi_monthly value, ``relative``
   ((M - M-1) / |M-1|) or ``absolute`` (M - M-1); ``direction: down`` alerts when
   change < -threshold, ``up`` when change > threshold, ``any`` when |change| > threshold.
-* ``at_risk_account``: every row of ``at_risk_accounts`` (one alert per account and month).
+* ``at_risk_account``: rows of ``at_risk_accounts``.
 * ``health_entered_critical``: ``customer_health.entered_critical`` is true.
 * ``health_score_drop``: ``customer_health.score_change <= -threshold`` (points).
+
+  The three account rules raise ONE alert per rule and month that counts the
+  accounts and lists the ``top_accounts`` with the highest MRR (and a query for all).
 * ``asset_check_failed``: a failed asset check evaluation (GX suites, freshness, ...).
 * ``run_failed``: a failed Dagster run.
 """
@@ -75,20 +78,26 @@ class KpiChangeRule(_KpiRule):
     threshold: float = Field(0.0, ge=0, description="size of change that must be exceeded (fraction or absolute)")
 
 
-class AtRiskAccountRule(_Rule):
-    type: Literal["at_risk_account"]
+class _AccountRule(_Rule):
+    """A rule on account rows: one grouped alert per rule and month."""
+
     min_mrr: float = Field(0.0, ge=0, description="only accounts with at least this MRR")
+    top_accounts: int = Field(10, ge=0, description="accounts listed by name in the alert (highest MRR first)")
+    include_provisional: bool = Field(
+        False, description="also alert on the month in progress (its one alert per month would see partial usage)")
 
 
-class HealthEnteredCriticalRule(_Rule):
+class AtRiskAccountRule(_AccountRule):
+    type: Literal["at_risk_account"]
+
+
+class HealthEnteredCriticalRule(_AccountRule):
     type: Literal["health_entered_critical"]
-    min_mrr: float = Field(0.0, ge=0)
 
 
-class HealthScoreDropRule(_Rule):
+class HealthScoreDropRule(_AccountRule):
     type: Literal["health_score_drop"]
     threshold: float = Field(20.0, gt=0, description="points; alert when score_change <= -threshold")
-    min_mrr: float = Field(0.0, ge=0)
 
 
 class AssetCheckFailedRule(_Rule):
@@ -125,6 +134,15 @@ class DeliveryPolicy(_Strict):
     claim_seconds: float = Field(300.0, gt=0, description="lease a delivering tick holds on an alert")
 
 
+class SensorPolicy(_Strict):
+    """How much history the metric alert sensor evaluates on its own."""
+
+    max_months_per_tick: int = Field(
+        3, ge=1, description="a tick that sees more materialised months (a backfill) evaluates only the latest ones; "
+        "replay older months with `saas-metrics alerts replay`",
+    )
+
+
 class SourceFreshness(_Strict):
     max_file_age_hours: float | None = Field(48.0, gt=0, description="newest landing file of the system; null: not checked")
     max_record_age_days: float | None = Field(3.0, gt=0, description="newest clean record of a fact table; null: not checked")
@@ -152,6 +170,7 @@ class AlertConfig(_Strict):
     version: Literal[1] = 1
     rules: list[Rule] = Field(default_factory=list)
     delivery: DeliveryPolicy = Field(default_factory=DeliveryPolicy)
+    sensor: SensorPolicy = Field(default_factory=SensorPolicy)
     freshness: FreshnessConfig = Field(default_factory=FreshnessConfig)
 
     @field_validator("rules")

@@ -2,15 +2,21 @@
 
 All three write to the ``alerts`` outbox first (unique dedupe key: a re-run,
 a re-evaluation or a restarted sensor never creates a second alert), then
-deliver every pending alert (Dagster log always; webhooks from env vars).
+deliver pending alerts (Dagster log always; webhooks from env vars). Each
+tick's summary counts the alerts still pending in the outbox.
 
 * ``metric_alerts_sensor``: new materialisations of kpi_monthly,
   at_risk_accounts and customer_health (cursor: last seen event storage id per
   asset) -> evaluates the rules for the materialised months (kpi change rules
-  also re-check the month after, whose comparison base changed).
+  also re-check the month after, whose comparison base changed), at most the
+  latest ``sensor.max_months_per_tick`` months per tick. Its FIRST tick (no
+  cursor) evaluates only the latest complete month and starts the cursor after
+  the existing materialisations: switching alerts on never replays history
+  (``saas-metrics alerts replay`` does, when asked).
 * ``asset_check_alerts_sensor``: failed asset check executions of the code
   location's checks, read from the instance (failures of the last 7 days; the
-  cursor remembers which were handled).
+  cursor remembers which were handled). Its first tick reports the unpartitioned
+  failures and those of the latest complete month only.
 * ``run_failure_alerts_sensor``: a @run_failure_sensor.
 
 Cursors advance only after the outbox write commits, so a crash in between
@@ -36,93 +42,60 @@ from saas_metrics.alerts.delivery import (
     webhook_channels,
 )
 from saas_metrics.alerts.evaluate import (
-    AT_RISK_COLUMNS,
-    HEALTH_COLUMNS,
     CheckFailure,
     RunFailure,
-    evaluate_at_risk,
     evaluate_check_failures,
-    evaluate_health,
-    evaluate_kpi_rules,
     evaluate_run_failure,
+    latest_month_failures,
+)
+from saas_metrics.alerts.history import (
+    WATCHED_TABLES,
+    evaluate_months,
+    latest_complete_month,
+    pending_count,
+    table_months,
 )
 from saas_metrics.alerts.outbox import Outbox
 from saas_metrics.alerts.rules import (
-    KPI_RULES,
     AlertConfig,
     AssetCheckFailedRule,
-    AtRiskAccountRule,
-    HealthEnteredCriticalRule,
-    HealthScoreDropRule,
     RunFailedRule,
     load_rules,
 )
 from saas_metrics.defs.resources import WarehouseResource
-from saas_metrics.metrics.kpi import KPI_MONTHLY
-from saas_metrics.tables import Column, TableSchema
 from saas_metrics.warehouse import Warehouse
 
-WATCHED_ASSETS = ("kpi_monthly", "at_risk_accounts", "customer_health")
+WATCHED_ASSETS = WATCHED_TABLES
 EVENTS_PER_TICK = 500
 CHECK_LOOKBACK = dt.timedelta(days=7)
 CHECK_RECORDS_PER_KEY = 50
-
-_AT_RISK_READ = TableSchema("at_risk_accounts", tuple(
-    Column(c, "date" if c == "month" else "str" if c == "customer_id" else "float") for c in AT_RISK_COLUMNS
-), time_column="month")
-_HEALTH_TYPES = {"month": "date", "customer_id": "str", "band": "str", "entered_critical": "bool"}
-_HEALTH_READ = TableSchema("customer_health", tuple(
-    Column(c, _HEALTH_TYPES.get(c, "float")) for c in HEALTH_COLUMNS  # type: ignore[arg-type]
-), time_column="month")
+REPLAY_HINT = "saas-metrics alerts replay --start YYYY-MM --end YYYY-MM"
 
 
 def _month(value: dt.date | pd.Timestamp | str) -> dt.date:
     return pd.Timestamp(value).date().replace(day=1)
 
 
-def _next(month: dt.date, n: int = 1) -> dt.date:
-    return (pd.Timestamp(month) + pd.DateOffset(months=n)).date()
+def _currency() -> str:
+    from saas_metrics.config import get_settings
+
+    return get_settings().reporting_currency
 
 
-def evaluate_months(warehouse: Warehouse, config: AlertConfig, changed: dict[str, set[dt.date]]) -> pd.DataFrame:
-    """Alerts for the months whose tables changed (``{asset name: months}``)."""
-    frames = []
-    kpi_rules = config.active(*KPI_RULES)
-    for month in sorted(changed.get("kpi_monthly", set())):
-        if not kpi_rules:
-            break
-        # M-1 is the comparison base of M; M+1 compares against the M just rewritten.
-        kpi = warehouse.read(KPI_MONTHLY, (_next(month, -1), _next(month, 2)))
-        frames.append(evaluate_kpi_rules(kpi, kpi_rules, months=[month, _next(month)]))
-    at_risk_rules = config.active(AtRiskAccountRule)
-    for month in sorted(changed.get("at_risk_accounts", set())):
-        if at_risk_rules and warehouse.has_table(_AT_RISK_READ.name):
-            frames.append(evaluate_at_risk(warehouse.read(_AT_RISK_READ, (month, _next(month))), at_risk_rules))
-    health_rules = config.active(HealthEnteredCriticalRule, HealthScoreDropRule)
-    for month in sorted(changed.get("customer_health", set())):
-        if health_rules and warehouse.has_table(_HEALTH_READ.name):
-            frames.append(evaluate_health(warehouse.read(_HEALTH_READ, (month, _next(month))), health_rules))
-    frames = [f for f in frames if not f.empty]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def _all_months(warehouse: Warehouse, table: str) -> set[dt.date]:
-    if not warehouse.has_table(table):
-        return set()
-    import sqlalchemy as sa
-
-    with warehouse.engine.connect() as conn:
-        values = conn.execute(sa.text(f'SELECT DISTINCT month FROM "{table}"')).scalars().all()
-    return {_month(v) for v in values if v is not None}
-
-
-def _deliver(context, warehouse: Warehouse, config: AlertConfig) -> DeliveryReport:
+def _deliver(context, warehouse: Warehouse, config: AlertConfig) -> str:
+    """Deliver pending alerts; the summary counts what is pending in the outbox afterwards."""
     env = {name: dg.EnvVar(name).get_value() for name in (SLACK_WEBHOOK_ENV, ALERT_WEBHOOK_ENV)}
     channels = [LogChannel(context.log), *webhook_channels(env, config.delivery)]
     report = deliver_pending(Outbox(warehouse.engine), channels, config.delivery)
     if report.errors:
         context.log.warning(f"alert delivery incomplete: {report.summary()}")
-    return report
+    return delivery_summary(report, pending_count(warehouse.engine))
+
+
+def delivery_summary(report: DeliveryReport, pending: int) -> str:
+    """This tick's deliveries and the outbox's pending count (all of it, not only this tick's alerts)."""
+    text = f"{len(report.delivered)} delivered, {len(report.failed)} failed this tick; {pending} pending in the outbox"
+    return text + (f"; errors: {'; '.join(report.errors[:5])}" if report.errors else "")
 
 
 def _write(context, warehouse: Warehouse, alerts: pd.DataFrame) -> list[str]:
@@ -132,6 +105,43 @@ def _write(context, warehouse: Warehouse, alerts: pd.DataFrame) -> list[str]:
     if added:
         context.log.info(f"{len(added)} new alert(s): {', '.join(added[:20])}")
     return added
+
+
+def _latest_storage_id(context: dg.SensorEvaluationContext, name: str) -> int | None:
+    result = context.instance.fetch_materializations(dg.AssetKey([name]), limit=1, ascending=False)
+    return result.records[0].storage_id if result.records else None
+
+
+def _first_activation(context: dg.SensorEvaluationContext, wh: Warehouse
+                      ) -> tuple[dict[str, set[dt.date]], dict[str, int], list[dt.date]]:
+    """The first tick: the latest complete month only, and a cursor after every existing materialisation."""
+    cursor = {name: storage_id for name in WATCHED_ASSETS if (storage_id := _latest_storage_id(context, name)) is not None}
+    month = latest_complete_month(wh)
+    changed = {name: {month} for name in WATCHED_ASSETS} if month is not None else {}
+    return changed, cursor, []
+
+
+def _materialised_months(context: dg.SensorEvaluationContext, wh: Warehouse, cursor: dict[str, int],
+                         config: AlertConfig) -> tuple[dict[str, set[dt.date]], dict[str, int], list[dt.date]]:
+    """Months materialised since the cursor, capped to the latest ``max_months_per_tick`` (the rest is returned)."""
+    changed: dict[str, set[dt.date]] = {}
+    new_cursor = dict(cursor)
+    for name in WATCHED_ASSETS:
+        result = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey([name]), after_storage_id=cursor.get(name)),
+            limit=EVENTS_PER_TICK, ascending=True,
+        )
+        for record in result.records:
+            months = changed.setdefault(name, set())
+            if record.partition_key:
+                months.add(_month(record.partition_key))
+            else:
+                months.update(table_months(wh, name))
+            new_cursor[name] = max(new_cursor.get(name, 0), record.storage_id)
+    every = sorted(set().union(*changed.values())) if changed else []
+    keep = set(every[-config.sensor.max_months_per_tick:])
+    skipped = [m for m in every if m not in keep]
+    return {name: months & keep for name, months in changed.items()}, new_cursor, skipped
 
 
 def recent_check_failures(context: dg.SensorEvaluationContext, seen: set[int]) -> tuple[list[CheckFailure], set[int]]:
@@ -199,27 +209,23 @@ def build_alert_sensors(
     )
     def metric_alerts_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SkipReason:
         config = load_rules(rules_file)
-        cursor: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
-        changed: dict[str, set[dt.date]] = {}
-        new_cursor = dict(cursor)
         wh = warehouse.warehouse
-        for name in WATCHED_ASSETS:
-            result = context.instance.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=dg.AssetKey([name]), after_storage_id=cursor.get(name)),
-                limit=EVENTS_PER_TICK, ascending=True,
-            )
-            for record in result.records:
-                months = changed.setdefault(name, set())
-                if record.partition_key:
-                    months.add(_month(record.partition_key))
-                else:
-                    months.update(_all_months(wh, name))
-                new_cursor[name] = max(new_cursor.get(name, 0), record.storage_id)
-        added = _write(context, wh, evaluate_months(wh, config, changed)) if changed else []
+        first_tick = not context.cursor
+        if not first_tick:
+            changed, new_cursor, skipped = _materialised_months(context, wh, json.loads(context.cursor), config)
+            recheck_next = True
+        else:
+            changed, new_cursor, skipped = _first_activation(context, wh)
+            recheck_next = False
+        alerts = evaluate_months(wh, config, changed, recheck_next=recheck_next, currency=_currency()) if changed else None
+        added = _write(context, wh, alerts) if alerts is not None else []
         context.update_cursor(json.dumps(new_cursor, sort_keys=True))
-        report = _deliver(context, wh, config)
-        evaluated = {k: sorted(str(m) for m in v) for k, v in changed.items()}
-        return dg.SkipReason(f"evaluated {evaluated or 'nothing new'}; {len(added)} new alert(s); {report.summary()}")
+        delivered = _deliver(context, wh, config)
+        evaluated = {k: sorted(str(m) for m in v) for k, v in changed.items() if v}
+        note = (f"; {len(skipped)} older month(s) not evaluated ({min(skipped)}..{max(skipped)}; {REPLAY_HINT})"
+                if skipped else "")
+        first = "first tick, latest complete month only: " if first_tick else ""
+        return dg.SkipReason(f"{first}evaluated {evaluated or 'nothing new'}{note}; {len(added)} new alert(s); {delivered}")
 
     @dg.sensor(
         name="asset_check_alerts_sensor",
@@ -231,11 +237,13 @@ def build_alert_sensors(
         config = load_rules(rules_file)
         seen: set[int] = set(json.loads(context.cursor)["seen"]) if context.cursor else set()
         failures, handled = recent_check_failures(context, seen)
+        if not context.cursor:  # switched on: the latest complete month, not a backfill's history
+            failures = latest_month_failures(failures)
         wh = warehouse.warehouse
         added = _write(context, wh, evaluate_check_failures(failures, config.active(AssetCheckFailedRule)))
         context.update_cursor(json.dumps({"seen": sorted(handled)}))
-        report = _deliver(context, wh, config)
-        return dg.SkipReason(f"{len(failures)} failed check evaluation(s); {len(added)} new alert(s); {report.summary()}")
+        delivered = _deliver(context, wh, config)
+        return dg.SkipReason(f"{len(failures)} failed check evaluation(s); {len(added)} new alert(s); {delivered}")
 
     @dg.run_failure_sensor(
         name="run_failure_alerts_sensor",

@@ -71,12 +71,13 @@ def build_report_assets(settings: Settings, partitions: dg.PartitionsDefinition,
         data/reports/ with the MRR bridge waterfall, MRR/ARR trend, churn with NRR/GRR, CAC/LTV,
         the funnel, the cohort heatmap, attribution by model and channel, and the at-risk list.
         Also written by `saas-metrics report --html`."""
+        from saas_metrics.links import link_url
         from saas_metrics.reports_cli import write_dashboard
 
         path = write_dashboard(settings)
         return dg.MaterializeResult(metadata={
             "path": dg.MetadataValue.path(str(path)),
-            "url": dg.MetadataValue.url(path.resolve().as_uri()),
+            "url": dg.MetadataValue.url(link_url(path, settings)),  # on the docs server of `make ui`
             "size_kb": round(path.stat().st_size / 1024, 1),
         })
 

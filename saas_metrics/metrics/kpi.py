@@ -26,6 +26,8 @@ MONTHS = "months"
 DAYS = "days"
 HOURS = "hours"
 SCORE = "score"
+#: Ratio-unit metrics read as multiples (LTV:CAC 3.2x), not as percentages.
+MULTIPLES = frozenset({"ltv_to_cac", "quick_ratio", "roas", "viral_coefficient"})
 
 KPI_MONTHLY = TableSchema(
     name="kpi_monthly",

@@ -12,6 +12,7 @@ from typing import Any
 
 import dagster as dg
 
+from saas_metrics.links import data_docs_page_url
 from saas_metrics.quality.outcomes import CheckOutcome
 from saas_metrics.quality.validate import (
     CHECK_DESCRIPTIONS,
@@ -79,7 +80,8 @@ def to_asset_check_results(
     }
     if outcome.data_docs_index is not None:
         shared["data_docs"] = dg.MetadataValue.path(str(outcome.data_docs_index))
-        shared["data_docs_url"] = dg.MetadataValue.url(outcome.data_docs_index.resolve().as_uri())
+        # An http link on the docs server (`make ui`): the UI is an http page, browsers refuse file:// from it.
+        shared["data_docs_url"] = dg.MetadataValue.url(data_docs_page_url(outcome.data_docs_index))
     results = []
     for check in outcome.checks:
         metadata = {**{k: _metadata_value(v) for k, v in check.metadata.items()}, **shared}

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from saas_metrics.atomic import write_text_atomically
+from saas_metrics.quality.offline_docs import OFFLINE_VERSION, localise_site
 
 if TYPE_CHECKING:
     from saas_metrics.quality.validate import ValidationOutcome
@@ -139,11 +140,13 @@ def build_data_docs(outcomes: Iterable[ValidationOutcome], docs_dir: Path | str)
     changed = False
     for outcome in outcomes:
         site = docs_dir / outcome.table
-        fingerprint = validation_fingerprint(outcome)
+        # With the offline rewrite's version: pages built before it (CDN links) are rendered again.
+        fingerprint = f"{validation_fingerprint(outcome)}|offline-{OFFLINE_VERSION}"
         marker = site / FINGERPRINT_FILE
         if (site / INDEX_FILE).is_file() and marker.is_file() and marker.read_text() == fingerprint:
             continue  # the page already shows this validation
         _build_table_site(outcome, site)
+        localise_site(site, docs_dir)  # GX's pages load their CSS/JS from CDNs: local copies instead
         marker.write_text(fingerprint)
         changed = True
     index = docs_dir / INDEX_FILE

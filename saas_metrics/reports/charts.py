@@ -10,7 +10,6 @@ can show a 'no data' note instead. Metric names are those of kpi_monthly
 from __future__ import annotations
 
 import math
-from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -46,6 +45,9 @@ FUNNEL_STAGES: tuple[tuple[str, str], ...] = (
     ("sqls", "SQLs"),
     ("new_customers", "New customers"),
 )
+#: Stage -> the stage it is a subset of (its share of that stage is a conversion). New
+#: customers have none: self-serve sign-ups become customers without being SQLs.
+FUNNEL_SUBSET_OF: dict[str, str] = {"leads": "unique_visitors", "mqls": "leads", "sqls": "mqls"}
 
 #: Attribution models in the order METRICS_SPEC.md 'Attribution' lists them.
 MODEL_ORDER = ("first_touch", "last_touch", "linear", "u_shaped", "w_shaped", "time_decay")
@@ -54,6 +56,19 @@ _CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": 
 
 #: Bridge residue (in currency units) below which the bridge counts as reconciled.
 RECONCILE_TOLERANCE = 0.005
+
+#: (month, metric) cells still provisional; drawn with open markers and named in the hover.
+Provisional = frozenset[tuple[pd.Timestamp, str]] | set[tuple[pd.Timestamp, str]]
+PROVISIONAL_NOTE = " (provisional)"
+
+
+def provisional_style(headline: pd.DataFrame, metric: str, provisional: Provisional,
+                      size: int = 5) -> tuple[dict[str, object], list[str]]:
+    """Marker settings (open circles on provisional months) and per-point hover notes of a series."""
+    flags = [(pd.Timestamp(month), metric) in provisional for month in headline.index]
+    marker = {"size": [size + 3 if f else size for f in flags],
+              "symbol": ["circle-open" if f else "circle" for f in flags]}
+    return marker, [PROVISIONAL_NOTE if f else "" for f in flags]
 
 
 def currency_prefix(currency: str) -> str:
@@ -163,16 +178,17 @@ def mrr_bridge_figure(headline: pd.DataFrame, month: pd.Timestamp, currency: str
     return fig
 
 
-def mrr_trend_figure(headline: pd.DataFrame, currency: str = "USD") -> go.Figure | None:
-    """MRR (area, left axis) and ARR (line, right axis) by month."""
+def mrr_trend_figure(headline: pd.DataFrame, currency: str = "USD", provisional: Provisional = frozenset()) -> go.Figure | None:
+    """MRR (area, left axis) and ARR (line, right axis) by month; provisional months as open markers."""
     if "mrr" not in headline.columns or headline["mrr"].isna().all():
         return None
     prefix = currency_prefix(currency)
     fig = make_subplots(specs=[[{"secondary_y": True}]])
+    marker, notes = provisional_style(headline, "mrr", provisional)
     fig.add_trace(go.Scatter(
         x=headline.index, y=headline["mrr"], name="MRR", mode="lines+markers",
-        line={"color": BLUE, "width": 2.5}, marker={"size": 5}, fill="tozeroy", fillcolor="rgba(37,99,235,0.10)",
-        hovertemplate=f"%{{x|%b %Y}}: {prefix}%{{y:,.0f}}<extra>MRR</extra>",
+        line={"color": BLUE, "width": 2.5}, marker=marker, fill="tozeroy", fillcolor="rgba(37,99,235,0.10)",
+        customdata=notes, hovertemplate=f"%{{x|%b %Y}}: {prefix}%{{y:,.0f}}%{{customdata}}<extra>MRR</extra>",
     ), secondary_y=False)
     if "arr" in headline.columns and headline["arr"].notna().any():
         fig.add_trace(go.Scatter(
@@ -190,28 +206,30 @@ def mrr_trend_figure(headline: pd.DataFrame, currency: str = "USD") -> go.Figure
     return fig
 
 
-def _series_traces(headline: pd.DataFrame, specs: list[tuple[str, str, str, str]]) -> list[go.Scatter]:
+def _series_traces(headline: pd.DataFrame, specs: list[tuple[str, str, str, str]],
+                   provisional: Provisional = frozenset()) -> list[go.Scatter]:
     traces = []
     for metric, name, color, dash in specs:
         if metric in headline.columns and headline[metric].notna().any():
+            marker, notes = provisional_style(headline, metric, provisional, size=4)
             traces.append(go.Scatter(
                 x=headline.index, y=headline[metric], name=name, mode="lines+markers",
-                line={"color": color, "width": 2, "dash": dash}, marker={"size": 4},
-                hovertemplate=f"%{{x|%b %Y}}: %{{y:.1%}}<extra>{name}</extra>",
+                line={"color": color, "width": 2, "dash": dash}, marker=marker, customdata=notes,
+                hovertemplate=f"%{{x|%b %Y}}: %{{y:.1%}}%{{customdata}}<extra>{name}</extra>",
             ))
     return traces
 
 
-def churn_retention_figure(headline: pd.DataFrame) -> go.Figure | None:
+def churn_retention_figure(headline: pd.DataFrame, provisional: Provisional = frozenset()) -> go.Figure | None:
     """Customer churn rate and gross MRR churn rate (left axis) with NRR and GRR (right axis)."""
     churn = _series_traces(headline, [
         ("customer_churn_rate", "Customer churn", RED, "solid"),
         ("gross_mrr_churn_rate", "Gross MRR churn", AMBER, "solid"),
-    ])
+    ], provisional)
     retention = _series_traces(headline, [
         ("nrr", "NRR (right)", GREEN, "dot"),
         ("grr", "GRR (right)", SKY, "dot"),
-    ])
+    ], provisional)
     if not churn and not retention:
         return None
     fig = make_subplots(specs=[[{"secondary_y": True}]])
@@ -226,23 +244,27 @@ def churn_retention_figure(headline: pd.DataFrame) -> go.Figure | None:
     return fig
 
 
-def unit_economics_figure(headline: pd.DataFrame, currency: str = "USD") -> go.Figure | None:
+def unit_economics_figure(headline: pd.DataFrame, currency: str = "USD", provisional: Provisional = frozenset()) -> go.Figure | None:
     """CAC and LTV (bars, left axis) and LTV:CAC (line, right axis) with the 3x rule of thumb."""
     prefix = currency_prefix(currency)
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     drawn = 0
     for metric, name, color in (("cac", "CAC", AMBER), ("ltv", "LTV", BLUE)):
         if metric in headline.columns and headline[metric].notna().any():
+            _, notes = provisional_style(headline, metric, provisional)
+            # Provisional bars hatched, like the open markers of the lines.
             fig.add_trace(go.Bar(
-                x=headline.index, y=headline[metric], name=name, marker_color=color, opacity=0.85,
-                hovertemplate=f"%{{x|%b %Y}}: {prefix}%{{y:,.0f}}<extra>{name}</extra>",
+                x=headline.index, y=headline[metric], name=name, opacity=0.85, customdata=notes,
+                marker={"color": color, "pattern": {"shape": ["/" if note else "" for note in notes]}},
+                hovertemplate=f"%{{x|%b %Y}}: {prefix}%{{y:,.0f}}%{{customdata}}<extra>{name}</extra>",
             ), secondary_y=False)
             drawn += 1
     if "ltv_to_cac" in headline.columns and headline["ltv_to_cac"].notna().any():
+        marker, notes = provisional_style(headline, "ltv_to_cac", provisional)
         fig.add_trace(go.Scatter(
             x=headline.index, y=headline["ltv_to_cac"], name="LTV:CAC (right)", mode="lines+markers",
-            line={"color": GREEN, "width": 2.5}, marker={"size": 5},
-            hovertemplate="%{x|%b %Y}: %{y:.2f}×<extra>LTV:CAC</extra>",
+            line={"color": GREEN, "width": 2.5}, marker=marker, customdata=notes,
+            hovertemplate="%{x|%b %Y}: %{y:.2f}×%{customdata}<extra>LTV:CAC</extra>",
         ), secondary_y=True)
         # The 3x rule of thumb (METRICS_SPEC.md 'LTV:CAC'), drawn on the ratio axis.
         fig.add_trace(go.Scatter(
@@ -290,16 +312,22 @@ def funnel_figure(headline: pd.DataFrame, month: pd.Timestamp, months: int = 3) 
 
     Horizontal bars on a log axis: visitors outnumber customers by orders of
     magnitude, so a linear funnel would shrink every later stage to a sliver. Each
-    bar is labelled with its count and its conversion from the previous stage."""
+    bar is labelled with its count and, where the stage is a subset of another
+    (:data:`FUNNEL_SUBSET_OF`) present in the window and not outnumbered by it, its
+    share of that stage; only decades are ticked on the log axis."""
     stages = funnel_values(headline, month, months)
     if stages is None:
         return None
     values = stages["value"].tolist()
-    conversion = [""] + [
-        f" · {v / p:.1%} of {_lower_first(stages['label'].iloc[i])}" if p else ""
-        for i, (p, v) in enumerate(pairwise(values))
-    ]
-    text = [f"{v:,.0f}{c}" for v, c in zip(values, conversion, strict=True)]
+    metric_of = {label: metric for metric, label in FUNNEL_STAGES}
+    by_metric = {metric_of[label]: (label, value) for label, value in zip(stages["label"], values, strict=True)}
+    text = []
+    for label, value in zip(stages["label"], values, strict=True):
+        parent = by_metric.get(FUNNEL_SUBSET_OF.get(metric_of[label], ""))
+        share = ""
+        if parent is not None and parent[1] > 0 and value <= parent[1]:
+            share = f" · {value / parent[1]:.1%} of {_lower_first(parent[0])}"
+        text.append(f"{value:,.0f}{share}")
     positive = [v for v in values if v > 0]
     fig = go.Figure(go.Bar(
         y=stages["label"].tolist(), x=[v if v > 0 else None for v in values], orientation="h",
@@ -311,8 +339,10 @@ def funnel_figure(headline: pd.DataFrame, month: pd.Timestamp, months: int = 3) 
     fig.update_layout(showlegend=False, margin={"l": 110, "r": 24, "t": 16, "b": 40}, bargap=0.35)
     if positive:
         # Headroom on the right for the labels: two decades past the largest bar.
+        # Ticks at powers of ten only (1, 10, 100, 1k ...): no minor '2' and '5' labels between them.
         fig.update_xaxes(type="log", range=[max(0.0, math.floor(math.log10(min(positive)))) - 0.3,
                                             math.log10(max(positive)) + 1.3],
+                         tick0=0, dtick=1, tickformat="~s", minor={"showgrid": False, "ticks": ""},
                          title_text="count (log scale)", showgrid=True, gridcolor="#e2e8f0")
     fig.update_yaxes(autorange="reversed", showgrid=False)
     return fig

@@ -22,7 +22,13 @@ from plotly.offline import get_plotlyjs
 
 from saas_metrics.atomic import write_text_atomically
 from saas_metrics.reports import charts
-from saas_metrics.reports.data import DashboardData, headline_wide, latest_month, provisional_months
+from saas_metrics.reports.data import (
+    DashboardData,
+    headline_wide,
+    latest_month,
+    provisional_cells,
+    provisional_months,
+)
 
 #: DOM id of each chart's plotly div, by chart key (stable: tests and links rely on them).
 CHART_IDS: dict[str, str] = {
@@ -39,6 +45,8 @@ KPI_CARDS_ID = "kpi-cards"
 
 #: Trailing months summed by the funnel and attribution charts.
 TRAILING_MONTHS = 3
+#: What a provisional mark means (card tooltip and page footer).
+PROVISIONAL_TITLE = "the month, or the metric's conversion window, has not closed: the value will change"
 #: Rows shown in the at-risk table (the rest are counted).
 AT_RISK_MAX_ROWS = 25
 
@@ -103,8 +111,10 @@ def format_change(current: float, previous: float, kind: str) -> tuple[str, floa
     return f"{'▲' if delta > 0 else '▼' if delta < 0 else '■'} {abs(delta):.1%}", delta
 
 
-def kpi_cards_html(headline: pd.DataFrame, month: pd.Timestamp | None, currency: str = "USD") -> str:
-    """The header cards for ``month`` with their change against the month before."""
+def kpi_cards_html(headline: pd.DataFrame, month: pd.Timestamp | None, currency: str = "USD",
+                   provisional: charts.Provisional = frozenset()) -> str:
+    """The header cards for ``month`` with their change against the month before; a
+    card whose value is provisional (``provisional`` holds (month, metric)) says so."""
     cards = []
     previous = None if month is None else month - pd.DateOffset(months=1)
     for card in KPI_CARDS:
@@ -117,8 +127,11 @@ def kpi_cards_html(headline: pd.DataFrame, month: pd.Timestamp | None, currency:
             text, delta = change
             tone = "flat" if delta == 0 else ("good" if (delta > 0) == card.higher_is_better else "bad")
             change_html = f'<span class="delta {tone}">{html.escape(text)}</span> <span class="vs">vs prior month</span>'
+        is_provisional = month is not None and (month, card.metric) in provisional
+        badge = f'<span class="provisional" title="{PROVISIONAL_TITLE}">provisional</span>' if is_provisional else ""
         cards.append(
-            f'<div class="card" data-metric="{card.metric}"><div class="label">{html.escape(card.label)}</div>'
+            f'<div class="card{" is-provisional" if is_provisional else ""}" data-metric="{card.metric}">'
+            f'<div class="label">{html.escape(card.label)}{badge}</div>'
             f'<div class="value">{html.escape(format_value(current, card.kind, currency))}</div>'
             f'<div class="change">{change_html}</div></div>'
         )
@@ -220,6 +233,7 @@ def render_dashboard(tables: DashboardData, *, title: str = "SaaS metrics", gene
     """The dashboard page as an HTML string (see :func:`build_dashboard`)."""
     currency = tables.currency
     headline = headline_wide(tables.kpi_monthly)
+    provisional = provisional_cells(tables.kpi_monthly)
     month = latest_month(headline)
     if month is None:
         kpi_missing = "kpi_monthly has no headline rows (segment 'all')."
@@ -239,14 +253,14 @@ def render_dashboard(tables: DashboardData, *, title: str = "SaaS metrics", gene
                            lambda: charts.mrr_bridge_figure(headline, month, currency),
                            f"no MRR or MRR movements for {label}."),
             _chart_section("mrr_trend", "MRR and ARR", "Month-end MRR (left) and ARR = 12 × MRR (right).",
-                           lambda: charts.mrr_trend_figure(headline, currency), "no MRR in kpi_monthly."),
+                           lambda: charts.mrr_trend_figure(headline, currency, provisional), "no MRR in kpi_monthly."),
             _chart_section("churn_retention", "Churn and retention",
                            "Monthly customer and gross MRR churn (left); NRR and GRR (right).",
-                           lambda: charts.churn_retention_figure(headline),
+                           lambda: charts.churn_retention_figure(headline, provisional),
                            "no churn or retention rates in kpi_monthly."),
             _chart_section("unit_economics", "CAC, LTV and LTV:CAC",
                            "Blended CAC and LTV (left); LTV:CAC against the usual 3× target (right).",
-                           lambda: charts.unit_economics_figure(headline, currency),
+                           lambda: charts.unit_economics_figure(headline, currency, provisional),
                            "no CAC or LTV in kpi_monthly."),
             _chart_section("funnel", "Funnel", f"Visitors to new customers, {window} (sum of {TRAILING_MONTHS} months).",
                            lambda: charts.funnel_figure(headline, month, TRAILING_MONTHS),
@@ -272,8 +286,9 @@ def render_dashboard(tables: DashboardData, *, title: str = "SaaS metrics", gene
         plotly_js=get_plotlyjs(),
         css=_CSS,
         meta=html.escape(f"Latest month: {month_text} · amounts in {currency} · generated {generated}"),
-        cards=kpi_cards_html(headline, month, currency),
+        cards=kpi_cards_html(headline, month, currency, provisional),
         sections="\n".join(sections),
+        provisional_note=html.escape(PROVISIONAL_TITLE),
     )
 
 
@@ -307,6 +322,9 @@ main { max-width:1440px; margin:-48px auto 40px; padding:0 24px; }
 .card .change { font-size:12px; }
 .delta { font-weight:600; } .delta.good { color:var(--good); } .delta.bad { color:var(--bad); }
 .delta.flat, .vs { color:var(--muted); font-weight:400; }
+.card .provisional { margin-left:6px; padding:0 6px; border-radius:999px; background:#fef3c7; color:#92400e;
+                     font-size:10.5px; text-transform:none; letter-spacing:0; }
+.card.is-provisional .value { color:#475569; font-style:italic; }
 .grid { display:grid; grid-template-columns:repeat(2,minmax(0,1fr)); gap:18px; }
 .panel { background:var(--card); border-radius:12px; padding:16px 18px 10px; box-shadow:0 1px 3px rgba(15,23,42,.10); min-width:0; }
 .panel.wide { grid-column:1 / -1; }
@@ -345,7 +363,7 @@ _PAGE = """<!DOCTYPE html>
 {sections}
 </div>
 </main>
-<footer>Definitions: docs/metrics.md · rates are monthly fractions · a dash means undefined (no data or a zero denominator).</footer>
+<footer>Definitions: docs/metrics.md · rates are monthly fractions · a dash means undefined (no data or a zero denominator) · provisional (open markers, hatched bars): {provisional_note}.</footer>
 </body>
 </html>
 """

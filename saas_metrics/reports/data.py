@@ -125,6 +125,14 @@ def provisional_months(kpi_monthly: pd.DataFrame) -> set[pd.Timestamp]:
     return {pd.Timestamp(m) for m in flagged["month"]}
 
 
+def provisional_cells(kpi_monthly: pd.DataFrame) -> set[tuple[pd.Timestamp, str]]:
+    """(month, metric) of the headline rows that are still provisional (the month, or
+    the metric's conversion window, has not closed)."""
+    rows = kpi_monthly[(kpi_monthly["segment"] == ALL) & (kpi_monthly["segment_value"] == ALL)]
+    flagged = rows[rows["is_provisional"].fillna(False).astype(bool)].dropna(subset=["month"])
+    return {(pd.Timestamp(month), str(metric)) for month, metric in zip(flagged["month"], flagged["metric"], strict=True)}
+
+
 def load_dashboard_data(warehouse: Any, months: int = 24, *, currency: str = "USD") -> DashboardData:
     """Read the dashboard's tables from ``warehouse`` (a :class:`saas_metrics.warehouse.Warehouse`).
 

@@ -77,8 +77,8 @@ def materialized(instance: dg.DagsterInstance, asset: str, month: dt.date) -> No
     instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=asset, partition=month.isoformat()))
 
 
-def test_metric_rules_alert_once_across_ticks_reruns_and_restart(setup, instance) -> None:
-    rules, url, warehouse = setup
+def seed_may(warehouse: Warehouse) -> None:
+    """April and May KPIs (May: churn 6.2 %, MRR down 4 %), one May at-risk account, one May critical account."""
     warehouse.replace(KPI_MONTHLY, kpi_rows(APR, 0.02, 100_000.0), (APR, MAY))
     warehouse.replace(KPI_MONTHLY, kpi_rows(MAY, 0.062, 96_000.0), (MAY, JUN))
     warehouse.replace(AT_RISK_ACCOUNTS, pd.DataFrame({
@@ -88,24 +88,30 @@ def test_metric_rules_alert_once_across_ticks_reruns_and_restart(setup, instance
     warehouse.replace(CUSTOMER_HEALTH, pd.DataFrame({
         "month": [MAY, MAY], "customer_id": ["cus_9", "cus_1"], "score": [35.0, 80.0], "band": ["critical", "healthy"],
         "mrr": [450.0, 900.0], "score_change": [-37.0, 2.0], "entered_critical": [True, False]}), (MAY, JUN))
+
+
+MAY_KEYS = [
+    "churn_high|2024-05|all|customer_churn_rate",
+    "entered_critical|2024-05|account|accounts",
+    "mrr_down|2024-05|all|mrr",
+    "usage_drop|2024-05|account|accounts",
+]
+
+
+def test_metric_rules_alert_once_across_ticks_reruns_and_restart(setup, instance) -> None:
+    rules, url, warehouse = setup
     sensor = sensor_named(rules, "metric_alerts_sensor")
+    empty = tick(sensor, instance, url, None)
+    assert "nothing new" in empty.skip_message and Outbox(warehouse.engine).read().empty
 
-    first = tick(sensor, instance, url, None)
-    assert "nothing new" in first.skip_message
-    assert Outbox(warehouse.engine).read().empty
-
+    seed_may(warehouse)
     for asset in ("kpi_monthly", "at_risk_accounts", "customer_health"):
         materialized(instance, asset, MAY)
-    second = tick(sensor, instance, url, first.cursor)
+    second = tick(sensor, instance, url, empty.cursor)
     alerts = Outbox(warehouse.engine).read()
-    assert sorted(alerts["dedupe_key"]) == [
-        "churn_high|2024-05|all|customer_churn_rate",
-        "entered_critical|2024-05|account|cus_9",
-        "mrr_down|2024-05|all|mrr",
-        "usage_drop|2024-05|account|cus_9",
-    ]
+    assert sorted(alerts["dedupe_key"]) == MAY_KEYS
     assert set(alerts["status"]) == {"delivered"}  # the Dagster log always accepts
-    assert "4 new alert(s)" in second.skip_message
+    assert "4 new alert(s)" in second.skip_message and "0 pending in the outbox" in second.skip_message
     churn = alerts.set_index("rule").loc["churn_high"]
     assert churn["value"] == pytest.approx(0.062) and churn["owner"] == "cs"
     assert set(json.loads(second.cursor)) == {"kpi_monthly", "at_risk_accounts", "customer_health"}
@@ -118,6 +124,49 @@ def test_metric_rules_alert_once_across_ticks_reruns_and_restart(setup, instance
     restarted = sensor_named(rules, "metric_alerts_sensor")
     assert "0 new alert(s)" in tick(restarted, instance, url, None).skip_message
     assert len(Outbox(warehouse.engine).read()) == 4
+
+
+def test_first_tick_evaluates_only_the_latest_complete_month(setup, instance) -> None:
+    rules, url, warehouse = setup
+    # Five months of history, every one breaking the churn rule, all materialised before the sensor is switched on.
+    months = [dt.date(2024, m, 1) for m in range(1, 6)]
+    for month in months:
+        nxt = dt.date(2024, month.month + 1, 1)
+        warehouse.replace(KPI_MONTHLY, kpi_rows(month, 0.06 + month.month / 1000, 100_000.0 - 1000 * month.month), (month, nxt))
+        materialized(instance, "kpi_monthly", month)
+    sensor = sensor_named(rules, "metric_alerts_sensor")
+
+    first = tick(sensor, instance, url, None)
+    # One month (May), not five: churn above 5 % and MRR down against April.
+    assert sorted(Outbox(warehouse.engine).read()["dedupe_key"]) == [
+        "churn_high|2024-05|all|customer_churn_rate", "mrr_down|2024-05|all|mrr"]
+    assert first.skip_message.startswith("first tick, latest complete month only: evaluated {'kpi_monthly': ['2024-05-01']")
+    # The cursor starts after the existing materialisations: the next tick evaluates nothing.
+    assert "nothing new" in tick(sensor, instance, url, first.cursor).skip_message
+
+    # A later backfill of all five months: only the latest max_months_per_tick (3) are evaluated,
+    # the older ones are named with the replay command.
+    for month in months:
+        materialized(instance, "kpi_monthly", month)
+    backfill = tick(sensor, instance, url, first.cursor)
+    assert "2 older month(s) not evaluated (2024-01-01..2024-02-01; saas-metrics alerts replay" in backfill.skip_message
+    periods = sorted(Outbox(warehouse.engine).read()["dedupe_key"].str.split("|").str[1].unique())
+    assert periods == ["2024-03", "2024-04", "2024-05"]
+
+
+def test_tick_summary_counts_every_pending_alert(setup, instance) -> None:
+    rules, url, warehouse = setup
+    outbox = Outbox(warehouse.engine)
+    pending = pd.DataFrame([{
+        "dedupe_key": f"churn_high|2024-0{m}|all|customer_churn_rate", "rule": "churn_high", "month": dt.date(2024, m, 1),
+        "segment": "all", "subject": "customer_churn_rate", "value": 0.06, "threshold": 0.05, "severity": "warning",
+        "owner": "cs", "message": f"churn 2024-0{m}"} for m in (1, 2, 3)])
+    outbox.add(pending)
+    # Another ticker holds the delivery lease of all three: this tick delivers none of them, yet they are pending.
+    for alert_id in outbox.read()["id"]:
+        assert outbox.claim(int(alert_id), 300)
+    summary = tick(sensor_named(rules, "metric_alerts_sensor"), instance, url, None).skip_message
+    assert summary.endswith("0 new alert(s); 0 delivered, 0 failed this tick; 3 pending in the outbox")
 
 
 def test_rewritten_month_rechecks_the_month_after(setup, instance) -> None:
@@ -175,7 +224,8 @@ def failing_check_defs(partitioned: bool):
 def test_failed_asset_checks_alert_once_and_reach_the_webhook(setup, instance, json_webhook) -> None:
     rules, url, warehouse = setup
     defs, sensor = check_defs(rules, partitioned=True)
-    assert dg.materialize(failing_check_defs(partitioned=True), instance=instance, partition_key="2024-05-01").success
+    for month in ("2024-04-01", "2024-05-01"):  # history failed too: the first tick reports the latest month
+        assert dg.materialize(failing_check_defs(partitioned=True), instance=instance, partition_key=month).success
     first = tick(sensor, instance, url, None, defs)
     alerts = Outbox(warehouse.engine).read()
     assert list(alerts["dedupe_key"]) == ["check_failed|2024-05-01|pipeline|raw_fx_rates:gx_suite"]

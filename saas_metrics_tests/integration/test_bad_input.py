@@ -352,7 +352,7 @@ def test_missing_required_column_fails_the_schema_check_and_skips_downstream(mis
     # Dagster stops the raw step on its failed blocking check: a named check failure, not a traceback
     assert outcome.steps_failed == ["raw_billing_payments"]
     assert outcome.error == (
-        "dagster._core.errors.DagsterAssetCheckFailedError: 1 blocking asset check failed with ERROR severity:\n"
+        "raw_billing_payments: DagsterAssetCheckFailedError: 1 blocking asset check failed with ERROR severity: "
         "raw_billing_payments: billing_payments_schema"
     )
     assert {"stg_billing_payments", "kpi_revenue", "kpi_monthly"} <= set(outcome.steps_skipped)

@@ -93,6 +93,8 @@ def test_dashboard_renders_in_headless_chromium(tmp_path: Path, dashboard_data: 
             cards = page.locator(f"#{KPI_CARDS_ID} .card").count()
             at_risk_rows = page.locator(f"#{AT_RISK_TABLE_ID} tbody tr").count()
             no_data_notes = page.locator(".no-data").count()
+            funnel_ticks = page.eval_on_selector_all(
+                f"#{CHART_IDS['funnel']} .xtick text", "(ticks) => ticks.map((t) => t.textContent)")
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOT), full_page=True)
         finally:
@@ -104,4 +106,6 @@ def test_dashboard_renders_in_headless_chromium(tmp_path: Path, dashboard_data: 
     assert cards == 7
     assert at_risk_rows == 6  # the synthetic latest month's at-risk accounts
     assert no_data_notes == 0
+    # The funnel's log axis is labelled at powers of ten only (no stray 2, 5, 20, 50 ... ticks).
+    assert funnel_ticks and set(funnel_ticks) <= {"1", "10", "100", "1k", "10k", "100k", "1M", "10M"}, funnel_ticks
     assert SCREENSHOT.stat().st_size > 50_000

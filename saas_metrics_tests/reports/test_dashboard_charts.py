@@ -125,7 +125,21 @@ def test_funnel_sums_the_trailing_months_and_skips_missing_stages() -> None:
     ]
     fig = charts.funnel_figure(head, MAR, months=2)
     assert fig.layout.xaxis.type == "log"
-    assert list(fig.data[0].text) == ["4,000", "200 · 5.0% of visitors", "50 · 25.0% of leads", "10 · 20.0% of MQLs"]
+    # New customers are not a subset of MQLs (self-serve sign-ups): their count only.
+    assert list(fig.data[0].text) == ["4,000", "200 · 5.0% of visitors", "50 · 25.0% of leads", "10"]
+    # Ticks at powers of ten only: no minor 2 / 5 labels on the log axis.
+    assert (fig.layout.xaxis.tick0, fig.layout.xaxis.dtick) == (0, 1)
+
+
+def test_funnel_shows_only_true_subset_shares() -> None:
+    # 160 SQLs and 227 new customers: '141.9 % of SQLs' would be no conversion at all.
+    head = headline({MAR: {"unique_visitors": 50_000.0, "leads": 900.0, "mqls": 400.0, "sqls": 160.0,
+                           "new_customers": 227.0}})
+    assert list(charts.funnel_figure(head, MAR, months=1).data[0].text) == [
+        "50,000", "900 · 1.8% of visitors", "400 · 44.4% of leads", "160 · 40.0% of MQLs", "227"]
+    # A stage whose parent is missing, or that outnumbers it (contacts created before the window), shows no share.
+    gaps = headline({MAR: {"leads": 100.0, "sqls": 30.0, "mqls": 120.0}})
+    assert list(charts.funnel_figure(gaps, MAR, months=1).data[0].text) == ["100", "120", "30 · 25.0% of MQLs"]
 
 
 def test_funnel_is_none_without_counts_and_rejects_an_empty_window() -> None:

@@ -10,7 +10,12 @@ import pytest
 
 from saas_metrics.metrics.kpi import KPI_MONTHLY
 from saas_metrics.reports import DashboardData, load_dashboard_data
-from saas_metrics.reports.data import headline_wide, latest_month, provisional_months
+from saas_metrics.reports.data import (
+    headline_wide,
+    latest_month,
+    provisional_cells,
+    provisional_months,
+)
 from saas_metrics.warehouse import Warehouse
 
 
@@ -40,6 +45,17 @@ def test_latest_month_is_the_last_with_mrr_and_provisional_flag() -> None:
     assert latest_month(headline_wide(kpi)) == pd.Timestamp("2025-02-01")
     assert provisional_months(kpi) == {pd.Timestamp("2025-02-01")}
     assert latest_month(headline_wide(DashboardData().kpi_monthly)) is None
+
+
+def test_provisional_cells_are_headline_rows_per_metric() -> None:
+    kpi = DashboardData(kpi_monthly=pd.DataFrame({
+        "month": ["2025-01-01", "2025-02-01", "2025-02-01", "2025-02-01"],
+        "metric": ["trial_to_paid_rate", "mrr", "cac", "mrr"],
+        "segment": ["all", "all", "all", "plan_tier"], "segment_value": ["all", "all", "all", "pro"],
+        "value": [0.326, 2.0, 3.0, 1.0],
+        "is_provisional": [True, False, True, True],  # the plan_tier row is no headline
+    })).kpi_monthly
+    assert provisional_cells(kpi) == {(pd.Timestamp("2025-01-01"), "trial_to_paid_rate"), (pd.Timestamp("2025-02-01"), "cac")}
 
 
 def kpi_rows(months: list[str]) -> pd.DataFrame:

@@ -98,6 +98,27 @@ def test_kpi_cards_colour_a_churn_rise_as_bad() -> None:
     assert cards.count("no prior month") == 5  # arr, customers, nrr, cac, ltv_to_cac have no data
 
 
+def test_provisional_values_are_marked_on_cards_and_charts(dashboard_data: DashboardData) -> None:
+    from saas_metrics.reports import charts
+
+    head = headline_wide(dashboard_data.kpi_monthly)
+    dec = pd.Timestamp("2024-12-01")
+    cards = kpi_cards_html(head, dec, provisional={(dec, "cac")})
+    cac = re.search(r'<div class="card[^"]*" data-metric="cac">.*?</div></div>', cards).group(0)
+    mrr = re.search(r'<div class="card[^"]*" data-metric="mrr">.*?</div></div>', cards).group(0)
+    assert 'class="card is-provisional"' in cac and ">provisional</span>" in cac
+    assert "is-provisional" not in mrr and "provisional</span>" not in mrr
+    # Charts: the provisional month is an open, larger marker and says so on hover; the others are plain.
+    trend = charts.mrr_trend_figure(head, provisional={(dec, "mrr")}).data[0]
+    assert list(trend.marker.symbol[-2:]) == ["circle", "circle-open"] and list(trend.customdata[-2:]) == ["", " (provisional)"]
+    bars = charts.unit_economics_figure(head, provisional={(dec, "cac")}).data[0]
+    assert bars.name == "CAC" and list(bars.marker.pattern.shape[-2:]) == ["", "/"]
+    # The page: every December headline row of the fixture is provisional, and the footer explains the marks.
+    page = render_dashboard(dashboard_data)
+    assert page.count('class="card is-provisional"') == 7
+    assert "provisional (open markers, hatched bars): the month, or the metric&#x27;s conversion window, has not closed" in page
+
+
 def test_at_risk_table_latest_month_by_mrr_ids_only() -> None:
     frame = pd.DataFrame({
         "month": ["2025-03-01", "2025-03-01", "2025-03-01", "2025-02-01"],
