@@ -18,7 +18,6 @@ alert twice is a no-op in the outbox, so evaluations are idempotent.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -35,6 +34,7 @@ from saas_metrics.alerts.rules import (
     KpiThresholdRule,
     RunFailedRule,
 )
+from saas_metrics.metrics.display import format_kpi
 from saas_metrics.metrics.kpi import MULTIPLES
 
 ALERT_COLUMNS = ["dedupe_key", "rule", "month", "segment", "subject", "value", "threshold", "severity", "owner", "message"]
@@ -77,25 +77,9 @@ def empty_alerts() -> pd.DataFrame:
 
 
 def format_value(value: float | None, unit: str | None, metric: str = "", currency: str = "USD") -> str:
-    """A value in its own unit: rates as percent (6.20%), ratio metrics read as
-    multiples as ``2.52x`` (LTV:CAC, quick ratio, ROAS), money with thousands
-    separators and the currency code (179,950.50 USD), counts as integers,
-    months and days with their unit."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    if unit == "ratio" and metric in MULTIPLES:
-        return f"{value:,.2f}x"
-    if unit == "ratio":
-        return f"{value:.2%}"
-    if unit == "currency":
-        return f"{value:,.2f} {currency}"
-    if unit == "count":
-        return f"{value:,.0f}"
-    if unit in ("months", "days", "hours"):
-        return f"{value:,.1f} {unit}"
-    if unit == "score":
-        return f"{value:,.1f}"
-    return f"{value:,.4g}"
+    """A value in its own unit (:func:`saas_metrics.metrics.display.format_kpi`), money to the cent
+    with the currency code (179,950.50 USD): rates as 6.20 %, multiples as 2.52x."""
+    return format_kpi(metric, value, unit, currency, money_decimals=2, currency_symbol=False)
 
 
 def format_change(change: float, kind: str, unit: str | None, metric: str = "", currency: str = "USD") -> str:

@@ -27,7 +27,8 @@ DAYS = "days"
 HOURS = "hours"
 SCORE = "score"
 #: Ratio-unit metrics read as multiples (LTV:CAC 3.2x), not as percentages.
-MULTIPLES = frozenset({"ltv_to_cac", "quick_ratio", "roas", "viral_coefficient"})
+MULTIPLES = frozenset({"ltv_to_cac", "ltv_to_cac_fully_loaded", "quick_ratio", "roas", "traffic_roi",
+                       "viral_coefficient", "burn_multiple", "magic_number"})
 
 KPI_MONTHLY = TableSchema(
     name="kpi_monthly",
