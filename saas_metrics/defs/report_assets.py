@@ -65,7 +65,7 @@ def build_report_assets(settings: Settings, partitions: dg.PartitionsDefinition,
 
     @dg.asset(
         group_name="reports",
-        deps=["kpi_monthly", "cohort_retention", "attribution_credits", "at_risk_accounts"],
+        deps=["kpi_monthly", "cohort_retention", "attribution_credits", "at_risk_accounts", "kpi_forecast"],
         owners=["team:revops"],
         kinds={"html", "plotly"},
     )
