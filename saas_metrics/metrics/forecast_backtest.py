@@ -25,6 +25,7 @@ from saas_metrics.config import ForecastPolicy, ForecastScenario
 from saas_metrics.metrics.forecast import (
     BASE,
     FORECAST_METRICS,
+    assumptions_frame,
     estimate_assumptions,
     history_totals,
     project,
@@ -161,8 +162,6 @@ def forecast_rows(history: pd.DataFrame, as_of_month: pd.Timestamp, policy: Fore
     Every scenario gets the base case's relative interval (the model's backtest error, not the
     uncertainty of the scenario's own assumptions). ``tier_shares``: base_tier_share, new_tier_share.
     """
-    from saas_metrics.metrics.forecast import assumptions_frame
-
     assumptions = estimate_assumptions(history, as_of_month, policy, **tier_shares)
     scenarios: dict[str, ForecastScenario] = {BASE: ForecastScenario(), **policy.scenarios}
     bounds = summary[summary["method"] == FORECAST].set_index(["metric", "horizon"])[["error_low", "error_high"]]
