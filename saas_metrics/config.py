@@ -161,6 +161,9 @@ class ForecastPolicy(BaseModel):
     new_customers_method: Literal["linear_trend", "growth_trend", "mean"] = Field(
         "linear_trend", description="new customers per month: least-squares line over the window (linear_trend), "
         "line through their logarithms (growth_trend: constant monthly growth rate), or the window's mean")
+    asp_window_months: int = Field(
+        24, ge=1, description="trailing months the ASP of new customers is averaged over (longer than the rates' "
+        "window: a few large accounts dominate it)")
     by_cohort_age: bool = Field(True, description="churn, contraction and expansion rates per cohort-age band where the history supports it")
     age_bands: list[int] = Field(
         default_factory=lambda: [0, 1, 2, 3, 6, 12, 24],

@@ -12,7 +12,8 @@ cohort age a = months from a customer's first paid month to the month-end measur
 * new_customers(h) = max(0, level + slope x h) (least-squares line over the window's months, level =
   the line at T; method ``mean``: the window's mean, slope 0; method ``growth_trend``: the line through
   the logarithms, new_customers(h) = level x (1 + g)^h); new_mrr(h) = new_customers(h) x ASP,
-  ASP = window's new MRR / window's new customers; new customers enter at age 0;
+  ASP = new MRR / new customers of the ``asp_window_months`` (24) months up to T (a longer window
+  than the rates': a few large accounts dominate it); new customers enter at age 0;
 * reactivation_mrr and reactivated customers = the window's monthly means, entering the oldest band;
 * the survivors age by one month: MRR(a + 1, M) = MRR(a, M-1) x (1 - r_churn - r_contraction + r_expansion);
 * mrr(M) = sum over ages; arr = 12 x mrr; customers = sum over ages;
@@ -148,6 +149,8 @@ class ForecastAssumptions:
     base_mrr: np.ndarray
     base_customers: np.ndarray
     new_customers_method: str = "linear_trend"
+    #: first month of the ASP's own (longer) window
+    asp_window_start: pd.Timestamp | None = None
     base_tier_share: dict[str, float] = field(default_factory=dict)
     new_tier_share: dict[str, float] = field(default_factory=dict)
 
@@ -221,7 +224,9 @@ def estimate_assumptions(
         level, slope = _growth_level_rate(new_counts)
     else:
         level, slope = _linear_level_slope(new_counts)
-    asp = safe_divide(per_month["new_mrr"].sum(), per_month["new_customers"].sum())
+    asp_months = hist[hist["month"] >= as_of - pd.DateOffset(months=policy.asp_window_months - 1)]
+    new_business = asp_months[["new_mrr", "new_customers"]].sum()
+    asp = safe_divide(new_business["new_mrr"], new_business["new_customers"])
     at_end = hist[hist["month"] == as_of].groupby("age")[["mrr_end", "customers_end"]].sum().reindex(
         range(max_age + 1), fill_value=0.0)
     return ForecastAssumptions(
@@ -230,7 +235,7 @@ def estimate_assumptions(
         reactivation_mrr=float(per_month["reactivation_mrr"].mean()),
         reactivated_customers=float(per_month["reactivated_customers"].mean()),
         base_mrr=at_end["mrr_end"].to_numpy(dtype="float64"), base_customers=at_end["customers_end"].to_numpy(dtype="float64"),
-        new_customers_method=policy.new_customers_method,
+        new_customers_method=policy.new_customers_method, asp_window_start=pd.Timestamp(asp_months["month"].min()),
         base_tier_share=dict(base_tier_share or {}), new_tier_share=dict(new_tier_share or {}),
     )
 
@@ -338,7 +343,8 @@ def assumptions_frame(assumptions: ForecastAssumptions, scenarios: dict[str, For
         {"assumption": "new_customers_slope", "band": "all", "value": a.new_customers_slope,
          "method": ("monthly growth rate; new_customers(h) = level x (1 + slope)^h" if a.new_customers_method == "growth_trend"
                     else "change of new customers per month (0 for the mean); new_customers(h) = max(0, level + slope x h)")},
-        {"assumption": "asp", "band": "all", "value": a.asp, "method": "window's new MRR / window's new customers"},
+        {"assumption": "asp", "band": "all", "value": a.asp, "window_start": a.asp_window_start,
+         "method": "new MRR / new customers of the ASP's window (forecast.asp_window_months)"},
         {"assumption": "reactivation_mrr", "band": "all", "value": a.reactivation_mrr, "method": "window's monthly mean"},
         {"assumption": "reactivated_customers", "band": "all", "value": a.reactivated_customers,
          "method": "window's monthly mean"},
@@ -358,7 +364,9 @@ def assumptions_frame(assumptions: ForecastAssumptions, scenarios: dict[str, For
                                   "method": "override" if numeric else f"override: {value}"})
     if overrides:
         out = pd.concat([out, pd.DataFrame(overrides)], ignore_index=True)
+    own_start = out["window_start"] if "window_start" in out.columns else pd.Series(pd.NaT, index=out.index)
     out = out.assign(**window)
+    out["window_start"] = pd.to_datetime(own_start).fillna(a.window_start)
     return out[["as_of_month", "scenario", "assumption", "band", "value", "window_start", "window_end", "method"]]
 
 

@@ -174,7 +174,11 @@ def test_mean_method_and_window():
     a = estimate_assumptions(history, MAR, ForecastPolicy(new_customers_method="mean", estimation_window_months=2))
     assert a.window_start == FEB
     assert (a.new_customers_level, a.new_customers_slope) == (0.5, 0.0)  # February 0, March 1
-    assert a.asp == pytest.approx(300.0)
+    assert a.asp == pytest.approx(200.0)  # the ASP's own window (24 months) holds January too: 600 / 3
+    asp_row = assumptions_frame(a).set_index("assumption").loc["asp"]
+    assert asp_row["window_start"] == JAN and asp_row["window_end"] == MAR
+    short = estimate_assumptions(history, MAR, ForecastPolicy(estimation_window_months=2, asp_window_months=2))
+    assert short.asp == pytest.approx(300.0)  # March's one new customer
 
 
 def test_bad_and_empty_input():
