@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pytest
 
 from saas_metrics.config import ForecastPolicy, Settings
 from saas_metrics.definitions import build_definitions
@@ -54,8 +55,12 @@ def run_forecast(settings: Settings, start: dt.date, end: dt.date) -> dg.Execute
         "dagster/asset_partition_range_end": partition_key(end)})
 
 
-def test_kpi_forecast_asset_writes_forecast_backtest_and_assumptions(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'wh.db'}"
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'wh.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+
+
+def test_kpi_forecast_asset_writes_forecast_backtest_and_assumptions(url: str, tmp_path: Path) -> None:
     wh = Warehouse(url)
     movements, snapshots, first_paid = company()
     window = (MONTHS[0].date(), (MONTHS[-1] + pd.DateOffset(months=1)).date())
