@@ -95,6 +95,7 @@ def build_forecast_assets(settings: Settings, partitions: dg.PartitionsDefinitio
             "dagster/row_count": written[KPI_FORECAST.name],
             "rows_written": dg.MetadataValue.json(written),
             **forecast_metadata(forecasts[-1] if forecasts else KPI_FORECAST.empty_frame(), last),
+            **assumptions_metadata(assumptions[-1] if assumptions else FORECAST_ASSUMPTIONS.empty_frame()),
         })
 
     return [kpi_forecast]
@@ -119,3 +120,15 @@ def forecast_metadata(forecast: pd.DataFrame, summary: pd.DataFrame) -> dict[str
     if len(base):
         meta["forecast_mrr_last_month"] = float(base["value"].iloc[-1])
     return meta
+
+
+def assumptions_metadata(assumptions: pd.DataFrame) -> dict[str, object]:
+    """The last as-of month's assumptions as a markdown table (scenario, assumption, band, value, window)."""
+    if assumptions.empty:
+        return {}
+    lines = ["| scenario | assumption | band | value | window |", "|---|---|---|---:|---|"]
+    for row in assumptions.itertuples(index=False):
+        value = "–" if pd.isna(row.value) else f"{row.value:,.4g}"
+        lines.append(f"| {row.scenario} | {row.assumption} | {row.band} | {value} | "
+                     f"{pd.Timestamp(row.window_start):%Y-%m} .. {pd.Timestamp(row.window_end):%Y-%m} |")
+    return {"assumptions": dg.MetadataValue.md("\n".join(lines))}

@@ -93,4 +93,5 @@ def test_kpi_forecast_asset_writes_forecast_backtest_and_assumptions(url: str, t
     assert {"churn_rate", "asp", "new_customers_level", "new_mrr_pct"} <= set(assumptions["assumption"])
     metadata = result.get_asset_materialization_events()[0].materialization.metadata
     assert "backtest_mape_mrr" in metadata and "mape_mrr_last_value_h1" in metadata
+    assert "| base | asp | all | 100 |" in metadata["assumptions"].value
     assert metadata["forecast_mrr_last_month"].value == base["value"].iloc[-1]
