@@ -132,6 +132,7 @@ def print_report(settings: Settings, start: dt.date | None, end: dt.date | None,
     if any(metric in wide.index and month in months for metric, month in provisional):
         console.print(f"{PROVISIONAL_MARK} provisional: the month, or the metric's conversion window "
                       "(e.g. trial -> paid), has not closed yet; the value will change")
+    print_forecast(settings, add_months(months[-1].date(), 1), console)
     if html:
         from saas_metrics.reports_cli import write_dashboard
 
@@ -152,3 +153,51 @@ def _alerting_cells(settings: Settings, wide: pd.DataFrame, months: list[pd.Time
     long = long.assign(segment="all", segment_value="all", unit=long["metric"].map(wide["unit"]), is_provisional=flags)
     alerts = evaluate_kpi_rules(long, rules, months)
     return {(row.subject, pd.Timestamp(row.month)) for row in alerts.itertuples(index=False)}
+
+
+#: Forecast columns of the console report: (metric, header).
+FORECAST_COLUMNS = (("mrr", "MRR"), ("arr", "ARR"), ("customers", "cust"), ("nrr", "nrr"))
+
+
+def print_forecast(settings: Settings, before: dt.date, console: Console) -> None:
+    """The latest forecast made before ``before``: base case with its interval, the scenarios' MRR,
+    and the backtest MAPE of MRR beside the naive baselines (the forecast is never shown without it)."""
+    from saas_metrics.reports.data import latest_forecast
+
+    forecast, backtest = latest_forecast(Warehouse(settings.warehouse_url), before)
+    if forecast.empty:
+        return
+    as_of = forecast["as_of_month"].iloc[0]
+    base = forecast[forecast["scenario"] == "base"]
+    scenarios = sorted(set(forecast["scenario"]) - {"base"})
+    table = Table(title=f"Forecast from {as_of:%Y-%m} (base case; interval from backtest errors)", title_justify="left",
+                  header_style="bold", row_styles=["", "dim"])
+    table.add_column("month", no_wrap=True)
+    for _, header in FORECAST_COLUMNS:
+        table.add_column(header, justify="right", no_wrap=True)
+    table.add_column("MRR interval", justify="right", no_wrap=True)
+    for name in scenarios:
+        table.add_column(f"MRR {name}", justify="right", no_wrap=True)
+    for month in sorted(base["month"].unique()):
+        here = forecast[forecast["month"] == month]
+        value = here[here["scenario"] == "base"].set_index("metric")
+        unit = {"nrr": "ratio"}
+        cells = [format_value(float(value.at[m, "value"]), unit.get(m, "currency"), m) if m in value.index else "–"
+                 for m, _ in FORECAST_COLUMNS]
+        low, high = (value.at["mrr", b] if "mrr" in value.index else math.nan for b in ("lower", "upper"))
+        cells.append("–" if pd.isna(low) else f"{format_value(low, 'currency')} – {format_value(high, 'currency')}")
+        for name in scenarios:
+            mrr = here[(here["scenario"] == name) & (here["metric"] == "mrr")]["value"]
+            cells.append(format_value(float(mrr.iloc[0]), "currency") if len(mrr) else "–")
+        table.add_row(f"{pd.Timestamp(month):%Y-%m}", *cells)
+    console.print(table)
+    mape = backtest[backtest["metric"] == "mrr"].pivot_table(index="horizon", columns="method", values="mape")
+    parts = []
+    for horizon in (1, 6, 12):
+        if horizon in mape.index:
+            row = mape.loc[horizon]
+            parts.append(f"{horizon} mo: " + ", ".join(
+                f"{method.replace('_', ' ')} {row[method]:.1%}" for method in ("forecast", "last_value", "linear_trend")
+                if method in row and pd.notna(row[method])))
+    if parts:
+        console.print("Backtest MAPE of MRR (rolling origins): " + "; ".join(parts) + " (method: docs/forecast.md)")

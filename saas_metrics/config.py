@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from functools import lru_cache
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
@@ -136,6 +137,66 @@ class QualityPolicy(BaseModel):
     unresolved_min_rows: int = Field(20, ge=0, description="the unresolved fraction applies only to windows with at least this many rows")
 
 
+class ForecastScenario(BaseModel):
+    """Overrides of the forecast's assumptions (0 everywhere = the base case)."""
+
+    model_config = {"extra": "forbid"}
+
+    churn_rate_pp: float = Field(0.0, description="percentage points added to the monthly MRR and logo churn rates")
+    contraction_rate_pp: float = Field(0.0, description="percentage points added to the monthly contraction rate")
+    expansion_rate_pp: float = Field(0.0, description="percentage points added to the monthly expansion rate")
+    new_mrr_pct: float = Field(0.0, description="percent more new customers each month (at the same ASP), so new MRR")
+    asp_pct: float = Field(0.0, description="percent change of the new customers' average MRR (ASP)")
+    reactivation_pct: float = Field(0.0, description="percent change of the monthly reactivation MRR and count")
+    price_change_pct: float = Field(0.0, description="percent price change of existing and new MRR of price_change_tier")
+    price_change_tier: str | None = Field(None, description="plan tier the price change applies to (None: every tier)")
+    price_change_month: int = Field(1, ge=1, description="forecast month (1 = the first) in which the price change applies")
+
+
+class ForecastPolicy(BaseModel):
+    """MRR forecast from the bridge (saas_metrics/metrics/forecast.py, docs/forecast.md)."""
+
+    horizon_months: int = Field(12, ge=1, le=60, description="months forecast after the as-of month")
+    estimation_window_months: int = Field(12, ge=1, description="trailing months the rates, ASP and new-customer trend are estimated on")
+    new_customers_method: Literal["linear_trend", "growth_trend", "mean"] = Field(
+        "linear_trend", description="new customers per month: least-squares line over the window (linear_trend), "
+        "line through their logarithms (growth_trend: constant monthly growth rate), or the window's mean")
+    asp_window_months: int = Field(
+        24, ge=1, description="trailing months the ASP of new customers is averaged over (longer than the rates' "
+        "window: a few large accounts dominate it)")
+    by_cohort_age: bool = Field(True, description="churn, contraction and expansion rates per cohort-age band where the history supports it")
+    age_bands: list[int] = Field(
+        default_factory=lambda: [0, 1, 2, 3, 6, 12, 24],
+        description="lower bounds (months since the first paid month) of the cohort-age bands; the last band is open")
+    min_band_customer_months: int = Field(
+        100, ge=1, description="a band with fewer customer-months in the window uses the rate pooled over every age")
+    backtest_min_history_months: int = Field(
+        12, ge=2, description="months of history a backtest origin needs before its first forecast")
+    backtest_history_months: int = Field(36, ge=2, description="months of mrr_movements read for the backtests")
+    interval_level: float = Field(0.8, gt=0, lt=1, description="coverage of the prediction interval (from backtest errors)")
+    min_backtest_errors: int = Field(3, ge=2, description="backtest errors a horizon needs for an interval (else NULL bounds)")
+    scenarios: dict[str, ForecastScenario] = Field(
+        default_factory=lambda: {
+            "churn_minus_1pp": ForecastScenario(churn_rate_pp=-1.0),
+            "new_mrr_plus_20pct": ForecastScenario(new_mrr_pct=20.0),
+        },
+        description="named scenarios, each a set of overrides of the base case's assumptions")
+
+    @field_validator("age_bands")
+    @classmethod
+    def _bands_start_at_zero(cls, v: list[int]) -> list[int]:
+        if not v or v[0] != 0 or any(b <= a for a, b in pairwise(v)):
+            raise ValueError(f"age_bands must start at 0 and increase, got {v}")
+        return v
+
+    @field_validator("scenarios")
+    @classmethod
+    def _not_base(cls, v: dict[str, ForecastScenario]) -> dict[str, ForecastScenario]:
+        if "base" in v:
+            raise ValueError("'base' is the unmodified forecast; name the scenario differently")
+        return v
+
+
 class Settings(BaseSettings):
     """All settings of a saas_metrics deployment."""
 
@@ -163,6 +224,7 @@ class Settings(BaseSettings):
     acquisition: AcquisitionPolicy = Field(default_factory=AcquisitionPolicy)
     engagement: EngagementPolicy = Field(default_factory=EngagementPolicy)
     quality: QualityPolicy = Field(default_factory=QualityPolicy)
+    forecast: ForecastPolicy = Field(default_factory=ForecastPolicy)
     connectors: ConnectorsConfig = Field(
         default_factory=ConnectorsConfig,
         description="per source system files / api / sql, API base URLs and accounts, SQL replica URL (docs/connectors.md)",

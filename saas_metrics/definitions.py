@@ -15,6 +15,7 @@ from saas_metrics.defs.alerting import build_alert_sensors
 from saas_metrics.defs.automation import build_automation_sensors, build_schedules
 from saas_metrics.defs.customer_assets import build_customer_assets
 from saas_metrics.defs.engagement_assets import build_engagement_assets
+from saas_metrics.defs.forecast_assets import build_forecast_assets
 from saas_metrics.defs.freshness import build_freshness_checks, build_freshness_schedule
 from saas_metrics.defs.metric_checks import build_metric_checks
 from saas_metrics.defs.partitions import monthly_partitions
@@ -39,6 +40,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     assets += build_customer_assets(settings)
     assets += build_acquisition_assets(settings, partitions)
     assets += build_engagement_assets(settings, partitions)
+    assets += build_forecast_assets(settings, partitions)
     assets += build_report_assets(settings, partitions, KPI_SOURCES)
     job = dg.define_asset_job(
         JOB_NAME,

@@ -62,14 +62,15 @@ def build_report_assets(settings: Settings, partitions: dg.PartitionsDefinition,
 
     @dg.asset(
         group_name="reports",
-        deps=["kpi_monthly", "cohort_retention", "attribution_credits", "at_risk_accounts"],
+        deps=["kpi_monthly", "cohort_retention", "attribution_credits", "at_risk_accounts", "kpi_forecast"],
         owners=["team:revops"],
         kinds={"html", "plotly"},
     )
     def kpi_dashboard(context: AssetExecutionContext) -> dg.MaterializeResult:
         """The KPI dashboard: one self-contained HTML file (plotly inlined, works offline) under
         data/reports/ with the MRR bridge waterfall, MRR/ARR trend, churn with NRR/GRR, CAC/LTV,
-        the funnel, the cohort heatmap, attribution by model and channel, and the at-risk list.
+        the funnel, the cohort heatmap, attribution by model and channel, the at-risk list and the MRR
+        forecast with its interval fan.
         Also written by `saas-metrics report --html`."""
         from saas_metrics.links import link_url
         from saas_metrics.reports_cli import write_dashboard

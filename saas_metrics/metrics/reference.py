@@ -24,6 +24,10 @@ reporting currency (default USD) at the rate in force on the month's last day; r
 fractions (0.05 = 5 %) and NULL where the denominator is 0 or inputs are missing. Every
 metric is a row of `kpi_monthly(month, metric, segment, segment_value, value, unit,
 is_provisional)`; segment `all` is the headline.
+
+Where these metrics are heading: the forecast of mrr, arr, customers, nrr and the MRR bridge
+(table `kpi_forecast`), its assumptions, backtests and limits are described in
+[forecast.md](forecast.md).
 """
 
 

@@ -428,3 +428,43 @@ def attribution_figure(
     fig.update_layout(barmode="group", bargap=0.2, bargroupgap=0.05)
     fig.update_yaxes(tickprefix=prefix, tickformat=".3~s", title_text="new MRR credited")
     return fig
+
+
+def forecast_figure(headline: pd.DataFrame, forecast: pd.DataFrame, currency: str = "USD",
+                    metric: str = "mrr", history_months: int = 12) -> go.Figure | None:
+    """Actual ``metric`` (last ``history_months``), the base-case forecast with its prediction-interval
+    fan (kpi_forecast lower/upper) and each scenario as a dotted line; None without a base forecast."""
+    rows = forecast[forecast["metric"] == metric]
+    base = rows[rows["scenario"] == "base"].sort_values("month")
+    if base.empty:
+        return None
+    prefix = currency_prefix(currency)
+    fig = go.Figure()
+    actual = headline[metric].dropna().iloc[-history_months:] if metric in headline.columns else pd.Series(dtype=float)
+    if len(actual):
+        fig.add_trace(go.Scatter(x=actual.index, y=actual, name="Actual", mode="lines+markers",
+                                 line={"color": BLUE, "width": 2.5}, marker={"size": 4},
+                                 hovertemplate=f"%{{x|%b %Y}}: {prefix}%{{y:,.0f}}<extra>actual</extra>"))
+    # Each forecast line starts at the last actual value so that it visibly continues the history.
+    anchor_x = [actual.index[-1]] if len(actual) else []
+    anchor_y = [float(actual.iloc[-1])] if len(actual) else []
+    fan = base.dropna(subset=["lower", "upper"])
+    if len(fan):
+        fig.add_trace(go.Scatter(x=anchor_x + list(fan["month"]), y=anchor_y + list(fan["upper"]), mode="lines",
+                                 line={"width": 0}, hoverinfo="skip", showlegend=False))
+        fig.add_trace(go.Scatter(x=anchor_x + list(fan["month"]), y=anchor_y + list(fan["lower"]), mode="lines",
+                                 line={"width": 0}, fill="tonexty", fillcolor="rgba(37,99,235,0.15)",
+                                 name="Prediction interval", hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=anchor_x + list(base["month"]), y=anchor_y + list(base["value"]), name="Forecast (base)",
+                             mode="lines+markers", line={"color": BLUE, "width": 2, "dash": "dash"}, marker={"size": 4},
+                             hovertemplate=f"%{{x|%b %Y}}: {prefix}%{{y:,.0f}}<extra>base</extra>"))
+    scenario_colors = [GREEN, AMBER, PURPLE, RED, SKY, SLATE]
+    for i, (name, scenario) in enumerate(rows[rows["scenario"] != "base"].groupby("scenario", sort=True)):
+        scenario = scenario.sort_values("month")
+        fig.add_trace(go.Scatter(x=anchor_x + list(scenario["month"]), y=anchor_y + list(scenario["value"]),
+                                 name=str(name), mode="lines", line={"color": scenario_colors[i % 6], "width": 1.5, "dash": "dot"},
+                                 hovertemplate=f"%{{x|%b %Y}}: {prefix}%{{y:,.0f}}<extra>{name}</extra>"))
+    _base_layout(fig)
+    fig.update_yaxes(tickprefix=prefix, tickformat=".3~s", rangemode="tozero")
+    _month_axis(fig, pd.Index(list(actual.index) + list(base["month"])))
+    return fig

@@ -39,6 +39,7 @@ CHART_IDS: dict[str, str] = {
     "funnel": "chart-funnel",
     "cohort_retention": "chart-cohort-retention",
     "attribution": "chart-attribution",
+    "forecast": "chart-forecast",
 }
 AT_RISK_TABLE_ID = "table-at-risk"
 KPI_CARDS_ID = "kpi-cards"
@@ -229,6 +230,30 @@ def _chart_section(
     return _section(key, title, subtitle, body, wide=wide)
 
 
+def forecast_subtitle(forecast: pd.DataFrame, backtest: pd.DataFrame) -> str:
+    """What the fan shows and the forecast's backtest error beside the last-value baseline's, so the
+    forecast is never shown without its error."""
+    if forecast.empty:
+        return ""
+    as_of = charts.month_label(forecast["as_of_month"].iloc[0])
+    text = f"From {as_of}: base case (dashed) with its prediction interval from backtest errors; scenarios dotted."
+    mrr = backtest[backtest["metric"] == "mrr"].pivot_table(index="horizon", columns="method", values="mape")
+    for horizon in (6, 12):
+        if horizon in mrr.index and "forecast" in mrr.columns and pd.notna(mrr.at[horizon, "forecast"]):
+            baseline = mrr.at[horizon, "last_value"] if "last_value" in mrr.columns else math.nan
+            text += (f" Backtest MAPE at {horizon} months: {mrr.at[horizon, 'forecast']:.1%}"
+                     + (f" (last value: {baseline:.1%})." if pd.notna(baseline) else "."))
+    return text
+
+
+def _forecast_section(tables: DashboardData, headline: pd.DataFrame) -> str:
+    return _chart_section(
+        "forecast", "MRR forecast", forecast_subtitle(tables.kpi_forecast, tables.forecast_backtest),
+        lambda: charts.forecast_figure(headline, tables.kpi_forecast, tables.currency),
+        "no forecast in kpi_forecast (materialise the kpi_forecast asset).", wide=True,
+    )
+
+
 def render_dashboard(tables: DashboardData, *, title: str = "SaaS metrics", generated_at: dt.datetime | None = None) -> str:
     """The dashboard page as an HTML string (see :func:`build_dashboard`)."""
     currency = tables.currency
@@ -271,6 +296,7 @@ def render_dashboard(tables: DashboardData, *, title: str = "SaaS metrics", gene
                            f"no attribution credits for {window}."),
         ]
         month_text = label + (" (provisional)" if month in provisional_months(tables.kpi_monthly) else "")
+    sections.append(_forecast_section(tables, headline))
     sections.append(_chart_section(
         "cohort_retention", "Cohort retention", "Share of each cohort's customers still paying, by months since first payment.",
         lambda: charts.cohort_heatmap_figure(tables.cohort_retention), "cohort_retention is empty.", wide=True,

@@ -16,6 +16,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from saas_metrics.metrics.attribution import ATTRIBUTION_CREDITS
+from saas_metrics.metrics.forecast_backtest import FORECAST_BACKTEST, KPI_FORECAST
 from saas_metrics.metrics.kpi import ALL, KPI_MONTHLY
 from saas_metrics.metrics.usage import AT_RISK_ACCOUNTS
 from saas_metrics.tables import Column, TableSchema, coerce_frame
@@ -43,6 +44,8 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     COHORT_RETENTION.name: ("cohort_month", "age_months", "logo_retention"),
     ATTRIBUTION_CREDITS.name: ("month", "model", "channel", "new_mrr"),
     AT_RISK_ACCOUNTS.name: ("month", "customer_id", "mrr"),
+    KPI_FORECAST.name: ("as_of_month", "month", "metric", "scenario", "value"),
+    FORECAST_BACKTEST.name: ("metric", "method", "horizon", "mape"),
 }
 
 #: Which column places a detail table's row in the dashboard's window.
@@ -85,6 +88,9 @@ class DashboardData:
     attribution_credits: pd.DataFrame = field(default_factory=ATTRIBUTION_CREDITS.empty_frame)
     at_risk_accounts: pd.DataFrame = field(default_factory=AT_RISK_ACCOUNTS.empty_frame)
     currency: str = "USD"
+    #: one as-of month's forecast and its backtest accuracy (see :func:`latest_forecast`)
+    kpi_forecast: pd.DataFrame = field(default_factory=KPI_FORECAST.empty_frame)
+    forecast_backtest: pd.DataFrame = field(default_factory=FORECAST_BACKTEST.empty_frame)
 
     def __post_init__(self) -> None:
         for name, schema in (
@@ -92,6 +98,8 @@ class DashboardData:
             ("cohort_retention", COHORT_RETENTION),
             ("attribution_credits", ATTRIBUTION_CREDITS),
             ("at_risk_accounts", AT_RISK_ACCOUNTS),
+            ("kpi_forecast", KPI_FORECAST),
+            ("forecast_backtest", FORECAST_BACKTEST),
         ):
             object.__setattr__(self, name, conform(getattr(self, name), schema))
 
@@ -150,7 +158,20 @@ def load_dashboard_data(warehouse: Any, months: int = 24, *, currency: str = "US
         schema.name: _read_detail(warehouse, schema, window)
         for schema in (COHORT_RETENTION, ATTRIBUTION_CREDITS, AT_RISK_ACCOUNTS)
     }
-    return DashboardData(kpi_monthly=kpi, currency=currency, **details)
+    forecast, backtest = latest_forecast(warehouse, window[1])
+    return DashboardData(kpi_monthly=kpi, currency=currency, kpi_forecast=forecast, forecast_backtest=backtest, **details)
+
+
+def latest_forecast(warehouse: Any, before: dt.date) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """kpi_forecast and forecast_backtest rows of the latest as-of month before ``before`` (empty frames
+    when the forecast has not been materialised)."""
+    if not (warehouse.has_table(KPI_FORECAST.name) and warehouse.has_table(FORECAST_BACKTEST.name)):
+        return KPI_FORECAST.empty_frame(), FORECAST_BACKTEST.empty_frame()
+    forecast = warehouse.sa_table(KPI_FORECAST)
+    latest = sa.select(sa.func.max(forecast.c.as_of_month)).where(forecast.c.as_of_month < before).scalar_subquery()
+    backtest = warehouse.sa_table(FORECAST_BACKTEST)
+    return (warehouse.read(KPI_FORECAST, where=forecast.c.as_of_month == latest),
+            warehouse.read(FORECAST_BACKTEST, where=backtest.c.as_of_month == latest))
 
 
 def _window(warehouse: Any, months: int) -> tuple[dt.date, dt.date] | None:

@@ -159,7 +159,7 @@ class Warehouse:
         cache_scope: str | None = None,
     ) -> int:
         """Replace the rows of ``window`` (all rows when None; optionally only those
-        matching ``where`` equality filters) by ``frame``, atomically. Rows of
+        matching ``where`` filters: a value, or a list of values) by ``frame``, atomically. Rows of
         ``frame`` outside the window are refused, so a write can never touch
         another partition. Returns the number of rows written.
 
@@ -188,7 +188,9 @@ class Warehouse:
             elif not where:
                 self._drop_probe_indexes(conn, schema.name)
             for name, value in (where or {}).items():
-                delete = delete.where(table.c[name] == value)
+                # A list or tuple replaces the rows holding any of its values (several partitions at once).
+                is_many = isinstance(value, list | tuple)
+                delete = delete.where(table.c[name].in_(value) if is_many else table.c[name] == value)
             conn.execute(delete)
             self._insert(conn, table, schema, frame)
         _READ_CACHE.forget(self.url, schema.name)

@@ -90,8 +90,25 @@ def synthetic_dashboard_data() -> DashboardData:
         "band": ["critical", "at_risk", "at_risk", "at_risk", "critical", "at_risk", "critical"],
         "owner_id": ["own_3", "own_1", "own_2", "own_3", "own_1", "own_2", "own_1"],
     })
+    forecast, backtest = synthetic_forecast(mrr_prev)
     return DashboardData(kpi_monthly=kpi, cohort_retention=cohort_retention,
-                         attribution_credits=attribution, at_risk_accounts=at_risk, currency="USD")
+                         attribution_credits=attribution, at_risk_accounts=at_risk, currency="USD",
+                         kpi_forecast=forecast, forecast_backtest=backtest)
+
+
+def synthetic_forecast(last_mrr: float, months: int = 6) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A base case growing 2 % a month with a +-1 % per month interval, one scenario, and backtest MAPE."""
+    rows = []
+    for h in range(1, months + 1):
+        month = MONTHS[-1] + pd.DateOffset(months=h)
+        value = last_mrr * 1.02**h
+        rows.append({"as_of_month": MONTHS[-1], "month": month, "metric": "mrr", "scenario": "base",
+                     "value": value, "lower": value * (1 - 0.01 * h), "upper": value * (1 + 0.01 * h)})
+        rows.append({"as_of_month": MONTHS[-1], "month": month, "metric": "mrr", "scenario": "churn_minus_1pp",
+                     "value": last_mrr * 1.03**h, "lower": None, "upper": None})
+    backtest = pd.DataFrame({"as_of_month": MONTHS[-1], "metric": "mrr", "method": ["forecast", "last_value"] * 2,
+                             "horizon": [6, 6, 12, 12], "mape": [0.031, 0.12, 0.06, 0.25], "origins": 5})
+    return pd.DataFrame(rows), backtest
 
 
 @pytest.fixture

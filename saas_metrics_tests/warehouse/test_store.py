@@ -363,3 +363,12 @@ def test_a_cache_told_the_columns_read_keeps_only_those_and_reads_others_from_th
     assert len(fetched) == 2
     assert warehouse.read(stg, (JAN, FEB), columns=["id"], cache_scope="run-1")["id"].tolist() == ["a", "b", "c"]
     assert len(fetched) == 2
+
+
+def test_replace_where_a_list_replaces_the_rows_of_each_value(warehouse: Warehouse) -> None:
+    schema = TableSchema("by_as_of", (Column("as_of_month", "date"), Column("v", "float")))
+    warehouse.replace(schema, pd.DataFrame({"as_of_month": [JAN, FEB, MAR], "v": [1.0, 2.0, 3.0]}))
+    warehouse.replace(schema, pd.DataFrame({"as_of_month": [FEB, MAR], "v": [20.0, 30.0]}), where={"as_of_month": [FEB, MAR]})
+    assert warehouse.read(schema).sort_values("v")["v"].tolist() == [1.0, 20.0, 30.0]
+    warehouse.replace(schema, pd.DataFrame({"as_of_month": [JAN], "v": [10.0]}), where={"as_of_month": JAN})
+    assert warehouse.read(schema).sort_values("v")["v"].tolist() == [10.0, 20.0, 30.0]
