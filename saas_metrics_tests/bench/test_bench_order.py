@@ -27,7 +27,8 @@ def test_month_runs_alternate_and_figures_are_medians(tmp_path: Path, monkeypatc
 
     monkeypatch.setattr(harness, "run_worker", fake_worker)
     monkeypatch.setattr(harness, "check_floor", lambda url, work_dir: (0.5, FloorCheck(5, 0, 1, 0)))
-    result = harness.bench_backend(get_scale("tiny"), tmp_path, "sqlite", 3, tmp_path, "postgresql://unused")
+    result = harness.bench_backend(get_scale("tiny"), tmp_path, "sqlite", 3, tmp_path, "postgresql://unused",
+                                   launched=False)
     assert order == ["full"] * 3 + ["last", "early"] * 3
     assert (result.full_seconds, result.last_month_seconds, result.early_month_seconds) == (20.0, 6.0, 4.0)
     assert result.late_to_early == 1.5 and result.movement_to_floor == 2.0
