@@ -1,0 +1,681 @@
+"""CSV exports people download without an API key, read as the native files they stand for.
+
+A user drops the files as downloaded into the system's folder (``billing/``, ``crm/``, ``ads/``)
+under any name. Each file is recognised by its header row (a few lines of report title before
+it are skipped, as Google Ads and LinkedIn write them) and mapped, with no hand editing, onto
+the text of the native file it stands for (docs/sources.md): column names, major units ->
+minor units (Stripe) or micros (Google Ads), the currency in a column name (Meta's
+``Amount spent (EUR)``), ``<key> (metadata)`` columns -> ``metadata_<key>``, HubSpot labels
+-> internal values (``Marketing Qualified Lead`` -> ``marketingqualifiedlead``), US dates ->
+ISO. The canonical mapping itself stays in the source modules: a downloaded export and a file
+in today's layout go through the same reader and give the same canonical table.
+
+What an export does not have is built from what it has: Stripe's subscription export gives
+one item version per subscription (its plan and quantity from start to end) and the prices
+its plans refer to (merged under a prices export, whose rows win); its status history is
+left empty, so the revenue engine derives it from the subscription's own columns and its
+invoices, as it does for any subscription without history. Invoice line items set their
+invoice's service period (Stripe's invoice-level period is the previous one); refunds take
+their customer from the payments export.
+
+Every format is one :class:`ExportFormat` declared as data in :data:`FORMATS`: the header
+columns that identify it, native column -> export column(s), and conversions.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import logging
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+#: Folders whose files may be downloaded exports.
+EXPORT_FOLDERS = ("billing", "crm", "ads")
+#: Lines before the header row that are skipped (report titles, date ranges).
+HEADER_SEARCH_RECORDS = 15
+#: Currencies Stripe states in major units already (no cents).
+ZERO_DECIMAL_CURRENCIES = frozenset({"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND",
+                                     "VUV", "XAF", "XOF", "XPF"})
+_CURRENCY_SLOT = "{CUR}"
+_METADATA = re.compile(r"^(?P<key>.+?)\s*\(metadata\)$", re.IGNORECASE)
+#: Prefix of helper columns a format maps for a derivation; they never reach the reader.
+EXTRA = "_x_"
+
+Converter = Callable[[pd.Series, pd.DataFrame], pd.Series]
+
+
+class ExportFormatError(ValueError):
+    """A downloaded file cannot be read: unknown header, or two files for one native file."""
+
+
+def _norm(name: str) -> str:
+    """Header names compared without case, surrounding blanks or doubled spaces."""
+    return " ".join(str(name).replace("\ufeff", "").split()).casefold()
+
+
+# --- conversions (text in, text out; a value that does not convert is kept as it was, so the
+# --- reader records the original text as a parse error) -------------------------------------
+
+def _numbers(values: pd.Series) -> pd.Series:
+    """Decimal text without thousands separators or currency signs; '--' (no data) -> null."""
+    text = values.map(lambda v: v.replace(",", "").replace("$", "").replace("€", "").replace("£", "").strip()
+                      if isinstance(v, str) else v)
+    text = text.map(lambda v: None if v in ("--", "") else v)
+    parsed = pd.to_numeric(text, errors="coerce")
+    return text.where(parsed.notna() | text.isna(), values)
+
+
+def number(values: pd.Series, frame: pd.DataFrame) -> pd.Series:
+    return _numbers(values)
+
+
+def _scaled(values: pd.Series, factor: pd.Series | float) -> pd.Series:
+    """Decimal text x factor as whole-number text (money in minor units or micros)."""
+    text = _numbers(values)
+    parsed = pd.to_numeric(text, errors="coerce")
+    scaled = np.round(parsed.astype(float) * factor)
+    out = pd.Series([None if pd.isna(v) else str(int(v)) for v in scaled], index=values.index, dtype=object)
+    return out.where(parsed.notna(), text)
+
+
+def minor_units(currency_column: str) -> Converter:
+    """Major units (Stripe Dashboard exports) -> minor units of each row's currency, as Stripe's API has them."""
+    def convert(values: pd.Series, frame: pd.DataFrame) -> pd.Series:
+        currency = frame[currency_column] if currency_column in frame else pd.Series(None, index=values.index, dtype=object)
+        zero = currency.map(lambda c: isinstance(c, str) and c.upper() in ZERO_DECIMAL_CURRENCIES).to_numpy(dtype=bool)
+        return _scaled(values, pd.Series(np.where(zero, 1.0, 100.0), index=values.index))
+    return convert
+
+
+def micros(values: pd.Series, frame: pd.DataFrame) -> pd.Series:
+    """Google Ads' Cost (account currency) -> cost_micros."""
+    return _scaled(values, 1e6)
+
+
+def code(values: pd.Series, frame: pd.DataFrame) -> pd.Series:
+    """HubSpot labels -> internal values: 'Marketing Qualified Lead' -> 'marketingqualifiedlead', 'Closed Won' -> 'closedwon'."""
+    return values.map(lambda v: re.sub(r"[^0-9a-z]", "", v.lower()) or None if isinstance(v, str) else v)
+
+
+def lower(values: pd.Series, frame: pd.DataFrame) -> pd.Series:
+    return values.map(lambda v: v.lower() if isinstance(v, str) else v)
+
+
+#: HubSpot's original-source labels whose internal value is not the label in upper snake case.
+_HUBSPOT_SOURCE_VALUES = {"OFFLINE_SOURCES": "OFFLINE", "OFFLINE_SOURCE": "OFFLINE"}
+
+
+def hubspot_source(values: pd.Series, frame: pd.DataFrame) -> pd.Series:
+    """'Paid Social' -> 'PAID_SOCIAL', 'Offline Sources' -> 'OFFLINE' (hs_analytics_source values)."""
+    def one(v: object) -> object:
+        if not isinstance(v, str):
+            return v
+        value = re.sub(r"[^0-9A-Z]+", "_", v.upper()).strip("_")
+        return _HUBSPOT_SOURCE_VALUES.get(value, value)
+    return values.map(one)
+
+
+def first_id(values: pd.Series, frame: pd.DataFrame) -> pd.Series:
+    """The first of HubSpot's associated ids ('111;222' -> '111')."""
+    return values.map(lambda v: re.split(r"[;,]", v)[0].strip() or None if isinstance(v, str) else v)
+
+
+def us_date(values: pd.Series, frame: pd.DataFrame) -> pd.Series:
+    """'6/1/2026' (LinkedIn, Google Ads in US locale) or 'Jun 1, 2026' -> '2026-06-01'; ISO text is kept."""
+    def one(v: object) -> object:
+        if not isinstance(v, str):
+            return v
+        for fmt in ("%m/%d/%Y", "%b %d, %Y", "%B %d, %Y"):
+            try:
+                return pd.to_datetime(v, format=fmt).strftime("%Y-%m-%d")
+            except ValueError:
+                continue
+        return v
+    return values.map(one)
+
+
+_PAYMENT_STATUS = {"paid": "succeeded", "succeeded": "succeeded", "refunded": "succeeded", "partially refunded": "succeeded",
+                   "failed": "failed"}
+
+
+def payment_status(values: pd.Series, frame: pd.DataFrame) -> pd.Series:
+    """Stripe's payments export says Paid / Refunded / Failed; the charge object succeeded / failed."""
+    return values.map(lambda v: _PAYMENT_STATUS.get(v.lower(), v.lower()) if isinstance(v, str) else v)
+
+
+def price_type(values: pd.Series, frame: pd.DataFrame) -> pd.Series:
+    """A price with a billing interval is recurring, one without is one-time (the prices export has no type)."""
+    return values.map(lambda v: "recurring" if isinstance(v, str) else "one_time")
+
+
+def iso_utc(values: pd.Series) -> pd.Series:
+    """'2026-01-05 09:30' (UTC) -> '2026-01-05T09:30:00Z', the form of today's files; other text is kept."""
+    parsed = pd.to_datetime(values, format="ISO8601", utc=True, errors="coerce")
+    iso = pd.Series([None if pd.isna(t) else t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in parsed], index=values.index, dtype=object)
+    return iso.where(parsed.notna(), values)
+
+
+def meta_account(values: pd.Series, frame: pd.DataFrame) -> pd.Series:
+    """Ads Manager's numeric account id -> 'act_<id>' as the Marketing API writes it."""
+    return values.map(lambda v: f"act_{v}" if isinstance(v, str) and v.isdigit() else v)
+
+
+# --- formats --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """One downloadable export: how to recognise it and how it maps onto a native file."""
+
+    key: str
+    title: str
+    target: str
+    signature: tuple[str, ...]
+    columns: Mapping[str, tuple[str, ...]]
+    convert: Mapping[str, Converter] = field(default_factory=dict)
+    origin: str = ""
+    metadata: bool = False
+    #: native column filled from a currency code in a header such as 'Amount spent (EUR)'.
+    currency_from_header: str | None = None
+    #: summary rows whose first cell starts with 'Total' are not data (Google Ads downloads).
+    total_rows: bool = False
+
+    def matches(self, header: set[str]) -> bool:
+        return all(_norm(c) in header for c in self.signature)
+
+    def known_columns(self) -> list[str]:
+        return [c for candidates in self.columns.values() for c in candidates]
+
+
+_STRIPE_TIMES = "Stripe writes times as 'YYYY-MM-DD HH:MM' in UTC"
+STRIPE_ORIGIN = ("Stripe Dashboard export; column names as in public code reading these downloads. "
+                 + _STRIPE_TIMES + "; money in major units; metadata as '<key> (metadata)' columns")
+
+FORMATS: tuple[ExportFormat, ...] = (
+    ExportFormat(
+        key="stripe_customers", title="Stripe Dashboard customers export (unified_customers.csv)",
+        target="billing/customers.csv", signature=("id", "Email", "Created (UTC)"), metadata=True,
+        columns={"id": ("id",), "email": ("Email",), "name": ("Name", "Description"), "created": ("Created (UTC)",),
+                 "currency": ("Currency",), "address_country": ("Address Country", "Card Address Country")},
+        origin=STRIPE_ORIGIN),
+    ExportFormat(
+        key="stripe_prices", title="Stripe Dashboard prices export (prices.csv)",
+        target="billing/prices.csv", signature=("Price ID", "Product ID", "Amount"), metadata=True,
+        columns={"id": ("Price ID",), "product": ("Product ID",), "product_name": ("Product Name",),
+                 "nickname": ("Description",), "unit_amount": ("Amount",), "currency": ("Currency",),
+                 "type": ("Interval",), "recurring_interval": ("Interval",), "recurring_interval_count": ("Interval Count",),
+                 "recurring_usage_type": ("Usage Type",), "billing_scheme": ("Billing Scheme",),
+                 "created": ("Created (UTC)",)},
+        convert={"unit_amount": minor_units("currency"), "type": price_type, "recurring_usage_type": lower,
+                 "billing_scheme": lower},
+        origin=STRIPE_ORIGIN),
+    ExportFormat(
+        key="stripe_subscriptions", title="Stripe Dashboard subscriptions export (subscriptions.csv)",
+        target="billing/subscriptions.csv", signature=("id", "Customer ID", "Current Period Start (UTC)"), metadata=True,
+        columns={"id": ("id",), "customer": ("Customer ID",), "status": ("Status",), "created": ("Created (UTC)",),
+                 "start_date": ("Start Date (UTC)", "Start (UTC)"), "trial_start": ("Trial Start (UTC)",),
+                 "trial_end": ("Trial End (UTC)",), "cancel_at_period_end": ("Cancel At Period End",),
+                 "cancel_at": ("Cancel At (UTC)",), "canceled_at": ("Canceled At (UTC)",), "ended_at": ("Ended At (UTC)",),
+                 "current_period_start": ("Current Period Start (UTC)",), "current_period_end": ("Current Period End (UTC)",),
+                 "collection_method": ("Collection Method", "Billing"),
+                 EXTRA + "plan": ("Plan", "Price ID", "Plan ID"), EXTRA + "product": ("Product", "Product ID"),
+                 EXTRA + "quantity": ("Quantity",), EXTRA + "currency": ("Currency",), EXTRA + "amount": ("Amount",),
+                 EXTRA + "interval": ("Interval",), EXTRA + "interval_count": ("Interval Count",)},
+        convert={"status": lower, "cancel_at_period_end": lower, EXTRA + "amount": minor_units(EXTRA + "currency"),
+                 EXTRA + "quantity": number},
+        origin=STRIPE_ORIGIN),
+    ExportFormat(
+        key="stripe_invoices", title="Stripe Dashboard invoices export (invoices.csv)",
+        target="billing/invoices.csv", signature=("id", "Amount Due", "Amount Paid"),
+        columns={"id": ("id",), "customer": ("Customer", "Customer ID"), "subscription": ("Subscription", "Subscription ID"),
+                 "status": ("Status",), "billing_reason": ("Billing Reason",), "created": ("Date (UTC)", "Created (UTC)"),
+                 "due_date": ("Due Date (UTC)",), "status_transitions_paid_at": ("Paid At (UTC)",),
+                 "period_start": ("Period Start (UTC)",), "period_end": ("Period End (UTC)",), "currency": ("Currency",),
+                 "subtotal": ("Subtotal",), "tax": ("Tax",), "total": ("Total",), "amount_paid": ("Amount Paid",),
+                 "amount_due": ("Amount Due",)},
+        convert={"status": lower, "billing_reason": lower, **{c: minor_units("currency") for c in (
+            "subtotal", "tax", "total", "amount_paid", "amount_due")}},
+        origin=STRIPE_ORIGIN),
+    ExportFormat(
+        key="stripe_invoice_line_items", title="Stripe Dashboard invoice line items export",
+        target="billing/invoice_lines.csv", signature=("Invoice ID", "Period Start (UTC)", "Period End (UTC)"),
+        columns={"id": ("id", "Line Item ID"), "invoice": ("Invoice ID",), "subscription": ("Subscription", "Subscription ID"),
+                 "subscription_item": ("Subscription Item", "Subscription Item ID"),
+                 "price": ("Price ID", "Plan ID", "Price", "Plan"), "quantity": ("Quantity",), "amount": ("Amount",),
+                 "currency": ("Currency",), "period_start": ("Period Start (UTC)",), "period_end": ("Period End (UTC)",),
+                 "proration": ("Proration",), "type": ("Type",), "description": ("Description",)},
+        convert={"amount": minor_units("currency"), "quantity": number, "proration": lower, "type": lower},
+        origin=STRIPE_ORIGIN + "; the line item object's fields under the Dashboard's labels"),
+    ExportFormat(
+        key="stripe_payments", title="Stripe Dashboard payments export (unified_payments.csv)",
+        target="billing/charges.csv", signature=("id", "Amount Refunded", "Created (UTC)"), metadata=True,
+        columns={"id": ("id",), "customer": ("Customer ID",), "invoice": ("Invoice ID",), "amount": ("Amount",),
+                 "currency": ("Currency",), "status": ("Status",), "created": ("Created (UTC)",),
+                 "amount_refunded": ("Amount Refunded",)},
+        convert={"amount": minor_units("currency"), "amount_refunded": minor_units("currency"), "status": payment_status},
+        origin=STRIPE_ORIGIN),
+    ExportFormat(
+        key="stripe_refunds", title="Stripe Dashboard refunds export",
+        target="billing/refunds.csv", signature=("id", "Charge ID", "Amount", "Created (UTC)"), metadata=True,
+        columns={"id": ("id",), "charge": ("Charge ID",), "customer": ("Customer ID",), "amount": ("Amount",),
+                 "currency": ("Currency",), "status": ("Status",), "created": ("Created (UTC)",), "reason": ("Reason",)},
+        convert={"amount": minor_units("currency"), "status": lower, "reason": lower},
+        origin=STRIPE_ORIGIN),
+    ExportFormat(
+        key="hubspot_contacts", title="HubSpot contacts export", target="crm/contacts.csv",
+        signature=("Record ID", "Email", "Lifecycle Stage"),
+        columns={"hs_object_id": ("Record ID",), "email": ("Email",), "firstname": ("First Name",), "lastname": ("Last Name",),
+                 "associatedcompanyid": ("Associated Company IDs (Primary)", "Associated Company IDs", "Associated Company ID",
+                                         "Primary Associated Company ID"),
+                 "createdate": ("Create Date",), "lifecyclestage": ("Lifecycle Stage",),
+                 "hs_analytics_source": ("Original Source",),
+                 "hs_analytics_source_data_1": ("Original Source Drill-Down 1",),
+                 "hs_analytics_source_data_2": ("Original Source Drill-Down 2",),
+                 "hs_lifecyclestage_lead_date": ("Became a Lead Date", "Become a Lead Date"),
+                 "hs_lifecyclestage_marketingqualifiedlead_date": ("Became a Marketing Qualified Lead Date",
+                                                                   "Become a Marketing Qualified Lead Date"),
+                 "hs_lifecyclestage_salesqualifiedlead_date": ("Became a Sales Qualified Lead Date",
+                                                               "Become a Sales Qualified Lead Date"),
+                 "hs_lifecyclestage_opportunity_date": ("Became an Opportunity Date", "Become an Opportunity Date"),
+                 "hs_lifecyclestage_customer_date": ("Became a Customer Date", "Become a Customer Date"),
+                 "stripe_customer_id": ("Stripe Customer ID",), "hubspot_owner_id": ("Contact owner ID", "Contact owner"),
+                 "ga_client_id": ("GA Client ID",), "referred_by_customer_id": ("Referred By Customer ID",)},
+        convert={"associatedcompanyid": first_id, "lifecyclestage": code, "hs_analytics_source": hubspot_source},
+        origin="HubSpot CRM export (Contacts > Export), property labels as column names; times as 'YYYY-MM-DD HH:MM'"),
+    ExportFormat(
+        key="hubspot_companies", title="HubSpot companies export", target="crm/companies.csv",
+        signature=("Record ID", "Company name"),
+        columns={"hs_object_id": ("Record ID",), "name": ("Company name",), "domain": ("Company Domain Name",),
+                 "country": ("Country/Region",), "createdate": ("Create Date",),
+                 "hubspot_owner_id": ("Company owner ID", "Company owner"), "stripe_customer_id": ("Stripe Customer ID",)},
+        origin="HubSpot CRM export (Companies > Export), property labels as column names"),
+    ExportFormat(
+        key="hubspot_deals", title="HubSpot deals export", target="crm/deals.csv",
+        signature=("Record ID", "Deal Name", "Deal Stage"),
+        columns={"hs_object_id": ("Record ID",), "dealname": ("Deal Name",), "createdate": ("Create Date",),
+                 "closedate": ("Close Date",), "dealstage": ("Deal Stage",), "amount": ("Amount",),
+                 "deal_currency_code": ("Currency", "Deal currency code"),
+                 "associated_company_id": ("Associated Company IDs (Primary)", "Associated Company IDs"),
+                 "associated_contact_id": ("Associated Contact IDs",), "hs_is_closed_won": ("Is Closed Won",)},
+        convert={"dealstage": code, "amount": number, "associated_company_id": first_id,
+                 "associated_contact_id": first_id},
+        origin="HubSpot CRM export (Deals > Export), property labels as column names"),
+    ExportFormat(
+        key="google_ads_report", title="Google Ads campaign report download", target="ads/google_ads.csv",
+        signature=("Day", "Campaign", "Cost"), total_rows=True,
+        columns={"segments.date": ("Day",), "customer.id": ("Customer ID", "Account ID"),
+                 "customer.currency_code": ("Currency code", "Currency"), "campaign.id": ("Campaign ID",),
+                 "campaign.name": ("Campaign",), "metrics.cost_micros": ("Cost",),
+                 "metrics.impressions": ("Impr.", "Impressions"), "metrics.clicks": ("Clicks",),
+                 "metrics.conversions": ("Conversions",)},
+        convert={"segments.date": us_date, "metrics.cost_micros": micros, "metrics.impressions": number,
+                 "metrics.clicks": number, "metrics.conversions": number},
+        origin="Google Ads UI (Campaigns > Download > CSV, segmented by Day): two title lines, then the header; "
+               "'Total: ...' summary rows at the end"),
+    ExportFormat(
+        key="meta_ads_report", title="Meta Ads Manager campaign report export", target="ads/meta_ads.csv",
+        signature=("Reporting starts", "Campaign name"), currency_from_header="account_currency",
+        columns={"date_start": ("Reporting starts",), "date_stop": ("Reporting ends",), "account_id": ("Account ID",),
+                 "account_currency": ("Currency",), "campaign_id": ("Campaign ID",), "campaign_name": ("Campaign name",),
+                 "spend": ("Amount spent (" + _CURRENCY_SLOT + ")", "Amount spent"), "impressions": ("Impressions",),
+                 "clicks": ("Link clicks", "Clicks (all)"), "actions_lead": ("Leads", "Results")},
+        convert={"spend": number, "impressions": number, "clicks": number, "actions_lead": number, "account_id": meta_account},
+        origin="Meta Ads Manager (Reports > Export table data, breakdown by day): the currency is in the spend column's name"),
+    ExportFormat(
+        key="linkedin_ads_report", title="LinkedIn Campaign Manager campaign performance report",
+        target="ads/linkedin_ads.csv", signature=("Start Date (in UTC)", "Campaign Name", "Total Spent"),
+        columns={"dateRange.start": ("Start Date (in UTC)",), "account": ("Account ID",), "currency": ("Currency",),
+                 "campaign": ("Campaign ID",), "campaignName": ("Campaign Name",), "costInLocalCurrency": ("Total Spent",),
+                 "impressions": ("Impressions",), "clicks": ("Clicks",), "externalWebsiteConversions": ("Conversions",)},
+        convert={"dateRange.start": us_date, "costInLocalCurrency": number, "impressions": number, "clicks": number,
+                 "externalWebsiteConversions": number},
+        origin="LinkedIn Campaign Manager (Analyze > Export > Campaign performance, time breakdown Daily): report "
+               "title lines, then the header; dates as M/D/YYYY"),
+)
+FORMAT_BY_KEY: dict[str, ExportFormat] = {f.key: f for f in FORMATS}
+
+
+# --- reading --------------------------------------------------------------------------------
+
+@dataclass
+class LoadedExport:
+    """One downloaded file as native text (native column names, today's value forms)."""
+
+    relative: str
+    format: ExportFormat
+    frame: pd.DataFrame
+    line_errors: dict[int, str]
+    lines: list[int]
+
+
+@dataclass
+class NativeText:
+    """What the file reader needs to read exported rows as a native file."""
+
+    frame: pd.DataFrame
+    line_errors: dict[int, str]
+    source_files: list[str]
+    source_lines: list[int]
+
+
+def _decode(data: bytes) -> str:
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16")  # Google Ads' "CSV for Excel"
+    return data.decode("utf-8-sig")
+
+
+def _records(text: str, delimiter: str) -> list[list[str]]:
+    return [row for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
+
+
+def _find_header(text: str) -> tuple[ExportFormat | None, int, str, list[str]]:
+    """(format, header record index, delimiter, header) of the first record among the first few that is a
+    known format's header; without one, the first non-blank record as the header and no format."""
+    fallback: tuple[int, str, list[str]] | None = None
+    for delimiter in (",", "\t", ";"):
+        records = _records(text[:200_000], delimiter)[:HEADER_SEARCH_RECORDS]
+        for index, record in enumerate(records):
+            names = {_norm(c) for c in record}
+            matching = [f for f in FORMATS if f.matches(names)]
+            if matching:
+                best = max(matching, key=lambda f: len(f.signature))
+                return best, index, delimiter, record
+            if fallback is None and any(c.strip() for c in record) and delimiter == ",":
+                fallback = (index, delimiter, record)
+    index, delimiter, record = fallback or (0, ",", [])
+    return None, index, delimiter, record
+
+
+_HEADERS: dict[tuple[str, int, int], tuple[ExportFormat | None, list[str]]] = {}
+
+
+def identify(path: Path) -> tuple[ExportFormat | None, list[str]]:
+    """The export format of the file at ``path`` (None if it is no known export) and its header (cached by stat)."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _HEADERS:
+        with path.open("rb") as handle:
+            head = handle.read(200_000)
+        try:
+            fmt, _, _, header = _find_header(_decode(head))
+        except UnicodeDecodeError:
+            fmt, header = None, []
+        _HEADERS[key] = (fmt, header)
+    return _HEADERS[key]
+
+
+def _column_lookup(header: list[str]) -> dict[str, int]:
+    lookup: dict[str, int] = {}
+    for i, name in enumerate(header):
+        lookup.setdefault(_norm(name), i)
+    return lookup
+
+
+def _find_column(candidates: Sequence[str], lookup: Mapping[str, int]) -> tuple[int | None, str | None]:
+    """Index of the first candidate present and the currency a '{CUR}' slot captured."""
+    for candidate in candidates:
+        wanted = _norm(candidate)
+        if _CURRENCY_SLOT.casefold() in wanted:
+            pattern = re.compile(re.escape(wanted).replace(re.escape(_CURRENCY_SLOT.casefold()), r"([a-z]{3})") + "$")
+            for name, index in lookup.items():
+                found = pattern.match(name)
+                if found:
+                    return index, found.group(1).upper()
+        elif wanted in lookup:
+            return lookup[wanted], None
+    return None, None
+
+
+def load_export(sources_dir: Path, relative: str, fmt: ExportFormat) -> LoadedExport:
+    """The file ``sources_dir/relative`` (a ``fmt`` export) mapped onto its native file's columns, as text."""
+    text = _decode((Path(sources_dir) / relative).read_bytes())
+    found, header_index, delimiter, header = _find_header(text)
+    if found is not fmt:
+        raise ExportFormatError(f"{relative}: not a {fmt.title} (its header changed while it was read)")
+    body = [r for r in _records(text, delimiter)[header_index + 1:]]
+    width = len(header)
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    line_errors: dict[int, str] = {}
+    totals = 0
+    line = 0
+    for record in body:
+        if not any(c.strip() for c in record):
+            continue
+        line += 1
+        if fmt.total_rows and record and record[0].strip().lower().startswith("total"):
+            totals += 1
+            continue
+        if len(record) != width:
+            line_errors[len(rows)] = f"expected {width} fields, got {len(record)}: {','.join(record)}"
+            record = (record + [""] * width)[:width]
+        rows.append([c.strip() or None for c in record])
+        lines.append(line)
+    if totals:
+        logger.info("%s: %d summary row(s) ('Total ...') of the %s are not data and were skipped", relative, totals, fmt.title)
+    raw = pd.DataFrame(rows, columns=range(width), dtype=object) if rows else pd.DataFrame(columns=range(width), dtype=object)
+    lookup = _column_lookup(header)
+    native: dict[str, pd.Series] = {}
+    currency_in_header: str | None = None
+    for column, candidates in fmt.columns.items():
+        index, currency = _find_column(candidates, lookup)
+        currency_in_header = currency_in_header or currency
+        if index is not None:
+            native[column] = raw[index].rename(column)
+    if fmt.metadata:
+        for index in lookup.values():
+            match = _METADATA.match(header[index].strip())
+            if match and f"metadata_{match.group('key')}" not in native:
+                native[f"metadata_{match.group('key')}"] = raw[index]
+    if fmt.currency_from_header and fmt.currency_from_header not in native and currency_in_header:
+        native[fmt.currency_from_header] = pd.Series([currency_in_header] * len(raw), dtype=object)
+    frame = pd.DataFrame(native, index=raw.index)
+    for column, convert in fmt.convert.items():
+        if column in frame:
+            frame[column] = convert(frame[column], frame).astype(object)
+    return LoadedExport(relative, fmt, frame, line_errors, lines)
+
+
+# --- what stands for a native file --------------------------------------------------------
+
+def exports_in(sources_dir: Path, folder: str) -> list[tuple[str, ExportFormat]]:
+    """(relative path, format) of every downloaded export in ``sources_dir/folder``, by file name."""
+    directory = Path(sources_dir) / folder
+    if folder not in EXPORT_FOLDERS or not directory.is_dir():
+        return []
+    out = []
+    for path in sorted(directory.glob("*.csv")):
+        fmt, _ = identify(path)
+        if fmt is not None:
+            out.append((f"{folder}/{path.name}", fmt))
+    return out
+
+
+def _combine(parts: Sequence[LoadedExport | NativeText]) -> NativeText:
+    frames, errors, files, lines = [], {}, [], []
+    offset = 0
+    for part in parts:
+        if isinstance(part, LoadedExport):
+            part = NativeText(part.frame, part.line_errors, [part.relative] * len(part.frame), part.lines)
+        frames.append(part.frame)
+        errors.update({offset + row: message for row, message in part.line_errors.items()})
+        files += list(part.source_files)
+        lines += list(part.source_lines)
+        offset += len(part.frame)
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    frame = frame[[c for c in frame.columns if not str(c).startswith(EXTRA)]]
+    return NativeText(frame.astype(object).where(frame.notna(), None), errors, files, lines)
+
+
+def _one(loaded: list[LoadedExport], key: str) -> LoadedExport | None:
+    found = [e for e in loaded if e.format.key == key]
+    return found[0] if found else None
+
+
+def _items_from_subscriptions(subscriptions: LoadedExport) -> NativeText:
+    """One item version per subscription: its plan and quantity from its start to its end."""
+    s = subscriptions.frame
+    has_plan = s.get(EXTRA + "plan", pd.Series(None, index=s.index, dtype=object)).notna() & s["id"].notna()
+    s = s[has_plan.to_numpy()]
+    none = pd.Series(None, index=s.index, dtype=object)
+    start = s.get("start_date", none).fillna(s.get("created", none))
+    frame = pd.DataFrame({
+        "id": s["id"] + ":item", "subscription": s["id"], "price": s[EXTRA + "plan"],
+        "quantity": s[EXTRA + "quantity"].fillna("1") if EXTRA + "quantity" in s else "1",
+        "valid_from": iso_utc(start), "valid_to": s.get("ended_at"),
+    })
+    lines = [subscriptions.lines[i] for i in np.flatnonzero(has_plan.to_numpy())]
+    return NativeText(frame, {}, [subscriptions.relative] * len(frame), lines)
+
+
+def _prices_from_subscriptions(subscriptions: LoadedExport) -> NativeText:
+    """The recurring prices the subscriptions' plans refer to (first subscription of each plan)."""
+    s = subscriptions.frame
+    plan = s.get(EXTRA + "plan", pd.Series(None, index=s.index, dtype=object))
+    first = ~plan.duplicated() & plan.notna()
+    s = s[first.to_numpy()]
+    count = s[EXTRA + "interval_count"].fillna("1") if EXTRA + "interval_count" in s else "1"
+    frame = pd.DataFrame({
+        "id": s[EXTRA + "plan"], "product": s.get(EXTRA + "product"), "unit_amount": s.get(EXTRA + "amount"),
+        "currency": s.get(EXTRA + "currency"), "type": "recurring", "recurring_interval": s.get(EXTRA + "interval"),
+        "recurring_interval_count": count, "recurring_usage_type": "licensed", "billing_scheme": "per_unit",
+    })
+    lines = [subscriptions.lines[i] for i in np.flatnonzero(first.to_numpy())]
+    return NativeText(frame, {}, [subscriptions.relative] * len(frame), lines)
+
+
+def _empty_status_history(subscriptions: LoadedExport) -> NativeText:
+    logger.info("%s: a subscription export has no status history; the revenue engine derives it from each "
+                "subscription's columns and its invoices", subscriptions.relative)
+    return NativeText(pd.DataFrame(columns=["subscription", "status", "valid_from", "valid_to"], dtype=object), {}, [], [])
+
+
+#: native file -> (export format it can be built from, builder, whether it only adds rows missing from the file itself)
+DERIVED: dict[str, tuple[str, Callable[[LoadedExport], NativeText], bool]] = {
+    "billing/subscription_items.csv": ("stripe_subscriptions", _items_from_subscriptions, False),
+    "billing/subscription_status_history.csv": ("stripe_subscriptions", _empty_status_history, False),
+    "billing/prices.csv": ("stripe_subscriptions", _prices_from_subscriptions, True),
+}
+
+
+def _invoice_periods_from_lines(invoices: LoadedExport, loaded: list[LoadedExport]) -> None:
+    """An invoice's service period = its subscription lines' earliest start to latest end (Stripe's invoice-level
+    period of a subscription invoice is the previous period)."""
+    lines = _one(loaded, "stripe_invoice_line_items")
+    if lines is None or "invoice" not in lines.frame:
+        return
+    frame = lines.frame
+    kind = frame["type"] if "type" in frame else pd.Series("subscription", index=frame.index)
+    frame = frame[(kind.fillna("subscription") == "subscription").to_numpy() & frame["invoice"].notna().to_numpy()]
+    for column, pick in (("period_start", "idxmin"), ("period_end", "idxmax")):
+        if column not in frame:
+            continue
+        times = pd.to_datetime(frame[column], format="ISO8601", utc=True, errors="coerce")
+        valid = times.notna()
+        chosen = getattr(times[valid].groupby(frame.loc[valid, "invoice"]), pick)()
+        text_of_invoice = frame[column].loc[chosen.to_numpy()].set_axis(chosen.index)
+        inv = invoices.frame
+        own = inv[column] if column in inv else pd.Series(None, index=inv.index, dtype=object)
+        inv[column] = inv["id"].map(text_of_invoice).where(inv["id"].isin(text_of_invoice.index), own).astype(object)
+
+
+def _refund_customers_from_payments(refunds: LoadedExport, loaded: list[LoadedExport]) -> None:
+    payments = _one(loaded, "stripe_payments")
+    if "customer" in refunds.frame or payments is None or "customer" not in payments.frame:
+        return
+    pairs = payments.frame[["id", "customer"]].dropna()
+    refunds.frame["customer"] = refunds.frame["charge"].map(dict(zip(pairs["id"], pairs["customer"], strict=True)))
+
+
+#: format -> what it takes from other exports in the same folder
+REFINE: dict[str, Callable[[LoadedExport, list[LoadedExport]], None]] = {
+    "stripe_invoices": _invoice_periods_from_lines,
+    "stripe_refunds": _refund_customers_from_payments,
+}
+
+
+def _load_all(sources_dir: Path, found: list[tuple[str, ExportFormat]]) -> list[LoadedExport]:
+    loaded = [load_export(sources_dir, relative, fmt) for relative, fmt in found]
+    for export in loaded:
+        if export.format.key in REFINE:
+            REFINE[export.format.key](export, loaded)
+    return loaded
+
+
+def native_from_exports(sources_dir: Path, relative: str) -> NativeText | None:
+    """The rows of native file ``relative`` from the downloaded exports beside it; None when no export
+    provides it (the file, if any, is then read as it is)."""
+    folder = relative.split("/", 1)[0]
+    found = exports_in(sources_dir, folder)
+    if not found:
+        return None
+    own_file = Path(sources_dir) / relative
+    own_is_native = own_file.is_file() and relative not in {r for r, _ in found}
+    primary = [(r, f) for r, f in found if f.target == relative]
+    derived = DERIVED.get(relative)
+    if not primary and (derived is None or derived[0] not in {f.key for _, f in found}):
+        return None
+    if primary:
+        kinds = {f.key for _, f in primary}
+        if len(kinds) > 1 or own_is_native:
+            sources = [r for r, _ in primary] + ([relative + " (today's layout)"] if own_is_native else [])
+            raise ExportFormatError(f"{relative}: several files stand for it ({', '.join(sources)}); keep one kind")
+    elif own_is_native:
+        if derived is not None and derived[2]:
+            logger.info("%s: read as it is; its rows are not merged with the %s", relative, derived[0])
+        return None
+    loaded = _load_all(sources_dir, found)
+    parts: list[LoadedExport | NativeText] = [e for e in loaded if e.format.target == relative]
+    if derived is not None:
+        source = _one(loaded, derived[0])
+        if source is not None:
+            extra = derived[1](source)
+            if parts and derived[2]:
+                have = set(pd.concat([p.frame["id"] for p in parts if "id" in p.frame]).dropna())
+                keep = ~extra.frame["id"].isin(have).to_numpy()
+                extra = NativeText(extra.frame[keep], {}, [f for f, k in zip(extra.source_files, keep, strict=True) if k],
+                                   [n for n, k in zip(extra.source_lines, keep, strict=True) if k])
+                parts.append(extra)
+            elif not parts:
+                parts.append(extra)
+    return _combine(parts)
+
+
+def check_folder(sources_dir: Path, folder: str, known_files: set[str]) -> None:
+    """Raise :class:`ExportFormatError` for a CSV file in ``folder`` that is neither a native file of
+    today's layout (``known_files``, relative paths) nor a recognised export: the error names the
+    closest formats and the columns the file lacks for each."""
+    directory = Path(sources_dir) / folder
+    if folder not in EXPORT_FOLDERS or not directory.is_dir():
+        return
+    targets = {f.target for f in FORMATS} | set(DERIVED)
+    for path in sorted(directory.glob("*.csv")):
+        relative = f"{folder}/{path.name}"
+        if relative in known_files or relative in targets:
+            continue
+        fmt, header = identify(path)
+        if fmt is None and path.stat().st_size:
+            raise ExportFormatError(unknown_format_message(relative, header))
+
+
+def unknown_format_message(relative: str, header: Sequence[str], *, closest: int = 3) -> str:
+    """The error for a file whose header is no known format: the closest formats and what each lacks."""
+    names = {_norm(c) for c in header}
+
+    def score(fmt: ExportFormat) -> tuple[float, int]:
+        known = {_norm(c) for c in fmt.known_columns()} | {_norm(c) for c in fmt.signature}
+        return (len(names & known) / max(len(known), 1), -len(fmt.signature))
+
+    ranked = sorted(FORMATS, key=score, reverse=True)[:closest]
+    parts = [f"{f.title} (lacks {[c for c in f.signature if _norm(c) not in names]})" for f in ranked]
+    shown = list(header[:12]) + (["..."] if len(header) > 12 else [])
+    return (f"{relative}: its header matches no known export or native format; closest: {'; '.join(parts)}. "
+            f"Header read: {shown}. Accepted formats: docs/sources.md")
