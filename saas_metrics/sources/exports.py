@@ -187,6 +187,9 @@ class ExportFormat:
     currency_from_header: str | None = None
     #: summary rows whose first cell starts with 'Total' are not data (Google Ads downloads).
     total_rows: bool = False
+    #: native columns a download may lack (optional columns, metadata, custom properties): read as null
+    #: with a logged warning. Any other mapped column it lacks is reported by the reader (a schema failure).
+    optional: tuple[str, ...] = ()
 
     def matches(self, header: set[str]) -> bool:
         return all(_norm(c) in header for c in self.signature)
@@ -204,7 +207,9 @@ FORMATS: tuple[ExportFormat, ...] = (
         key="stripe_customers", title="Stripe Dashboard customers export (unified_customers.csv)",
         target="billing/customers.csv", signature=("id", "Email", "Created (UTC)"), metadata=True,
         columns={"id": ("id",), "email": ("Email",), "name": ("Name", "Description"), "created": ("Created (UTC)",),
-                 "currency": ("Currency",), "address_country": ("Address Country", "Card Address Country")},
+                 "currency": ("Currency",), "address_country": ("Address Country", "Card Address Country"),
+                 "metadata_crm_company_id": ("crm_company_id (metadata)",), "metadata_referred_by": ("referred_by (metadata)",)},
+        optional=("name", "currency", "address_country", "metadata_crm_company_id", "metadata_referred_by"),
         origin=STRIPE_ORIGIN),
     ExportFormat(
         key="stripe_prices", title="Stripe Dashboard prices export (prices.csv)",
@@ -213,7 +218,9 @@ FORMATS: tuple[ExportFormat, ...] = (
                  "nickname": ("Description",), "unit_amount": ("Amount",), "currency": ("Currency",),
                  "type": ("Interval",), "recurring_interval": ("Interval",), "recurring_interval_count": ("Interval Count",),
                  "recurring_usage_type": ("Usage Type",), "billing_scheme": ("Billing Scheme",),
-                 "created": ("Created (UTC)",)},
+                 "created": ("Created (UTC)",), "metadata_tier": ("tier (metadata)",)},
+        optional=("product_name", "nickname", "recurring_interval_count", "recurring_usage_type", "billing_scheme", "created",
+                  "metadata_tier"),
         convert={"unit_amount": minor_units("currency"), "type": price_type, "recurring_usage_type": lower,
                  "billing_scheme": lower},
         origin=STRIPE_ORIGIN),
@@ -229,6 +236,7 @@ FORMATS: tuple[ExportFormat, ...] = (
                  EXTRA + "plan": ("Plan", "Price ID", "Plan ID"), EXTRA + "product": ("Product", "Product ID"),
                  EXTRA + "quantity": ("Quantity",), EXTRA + "currency": ("Currency",), EXTRA + "amount": ("Amount",),
                  EXTRA + "interval": ("Interval",), EXTRA + "interval_count": ("Interval Count",)},
+        optional=("cancel_at_period_end", "cancel_at", "current_period_start", "current_period_end", "collection_method"),
         convert={"status": lower, "cancel_at_period_end": lower, EXTRA + "amount": minor_units(EXTRA + "currency"),
                  EXTRA + "quantity": number},
         origin=STRIPE_ORIGIN),
@@ -241,6 +249,7 @@ FORMATS: tuple[ExportFormat, ...] = (
                  "period_start": ("Period Start (UTC)",), "period_end": ("Period End (UTC)",), "currency": ("Currency",),
                  "subtotal": ("Subtotal",), "tax": ("Tax",), "total": ("Total",), "amount_paid": ("Amount Paid",),
                  "amount_due": ("Amount Due",)},
+        optional=("billing_reason", "due_date", "status_transitions_paid_at", "period_start", "period_end", "subtotal", "tax"),
         convert={"status": lower, "billing_reason": lower, **{c: minor_units("currency") for c in (
             "subtotal", "tax", "total", "amount_paid", "amount_due")}},
         origin=STRIPE_ORIGIN),
@@ -260,6 +269,7 @@ FORMATS: tuple[ExportFormat, ...] = (
         columns={"id": ("id",), "customer": ("Customer ID",), "invoice": ("Invoice ID",), "amount": ("Amount",),
                  "currency": ("Currency",), "status": ("Status",), "created": ("Created (UTC)",),
                  "amount_refunded": ("Amount Refunded",)},
+        optional=("amount_refunded",),
         convert={"amount": minor_units("currency"), "amount_refunded": minor_units("currency"), "status": payment_status},
         origin=STRIPE_ORIGIN),
     ExportFormat(
@@ -267,6 +277,7 @@ FORMATS: tuple[ExportFormat, ...] = (
         target="billing/refunds.csv", signature=("id", "Charge ID", "Amount", "Created (UTC)"), metadata=True,
         columns={"id": ("id",), "charge": ("Charge ID",), "customer": ("Customer ID",), "amount": ("Amount",),
                  "currency": ("Currency",), "status": ("Status",), "created": ("Created (UTC)",), "reason": ("Reason",)},
+        optional=("status", "reason"),
         convert={"amount": minor_units("currency"), "status": lower, "reason": lower},
         origin=STRIPE_ORIGIN),
     ExportFormat(
@@ -288,6 +299,11 @@ FORMATS: tuple[ExportFormat, ...] = (
                  "hs_lifecyclestage_customer_date": ("Became a Customer Date", "Become a Customer Date"),
                  "stripe_customer_id": ("Stripe Customer ID",), "hubspot_owner_id": ("Contact owner ID", "Contact owner"),
                  "ga_client_id": ("GA Client ID",), "referred_by_customer_id": ("Referred By Customer ID",)},
+        optional=("firstname", "lastname", "associatedcompanyid", "hs_analytics_source", "hs_analytics_source_data_1",
+                  "hs_analytics_source_data_2", "hs_lifecyclestage_lead_date", "hs_lifecyclestage_marketingqualifiedlead_date",
+                  "hs_lifecyclestage_salesqualifiedlead_date", "hs_lifecyclestage_opportunity_date",
+                  "hs_lifecyclestage_customer_date", "stripe_customer_id", "hubspot_owner_id", "ga_client_id",
+                  "referred_by_customer_id"),
         convert={"associatedcompanyid": first_id, "lifecyclestage": code, "hs_analytics_source": hubspot_source},
         origin="HubSpot CRM export (Contacts > Export), property labels as column names; times as 'YYYY-MM-DD HH:MM'"),
     ExportFormat(
@@ -296,6 +312,7 @@ FORMATS: tuple[ExportFormat, ...] = (
         columns={"hs_object_id": ("Record ID",), "name": ("Company name",), "domain": ("Company Domain Name",),
                  "country": ("Country/Region",), "createdate": ("Create Date",),
                  "hubspot_owner_id": ("Company owner ID", "Company owner"), "stripe_customer_id": ("Stripe Customer ID",)},
+        optional=("domain", "country", "createdate", "hubspot_owner_id", "stripe_customer_id"),
         origin="HubSpot CRM export (Companies > Export), property labels as column names"),
     ExportFormat(
         key="hubspot_deals", title="HubSpot deals export", target="crm/deals.csv",
@@ -305,6 +322,7 @@ FORMATS: tuple[ExportFormat, ...] = (
                  "deal_currency_code": ("Currency", "Deal currency code"),
                  "associated_company_id": ("Associated Company IDs (Primary)", "Associated Company IDs"),
                  "associated_contact_id": ("Associated Contact IDs",), "hs_is_closed_won": ("Is Closed Won",)},
+        optional=("dealname", "closedate", "amount", "deal_currency_code", "associated_company_id", "associated_contact_id"),
         convert={"dealstage": code, "amount": number, "associated_company_id": first_id,
                  "associated_contact_id": first_id},
         origin="HubSpot CRM export (Deals > Export), property labels as column names"),
@@ -312,10 +330,11 @@ FORMATS: tuple[ExportFormat, ...] = (
         key="google_ads_report", title="Google Ads campaign report download", target="ads/google_ads.csv",
         signature=("Day", "Campaign", "Cost"), total_rows=True,
         columns={"segments.date": ("Day",), "customer.id": ("Customer ID", "Account ID"),
-                 "customer.currency_code": ("Currency code", "Currency"), "campaign.id": ("Campaign ID",),
+                 "customer.currency_code": ("Currency code", "Currency"), "campaign.id": ("Campaign ID", "Campaign"),
                  "campaign.name": ("Campaign",), "metrics.cost_micros": ("Cost",),
                  "metrics.impressions": ("Impr.", "Impressions"), "metrics.clicks": ("Clicks",),
                  "metrics.conversions": ("Conversions",)},
+        optional=("customer.id", "metrics.impressions", "metrics.clicks", "metrics.conversions"),
         convert={"segments.date": us_date, "metrics.cost_micros": micros, "metrics.impressions": number,
                  "metrics.clicks": number, "metrics.conversions": number},
         origin="Google Ads UI (Campaigns > Download > CSV, segmented by Day): two title lines, then the header; "
@@ -324,17 +343,19 @@ FORMATS: tuple[ExportFormat, ...] = (
         key="meta_ads_report", title="Meta Ads Manager campaign report export", target="ads/meta_ads.csv",
         signature=("Reporting starts", "Campaign name"), currency_from_header="account_currency",
         columns={"date_start": ("Reporting starts",), "date_stop": ("Reporting ends",), "account_id": ("Account ID",),
-                 "account_currency": ("Currency",), "campaign_id": ("Campaign ID",), "campaign_name": ("Campaign name",),
+                 "account_currency": ("Currency",), "campaign_id": ("Campaign ID", "Campaign name"), "campaign_name": ("Campaign name",),
                  "spend": ("Amount spent (" + _CURRENCY_SLOT + ")", "Amount spent"), "impressions": ("Impressions",),
                  "clicks": ("Link clicks", "Clicks (all)"), "actions_lead": ("Leads", "Results")},
+        optional=("date_stop", "account_id", "impressions", "clicks", "actions_lead"),
         convert={"spend": number, "impressions": number, "clicks": number, "actions_lead": number, "account_id": meta_account},
         origin="Meta Ads Manager (Reports > Export table data, breakdown by day): the currency is in the spend column's name"),
     ExportFormat(
         key="linkedin_ads_report", title="LinkedIn Campaign Manager campaign performance report",
         target="ads/linkedin_ads.csv", signature=("Start Date (in UTC)", "Campaign Name", "Total Spent"),
         columns={"dateRange.start": ("Start Date (in UTC)",), "account": ("Account ID",), "currency": ("Currency",),
-                 "campaign": ("Campaign ID",), "campaignName": ("Campaign Name",), "costInLocalCurrency": ("Total Spent",),
+                 "campaign": ("Campaign ID", "Campaign Name"), "campaignName": ("Campaign Name",), "costInLocalCurrency": ("Total Spent",),
                  "impressions": ("Impressions",), "clicks": ("Clicks",), "externalWebsiteConversions": ("Conversions",)},
+        optional=("account", "impressions", "clicks", "externalWebsiteConversions"),
         convert={"dateRange.start": us_date, "costInLocalCurrency": number, "impressions": number, "clicks": number,
                  "externalWebsiteConversions": number},
         origin="LinkedIn Campaign Manager (Analyze > Export > Campaign performance, time breakdown Daily): report "
@@ -477,6 +498,12 @@ def load_export(sources_dir: Path, relative: str, fmt: ExportFormat) -> LoadedEx
                 native[f"metadata_{match.group('key')}"] = raw[index]
     if fmt.currency_from_header and fmt.currency_from_header not in native and currency_in_header:
         native[fmt.currency_from_header] = pd.Series([currency_in_header] * len(raw), dtype=object)
+    absent = [c for c in fmt.optional if c not in native]
+    for column in absent:
+        native[column] = pd.Series([None] * len(raw), dtype=object)
+    if absent:
+        logger.warning("%s: no %s column in this %s; read as null", relative,
+                       " / ".join(repr(fmt.columns[c][0]) for c in absent), fmt.title)
     frame = pd.DataFrame(native, index=raw.index)
     for column, convert in fmt.convert.items():
         if column in frame:
@@ -513,11 +540,6 @@ def _combine(parts: Sequence[LoadedExport | NativeText]) -> NativeText:
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     frame = frame[[c for c in frame.columns if not str(c).startswith(EXTRA)]]
     return NativeText(frame.astype(object).where(frame.notna(), None), errors, files, lines)
-
-
-def _one(loaded: list[LoadedExport], key: str) -> LoadedExport | None:
-    found = [e for e in loaded if e.format.key == key]
-    return found[0] if found else None
 
 
 def _items_from_subscriptions(subscriptions: LoadedExport) -> NativeText:
@@ -566,10 +588,10 @@ DERIVED: dict[str, tuple[str, Callable[[LoadedExport], NativeText], bool]] = {
 }
 
 
-def _invoice_periods_from_lines(invoices: LoadedExport, loaded: list[LoadedExport]) -> None:
+def _invoice_periods_from_lines(invoices: LoadedExport, load: Callable[[str], LoadedExport | None]) -> None:
     """An invoice's service period = its subscription lines' earliest start to latest end (Stripe's invoice-level
     period of a subscription invoice is the previous period)."""
-    lines = _one(loaded, "stripe_invoice_line_items")
+    lines = load("stripe_invoice_line_items")
     if lines is None or "invoice" not in lines.frame:
         return
     frame = lines.frame
@@ -587,8 +609,8 @@ def _invoice_periods_from_lines(invoices: LoadedExport, loaded: list[LoadedExpor
         inv[column] = inv["id"].map(text_of_invoice).where(inv["id"].isin(text_of_invoice.index), own).astype(object)
 
 
-def _refund_customers_from_payments(refunds: LoadedExport, loaded: list[LoadedExport]) -> None:
-    payments = _one(loaded, "stripe_payments")
+def _refund_customers_from_payments(refunds: LoadedExport, load: Callable[[str], LoadedExport | None]) -> None:
+    payments = load("stripe_payments")
     if "customer" in refunds.frame or payments is None or "customer" not in payments.frame:
         return
     pairs = payments.frame[["id", "customer"]].dropna()
@@ -596,18 +618,40 @@ def _refund_customers_from_payments(refunds: LoadedExport, loaded: list[LoadedEx
 
 
 #: format -> what it takes from other exports in the same folder
-REFINE: dict[str, Callable[[LoadedExport, list[LoadedExport]], None]] = {
+REFINE: dict[str, Callable[[LoadedExport, Callable[[str], LoadedExport | None]], None]] = {
     "stripe_invoices": _invoice_periods_from_lines,
     "stripe_refunds": _refund_customers_from_payments,
 }
 
 
-def _load_all(sources_dir: Path, found: list[tuple[str, ExportFormat]]) -> list[LoadedExport]:
-    loaded = [load_export(sources_dir, relative, fmt) for relative, fmt in found]
-    for export in loaded:
-        if export.format.key in REFINE:
-            REFINE[export.format.key](export, loaded)
-    return loaded
+_LOADED: dict[tuple, LoadedExport] = {}
+_LOADED_SIZE = 16
+
+
+class _Loader:
+    """The downloads of one folder, each parsed (and its missing columns reported) once per state of
+    the folder's exports."""
+
+    def __init__(self, sources_dir: Path, found: list[tuple[str, ExportFormat]]) -> None:
+        self.sources_dir = Path(sources_dir)
+        self.found = found
+        self.state = tuple((r, (self.sources_dir / r).stat().st_size, (self.sources_dir / r).stat().st_mtime_ns)
+                           for r, _ in found)
+
+    def file(self, relative: str, fmt: ExportFormat) -> LoadedExport:
+        cache_key = (str(self.sources_dir.resolve()), relative, self.state)
+        if cache_key not in _LOADED:
+            export = load_export(self.sources_dir, relative, fmt)
+            if fmt.key in REFINE:
+                REFINE[fmt.key](export, self.first)
+            _LOADED[cache_key] = export
+            while len(_LOADED) > _LOADED_SIZE:
+                _LOADED.pop(next(iter(_LOADED)))
+        return _LOADED[cache_key]
+
+    def first(self, key: str) -> LoadedExport | None:
+        """The (first) export of format ``key`` in the folder, if any."""
+        return next((self.file(r, f) for r, f in self.found if f.key == key), None)
 
 
 def native_from_exports(sources_dir: Path, relative: str) -> NativeText | None:
@@ -632,10 +676,10 @@ def native_from_exports(sources_dir: Path, relative: str) -> NativeText | None:
         if derived is not None and derived[2]:
             logger.info("%s: read as it is; its rows are not merged with the %s", relative, derived[0])
         return None
-    loaded = _load_all(sources_dir, found)
-    parts: list[LoadedExport | NativeText] = [e for e in loaded if e.format.target == relative]
+    loader = _Loader(sources_dir, found)
+    parts: list[LoadedExport | NativeText] = [loader.file(r, f) for r, f in primary]
     if derived is not None:
-        source = _one(loaded, derived[0])
+        source = loader.first(derived[0])
         if source is not None:
             extra = derived[1](source)
             if parts and derived[2]:
