@@ -714,9 +714,10 @@ def unknown_format_message(relative: str, header: Sequence[str], *, closest: int
     """The error for a file whose header is no known format: the closest formats and what each lacks."""
     names = {_norm(c) for c in header}
 
-    def score(fmt: ExportFormat) -> tuple[float, int]:
+    def score(fmt: ExportFormat) -> tuple[int, int]:
+        """(columns of the format the file has, identifying columns it has)."""
         known = {_norm(c) for c in fmt.known_columns()} | {_norm(c) for c in fmt.signature}
-        return (len(names & known) / max(len(known), 1), -len(fmt.signature))
+        return len(names & known), sum(_norm(c) in names for c in fmt.signature)
 
     ranked = sorted(FORMATS, key=score, reverse=True)[:closest]
     parts = [f"{f.title} (lacks {[c for c in f.signature if _norm(c) not in names]})" for f in ranked]
