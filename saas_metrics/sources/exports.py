@@ -27,6 +27,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -108,6 +109,11 @@ def code(values: pd.Series, frame: pd.DataFrame) -> pd.Series:
 
 def lower(values: pd.Series, frame: pd.DataFrame) -> pd.Series:
     return values.map(lambda v: v.lower() if isinstance(v, str) else v)
+
+
+def status(values: pd.Series, frame: pd.DataFrame) -> pd.Series:
+    """Stripe statuses as the API writes them: 'Past Due' / 'past_due' -> 'past_due'."""
+    return values.map(lambda v: re.sub(r"[\s-]+", "_", v.strip().lower()) if isinstance(v, str) else v)
 
 
 #: HubSpot's original-source labels whose internal value is not the label in upper snake case.
@@ -237,7 +243,7 @@ FORMATS: tuple[ExportFormat, ...] = (
                  EXTRA + "quantity": ("Quantity",), EXTRA + "currency": ("Currency",), EXTRA + "amount": ("Amount",),
                  EXTRA + "interval": ("Interval",), EXTRA + "interval_count": ("Interval Count",)},
         optional=("cancel_at_period_end", "cancel_at", "current_period_start", "current_period_end", "collection_method"),
-        convert={"status": lower, "cancel_at_period_end": lower, EXTRA + "amount": minor_units(EXTRA + "currency"),
+        convert={"status": status, "cancel_at_period_end": lower, EXTRA + "amount": minor_units(EXTRA + "currency"),
                  EXTRA + "quantity": number},
         origin=STRIPE_ORIGIN),
     ExportFormat(
@@ -250,7 +256,7 @@ FORMATS: tuple[ExportFormat, ...] = (
                  "subtotal": ("Subtotal",), "tax": ("Tax",), "total": ("Total",), "amount_paid": ("Amount Paid",),
                  "amount_due": ("Amount Due",)},
         optional=("billing_reason", "due_date", "status_transitions_paid_at", "period_start", "period_end", "subtotal", "tax"),
-        convert={"status": lower, "billing_reason": lower, **{c: minor_units("currency") for c in (
+        convert={"status": status, "billing_reason": lower, **{c: minor_units("currency") for c in (
             "subtotal", "tax", "total", "amount_paid", "amount_due")}},
         origin=STRIPE_ORIGIN),
     ExportFormat(
@@ -393,8 +399,8 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8-sig")
 
 
-def _records(text: str, delimiter: str) -> list[list[str]]:
-    return [row for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
+def _records(text: str, delimiter: str, limit: int | None = None) -> list[list[str]]:
+    return list(itertools.islice(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), limit))
 
 
 def _find_header(text: str) -> tuple[ExportFormat | None, int, str, list[str]]:
@@ -402,7 +408,7 @@ def _find_header(text: str) -> tuple[ExportFormat | None, int, str, list[str]]:
     known format's header; without one, the first non-blank record as the header and no format."""
     fallback: tuple[int, str, list[str]] | None = None
     for delimiter in (",", "\t", ";"):
-        records = _records(text[:200_000], delimiter)[:HEADER_SEARCH_RECORDS]
+        records = _records(text, delimiter, HEADER_SEARCH_RECORDS)
         for index, record in enumerate(records):
             names = {_norm(c) for c in record}
             matching = [f for f in FORMATS if f.matches(names)]
@@ -425,10 +431,10 @@ def identify(path: Path) -> tuple[ExportFormat | None, list[str]]:
     if key not in _HEADERS:
         with path.open("rb") as handle:
             head = handle.read(200_000)
-        try:
-            fmt, _, _, header = _find_header(_decode(head))
-        except UnicodeDecodeError:
-            fmt, header = None, []
+        # The head may end inside a multi-byte character, and a bad byte further on is the reader's to report.
+        text = head.decode("utf-16", errors="replace") if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) \
+            else head.decode("utf-8-sig", errors="replace")
+        fmt, _, _, header = _find_header(text)
         _HEADERS[key] = (fmt, header)
     return _HEADERS[key]
 
@@ -457,7 +463,11 @@ def _find_column(candidates: Sequence[str], lookup: Mapping[str, int]) -> tuple[
 
 def load_export(sources_dir: Path, relative: str, fmt: ExportFormat) -> LoadedExport:
     """The file ``sources_dir/relative`` (a ``fmt`` export) mapped onto its native file's columns, as text."""
-    text = _decode((Path(sources_dir) / relative).read_bytes())
+    try:
+        text = _decode((Path(sources_dir) / relative).read_bytes())
+    except UnicodeDecodeError as exc:
+        raise ExportFormatError(f"{relative}: not UTF-8 or UTF-16 text (byte {exc.start}: {exc.reason}); "
+                                "download it again as CSV (UTF-8)") from exc
     found, header_index, delimiter, header = _find_header(text)
     if found is not fmt:
         raise ExportFormatError(f"{relative}: not a {fmt.title} (its header changed while it was read)")

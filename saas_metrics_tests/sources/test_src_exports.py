@@ -247,6 +247,7 @@ def test_a_download_lacking_a_required_column_fails_like_a_native_file(tmp_path:
     (exports.first_id, ["9100001;9100009", "42", ""], ["9100001", "42", None]),
     (exports.payment_status, ["Paid", "Refunded", "Failed", "canceled"], ["succeeded", "succeeded", "failed", "canceled"]),
     (exports.meta_account, ["4455667788", "act_1"], ["act_4455667788", "act_1"]),
+    (exports.status, ["Past Due", "past_due", "Active", "incomplete_expired"], ["past_due", "past_due", "active", "incomplete_expired"]),
 ])
 def test_conversions(convert: exports.Converter, values: list, expected: list) -> None:
     currency = ["usd", "usd", "jpy", "usd", "usd"][: len(values)]
@@ -261,3 +262,11 @@ def test_sensors_and_the_landing_cache_see_the_downloads() -> None:
             "ads/campaign_performance_report.csv"} <= listed
     assert "billing/subscriptions.csv" in input_files("billing_subscription_items", DOWNLOADS)
     assert input_files("fx_rates", DOWNLOADS) == ["fx/rates.csv"]
+
+
+def test_a_download_that_is_not_text_is_refused_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "crm").mkdir()
+    (tmp_path / "crm" / "deals.csv").write_bytes(b'"Record ID","Deal Name","Deal Stage","Create Date"\n"1","M\xfcller","Closed Won",""\n')
+    # 0-based offset of the Latin-1 'ü': a 51-byte header line with its newline, then '"1","M' (6 bytes)
+    with pytest.raises(ExportFormatError, match=r"crm/deals.csv: not UTF-8 or UTF-16 text \(byte 57: invalid start byte\)"):
+        read_source_table("crm_deals", tmp_path)
