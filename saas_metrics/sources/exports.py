@@ -393,10 +393,10 @@ class NativeText:
     source_lines: list[int]
 
 
-def _decode(data: bytes) -> str:
+def _decode(data: bytes, errors: str = "strict") -> str:
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16")  # Google Ads' "CSV for Excel"
-    return data.decode("utf-8-sig")
+        return data.decode("utf-16", errors=errors)  # Google Ads' "CSV for Excel"
+    return data.decode("utf-8-sig", errors=errors)
 
 
 def _records(text: str, delimiter: str, limit: int | None = None) -> list[list[str]]:
@@ -432,9 +432,7 @@ def identify(path: Path) -> tuple[ExportFormat | None, list[str]]:
         with path.open("rb") as handle:
             head = handle.read(200_000)
         # The head may end inside a multi-byte character, and a bad byte further on is the reader's to report.
-        text = head.decode("utf-16", errors="replace") if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) \
-            else head.decode("utf-8-sig", errors="replace")
-        fmt, _, _, header = _find_header(text)
+        fmt, _, _, header = _find_header(_decode(head, errors="replace"))
         _HEADERS[key] = (fmt, header)
     return _HEADERS[key]
 
@@ -461,28 +459,20 @@ def _find_column(candidates: Sequence[str], lookup: Mapping[str, int]) -> tuple[
     return None, None
 
 
-def load_export(sources_dir: Path, relative: str, fmt: ExportFormat) -> LoadedExport:
-    """The file ``sources_dir/relative`` (a ``fmt`` export) mapped onto its native file's columns, as text."""
-    try:
-        text = _decode((Path(sources_dir) / relative).read_bytes())
-    except UnicodeDecodeError as exc:
-        raise ExportFormatError(f"{relative}: not UTF-8 or UTF-16 text (byte {exc.start}: {exc.reason}); "
-                                "download it again as CSV (UTF-8)") from exc
-    found, header_index, delimiter, header = _find_header(text)
-    if found is not fmt:
-        raise ExportFormatError(f"{relative}: not a {fmt.title} (its header changed while it was read)")
-    body = [r for r in _records(text, delimiter)[header_index + 1:]]
-    width = len(header)
-    rows: list[list[str]] = []
+def _data_rows(records: list[list[str]], width: int, fmt: ExportFormat, relative: str
+               ) -> tuple[pd.DataFrame, list[int], dict[int, str]]:
+    """The records after the header as text (None for empty), their data line numbers and line errors.
+    Blank records are skipped; a record with another number of fields is kept and flagged (as for
+    native files); summary rows ('Total: ...') of formats that write them are not data."""
+    rows: list[list[str | None]] = []
     lines: list[int] = []
     line_errors: dict[int, str] = {}
-    totals = 0
-    line = 0
-    for record in body:
+    totals = line = 0
+    for record in records:
         if not any(c.strip() for c in record):
             continue
         line += 1
-        if fmt.total_rows and record and record[0].strip().lower().startswith("total"):
+        if fmt.total_rows and record[0].strip().lower().startswith("total"):
             totals += 1
             continue
         if len(record) != width:
@@ -493,6 +483,11 @@ def load_export(sources_dir: Path, relative: str, fmt: ExportFormat) -> LoadedEx
     if totals:
         logger.info("%s: %d summary row(s) ('Total ...') of the %s are not data and were skipped", relative, totals, fmt.title)
     raw = pd.DataFrame(rows, columns=range(width), dtype=object) if rows else pd.DataFrame(columns=range(width), dtype=object)
+    return raw, lines, line_errors
+
+
+def _native_columns(raw: pd.DataFrame, header: list[str], fmt: ExportFormat, relative: str) -> pd.DataFrame:
+    """The export's columns under their native names, converted to the native files' value forms."""
     lookup = _column_lookup(header)
     native: dict[str, pd.Series] = {}
     currency_in_header: str | None = None
@@ -518,7 +513,21 @@ def load_export(sources_dir: Path, relative: str, fmt: ExportFormat) -> LoadedEx
     for column, convert in fmt.convert.items():
         if column in frame:
             frame[column] = convert(frame[column], frame).astype(object)
-    return LoadedExport(relative, fmt, frame, line_errors, lines)
+    return frame
+
+
+def load_export(sources_dir: Path, relative: str, fmt: ExportFormat) -> LoadedExport:
+    """The file ``sources_dir/relative`` (a ``fmt`` export) mapped onto its native file's columns, as text."""
+    try:
+        text = _decode((Path(sources_dir) / relative).read_bytes())
+    except UnicodeDecodeError as exc:
+        raise ExportFormatError(f"{relative}: not UTF-8 or UTF-16 text (byte {exc.start}: {exc.reason}); "
+                                "download it again as CSV (UTF-8)") from exc
+    found, header_index, delimiter, header = _find_header(text)
+    if found is not fmt:
+        raise ExportFormatError(f"{relative}: not a {fmt.title} (its header changed while it was read)")
+    raw, lines, line_errors = _data_rows(_records(text, delimiter)[header_index + 1:], len(header), fmt, relative)
+    return LoadedExport(relative, fmt, _native_columns(raw, header, fmt, relative), line_errors, lines)
 
 
 # --- what stands for a native file --------------------------------------------------------
@@ -576,7 +585,8 @@ def _prices_from_subscriptions(subscriptions: LoadedExport) -> NativeText:
     s = s[first.to_numpy()]
     count = s[EXTRA + "interval_count"].fillna("1") if EXTRA + "interval_count" in s else "1"
     frame = pd.DataFrame({
-        "id": s[EXTRA + "plan"], "product": s.get(EXTRA + "product"), "unit_amount": s.get(EXTRA + "amount"),
+        "id": s[EXTRA + "plan"], "product": s.get(EXTRA + "product"), "product_name": None, "nickname": None,
+        "metadata_tier": None, "unit_amount": s.get(EXTRA + "amount"),
         "currency": s.get(EXTRA + "currency"), "type": "recurring", "recurring_interval": s.get(EXTRA + "interval"),
         "recurring_interval_count": count, "recurring_usage_type": "licensed", "billing_scheme": "per_unit",
     })
@@ -598,13 +608,15 @@ DERIVED: dict[str, tuple[str, Callable[[LoadedExport], NativeText], bool]] = {
 }
 
 
-def _invoice_periods_from_lines(invoices: LoadedExport, load: Callable[[str], LoadedExport | None]) -> None:
+Others = Callable[[str], pd.DataFrame | None]
+
+
+def _invoice_periods_from_lines(invoices: LoadedExport, others: Others) -> None:
     """An invoice's service period = its subscription lines' earliest start to latest end (Stripe's invoice-level
     period of a subscription invoice is the previous period)."""
-    lines = load("stripe_invoice_line_items")
-    if lines is None or "invoice" not in lines.frame:
+    frame = others("stripe_invoice_line_items")
+    if frame is None or "invoice" not in frame:
         return
-    frame = lines.frame
     kind = frame["type"] if "type" in frame else pd.Series("subscription", index=frame.index)
     frame = frame[(kind.fillna("subscription") == "subscription").to_numpy() & frame["invoice"].notna().to_numpy()]
     for column, pick in (("period_start", "idxmin"), ("period_end", "idxmax")):
@@ -619,16 +631,17 @@ def _invoice_periods_from_lines(invoices: LoadedExport, load: Callable[[str], Lo
         inv[column] = inv["id"].map(text_of_invoice).where(inv["id"].isin(text_of_invoice.index), own).astype(object)
 
 
-def _refund_customers_from_payments(refunds: LoadedExport, load: Callable[[str], LoadedExport | None]) -> None:
-    payments = load("stripe_payments")
-    if "customer" in refunds.frame or payments is None or "customer" not in payments.frame:
+def _refund_customers_from_payments(refunds: LoadedExport, others: Others) -> None:
+    """A refund's customer is its charge's (the refunds download may not name it)."""
+    payments = others("stripe_payments")
+    if "customer" in refunds.frame or payments is None or "customer" not in payments:
         return
-    pairs = payments.frame[["id", "customer"]].dropna()
+    pairs = payments[["id", "customer"]].dropna().drop_duplicates("id")
     refunds.frame["customer"] = refunds.frame["charge"].map(dict(zip(pairs["id"], pairs["customer"], strict=True)))
 
 
-#: format -> what it takes from other exports in the same folder
-REFINE: dict[str, Callable[[LoadedExport, Callable[[str], LoadedExport | None]], None]] = {
+#: format -> what it takes from the other downloads in the same folder (their native frames by format key)
+REFINE: dict[str, Callable[[LoadedExport, Others], None]] = {
     "stripe_invoices": _invoice_periods_from_lines,
     "stripe_refunds": _refund_customers_from_payments,
 }
@@ -653,15 +666,20 @@ class _Loader:
         if cache_key not in _LOADED:
             export = load_export(self.sources_dir, relative, fmt)
             if fmt.key in REFINE:
-                REFINE[fmt.key](export, self.first)
+                REFINE[fmt.key](export, self.frame)
             _LOADED[cache_key] = export
             while len(_LOADED) > _LOADED_SIZE:
                 _LOADED.pop(next(iter(_LOADED)))
         return _LOADED[cache_key]
 
-    def first(self, key: str) -> LoadedExport | None:
-        """The (first) export of format ``key`` in the folder, if any."""
-        return next((self.file(r, f) for r, f in self.found if f.key == key), None)
+    def all(self, key: str) -> list[LoadedExport]:
+        """Every download of format ``key`` in the folder."""
+        return [self.file(r, f) for r, f in self.found if f.key == key]
+
+    def frame(self, key: str) -> pd.DataFrame | None:
+        """The native rows of every download of format ``key``, or None when there is none."""
+        loaded = self.all(key)
+        return pd.concat([e.frame for e in loaded], ignore_index=True) if loaded else None
 
 
 def native_from_exports(sources_dir: Path, relative: str) -> NativeText | None:
@@ -689,18 +707,23 @@ def native_from_exports(sources_dir: Path, relative: str) -> NativeText | None:
     loader = _Loader(sources_dir, found)
     parts: list[LoadedExport | NativeText] = [loader.file(r, f) for r, f in primary]
     if derived is not None:
-        source = loader.first(derived[0])
-        if source is not None:
-            extra = derived[1](source)
-            if parts and derived[2]:
-                have = set(pd.concat([p.frame["id"] for p in parts if "id" in p.frame]).dropna())
-                keep = ~extra.frame["id"].isin(have).to_numpy()
-                extra = NativeText(extra.frame[keep], {}, [f for f, k in zip(extra.source_files, keep, strict=True) if k],
-                                   [n for n, k in zip(extra.source_lines, keep, strict=True) if k])
-                parts.append(extra)
-            elif not parts:
-                parts.append(extra)
+        key, build, adds_missing = derived
+        built = [build(e) for e in loader.all(key)]
+        if built and (adds_missing or not parts):
+            extra = _combine(built)
+            if adds_missing:  # only ids the file itself lacks, each once
+                have = {i for p in parts if "id" in p.frame for i in p.frame["id"].dropna()}
+                extra = _rows_where(extra, ~extra.frame["id"].isin(have) & ~extra.frame["id"].duplicated())
+            parts.append(extra)
     return _combine(parts)
+
+
+def _rows_where(text: NativeText, keep: pd.Series) -> NativeText:
+    """The rows of ``text`` (built rows: no line errors) where ``keep`` holds, with their lineage."""
+    mask = keep.to_numpy(dtype=bool)
+    return NativeText(text.frame[mask].reset_index(drop=True), {},
+                      [f for f, k in zip(text.source_files, mask, strict=True) if k],
+                      [n for n, k in zip(text.source_lines, mask, strict=True) if k])
 
 
 def check_folder(sources_dir: Path, folder: str, known_files: set[str]) -> None:

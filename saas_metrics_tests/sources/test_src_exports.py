@@ -270,3 +270,20 @@ def test_a_download_that_is_not_text_is_refused_naming_it(tmp_path: Path) -> Non
     # 0-based offset of the Latin-1 'ü': a 51-byte header line with its newline, then '"1","M' (6 bytes)
     with pytest.raises(ExportFormatError, match=r"crm/deals.csv: not UTF-8 or UTF-16 text \(byte 57: invalid start byte\)"):
         read_source_table("crm_deals", tmp_path)
+
+
+def test_subscriptions_split_over_two_downloads_give_every_item_and_each_plan_once(tmp_path: Path) -> None:
+    header, *rows = (DOWNLOADS / "billing" / "subscriptions.csv").read_text().splitlines(keepends=True)
+    (tmp_path / "billing").mkdir()
+    (tmp_path / "billing" / "subscriptions_active.csv").write_text(header + rows[0] + rows[2])  # sub_A1, sub_C1
+    (tmp_path / "billing" / "subscriptions_other.csv").write_text(header + rows[1] + rows[3])  # sub_B1, sub_D1
+    items = _read("billing_subscription_items", tmp_path)  # no 'lacks column(s)' warning: all built columns are there
+    assert items[["subscription_id", "_source_file", "_source_line"]].values.tolist() == [
+        ["sub_A1", "billing/subscriptions_active.csv", 1], ["sub_C1", "billing/subscriptions_active.csv", 2],
+        ["sub_B1", "billing/subscriptions_other.csv", 1], ["sub_D1", "billing/subscriptions_other.csv", 2]]
+    prices = _read("billing_prices", tmp_path)
+    # sub_D1's plan (price_growth_m_usd) is sub_A1's: one price row, from the first file that names it
+    assert prices[["price_id", "_source_file"]].values.tolist() == [
+        ["price_growth_m_usd", "billing/subscriptions_active.csv"], ["price_basic_m_jpy", "billing/subscriptions_active.csv"],
+        ["price_growth_y_eur", "billing/subscriptions_other.csv"]]
+    assert read_source_table("billing_subscriptions", tmp_path)["subscription_id"].tolist() == ["sub_A1", "sub_C1", "sub_B1", "sub_D1"]
