@@ -239,7 +239,7 @@ FORMATS: tuple[ExportFormat, ...] = (
                  "cancel_at": ("Cancel At (UTC)",), "canceled_at": ("Canceled At (UTC)",), "ended_at": ("Ended At (UTC)",),
                  "current_period_start": ("Current Period Start (UTC)",), "current_period_end": ("Current Period End (UTC)",),
                  "collection_method": ("Collection Method", "Billing"),
-                 EXTRA + "plan": ("Plan", "Price ID", "Plan ID"), EXTRA + "product": ("Product", "Product ID"),
+                 EXTRA + "plan": ("Price ID", "Plan ID", "Plan"), EXTRA + "product": ("Product ID", "Product"),
                  EXTRA + "quantity": ("Quantity",), EXTRA + "currency": ("Currency",), EXTRA + "amount": ("Amount",),
                  EXTRA + "interval": ("Interval",), EXTRA + "interval_count": ("Interval Count",)},
         optional=("cancel_at_period_end", "cancel_at", "current_period_start", "current_period_end", "collection_method"),
@@ -565,6 +565,10 @@ def _items_from_subscriptions(subscriptions: LoadedExport) -> NativeText:
     """One item version per subscription: its plan and quantity from its start to its end."""
     s = subscriptions.frame
     has_plan = s.get(EXTRA + "plan", pd.Series(None, index=s.index, dtype=object)).notna() & s["id"].notna()
+    if not has_plan.all():
+        logger.warning("%s: %d subscription(s) name no plan (several prices?): no item is built for them, so they "
+                       "have no MRR; read such subscriptions through the Stripe API or a replica",
+                       subscriptions.relative, int((~has_plan).sum()))
     s = s[has_plan.to_numpy()]
     none = pd.Series(None, index=s.index, dtype=object)
     start = s.get("start_date", none).fillna(s.get("created", none))

@@ -287,3 +287,13 @@ def test_subscriptions_split_over_two_downloads_give_every_item_and_each_plan_on
         ["price_growth_m_usd", "billing/subscriptions_active.csv"], ["price_basic_m_jpy", "billing/subscriptions_active.csv"],
         ["price_growth_y_eur", "billing/subscriptions_other.csv"]]
     assert read_source_table("billing_subscriptions", tmp_path)["subscription_id"].tolist() == ["sub_A1", "sub_C1", "sub_B1", "sub_D1"]
+
+
+def test_a_subscription_without_a_plan_gets_no_item_and_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    header, *rows = (DOWNLOADS / "billing" / "subscriptions.csv").read_text().splitlines(keepends=True)
+    (tmp_path / "billing").mkdir()
+    (tmp_path / "billing" / "subscriptions.csv").write_text(header + rows[0] + rows[1].replace("price_growth_y_eur", ""))
+    with caplog.at_level("WARNING", logger="saas_metrics.sources.exports"):
+        items = read_source_table("billing_subscription_items", tmp_path)
+    assert items["subscription_id"].tolist() == ["sub_A1"]
+    assert "billing/subscriptions.csv: 1 subscription(s) name no plan (several prices?)" in caplog.text
