@@ -337,10 +337,11 @@ class NativeTable:
 
 
 def open_native(sources_dir: Path, relative: str, system: str, *, optional: bool = False) -> NativeTable | None:
-    """The native file ``sources_dir/relative`` as a :class:`NativeTable`; None (with a warning naming
-    ``system``, or an info log when ``optional``) when it does not exist."""
+    """The native file ``sources_dir/relative`` as a :class:`NativeTable`, or the downloaded exports that
+    stand for it (:mod:`saas_metrics.sources.exports`); None (with a warning naming ``system``, or an
+    info log when ``optional``) when neither exists."""
     exported = exports.native_from_exports(Path(sources_dir), relative)
-    if exported is not None:  # a downloaded export (Stripe Dashboard, HubSpot, ads UI) stands in for the file
+    if exported is not None:
         named = ", ".join(dict.fromkeys(exported.source_files)) or relative
         return NativeTable(exported.frame, source_file=named, line_errors=exported.line_errors, system=system,
                            lineage=(exported.source_files, exported.source_lines))
