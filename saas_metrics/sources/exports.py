@@ -184,6 +184,7 @@ class ExportFormat:
     key: str
     title: str
     target: str
+    #: native columns whose export column (any of its candidates) a header must have to be this format
     signature: tuple[str, ...]
     columns: Mapping[str, tuple[str, ...]]
     convert: Mapping[str, Converter] = field(default_factory=dict)
@@ -198,7 +199,15 @@ class ExportFormat:
     optional: tuple[str, ...] = ()
 
     def matches(self, header: set[str]) -> bool:
-        return all(_norm(c) in header for c in self.signature)
+        return not self.lacks(header)
+
+    def lacks(self, header: set[str]) -> list[str]:
+        """The identifying export columns a header (normalised names) lacks, each by its first name."""
+        return [self.columns[n][0] for n in self.signature if not any(_norm(c) in header for c in self.columns[n])]
+
+    def identifying_columns(self) -> list[str]:
+        """The export column names that identify the format (the first name of each)."""
+        return [self.columns[n][0] for n in self.signature]
 
     def known_columns(self) -> list[str]:
         return [c for candidates in self.columns.values() for c in candidates]
@@ -211,7 +220,7 @@ STRIPE_ORIGIN = ("Stripe Dashboard export; column names as in public code readin
 FORMATS: tuple[ExportFormat, ...] = (
     ExportFormat(
         key="stripe_customers", title="Stripe Dashboard customers export (unified_customers.csv)",
-        target="billing/customers.csv", signature=("id", "Email", "Created (UTC)"), metadata=True,
+        target="billing/customers.csv", signature=("id", "email", "created"), metadata=True,
         columns={"id": ("id",), "email": ("Email",), "name": ("Name", "Description"), "created": ("Created (UTC)",),
                  "currency": ("Currency",), "address_country": ("Address Country", "Card Address Country"),
                  "metadata_crm_company_id": ("crm_company_id (metadata)",), "metadata_referred_by": ("referred_by (metadata)",)},
@@ -219,7 +228,7 @@ FORMATS: tuple[ExportFormat, ...] = (
         origin=STRIPE_ORIGIN),
     ExportFormat(
         key="stripe_prices", title="Stripe Dashboard prices export (prices.csv)",
-        target="billing/prices.csv", signature=("Price ID", "Product ID", "Amount"), metadata=True,
+        target="billing/prices.csv", signature=("id", "product", "unit_amount"), metadata=True,
         columns={"id": ("Price ID",), "product": ("Product ID",), "product_name": ("Product Name",),
                  "nickname": ("Description",), "unit_amount": ("Amount",), "currency": ("Currency",),
                  "type": ("Interval",), "recurring_interval": ("Interval",), "recurring_interval_count": ("Interval Count",),
@@ -232,7 +241,7 @@ FORMATS: tuple[ExportFormat, ...] = (
         origin=STRIPE_ORIGIN),
     ExportFormat(
         key="stripe_subscriptions", title="Stripe Dashboard subscriptions export (subscriptions.csv)",
-        target="billing/subscriptions.csv", signature=("id", "Customer ID", "Current Period Start (UTC)"), metadata=True,
+        target="billing/subscriptions.csv", signature=("id", "customer", "current_period_start"), metadata=True,
         columns={"id": ("id",), "customer": ("Customer ID",), "status": ("Status",), "created": ("Created (UTC)",),
                  "start_date": ("Start Date (UTC)", "Start (UTC)"), "trial_start": ("Trial Start (UTC)",),
                  "trial_end": ("Trial End (UTC)",), "cancel_at_period_end": ("Cancel At Period End",),
@@ -248,7 +257,7 @@ FORMATS: tuple[ExportFormat, ...] = (
         origin=STRIPE_ORIGIN),
     ExportFormat(
         key="stripe_invoices", title="Stripe Dashboard invoices export (invoices.csv)",
-        target="billing/invoices.csv", signature=("id", "Amount Due", "Amount Paid"),
+        target="billing/invoices.csv", signature=("id", "amount_due", "amount_paid"),
         columns={"id": ("id",), "customer": ("Customer", "Customer ID"), "subscription": ("Subscription", "Subscription ID"),
                  "status": ("Status",), "billing_reason": ("Billing Reason",), "created": ("Date (UTC)", "Created (UTC)"),
                  "due_date": ("Due Date (UTC)",), "status_transitions_paid_at": ("Paid At (UTC)",),
@@ -261,7 +270,7 @@ FORMATS: tuple[ExportFormat, ...] = (
         origin=STRIPE_ORIGIN),
     ExportFormat(
         key="stripe_invoice_line_items", title="Stripe Dashboard invoice line items export",
-        target="billing/invoice_lines.csv", signature=("Invoice ID", "Period Start (UTC)", "Period End (UTC)"),
+        target="billing/invoice_lines.csv", signature=("invoice", "period_start", "period_end"),
         columns={"id": ("id", "Line Item ID"), "invoice": ("Invoice ID",), "subscription": ("Subscription", "Subscription ID"),
                  "subscription_item": ("Subscription Item", "Subscription Item ID"),
                  "price": ("Price ID", "Plan ID", "Price", "Plan"), "quantity": ("Quantity",), "amount": ("Amount",),
@@ -271,7 +280,7 @@ FORMATS: tuple[ExportFormat, ...] = (
         origin=STRIPE_ORIGIN + "; the line item object's fields under the Dashboard's labels"),
     ExportFormat(
         key="stripe_payments", title="Stripe Dashboard payments export (unified_payments.csv)",
-        target="billing/charges.csv", signature=("id", "Amount Refunded", "Created (UTC)"), metadata=True,
+        target="billing/charges.csv", signature=("id", "amount_refunded", "created"), metadata=True,
         columns={"id": ("id",), "customer": ("Customer ID",), "invoice": ("Invoice ID",), "amount": ("Amount",),
                  "currency": ("Currency",), "status": ("Status",), "created": ("Created (UTC)",),
                  "amount_refunded": ("Amount Refunded",)},
@@ -280,7 +289,7 @@ FORMATS: tuple[ExportFormat, ...] = (
         origin=STRIPE_ORIGIN),
     ExportFormat(
         key="stripe_refunds", title="Stripe Dashboard refunds export",
-        target="billing/refunds.csv", signature=("id", "Charge ID", "Amount", "Created (UTC)"), metadata=True,
+        target="billing/refunds.csv", signature=("id", "charge", "amount", "created"), metadata=True,
         columns={"id": ("id",), "charge": ("Charge ID",), "customer": ("Customer ID",), "amount": ("Amount",),
                  "currency": ("Currency",), "status": ("Status",), "created": ("Created (UTC)",), "reason": ("Reason",)},
         optional=("status", "reason"),
@@ -288,8 +297,8 @@ FORMATS: tuple[ExportFormat, ...] = (
         origin=STRIPE_ORIGIN),
     ExportFormat(
         key="hubspot_contacts", title="HubSpot contacts export", target="crm/contacts.csv",
-        signature=("Record ID", "Email", "Lifecycle Stage"),
-        columns={"hs_object_id": ("Record ID",), "email": ("Email",), "firstname": ("First Name",), "lastname": ("Last Name",),
+        signature=("hs_object_id", "email", "lifecyclestage"),
+        columns={"hs_object_id": ("Record ID", "Contact ID"), "email": ("Email",), "firstname": ("First Name",), "lastname": ("Last Name",),
                  "associatedcompanyid": ("Associated Company IDs (Primary)", "Associated Company IDs", "Associated Company ID",
                                          "Primary Associated Company ID"),
                  "createdate": ("Create Date",), "lifecyclestage": ("Lifecycle Stage",),
@@ -314,16 +323,16 @@ FORMATS: tuple[ExportFormat, ...] = (
         origin="HubSpot CRM export (Contacts > Export), property labels as column names; times as 'YYYY-MM-DD HH:MM'"),
     ExportFormat(
         key="hubspot_companies", title="HubSpot companies export", target="crm/companies.csv",
-        signature=("Record ID", "Company name"),
-        columns={"hs_object_id": ("Record ID",), "name": ("Company name",), "domain": ("Company Domain Name",),
+        signature=("hs_object_id", "name"),
+        columns={"hs_object_id": ("Record ID", "Company ID"), "name": ("Company name",), "domain": ("Company Domain Name",),
                  "country": ("Country/Region",), "createdate": ("Create Date",),
                  "hubspot_owner_id": ("Company owner ID", "Company owner"), "stripe_customer_id": ("Stripe Customer ID",)},
         optional=("domain", "country", "createdate", "hubspot_owner_id", "stripe_customer_id"),
         origin="HubSpot CRM export (Companies > Export), property labels as column names"),
     ExportFormat(
         key="hubspot_deals", title="HubSpot deals export", target="crm/deals.csv",
-        signature=("Record ID", "Deal Name", "Deal Stage"),
-        columns={"hs_object_id": ("Record ID",), "dealname": ("Deal Name",), "createdate": ("Create Date",),
+        signature=("hs_object_id", "dealname", "dealstage"),
+        columns={"hs_object_id": ("Record ID", "Deal ID"), "dealname": ("Deal Name",), "createdate": ("Create Date",),
                  "closedate": ("Close Date",), "dealstage": ("Deal Stage",), "amount": ("Amount",),
                  "deal_currency_code": ("Currency", "Deal currency code"),
                  "associated_company_id": ("Associated Company IDs (Primary)", "Associated Company IDs"),
@@ -334,7 +343,7 @@ FORMATS: tuple[ExportFormat, ...] = (
         origin="HubSpot CRM export (Deals > Export), property labels as column names"),
     ExportFormat(
         key="google_ads_report", title="Google Ads campaign report download", target="ads/google_ads.csv",
-        signature=("Day", "Campaign", "Cost"), total_rows=True,
+        signature=("segments.date", "campaign.name", "metrics.cost_micros"), total_rows=True,
         columns={"segments.date": ("Day",), "customer.id": ("Customer ID", "Account ID"),
                  "customer.currency_code": ("Currency code", "Currency"), "campaign.id": ("Campaign ID", "Campaign"),
                  "campaign.name": ("Campaign",), "metrics.cost_micros": ("Cost",),
@@ -347,7 +356,7 @@ FORMATS: tuple[ExportFormat, ...] = (
                "'Total: ...' summary rows at the end"),
     ExportFormat(
         key="meta_ads_report", title="Meta Ads Manager campaign report export", target="ads/meta_ads.csv",
-        signature=("Reporting starts", "Campaign name"), currency_from_header="account_currency",
+        signature=("date_start", "campaign_name"), currency_from_header="account_currency",
         columns={"date_start": ("Reporting starts",), "date_stop": ("Reporting ends",), "account_id": ("Account ID",),
                  "account_currency": ("Currency",), "campaign_id": ("Campaign ID", "Campaign name"), "campaign_name": ("Campaign name",),
                  "spend": ("Amount spent (" + _CURRENCY_SLOT + ")", "Amount spent"), "impressions": ("Impressions",),
@@ -357,7 +366,7 @@ FORMATS: tuple[ExportFormat, ...] = (
         origin="Meta Ads Manager (Reports > Export table data, breakdown by day): the currency is in the spend column's name"),
     ExportFormat(
         key="linkedin_ads_report", title="LinkedIn Campaign Manager campaign performance report",
-        target="ads/linkedin_ads.csv", signature=("Start Date (in UTC)", "Campaign Name", "Total Spent"),
+        target="ads/linkedin_ads.csv", signature=("dateRange.start", "campaignName", "costInLocalCurrency"),
         columns={"dateRange.start": ("Start Date (in UTC)",), "account": ("Account ID",), "currency": ("Currency",),
                  "campaign": ("Campaign ID", "Campaign Name"), "campaignName": ("Campaign Name",), "costInLocalCurrency": ("Total Spent",),
                  "impressions": ("Impressions",), "clicks": ("Clicks",), "externalWebsiteConversions": ("Conversions",)},
@@ -753,11 +762,11 @@ def unknown_format_message(relative: str, header: Sequence[str], *, closest: int
 
     def score(fmt: ExportFormat) -> tuple[int, int]:
         """(columns of the format the file has, identifying columns it has)."""
-        known = {_norm(c) for c in fmt.known_columns()} | {_norm(c) for c in fmt.signature}
-        return len(names & known), sum(_norm(c) in names for c in fmt.signature)
+        known = {_norm(c) for c in fmt.known_columns()}
+        return len(names & known), len(fmt.signature) - len(fmt.lacks(names))
 
     ranked = sorted(FORMATS, key=score, reverse=True)[:closest]
-    parts = [f"{f.title} (lacks {[c for c in f.signature if _norm(c) not in names]})" for f in ranked]
+    parts = [f"{f.title} (lacks {f.lacks(names)})" for f in ranked]
     shown = list(header[:12]) + (["..."] if len(header) > 12 else [])
     return (f"{relative}: its header matches no known export or native format; closest: {'; '.join(parts)}. "
             f"Header read: {shown}. Accepted formats: docs/sources.md")

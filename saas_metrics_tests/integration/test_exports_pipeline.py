@@ -34,7 +34,7 @@ def test_the_section_has_one_config_example_and_names_every_format() -> None:
     assert len(config_examples()) == 1
     text = DOCS.read_text()
     for fmt in FORMATS:
-        for column in fmt.signature:
+        for column in fmt.identifying_columns():
             assert f"`{column}`" in text, (fmt.key, column)
 
 

@@ -297,3 +297,17 @@ def test_a_subscription_without_a_plan_gets_no_item_and_a_warning(tmp_path: Path
         items = read_source_table("billing_subscription_items", tmp_path)
     assert items["subscription_id"].tolist() == ["sub_A1"]
     assert "billing/subscriptions.csv: 1 subscription(s) name no plan (several prices?)" in caplog.text
+
+
+@pytest.mark.parametrize(("relative", "old_id", "table", "key"), [
+    ("crm/hubspot-crm-exports-all-contacts-2026-07-01.csv", "Contact ID", "crm_contacts", "contact_id"),
+    ("crm/hubspot-crm-exports-all-companies-2026-07-01.csv", "Company ID", "crm_companies", "company_id"),
+    ("crm/hubspot-crm-exports-all-deals-2026-07-01.csv", "Deal ID", "crm_deals", "deal_id"),
+])
+def test_older_hubspot_exports_name_the_id_by_object(tmp_path: Path, relative: str, old_id: str, table: str, key: str) -> None:
+    (tmp_path / "crm").mkdir()
+    (tmp_path / relative).write_text((DOWNLOADS / relative).read_text().replace('"Record ID"', f'"{old_id}"', 1))
+    expected = _read(table, DOWNLOADS)
+    older = _read(table, tmp_path)
+    pd.testing.assert_frame_equal(older, expected)
+    assert older[key].iloc[0] in {"5100001", "9100001", "40000001"}
