@@ -653,10 +653,22 @@ def _refund_customers_from_payments(refunds: LoadedExport, others: Others) -> No
     refunds.frame["customer"] = refunds.frame["charge"].map(dict(zip(pairs["id"], pairs["customer"], strict=True)))
 
 
+def _meta_rows_are_days(report: LoadedExport, others: Others) -> None:
+    """A Meta row spanning several days is placed on its first day: say so (download with a breakdown by day)."""
+    frame = report.frame
+    if "date_stop" not in frame:
+        return
+    spans = int((frame["date_stop"].notna() & (frame["date_stop"] != frame["date_start"])).sum())
+    if spans:
+        logger.warning("%s: %d row(s) cover several days and are placed on their first day; export the report "
+                       "with Breakdown > By time > Day", report.relative, spans)
+
+
 #: format -> what it takes from the other downloads in the same folder (their native frames by format key)
 REFINE: dict[str, Callable[[LoadedExport, Others], None]] = {
     "stripe_invoices": _invoice_periods_from_lines,
     "stripe_refunds": _refund_customers_from_payments,
+    "meta_ads_report": _meta_rows_are_days,
 }
 
 

@@ -311,3 +311,16 @@ def test_older_hubspot_exports_name_the_id_by_object(tmp_path: Path, relative: s
     older = _read(table, tmp_path)
     pd.testing.assert_frame_equal(older, expected)
     assert older[key].iloc[0] in {"5100001", "9100001", "40000001"}
+
+
+def test_a_meta_report_without_a_daily_breakdown_is_placed_on_its_first_day_with_a_warning(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "ads").mkdir()
+    (tmp_path / "ads" / "meta.csv").write_text("Reporting starts,Reporting ends,Campaign name,Amount spent (GBP)\n"
+                                               "2026-06-01,2026-06-30,Prospecting,300.00\n"
+                                               "2026-06-01,2026-06-01,Retargeting,10.00\n")
+    with caplog.at_level("WARNING", logger="saas_metrics.sources.exports"):
+        spend = read_source_table("ad_spend", tmp_path)
+    assert spend[["campaign_id", "currency", "spend"]].values.tolist() == [["Prospecting", "GBP", 300.0], ["Retargeting", "GBP", 10.0]]
+    assert spend["date"].dt.strftime("%Y-%m-%d").tolist() == ["2026-06-01", "2026-06-01"]
+    assert "ads/meta.csv: 1 row(s) cover several days and are placed on their first day" in caplog.text
