@@ -117,11 +117,12 @@ def status(values: pd.Series, frame: pd.DataFrame) -> pd.Series:
 
 
 #: HubSpot's original-source labels whose internal value is not the label in upper snake case.
-_HUBSPOT_SOURCE_VALUES = {"OFFLINE_SOURCES": "OFFLINE", "OFFLINE_SOURCE": "OFFLINE"}
+_HUBSPOT_SOURCE_VALUES = {"OFFLINE_SOURCES": "OFFLINE", "OFFLINE_SOURCE": "OFFLINE", "ORGANIC_SOCIAL": "SOCIAL_MEDIA"}
 
 
 def hubspot_source(values: pd.Series, frame: pd.DataFrame) -> pd.Series:
-    """'Paid Social' -> 'PAID_SOCIAL', 'Offline Sources' -> 'OFFLINE' (hs_analytics_source values)."""
+    """'Paid Social' -> 'PAID_SOCIAL', 'Offline Sources' -> 'OFFLINE', 'Organic Social' (the newer label of
+    Social media) -> 'SOCIAL_MEDIA' (hs_analytics_source values)."""
     def one(v: object) -> object:
         if not isinstance(v, str):
             return v
