@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from saas_metrics.sources import schemas as s
-from saas_metrics.sources.exports import ZERO_DECIMAL_CURRENCIES
+from saas_metrics.sources.export_formats import ZERO_DECIMAL_CURRENCIES
 from saas_metrics.sources.files import NativeTable, open_native, upper
 
 SYSTEM = "billing"

@@ -29,7 +29,7 @@ def config_examples() -> list[str]:
 
 
 def test_the_section_has_one_config_example_and_names_every_format() -> None:
-    from saas_metrics.sources.exports import FORMATS
+    from saas_metrics.sources.export_formats import FORMATS
 
     assert len(config_examples()) == 1
     text = DOCS.read_text()

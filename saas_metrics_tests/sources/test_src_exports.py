@@ -11,8 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from saas_metrics.sources import exports
-from saas_metrics.sources.exports import FORMATS, ExportFormatError, identify, native_from_exports
+from saas_metrics.sources import export_formats, exports
+from saas_metrics.sources.export_formats import FORMATS
+from saas_metrics.sources.exports import ExportFormatError, identify, native_from_exports
 from saas_metrics.sources.registry import input_files, read_source_table, source_files
 
 # Fixture folders hold billing, CRM and ads only: the other systems' files are missing on purpose.
@@ -236,20 +237,20 @@ def test_a_download_lacking_a_required_column_fails_like_a_native_file(tmp_path:
 
 
 @pytest.mark.parametrize(("convert", "values", "expected"), [
-    (exports.minor_units("currency"), ["49.00", "1,204.50", "3000", "12,3x", None], ["4900", "120450", "3000", "12,3x", None]),
-    (exports.micros, ["13.74", "1,204.50", "--"], ["13740000", "1204500000", None]),
-    (exports.code, ["Marketing Qualified Lead", "Closed Won", "Decision Maker Bought-In"],
+    (export_formats.minor_units("currency"), ["49.00", "1,204.50", "3000", "12,3x", None], ["4900", "120450", "3000", "12,3x", None]),
+    (export_formats.micros, ["13.74", "1,204.50", "--"], ["13740000", "1204500000", None]),
+    (export_formats.code, ["Marketing Qualified Lead", "Closed Won", "Decision Maker Bought-In"],
      ["marketingqualifiedlead", "closedwon", "decisionmakerboughtin"]),
-    (exports.hubspot_source, ["Paid Social", "Offline Sources", "AI Referrals", "Direct Traffic", "Organic Social"],
+    (export_formats.hubspot_source, ["Paid Social", "Offline Sources", "AI Referrals", "Direct Traffic", "Organic Social"],
      ["PAID_SOCIAL", "OFFLINE", "AI_REFERRALS", "DIRECT_TRAFFIC", "SOCIAL_MEDIA"]),
-    (exports.us_date, ["6/1/2026", "12/31/2025", "Jun 5, 2026", "2026-06-01", "31/12/2025"],
+    (export_formats.us_date, ["6/1/2026", "12/31/2025", "Jun 5, 2026", "2026-06-01", "31/12/2025"],
      ["2026-06-01", "2025-12-31", "2026-06-05", "2026-06-01", "31/12/2025"]),
-    (exports.first_id, ["9100001;9100009", "42", ""], ["9100001", "42", None]),
-    (exports.payment_status, ["Paid", "Refunded", "Failed", "canceled"], ["succeeded", "succeeded", "failed", "canceled"]),
-    (exports.meta_account, ["4455667788", "act_1"], ["act_4455667788", "act_1"]),
-    (exports.status, ["Past Due", "past_due", "Active", "incomplete_expired"], ["past_due", "past_due", "active", "incomplete_expired"]),
+    (export_formats.first_id, ["9100001;9100009", "42", ""], ["9100001", "42", None]),
+    (export_formats.payment_status, ["Paid", "Refunded", "Failed", "canceled"], ["succeeded", "succeeded", "failed", "canceled"]),
+    (export_formats.meta_account, ["4455667788", "act_1"], ["act_4455667788", "act_1"]),
+    (export_formats.status, ["Past Due", "past_due", "Active", "incomplete_expired"], ["past_due", "past_due", "active", "incomplete_expired"]),
 ])
-def test_conversions(convert: exports.Converter, values: list, expected: list) -> None:
+def test_conversions(convert: export_formats.Converter, values: list, expected: list) -> None:
     currency = ["usd", "usd", "jpy", "usd", "usd"][: len(values)]
     frame = pd.DataFrame({"currency": currency})
     converted = convert(pd.Series(values, dtype=object), frame)
