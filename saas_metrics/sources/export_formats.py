@@ -162,6 +162,8 @@ class ExportFormat:
     #: native columns a download may lack (optional columns, metadata, custom properties): read as null
     #: with a logged warning. Any other mapped column it lacks is reported by the reader (a schema failure).
     optional: tuple[str, ...] = ()
+    #: native columns the reader uses only when the file has them (otherwise it falls back to another)
+    when_present: tuple[str, ...] = ()
 
     def matches(self, header: set[str]) -> bool:
         return not self.lacks(header)
@@ -195,8 +197,8 @@ FORMATS: tuple[ExportFormat, ...] = (
                  "type": ("Interval",), "recurring_interval": ("Interval",), "recurring_interval_count": ("Interval Count",),
                  "recurring_usage_type": ("Usage Type",), "billing_scheme": ("Billing Scheme",),
                  "created": ("Created (UTC)",), "metadata_tier": ("tier (metadata)",)},
-        optional=("product_name", "nickname", "recurring_interval_count", "recurring_usage_type", "billing_scheme", "created",
-                  "metadata_tier"),
+        optional=("nickname", "recurring_interval_count", "recurring_usage_type", "billing_scheme", "created", "metadata_tier"),
+        when_present=("product_name",),
         convert={"unit_amount": minor_units("currency"), "type": price_type, "recurring_usage_type": lower,
                  "billing_scheme": lower}),
     ExportFormat(
@@ -234,6 +236,7 @@ FORMATS: tuple[ExportFormat, ...] = (
                  "price": ("Price ID", "Plan ID", "Price", "Plan"), "quantity": ("Quantity",), "amount": ("Amount",),
                  "currency": ("Currency",), "period_start": ("Period Start (UTC)",), "period_end": ("Period End (UTC)",),
                  "proration": ("Proration",), "type": ("Type",), "description": ("Description",)},
+        optional=("subscription", "subscription_item", "price", "quantity", "proration", "type", "description"),
         convert={"amount": minor_units("currency"), "quantity": number, "proration": lower, "type": lower}),
     ExportFormat(
         key="stripe_payments", title="Stripe Dashboard payments export (unified_payments.csv)",
@@ -246,7 +249,7 @@ FORMATS: tuple[ExportFormat, ...] = (
     ExportFormat(
         key="stripe_refunds", title="Stripe Dashboard refunds export",
         target="billing/refunds.csv", signature=("id", "charge", "amount", "created"), metadata=True,
-        columns={"id": ("id",), "charge": ("Charge ID",), "customer": ("Customer ID",), "amount": ("Amount",),
+        columns={"id": ("id",), "charge": ("Charge ID",), EXTRA + "customer": ("Customer ID",), "amount": ("Amount",),
                  "currency": ("Currency",), "status": ("Status",), "created": ("Created (UTC)",), "reason": ("Reason",)},
         optional=("status", "reason"),
         convert={"amount": minor_units("currency"), "status": lower, "reason": lower}),
@@ -291,6 +294,7 @@ FORMATS: tuple[ExportFormat, ...] = (
                  "associated_company_id": ("Associated Company IDs (Primary)", "Associated Company IDs"),
                  "associated_contact_id": ("Associated Contact IDs",), "hs_is_closed_won": ("Is Closed Won",)},
         optional=("dealname", "closedate", "amount", "deal_currency_code", "associated_company_id", "associated_contact_id"),
+        when_present=("hs_is_closed_won",),
         convert={"dealstage": code, "amount": number, "associated_company_id": first_id,
                  "associated_contact_id": first_id}),
     ExportFormat(
@@ -316,8 +320,9 @@ FORMATS: tuple[ExportFormat, ...] = (
     ExportFormat(
         key="linkedin_ads_report", title="LinkedIn Campaign Manager campaign performance report",
         target="ads/linkedin_ads.csv", signature=("dateRange.start", "campaignName", "costInLocalCurrency"),
+        currency_from_header="currency",
         columns={"dateRange.start": ("Start Date (in UTC)",), "account": ("Account ID",), "currency": ("Currency",),
-                 "campaign": ("Campaign ID", "Campaign Name"), "campaignName": ("Campaign Name",), "costInLocalCurrency": ("Total Spent",),
+                 "campaign": ("Campaign ID", "Campaign Name"), "campaignName": ("Campaign Name",), "costInLocalCurrency": ("Total Spent", "Total Spent (" + CURRENCY_SLOT + ")"),
                  "impressions": ("Impressions",), "clicks": ("Clicks",), "externalWebsiteConversions": ("Conversions",)},
         optional=("account", "impressions", "clicks", "externalWebsiteConversions"),
         convert={"dateRange.start": us_date, "costInLocalCurrency": number, "impressions": number, "clicks": number,

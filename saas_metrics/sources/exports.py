@@ -192,6 +192,11 @@ def _native_columns(raw: pd.DataFrame, header: list[str], fmt: ExportFormat, rel
                 native[f"metadata_{match.group('key')}"] = raw[index]
     if fmt.currency_from_header and fmt.currency_from_header not in native and currency_in_header:
         native[fmt.currency_from_header] = pd.Series([currency_in_header] * len(raw), dtype=object)
+    lacking = [c for c in fmt.columns if c not in native and c not in fmt.optional + fmt.when_present
+               and not c.startswith(EXTRA)]
+    if lacking:  # the reader reports them under their native names; say which download columns they are
+        logger.warning("%s: this %s lacks the %s column(s)", relative, fmt.title,
+                       " / ".join(repr(fmt.columns[c][0]) for c in lacking))
     absent = [c for c in fmt.optional if c not in native]
     for column in absent:
         native[column] = pd.Series([None] * len(raw), dtype=object)
@@ -325,12 +330,16 @@ def _invoice_periods_from_lines(invoices: LoadedExport, others: Others) -> None:
 
 
 def _refund_customers_from_payments(refunds: LoadedExport, others: Others) -> None:
-    """A refund's customer is its charge's (the refunds download may not name it)."""
+    """A refund's customer: its own Customer ID, else its charge's in the payments download. Without
+    either the column stays absent, so the reader takes it from billing/charges.csv as for native files."""
+    frame = refunds.frame
+    customer = frame.get(EXTRA + "customer", pd.Series(None, index=frame.index, dtype=object))
     payments = others("stripe_payments")
-    if "customer" in refunds.frame or payments is None or "customer" not in payments:
-        return
-    pairs = payments[["id", "customer"]].dropna().drop_duplicates("id")
-    refunds.frame["customer"] = refunds.frame["charge"].map(dict(zip(pairs["id"], pairs["customer"], strict=True)))
+    if payments is not None and "customer" in payments:
+        pairs = payments[["id", "customer"]].dropna().drop_duplicates("id")
+        customer = customer.fillna(frame["charge"].map(dict(zip(pairs["id"], pairs["customer"], strict=True))))
+    if customer.notna().any():
+        frame["customer"] = customer.astype(object)
 
 
 def _meta_rows_are_days(report: LoadedExport, others: Others) -> None:

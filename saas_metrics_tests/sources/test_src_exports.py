@@ -228,11 +228,13 @@ def test_bad_values_in_a_download_are_recorded_as_in_todays_files(tmp_path: Path
     assert downloaded["amount"].iloc[1] == native["amount"].iloc[1] == 7.5
 
 
-def test_a_download_lacking_a_required_column_fails_like_a_native_file(tmp_path: Path) -> None:
+def test_a_download_lacking_a_required_column_fails_like_a_native_file(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     (tmp_path / "crm").mkdir()
     (tmp_path / "crm" / "deals.csv").write_text('"Record ID","Deal Name","Deal Stage"\n"1","x","Closed Won"\n')
-    with pytest.warns(UserWarning, match=r"lacks column\(s\) \['createdate'\]"):
+    with pytest.warns(UserWarning, match=r"lacks column\(s\) \['createdate'\]"), \
+            caplog.at_level("WARNING", logger="saas_metrics.sources.exports"):
         deals = read_source_table("crm_deals", tmp_path)
+    assert "crm/deals.csv: this HubSpot deals export lacks the 'Create Date' column(s)" in caplog.text
     assert deals[["deal_id", "stage", "is_closed_won"]].values.tolist() == [["1", "closedwon", True]]
 
 
@@ -325,3 +327,31 @@ def test_a_meta_report_without_a_daily_breakdown_is_placed_on_its_first_day_with
     assert spend[["campaign_id", "currency", "spend"]].values.tolist() == [["Prospecting", "GBP", 300.0], ["Retargeting", "GBP", 10.0]]
     assert spend["date"].dt.strftime("%Y-%m-%d").tolist() == ["2026-06-01", "2026-06-01"]
     assert "ads/meta.csv: 1 row(s) cover several days and are placed on their first day" in caplog.text
+
+
+@pytest.mark.parametrize(("payments", "customer_column", "expected"), [
+    ("billing/unified_payments.csv", False, "cus_B"),  # from the payments download
+    (None, True, "cus_X"),  # the refund's own Customer ID
+    (None, False, "cus_B"),  # from billing/charges.csv in today's layout, as for a native refunds file
+])
+def test_a_refund_finds_its_customer(tmp_path: Path, payments: str | None, customer_column: bool, expected: str) -> None:
+    (tmp_path / "billing").mkdir()
+    header, row = "id,Charge ID,Amount,Currency,Created (UTC)", "re_1,ch_2,100.00,eur,2026-03-02 10:00"
+    if customer_column:
+        header, row = header + ",Customer ID", row + ",cus_X"
+    (tmp_path / "billing" / "refunds.csv").write_text(f"{header}\n{row}\n")
+    if payments:
+        shutil.copy(DOWNLOADS / payments, tmp_path / payments)
+    else:
+        shutil.copy(TODAY / "billing" / "charges.csv", tmp_path / "billing" / "charges.csv")
+    refunds = read_source_table("billing_refunds", tmp_path)
+    assert refunds[["refund_id", "customer_id", "amount"]].values.tolist() == [["re_1", expected, 100.0]]
+
+
+def test_a_prices_download_without_product_names_names_plans_by_description(tmp_path: Path) -> None:
+    (tmp_path / "billing").mkdir()
+    (tmp_path / "billing" / "prices.csv").write_text("Price ID,Product ID,Description,Amount,Currency,Interval\n"
+                                                     "price_1,prod_1,Growth monthly,49.00,usd,month\n")
+    prices = _read("billing_prices", tmp_path)
+    assert prices[["price_id", "plan_name", "unit_amount", "price_type"]].values.tolist() == [
+        ["price_1", "Growth monthly", 49.0, "recurring"]]
