@@ -226,13 +226,16 @@ def scan_sources(
 
     tables = dict(old_tables)
     requests: dict[str, set[str]] = {}
+    # A changed file no table names (a downloaded export) may stand for any table of its system.
+    owned = {f for fs in (files_of or {}).values() for f in fs}
+    unowned_systems = {all_files[k].get("system") for k in changed_files - owned}
     if not partition_keys:
         return {"files": files, "tables": tables, "seq": cursor.get("seq", 0)}, requests
     first, last = (dt.date.fromisoformat(partition_keys[0]), dt.date.fromisoformat(partition_keys[-1]))
     for table, system in sorted(system_of.items()):
         if system not in changed_systems:
             continue
-        if files_of is not None and table in files_of and table in old_tables \
+        if files_of is not None and table in files_of and table in old_tables and system not in unowned_systems \
                 and not changed_files & set(files_of[table]):
             continue  # none of this table's own files changed
         time_column = time_column_of.get(table)

@@ -16,12 +16,10 @@ import numpy as np
 import pandas as pd
 
 from saas_metrics.sources import schemas as s
+from saas_metrics.sources.export_formats import ZERO_DECIMAL_CURRENCIES
 from saas_metrics.sources.files import NativeTable, open_native, upper
 
 SYSTEM = "billing"
-#: Currencies Stripe states in major units already.
-ZERO_DECIMAL_CURRENCIES = frozenset({"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND",
-                                     "VUV", "XAF", "XOF", "XPF"})
 
 
 def _major(t: NativeTable, column: str, target: str, currency: pd.Series) -> pd.Series:

@@ -20,7 +20,7 @@ import json
 import logging
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
+from saas_metrics.sources import exports
 from saas_metrics.tables import TableSchema, coerce_frame
 
 logger = logging.getLogger(__name__)
@@ -246,10 +247,12 @@ class NativeTable:
     """One native file's text rows, with parsers that record what failed."""
 
     def __init__(self, raw: pd.DataFrame, *, source_file: str, line_errors: Mapping[int, str] | None = None,
-                 system: str = "") -> None:
+                 system: str = "", lineage: tuple[Sequence[str], Sequence[int]] | None = None) -> None:
         self.raw = raw.reset_index(drop=True)
         self.source_file = source_file
         self.system = system
+        # Rows gathered from several files (downloaded exports) name their own file and line.
+        self.lineage = lineage
         self.errors: list[dict[str, str] | None] = [None] * len(self.raw)
         for row, message in (line_errors or {}).items():
             self.errors[row] = {LINE_ERROR_KEY: message}
@@ -325,16 +328,23 @@ class NativeTable:
                 data[name] = values.reset_index(drop=True)
             else:
                 data[name] = pd.Series([values] * n, dtype=object)
-        data["_source_file"] = pd.Series([self.source_file] * n, dtype=object)
-        data["_source_line"] = pd.Series(np.arange(1, n + 1), dtype="Int64")
+        files, lines = self.lineage or ([self.source_file] * n, np.arange(1, n + 1))
+        data["_source_file"] = pd.Series(list(files), dtype=object)
+        data["_source_line"] = pd.Series(lines, dtype="Int64")
         data["_parse_errors"] = pd.Series([json.dumps(e, sort_keys=True) if e else None for e in self.errors], dtype=object)
         frame = pd.DataFrame(data, index=pd.RangeIndex(n))
         return coerce_frame(frame, schema)
 
 
 def open_native(sources_dir: Path, relative: str, system: str, *, optional: bool = False) -> NativeTable | None:
-    """The native file ``sources_dir/relative`` as a :class:`NativeTable`; None (with a warning naming
-    ``system``, or an info log when ``optional``) when it does not exist."""
+    """The native file ``sources_dir/relative`` as a :class:`NativeTable`, or the downloaded exports that
+    stand for it (:mod:`saas_metrics.sources.exports`); None (with a warning naming ``system``, or an
+    info log when ``optional``) when neither exists."""
+    exported = exports.native_from_exports(Path(sources_dir), relative)
+    if exported is not None:
+        named = ", ".join(dict.fromkeys(exported.source_files)) or relative
+        return NativeTable(exported.frame, source_file=named, line_errors=exported.line_errors, system=system,
+                           lineage=(exported.source_files, exported.source_lines))
     path = Path(sources_dir) / relative
     if not path.is_file():
         message = f"{system}: source file {path} not found; its table is read as empty"

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from saas_metrics.sources.registry import NATIVE_FILES_OF, read_source_table
+from saas_metrics.sources.registry import input_files, read_source_table
 from saas_metrics.sources.schemas import SCHEMAS
 
 logger = logging.getLogger(__name__)
@@ -51,9 +51,10 @@ def reader_fingerprint() -> str:
 
 
 def cache_key(table: str, sources_dir: Path) -> str:
-    """The key of ``table`` as landed now: its native files' identity and the reader fingerprint."""
+    """The key of ``table`` as landed now: its input files' identity (native files and downloaded
+    exports) and the reader fingerprint."""
     parts = [table, reader_fingerprint()]
-    for relative in NATIVE_FILES_OF[table]:
+    for relative in input_files(table, sources_dir):
         path = Path(sources_dir) / relative
         if path.is_file():
             stat = path.stat()

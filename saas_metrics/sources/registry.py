@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from saas_metrics.sources import ads, billing, crm, finance, fx, product, support, web
+from saas_metrics.sources import ads, billing, crm, exports, finance, fx, product, support, web
 from saas_metrics.sources.schemas import SCHEMAS
 
 Reader = Callable[[Path], pd.DataFrame]
@@ -87,6 +87,7 @@ NATIVE_FILES_OF: dict[str, tuple[str, ...]] = {
 }
 
 SOURCE_SYSTEMS: tuple[str, ...] = tuple(sorted(set(SOURCE_SYSTEM_OF.values())))
+KNOWN_NATIVE_FILES: set[str] = {relative for relatives in NATIVE_FILES_OF.values() for relative in relatives}
 
 if set(READERS) != set(SCHEMAS):  # pragma: no cover - guards the registry against schema drift at import
     raise RuntimeError(f"source registry and schemas disagree: {sorted(set(READERS) ^ set(SCHEMAS))}")
@@ -104,6 +105,7 @@ def read_source_table(table: str, sources_dir: Path, start: dt.date | None = Non
         raise KeyError(f"unknown source table {table!r}; known: {sorted(READERS)}")
     if start is not None and end is not None and end <= start:
         raise ValueError(f"empty window: end {end} is not after start {start}")
+    exports.check_folder(Path(sources_dir), SOURCE_SYSTEM_OF[table], KNOWN_NATIVE_FILES)
     frame = READERS[table](Path(sources_dir))
     time_column = SCHEMAS[table].time_column
     if time_column is None or (start is None and end is None and not include_unplaced):
@@ -131,4 +133,16 @@ def source_files(sources_dir: Path) -> dict[str, list[Path]]:
             if path.is_file() and path not in seen:
                 seen.add(path)
                 out[SOURCE_SYSTEM_OF[table]].append(path)
+        for relative, _ in exports.exports_in(Path(sources_dir), SOURCE_SYSTEM_OF[table]):
+            path = Path(sources_dir) / relative
+            if path not in seen:  # downloaded exports stand for native files
+                seen.add(path)
+                out[SOURCE_SYSTEM_OF[table]].append(path)
     return {system: sorted(paths) for system, paths in out.items()}
+
+
+def input_files(table: str, sources_dir: Path) -> list[str]:
+    """The files ``table`` is read from (relative to ``sources_dir``): its native files and the downloaded
+    exports in its system's folder."""
+    extra = [r for r, _ in exports.exports_in(Path(sources_dir), SOURCE_SYSTEM_OF[table]) if r not in NATIVE_FILES_OF[table]]
+    return [*NATIVE_FILES_OF[table], *extra]

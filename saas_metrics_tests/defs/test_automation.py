@@ -218,6 +218,17 @@ def test_month_hashes_ignore_row_order_and_line_numbers() -> None:
     assert list(month_hashes(frame, None, first, last)) == ["snapshot"]
 
 
+def _real_sensor_baseline(folder: Path, start: str, end: str) -> tuple[dg.Definitions, dg.SensorDefinition, dg.SensorResult]:
+    """The source-arrival sensor with the default hooks over ``folder``, after its baseline tick."""
+    partitions = dg.MonthlyPartitionsDefinition(start_date=start, end_date=end, fmt="%Y-%m-%d", timezone="UTC")
+    asset, job = make_job(partitions)
+    defs = dg.Definitions(assets=[asset], jobs=[job], sensors=build_automation_sensors(job, partitions, sources_dir=folder))
+    sensor = defs.get_repository_def().get_sensor_def("source_arrival_sensor")
+    baseline = sensor.evaluate_tick(dg.build_sensor_context(definitions=defs))
+    assert baseline.run_requests == [] and "baseline" in baseline.skip_message
+    return defs, sensor, baseline
+
+
 def test_sensor_on_simulated_sources_with_the_real_registry(small_sources: Path, tmp_path: Path) -> None:
     """The default hooks (source registry, canonical schemas): deleting one invoice line requests its month only."""
     import shutil
@@ -226,12 +237,7 @@ def test_sensor_on_simulated_sources_with_the_real_registry(small_sources: Path,
 
     folder = tmp_path / "sources"
     shutil.copytree(small_sources, folder)
-    partitions = dg.MonthlyPartitionsDefinition(start_date="2024-07-01", end_date="2025-07-01", fmt="%Y-%m-%d", timezone="UTC")
-    asset, job = make_job(partitions)
-    defs = dg.Definitions(assets=[asset], jobs=[job], sensors=build_automation_sensors(job, partitions, sources_dir=folder))
-    sensor = defs.get_repository_def().get_sensor_def("source_arrival_sensor")
-    baseline = sensor.evaluate_tick(dg.build_sensor_context(definitions=defs))
-    assert baseline.run_requests == [] and "baseline" in baseline.skip_message
+    defs, sensor, baseline = _real_sensor_baseline(folder, "2024-07-01", "2025-07-01")
 
     invoices = read_source_table("billing_invoices", folder)
     victim = invoices.dropna(subset=["created_at"]).iloc[len(invoices) // 2]
@@ -243,3 +249,20 @@ def test_sensor_on_simulated_sources_with_the_real_registry(small_sources: Path,
     path.write_text("".join(lines))
     result = sensor.evaluate_tick(dg.build_sensor_context(definitions=defs, cursor=baseline.cursor))
     assert [(r.partition_key, r.tags["saas_metrics/changed_tables"]) for r in result.run_requests] == [(expected, "billing_invoices")]
+
+
+@pytest.mark.filterwarnings("ignore::saas_metrics.sources.files.SourceFileMissing")
+def test_sensor_sees_a_changed_download_that_stands_for_a_native_file(tmp_path: Path) -> None:
+    """A Stripe payments download (unified_payments.csv) is no table's native file: a change in it still
+    re-reads the billing tables and requests the month of the removed payment."""
+    import shutil
+
+    from saas_metrics_tests.sources.test_src_exports import DOWNLOADS
+
+    folder = tmp_path / "sources"
+    shutil.copytree(DOWNLOADS, folder)
+    defs, sensor, baseline = _real_sensor_baseline(folder, "2026-01-01", "2026-07-01")
+    path = folder / "billing" / "unified_payments.csv"
+    path.write_text("".join(line for line in path.read_text().splitlines(keepends=True) if not line.startswith("ch_3,")))
+    result = sensor.evaluate_tick(dg.build_sensor_context(definitions=defs, cursor=baseline.cursor))
+    assert [(r.partition_key, r.tags["saas_metrics/changed_tables"]) for r in result.run_requests] == [("2026-06-01", "billing_payments")]
