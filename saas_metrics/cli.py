@@ -75,12 +75,12 @@ def _settings(sources_dir: Path | None = None, warehouse_url: str | None = None,
 
 
 def _dagster_home() -> Path:
-    home = Path(os.environ.get("DAGSTER_HOME", DATA_DIR / "dagster_home"))
-    home.mkdir(parents=True, exist_ok=True)
-    os.environ["DAGSTER_HOME"] = str(home.resolve())
-    cfg = home / "dagster.yaml"
-    if not cfg.exists():
-        cfg.write_text("telemetry:\n  enabled: false\n")
+    """$DAGSTER_HOME (default data/dagster_home), its instance storage made once under a file lock
+    (saas_metrics/dagster_home.py), so commands started together cannot break it."""
+    from saas_metrics.dagster_home import prepare_dagster_home
+
+    home = prepare_dagster_home(Path(os.environ.get("DAGSTER_HOME", DATA_DIR / "dagster_home")))
+    os.environ["DAGSTER_HOME"] = str(home)
     return home
 
 
