@@ -6,7 +6,8 @@
 
 Settings options (``--sources-dir``, ``--warehouse-url``, ``--start-month``,
 ``--end-month``, ``--reporting-currency``) override the environment for this
-command. Errors print one line and a hint, and exit with status 1.
+command. Errors print one line and a hint, and exit with status 1; no output shows a
+password or token (saas_metrics/redaction.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import typer
 from rich.console import Console
 
 from saas_metrics.config import DATA_DIR, Settings, first_of_month, get_settings
+from saas_metrics.redaction import redact
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Validated monthly SaaS metrics on Dagster.")
 # Reports are wide: never squeeze them to 80 columns when the output is a pipe or a log.
@@ -190,9 +192,9 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except CliError as exc:
-        err_console.print(f"[bold red]error:[/bold red] {exc}")
+        err_console.print(f"[bold red]error:[/bold red] {redact(str(exc))}")
         if exc.hint:
-            err_console.print(f"[dim]hint: {exc.hint}[/dim]")
+            err_console.print(f"[dim]hint: {redact(exc.hint)}[/dim]")
         sys.exit(1)
     except (typer.Abort, KeyboardInterrupt):
         err_console.print("aborted")
@@ -203,7 +205,7 @@ def main() -> None:
         if isinstance(exc, click.ClickException):
             exc.show()
             sys.exit(exc.exit_code or 2)
-        err_console.print(f"[bold red]error:[/bold red] {type(exc).__name__}: {exc}")
+        err_console.print(f"[bold red]error:[/bold red] {type(exc).__name__}: {redact(str(exc))}")
         err_console.print("[dim]hint: run with SAAS_METRICS_DEBUG=1 for the traceback[/dim]")
         if os.environ.get("SAAS_METRICS_DEBUG"):
             raise
