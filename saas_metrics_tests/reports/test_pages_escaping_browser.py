@@ -10,18 +10,13 @@ Docs must show at least one payload as text, so the values did reach the pages.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from saas_metrics_tests.cli.test_cli import run_cli
-from saas_metrics_tests.reports.test_dashboard_browser import (
-    CHROMIUM_FLAGS,
-    chromium_path,
-    skip_or_fail,
-)
+from saas_metrics_tests.reports.test_dashboard_browser import CHROMIUM_FLAGS, require_browser
 
 pytestmark = pytest.mark.browser
 
@@ -64,13 +59,9 @@ def plant_payloads(sources: Path) -> int:
 
 
 def test_planted_scripts_run_on_no_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    executable = chromium_path()
-    if executable is None:
-        skip_or_fail(f"Chromium is not installed ({os.environ.get('CHROMIUM_PATH', '/usr/bin/chromium')})")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        skip_or_fail("the playwright package is not installed (pip install -e '.[dev]')")
+    executable = require_browser()
+    from playwright.sync_api import sync_playwright
+
     from saas_metrics.sample_data import generate
 
     sources, out = tmp_path / "sources", tmp_path / "out"
