@@ -1,6 +1,6 @@
 """The ``saas-metrics`` command: a thin front over the Dagster definitions.
 
-    saas-metrics generate-sample-data [--seed 42] [--customers N] [--months 36] [--out DIR] [--defect-rate 0.02]
+    saas-metrics generate-sample-data [--seed 42] [--customers N] [--months 36] [--out DIR] [--defect-rate 0.02] [--force]
     saas-metrics run [--start YYYY-MM] [--end YYYY-MM] [--generate-if-missing]
     saas-metrics report [--start YYYY-MM] [--end YYYY-MM] [--format table|csv|json] [--html]
 
@@ -16,7 +16,7 @@ import datetime as dt
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -91,21 +91,40 @@ def generate_sample_data(
     seed: Annotated[int, typer.Option(help="random seed (same seed, same files)")] = 42,
     customers: Annotated[int, typer.Option(help="billing customers acquired over the window")] = 2000,
     months: Annotated[int, typer.Option(help="number of months of history")] = 36,
-    out: Annotated[Path | None, typer.Option(help="output folder (default: the sources dir)")] = None,
+    out: Annotated[Path | None, typer.Option(help="output folder (default: the project's data/sources)")] = None,
     defect_rate: Annotated[float, typer.Option(help="fraction of rows to corrupt (0-1)")] = 0.0,
+    force: Annotated[bool, typer.Option(help="write even into a folder holding files it did not generate")] = False,
     end_month: EndMonthOpt = None,
 ) -> None:
-    """Write a deterministic simulated SaaS company's native exports."""
-    from saas_metrics.sample_data import generate
-
+    """Write a deterministic simulated SaaS company's native exports. Refuses a folder holding files
+    it did not generate (real exports, say) unless --force."""
     settings = _settings(end_month=end_month)
+    if out is None and not _is_project_sources(Path(settings.sources_dir)):
+        # The configured sources folder is the user's: sample data goes there only when named.
+        raise CliError(f"the sources folder {settings.sources_dir} is not the project's data/sources",
+                       "name the output folder with --out (it may be that folder)")
     target = out or settings.sources_dir
     if not 0 <= defect_rate < 1:
         raise CliError(f"--defect-rate must be in [0, 1), got {defect_rate}")
     with console.status(f"generating {customers} customers x {months} months into {target} ..."):
-        summary = generate(Path(target), seed=seed, customers=customers, months=months,
-                           end_month=settings.last_month, defect_rate=defect_rate)
+        summary = _generate(Path(target), force=force, seed=seed, customers=customers, months=months,
+                            end_month=settings.last_month, defect_rate=defect_rate)
     console.print(f"[green]wrote[/green] {summary}")
+
+
+def _is_project_sources(folder: Path) -> bool:
+    return folder.resolve() == (DATA_DIR / "sources").resolve()
+
+
+def _generate(target: Path, *, force: bool = False, **options: Any) -> Any:
+    """The sample data generator, its refusal of a folder with other files as a CLI error."""
+    from saas_metrics.sample_data import generate
+    from saas_metrics.sample_data.manifest import ForeignFilesError
+
+    try:
+        return generate(target, force=force, **options)
+    except ForeignFilesError as exc:
+        raise CliError(str(exc), "nothing was written; choose another --out, or pass --force to write there anyway") from exc
 
 
 @app.command("run")
@@ -122,14 +141,12 @@ def run(
     """Materialise every asset for a month range as one single-run backfill, then print the KPIs."""
     settings = _settings(sources_dir, warehouse_url, start_month, end_month, reporting_currency)
     if generate_if_missing and not _has_source_files(Path(settings.sources_dir)):
-        if Path(settings.sources_dir).resolve() != (DATA_DIR / "sources").resolve():
+        if not _is_project_sources(Path(settings.sources_dir)):
             # Never write simulated data into a folder the user pointed us at.
             raise CliError(f"no source files in {settings.sources_dir}",
                            "put your exports there (docs/sources.md), or unset SAAS_METRICS_SOURCES_DIR for the sample data")
-        from saas_metrics.sample_data import generate
-
         with console.status(f"no source files in {settings.sources_dir}: generating the sample data ..."):
-            generate(Path(settings.sources_dir), end_month=settings.last_month)
+            _generate(Path(settings.sources_dir), end_month=settings.last_month)
     start_d, end_d = _month(start) or settings.first_month, _month(end) or settings.last_month
     if start_d < settings.first_month or end_d > settings.last_month:
         raise CliError(f"months {start_d:%Y-%m}..{end_d:%Y-%m} are outside the partitions {settings.first_month:%Y-%m}..{settings.last_month:%Y-%m}",

@@ -69,7 +69,7 @@ def test_a_run_and_reports_show_no_planted_secret(tiny_sources: Path, postgres_u
     empty = url.rsplit("/", 1)[0] + "/postgres"  # a database without kpi_monthly: the error line names it
     assert run_cli(monkeypatch, "report", "--warehouse-url", empty) == 1
     error_output = capsys.readouterr()
-    assert "error: no kpi_monthly table in postgresql://postgres:***@127.0.0.1" in error_output.err
+    assert "error: no kpi_monthly table in postgresql://postgres:***@127.0.0.1" in " ".join(error_output.err.split())
 
     printed = run_output.out + run_output.err + report_output.out + report_output.err + error_output.out + error_output.err
     assert PASSWORD not in printed and TOKEN not in printed
