@@ -109,7 +109,7 @@ def json_payload(alert: Mapping[str, Any]) -> dict[str, Any]:
 
 #: Errors raised before the request left this machine: the receiver cannot have it.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol,
-             httpx.LocalProtocolError)
+             httpx.LocalProtocolError, httpx.InvalidURL)
 
 
 def backoff_seconds(policy: DeliveryPolicy, retry: int) -> float:

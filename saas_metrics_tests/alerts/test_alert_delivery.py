@@ -136,6 +136,14 @@ def test_a_refusal_is_not_repeated_within_a_tick_and_sends_never_made_are_not_un
     assert (row["status"], row["attempts"], row["unknown_sends"]) == (FAILED, 5, None)
 
 
+def test_a_malformed_url_is_an_error_that_does_not_show_it(outbox: Outbox, alert_rows: Rows) -> None:
+    outbox.add(alert_rows("nrr"))
+    channels = webhook_channels({ALERT_WEBHOOK_ENV: "http://[::1/bad-host-token"}, FAST)
+    report = deliver_pending(outbox, channels, FAST)
+    assert report.errors == ["churn_high|2024-05|all|nrr: json_webhook: InvalidURL"]
+    assert "bad-host-token" not in str(outbox.read().iloc[0]["last_error"])
+
+
 def test_backoff_doubles_up_to_its_cap() -> None:
     policy = DeliveryPolicy(backoff_seconds=1.0, backoff_max_seconds=10.0)
     assert [backoff_seconds(policy, n) for n in range(1, 7)] == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
