@@ -35,8 +35,9 @@ SECRET_ENV_VARS = (
 )
 #: Environment variables holding URLs whose password part is a secret.
 URL_ENV_VARS = ("SAAS_METRICS_WAREHOUSE_URL", "SAAS_METRICS_CONNECTORS__SQL_REPLICA_URL")
-#: Shorter values are not masked inside other text (a 2-letter "password" would mask half a page).
-MIN_SECRET_LENGTH = 4
+#: Shorter values are not searched for in free text: a weak password such as "dagster" would
+#: mask every path and word that contains it. URL passwords are masked whatever their length.
+MIN_SECRET_LENGTH = 8
 
 # scheme://user:password@  (the user is kept, the password masked)
 _URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/?#@\s]*:)(?P<password>[^@\s]+)(?=@)")
