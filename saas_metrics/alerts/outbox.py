@@ -127,8 +127,13 @@ class Outbox:
         for column in self.table.columns:
             if column.name not in existing:
                 ddl_type = column.type.compile(dialect=self.engine.dialect)
-                with self.engine.begin() as conn:
-                    conn.execute(sa.text(f'ALTER TABLE "{TABLE_NAME}" ADD COLUMN "{column.name}" {ddl_type}'))
+                try:
+                    with self.engine.begin() as conn:
+                        conn.execute(sa.text(f'ALTER TABLE "{TABLE_NAME}" ADD COLUMN "{column.name}" {ddl_type}'))
+                except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+                    # another process added it between the check and the ALTER
+                    if column.name not in {c["name"] for c in sa.inspect(self.engine).get_columns(TABLE_NAME)}:
+                        raise
 
     # -- writing -------------------------------------------------------------
     def add(self, alerts: pd.DataFrame, now: dt.datetime | None = None) -> list[str]:
