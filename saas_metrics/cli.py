@@ -1,6 +1,6 @@
 """The ``saas-metrics`` command: a thin front over the Dagster definitions.
 
-    saas-metrics generate-sample-data [--seed 42] [--customers N] [--months 36] [--out DIR] [--defect-rate 0.02]
+    saas-metrics generate-sample-data [--seed 42] [--customers N] [--months 36] [--out DIR] [--defect-rate 0.02] [--force]
     saas-metrics run [--start YYYY-MM] [--end YYYY-MM] [--generate-if-missing]
     saas-metrics report [--start YYYY-MM] [--end YYYY-MM] [--format table|csv|json] [--html]
     saas-metrics alerts replay --start YYYY-MM [--end YYYY-MM] [--dry-run]
@@ -9,7 +9,8 @@
 
 Settings options (``--sources-dir``, ``--warehouse-url``, ``--start-month``,
 ``--end-month``, ``--reporting-currency``) override the environment for this
-command. Errors print one line and a hint, and exit with status 1.
+command. Errors print one line and a hint, and exit with status 1; no output shows a
+password or token (saas_metrics/redaction.py).
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ import datetime as dt
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from saas_metrics.config import DATA_DIR, Settings, first_of_month, get_settings
+from saas_metrics.redaction import redact
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Validated monthly SaaS metrics on Dagster.")
 # Reports are wide: never squeeze them to 80 columns when the output is a pipe or a log.
@@ -79,12 +81,12 @@ def _settings(sources_dir: Path | None = None, warehouse_url: str | None = None,
 
 
 def _dagster_home() -> Path:
-    home = Path(os.environ.get("DAGSTER_HOME", DATA_DIR / "dagster_home"))
-    home.mkdir(parents=True, exist_ok=True)
-    os.environ["DAGSTER_HOME"] = str(home.resolve())
-    cfg = home / "dagster.yaml"
-    if not cfg.exists():
-        cfg.write_text("telemetry:\n  enabled: false\n")
+    """$DAGSTER_HOME (default data/dagster_home), its instance storage made once under a file lock
+    (saas_metrics/dagster_home.py), so commands started together cannot break it."""
+    from saas_metrics.dagster_home import prepare_dagster_home
+
+    home = prepare_dagster_home(Path(os.environ.get("DAGSTER_HOME", DATA_DIR / "dagster_home")))
+    os.environ["DAGSTER_HOME"] = str(home)
     return home
 
 
@@ -93,21 +95,40 @@ def generate_sample_data(
     seed: Annotated[int, typer.Option(help="random seed (same seed, same files)")] = 42,
     customers: Annotated[int, typer.Option(help="billing customers acquired over the window")] = 2000,
     months: Annotated[int, typer.Option(help="number of months of history")] = 36,
-    out: Annotated[Path | None, typer.Option(help="output folder (default: the sources dir)")] = None,
+    out: Annotated[Path | None, typer.Option(help="output folder (default: the project's data/sources)")] = None,
     defect_rate: Annotated[float, typer.Option(help="fraction of rows to corrupt (0-1)")] = 0.0,
+    force: Annotated[bool, typer.Option(help="write even into a folder holding files it did not generate")] = False,
     end_month: EndMonthOpt = None,
 ) -> None:
-    """Write a deterministic simulated SaaS company's native exports."""
-    from saas_metrics.sample_data import generate
-
+    """Write a deterministic simulated SaaS company's native exports. Refuses a folder holding files
+    it did not generate (real exports, say) unless --force."""
     settings = _settings(end_month=end_month)
+    if out is None and not _is_project_sources(Path(settings.sources_dir)):
+        # The configured sources folder is the user's: sample data goes there only when named.
+        raise CliError(f"the sources folder {settings.sources_dir} is not the project's data/sources",
+                       "name the output folder with --out (it may be that folder)")
     target = out or settings.sources_dir
     if not 0 <= defect_rate < 1:
         raise CliError(f"--defect-rate must be in [0, 1), got {defect_rate}")
     with console.status(f"generating {customers} customers x {months} months into {target} ..."):
-        summary = generate(Path(target), seed=seed, customers=customers, months=months,
-                           end_month=settings.last_month, defect_rate=defect_rate)
+        summary = _generate(Path(target), force=force, seed=seed, customers=customers, months=months,
+                            end_month=settings.last_month, defect_rate=defect_rate)
     console.print(f"[green]wrote[/green] {summary}")
+
+
+def _is_project_sources(folder: Path) -> bool:
+    return folder.resolve() == (DATA_DIR / "sources").resolve()
+
+
+def _generate(target: Path, *, force: bool = False, **options: Any) -> Any:
+    """The sample data generator, its refusal of a folder with other files as a CLI error."""
+    from saas_metrics.sample_data import generate
+    from saas_metrics.sample_data.manifest import ForeignFilesError
+
+    try:
+        return generate(target, force=force, **options)
+    except ForeignFilesError as exc:
+        raise CliError(str(exc), "nothing was written; choose another --out, or pass --force to write there anyway") from exc
 
 
 @app.command("run")
@@ -124,14 +145,12 @@ def run(
     """Materialise every asset for a month range as one single-run backfill, then print the KPIs."""
     settings = _settings(sources_dir, warehouse_url, start_month, end_month, reporting_currency)
     if generate_if_missing and not _has_source_files(Path(settings.sources_dir)):
-        if Path(settings.sources_dir).resolve() != (DATA_DIR / "sources").resolve():
+        if not _is_project_sources(Path(settings.sources_dir)):
             # Never write simulated data into a folder the user pointed us at.
             raise CliError(f"no source files in {settings.sources_dir}",
                            "put your exports there (docs/sources.md), or unset SAAS_METRICS_SOURCES_DIR for the sample data")
-        from saas_metrics.sample_data import generate
-
         with console.status(f"no source files in {settings.sources_dir}: generating the sample data ..."):
-            generate(Path(settings.sources_dir), end_month=settings.last_month)
+            _generate(Path(settings.sources_dir), end_month=settings.last_month)
     start_d, end_d = _month(start) or settings.first_month, _month(end) or settings.last_month
     if start_d < settings.first_month or end_d > settings.last_month:
         raise CliError(f"months {start_d:%Y-%m}..{end_d:%Y-%m} are outside the partitions {settings.first_month:%Y-%m}..{settings.last_month:%Y-%m}",
@@ -299,9 +318,9 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except CliError as exc:
-        err_console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/bold red] {escape(redact(str(exc)))}", highlight=False, soft_wrap=True)
         if exc.hint:
-            err_console.print(f"[dim]hint: {escape(exc.hint)}[/dim]")
+            err_console.print(f"[dim]hint: {escape(redact(exc.hint))}[/dim]")
         sys.exit(1)
     except (typer.Abort, KeyboardInterrupt):
         err_console.print("aborted")
@@ -315,9 +334,9 @@ def main() -> None:
         from saas_metrics.cli_errors import describe_exception
 
         head, *cause = describe_exception(exc)
-        err_console.print(f"[bold red]error:[/bold red] {escape(head)}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/bold red] {escape(redact(head))}", highlight=False, soft_wrap=True)
         for line in cause:
-            err_console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
+            err_console.print(f"  {redact(line)}", markup=False, highlight=False, soft_wrap=True)
         err_console.print("[dim]hint: run with SAAS_METRICS_DEBUG=1 for the traceback[/dim]")
         if os.environ.get("SAAS_METRICS_DEBUG"):
             raise

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from saas_metrics.config import Settings
+from saas_metrics.redaction import redact
 from saas_metrics.runner import JOB_NAME, RunOutcome, materialise
 
 
@@ -21,7 +22,7 @@ def run_with_progress(settings: Settings, start: dt.date, end: dt.date, console:
     total = len(job.graph.node_dict)
     console.print(
         f"materialising [bold]{total}[/bold] assets for [bold]{start:%Y-%m}[/bold]..[bold]{end:%Y-%m}[/bold] "
-        f"as one single-run backfill into {_redact(settings.warehouse_url)}"
+        f"as one single-run backfill into {redact(settings.warehouse_url)}"
     )
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -51,12 +52,3 @@ def run_with_progress(settings: Settings, start: dt.date, end: dt.date, console:
         console.print(f"  [{colour}]{severity}[/{colour}] {asset} / {check}")
     return outcome
 
-
-def _redact(url: str) -> str:
-    """Hide a password in a database URL."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}" if ":" in creds else url
-    return url

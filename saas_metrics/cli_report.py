@@ -14,6 +14,7 @@ from rich.table import Table
 
 from saas_metrics.config import Settings, add_months
 from saas_metrics.metrics.kpi import KPI_MONTHLY, MULTIPLES
+from saas_metrics.redaction import redact
 from saas_metrics.warehouse import Warehouse
 
 #: The console report: one table per section, months as rows (fits a normal terminal).
@@ -52,7 +53,7 @@ def load_headline(settings: Settings, start: dt.date | None, end: dt.date | None
     if not wh.has_table(KPI_MONTHLY.name):
         from saas_metrics.cli import CliError
 
-        raise CliError(f"no kpi_monthly table in {settings.warehouse_url}", "run `saas-metrics run` (or make run) first")
+        raise CliError(f"no kpi_monthly table in {redact(settings.warehouse_url)}", "run `saas-metrics run` (or make run) first")
     kpi = wh.read(KPI_MONTHLY)
     kpi = kpi[(kpi["segment"] == "all") & (kpi["segment_value"] == "all")]
     if kpi.empty:

@@ -7,7 +7,10 @@ Precedence (highest first): keyword arguments, environment variables
 directory, if present), then the defaults below.
 
 Secrets (API keys, webhook URLs) are never settings fields: they are read only
-from environment variables through ``dagster.EnvVar`` where they are used.
+from environment variables through ``dagster.EnvVar`` where they are used. A
+database URL with a password must come from its environment variable, or carry
+no password and have it in ``SAAS_METRICS_WAREHOUSE_PASSWORD`` /
+``SAAS_METRICS_SQL_REPLICA_PASSWORD`` (saas_metrics/defs/resources.py).
 """
 
 from __future__ import annotations

@@ -20,12 +20,12 @@ from saas_metrics.defs.freshness import build_freshness_checks, build_freshness_
 from saas_metrics.defs.metric_checks import build_metric_checks
 from saas_metrics.defs.partitions import monthly_partitions
 from saas_metrics.defs.report_assets import build_report_assets
-from saas_metrics.defs.resources import WarehouseResource, sources_resource
+from saas_metrics.defs.resources import sources_resource, warehouse_resources
 from saas_metrics.defs.revenue_assets import build_revenue_assets
 from saas_metrics.defs.source_assets import build_source_assets
 from saas_metrics.runner import JOB_NAME
 from saas_metrics.sources.schemas import SCHEMAS
-from saas_metrics.warehouse.io_manager import WarehouseIOManager, declared_read_columns
+from saas_metrics.warehouse.io_manager import declared_read_columns
 from saas_metrics.warehouse.store import keep_read_columns
 
 #: The domain KPI tables that kpi_monthly unions.
@@ -66,11 +66,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         executor=dg.in_process_executor,
         schedules=[*build_schedules(job, partitions), build_freshness_schedule(freshness)],
         sensors=[*build_automation_sensors(job, partitions, settings=settings), *build_alert_sensors(rules_file)],
-        resources={
-            "warehouse": WarehouseResource(url=settings.warehouse_url),
-            "sources": sources_resource(settings),
-            "io_manager": WarehouseIOManager(warehouse_url=settings.warehouse_url),
-        },
+        resources={**warehouse_resources(settings), "sources": sources_resource(settings)},
     )
 
 

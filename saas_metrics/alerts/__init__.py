@@ -1,5 +1,6 @@
-"""Alerts: rules in YAML, pure evaluation, a warehouse outbox and at-least-once,
-never-twice delivery (Dagster log, Slack-compatible and generic JSON webhooks).
+"""Alerts: rules in YAML, pure evaluation, a warehouse outbox and delivery with an
+idempotency key and a bounded number of unconfirmed sends (Dagster log,
+Slack-compatible and generic JSON webhooks).
 
 The Dagster sensors that drive them live in :mod:`saas_metrics.defs.alerting`.
 """

@@ -11,7 +11,11 @@ Delivery never sends an alert twice to the same channel:
   both send it;
 * each channel that accepted it is recorded in ``delivered_channels`` right
   away, so a later retry skips it;
-* when every channel accepted it, ``status='delivered'``; otherwise
+* a send that went out but got no answer (a read timeout: the receiver may
+  have it) is counted per channel in ``unknown_sends``; a channel that reached
+  the policy's ``max_unknown_sends`` is never sent the alert again;
+* when every channel accepted it, ``status='delivered'``; when every channel
+  either accepted it or reached that limit, ``status='unknown'``; otherwise
   ``attempts`` is incremented, ``last_error`` set and it stays ``pending``
   (``failed`` after ``max_attempts``; set it back to ``pending`` to retry).
 
@@ -21,6 +25,7 @@ Works on SQLite and PostgreSQL (and any SQLAlchemy database).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 
 import pandas as pd
@@ -31,7 +36,7 @@ from saas_metrics.alerts.evaluate import ALERT_COLUMNS
 from saas_metrics.tables import Column, TableSchema
 
 TABLE_NAME = "alerts"
-PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+PENDING, DELIVERED, FAILED, UNKNOWN = "pending", "delivered", "failed", "unknown"
 
 #: Column documentation of the alerts table (for docs and BI tools).
 ALERTS = TableSchema(
@@ -49,13 +54,14 @@ ALERTS = TableSchema(
         Column("severity", "str", "info / warning / critical"),
         Column("owner", "str"),
         Column("message", "str", "the text delivered"),
-        Column("status", "str", "pending / delivered / failed", nullable=False),
+        Column("status", "str", "pending / delivered / failed / unknown (sent, never confirmed)", nullable=False),
         Column("attempts", "int", "failed delivery ticks"),
         Column("last_error", "str", "last delivery error (never contains a webhook URL)"),
         Column("created_at", "datetime", nullable=False),
         Column("delivered_at", "datetime"),
         Column("delivered_channels", "str", "comma-separated channels that accepted the alert"),
         Column("claimed_until", "datetime", "delivery lease"),
+        Column("unknown_sends", "json", "per channel, sends that got no answer (the receiver may have them)"),
     ),
     key=("dedupe_key",),
 )
@@ -82,6 +88,7 @@ alerts_table = sa.Table(
     sa.Column("delivered_at", sa.DateTime()),
     sa.Column("delivered_channels", sa.Text()),
     sa.Column("claimed_until", sa.DateTime()),
+    sa.Column("unknown_sends", sa.Text()),
     sa.Index("ux_alerts_dedupe_key", "dedupe_key", unique=True),
     sa.Index("ix_alerts_status", "status"),
 )
@@ -111,7 +118,22 @@ class Outbox:
                 # another process created it between the check and the CREATE
                 if not sa.inspect(self.engine).has_table(TABLE_NAME):
                     raise
+            self._add_new_columns()
             self._ensured = True
+
+    def _add_new_columns(self) -> None:
+        """Columns this version added to an alerts table made by an older one (all nullable)."""
+        existing = {c["name"] for c in sa.inspect(self.engine).get_columns(TABLE_NAME)}
+        for column in self.table.columns:
+            if column.name not in existing:
+                ddl_type = column.type.compile(dialect=self.engine.dialect)
+                try:
+                    with self.engine.begin() as conn:
+                        conn.execute(sa.text(f'ALTER TABLE "{TABLE_NAME}" ADD COLUMN "{column.name}" {ddl_type}'))
+                except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+                    # another process added it between the check and the ALTER
+                    if column.name not in {c["name"] for c in sa.inspect(self.engine).get_columns(TABLE_NAME)}:
+                        raise
 
     # -- writing -------------------------------------------------------------
     def add(self, alerts: pd.DataFrame, now: dt.datetime | None = None) -> list[str]:
@@ -177,6 +199,27 @@ class Outbox:
         with self.engine.begin() as conn:
             conn.execute(self.table.update().where(self.table.c.id == alert_id)
                          .values(delivered_channels=",".join(sorted(channels))))
+
+    def unknown_sends(self, alert_id: int) -> dict[str, int]:
+        """Per channel, the sends of the alert that got no answer."""
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(self.table.c.unknown_sends).where(self.table.c.id == alert_id)).scalar_one()
+        return {str(k): int(v) for k, v in json.loads(value or "{}").items()}
+
+    def add_unknown_sends(self, alert_id: int, channel: str, sends: int) -> int:
+        """Record (committed at once) ``sends`` more unanswered sends to ``channel``; returns its total."""
+        counts = self.unknown_sends(alert_id)
+        counts[channel] = counts.get(channel, 0) + sends
+        with self.engine.begin() as conn:
+            conn.execute(self.table.update().where(self.table.c.id == alert_id)
+                         .values(unknown_sends=json.dumps(counts, sort_keys=True)))
+        return counts[channel]
+
+    def mark_finished(self, alert_id: int, status: str, error: str | None) -> None:
+        """End delivery with ``status`` (no further tick sends the alert), keeping ``error``."""
+        with self.engine.begin() as conn:
+            conn.execute(self.table.update().where(self.table.c.id == alert_id)
+                         .values(status=status, claimed_until=None, last_error=None if error is None else error[:1000]))
 
     def mark_delivered(self, alert_id: int, now: dt.datetime | None = None) -> None:
         with self.engine.begin() as conn:

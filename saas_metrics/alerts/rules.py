@@ -125,13 +125,17 @@ class DeliveryPolicy(_Strict):
     """How alerts leave the outbox."""
 
     timeout_seconds: float = Field(5.0, gt=0, description="HTTP connect/read timeout per request")
-    retries: int = Field(3, ge=1, description="HTTP attempts per channel within one tick (tenacity)")
+    retries: int = Field(3, ge=1, description="HTTP attempts per channel within one tick")
     backoff_seconds: float = Field(1.0, ge=0, description="first wait between attempts, doubled each retry")
     backoff_max_seconds: float = Field(10.0, ge=0)
     max_attempts: int | None = Field(
         50, ge=1, description="ticks an alert stays pending before it is marked failed (null: retry forever)"
     )
     claim_seconds: float = Field(300.0, gt=0, description="lease a delivering tick holds on an alert")
+    max_unknown_sends: int = Field(
+        3, ge=1, description="sends per alert and channel that got no answer (the receiver may have the alert) "
+        "before that channel is never sent it again and the alert ends 'unknown'"
+    )
 
 
 class SensorPolicy(_Strict):

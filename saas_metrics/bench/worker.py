@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -80,6 +81,8 @@ def run_once(spec: RunSpec) -> RunMeasure:
     from saas_metrics.config import Settings
     from saas_metrics.runner import materialise
 
+    # As the CLI does: the URL (which may carry a password) reaches the resources as an env var.
+    os.environ["SAAS_METRICS_WAREHOUSE_URL"] = spec.warehouse_url
     settings = Settings(sources_dir=Path(spec.sources_dir), warehouse_url=spec.warehouse_url,
                         start_month=spec.first_month, end_month=spec.last_month)
     instance = dg.DagsterInstance.ephemeral()

@@ -36,6 +36,7 @@ from saas_metrics.connectors import (
 )
 from saas_metrics.connectors.config import ConnectorsConfig, Credentials, SourceKind
 from saas_metrics.connectors.native import NativeExtract, to_canonical
+from saas_metrics.redaction import with_password
 from saas_metrics.sources.registry import SOURCE_SYSTEM_OF, read_source_table
 
 logger = logging.getLogger(__name__)
@@ -165,15 +166,21 @@ class SourceSystemsResource(dg.ConfigurableResource):
     google_ads_access_token: str | None = None
     meta_access_token: str | None = None
     linkedin_access_token: str | None = None
+    sql_replica_url: str | None = None  # with a password: from dg.EnvVar, or the password in sql_replica_password
+    sql_replica_password: str | None = None
 
     @property
     def path(self) -> Path:
         return Path(self.sources_dir)
 
     def connectors_config(self) -> ConnectorsConfig:
-        """``connectors`` (ConnectorsConfig fields) with ``systems``/``tables`` on top."""
+        """``connectors`` (ConnectorsConfig fields) with ``systems``/``tables`` and the replica URL on top."""
+        replica = self.sql_replica_url or self.connectors.get("sql_replica_url")
+        if replica:
+            replica = with_password(replica, self.sql_replica_password)
         return ConnectorsConfig.model_validate({**self.connectors, "systems": {**self.connectors.get("systems", {}), **self.systems},
-                                                "tables": {**self.connectors.get("tables", {}), **self.tables}})
+                                                "tables": {**self.connectors.get("tables", {}), **self.tables},
+                                                "sql_replica_url": replica})
 
     def credentials(self) -> Credentials:
         env = Credentials.from_env()

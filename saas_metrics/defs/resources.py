@@ -8,17 +8,59 @@ import dagster as dg
 
 from saas_metrics.config import Settings
 from saas_metrics.connectors.resource import SourceSystemsResource
+from saas_metrics.redaction import (
+    SQL_REPLICA_PASSWORD_ENV,
+    WAREHOUSE_PASSWORD_ENV,
+    redact,
+    url_password,
+    with_password,
+    without_password,
+)
 from saas_metrics.warehouse import Warehouse
+from saas_metrics.warehouse.io_manager import WarehouseIOManager
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The SQL warehouse (SQLite by default, PostgreSQL or any SQLAlchemy database)."""
+    """The SQL warehouse (SQLite by default, PostgreSQL or any SQLAlchemy database). A URL with a
+    password is set from ``dg.EnvVar`` (or ``password`` is), so the UI shows no password."""
 
     url: str
+    password: str | None = None
 
     @property
     def warehouse(self) -> Warehouse:
-        return Warehouse(self.url)
+        return Warehouse(with_password(self.url, self.password))
+
+
+class SecretInConfigError(ValueError):
+    """A URL holds a password that does not come from the environment."""
+
+
+def secret_url(url: str, url_env: str, password_env: str) -> tuple[str | dg.EnvVar, dg.EnvVar | None]:
+    """``url`` as a resource's (url, password) fields with no password as a plain value: the whole
+    URL as ``EnvVar(url_env)`` when it comes from that variable, else the URL without its password
+    plus ``EnvVar(password_env)`` when that variable is set. A password from anywhere else (a config
+    file, a keyword argument) is refused: the UI and the run's records would show it."""
+    password_set = bool(os.environ.get(password_env))
+    if url_password(url) is None:
+        return url, dg.EnvVar(password_env) if password_set else None
+    if os.environ.get(url_env) == url:
+        return dg.EnvVar(url_env), None
+    if password_set:
+        return without_password(url), dg.EnvVar(password_env)
+    raise SecretInConfigError(
+        f"{redact(url)} holds a password that does not come from the environment: set the whole URL in {url_env}, "
+        f"or leave the password out of it and set {password_env}"
+    )
+
+
+def warehouse_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    """The warehouse resource and the IO manager, both on the configured warehouse."""
+    url, password = secret_url(settings.warehouse_url, "SAAS_METRICS_WAREHOUSE_URL", WAREHOUSE_PASSWORD_ENV)
+    return {
+        "warehouse": WarehouseResource(url=url, password=password),
+        "io_manager": WarehouseIOManager(warehouse_url=url, password=password),
+    }
 
 
 #: Secret resource fields and the environment variables they come from (never settings, never logged).
@@ -36,9 +78,14 @@ def sources_resource(settings: Settings) -> SourceSystemsResource:
     """The source systems as configured: files by default; api or sql per system
     (settings.connectors); secrets as dagster.EnvVar for the variables that are set."""
     secrets = {field: dg.EnvVar(var) for field, var in SOURCE_SECRETS.items() if os.environ.get(var)}
+    connectors = settings.connectors.model_dump(mode="json", exclude_none=True)
+    replica = connectors.pop("sql_replica_url", None)
+    if replica:
+        secrets["sql_replica_url"], secrets["sql_replica_password"] = secret_url(
+            replica, "SAAS_METRICS_CONNECTORS__SQL_REPLICA_URL", SQL_REPLICA_PASSWORD_ENV)
     return SourceSystemsResource(
         sources_dir=str(settings.sources_dir),
         landing_cache_dir=str(settings.landing_cache_dir) if settings.landing_cache_dir else None,
-        connectors=settings.connectors.model_dump(mode="json", exclude_none=True),
+        connectors=connectors,
         **secrets,
     )

@@ -81,6 +81,34 @@ def _share_compiled_templates() -> None:
     DefaultJinjaView.__init__ = __init__  # type: ignore[method-assign]
 
 
+def _escaped(value: Any) -> Any:
+    """``value`` with every string in it HTML-escaped (lists, tuples and dict values too)."""
+    if isinstance(value, str):
+        return html.escape(value)
+    if isinstance(value, dict):
+        return {k: _escaped(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_escaped(v) for v in value)
+    return value
+
+
+def escaped_result(result: Any) -> Any:
+    """A copy of a GX validation result whose observed data (each expectation's ``result``: unexpected
+    values and counts, observed values) is HTML-escaped. GX puts those values into the Data Docs page
+    as raw HTML (the sample table's cells), so a failing value ``<script>...</script>`` in a source
+    file would run in the reader's browser; escaped, it shows as text. The expectations' own
+    parameters are ours and GX escapes them itself."""
+    import copy
+
+    escaped = copy.copy(result)
+    escaped.results = []
+    for res in result.results:
+        one = copy.copy(res)
+        one.result = _escaped(res.result or {})
+        escaped.results.append(one)
+    return escaped
+
+
 def _build_table_site(outcome: ValidationOutcome, site_dir: Path) -> Path:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     _share_compiled_templates()
@@ -92,9 +120,9 @@ def _build_table_site(outcome: ValidationOutcome, site_dir: Path) -> Path:
         ValidationResultIdentifier,
     )
 
-    result = outcome.gx_result
-    if result is None:
+    if outcome.gx_result is None:
         raise ValueError(f"the validation of {outcome.table} carries no GX result to render")
+    result = escaped_result(outcome.gx_result)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     context.add_data_docs_site(

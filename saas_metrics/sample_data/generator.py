@@ -26,6 +26,7 @@ from saas_metrics.sample_data.crm_sim import crm_company_id, native_frames, simu
 from saas_metrics.sample_data.defects import SPECS, inject, to_cells
 from saas_metrics.sample_data.finance_sim import simulate_expenses, simulate_fx
 from saas_metrics.sample_data.ground_truth import customer_mrr
+from saas_metrics.sample_data.manifest import ForeignFilesError, foreign_files, write_manifest
 from saas_metrics.sample_data.population import build_population
 from saas_metrics.sample_data.product_sim import pick_at_risk, simulate_usage
 from saas_metrics.sample_data.support_sim import simulate_nps, simulate_tickets
@@ -98,14 +99,20 @@ def _validate(customers: int, months: int, defect_rate: float) -> None:
 
 
 def generate(out_dir: Path, *, seed: int = 42, customers: int = 2000, months: int = 36, end_month: dt.date | None = None,
-             defect_rate: float = 0.0, product_events: bool = True) -> GenerationSummary:
+             defect_rate: float = 0.0, product_events: bool = True, force: bool = False) -> GenerationSummary:
     """Simulate ``customers`` billing customers acquired over ``months`` months ending with ``end_month``
     (default: the last complete UTC month), plus 30 % pre-existing ones, and write every source system's
     native export under ``out_dir``. ``defect_rate`` corrupts that fraction of the rows of the fact files
     and of customers/subscriptions (logged in ``_ground_truth/defects.csv``). ``product_events=False`` skips
-    the (largest) usage file."""
+    the (largest) usage file.
+
+    Raises :class:`~saas_metrics.sample_data.manifest.ForeignFilesError`, writing nothing, when
+    ``out_dir`` holds a file this generator did not write (or one changed since), unless ``force``."""
     _validate(customers, months, defect_rate)
     out_dir = Path(out_dir)
+    foreign = [] if force else foreign_files(out_dir)
+    if foreign:
+        raise ForeignFilesError(out_dir, foreign)
     last = first_of_month(end_month) if end_month is not None else last_complete_month()
     first = add_months_date(last, -(months - 1))
     first_month = dt.datetime(first.year, first.month, 1)
@@ -223,4 +230,5 @@ def generate(out_dir: Path, *, seed: int = 42, customers: int = 2000, months: in
         write_csv(texts[name], path)
         summary.paths.append(path)
         summary.row_counts[name] = len(texts[name])
+    write_manifest(out_dir, summary.paths)
     return summary

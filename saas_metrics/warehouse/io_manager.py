@@ -24,6 +24,7 @@ from dagster import (
 )
 from dagster import TableSchema as DagsterTableSchema
 
+from saas_metrics.redaction import with_password
 from saas_metrics.tables import MONTH_COLUMN, TableSchema
 from saas_metrics.warehouse.store import Warehouse
 
@@ -119,13 +120,15 @@ def _add_partition_row_counts(context: OutputContext, frame: pd.DataFrame) -> No
 
 
 class WarehouseIOManager(ConfigurableIOManager):
-    """Stores DataFrames in the SQL warehouse at ``warehouse_url`` (SQLite or PostgreSQL)."""
+    """Stores DataFrames in the SQL warehouse at ``warehouse_url`` (SQLite or PostgreSQL); ``password``,
+    when set (from ``dg.EnvVar``), goes into that URL."""
 
     warehouse_url: str
+    password: str | None = None
 
     @property
     def warehouse(self) -> Warehouse:
-        return Warehouse(self.warehouse_url)
+        return Warehouse(with_password(self.warehouse_url, self.password))
 
     def handle_output(self, context: OutputContext, obj: pd.DataFrame | None) -> None:
         if obj is None:

@@ -592,12 +592,22 @@ _INDEXED: set[tuple[str, str, str]] = set()
 
 
 def _lock_table(conn: Connection, name: str) -> None:
-    """Serialise writers of one table across processes until the transaction ends (PostgreSQL
-    advisory lock): concurrent runs of different partitions then neither race on CREATE TABLE
-    nor both delete-then-insert an unpartitioned table (which would duplicate its rows).
-    SQLite needs nothing: it has one writer at a time."""
+    """Serialise writers of one table across processes until the transaction ends, BEFORE the
+    transaction reads anything it decides on (what exists, which months are stored): concurrent
+    runs then neither race on CREATE TABLE / CREATE VIEW nor delete rows another run committed
+    after the read (a window holding "every stored month" empties the whole table).
+
+    PostgreSQL: a transaction-level advisory lock per table (each later statement of the
+    transaction sees what the previous holder committed). SQLite: ``BEGIN IMMEDIATE``, the
+    database's write lock, taken as the transaction's first statement. sqlite3 otherwise begins a
+    transaction only at the first INSERT/UPDATE/DELETE, so the reads before it ran outside any
+    transaction, on whatever was committed at that moment."""
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": f"saas_metrics:{name}"})
+    elif conn.dialect.name == "sqlite":
+        dbapi = conn.connection.driver_connection
+        if not dbapi.in_transaction:  # in one already: a write began it, so the lock is held
+            dbapi.execute("BEGIN IMMEDIATE")
 
 
 _TABLES: dict[tuple[object, ...], sa.Table] = {}

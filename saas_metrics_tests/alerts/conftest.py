@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -16,12 +17,19 @@ from saas_metrics.alerts.evaluate import ALERT_COLUMNS
 
 @dataclass
 class Webhook:
-    """A webhook receiver: fails the first ``fail_first`` requests with 503, or never answers (``hang``)."""
+    """A webhook receiver: fails the first ``fail_first`` requests with 503, never answers (``hang``),
+    answers with ``status``, or answers only after ``delay`` seconds (the first ``slow_first`` requests;
+    None: all). It takes each request it answers 2xx to, the slow ones too, and keeps in ``taken`` the
+    Idempotency-Key of each request it acts on as a receiver honouring the key does: once per key."""
 
     fail_first: int = 0
     hang: bool = False
+    status: int = 200
+    delay: float = 0.0
+    slow_first: int | None = None
     requests: list[dict] = field(default_factory=list)
     headers: list[dict] = field(default_factory=list)
+    taken: list[str] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
     url: str = ""
 
@@ -42,10 +50,16 @@ def webhook() -> Iterator[Webhook]:
             if hook.hang:
                 hook.release.wait(10)  # never answers within the client's timeout
                 return
-            status = 503 if hook.count <= hook.fail_first else 200
-            self.send_response(status)
-            self.end_headers()
-            self.wfile.write(b"ok")
+            status = 503 if hook.count <= hook.fail_first else hook.status
+            key = self.headers.get("Idempotency-Key")
+            if 200 <= status < 300 and key and key not in hook.taken:
+                hook.taken.append(key)
+            if hook.delay and (hook.slow_first is None or hook.count <= hook.slow_first):
+                hook.release.wait(hook.delay)  # answers after the client stopped waiting
+            with contextlib.suppress(OSError):  # the client may have closed the connection by now
+                self.send_response(status)
+                self.end_headers()
+                self.wfile.write(b"ok")
 
         def log_message(self, *args: object) -> None:
             pass

@@ -43,6 +43,18 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(f"{reason}; run scripts/install_chromium.sh")
 
 
+def require_browser() -> str:
+    """The Chromium executable, after checking that Playwright is importable (else skip, or fail in CI)."""
+    executable = chromium_path()
+    if executable is None:
+        skip_or_fail(f"Chromium is not installed ({os.environ.get('CHROMIUM_PATH', '/usr/bin/chromium')})")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        skip_or_fail("the playwright package is not installed (pip install -e '.[dev]')")
+    return str(executable)
+
+
 # Every chart div has plotly's svg, drew at least one trace with data points, and has
 # no 'no data' note in its section.
 _RENDERED_JS = """
@@ -60,13 +72,8 @@ _RENDERED_JS = """
 
 
 def test_dashboard_renders_in_headless_chromium(tmp_path: Path, dashboard_data: DashboardData) -> None:
-    executable = chromium_path()
-    if executable is None:
-        skip_or_fail(f"Chromium is not installed ({os.environ.get('CHROMIUM_PATH', '/usr/bin/chromium')})")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        skip_or_fail("the playwright package is not installed (pip install -e '.[dev]')")
+    executable = require_browser()
+    from playwright.sync_api import sync_playwright
 
     page_path = build_dashboard(dashboard_data, tmp_path / "dashboard.html", title="SaaS metrics: synthetic data")
     console_errors: list[str] = []

@@ -1,0 +1,62 @@
+"""Credentials reach the resources through dagster.EnvVar only: the UI shows no password."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from saas_metrics.config import Settings
+from saas_metrics.defs.resources import (
+    SecretInConfigError,
+    secret_url,
+    sources_resource,
+    warehouse_resources,
+)
+
+URL_ENV, PASSWORD_ENV = "SAAS_METRICS_WAREHOUSE_URL", "SAAS_METRICS_WAREHOUSE_PASSWORD"
+
+
+def _shown(resource: dg.ConfigurableResource) -> str:
+    """The configuration the UI's resource page displays."""
+    return resource.get_resource_definition().config_schema.default_value_as_json_str
+
+
+def test_a_url_without_password_is_kept_as_it_is() -> None:
+    assert secret_url("sqlite:////tmp/w.db", URL_ENV, PASSWORD_ENV) == ("sqlite:////tmp/w.db", None)
+
+
+def test_a_url_with_password_from_its_variable_becomes_that_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(URL_ENV, "postgresql://u:hunter22@h/db")
+    url, password = secret_url("postgresql://u:hunter22@h/db", URL_ENV, PASSWORD_ENV)
+    assert url == dg.EnvVar(URL_ENV) and password is None
+    resources = warehouse_resources(Settings())
+    assert all("hunter22" not in _shown(r) and URL_ENV in _shown(r) for r in resources.values())
+    # A run resolves the env var and connects with the password.
+    assert resources["warehouse"].process_config_and_initialize().warehouse.url == "postgresql://u:hunter22@h/db"
+
+
+def test_a_password_given_apart_goes_in_at_use(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(PASSWORD_ENV, "hunter22")
+    settings = Settings(warehouse_url="postgresql://u@h/db", sources_dir=tmp_path)
+    resources = warehouse_resources(settings)
+    assert "hunter22" not in _shown(resources["warehouse"]) and PASSWORD_ENV in _shown(resources["warehouse"])
+    assert resources["warehouse"].process_config_and_initialize().warehouse.url == "postgresql://u:hunter22@h/db"
+    assert resources["io_manager"].process_config_and_initialize().warehouse.url == "postgresql://u:hunter22@h/db"
+
+
+def test_a_password_in_a_config_file_or_argument_is_refused_without_showing_it() -> None:
+    with pytest.raises(SecretInConfigError, match=r"postgresql://u:\*\*\*@h/db holds a password") as error:
+        warehouse_resources(Settings(warehouse_url="postgresql://u:hunter22@h/db"))
+    assert "hunter22" not in str(error.value)
+
+
+def test_the_sql_replica_url_and_tokens_are_env_vars(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("SAAS_METRICS_CONNECTORS__SQL_REPLICA_URL", "postgresql://r:hunter22@replica/db")
+    monkeypatch.setenv("STRIPE_API_KEY", "sk_live_123456")
+    resource = sources_resource(Settings(sources_dir=tmp_path))
+    assert "hunter22" not in _shown(resource) and "sk_live_123456" not in _shown(resource)
+    resolved = resource.process_config_and_initialize()
+    assert resolved.connectors_config().sql_replica_url == "postgresql://r:hunter22@replica/db"
+    assert resolved.credentials().stripe_api_key == "sk_live_123456"
