@@ -6,6 +6,10 @@ connected, or the file is absent) is undefined: 0 leads because there is no CRM,
 or 0 cash collected because payments were never exported, would be wrong numbers.
 A connected source with no rows in one month still gives 0 for that month,
 because the table is non-empty overall.
+
+Revenue comes from either of two billing tables (Stripe-like item histories or a
+periods-style import), so it is one requirement with alternatives (:data:`ANY_OF`):
+with neither, MRR, churn, LTV and every rate "to paid" are NULL, not 0.
 """
 
 from __future__ import annotations
@@ -18,6 +22,19 @@ _WEB = ("web_sessions",)
 _PRODUCT = ("product_accounts",)
 _USAGE = ("product_usage",)
 _TICKETS = ("support_tickets",)
+#: A requirement met by any one of several tables.
+BILLING_REVENUE = "billing_revenue"
+ANY_OF: dict[str, tuple[str, ...]] = {BILLING_REVENUE: ("billing_subscription_items", "billing_subscription_periods")}
+_REV = (BILLING_REVENUE,)
+#: Metrics computed from customer MRR (revenue, retention, LTV, paid conversions, health shares).
+_REVENUE_METRICS = (
+    "mrr", "arr", "arpa", "customers", "new_mrr", "expansion_mrr", "contraction_mrr", "churned_mrr", "reactivation_mrr",
+    "fx_impact_mrr", "net_new_mrr", "new_customers", "churned_customers", "reactivated_customers", "expansion_share",
+    "asp", "quick_ratio", "cmrr", "carr", "acv", "customer_churn_rate", "customer_churn_rate_stripe",
+    "customer_retention_rate", "gross_mrr_churn_rate", "net_mrr_churn_rate", "grr", "nrr",
+    "annualised_customer_churn_rate", "annualised_gross_mrr_churn_rate", "ltv", "clv_simple", "clv_annual_spend",
+    "referred_new_customers", "viral_coefficient",
+)
 
 #: metric -> canonical tables that must hold at least one row for it to be defined.
 METRIC_REQUIREMENTS: dict[str, tuple[str, ...]] = {
@@ -48,11 +65,25 @@ METRIC_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "resolution_hours_median": _TICKETS, "resolution_hours_p90": _TICKETS,
     "nps": ("nps_responses",), "nps_responses": ("nps_responses",),
 }
+for _metric in _REVENUE_METRICS:
+    METRIC_REQUIREMENTS[_metric] = _REV
+# Conversions to paid and spend per paying customer need revenue as well as their own source.
+for _metric in ("lead_to_customer_rate", "lead_to_customer_rate_period", "trials_converted", "trial_to_paid_rate",
+                "median_days_to_paid", "demos_converted", "demo_to_paid_rate", "median_days_demo_request_to_customer",
+                "paid_new_customers", "paid_cac", "cac", "cac_payback_months", "ltv_to_cac", "attributed_customers",
+                "attributed_new_mrr", "roas", "traffic_roi", "mrr_share_healthy", "mrr_share_at_risk",
+                "mrr_share_critical", "tickets_per_account"):
+    METRIC_REQUIREMENTS[_metric] = (*METRIC_REQUIREMENTS[_metric], *_REV)
+
+
+def _with_alternatives(available_tables: set[str]) -> set[str]:
+    return set(available_tables) | {name for name, tables in ANY_OF.items() if set(tables) & set(available_tables)}
 
 
 def unavailable_metrics(available_tables: set[str]) -> set[str]:
     """Metrics whose required tables are not all available."""
-    return {metric for metric, tables in METRIC_REQUIREMENTS.items() if not set(tables) <= available_tables}
+    available = _with_alternatives(available_tables)
+    return {metric for metric, tables in METRIC_REQUIREMENTS.items() if not set(tables) <= available}
 
 
 def null_unavailable(kpi: pd.DataFrame, available_tables: set[str]) -> pd.DataFrame:

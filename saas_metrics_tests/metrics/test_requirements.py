@@ -5,6 +5,8 @@ import numpy as np
 from saas_metrics.metrics.catalog import ALL_METRICS
 from saas_metrics.metrics.kpi import kpi_frame
 from saas_metrics.metrics.requirements import (
+    ANY_OF,
+    BILLING_REVENUE,
     METRIC_REQUIREMENTS,
     null_unavailable,
     unavailable_metrics,
@@ -15,7 +17,8 @@ from saas_metrics.sources.schemas import SCHEMAS
 def test_every_requirement_names_a_catalogued_metric_and_a_canonical_table() -> None:
     catalogued = {m.name for m in ALL_METRICS}
     assert set(METRIC_REQUIREMENTS) <= catalogued
-    assert {t for tables in METRIC_REQUIREMENTS.values() for t in tables} <= set(SCHEMAS)
+    assert {t for tables in METRIC_REQUIREMENTS.values() for t in tables} <= set(SCHEMAS) | set(ANY_OF)
+    assert {t for tables in ANY_OF.values() for t in tables} <= set(SCHEMAS)
 
 
 def test_missing_crm_nulls_leads_but_not_mrr() -> None:
@@ -28,3 +31,14 @@ def test_missing_crm_nulls_leads_but_not_mrr() -> None:
     assert np.isnan(out["leads"]) and out["mrr"] == 1750.0 and out["nps"] == 20.0
     assert {"leads", "visit_to_lead_rate", "cash_collected"} <= unavailable_metrics({"web_sessions"})
     assert "visit_to_lead_rate" not in unavailable_metrics({"web_sessions", "crm_contacts"})
+
+
+def test_revenue_needs_either_billing_table() -> None:
+    """No billing at all: MRR, churn, LTV and the paid conversions are NULL; either the Stripe-like
+    items or the periods import is enough."""
+    assert {"mrr", "nrr", "ltv", "customers", "trial_to_paid_rate", "paid_cac"} <= unavailable_metrics({"crm_contacts"})
+    for source in ANY_OF[BILLING_REVENUE]:
+        assert "mrr" not in unavailable_metrics({source})
+    assert "trial_to_paid_rate" in unavailable_metrics({"billing_subscription_items"})  # still needs product
+    kpi = kpi_frame([{"month": "2024-01-01", "metric": "mrr", "value": 0.0, "unit": "currency"}])
+    assert np.isnan(null_unavailable(kpi, set()).at[0, "value"])
