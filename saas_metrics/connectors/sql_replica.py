@@ -25,6 +25,7 @@ Fact tables (invoices, charges, refunds, form submissions, meetings) are selecte
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Sequence
@@ -43,7 +44,46 @@ LIFECYCLE_STAGES = ("lead", "marketingqualifiedlead", "salesqualifiedlead", "opp
 
 
 class ReplicaError(RuntimeError):
-    """The replica lacks a table or column the mapping needs."""
+    """The replica lacks a table the mapping needs."""
+
+
+def _props(names: Sequence[str], id_column: str) -> dict[str, tuple[str, ...]]:
+    return {name: (id_column,) if name == "hs_object_id" else (f"property_{name}",) for name in names}
+
+
+_STAGE_DATES = tuple(f"hs_lifecyclestage_{stage}_date" for stage in LIFECYCLE_STAGES)
+#: canonical table -> (replica table, {native column: replica columns any of which provides it}). A native
+#: column none of whose replica columns exists is left out of the landed file, so the one reader of the
+#: table decides whether it is optional (null + warning) or required (the table stops), as for a file
+#: (saas_metrics.sources.drift). Columns computed from other tables (product names, invoice periods,
+#: item histories) are not listed.
+REPLICA_COLUMNS: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = {
+    "billing_customers": ("customer", {c: (c,) for c in ("id", "email", "name", "created", "currency", "address_country")}),
+    "billing_prices": ("price", {c: (c,) for c in ("id", "unit_amount", "currency", "type", "recurring_interval",
+                                                   "recurring_interval_count", "recurring_usage_type")}),
+    "billing_subscriptions": ("subscription_history", {
+        **{c: (c,) for c in ("id", "status", "created", "start_date", "trial_start", "trial_end", "cancel_at_period_end",
+                             "cancel_at", "canceled_at", "ended_at")}, "customer": ("customer_id",)}),
+    "billing_subscription_items": ("subscription_item", {"id": ("id",), "subscription": ("subscription_id",),
+                                                         "price": ("price_id", "plan_id"), "quantity": ("quantity",)}),
+    "billing_discounts": ("discount", {"id": ("id",), "subscription": ("subscription_id",), "start": ("start",), "end": ("end",)}),
+    "billing_invoices": ("invoice", {
+        **{c: (c,) for c in ("id", "status", "created", "due_date", "status_transitions_paid_at", "currency", "subtotal", "tax",
+                             "total", "amount_paid")}, "customer": ("customer_id",), "subscription": ("subscription_id",)}),
+    "billing_payments": ("charge", {**{c: (c,) for c in ("id", "amount", "currency", "status", "created")},
+                                    "customer": ("customer_id",), "invoice": ("invoice_id",)}),
+    "billing_refunds": ("refund", {**{c: (c,) for c in ("id", "amount", "currency", "status", "created")}, "charge": ("charge_id",)}),
+    "crm_contacts": ("contact", {**_props(hubspot_api.CONTACT_COLUMNS, "id"),
+                                 # stage dates also come from the property history table
+                                 **{c: (f"property_{c}", "@contact_property_history") for c in _STAGE_DATES}}),
+    "crm_companies": ("company", _props(hubspot_api.COMPANY_COLUMNS, "id")),
+    "crm_deals": ("deal", {**_props(hubspot_api.DEAL_PROPERTIES, "deal_id"),
+                           "dealstage": ("property_dealstage", "deal_pipeline_stage_id")}),
+    "crm_form_submissions": ("contact_form_submission", {"conversion_id": ("conversion_id",), "contact_id": ("contact_id",),
+                                                         "form_title": ("title",), "submitted_at": ("timestamp",),
+                                                         "page_url": ("page_url",)}),
+    "crm_meetings": ("engagement_meeting", _props(hubspot_api.MEETING_PROPERTIES, "engagement_id")),
+}
 
 
 class Replica:
@@ -72,7 +112,7 @@ class Replica:
         for flag in ("_fivetran_deleted", "is_deleted"):
             if flag in t.c:
                 query = query.where(sa.or_(t.c[flag].is_(None), t.c[flag].is_(False)))
-        if time_column is not None:
+        if time_column is not None and time_column in t.c:  # without it the table fails its schema check
             if start is not None:
                 query = query.where(t.c[time_column] >= dt.datetime(start.year, start.month, start.day))
             if end is not None:
@@ -82,12 +122,36 @@ class Replica:
         return pd.DataFrame([dict(r) for r in rows], columns=list(t.c.keys()), dtype=object)
 
 
+class _Record(dict):
+    """A replica row: a column the replica lacks reads as None (reported by the table's reader), never a KeyError."""
+
+    def __missing__(self, key: str) -> None:
+        return None
+
+
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     def clean(v: Any) -> Any:
         if v is None or v is pd.NaT or (isinstance(v, float) and v != v):
             return None
         return v.to_pydatetime() if isinstance(v, pd.Timestamp) else v
-    return [{k: clean(v) for k, v in row.items()} for row in frame.to_dict("records")]
+    return [_Record({k: clean(v) for k, v in row.items()}) for row in frame.to_dict("records")]
+
+
+def absent_columns(table: str, r: Replica) -> tuple[str, ...]:
+    """Native columns of ``table`` that none of their replica columns provides (:data:`REPLICA_COLUMNS`)."""
+    if table not in REPLICA_COLUMNS:
+        return ()
+    replica_table, sources = REPLICA_COLUMNS[table]
+    if replica_table == "subscription_history" and not r.has(replica_table):
+        replica_table = "subscription"
+    if not r.has(replica_table):
+        return ()
+    columns = r.columns(replica_table)
+
+    def provided(source: str) -> bool:
+        return r.has(source[1:]) if source.startswith("@") else source.lower() in columns
+
+    return tuple(native for native, options in sources.items() if not any(provided(o) for o in options))
 
 
 def _metadata(value: Any) -> dict[str, Any]:
@@ -307,7 +371,12 @@ def extract(table: str, engine: sa.Engine, *, stripe_schema: str | None, hubspot
             start: dt.date | None = None, end: dt.date | None = None) -> list[NativeExtract]:
     """Native records of ``table`` from the replica (facts: [start, end) selected in SQL)."""
     if table.startswith("billing_") and table in TABLES:
-        return _stripe(table, Replica(engine, stripe_schema, "stripe"), start, end)
-    if table.startswith("crm_") and table in TABLES:
-        return _hubspot(table, Replica(engine, hubspot_schema, "hubspot"), start, end)
-    raise KeyError(f"sql replica: no mapping for table {table!r}; replica tables: {list(TABLES)}")
+        replica = Replica(engine, stripe_schema, "stripe")
+        extracts = _stripe(table, replica, start, end)
+    elif table.startswith("crm_") and table in TABLES:
+        replica = Replica(engine, hubspot_schema, "hubspot")
+        extracts = _hubspot(table, replica, start, end)
+    else:
+        raise KeyError(f"sql replica: no mapping for table {table!r}; replica tables: {list(TABLES)}")
+    absent = absent_columns(table, replica)
+    return [dataclasses.replace(e, absent=absent) for e in extracts] if absent else extracts

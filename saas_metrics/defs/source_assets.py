@@ -11,9 +11,7 @@ raw = clean + quarantined for the window.
 """
 
 
-import ast
 import datetime as dt
-import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +34,7 @@ from saas_metrics.defs.resources import WarehouseResource
 from saas_metrics.quality.dagster_checks import check_specs, to_asset_check_results
 from saas_metrics.quality.quarantine import QUARANTINE_REASON, QUARANTINED_ROWS
 from saas_metrics.quality.validate import ValidationContext, validate_table
+from saas_metrics.sources.drift import MissingColumn, MissingColumnsWarning
 from saas_metrics.sources.landing import read_landed
 from saas_metrics.sources.registry import SOURCE_SYSTEM_OF, read_source_table
 from saas_metrics.sources.schemas import SCHEMAS
@@ -120,11 +119,13 @@ class SourceRead:
 
     frame: pd.DataFrame
     notices: tuple[str, ...] = ()
-    missing_columns: tuple[str, ...] = ()  # "file lacks column(s) [...]" problems (a blocking schema failure)
+    missing_columns: tuple[MissingColumn, ...] = ()  # absent native columns (a required one fails the schema check)
     all_times: pd.Series | None = None  # landing cache: the time column of every row when ``frame`` is pre-filtered
 
-
-_LACKS_COLUMNS = re.compile(r"^(?:(?P<system>[^:]+): )?(?P<file>\S+) lacks column\(s\) (?P<columns>\[.*\]); read as null$")
+    @property
+    def source_problems(self) -> tuple[str, ...]:
+        """The blocking schema problems: one per missing required column."""
+        return tuple(dict.fromkeys(m.problem() for m in self.missing_columns if m.required))
 
 
 def read_with_notices(table: str, sources: SourceSystemsResource | Path,
@@ -150,14 +151,11 @@ def read_with_notices(table: str, sources: SourceSystemsResource | Path,
             # APIs and replicas are asked for the window only (created in the month).
             frame = sources.read_table(table, *(window or (None, None)), include_unplaced=True)
     notices: list[str] = []
-    missing: list[str] = []
+    missing: list[MissingColumn] = []
     for warning in caught:
-        message = str(warning.message)
-        notices.append(message)
-        match = _LACKS_COLUMNS.match(message)
-        if match:
-            columns = ", ".join(ast.literal_eval(match["columns"]))
-            missing.append(f"{match['file']} lacks required column(s) {columns} (rule required_column)")
+        notices.append(str(warning.message))
+        if isinstance(warning.message, MissingColumnsWarning):
+            missing.extend(warning.message.missing)
     return SourceRead(frame, tuple(dict.fromkeys(notices)), tuple(dict.fromkeys(missing)), all_times)
 
 
@@ -292,7 +290,7 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
             existing_ids=_existing_ids(warehouse, table, window, frame),
             policy=settings.quality,
             data_docs_dir=data_docs_dir(settings),
-            source_problems=tuple(read.missing_columns),
+            source_problems=read.source_problems,
         )
         outcome = validate_table(frame.reset_index(drop=True), ctx)
         notices = list(read.notices)

@@ -94,3 +94,18 @@ def null_unavailable(kpi: pd.DataFrame, available_tables: set[str]) -> pd.DataFr
     out = kpi.copy()
     out.loc[out["metric"].isin(missing), "value"] = np.nan
     return out
+
+
+#: Tables that feed revenue through the revenue intervals (prices, statuses, discounts) or its
+#: currency conversion, besides the ones :data:`ANY_OF` names.
+_REVENUE_INPUTS = ("billing_prices", "billing_subscriptions", "billing_subscription_status_history", "billing_discounts",
+                   "fx_rates")
+
+
+def metrics_fed_by(table: str) -> tuple[str, ...]:
+    """The metrics a canonical table feeds (sorted): those that require it, directly or as one of
+    the alternatives of a requirement, and the revenue metrics for the tables revenue is built from."""
+    groups = {table} | {name for name, tables in ANY_OF.items() if table in tables}
+    if table in _REVENUE_INPUTS:
+        groups.add(BILLING_REVENUE)
+    return tuple(sorted(metric for metric, tables in METRIC_REQUIREMENTS.items() if groups & set(tables)))

@@ -29,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
+from saas_metrics.sources.drift import MissingColumn, MissingColumnsWarning, required_columns
 from saas_metrics.tables import TableSchema, coerce_frame
 
 logger = logging.getLogger(__name__)
@@ -253,7 +254,11 @@ class NativeTable:
         self.errors: list[dict[str, str] | None] = [None] * len(self.raw)
         for row, message in (line_errors or {}).items():
             self.errors[row] = {LINE_ERROR_KEY: message}
-        self._missing_columns: list[str] = []
+        #: native column -> canonical target (None until known) of every column read but absent
+        self._missing_columns: dict[str, str | None] = {}
+        #: id of the all-null Series handed out for an absent column -> that column, so that
+        #: :meth:`finish` learns the target of a column passed through unchanged
+        self._null_series: dict[int, tuple[pd.Series, str]] = {}  # the Series kept: its id stays unique
 
     def __len__(self) -> int:
         return len(self.raw)
@@ -261,12 +266,15 @@ class NativeTable:
     def has(self, column: str) -> bool:
         return column in self.raw.columns
 
-    def text(self, column: str) -> pd.Series:
-        """The column's text (stripped at read time, None for empty); all null when the file lacks the column."""
+    def text(self, column: str, target: str | None = None) -> pd.Series:
+        """The column's text (stripped at read time, None for empty); all null when the file lacks the
+        column (recorded with the canonical ``target`` it feeds, see :mod:`saas_metrics.sources.drift`)."""
         if column not in self.raw.columns:
-            if column not in self._missing_columns:
-                self._missing_columns.append(column)
-            return pd.Series([None] * len(self.raw), index=self.raw.index, dtype=object)
+            if self._missing_columns.get(column) is None:
+                self._missing_columns[column] = target
+            nulls = pd.Series([None] * len(self.raw), index=self.raw.index, dtype=object)
+            self._null_series[id(nulls)] = (nulls, column)
+            return nulls
         return self.raw[column]
 
     def _record(self, target: str, text: pd.Series, parsed: pd.Series) -> None:
@@ -277,7 +285,7 @@ class NativeTable:
             self.errors[row] = errors
 
     def number(self, column: str, target: str, *, scale: float = 1.0) -> pd.Series:
-        text = self.text(column)
+        text = self.text(column, target)
         parsed = map_distinct(text, lambda v: pd.to_numeric(v, errors="coerce").astype(float))
         parsed = parsed.where(np.isfinite(parsed))
         self._record(target, text, parsed)
@@ -292,13 +300,13 @@ class NativeTable:
         return parsed.round().astype("Int64")
 
     def timestamp(self, column: str, target: str, *, unit: str | None = None) -> pd.Series:
-        text = self.text(column)
+        text = self.text(column, target)
         parsed = map_distinct(text, lambda v: _parse_timestamps(v, unit))
         self._record(target, text, parsed)
         return parsed
 
     def date(self, column: str, target: str, *, fmt: str | None = None) -> pd.Series:
-        text = self.text(column)
+        text = self.text(column, target)
         if fmt is None:
             parsed = map_distinct(text, lambda v: _parse_timestamps(v, None).dt.normalize())
         else:
@@ -307,17 +315,19 @@ class NativeTable:
         return parsed
 
     def boolean(self, column: str, target: str) -> pd.Series:
-        text = self.text(column)
+        text = self.text(column, target)
         lowered = text.map(lambda v: v.lower() if isinstance(v, str) else v)
         parsed = lowered.map(lambda v: True if v in _TRUE else (False if v in _FALSE else None))
         self._record(target, text, parsed)
         return parsed.astype("boolean")
 
+    def _warn_missing(self, columns: Mapping[str, Any], schema: TableSchema) -> None:
+        warnings.warn(MissingColumnsWarning(_missing_in(self, columns, schema)), stacklevel=4)
+
     def finish(self, columns: Mapping[str, Any], schema: TableSchema) -> pd.DataFrame:
         """The canonical frame: ``columns`` (canonical name -> Series or scalar) + lineage, coerced to ``schema``."""
         if self._missing_columns and len(self.raw.columns):
-            warnings.warn(f"{self.system or 'source'}: {self.source_file} lacks column(s) {self._missing_columns}; read as null",
-                          stacklevel=3)
+            self._warn_missing(columns, schema)
         n = len(self.raw)
         data: dict[str, Any] = {}
         for name, values in columns.items():
@@ -330,6 +340,18 @@ class NativeTable:
         data["_parse_errors"] = pd.Series([json.dumps(e, sort_keys=True) if e else None for e in self.errors], dtype=object)
         frame = pd.DataFrame(data, index=pd.RangeIndex(n))
         return coerce_frame(frame, schema)
+
+
+def _missing_in(table: NativeTable, columns: Mapping[str, Any], schema: TableSchema) -> tuple[MissingColumn, ...]:
+    """The absent columns ``table`` was asked for, each with its target and whether it is required."""
+    passed_through = {table._null_series[id(v)][1]: name for name, v in columns.items() if id(v) in table._null_series}
+    required = required_columns(schema.name)
+    out = []
+    for column, target in table._missing_columns.items():
+        target = target or passed_through.get(column)
+        out.append(MissingColumn(system=table.system.split("/")[0] or "source", table=schema.name, source=table.source_file,
+                                 column=column, target=target, required=target in required))
+    return tuple(out)
 
 
 def open_native(sources_dir: Path, relative: str, system: str, *, optional: bool = False) -> NativeTable | None:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
 from saas_metrics.connectors.resource import ConnectorError, read_table
 from saas_metrics.connectors.sql_replica import ReplicaError
+from saas_metrics.sources.drift import MissingColumnsWarning
 from saas_metrics.sources.registry import read_source_table
 from saas_metrics_tests.connectors.conn_fivetran_loader import load_hubspot, load_stripe
 from saas_metrics_tests.connectors.conn_helpers import (
@@ -62,3 +65,40 @@ def test_sql_kind_needs_a_url_and_a_mapping() -> None:
         read_table("billing_invoices", "sql", Path("unused"), config=fast_config())
     with pytest.raises(ConnectorError, match=r"ad_spend \(ads\) cannot be read with kind 'sql'"):
         read_table("ad_spend", "sql", Path("unused"), config=fast_config(sql_replica_url="sqlite://"))
+
+
+def _drift(table: str, config, start=None, end=None) -> tuple[pd.DataFrame, list]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame = read_table(table, "sql", Path("unused"), start, end, config=config)
+    found = [w.message for w in caught if isinstance(w.message, MissingColumnsWarning)]
+    return frame, found
+
+
+def test_replica_schema_drift_is_reported_like_a_files_never_a_key_error(replica_url: str) -> None:
+    """A replica without invoice.created, HubSpot's lifecycle stage and the meetings' start time:
+    the required columns stop their tables (named), the optional one is null with one warning."""
+    engine = sa.create_engine(replica_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE stripe.invoice DROP COLUMN created"))
+        conn.execute(sa.text("ALTER TABLE stripe.invoice ADD COLUMN some_new_field TEXT"))  # extra: ignored
+        conn.execute(sa.text("ALTER TABLE hubspot.contact DROP COLUMN property_lifecyclestage"))
+        conn.execute(sa.text("ALTER TABLE hubspot.engagement_meeting DROP COLUMN property_hs_meeting_start_time"))
+    engine.dispose()
+    config = fast_config(sql_replica_url=replica_url)
+
+    _, [invoices] = _drift("billing_invoices", config, dt.date(2025, 5, 1), dt.date(2025, 6, 1))
+    [created] = invoices.missing
+    assert (created.system, created.table, created.column, created.target, created.required) == (
+        "billing", "billing_invoices", "created", "created_at", True)
+    assert created.source == "stripe-replica:stripe.invoice"
+    assert created.problem().startswith("stripe-replica:stripe.invoice lacks required column(s) created (rule required_column)")
+
+    contacts, [drift] = _drift("crm_contacts", config)
+    [stage] = drift.missing
+    assert (stage.column, stage.target, stage.required) == ("lifecyclestage", "lifecycle_stage", False)
+    assert contacts["lifecycle_stage"].isna().all() and contacts["contact_id"].notna().all()
+    assert "weakening" in str(drift) and "leads" in str(drift)
+
+    _, [meetings] = _drift("crm_meetings", config, dt.date(2025, 5, 1), dt.date(2025, 6, 1))
+    assert [(m.column, m.target, m.required) for m in meetings.missing] == [("hs_meeting_start_time", "start_at", True)]

@@ -8,6 +8,7 @@ from saas_metrics.metrics.requirements import (
     ANY_OF,
     BILLING_REVENUE,
     METRIC_REQUIREMENTS,
+    metrics_fed_by,
     null_unavailable,
     unavailable_metrics,
 )
@@ -42,3 +43,10 @@ def test_revenue_needs_either_billing_table() -> None:
     assert "trial_to_paid_rate" in unavailable_metrics({"billing_subscription_items"})  # still needs product
     kpi = kpi_frame([{"month": "2024-01-01", "metric": "mrr", "value": 0.0, "unit": "currency"}])
     assert np.isnan(null_unavailable(kpi, set()).at[0, "value"])
+
+
+def test_metrics_fed_by_a_table() -> None:
+    assert metrics_fed_by("web_sessions") == ("unique_visitors", "visit_to_lead_rate")
+    assert {"mrr", "nrr", "ltv"} <= set(metrics_fed_by("billing_subscription_items"))
+    assert {"mrr", "nrr"} <= set(metrics_fed_by("billing_prices")) and "leads" not in metrics_fed_by("billing_prices")
+    assert metrics_fed_by("billing_customers") == ()
