@@ -31,6 +31,12 @@ from saas_metrics.defs.common import (
     table_metadata,
 )
 from saas_metrics.defs.resources import WarehouseResource
+from saas_metrics.quality.accounting import (
+    SOURCE_ROW_ACCOUNTING,
+    RowAccount,
+    accounting_frame,
+    exclusions_by_time,
+)
 from saas_metrics.quality.dagster_checks import check_specs, to_asset_check_results
 from saas_metrics.quality.quarantine import QUARANTINE_REASON, QUARANTINED_ROWS
 from saas_metrics.quality.validate import ValidationContext, validate_table
@@ -60,6 +66,8 @@ REFERENCES: dict[str, dict[str, str]] = {
     "crm_meetings": {"contact_id": "crm_contacts"},
     "product_usage": {"account_id": "product_accounts"},
 }
+
+ROW_ACCOUNTING_CHECK = "row_accounting"
 
 _KEY_COLUMN_OF = {name: schema.key[0] for name, schema in SCHEMAS.items() if len(schema.key) == 1}
 
@@ -248,7 +256,10 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
         f"`{system}` source, every row kept and annotated with its quarantine reason (null when clean). "
         "Validated by its Great Expectations suite (asset checks).",
         deps=deps,
-        check_specs=check_specs(table, raw_key),
+        check_specs=[*check_specs(table, raw_key), dg.AssetCheckSpec(
+            ROW_ACCOUNTING_CHECK, asset=raw_key, blocking=True,
+            description="Every row read is loaded, quarantined or excluded by a named rule: read = loaded + "
+            "quarantined + excluded for this table and run (table source_row_accounting).")],
         kinds=kinds_for(settings, "great_expectations"),
         owners=["team:data"],
         metadata=table_metadata(raw_schema),
@@ -263,13 +274,19 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
             context.log.warning(notice)
         frame = read.frame
         outside = 0
+        rows_read, excluded = len(frame), {}
         if partitioned:
             first, last = partition_bounds(context)
             months = place_in_months(frame, canonical.time_column, first, last, now=now)
             if read.all_times is None:
                 outside = int(months.isna().sum())
+                times, placed = frame[canonical.time_column], months
             else:
                 outside = rows_outside_partitions(read.all_times, first, last, now=now)
+                times = read.all_times
+                placed = place_in_months(pd.DataFrame({canonical.time_column: times}), canonical.time_column, first, last, now=now)
+            rows_read, excluded = len(times), exclusions_by_time(times, placed, window, first)
+            del times, placed
             frame = frame.assign(**{MONTH_COLUMN: months})
             in_window = (months >= pd.Timestamp(window[0])) & (months < pd.Timestamp(window[1]))
             if not in_window.all():
@@ -299,6 +316,10 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
         if partitioned and not quarantined.empty:
             quarantined = file_under_row_months(quarantined, outcome.annotated)
         warehouse.warehouse.replace(QUARANTINED_ROWS, quarantined, window, where={"table_name": table})
+        account = RowAccount(rows_read, len(outcome.clean), len(quarantined), excluded)
+        warehouse.warehouse.replace(SOURCE_ROW_ACCOUNTING, accounting_frame(
+            account, run_id=context.run_id, months=_run_months(context, partitioned), source=system, table=table,
+            recorded_at=now.to_pydatetime()), None, where={"run_id": context.run_id, "table_name": table})
         context.log.info(f"{table}: {len(outcome.annotated)} rows, {len(outcome.clean)} clean, {len(quarantined)} quarantined"
                          + (f", {outside} dated outside the partitions (not in any partition)" if outside else ""))
         yield dg.Output(outcome.annotated, metadata={
@@ -309,6 +330,12 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
             "source_notices": dg.MetadataValue.json(notices),
         })
         yield from to_asset_check_results(outcome, raw_key)
+        yield dg.AssetCheckResult(
+            check_name=ROW_ACCOUNTING_CHECK, passed=account.balanced, severity=dg.AssetCheckSeverity.ERROR,
+            description=f"{table}: {account.describe()}",
+            metadata={"rows_read": account.read, "rows_loaded": account.loaded, "rows_quarantined": account.quarantined,
+                      "rows_excluded": account.excluded_total, "excluded_by_rule": dg.MetadataValue.json(dict(account.excluded))},
+        )
 
     @dg.asset(
         name=stg_schema.name,
@@ -361,6 +388,15 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
         )
 
     return [raw_asset, stg_asset, reconciliation]
+
+
+def _run_months(context: AssetExecutionContext, partitioned: bool) -> tuple[dt.date, dt.date] | None:
+    """The run's first and last month: the asset's window, or the run's partition range for a snapshot."""
+    if partitioned:
+        window = asset_window(context)
+        return window[0], (pd.Timestamp(window[1]) - pd.DateOffset(months=1)).date()
+    keys = run_partition_range(context.run.tags)
+    return None if keys is None else (dt.date.fromisoformat(keys[0]), dt.date.fromisoformat(keys[1]))
 
 
 def run_partition_range(tags: dict[str, str]) -> tuple[str, str] | None:
