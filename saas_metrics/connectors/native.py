@@ -35,6 +35,17 @@ class NativeExtract:
     source: str
     #: columns the source does not have: left out of the landed file, so the reader reports them
     absent: tuple[str, ...] = ()
+    #: rows the source held but did not pass on, per exclusion rule (saas_metrics.quality.accounting)
+    excluded: Mapping[str, int] = dataclasses.field(default_factory=dict)
+
+
+class ExcludedRowsWarning(UserWarning):
+    """Rows a connector read but did not pass on, per named rule (``counts``), for the row accounting."""
+
+    def __init__(self, source: str, counts: Mapping[str, int]) -> None:
+        self.source, self.counts = source, dict(counts)
+        rules = ", ".join(f"{n} {rule}" for rule, n in sorted(self.counts.items()))
+        super().__init__(f"{source}: rows excluded by rule: {rules}")
 
 
 def native_text(value: object) -> str:
@@ -76,4 +87,7 @@ def to_canonical(table: str, extracts: Sequence[NativeExtract], start: dt.date |
             message = MissingColumnsWarning(tuple(dataclasses.replace(m, source=labels.get(m.source, m.source))
                                                   for m in message.missing))
         warnings.warn(message, stacklevel=2)
+    for extract in extracts:
+        if extract.excluded:
+            warnings.warn(ExcludedRowsWarning(extract.source, extract.excluded), stacklevel=2)
     return frame.assign(_source_file=frame["_source_file"].map(lambda f: labels.get(f, f)).astype(object))

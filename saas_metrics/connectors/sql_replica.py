@@ -1,7 +1,7 @@
 """Stripe and HubSpot read from a SQL replica in the Fivetran/Airbyte layout -> native records -> canonical.
 
 Tables (schema ``stripe_schema`` / ``hubspot_schema`` of ``sql_replica_url``; rows with
-``_fivetran_deleted`` true are ignored; timestamps are TIMESTAMP columns, amounts integer cents):
+``_fivetran_deleted`` true are not loaded but counted, see ``Replica.excluded``; timestamps are TIMESTAMP columns, amounts integer cents):
 
 Stripe: ``customer`` (id, email, name, created, currency, address_country, metadata JSON with
 crm_company_id / referred_by), ``price`` (+ ``product`` for names; metadata JSON with tier),
@@ -51,6 +51,8 @@ def _props(names: Sequence[str], id_column: str) -> dict[str, tuple[str, ...]]:
     return {name: (id_column,) if name == "hs_object_id" else (f"property_{name}",) for name in names}
 
 
+#: canonical table -> the replica table its rows are read from, where REPLICA_COLUMNS does not say it
+PRIMARY_TABLES = {"billing_subscription_status_history": "subscription_history"}
 _STAGE_DATES = tuple(f"hs_lifecyclestage_{stage}_date" for stage in LIFECYCLE_STAGES)
 #: canonical table -> (replica table, {native column: replica columns any of which provides it}). A native
 #: column none of whose replica columns exists is left out of the landed file, so the one reader of the
@@ -92,6 +94,11 @@ class Replica:
     def __init__(self, engine: sa.Engine, schema: str | None, system: str) -> None:
         self.engine, self.schema, self.system = engine, schema, system
         self._inspector = sa.inspect(engine)
+        #: (replica table, exclusion rule) -> rows read but not passed on (saas_metrics.quality.accounting)
+        self.excluded: dict[tuple[str, str], int] = {}
+
+    def exclude(self, table: str, rule: str, rows: int) -> None:
+        self.excluded[(table, rule)] = self.excluded.get((table, rule), 0) + rows
 
     def has(self, table: str) -> bool:
         return self._inspector.has_table(table, schema=self.schema)
@@ -108,17 +115,21 @@ class Replica:
                 raise ReplicaError(f"{self.system} replica: table {table!r} not found in {where}")
             return None
         t = sa.Table(table, sa.MetaData(), schema=self.schema, autoload_with=self.engine)
-        query = sa.select(t)
-        for flag in ("_fivetran_deleted", "is_deleted"):
-            if flag in t.c:
-                query = query.where(sa.or_(t.c[flag].is_(None), t.c[flag].is_(False)))
+        query, deleted = sa.select(t), sa.select(sa.func.count()).select_from(t)
+        flags = [t.c[flag] for flag in ("_fivetran_deleted", "is_deleted") if flag in t.c]
+        for flag in flags:
+            query = query.where(sa.or_(flag.is_(None), flag.is_(False)))
         if time_column is not None and time_column in t.c:  # without it the table fails its schema check
             if start is not None:
                 query = query.where(t.c[time_column] >= dt.datetime(start.year, start.month, start.day))
+                deleted = deleted.where(t.c[time_column] >= dt.datetime(start.year, start.month, start.day))
             if end is not None:
                 query = query.where(t.c[time_column] < dt.datetime(end.year, end.month, end.day))
+                deleted = deleted.where(t.c[time_column] < dt.datetime(end.year, end.month, end.day))
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
+            if flags:  # counted, never silently gone (source_row_accounting)
+                self.excluded[(table, "soft_deleted")] = conn.execute(deleted.where(sa.or_(*(f.is_(True) for f in flags)))).scalar_one()
         return pd.DataFrame([dict(r) for r in rows], columns=list(t.c.keys()), dtype=object)
 
 
@@ -178,8 +189,10 @@ def _unix(value: Any) -> int | None:
 # --- Stripe ------------------------------------------------------------------------
 def _current_subscriptions(r: Replica) -> list[dict[str, Any]]:
     if r.has("subscription_history") and "_fivetran_active" in r.columns("subscription_history"):
-        history = r.read("subscription_history")
-        return [row for row in _records(history) if row.get("_fivetran_active")]
+        history = _records(r.read("subscription_history"))
+        active = [row for row in history if row.get("_fivetran_active")]
+        r.excluded[("subscription_history", "inactive_history")] = len(history) - len(active)
+        return active
     return _records(r.read("subscription"))
 
 
@@ -191,6 +204,7 @@ def _status_history(r: Replica) -> list[dict[str, Any]]:
     for row in rows:
         last = out[-1] if out else None
         if last is not None and last["subscription"] == row["id"] and last["status"] == row["status"]:
+            r.exclude("subscription_history", "inactive_history", 1)  # the same status again: one version
             continue
         if last is not None and last["subscription"] == row["id"]:
             last["valid_to"] = row["_fivetran_start"]
@@ -211,6 +225,7 @@ def _item_versions(r: Replica) -> list[dict[str, Any]]:
         if (last is not None and last["id"] == row["id"] and (last["price"], last["quantity"]) == (row[price_col], row["quantity"])
                 and last["valid_to"] == row["_fivetran_start"]):
             last["valid_to"] = valid_to
+            r.exclude("subscription_item", "inactive_history", 1)  # merged into the version before it
             continue
         out.append({"id": row["id"], "subscription": row["subscription_id"], "price": row[price_col],
                     "quantity": row["quantity"], "valid_from": row["_fivetran_start"], "valid_to": valid_to})
@@ -227,9 +242,15 @@ def _baselines(r: Replica) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
             {"id": item["id"], "price": item[price_col], "quantity": item["quantity"], "created": _unix(item.get("created"))})
     subs = []
     for s in _current_subscriptions(r):
-        subs.append({"id": s["id"], "status": s["status"], "items": {"data": items_of.get(s["id"], [])},
+        subs.append({"id": s["id"], "status": s["status"], "items": {"data": items_of.pop(s["id"], [])},
                      **{k: _unix(s.get(k)) for k in ("start_date", "trial_start", "trial_end", "ended_at")}})
-    return stripe_api.subscription_histories(subs, [])
+    items, statuses = stripe_api.subscription_histories(subs, [])
+    # Items of a subscription the replica does not have are passed on as they are (the reference
+    # rule quarantines them with the reason), never dropped.
+    for subscription, orphans in items_of.items():
+        items.extend({"id": i["id"], "subscription": subscription, "price": i["price"], "quantity": i["quantity"],
+                      "valid_from": i["created"], "valid_to": None} for i in orphans)
+    return items, statuses
 
 
 def _invoices(r: Replica, start: dt.date | None, end: dt.date | None) -> list[dict[str, Any]]:
@@ -257,7 +278,8 @@ def _discounts(r: Replica) -> list[dict[str, Any]]:
         rows.append({"id": d["id"], "subscription": d.get("subscription_id"), "coupon_id": d.get("coupon_id"),
                      "coupon_percent_off": coupon.get("percent_off"), "coupon_duration": coupon.get("duration"),
                      "coupon_duration_in_months": coupon.get("duration_in_months"), "start": d.get("start"), "end": d.get("end")})
-    return [row for row in rows if row["subscription"]]
+    # A discount on a customer (no subscription) is passed on: the not_null rule quarantines it with the reason.
+    return rows
 
 
 def _stripe(table: str, r: Replica, start: dt.date | None, end: dt.date | None) -> list[NativeExtract]:
@@ -379,4 +401,8 @@ def extract(table: str, engine: sa.Engine, *, stripe_schema: str | None, hubspot
     else:
         raise KeyError(f"sql replica: no mapping for table {table!r}; replica tables: {list(TABLES)}")
     absent = absent_columns(table, replica)
-    return [dataclasses.replace(e, absent=absent) for e in extracts] if absent else extracts
+    primary = PRIMARY_TABLES.get(table, REPLICA_COLUMNS.get(table, ("",))[0])
+    if primary == "subscription_history" and not replica.has(primary):
+        primary = "subscription"
+    excluded = {rule: n for (name, rule), n in replica.excluded.items() if name == primary and n}
+    return [dataclasses.replace(e, absent=absent, excluded=excluded) for e in extracts]

@@ -14,7 +14,7 @@ raw = clean + quarantined for the window.
 import datetime as dt
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
@@ -22,6 +22,7 @@ import pandas as pd
 from dagster import AssetExecutionContext
 
 from saas_metrics.config import Settings
+from saas_metrics.connectors.native import ExcludedRowsWarning
 from saas_metrics.connectors.resource import SourceSystemsResource
 from saas_metrics.defs.common import (
     SINGLE_RUN,
@@ -129,6 +130,7 @@ class SourceRead:
     notices: tuple[str, ...] = ()
     missing_columns: tuple[MissingColumn, ...] = ()  # absent native columns (a required one fails the schema check)
     all_times: pd.Series | None = None  # landing cache: the time column of every row when ``frame`` is pre-filtered
+    excluded: dict[str, int] = field(default_factory=dict)  # rows the connector read but did not pass on, per rule
 
     @property
     def source_problems(self) -> tuple[str, ...]:
@@ -160,11 +162,15 @@ def read_with_notices(table: str, sources: SourceSystemsResource | Path,
             frame = sources.read_table(table, *(window or (None, None)), include_unplaced=True)
     notices: list[str] = []
     missing: list[MissingColumn] = []
+    excluded: dict[str, int] = {}
     for warning in caught:
         notices.append(str(warning.message))
         if isinstance(warning.message, MissingColumnsWarning):
             missing.extend(warning.message.missing)
-    return SourceRead(frame, tuple(dict.fromkeys(notices)), tuple(dict.fromkeys(missing)), all_times)
+        elif isinstance(warning.message, ExcludedRowsWarning):
+            for rule, n in warning.message.counts.items():
+                excluded[rule] = excluded.get(rule, 0) + n
+    return SourceRead(frame, tuple(dict.fromkeys(notices)), tuple(dict.fromkeys(missing)), all_times, excluded)
 
 
 def data_docs_dir(settings: Settings) -> Path:
@@ -310,13 +316,15 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
             source_problems=read.source_problems,
         )
         outcome = validate_table(frame.reset_index(drop=True), ctx)
-        notices = list(read.notices)
+        notices, source_excluded = list(read.notices), read.excluded
         del read, frame  # the file's rows as read: only the annotated rows are stored from here on
         quarantined = outcome.quarantined
         if partitioned and not quarantined.empty:
             quarantined = file_under_row_months(quarantined, outcome.annotated)
         warehouse.warehouse.replace(QUARANTINED_ROWS, quarantined, window, where={"table_name": table})
-        account = RowAccount(rows_read, len(outcome.clean), len(quarantined), excluded)
+        for rule, n in source_excluded.items():
+            excluded[rule] = excluded.get(rule, 0) + n
+        account = RowAccount(rows_read + sum(source_excluded.values()), len(outcome.clean), len(quarantined), excluded)
         warehouse.warehouse.replace(SOURCE_ROW_ACCOUNTING, accounting_frame(
             account, run_id=context.run_id, months=_run_months(context, partitioned), source=system, table=table,
             recorded_at=now.to_pydatetime()), None, where={"run_id": context.run_id, "table_name": table})

@@ -29,7 +29,8 @@ EXCLUSION_RULES: dict[str, str] = {
     "far_before_start_month": f"dated {FAR_BEFORE_START_YEARS} or more years before start_month: most likely a typo in the date",
     "after_end_month": "dated after end_month (and not in the future): outside the configured partitions",
     "soft_deleted": "deleted in the source system (_fivetran_deleted / is_deleted true)",
-    "inactive_history": "a superseded version of a history-mode record (only the active version is a current row)",
+    "inactive_history": "a superseded version of a history-mode replica record, or one repeating the version "
+                        "before it (merged into it)",
 }
 
 SOURCE_ROW_ACCOUNTING = TableSchema(

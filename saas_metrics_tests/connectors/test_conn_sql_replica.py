@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from saas_metrics.connectors.native import ExcludedRowsWarning
 from saas_metrics.connectors.resource import ConnectorError, read_table
 from saas_metrics.connectors.sql_replica import ReplicaError
 from saas_metrics.sources.drift import MissingColumnsWarning
@@ -102,3 +103,35 @@ def test_replica_schema_drift_is_reported_like_a_files_never_a_key_error(replica
 
     _, [meetings] = _drift("crm_meetings", config, dt.date(2025, 5, 1), dt.date(2025, 6, 1))
     assert [(m.column, m.target, m.required) for m in meetings.missing] == [("hs_meeting_start_time", "start_at", True)]
+
+
+def _excluded(table: str, config) -> tuple[pd.DataFrame, dict[str, int]]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame = read_table(table, "sql", Path("unused"), config=config)
+    counts: dict[str, int] = {}
+    for w in caught:
+        if isinstance(w.message, ExcludedRowsWarning):
+            counts.update(w.message.counts)
+    return frame, counts
+
+
+def test_replica_rows_not_passed_on_are_counted_and_unjoinable_rows_kept(replica_url: str) -> None:
+    """The soft-deleted refund and the merged item version are counted by rule (for
+    source_row_accounting); a discount on a customer is passed on (to be quarantined), not dropped."""
+    engine = sa.create_engine(replica_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO stripe.discount (id, subscription_id, coupon_id) "
+                             "SELECT 'di_customer_level', NULL, coupon_id FROM stripe.discount LIMIT 1"))
+    engine.dispose()
+    config = fast_config(sql_replica_url=replica_url)
+    _, refunds = _excluded("billing_refunds", config)
+    assert refunds == {"soft_deleted": 1}
+    _, items = _excluded("billing_subscription_items", config)
+    assert items == {"inactive_history": 1}  # the metadata-only change of the first item
+    subscriptions, counts = _excluded("billing_subscriptions", config)
+    history = pd.read_sql("SELECT count(*) AS n FROM stripe.subscription_history", replica_url.replace("postgresql://", "postgresql+psycopg://"))
+    assert len(subscriptions) + counts.get("inactive_history", 0) == int(history.at[0, "n"])
+    discounts, _ = _excluded("billing_discounts", config)
+    customer_level = discounts[discounts["discount_id"] == "di_customer_level"]
+    assert len(customer_level) == 1 and customer_level["subscription_id"].isna().all()
