@@ -30,8 +30,10 @@ from saas_metrics.defs.common import (
     is_partitioned_table,
     kinds_for,
     table_metadata,
+    window_months,
 )
 from saas_metrics.defs.resources import WarehouseResource
+from saas_metrics.metrics.requirements import metrics_fed_by
 from saas_metrics.quality.accounting import (
     SOURCE_ROW_ACCOUNTING,
     RowAccount,
@@ -39,11 +41,12 @@ from saas_metrics.quality.accounting import (
     exclusions_by_time,
 )
 from saas_metrics.quality.dagster_checks import check_specs, to_asset_check_results
-from saas_metrics.quality.quarantine import QUARANTINE_REASON, QUARANTINED_ROWS
+from saas_metrics.quality.gaps import SOURCE_GAPS, file_state, gap_frame
+from saas_metrics.quality.quarantine import QUARANTINE_REASON, QUARANTINED_ROWS, for_run
 from saas_metrics.quality.validate import ValidationContext, validate_table
 from saas_metrics.sources.drift import MissingColumn, MissingColumnsWarning
 from saas_metrics.sources.landing import read_landed
-from saas_metrics.sources.registry import SOURCE_SYSTEM_OF, read_source_table
+from saas_metrics.sources.registry import NATIVE_FILES_OF, SOURCE_SYSTEM_OF, read_source_table
 from saas_metrics.sources.schemas import SCHEMAS
 from saas_metrics.tables import MONTH_COLUMN, Column, TableSchema
 from saas_metrics.warehouse.io_manager import register_table
@@ -69,6 +72,7 @@ REFERENCES: dict[str, dict[str, str]] = {
 }
 
 ROW_ACCOUNTING_CHECK = "row_accounting"
+SOURCE_COMPLETE_CHECK = "source_complete"
 
 _KEY_COLUMN_OF = {name: schema.key[0] for name, schema in SCHEMAS.items() if len(schema.key) == 1}
 
@@ -263,6 +267,9 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
         "Validated by its Great Expectations suite (asset checks).",
         deps=deps,
         check_specs=[*check_specs(table, raw_key), dg.AssetCheckSpec(
+            SOURCE_COMPLETE_CHECK, asset=raw_key,
+            description="No native file that fed this table in other months is absent or empty now (its metrics "
+            "would read as zero; they are NULL for the run's months instead)."), dg.AssetCheckSpec(
             ROW_ACCOUNTING_CHECK, asset=raw_key, blocking=True,
             description="Every row read is loaded, quarantined or excluded by a named rule: read = loaded + "
             "quarantined + excluded for this table and run (table source_row_accounting).")],
@@ -321,12 +328,23 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
         quarantined = outcome.quarantined
         if partitioned and not quarantined.empty:
             quarantined = file_under_row_months(quarantined, outcome.annotated)
+        run_months = _run_months(context, partitioned)
+        quarantined = for_run(quarantined, context.run_id, run_months, snapshot=not partitioned)
         warehouse.warehouse.replace(QUARANTINED_ROWS, quarantined, window, where={"table_name": table})
         for rule, n in source_excluded.items():
             excluded[rule] = excluded.get(rule, 0) + n
         account = RowAccount(rows_read + sum(source_excluded.values()), len(outcome.clean), len(quarantined), excluded)
+        gone = gone_sources(table, sources, warehouse) if run_months else []
+        if run_months:
+            gap_window = (run_months[0], (pd.Timestamp(run_months[1]) + pd.DateOffset(months=1)).date())
+            warehouse.warehouse.replace(SOURCE_GAPS, gap_frame(window_months(gap_window), source=system, table=table,
+                                                               gone=gone, run_id=context.run_id),
+                                        gap_window, where={"table_name": table})
+        for file, reason in gone:
+            context.log.warning(f"{table}: {file} fed it before and is {reason} now; "
+                                f"NULL for {', '.join(metrics_fed_by(table)) or 'no headline metric'}")
         warehouse.warehouse.replace(SOURCE_ROW_ACCOUNTING, accounting_frame(
-            account, run_id=context.run_id, months=_run_months(context, partitioned), source=system, table=table,
+            account, run_id=context.run_id, months=run_months, source=system, table=table,
             recorded_at=now.to_pydatetime()), None, where={"run_id": context.run_id, "table_name": table})
         context.log.info(f"{table}: {len(outcome.annotated)} rows, {len(outcome.clean)} clean, {len(quarantined)} quarantined"
                          + (f", {outside} dated outside the partitions (not in any partition)" if outside else ""))
@@ -338,6 +356,12 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
             "source_notices": dg.MetadataValue.json(notices),
         })
         yield from to_asset_check_results(outcome, raw_key)
+        yield dg.AssetCheckResult(
+            check_name=SOURCE_COMPLETE_CHECK, passed=not gone, severity=dg.AssetCheckSeverity.WARN,
+            description=f"{table}: " + ("; ".join(f"{f} is {r} (it fed the table before)" for f, r in gone) or "every source present"),
+            metadata={"gone": dg.MetadataValue.json([{"file": f, "reason": r} for f, r in gone]),
+                      "metrics_nulled": dg.MetadataValue.json(list(metrics_fed_by(table)) if gone else [])},
+        )
         yield dg.AssetCheckResult(
             check_name=ROW_ACCOUNTING_CHECK, passed=account.balanced, severity=dg.AssetCheckSeverity.ERROR,
             description=f"{table}: {account.describe()}",
@@ -396,6 +420,31 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
         )
 
     return [raw_asset, stg_asset, reconciliation]
+
+
+def gone_sources(table: str, sources: SourceSystemsResource, warehouse: WarehouseResource) -> list[tuple[str, str]]:
+    """(native file, 'absent' / 'empty') of ``table``'s files that are gone now although an earlier run
+    stored rows of them (in any month: the raw table is replaced only after this step). Files only:
+    an API or replica answers for the window, where no row is a month without events."""
+    if sources.kind_of(table) != "files":
+        return []
+    import sqlalchemy as sa
+
+    wh = warehouse.warehouse
+    raw = raw_storage_schema(table)
+    if not wh.has_table(raw.name):
+        return []
+    gone = []
+    for relative in dict.fromkeys(NATIVE_FILES_OF[table]):
+        state = file_state(sources.path / relative)
+        if state is None:
+            continue
+        t = wh.sa_table(raw)
+        query = sa.select(sa.literal(1)).where(t.c["_source_file"] == relative).limit(1)
+        with wh.engine.connect() as conn:
+            if conn.execute(query).first() is not None:
+                gone.append((relative, state))
+    return gone
 
 
 def _run_months(context: AssetExecutionContext, partitioned: bool) -> tuple[dt.date, dt.date] | None:

@@ -14,6 +14,8 @@ with neither, MRR, churn, LTV and every rate "to paid" are NULL, not 0.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -109,3 +111,17 @@ def metrics_fed_by(table: str) -> tuple[str, ...]:
     if table in _REVENUE_INPUTS:
         groups.add(BILLING_REVENUE)
     return tuple(sorted(metric for metric, tables in METRIC_REQUIREMENTS.items() if groups & set(tables)))
+
+
+def null_gaps(kpi: pd.DataFrame, available_tables: set[str], gaps: Mapping[pd.Timestamp, set[str]]) -> pd.DataFrame:
+    """kpi_monthly rows with NULL in month M for every metric that needs a table with a gap in M
+    (``gaps``: month -> tables whose source was there before and is absent or empty now): the
+    month is read as if that table had never delivered a row, never as zero."""
+    out = kpi
+    for month, tables in gaps.items():
+        missing = unavailable_metrics(set(available_tables) - set(tables))
+        mask = (kpi["month"] == pd.Timestamp(month)) & kpi["metric"].isin(missing)
+        if mask.any():
+            out = out.copy() if out is kpi else out
+            out.loc[mask, "value"] = np.nan
+    return out

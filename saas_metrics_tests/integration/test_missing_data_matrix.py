@@ -124,3 +124,45 @@ def test_without_fx_the_run_stops_on_named_checks_not_an_exception(company: Path
     blocking = [(asset, check) for asset, check, severity in outcome.checks_failed if severity == "ERROR"]
     assert blocking and all(check.endswith("_integrity") for _, check in blocking), blocking
     assert set(outcome.steps_failed) == {asset for asset, _ in blocking}
+
+
+def test_a_file_gone_since_an_earlier_run_is_null_not_zero(company: Path, complete: pd.DataFrame, tmp_path: Path) -> None:
+    """Google Ads delivered rows in the first run; removed, the re-run of June has ad spend and CAC
+    NULL (not the lower sum of the other platforms), a WARN check and one CLI line say so; with the
+    file back, the next run of June has the figures of the first run again."""
+    from saas_metrics.cli_report import run_notes
+    from saas_metrics.quality.gaps import SOURCE_GAPS
+    from saas_metrics_tests.integration.test_metric_checks import check_evaluations
+
+    outcome, _ = _run(company, tmp_path)
+    assert outcome.success, outcome.error
+    sources, url = tmp_path / "sources", f"sqlite:///{tmp_path / 'warehouse.db'}"
+    settings = make_settings(sources, url, start=START, end=END_MONTH, quality={"data_docs": False})
+    saved = (sources / "ads/google_ads.csv").read_bytes()
+    (sources / "ads/google_ads.csv").unlink()
+    instance = dg.DagsterInstance.ephemeral()
+    gone = materialise(settings, END_MONTH, END_MONTH, instance=instance, log_level="ERROR")
+    assert gone.success, gone.error
+    assert ("raw_ad_spend", "source_complete", "WARN") in gone.checks_failed
+    evaluation = check_evaluations(instance, gone.run_id)[("raw_ad_spend", "source_complete")]
+    assert "ads/google_ads.csv is absent (it fed the table before)" in evaluation.description
+    head = Warehouse(url).read(KPI_MONTHLY)
+    head = head[head["segment"] == "all"].pivot(index="month", columns="metric", values="value")
+    june, may = pd.Timestamp(END_MONTH), pd.Timestamp(2025, 5, 1)
+    for metric in ("ad_spend", "sm_spend", "cac", "paid_cac"):
+        assert pd.isna(head.at[june, metric]), metric
+        assert head.at[may, metric] == complete.at[may, metric]  # months not re-run keep their figures
+    assert head.at[june, "mrr"] == complete.at[june, "mrr"]
+    gaps = Warehouse(url).read(SOURCE_GAPS)
+    assert gaps[["month", "table_name", "source_file", "reason"]].values.tolist() == [[june, "ad_spend", "ads/google_ads.csv", "absent"]]
+    [note] = run_notes(settings, gone.run_id)
+    assert note.startswith("missing sources, read as NULL not 0: ads/google_ads.csv absent (ad_spend: ")
+    assert "cac" in note and note.endswith("NULL for 2025-06..2025-06)")
+
+    (sources / "ads/google_ads.csv").write_bytes(saved)
+    back = materialise(settings, END_MONTH, END_MONTH, instance=dg.DagsterInstance.ephemeral(), log_level="ERROR")
+    assert back.success and not [c for c in back.checks_failed if c[1] == "source_complete"]
+    assert Warehouse(url).read(SOURCE_GAPS).empty and run_notes(settings, back.run_id) == []
+    head = Warehouse(url).read(KPI_MONTHLY)
+    head = head[head["segment"] == "all"].pivot(index="month", columns="metric", values="value")
+    assert head.at[june, "ad_spend"] == complete.at[june, "ad_spend"]

@@ -1,6 +1,7 @@
 """Metrics of a missing source are NULL; a connected source's empty month stays 0."""
 
 import numpy as np
+import pandas as pd
 
 from saas_metrics.metrics.catalog import ALL_METRICS
 from saas_metrics.metrics.kpi import kpi_frame
@@ -9,6 +10,7 @@ from saas_metrics.metrics.requirements import (
     BILLING_REVENUE,
     METRIC_REQUIREMENTS,
     metrics_fed_by,
+    null_gaps,
     null_unavailable,
     unavailable_metrics,
 )
@@ -50,3 +52,16 @@ def test_metrics_fed_by_a_table() -> None:
     assert {"mrr", "nrr", "ltv"} <= set(metrics_fed_by("billing_subscription_items"))
     assert {"mrr", "nrr"} <= set(metrics_fed_by("billing_prices")) and "leads" not in metrics_fed_by("billing_prices")
     assert metrics_fed_by("billing_customers") == ()
+
+
+def test_a_gap_nulls_its_metrics_in_its_month_only() -> None:
+    kpi = kpi_frame([
+        {"month": m, "metric": metric, "value": v, "unit": "currency"}
+        for m in ("2024-01-01", "2024-02-01") for metric, v in (("ad_spend", 900.0), ("cac", 450.0), ("mrr", 1750.0))
+    ])
+    available = {"ad_spend", "finance_expenses", "crm_contacts", "billing_subscription_items"}
+    out = null_gaps(kpi, available, {pd.Timestamp("2024-02-01"): {"ad_spend"}}).set_index(["month", "metric"])["value"]
+    assert out[(pd.Timestamp("2024-01-01"), "ad_spend")] == 900.0 and out[(pd.Timestamp("2024-01-01"), "cac")] == 450.0
+    assert np.isnan(out[(pd.Timestamp("2024-02-01"), "ad_spend")]) and np.isnan(out[(pd.Timestamp("2024-02-01"), "cac")])
+    assert out[(pd.Timestamp("2024-02-01"), "mrr")] == 1750.0
+    assert null_gaps(kpi, available, {}) is kpi
