@@ -18,6 +18,7 @@ import csv
 import io
 import json
 import logging
+import re
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -41,6 +42,11 @@ _FALSE = {"false", "f", "0", "no", "n"}
 _CACHE: OrderedDict[tuple[str, int, int], tuple[pd.DataFrame, dict[int, str]]] = OrderedDict()
 _CACHE_SIZE = 6
 _CACHE_MAX_BYTES = 32 * 1024 * 1024
+
+
+_SURROGATE = re.compile("[\udc80-\udcff]")
+# A 200 KB notes field is data, not an error: the csv module's default limit is 128 KiB.
+csv.field_size_limit(2**31 - 1)
 
 
 class SourceFileMissing(UserWarning):
@@ -86,20 +92,42 @@ def _to_object(frame: pd.DataFrame, *, strip: bool) -> pd.DataFrame:
     return pd.DataFrame(out, columns=list(frame.columns))
 
 
+def _decode(data: bytes) -> str:
+    """UTF-8 text (BOM removed); bytes that are not UTF-8 become lone surrogates (found per row later)."""
+    return data.decode("utf-8-sig", errors="surrogateescape")
+
+
+def _undecodable(row: list[str], header: list[str]) -> str | None:
+    """A line error naming the fields holding bytes that are not UTF-8 (None when clean); the row's
+    values are repaired in place (U+FFFD), so the row can be stored and quarantined."""
+    bad = []
+    for i, value in enumerate(row):
+        if _SURROGATE.search(value):
+            raw = value.encode("utf-8", errors="surrogateescape")
+            row[i] = raw.decode("utf-8", errors="replace")
+            bad.append(f"{header[i] if i < len(header) else f'field {i + 1}'}={raw[:60]!r}")
+    return f"bytes that are not UTF-8 in {', '.join(bad)}" if bad else None
+
+
 def _read_with_csv_module(data: bytes) -> tuple[pd.DataFrame, dict[int, str]]:
-    """Exact path: any line with the wrong number of fields is kept and flagged."""
-    text = data.decode("utf-8-sig")
+    """Exact path: any line with the wrong number of fields, or with bytes that are not UTF-8, is kept and flagged."""
+    text = _decode(data)
     rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
     if not rows:
         return pd.DataFrame(), {}
     header, body = rows[0], rows[1:]
+    if any(_SURROGATE.search(name) for name in header):
+        header = [name.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace") for name in header]
     width = len(header)
     errors: dict[int, str] = {}
     fixed: list[list[str]] = []
     for i, row in enumerate(body):
+        undecodable = _undecodable(row, header)
         if len(row) != width:
             errors[i] = f"expected {width} fields, got {len(row)}: {','.join(row)}"
             row = (row + [""] * width)[:width]
+        if undecodable:
+            errors[i] = f"{errors[i]}; {undecodable}" if i in errors else undecodable
         fixed.append(row)
     frame = pd.DataFrame(fixed, columns=header, dtype=object) if fixed else pd.DataFrame(columns=header, dtype=object)
     return _to_object(frame, strip=True), errors
@@ -109,7 +137,7 @@ def _lines_have_header_width(data: bytes) -> bool:
     """True when every non-blank line parses (alone) to as many fields as the header; a quoted
     field spanning lines answers False."""
     width: int | None = None
-    for line in data.decode("utf-8-sig").splitlines():
+    for line in _decode(data).splitlines():
         if not line:
             continue
         if line.count('"') % 2:
@@ -164,8 +192,9 @@ def _read_text(path: Path) -> tuple[pd.DataFrame, dict[int, str]]:
         return _read_with_csv_module(data)
     try:
         frame = _parse_as_text(data)
-    except pa.ArrowInvalid:
-        return _read_with_csv_module(data)  # the exact path keeps and flags the bad lines
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        # The exact path keeps and flags the bad lines (wrong number of fields, bytes that are not UTF-8).
+        return _read_with_csv_module(data)
     if _has_padded_fields(data):
         for col in frame.columns:
             stripped = frame[col].str.strip()

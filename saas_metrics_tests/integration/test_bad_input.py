@@ -137,6 +137,13 @@ def corrupt(src: Path) -> Corruption:
     old_row["user_pseudo_id"] = "999.1578214800"
     _write(pd.concat([sessions, old_row], ignore_index=True), src / "web/sessions.csv")
 
+    companies = (src / "crm/companies.csv").read_bytes().split(b"\n")
+    name_at = companies[0].split(b",").index(b"name")
+    first = companies[1].split(b",")
+    first[name_at] = b"Caf\xe9 Latin-1 GmbH"  # one field in Latin-1, not UTF-8
+    companies[1] = b",".join(first)
+    (src / "crm/companies.csv").write_bytes(b"\n".join(companies))
+
     (src / "crm/meetings.csv").write_bytes(b"")  # an empty file
     shutil.rmtree(src / "finance")  # a whole source system missing
     return Corruption(
@@ -383,3 +390,14 @@ def test_every_row_read_is_accounted_for(broken: BrokenRun) -> None:
     evaluations = check_evaluations(broken.instance, broken.outcome.run_id)
     accounting = {asset: e for (asset, check), e in evaluations.items() if check == "row_accounting"}
     assert len(accounting) == len(SCHEMAS) and all(e.passed for e in accounting.values())
+
+
+def test_bytes_that_are_not_utf8_quarantine_their_row_naming_file_and_line(broken: BrokenRun) -> None:
+    row = quarantined_line(broken.url, "crm_companies", 1)
+    assert (row["rule"], row["column_name"]) == ("unparseable", "_line")
+    assert row["reason"] == ("crm/companies.csv line 1: malformed line \"bytes that are not UTF-8 in name=b'Caf\\\\xe9 Latin-1 GmbH'\" "
+                             "could not be parsed (rule unparseable)")
+    assert json.loads(row["row_data"])["name"] == "Caf\ufffd Latin-1 GmbH"
+    # stamped with the latest run that validated the snapshot (an earlier test re-runs one month)
+    assert isinstance(row["run_id"], str) and row["month"] == row["run_last_month"] >= row["run_first_month"]
+    assert len(Warehouse(broken.url).read(QUARANTINED_ROWS).query("table_name == 'crm_companies'")) == 1
