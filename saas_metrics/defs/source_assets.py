@@ -434,6 +434,12 @@ def gone_sources(table: str, sources: SourceSystemsResource, warehouse: Warehous
     raw = raw_storage_schema(table)
     if not wh.has_table(raw.name):
         return []
+    # A gap found before stays a gap while the file is still gone (a run of every month replaces
+    # the raw rows that showed the file once fed the table).
+    known = set()
+    if wh.has_table(SOURCE_GAPS.name):
+        gaps = wh.sa_table(SOURCE_GAPS)
+        known = set(wh.read(SOURCE_GAPS, where=gaps.c["table_name"] == table, columns=["source_file"])["source_file"])
     gone = []
     for relative in dict.fromkeys(NATIVE_FILES_OF[table]):
         state = file_state(sources.path / relative)
@@ -442,7 +448,7 @@ def gone_sources(table: str, sources: SourceSystemsResource, warehouse: Warehous
         t = wh.sa_table(raw)
         query = sa.select(sa.literal(1)).where(t.c["_source_file"] == relative).limit(1)
         with wh.engine.connect() as conn:
-            if conn.execute(query).first() is not None:
+            if relative in known or conn.execute(query).first() is not None:
                 gone.append((relative, state))
     return gone
 

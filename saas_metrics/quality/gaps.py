@@ -4,8 +4,9 @@ When a native file that fed a table in other months (rows of it are stored outsi
 months, or in the previous snapshot) is missing or holds no data row, the raw step records one
 ``source_gaps`` row per month of the run; ``kpi_monthly`` then sets every metric that needs
 the table to NULL for those months (``metrics.requirements``), a WARN check on the raw asset
-names the file, and ``saas-metrics run`` says so in one line. A later run of the same months
-with the file back replaces the gap rows with none.
+names the file, and ``saas-metrics run`` says so in one line. A file with a recorded gap stays a
+gap while it is gone; a later run of the same months with the file back replaces the gap rows
+with none.
 """
 
 from __future__ import annotations

@@ -128,8 +128,9 @@ def test_without_fx_the_run_stops_on_named_checks_not_an_exception(company: Path
 
 def test_a_file_gone_since_an_earlier_run_is_null_not_zero(company: Path, complete: pd.DataFrame, tmp_path: Path) -> None:
     """Google Ads delivered rows in the first run; removed, the re-run of June has ad spend and CAC
-    NULL (not the lower sum of the other platforms), a WARN check and one CLI line say so; with the
-    file back, the next run of June has the figures of the first run again."""
+    NULL (not the lower sum of the other platforms), a WARN check and one CLI line say so, and runs
+    of every month keep them NULL while it is gone; with the file back, the figures of the first run
+    return."""
     from saas_metrics.cli_report import run_notes
     from saas_metrics.quality.gaps import SOURCE_GAPS
     from saas_metrics_tests.integration.test_metric_checks import check_evaluations
@@ -159,10 +160,19 @@ def test_a_file_gone_since_an_earlier_run_is_null_not_zero(company: Path, comple
     assert note.startswith("missing sources, read as NULL not 0: ads/google_ads.csv absent (ad_spend: ")
     assert "cac" in note and note.endswith("NULL for 2025-06..2025-06)")
 
+    # Two runs of every month while the file is still gone: after the first, no stored row shows that
+    # Google Ads ever fed the table; the gap found before keeps its metrics NULL.
+    for _ in range(2):
+        again = materialise(settings, instance=dg.DagsterInstance.ephemeral(), log_level="ERROR")
+        assert again.success, again.error
+    head = Warehouse(url).read(KPI_MONTHLY)
+    head = head[head["segment"] == "all"].pivot(index="month", columns="metric", values="value")
+    assert head["ad_spend"].isna().all() and head["cac"].isna().all()
+
     (sources / "ads/google_ads.csv").write_bytes(saved)
-    back = materialise(settings, END_MONTH, END_MONTH, instance=dg.DagsterInstance.ephemeral(), log_level="ERROR")
+    back = materialise(settings, instance=dg.DagsterInstance.ephemeral(), log_level="ERROR")
     assert back.success and not [c for c in back.checks_failed if c[1] == "source_complete"]
     assert Warehouse(url).read(SOURCE_GAPS).empty and run_notes(settings, back.run_id) == []
     head = Warehouse(url).read(KPI_MONTHLY)
     head = head[head["segment"] == "all"].pivot(index="month", columns="metric", values="value")
-    assert head.at[june, "ad_spend"] == complete.at[june, "ad_spend"]
+    pd.testing.assert_series_equal(head["ad_spend"], complete["ad_spend"])
