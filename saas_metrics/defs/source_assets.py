@@ -334,7 +334,7 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
         for rule, n in source_excluded.items():
             excluded[rule] = excluded.get(rule, 0) + n
         account = RowAccount(rows_read + sum(source_excluded.values()), len(outcome.clean), len(quarantined), excluded)
-        gone = gone_sources(table, sources, warehouse) if run_months else []
+        gone = gone_sources(table, sources, warehouse, settings.quality.expected_sources) if run_months else []
         if run_months:
             gap_window = (run_months[0], (pd.Timestamp(run_months[1]) + pd.DateOffset(months=1)).date())
             warehouse.warehouse.replace(SOURCE_GAPS, gap_frame(window_months(gap_window), source=system, table=table,
@@ -422,18 +422,23 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
     return [raw_asset, stg_asset, reconciliation]
 
 
-def gone_sources(table: str, sources: SourceSystemsResource, warehouse: WarehouseResource) -> list[tuple[str, str]]:
+def gone_sources(table: str, sources: SourceSystemsResource, warehouse: WarehouseResource,
+                 expected: Sequence[str] = ()) -> list[tuple[str, str]]:
     """(native file, 'absent' / 'empty') of ``table``'s files that are gone now although an earlier run
-    stored rows of them (in any month: the raw table is replaced only after this step). Files only:
-    an API or replica answers for the window, where no row is a month without events."""
+    stored rows of them (in any month: the raw table is replaced only after this step), or that
+    ``expected`` names (the file, its table or its system). Files only: an API or replica answers for
+    the window, where no row is a month without events."""
     if sources.kind_of(table) != "files":
         return []
     import sqlalchemy as sa
 
     wh = warehouse.warehouse
     raw = raw_storage_schema(table)
+    # The periods-style import is an alternative to the Stripe-like files, never expected with its system.
+    if table in expected or (SOURCE_SYSTEM_OF[table] in expected and table != "billing_subscription_periods"):
+        expected = [*expected, *NATIVE_FILES_OF[table]]
     if not wh.has_table(raw.name):
-        return []
+        return [(f, s) for f in dict.fromkeys(NATIVE_FILES_OF[table]) if f in expected and (s := file_state(sources.path / f))]
     # A gap found before stays a gap while the file is still gone (a run of every month replaces
     # the raw rows that showed the file once fed the table).
     known = set()
@@ -448,7 +453,7 @@ def gone_sources(table: str, sources: SourceSystemsResource, warehouse: Warehous
         t = wh.sa_table(raw)
         query = sa.select(sa.literal(1)).where(t.c["_source_file"] == relative).limit(1)
         with wh.engine.connect() as conn:
-            if relative in known or conn.execute(query).first() is not None:
+            if relative in known or relative in expected or conn.execute(query).first() is not None:
                 gone.append((relative, state))
     return gone
 

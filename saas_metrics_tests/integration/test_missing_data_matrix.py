@@ -176,3 +176,21 @@ def test_a_file_gone_since_an_earlier_run_is_null_not_zero(company: Path, comple
     head = Warehouse(url).read(KPI_MONTHLY)
     head = head[head["segment"] == "all"].pivot(index="month", columns="metric", values="value")
     pd.testing.assert_series_equal(head["ad_spend"], complete["ad_spend"])
+
+
+def test_an_expected_source_that_never_came_is_null_not_zero(company: Path, complete: pd.DataFrame, tmp_path: Path) -> None:
+    """quality.expected_sources names Google Ads: absent from the first run on, ad spend and CAC are NULL."""
+    sources = tmp_path / "sources"
+    shutil.copytree(company, sources)
+    (sources / "ads/google_ads.csv").unlink()
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    settings = make_settings(sources, url, start=START, end=END_MONTH,
+                             quality={"data_docs": False, "expected_sources": ["ads/google_ads.csv", "web"]})
+    outcome = materialise(settings, instance=dg.DagsterInstance.ephemeral(), log_level="ERROR")
+    assert outcome.success, outcome.error
+    assert ("raw_ad_spend", "source_complete", "WARN") in outcome.checks_failed
+    assert not [c for c in outcome.checks_failed if c[0] == "raw_web_sessions" and c[1] == "source_complete"]  # web is there
+    head = Warehouse(url).read(KPI_MONTHLY)
+    head = head[head["segment"] == "all"].pivot(index="month", columns="metric", values="value")
+    assert head["ad_spend"].isna().all() and head["cac"].isna().all()
+    pd.testing.assert_series_equal(head["unique_visitors"], complete["unique_visitors"])
