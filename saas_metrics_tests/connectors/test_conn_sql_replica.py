@@ -135,3 +135,24 @@ def test_replica_rows_not_passed_on_are_counted_and_unjoinable_rows_kept(replica
     discounts, _ = _excluded("billing_discounts", config)
     customer_level = discounts[discounts["discount_id"] == "di_customer_level"]
     assert len(customer_level) == 1 and customer_level["subscription_id"].isna().all()
+
+
+def test_items_of_a_subscription_the_replica_lacks_are_passed_on(tmp_path: Path) -> None:
+    """Without history mode, an item whose subscription is not in the replica is still extracted
+    (the reference rule then quarantines it with the reason), never dropped. SQLite, no schema."""
+    from saas_metrics.connectors.sql_replica import extract
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'replica.db'}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE subscription (id TEXT, customer_id TEXT, status TEXT, start_date TIMESTAMP, "
+                             "trial_start TIMESTAMP, trial_end TIMESTAMP, ended_at TIMESTAMP, created TIMESTAMP)"))
+        conn.execute(sa.text("CREATE TABLE subscription_item (id TEXT, subscription_id TEXT, plan_id TEXT, quantity INTEGER, "
+                             "created TIMESTAMP)"))
+        conn.execute(sa.text("INSERT INTO subscription VALUES ('sub_1', 'cus_1', 'active', '2025-01-01', NULL, NULL, NULL, '2025-01-01')"))
+        conn.execute(sa.text("INSERT INTO subscription_item VALUES ('si_1', 'sub_1', 'price_1', 1, '2025-01-01'), "
+                             "('si_2', 'sub_unknown', 'price_2', 3, '2025-02-01')"))
+    [items] = extract("billing_subscription_items", engine, stripe_schema=None, hubspot_schema=None)
+    by_id = {r["id"]: r for r in items.records}
+    assert set(by_id) == {"si_1", "si_2"}
+    assert (by_id["si_2"]["subscription"], by_id["si_2"]["price"], by_id["si_2"]["quantity"]) == ("sub_unknown", "price_2", 3)
+    engine.dispose()
