@@ -50,5 +50,9 @@ def run_with_progress(settings: Settings, start: dt.date, end: dt.date, console:
     for asset, check, severity in failed:
         colour = "red" if severity == "ERROR" else "yellow"
         console.print(f"  [{colour}]{severity}[/{colour}] {asset} / {check}")
+    from saas_metrics.cli_report import run_notes
+
+    for note in run_notes(settings, outcome.run_id):
+        console.print(note, style="yellow", markup=False, highlight=False)
     return outcome
 

@@ -14,7 +14,11 @@ from rich.table import Table
 
 from saas_metrics.config import Settings, add_months
 from saas_metrics.metrics.kpi import KPI_MONTHLY, MULTIPLES
+from saas_metrics.metrics.requirements import metrics_fed_by
+from saas_metrics.quality.accounting import SOURCE_ROW_ACCOUNTING
+from saas_metrics.quality.gaps import SOURCE_GAPS
 from saas_metrics.redaction import redact
+from saas_metrics.tables import TableSchema
 from saas_metrics.warehouse import Warehouse
 
 #: The console report: one table per section, months as rows (fits a normal terminal).
@@ -134,6 +138,7 @@ def print_report(settings: Settings, start: dt.date | None, end: dt.date | None,
         console.print(f"{PROVISIONAL_MARK} provisional: the month, or the metric's conversion window "
                       "(e.g. trial -> paid), has not closed yet; the value will change")
     print_forecast(settings, add_months(months[-1].date(), 1), console)
+    print_row_accounting(settings, console)
     if html:
         from saas_metrics.reports_cli import write_dashboard
 
@@ -202,3 +207,58 @@ def print_forecast(settings: Settings, before: dt.date, console: Console) -> Non
                 if method in row and pd.notna(row[method])))
     if parts:
         console.print("Backtest MAPE of MRR (rolling origins): " + "; ".join(parts) + " (method: docs/forecast.md)")
+def _run_rows(wh: Warehouse, schema: TableSchema, run_id: str | None) -> pd.DataFrame:
+    """Rows of ``schema`` written by ``run_id`` (default: the run that wrote the latest accounting)."""
+    if not wh.has_table(schema.name):
+        return schema.empty_frame()
+    frame = wh.read(schema)
+    if run_id is None:
+        accounts = wh.read(SOURCE_ROW_ACCOUNTING) if wh.has_table(SOURCE_ROW_ACCOUNTING.name) else pd.DataFrame()
+        if accounts.empty:
+            return schema.empty_frame()
+        run_id = str(accounts.sort_values("recorded_at")["run_id"].iloc[-1])
+    return frame[frame["run_id"] == run_id]
+
+
+def run_notes(settings: Settings, run_id: str) -> list[str]:
+    """What a run set aside or found missing, one line each: source files gone since an earlier run
+    (their metrics are NULL, not 0), rows dated 10+ years before start_month (likely typos) and any
+    table whose row accounting does not balance."""
+    wh = Warehouse(settings.warehouse_url)
+    notes = []
+    gaps = _run_rows(wh, SOURCE_GAPS, run_id)
+    if not gaps.empty:
+        parts = []
+        for (file, reason, table), rows in gaps.groupby(["source_file", "reason", "table_name"]):
+            metrics = ", ".join(metrics_fed_by(table)) or "no headline metric"
+            parts.append(f"{file} {reason} ({table}: {metrics} NULL for {rows['month'].min():%Y-%m}..{rows['month'].max():%Y-%m})")
+        notes.append("missing sources, read as NULL not 0: " + "; ".join(parts))
+    accounts = _run_rows(wh, SOURCE_ROW_ACCOUNTING, run_id)
+    typos = {t: json.loads(r).get("far_before_start_month", 0) for t, r in zip(accounts["table_name"], accounts["excluded_by_rule"], strict=True)}
+    typos = {t: n for t, n in typos.items() if n}
+    if typos:
+        notes.append("rows dated 10+ years before start_month (likely typos), excluded: "
+                     + ", ".join(f"{t} {n}" for t, n in sorted(typos.items())))
+    unbalanced = sorted(accounts.loc[~accounts["balanced"].astype(bool), "table_name"])
+    if unbalanced:
+        notes.append(f"row accounting does not balance (read != loaded + quarantined + excluded): {', '.join(unbalanced)}")
+    return notes
+
+
+def print_row_accounting(settings: Settings, console: Console, run_id: str | None = None) -> None:
+    """The section of ``saas-metrics report``: per table, the rows the (latest) run quarantined or excluded."""
+    accounts = _run_rows(Warehouse(settings.warehouse_url), SOURCE_ROW_ACCOUNTING, run_id)
+    accounts = accounts[(accounts["rows_quarantined"] > 0) | (accounts["rows_excluded"] > 0)].sort_values("table_name")
+    if accounts.empty:
+        return
+    table = Table(title=f"Rows set aside by run {accounts['run_id'].iloc[0][:8]} (source_row_accounting)",
+                  title_justify="left", header_style="bold")
+    for name, justify in (("table", "left"), ("read", "right"), ("loaded", "right"), ("quarantined", "right"),
+                          ("excluded", "right"), ("excluded by rule", "left")):
+        table.add_column(name, justify=justify, no_wrap=name != "excluded by rule")
+    for row in accounts.itertuples():
+        rules = ", ".join(f"{rule} {n}" for rule, n in json.loads(row.excluded_by_rule).items())
+        table.add_row(row.table_name, f"{row.rows_read:,}", f"{row.rows_loaded:,}", f"{row.rows_quarantined:,}",
+                      f"{row.rows_excluded:,}", rules)
+    console.print(table)
+    console.print("quarantined rows and their reasons: SELECT * FROM quarantined_rows WHERE run_id = '<run id>' (docs/quality.md)")

@@ -138,6 +138,12 @@ class QualityPolicy(BaseModel):
         "for an unknown currency or an unresolved reference (the FX or parent table is then likely incomplete)",
     )
     unresolved_min_rows: int = Field(20, ge=0, description="the unresolved fraction applies only to windows with at least this many rows")
+    expected_sources: list[str] = Field(
+        default_factory=list,
+        description="source systems (ads), canonical tables (ad_spend) or landing files (ads/google_ads.csv) that must "
+        "deliver rows: when one is absent or empty, its metrics are NULL for the months run, as for a file that fed "
+        "the table in an earlier run (docs/quality.md)",
+    )
 
 
 class ForecastScenario(BaseModel):

@@ -112,6 +112,16 @@ def property_row(obj: Mapping[str, Any], columns: Sequence[str]) -> dict[str, An
     return row
 
 
+def absent_properties(objects: Sequence[Mapping[str, Any]], names: Sequence[str]) -> tuple[str, ...]:
+    """Requested properties no object returned at all: the portal does not have them (HubSpot omits an
+    unknown property, and returns a known one even when empty). Left out of the landed file, the
+    table's reader reports them (saas_metrics.sources.drift); unknown when nothing was returned."""
+    if not objects:
+        return ()
+    seen = set().union(*((o.get("properties") or {}).keys() for o in objects))
+    return tuple(n for n in names if n != "hs_object_id" and n not in seen)
+
+
 def meeting_contacts(client: ApiClient, meeting_ids: list[str], *, batch: int = 100) -> dict[str, str]:
     """meeting id -> first associated contact id (CRM v4 batch association read)."""
     out: dict[str, str] = {}
@@ -151,16 +161,21 @@ def extract(table: str, client: ApiClient, start: dt.date | None, end: dt.date |
     """The native records of ``table`` (meetings: started in [start, end); form submissions filtered to the
     window by the mapper's reader; snapshots whole)."""
     if table == "crm_contacts":
-        rows = [property_row(o, CONTACT_COLUMNS) for o in list_objects(client, "contacts", CONTACT_COLUMNS, page_size=page_size)]
-        return [NativeExtract("crm/contacts.csv", CONTACT_COLUMNS, rows, "hubspot-api:/crm/v3/objects/contacts")]
+        contacts = list_objects(client, "contacts", CONTACT_COLUMNS, page_size=page_size)
+        rows = [property_row(o, CONTACT_COLUMNS) for o in contacts]
+        return [NativeExtract("crm/contacts.csv", CONTACT_COLUMNS, rows, "hubspot-api:/crm/v3/objects/contacts",
+                              absent=absent_properties(contacts, CONTACT_COLUMNS))]
     if table == "crm_companies":
-        rows = [property_row(o, COMPANY_COLUMNS) for o in list_objects(client, "companies", COMPANY_COLUMNS, page_size=page_size)]
-        return [NativeExtract("crm/companies.csv", COMPANY_COLUMNS, rows, "hubspot-api:/crm/v3/objects/companies")]
+        companies = list_objects(client, "companies", COMPANY_COLUMNS, page_size=page_size)
+        rows = [property_row(o, COMPANY_COLUMNS) for o in companies]
+        return [NativeExtract("crm/companies.csv", COMPANY_COLUMNS, rows, "hubspot-api:/crm/v3/objects/companies",
+                              absent=absent_properties(companies, COMPANY_COLUMNS))]
     if table == "crm_deals":
         deals = list_objects(client, "deals", DEAL_PROPERTIES, associations=("companies", "contacts"), page_size=page_size)
         rows = [{**property_row(d, DEAL_PROPERTIES), "associated_company_id": _associated(d, "companies"),
                  "associated_contact_id": _associated(d, "contacts")} for d in deals]
-        return [NativeExtract("crm/deals.csv", DEAL_COLUMNS, rows, "hubspot-api:/crm/v3/objects/deals")]
+        return [NativeExtract("crm/deals.csv", DEAL_COLUMNS, rows, "hubspot-api:/crm/v3/objects/deals",
+                              absent=absent_properties(deals, DEAL_PROPERTIES))]
     if table == "crm_meetings":
         filters = []
         if start is not None:
@@ -170,7 +185,8 @@ def extract(table: str, client: ApiClient, start: dt.date | None, end: dt.date |
         meetings = search_objects(client, "meetings", MEETING_PROPERTIES, filters, page_size=page_size)
         contacts = meeting_contacts(client, [str(m["id"]) for m in meetings])
         rows = [{**property_row(m, MEETING_PROPERTIES), "contact_id": contacts.get(str(m["id"]))} for m in meetings]
-        return [NativeExtract("crm/meetings.csv", MEETING_COLUMNS, rows, "hubspot-api:/crm/v3/objects/meetings/search")]
+        return [NativeExtract("crm/meetings.csv", MEETING_COLUMNS, rows, "hubspot-api:/crm/v3/objects/meetings/search",
+                              absent=absent_properties(meetings, MEETING_PROPERTIES))]
     if table == "crm_form_submissions":
         return [NativeExtract("crm/form_submissions.csv", FORM_COLUMNS, form_submission_rows(client, page_size=page_size),
                               "hubspot-api:/contacts/v1/lists/all/contacts/all")]

@@ -11,14 +11,17 @@ index of the record in that extraction.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import tempfile
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from saas_metrics.sources.drift import MissingColumnsWarning
 from saas_metrics.sources.registry import read_source_table
 
 
@@ -30,6 +33,19 @@ class NativeExtract:
     columns: Sequence[str]
     records: list[dict[str, object]]
     source: str
+    #: columns the source does not have: left out of the landed file, so the reader reports them
+    absent: tuple[str, ...] = ()
+    #: rows the source held but did not pass on, per exclusion rule (saas_metrics.quality.accounting)
+    excluded: Mapping[str, int] = dataclasses.field(default_factory=dict)
+
+
+class ExcludedRowsWarning(UserWarning):
+    """Rows a connector read but did not pass on, per named rule (``counts``), for the row accounting."""
+
+    def __init__(self, source: str, counts: Mapping[str, int]) -> None:
+        self.source, self.counts = source, dict(counts)
+        rules = ", ".join(f"{n} {rule}" for rule, n in sorted(self.counts.items()))
+        super().__init__(f"{source}: rows excluded by rule: {rules}")
 
 
 def native_text(value: object) -> str:
@@ -50,17 +66,28 @@ def native_text(value: object) -> str:
 def _write(folder: Path, extract: NativeExtract) -> None:
     path = folder / extract.relative
     path.parent.mkdir(parents=True, exist_ok=True)
-    rows = [[native_text(r.get(c)) for c in extract.columns] for r in extract.records]
-    pd.DataFrame(rows, columns=list(extract.columns), dtype=object).to_csv(path, index=False)
+    columns = [c for c in extract.columns if c not in extract.absent]
+    rows = [[native_text(r.get(c)) for c in columns] for r in extract.records]
+    pd.DataFrame(rows, columns=columns, dtype=object).to_csv(path, index=False)
 
 
 def to_canonical(table: str, extracts: Sequence[NativeExtract], start: dt.date | None, end: dt.date | None, *,
                  include_unplaced: bool = False) -> pd.DataFrame:
     """The canonical ``table`` from native ``extracts``, windowed exactly like ``read_source_table``."""
-    with tempfile.TemporaryDirectory(prefix="saas_metrics_landing_") as tmp:
+    labels: Mapping[str, str] = {e.relative: e.source for e in extracts}
+    with tempfile.TemporaryDirectory(prefix="saas_metrics_landing_") as tmp, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         folder = Path(tmp)
         for extract in extracts:
             _write(folder, extract)
         frame = read_source_table(table, folder, start, end, include_unplaced=include_unplaced)
-    labels: Mapping[str, str] = {e.relative: e.source for e in extracts}
+    for warning in caught:  # raised again, naming the connector's object instead of the temporary file
+        message = warning.message
+        if isinstance(message, MissingColumnsWarning):
+            message = MissingColumnsWarning(tuple(dataclasses.replace(m, source=labels.get(m.source, m.source))
+                                                  for m in message.missing))
+        warnings.warn(message, stacklevel=2)
+    for extract in extracts:
+        if extract.excluded:
+            warnings.warn(ExcludedRowsWarning(extract.source, extract.excluded), stacklevel=2)
     return frame.assign(_source_file=frame["_source_file"].map(lambda f: labels.get(f, f)).astype(object))

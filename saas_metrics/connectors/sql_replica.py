@@ -1,7 +1,7 @@
 """Stripe and HubSpot read from a SQL replica in the Fivetran/Airbyte layout -> native records -> canonical.
 
 Tables (schema ``stripe_schema`` / ``hubspot_schema`` of ``sql_replica_url``; rows with
-``_fivetran_deleted`` true are ignored; timestamps are TIMESTAMP columns, amounts integer cents):
+``_fivetran_deleted`` true are not loaded but counted, see ``Replica.excluded``; timestamps are TIMESTAMP columns, amounts integer cents):
 
 Stripe: ``customer`` (id, email, name, created, currency, address_country, metadata JSON with
 crm_company_id / referred_by), ``price`` (+ ``product`` for names; metadata JSON with tier),
@@ -25,6 +25,7 @@ Fact tables (invoices, charges, refunds, form submissions, meetings) are selecte
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Sequence
@@ -43,7 +44,48 @@ LIFECYCLE_STAGES = ("lead", "marketingqualifiedlead", "salesqualifiedlead", "opp
 
 
 class ReplicaError(RuntimeError):
-    """The replica lacks a table or column the mapping needs."""
+    """The replica lacks a table the mapping needs."""
+
+
+def _props(names: Sequence[str], id_column: str) -> dict[str, tuple[str, ...]]:
+    return {name: (id_column,) if name == "hs_object_id" else (f"property_{name}",) for name in names}
+
+
+#: canonical table -> the replica table its rows are read from, where REPLICA_COLUMNS does not say it
+PRIMARY_TABLES = {"billing_subscription_status_history": "subscription_history"}
+_STAGE_DATES = tuple(f"hs_lifecyclestage_{stage}_date" for stage in LIFECYCLE_STAGES)
+#: canonical table -> (replica table, {native column: replica columns any of which provides it}). A native
+#: column none of whose replica columns exists is left out of the landed file, so the one reader of the
+#: table decides whether it is optional (null + warning) or required (the table stops), as for a file
+#: (saas_metrics.sources.drift). Columns computed from other tables (product names, invoice periods,
+#: item histories) are not listed.
+REPLICA_COLUMNS: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = {
+    "billing_customers": ("customer", {c: (c,) for c in ("id", "email", "name", "created", "currency", "address_country")}),
+    "billing_prices": ("price", {c: (c,) for c in ("id", "unit_amount", "currency", "type", "recurring_interval",
+                                                   "recurring_interval_count", "recurring_usage_type")}),
+    "billing_subscriptions": ("subscription_history", {
+        **{c: (c,) for c in ("id", "status", "created", "start_date", "trial_start", "trial_end", "cancel_at_period_end",
+                             "cancel_at", "canceled_at", "ended_at")}, "customer": ("customer_id",)}),
+    "billing_subscription_items": ("subscription_item", {"id": ("id",), "subscription": ("subscription_id",),
+                                                         "price": ("price_id", "plan_id"), "quantity": ("quantity",)}),
+    "billing_discounts": ("discount", {"id": ("id",), "subscription": ("subscription_id",), "start": ("start",), "end": ("end",)}),
+    "billing_invoices": ("invoice", {
+        **{c: (c,) for c in ("id", "status", "created", "due_date", "status_transitions_paid_at", "currency", "subtotal", "tax",
+                             "total", "amount_paid")}, "customer": ("customer_id",), "subscription": ("subscription_id",)}),
+    "billing_payments": ("charge", {**{c: (c,) for c in ("id", "amount", "currency", "status", "created")},
+                                    "customer": ("customer_id",), "invoice": ("invoice_id",)}),
+    "billing_refunds": ("refund", {**{c: (c,) for c in ("id", "amount", "currency", "status", "created")}, "charge": ("charge_id",)}),
+    "crm_contacts": ("contact", {**_props(hubspot_api.CONTACT_COLUMNS, "id"),
+                                 # stage dates also come from the property history table
+                                 **{c: (f"property_{c}", "@contact_property_history") for c in _STAGE_DATES}}),
+    "crm_companies": ("company", _props(hubspot_api.COMPANY_COLUMNS, "id")),
+    "crm_deals": ("deal", {**_props(hubspot_api.DEAL_PROPERTIES, "deal_id"),
+                           "dealstage": ("property_dealstage", "deal_pipeline_stage_id")}),
+    "crm_form_submissions": ("contact_form_submission", {"conversion_id": ("conversion_id",), "contact_id": ("contact_id",),
+                                                         "form_title": ("title",), "submitted_at": ("timestamp",),
+                                                         "page_url": ("page_url",)}),
+    "crm_meetings": ("engagement_meeting", _props(hubspot_api.MEETING_PROPERTIES, "engagement_id")),
+}
 
 
 class Replica:
@@ -52,6 +94,11 @@ class Replica:
     def __init__(self, engine: sa.Engine, schema: str | None, system: str) -> None:
         self.engine, self.schema, self.system = engine, schema, system
         self._inspector = sa.inspect(engine)
+        #: (replica table, exclusion rule) -> rows read but not passed on (saas_metrics.quality.accounting)
+        self.excluded: dict[tuple[str, str], int] = {}
+
+    def exclude(self, table: str, rule: str, rows: int) -> None:
+        self.excluded[(table, rule)] = self.excluded.get((table, rule), 0) + rows
 
     def has(self, table: str) -> bool:
         return self._inspector.has_table(table, schema=self.schema)
@@ -68,18 +115,29 @@ class Replica:
                 raise ReplicaError(f"{self.system} replica: table {table!r} not found in {where}")
             return None
         t = sa.Table(table, sa.MetaData(), schema=self.schema, autoload_with=self.engine)
-        query = sa.select(t)
-        for flag in ("_fivetran_deleted", "is_deleted"):
-            if flag in t.c:
-                query = query.where(sa.or_(t.c[flag].is_(None), t.c[flag].is_(False)))
-        if time_column is not None:
+        query, deleted = sa.select(t), sa.select(sa.func.count()).select_from(t)
+        flags = [t.c[flag] for flag in ("_fivetran_deleted", "is_deleted") if flag in t.c]
+        for flag in flags:
+            query = query.where(sa.or_(flag.is_(None), flag.is_(False)))
+        if time_column is not None and time_column in t.c:  # without it the table fails its schema check
             if start is not None:
                 query = query.where(t.c[time_column] >= dt.datetime(start.year, start.month, start.day))
+                deleted = deleted.where(t.c[time_column] >= dt.datetime(start.year, start.month, start.day))
             if end is not None:
                 query = query.where(t.c[time_column] < dt.datetime(end.year, end.month, end.day))
+                deleted = deleted.where(t.c[time_column] < dt.datetime(end.year, end.month, end.day))
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
+            if flags:  # counted, never silently gone (source_row_accounting)
+                self.excluded[(table, "soft_deleted")] = conn.execute(deleted.where(sa.or_(*(f.is_(True) for f in flags)))).scalar_one()
         return pd.DataFrame([dict(r) for r in rows], columns=list(t.c.keys()), dtype=object)
+
+
+class _Record(dict):
+    """A replica row: a column the replica lacks reads as None (reported by the table's reader), never a KeyError."""
+
+    def __missing__(self, key: str) -> None:
+        return None
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -87,7 +145,24 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
         if v is None or v is pd.NaT or (isinstance(v, float) and v != v):
             return None
         return v.to_pydatetime() if isinstance(v, pd.Timestamp) else v
-    return [{k: clean(v) for k, v in row.items()} for row in frame.to_dict("records")]
+    return [_Record({k: clean(v) for k, v in row.items()}) for row in frame.to_dict("records")]
+
+
+def absent_columns(table: str, r: Replica) -> tuple[str, ...]:
+    """Native columns of ``table`` that none of their replica columns provides (:data:`REPLICA_COLUMNS`)."""
+    if table not in REPLICA_COLUMNS:
+        return ()
+    replica_table, sources = REPLICA_COLUMNS[table]
+    if replica_table == "subscription_history" and not r.has(replica_table):
+        replica_table = "subscription"
+    if not r.has(replica_table):
+        return ()
+    columns = r.columns(replica_table)
+
+    def provided(source: str) -> bool:
+        return r.has(source[1:]) if source.startswith("@") else source.lower() in columns
+
+    return tuple(native for native, options in sources.items() if not any(provided(o) for o in options))
 
 
 def _metadata(value: Any) -> dict[str, Any]:
@@ -114,8 +189,10 @@ def _unix(value: Any) -> int | None:
 # --- Stripe ------------------------------------------------------------------------
 def _current_subscriptions(r: Replica) -> list[dict[str, Any]]:
     if r.has("subscription_history") and "_fivetran_active" in r.columns("subscription_history"):
-        history = r.read("subscription_history")
-        return [row for row in _records(history) if row.get("_fivetran_active")]
+        history = _records(r.read("subscription_history"))
+        active = [row for row in history if row.get("_fivetran_active")]
+        r.excluded[("subscription_history", "inactive_history")] = len(history) - len(active)
+        return active
     return _records(r.read("subscription"))
 
 
@@ -127,6 +204,7 @@ def _status_history(r: Replica) -> list[dict[str, Any]]:
     for row in rows:
         last = out[-1] if out else None
         if last is not None and last["subscription"] == row["id"] and last["status"] == row["status"]:
+            r.exclude("subscription_history", "inactive_history", 1)  # the same status again: one version
             continue
         if last is not None and last["subscription"] == row["id"]:
             last["valid_to"] = row["_fivetran_start"]
@@ -147,6 +225,7 @@ def _item_versions(r: Replica) -> list[dict[str, Any]]:
         if (last is not None and last["id"] == row["id"] and (last["price"], last["quantity"]) == (row[price_col], row["quantity"])
                 and last["valid_to"] == row["_fivetran_start"]):
             last["valid_to"] = valid_to
+            r.exclude("subscription_item", "inactive_history", 1)  # merged into the version before it
             continue
         out.append({"id": row["id"], "subscription": row["subscription_id"], "price": row[price_col],
                     "quantity": row["quantity"], "valid_from": row["_fivetran_start"], "valid_to": valid_to})
@@ -163,9 +242,15 @@ def _baselines(r: Replica) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
             {"id": item["id"], "price": item[price_col], "quantity": item["quantity"], "created": _unix(item.get("created"))})
     subs = []
     for s in _current_subscriptions(r):
-        subs.append({"id": s["id"], "status": s["status"], "items": {"data": items_of.get(s["id"], [])},
+        subs.append({"id": s["id"], "status": s["status"], "items": {"data": items_of.pop(s["id"], [])},
                      **{k: _unix(s.get(k)) for k in ("start_date", "trial_start", "trial_end", "ended_at")}})
-    return stripe_api.subscription_histories(subs, [])
+    items, statuses = stripe_api.subscription_histories(subs, [])
+    # Items of a subscription the replica does not have are passed on as they are (the reference
+    # rule quarantines them with the reason), never dropped.
+    for subscription, orphans in items_of.items():
+        items.extend({"id": i["id"], "subscription": subscription, "price": i["price"], "quantity": i["quantity"],
+                      "valid_from": i["created"], "valid_to": None} for i in orphans)
+    return items, statuses
 
 
 def _invoices(r: Replica, start: dt.date | None, end: dt.date | None) -> list[dict[str, Any]]:
@@ -193,7 +278,8 @@ def _discounts(r: Replica) -> list[dict[str, Any]]:
         rows.append({"id": d["id"], "subscription": d.get("subscription_id"), "coupon_id": d.get("coupon_id"),
                      "coupon_percent_off": coupon.get("percent_off"), "coupon_duration": coupon.get("duration"),
                      "coupon_duration_in_months": coupon.get("duration_in_months"), "start": d.get("start"), "end": d.get("end")})
-    return [row for row in rows if row["subscription"]]
+    # A discount on a customer (no subscription) is passed on: the not_null rule quarantines it with the reason.
+    return rows
 
 
 def _stripe(table: str, r: Replica, start: dt.date | None, end: dt.date | None) -> list[NativeExtract]:
@@ -307,7 +393,16 @@ def extract(table: str, engine: sa.Engine, *, stripe_schema: str | None, hubspot
             start: dt.date | None = None, end: dt.date | None = None) -> list[NativeExtract]:
     """Native records of ``table`` from the replica (facts: [start, end) selected in SQL)."""
     if table.startswith("billing_") and table in TABLES:
-        return _stripe(table, Replica(engine, stripe_schema, "stripe"), start, end)
-    if table.startswith("crm_") and table in TABLES:
-        return _hubspot(table, Replica(engine, hubspot_schema, "hubspot"), start, end)
-    raise KeyError(f"sql replica: no mapping for table {table!r}; replica tables: {list(TABLES)}")
+        replica = Replica(engine, stripe_schema, "stripe")
+        extracts = _stripe(table, replica, start, end)
+    elif table.startswith("crm_") and table in TABLES:
+        replica = Replica(engine, hubspot_schema, "hubspot")
+        extracts = _hubspot(table, replica, start, end)
+    else:
+        raise KeyError(f"sql replica: no mapping for table {table!r}; replica tables: {list(TABLES)}")
+    absent = absent_columns(table, replica)
+    primary = PRIMARY_TABLES.get(table, REPLICA_COLUMNS.get(table, ("",))[0])
+    if primary == "subscription_history" and not replica.has(primary):
+        primary = "subscription"
+    excluded = {rule: n for (name, rule), n in replica.excluded.items() if name == primary and n}
+    return [dataclasses.replace(e, absent=absent, excluded=excluded) for e in extracts]

@@ -254,10 +254,9 @@ def discount_rows(subscriptions: list[Mapping[str, Any]], events: list[Mapping[s
                 found[discount["id"]] = {"subscription": sub["id"], **discount}
     rows = []
     for discount in found.values():
-        if not discount.get("subscription"):
-            continue  # customer-level discounts do not belong to a subscription
+        # A customer-level discount has no subscription: passed on, it is quarantined with that reason (not_null).
         coupon = discount.get("coupon") or (discount.get("source") or {}).get("coupon") or {}
-        rows.append({"id": discount["id"], "subscription": _id(discount["subscription"]), "coupon_id": coupon.get("id"),
+        rows.append({"id": discount["id"], "subscription": _id(discount.get("subscription")), "coupon_id": coupon.get("id"),
                      "coupon_percent_off": coupon.get("percent_off"), "coupon_duration": coupon.get("duration"),
                      "coupon_duration_in_months": coupon.get("duration_in_months"), "start": discount.get("start"),
                      "end": discount.get("end")})

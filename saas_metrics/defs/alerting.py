@@ -94,7 +94,8 @@ def _deliver(context, warehouse: Warehouse, config: AlertConfig) -> str:
 
 def delivery_summary(report: DeliveryReport, pending: int) -> str:
     """This tick's deliveries and the outbox's pending count (all of it, not only this tick's alerts)."""
-    text = f"{len(report.delivered)} delivered, {len(report.failed)} failed this tick; {pending} pending in the outbox"
+    text = (f"{len(report.delivered)} delivered, {len(report.failed)} failed, {len(report.unknown)} unknown this tick; "
+            f"{pending} pending in the outbox")
     return text + (f"; errors: {'; '.join(report.errors[:5])}" if report.errors else "")
 
 

@@ -8,13 +8,15 @@ from dagster import AssetExecutionContext
 from saas_metrics.config import Settings
 from saas_metrics.defs.common import (
     SINGLE_RUN,
+    asset_window,
     kinds_for,
     table_metadata,
 )
 from saas_metrics.defs.partition_metadata import with_headlines
 from saas_metrics.defs.resources import WarehouseResource
 from saas_metrics.metrics.kpi import KPI_MONTHLY, kpi_frame
-from saas_metrics.metrics.requirements import null_unavailable, unavailable_metrics
+from saas_metrics.metrics.requirements import null_gaps, null_unavailable, unavailable_metrics
+from saas_metrics.quality.gaps import SOURCE_GAPS, gaps_by_month
 from saas_metrics.sources.schemas import SCHEMAS
 from saas_metrics.warehouse import Warehouse
 from saas_metrics.warehouse.io_manager import register_table
@@ -58,6 +60,11 @@ def build_report_assets(settings: Settings, partitions: dg.PartitionsDefinition,
         if missing:
             context.log.warning(f"source data missing: NULL for {', '.join(missing)}")
         kpi = null_unavailable(kpi, available)
+        gaps = gaps_by_month(warehouse.warehouse.read(SOURCE_GAPS, asset_window(context)))
+        if gaps:
+            context.log.warning("source gone since an earlier run: NULL for its metrics in "
+                                + ", ".join(f"{m:%Y-%m} ({', '.join(sorted(t))})" for m, t in sorted(gaps.items())))
+            kpi = null_gaps(kpi, available, gaps)
         return with_headlines(context, kpi, settings.reporting_currency, PLOT_METRICS)
 
     @dg.asset(

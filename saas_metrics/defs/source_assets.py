@@ -11,12 +11,10 @@ raw = clean + quarantined for the window.
 """
 
 
-import ast
 import datetime as dt
-import re
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
@@ -24,6 +22,7 @@ import pandas as pd
 from dagster import AssetExecutionContext
 
 from saas_metrics.config import Settings
+from saas_metrics.connectors.native import ExcludedRowsWarning
 from saas_metrics.connectors.resource import SourceSystemsResource
 from saas_metrics.defs.common import (
     SINGLE_RUN,
@@ -31,13 +30,23 @@ from saas_metrics.defs.common import (
     is_partitioned_table,
     kinds_for,
     table_metadata,
+    window_months,
 )
 from saas_metrics.defs.resources import WarehouseResource
+from saas_metrics.metrics.requirements import metrics_fed_by
+from saas_metrics.quality.accounting import (
+    SOURCE_ROW_ACCOUNTING,
+    RowAccount,
+    accounting_frame,
+    exclusions_by_time,
+)
 from saas_metrics.quality.dagster_checks import check_specs, to_asset_check_results
-from saas_metrics.quality.quarantine import QUARANTINE_REASON, QUARANTINED_ROWS
+from saas_metrics.quality.gaps import SOURCE_GAPS, file_state, gap_frame
+from saas_metrics.quality.quarantine import QUARANTINE_REASON, QUARANTINED_ROWS, for_run
 from saas_metrics.quality.validate import ValidationContext, validate_table
+from saas_metrics.sources.drift import MissingColumn, MissingColumnsWarning
 from saas_metrics.sources.landing import read_landed
-from saas_metrics.sources.registry import SOURCE_SYSTEM_OF, read_source_table
+from saas_metrics.sources.registry import NATIVE_FILES_OF, SOURCE_SYSTEM_OF, read_source_table
 from saas_metrics.sources.schemas import SCHEMAS
 from saas_metrics.tables import MONTH_COLUMN, Column, TableSchema
 from saas_metrics.warehouse.io_manager import register_table
@@ -61,6 +70,9 @@ REFERENCES: dict[str, dict[str, str]] = {
     "crm_meetings": {"contact_id": "crm_contacts"},
     "product_usage": {"account_id": "product_accounts"},
 }
+
+ROW_ACCOUNTING_CHECK = "row_accounting"
+SOURCE_COMPLETE_CHECK = "source_complete"
 
 _KEY_COLUMN_OF = {name: schema.key[0] for name, schema in SCHEMAS.items() if len(schema.key) == 1}
 
@@ -120,11 +132,14 @@ class SourceRead:
 
     frame: pd.DataFrame
     notices: tuple[str, ...] = ()
-    missing_columns: tuple[str, ...] = ()  # "file lacks column(s) [...]" problems (a blocking schema failure)
+    missing_columns: tuple[MissingColumn, ...] = ()  # absent native columns (a required one fails the schema check)
     all_times: pd.Series | None = None  # landing cache: the time column of every row when ``frame`` is pre-filtered
+    excluded: dict[str, int] = field(default_factory=dict)  # rows the connector read but did not pass on, per rule
 
-
-_LACKS_COLUMNS = re.compile(r"^(?:(?P<system>[^:]+): )?(?P<file>\S+) lacks column\(s\) (?P<columns>\[.*\]); read as null$")
+    @property
+    def source_problems(self) -> tuple[str, ...]:
+        """The blocking schema problems: one per missing required column."""
+        return tuple(dict.fromkeys(m.problem() for m in self.missing_columns if m.required))
 
 
 def read_with_notices(table: str, sources: SourceSystemsResource | Path,
@@ -150,15 +165,16 @@ def read_with_notices(table: str, sources: SourceSystemsResource | Path,
             # APIs and replicas are asked for the window only (created in the month).
             frame = sources.read_table(table, *(window or (None, None)), include_unplaced=True)
     notices: list[str] = []
-    missing: list[str] = []
+    missing: list[MissingColumn] = []
+    excluded: dict[str, int] = {}
     for warning in caught:
-        message = str(warning.message)
-        notices.append(message)
-        match = _LACKS_COLUMNS.match(message)
-        if match:
-            columns = ", ".join(ast.literal_eval(match["columns"]))
-            missing.append(f"{match['file']} lacks required column(s) {columns} (rule required_column)")
-    return SourceRead(frame, tuple(dict.fromkeys(notices)), tuple(dict.fromkeys(missing)), all_times)
+        notices.append(str(warning.message))
+        if isinstance(warning.message, MissingColumnsWarning):
+            missing.extend(warning.message.missing)
+        elif isinstance(warning.message, ExcludedRowsWarning):
+            for rule, n in warning.message.counts.items():
+                excluded[rule] = excluded.get(rule, 0) + n
+    return SourceRead(frame, tuple(dict.fromkeys(notices)), tuple(dict.fromkeys(missing)), all_times, excluded)
 
 
 def data_docs_dir(settings: Settings) -> Path:
@@ -252,7 +268,13 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
         f"`{system}` source, every row kept and annotated with its quarantine reason (null when clean). "
         "Validated by its Great Expectations suite (asset checks).",
         deps=deps,
-        check_specs=check_specs(table, raw_key),
+        check_specs=[*check_specs(table, raw_key), dg.AssetCheckSpec(
+            SOURCE_COMPLETE_CHECK, asset=raw_key,
+            description="No native file that fed this table in other months is absent or empty now (its metrics "
+            "would read as zero; they are NULL for the run's months instead)."), dg.AssetCheckSpec(
+            ROW_ACCOUNTING_CHECK, asset=raw_key, blocking=True,
+            description="Every row read is loaded, quarantined or excluded by a named rule: read = loaded + "
+            "quarantined + excluded for this table and run (table source_row_accounting).")],
         kinds=kinds_for(settings, "great_expectations"),
         owners=["team:data"],
         metadata=table_metadata(raw_schema),
@@ -267,13 +289,19 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
             context.log.warning(notice)
         frame = read.frame
         outside = 0
+        rows_read, excluded = len(frame), {}
         if partitioned:
             first, last = partition_bounds(context)
             months = place_in_months(frame, canonical.time_column, first, last, now=now)
             if read.all_times is None:
                 outside = int(months.isna().sum())
+                times, placed = frame[canonical.time_column], months
             else:
                 outside = rows_outside_partitions(read.all_times, first, last, now=now)
+                times = read.all_times
+                placed = place_in_months(pd.DataFrame({canonical.time_column: times}), canonical.time_column, first, last, now=now)
+            rows_read, excluded = len(times), exclusions_by_time(times, placed, window, first)
+            del times, placed
             frame = frame.assign(**{MONTH_COLUMN: months})
             in_window = (months >= pd.Timestamp(window[0])) & (months < pd.Timestamp(window[1]))
             if not in_window.all():
@@ -294,15 +322,32 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
             existing_ids=_existing_ids(warehouse, table, window, frame),
             policy=settings.quality,
             data_docs_dir=data_docs_dir(settings),
-            source_problems=tuple(read.missing_columns),
+            source_problems=read.source_problems,
         )
         outcome = validate_table(frame.reset_index(drop=True), ctx)
-        notices = list(read.notices)
+        notices, source_excluded = list(read.notices), read.excluded
         del read, frame  # the file's rows as read: only the annotated rows are stored from here on
         quarantined = outcome.quarantined
         if partitioned and not quarantined.empty:
             quarantined = file_under_row_months(quarantined, outcome.annotated)
+        run_months = _run_months(context, partitioned)
+        quarantined = for_run(quarantined, context.run_id, run_months, snapshot=not partitioned)
         warehouse.warehouse.replace(QUARANTINED_ROWS, quarantined, window, where={"table_name": table})
+        for rule, n in source_excluded.items():
+            excluded[rule] = excluded.get(rule, 0) + n
+        account = RowAccount(rows_read + sum(source_excluded.values()), len(outcome.clean), len(quarantined), excluded)
+        gone = gone_sources(table, sources, warehouse, settings.quality.expected_sources) if run_months else []
+        if run_months:
+            gap_window = (run_months[0], (pd.Timestamp(run_months[1]) + pd.DateOffset(months=1)).date())
+            warehouse.warehouse.replace(SOURCE_GAPS, gap_frame(window_months(gap_window), source=system, table=table,
+                                                               gone=gone, run_id=context.run_id),
+                                        gap_window, where={"table_name": table})
+        for file, reason in gone:
+            context.log.warning(f"{table}: {file} fed it before and is {reason} now; "
+                                f"NULL for {', '.join(metrics_fed_by(table)) or 'no headline metric'}")
+        warehouse.warehouse.replace(SOURCE_ROW_ACCOUNTING, accounting_frame(
+            account, run_id=context.run_id, months=run_months, source=system, table=table,
+            recorded_at=now.to_pydatetime()), None, where={"run_id": context.run_id, "table_name": table})
         context.log.info(f"{table}: {len(outcome.annotated)} rows, {len(outcome.clean)} clean, {len(quarantined)} quarantined"
                          + (f", {outside} dated outside the partitions (not in any partition)" if outside else ""))
         yield dg.Output(outcome.annotated, metadata={
@@ -313,6 +358,18 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
             "source_notices": dg.MetadataValue.json(notices),
         })
         yield from to_asset_check_results(outcome, raw_key)
+        yield dg.AssetCheckResult(
+            check_name=SOURCE_COMPLETE_CHECK, passed=not gone, severity=dg.AssetCheckSeverity.WARN,
+            description=f"{table}: " + ("; ".join(f"{f} is {r} (it fed the table before)" for f, r in gone) or "every source present"),
+            metadata={"gone": dg.MetadataValue.json([{"file": f, "reason": r} for f, r in gone]),
+                      "metrics_nulled": dg.MetadataValue.json(list(metrics_fed_by(table)) if gone else [])},
+        )
+        yield dg.AssetCheckResult(
+            check_name=ROW_ACCOUNTING_CHECK, passed=account.balanced, severity=dg.AssetCheckSeverity.ERROR,
+            description=f"{table}: {account.describe()}",
+            metadata={"rows_read": account.read, "rows_loaded": account.loaded, "rows_quarantined": account.quarantined,
+                      "rows_excluded": account.excluded_total, "excluded_by_rule": dg.MetadataValue.json(dict(account.excluded))},
+        )
 
     @dg.asset(
         name=stg_schema.name,
@@ -365,6 +422,51 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
         )
 
     return [raw_asset, stg_asset, reconciliation]
+
+
+def gone_sources(table: str, sources: SourceSystemsResource, warehouse: WarehouseResource,
+                 expected: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """(native file, 'absent' / 'empty') of ``table``'s files that are gone now although an earlier run
+    stored rows of them (in any month: the raw table is replaced only after this step), or that
+    ``expected`` names (the file, its table or its system). Files only: an API or replica answers for
+    the window, where no row is a month without events."""
+    if sources.kind_of(table) != "files":
+        return []
+    import sqlalchemy as sa
+
+    wh = warehouse.warehouse
+    raw = raw_storage_schema(table)
+    # The periods-style import is an alternative to the Stripe-like files, never expected with its system.
+    if table in expected or (SOURCE_SYSTEM_OF[table] in expected and table != "billing_subscription_periods"):
+        expected = [*expected, *NATIVE_FILES_OF[table]]
+    if not wh.has_table(raw.name):
+        return [(f, s) for f in dict.fromkeys(NATIVE_FILES_OF[table]) if f in expected and (s := file_state(sources.path / f))]
+    # A gap found before stays a gap while the file is still gone (a run of every month replaces
+    # the raw rows that showed the file once fed the table).
+    known = set()
+    if wh.has_table(SOURCE_GAPS.name):
+        gaps = wh.sa_table(SOURCE_GAPS)
+        known = set(wh.read(SOURCE_GAPS, where=gaps.c["table_name"] == table, columns=["source_file"])["source_file"])
+    gone = []
+    for relative in dict.fromkeys(NATIVE_FILES_OF[table]):
+        state = file_state(sources.path / relative)
+        if state is None:
+            continue
+        t = wh.sa_table(raw)
+        query = sa.select(sa.literal(1)).where(t.c["_source_file"] == relative).limit(1)
+        with wh.engine.connect() as conn:
+            if relative in known or relative in expected or conn.execute(query).first() is not None:
+                gone.append((relative, state))
+    return gone
+
+
+def _run_months(context: AssetExecutionContext, partitioned: bool) -> tuple[dt.date, dt.date] | None:
+    """The run's first and last month: the asset's window, or the run's partition range for a snapshot."""
+    if partitioned:
+        window = asset_window(context)
+        return window[0], (pd.Timestamp(window[1]) - pd.DateOffset(months=1)).date()
+    keys = run_partition_range(context.run.tags)
+    return None if keys is None else (dt.date.fromisoformat(keys[0]), dt.date.fromisoformat(keys[1]))
 
 
 def run_partition_range(tags: dict[str, str]) -> tuple[str, str] | None:

@@ -192,6 +192,8 @@ def attribute(
     docstring for the models and the exact rounding.
     """
     customers = _new_customers(new_customers)
+    if customers.empty:  # no new customer (or no billing at all): nothing to credit
+        return ATTRIBUTION_CREDITS.empty_frame()
     if "first_paid_at" not in customers.columns:
         fp = first_paid.drop_duplicates("customer_id").set_index("customer_id")["first_paid_at"] if first_paid is not None else pd.Series(dtype="datetime64[ns]")
         customers["first_paid_at"] = customers["customer_id"].map(fp)
@@ -248,6 +250,10 @@ def attribute(
     return credits[ATTRIBUTION_CREDITS.column_names]
 
 
+_SUMS_CHECK_COLUMNS = ("month", "model", "new_mrr", "credited_new_mrr", "mrr_residual", "new_customers", "credited_customers",
+                       "customers_residual", "ok")
+
+
 def attribution_sums_check(credits: pd.DataFrame, movements: pd.DataFrame) -> pd.DataFrame:
     """Per month and model: new MRR / new customers of the movements vs the credits.
 
@@ -263,6 +269,8 @@ def attribution_sums_check(credits: pd.DataFrame, movements: pd.DataFrame) -> pd
         credited_new_mrr=("new_mrr", "sum"), credited_customers=("customers", "sum")
     )
     months = sorted(set(expected.index) | set(credited.index.get_level_values("month")))
+    if not months:  # nothing new and nothing credited: nothing to check (an empty grid has untyped months)
+        return pd.DataFrame(columns=_SUMS_CHECK_COLUMNS)
     grid = pd.MultiIndex.from_product([months, list(MODELS)], names=["month", "model"])
     out = pd.DataFrame(index=grid).join(credited).reset_index()
     out = out.merge(expected.reset_index(), on="month", how="left")
@@ -273,4 +281,4 @@ def attribution_sums_check(credits: pd.DataFrame, movements: pd.DataFrame) -> pd
     out["mrr_residual"] = (out["credited_new_mrr"] - out["new_mrr"]).round(6)
     out["customers_residual"] = (out["credited_customers"] - out["new_customers"]).round(9)
     out["ok"] = (out["mrr_residual"].abs() < 0.005) & (out["customers_residual"].abs() < 1e-6)
-    return out[["month", "model", "new_mrr", "credited_new_mrr", "mrr_residual", "new_customers", "credited_customers", "customers_residual", "ok"]]
+    return out[list(_SUMS_CHECK_COLUMNS)]

@@ -156,5 +156,6 @@ def first_paid_months(intervals: pd.DataFrame) -> pd.Series:
     reaches = last >= first
     per_customer = pd.Series(first[reaches], index=paid["customer_id"].to_numpy()[reaches]).groupby(level=0).min()
     if per_customer.empty:
-        return pd.Series(dtype="datetime64[ns]", name="first_paid_month").rename_axis("customer_id")
+        # An object index like a filled result's: a default (int64) index would not merge on customer_id.
+        return pd.Series(index=pd.Index([], dtype=object, name="customer_id"), dtype="datetime64[ns]", name="first_paid_month")
     return pd.Series(months_from_index(per_customer.to_numpy()).to_numpy(), index=per_customer.index, name="first_paid_month").rename_axis("customer_id")

@@ -6,9 +6,15 @@ connected, or the file is absent) is undefined: 0 leads because there is no CRM,
 or 0 cash collected because payments were never exported, would be wrong numbers.
 A connected source with no rows in one month still gives 0 for that month,
 because the table is non-empty overall.
+
+Revenue comes from either of two billing tables (Stripe-like item histories or a
+periods-style import), so it is one requirement with alternatives (:data:`ANY_OF`):
+with neither, MRR, churn, LTV and every rate "to paid" are NULL, not 0.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -18,6 +24,19 @@ _WEB = ("web_sessions",)
 _PRODUCT = ("product_accounts",)
 _USAGE = ("product_usage",)
 _TICKETS = ("support_tickets",)
+#: A requirement met by any one of several tables.
+BILLING_REVENUE = "billing_revenue"
+ANY_OF: dict[str, tuple[str, ...]] = {BILLING_REVENUE: ("billing_subscription_items", "billing_subscription_periods")}
+_REV = (BILLING_REVENUE,)
+#: Metrics computed from customer MRR (revenue, retention, LTV, paid conversions, health shares).
+_REVENUE_METRICS = (
+    "mrr", "arr", "arpa", "customers", "new_mrr", "expansion_mrr", "contraction_mrr", "churned_mrr", "reactivation_mrr",
+    "fx_impact_mrr", "net_new_mrr", "new_customers", "churned_customers", "reactivated_customers", "expansion_share",
+    "asp", "quick_ratio", "cmrr", "carr", "acv", "customer_churn_rate", "customer_churn_rate_stripe",
+    "customer_retention_rate", "gross_mrr_churn_rate", "net_mrr_churn_rate", "grr", "nrr",
+    "annualised_customer_churn_rate", "annualised_gross_mrr_churn_rate", "ltv", "clv_simple", "clv_annual_spend",
+    "referred_new_customers", "viral_coefficient",
+)
 
 #: metric -> canonical tables that must hold at least one row for it to be defined.
 METRIC_REQUIREMENTS: dict[str, tuple[str, ...]] = {
@@ -48,11 +67,25 @@ METRIC_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "resolution_hours_median": _TICKETS, "resolution_hours_p90": _TICKETS,
     "nps": ("nps_responses",), "nps_responses": ("nps_responses",),
 }
+for _metric in _REVENUE_METRICS:
+    METRIC_REQUIREMENTS[_metric] = _REV
+# Conversions to paid and spend per paying customer need revenue as well as their own source.
+for _metric in ("lead_to_customer_rate", "lead_to_customer_rate_period", "trials_converted", "trial_to_paid_rate",
+                "median_days_to_paid", "demos_converted", "demo_to_paid_rate", "median_days_demo_request_to_customer",
+                "paid_new_customers", "paid_cac", "cac", "cac_payback_months", "ltv_to_cac", "attributed_customers",
+                "attributed_new_mrr", "roas", "traffic_roi", "mrr_share_healthy", "mrr_share_at_risk",
+                "mrr_share_critical", "tickets_per_account"):
+    METRIC_REQUIREMENTS[_metric] = (*METRIC_REQUIREMENTS[_metric], *_REV)
+
+
+def _with_alternatives(available_tables: set[str]) -> set[str]:
+    return set(available_tables) | {name for name, tables in ANY_OF.items() if set(tables) & set(available_tables)}
 
 
 def unavailable_metrics(available_tables: set[str]) -> set[str]:
     """Metrics whose required tables are not all available."""
-    return {metric for metric, tables in METRIC_REQUIREMENTS.items() if not set(tables) <= available_tables}
+    available = _with_alternatives(available_tables)
+    return {metric for metric, tables in METRIC_REQUIREMENTS.items() if not set(tables) <= available}
 
 
 def null_unavailable(kpi: pd.DataFrame, available_tables: set[str]) -> pd.DataFrame:
@@ -62,4 +95,33 @@ def null_unavailable(kpi: pd.DataFrame, available_tables: set[str]) -> pd.DataFr
         return kpi
     out = kpi.copy()
     out.loc[out["metric"].isin(missing), "value"] = np.nan
+    return out
+
+
+#: Tables that feed revenue through the revenue intervals (prices, statuses, discounts) or its
+#: currency conversion, besides the ones :data:`ANY_OF` names.
+_REVENUE_INPUTS = ("billing_prices", "billing_subscriptions", "billing_subscription_status_history", "billing_discounts",
+                   "fx_rates")
+
+
+def metrics_fed_by(table: str) -> tuple[str, ...]:
+    """The metrics a canonical table feeds (sorted): those that require it, directly or as one of
+    the alternatives of a requirement, and the revenue metrics for the tables revenue is built from."""
+    groups = {table} | {name for name, tables in ANY_OF.items() if table in tables}
+    if table in _REVENUE_INPUTS:
+        groups.add(BILLING_REVENUE)
+    return tuple(sorted(metric for metric, tables in METRIC_REQUIREMENTS.items() if groups & set(tables)))
+
+
+def null_gaps(kpi: pd.DataFrame, available_tables: set[str], gaps: Mapping[pd.Timestamp, set[str]]) -> pd.DataFrame:
+    """kpi_monthly rows with NULL in month M for every metric that needs a table with a gap in M
+    (``gaps``: month -> tables whose source was there before and is absent or empty now): the
+    month is read as if that table had never delivered a row, never as zero."""
+    out = kpi
+    for month, tables in gaps.items():
+        missing = unavailable_metrics(set(available_tables) - set(tables))
+        mask = (kpi["month"] == pd.Timestamp(month)) & kpi["metric"].isin(missing)
+        if mask.any():
+            out = out.copy() if out is kpi else out
+            out.loc[mask, "value"] = np.nan
     return out

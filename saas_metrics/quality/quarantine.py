@@ -35,6 +35,9 @@ QUARANTINED_ROWS = TableSchema(
         Column("column_name", "str", "the column of that rule"),
         Column("reason", "str", "file, line, column and rule of every violation", nullable=False),
         Column("quarantined_at", "datetime", "validation time (naive UTC)"),
+        Column("run_id", "str", "Dagster run that set the row aside"),
+        Column("run_first_month", "date", "first month of that run"),
+        Column("run_last_month", "date", "last month of that run"),
     ),
     time_column="month",
 )
@@ -94,4 +97,17 @@ def build_quarantined_rows(
             "quarantined_at": pd.Timestamp(quarantined_at),
         }
     )
+    return coerce_frame(out, QUARANTINED_ROWS)
+
+
+def for_run(quarantined: pd.DataFrame, run_id: str, months: tuple[dt.date, dt.date] | None, *,
+            snapshot: bool) -> pd.DataFrame:
+    """The rows stamped with the run and its months; a snapshot's rows are filed under the run's last
+    month (not the month of the wall clock), so a user finds them with the run's months."""
+    if quarantined.empty:
+        return quarantined
+    first, last = (None, None) if months is None else (pd.Timestamp(months[0]), pd.Timestamp(months[1]))
+    out = quarantined.assign(run_id=run_id, run_first_month=first, run_last_month=last)
+    if snapshot and last is not None:
+        out["month"] = last
     return coerce_frame(out, QUARANTINED_ROWS)

@@ -31,7 +31,7 @@ def _google(t: NativeTable) -> pd.DataFrame:
     return t.finish({
         "date": t.date("segments.date", "date"), "platform": "google_ads", "account_id": t.text("customer.id"),
         "campaign_id": t.text("campaign.id"), "campaign_name": t.text("campaign.name"), "channel": "google_ads",
-        "currency": upper(t.text("customer.currency_code")), "spend": t.number("metrics.cost_micros", "spend", scale=1e-6),
+        "currency": upper(t.text("customer.currency_code", "currency")), "spend": t.number("metrics.cost_micros", "spend", scale=1e-6),
         "impressions": t.integer("metrics.impressions", "impressions"), "clicks": t.integer("metrics.clicks", "clicks"),
         "platform_conversions": t.number("metrics.conversions", "platform_conversions"),
     }, s.AD_SPEND)
@@ -41,7 +41,7 @@ def _meta(t: NativeTable) -> pd.DataFrame:
     return t.finish({
         "date": t.date("date_start", "date"), "platform": "meta_ads", "account_id": t.text("account_id"),
         "campaign_id": t.text("campaign_id"), "campaign_name": t.text("campaign_name"), "channel": "meta_ads",
-        "currency": upper(t.text("account_currency")), "spend": t.number("spend", "spend"),
+        "currency": upper(t.text("account_currency", "currency")), "spend": t.number("spend", "spend"),
         "impressions": t.integer("impressions", "impressions"), "clicks": t.integer("clicks", "clicks"),
         "platform_conversions": t.number(_first_present(t, "actions_lead", "conversions"), "platform_conversions"),
     }, s.AD_SPEND)
@@ -50,10 +50,10 @@ def _meta(t: NativeTable) -> pd.DataFrame:
 def _linkedin(t: NativeTable) -> pd.DataFrame:
     return t.finish({
         "date": t.date(_first_present(t, "dateRange.start", "date"), "date"), "platform": "linkedin_ads",
-        "account_id": _urn_id(t.text(_first_present(t, "account", "account_id"))),
-        "campaign_id": _urn_id(t.text(_first_present(t, "campaign", "campaign_id"))),
+        "account_id": _urn_id(t.text(_first_present(t, "account", "account_id"), "account_id")),
+        "campaign_id": _urn_id(t.text(_first_present(t, "campaign", "campaign_id"), "campaign_id")),
         "campaign_name": t.text(_first_present(t, "campaignName", "campaign_name")), "channel": "linkedin_ads",
-        "currency": upper(t.text("currency")), "spend": t.number("costInLocalCurrency", "spend"),
+        "currency": upper(t.text("currency", "currency")), "spend": t.number("costInLocalCurrency", "spend"),
         "impressions": t.integer("impressions", "impressions"), "clicks": t.integer("clicks", "clicks"),
         "platform_conversions": t.number("externalWebsiteConversions", "platform_conversions"),
     }, s.AD_SPEND)

@@ -35,7 +35,7 @@ def read_customers(sources_dir: Path) -> pd.DataFrame:
         return s.BILLING_CUSTOMERS.empty_frame()
     return t.finish({
         "customer_id": t.text("id"), "email": t.text("email"), "company_name": t.text("name"),
-        "country": upper(t.text("address_country")), "currency": upper(t.text("currency")),
+        "country": upper(t.text("address_country", "country")), "currency": upper(t.text("currency", "currency")),
         "created_at": t.timestamp("created", "created_at"), "crm_company_id": t.text("metadata_crm_company_id"),
         "referred_by_customer_id": t.text("metadata_referred_by"),
     }, s.BILLING_CUSTOMERS)
@@ -45,7 +45,7 @@ def read_prices(sources_dir: Path) -> pd.DataFrame:
     t = open_native(sources_dir, "billing/prices.csv", SYSTEM)
     if t is None:
         return s.BILLING_PRICES.empty_frame()
-    currency = upper(t.text("currency"))
+    currency = upper(t.text("currency", "currency"))
     return t.finish({
         "price_id": t.text("id"), "product_id": t.text("product"),
         "plan_name": t.text("product_name") if t.has("product_name") else t.text("nickname"),
@@ -111,7 +111,7 @@ def read_invoices(sources_dir: Path) -> pd.DataFrame:
     t = open_native(sources_dir, "billing/invoices.csv", SYSTEM)
     if t is None:
         return s.BILLING_INVOICES.empty_frame()
-    currency = upper(t.text("currency"))
+    currency = upper(t.text("currency", "currency"))
     return t.finish({
         "invoice_id": t.text("id"), "customer_id": t.text("customer"), "subscription_id": t.text("subscription"),
         "status": t.text("status"), "created_at": t.timestamp("created", "created_at"),
@@ -127,7 +127,7 @@ def read_payments(sources_dir: Path) -> pd.DataFrame:
     t = open_native(sources_dir, "billing/charges.csv", SYSTEM)
     if t is None:
         return s.BILLING_PAYMENTS.empty_frame()
-    currency = upper(t.text("currency"))
+    currency = upper(t.text("currency", "currency"))
     return t.finish({
         "payment_id": t.text("id"), "customer_id": t.text("customer"), "invoice_id": t.text("invoice"),
         "amount": _major(t, "amount", "amount", currency), "currency": currency, "status": t.text("status"),
@@ -140,7 +140,7 @@ def read_refunds(sources_dir: Path) -> pd.DataFrame:
     t = open_native(sources_dir, "billing/refunds.csv", SYSTEM)
     if t is None:
         return s.BILLING_REFUNDS.empty_frame()
-    currency = upper(t.text("currency"))
+    currency = upper(t.text("currency", "currency"))
     charge_id = t.text("charge")
     if t.has("customer"):
         customer = t.text("customer")
@@ -175,6 +175,6 @@ def read_subscription_periods(sources_dir: Path) -> pd.DataFrame:
         "subscription_id": t.text("subscription_id"), "customer_id": t.text("customer_id"),
         "start_date": t.date("start_date", "start_date"), "end_date": t.date("end_date", "end_date"),
         "monthly_amount": t.number("monthly_amount", "monthly_amount"),
-        "currency": upper(t.text("currency")) if t.has("currency") else None,
+        "currency": upper(t.text("currency", "currency")) if t.has("currency") else None,
         "plan_id": t.text("plan_id") if t.has("plan_id") else None,
     }, s.BILLING_SUBSCRIPTION_PERIODS)

@@ -59,9 +59,9 @@ def read_contacts(sources_dir: Path) -> pd.DataFrame:
         ("lead_at", "lead"), ("mql_at", "marketingqualifiedlead"), ("sql_at", "salesqualifiedlead"),
         ("opportunity_at", "opportunity"), ("customer_at", "customer"))}
     return t.finish({
-        "contact_id": t.text("hs_object_id"), "email": lower(t.text("email")), "first_name": t.text("firstname"),
+        "contact_id": t.text("hs_object_id"), "email": lower(t.text("email", "email")), "first_name": t.text("firstname"),
         "last_name": t.text("lastname"), "company_id": t.text("associatedcompanyid"),
-        "created_at": t.timestamp("createdate", "created_at"), "lifecycle_stage": lower(t.text("lifecyclestage")),
+        "created_at": t.timestamp("createdate", "created_at"), "lifecycle_stage": lower(t.text("lifecyclestage", "lifecycle_stage")),
         "original_source": pd.Series([channel_from_hubspot(a, b) for a, b in zip(source, drill, strict=True)], dtype=object),
         "original_campaign": t.text("hs_analytics_source_data_2"), **stage_date,
         "billing_customer_id": t.text("stripe_customer_id"), "owner_id": t.text("hubspot_owner_id"),
@@ -74,8 +74,8 @@ def read_companies(sources_dir: Path) -> pd.DataFrame:
     if t is None:
         return s.CRM_COMPANIES.empty_frame()
     return t.finish({
-        "company_id": t.text("hs_object_id"), "name": t.text("name"), "domain": _domain(t.text("domain")),
-        "country": upper(t.text("country")), "created_at": t.timestamp("createdate", "created_at"),
+        "company_id": t.text("hs_object_id"), "name": t.text("name"), "domain": _domain(t.text("domain", "domain")),
+        "country": upper(t.text("country", "country")), "created_at": t.timestamp("createdate", "created_at"),
         "owner_id": t.text("hubspot_owner_id"), "billing_customer_id": t.text("stripe_customer_id"),
     }, s.CRM_COMPANIES)
 
@@ -84,13 +84,13 @@ def read_deals(sources_dir: Path) -> pd.DataFrame:
     t = open_native(sources_dir, "crm/deals.csv", SYSTEM)
     if t is None:
         return s.CRM_DEALS.empty_frame()
-    stage = lower(t.text("dealstage"))
+    stage = lower(t.text("dealstage", "stage"))
     won = t.boolean("hs_is_closed_won", "is_closed_won") if t.has("hs_is_closed_won") else (stage == "closedwon").astype("boolean")
     return t.finish({
         "deal_id": t.text("hs_object_id"), "company_id": t.text("associated_company_id"),
         "contact_id": t.text("associated_contact_id"), "created_at": t.timestamp("createdate", "created_at"),
         "closed_at": t.timestamp("closedate", "closed_at"), "stage": stage, "is_closed_won": won,
-        "amount": t.number("amount", "amount"), "currency": upper(t.text("deal_currency_code")),
+        "amount": t.number("amount", "amount"), "currency": upper(t.text("deal_currency_code", "currency")),
     }, s.CRM_DEALS)
 
 
@@ -101,7 +101,7 @@ def read_form_submissions(sources_dir: Path) -> pd.DataFrame:
     utm = pd.DataFrame([utm_from_url(u) for u in t.text("page_url")], columns=["source", "medium", "campaign"], dtype=object)
     return t.finish({
         "submission_id": t.text("conversion_id"), "contact_id": t.text("contact_id"),
-        "form_type": t.text("form_title").map(form_type_of).astype(object),
+        "form_type": t.text("form_title", "form_type").map(form_type_of).astype(object),
         "submitted_at": t.timestamp("submitted_at", "submitted_at"),
         "utm_source": utm["source"], "utm_medium": utm["medium"], "utm_campaign": utm["campaign"],
         "channel": channels_from_utm(utm["source"], utm["medium"]),
@@ -116,7 +116,7 @@ def read_touchpoints(sources_dir: Path) -> pd.DataFrame:
     return t.finish({
         "touchpoint_id": t.text("event_id"), "contact_id": t.text("contact_id"),
         "touched_at": t.timestamp("occurred_at", "touched_at"),
-        "touch_type": upper(t.text("event_type")).map(TOUCH_TYPES).astype(object),
+        "touch_type": upper(t.text("event_type", "touch_type")).map(TOUCH_TYPES).astype(object),
         "utm_source": source, "utm_medium": medium, "utm_campaign": t.text("utm_campaign"),
         "channel": channels_from_utm(source, medium),
     }, s.CRM_TOUCHPOINTS)
@@ -128,8 +128,8 @@ def read_meetings(sources_dir: Path) -> pd.DataFrame:
         return s.CRM_MEETINGS.empty_frame()
     return t.finish({
         "meeting_id": t.text("hs_object_id"), "contact_id": t.text("contact_id"),
-        "demo_type": upper(t.text("hs_activity_type")).map(DEMO_TYPES).astype(object),
+        "demo_type": upper(t.text("hs_activity_type", "demo_type")).map(DEMO_TYPES).astype(object),
         "requested_at": t.timestamp("hs_createdate", "requested_at"),
         "start_at": t.timestamp("hs_meeting_start_time", "start_at"),
-        "outcome": upper(t.text("hs_meeting_outcome")).map(MEETING_OUTCOMES).astype(object),
+        "outcome": upper(t.text("hs_meeting_outcome", "outcome")).map(MEETING_OUTCOMES).astype(object),
     }, s.CRM_MEETINGS)

@@ -18,6 +18,7 @@ import csv
 import io
 import json
 import logging
+import re
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -30,6 +31,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from saas_metrics.sources import exports
+from saas_metrics.sources.drift import MissingColumn, MissingColumnsWarning, required_columns
 from saas_metrics.tables import TableSchema, coerce_frame
 
 logger = logging.getLogger(__name__)
@@ -41,6 +43,11 @@ _FALSE = {"false", "f", "0", "no", "n"}
 _CACHE: OrderedDict[tuple[str, int, int], tuple[pd.DataFrame, dict[int, str]]] = OrderedDict()
 _CACHE_SIZE = 6
 _CACHE_MAX_BYTES = 32 * 1024 * 1024
+
+
+_SURROGATE = re.compile("[\udc80-\udcff]")
+# A 200 KB notes field is data, not an error: the csv module's default limit is 128 KiB.
+csv.field_size_limit(2**31 - 1)
 
 
 class SourceFileMissing(UserWarning):
@@ -86,20 +93,42 @@ def _to_object(frame: pd.DataFrame, *, strip: bool) -> pd.DataFrame:
     return pd.DataFrame(out, columns=list(frame.columns))
 
 
+def _decode(data: bytes) -> str:
+    """UTF-8 text (BOM removed); bytes that are not UTF-8 become lone surrogates (found per row later)."""
+    return data.decode("utf-8-sig", errors="surrogateescape")
+
+
+def _undecodable(row: list[str], header: list[str]) -> str | None:
+    """A line error naming the fields holding bytes that are not UTF-8 (None when clean); the row's
+    values are repaired in place (U+FFFD), so the row can be stored and quarantined."""
+    bad = []
+    for i, value in enumerate(row):
+        if _SURROGATE.search(value):
+            raw = value.encode("utf-8", errors="surrogateescape")
+            row[i] = raw.decode("utf-8", errors="replace")
+            bad.append(f"{header[i] if i < len(header) else f'field {i + 1}'}={raw[:60]!r}")
+    return f"bytes that are not UTF-8 in {', '.join(bad)}" if bad else None
+
+
 def _read_with_csv_module(data: bytes) -> tuple[pd.DataFrame, dict[int, str]]:
-    """Exact path: any line with the wrong number of fields is kept and flagged."""
-    text = data.decode("utf-8-sig")
+    """Exact path: any line with the wrong number of fields, or with bytes that are not UTF-8, is kept and flagged."""
+    text = _decode(data)
     rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
     if not rows:
         return pd.DataFrame(), {}
     header, body = rows[0], rows[1:]
+    if any(_SURROGATE.search(name) for name in header):
+        header = [name.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace") for name in header]
     width = len(header)
     errors: dict[int, str] = {}
     fixed: list[list[str]] = []
     for i, row in enumerate(body):
+        undecodable = _undecodable(row, header)
         if len(row) != width:
             errors[i] = f"expected {width} fields, got {len(row)}: {','.join(row)}"
             row = (row + [""] * width)[:width]
+        if undecodable:
+            errors[i] = f"{errors[i]}; {undecodable}" if i in errors else undecodable
         fixed.append(row)
     frame = pd.DataFrame(fixed, columns=header, dtype=object) if fixed else pd.DataFrame(columns=header, dtype=object)
     return _to_object(frame, strip=True), errors
@@ -109,7 +138,7 @@ def _lines_have_header_width(data: bytes) -> bool:
     """True when every non-blank line parses (alone) to as many fields as the header; a quoted
     field spanning lines answers False."""
     width: int | None = None
-    for line in data.decode("utf-8-sig").splitlines():
+    for line in _decode(data).splitlines():
         if not line:
             continue
         if line.count('"') % 2:
@@ -164,8 +193,9 @@ def _read_text(path: Path) -> tuple[pd.DataFrame, dict[int, str]]:
         return _read_with_csv_module(data)
     try:
         frame = _parse_as_text(data)
-    except pa.ArrowInvalid:
-        return _read_with_csv_module(data)  # the exact path keeps and flags the bad lines
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        # The exact path keeps and flags the bad lines (wrong number of fields, bytes that are not UTF-8).
+        return _read_with_csv_module(data)
     if _has_padded_fields(data):
         for col in frame.columns:
             stripped = frame[col].str.strip()
@@ -256,7 +286,11 @@ class NativeTable:
         self.errors: list[dict[str, str] | None] = [None] * len(self.raw)
         for row, message in (line_errors or {}).items():
             self.errors[row] = {LINE_ERROR_KEY: message}
-        self._missing_columns: list[str] = []
+        #: native column -> canonical target (None until known) of every column read but absent
+        self._missing_columns: dict[str, str | None] = {}
+        #: id of the all-null Series handed out for an absent column -> that column, so that
+        #: :meth:`finish` learns the target of a column passed through unchanged
+        self._null_series: dict[int, tuple[pd.Series, str]] = {}  # the Series kept: its id stays unique
 
     def __len__(self) -> int:
         return len(self.raw)
@@ -264,12 +298,15 @@ class NativeTable:
     def has(self, column: str) -> bool:
         return column in self.raw.columns
 
-    def text(self, column: str) -> pd.Series:
-        """The column's text (stripped at read time, None for empty); all null when the file lacks the column."""
+    def text(self, column: str, target: str | None = None) -> pd.Series:
+        """The column's text (stripped at read time, None for empty); all null when the file lacks the
+        column (recorded with the canonical ``target`` it feeds, see :mod:`saas_metrics.sources.drift`)."""
         if column not in self.raw.columns:
-            if column not in self._missing_columns:
-                self._missing_columns.append(column)
-            return pd.Series([None] * len(self.raw), index=self.raw.index, dtype=object)
+            if self._missing_columns.get(column) is None:
+                self._missing_columns[column] = target
+            nulls = pd.Series([None] * len(self.raw), index=self.raw.index, dtype=object)
+            self._null_series[id(nulls)] = (nulls, column)
+            return nulls
         return self.raw[column]
 
     def _record(self, target: str, text: pd.Series, parsed: pd.Series) -> None:
@@ -280,7 +317,7 @@ class NativeTable:
             self.errors[row] = errors
 
     def number(self, column: str, target: str, *, scale: float = 1.0) -> pd.Series:
-        text = self.text(column)
+        text = self.text(column, target)
         parsed = map_distinct(text, lambda v: pd.to_numeric(v, errors="coerce").astype(float))
         parsed = parsed.where(np.isfinite(parsed))
         self._record(target, text, parsed)
@@ -295,13 +332,13 @@ class NativeTable:
         return parsed.round().astype("Int64")
 
     def timestamp(self, column: str, target: str, *, unit: str | None = None) -> pd.Series:
-        text = self.text(column)
+        text = self.text(column, target)
         parsed = map_distinct(text, lambda v: _parse_timestamps(v, unit))
         self._record(target, text, parsed)
         return parsed
 
     def date(self, column: str, target: str, *, fmt: str | None = None) -> pd.Series:
-        text = self.text(column)
+        text = self.text(column, target)
         if fmt is None:
             parsed = map_distinct(text, lambda v: _parse_timestamps(v, None).dt.normalize())
         else:
@@ -310,17 +347,19 @@ class NativeTable:
         return parsed
 
     def boolean(self, column: str, target: str) -> pd.Series:
-        text = self.text(column)
+        text = self.text(column, target)
         lowered = text.map(lambda v: v.lower() if isinstance(v, str) else v)
         parsed = lowered.map(lambda v: True if v in _TRUE else (False if v in _FALSE else None))
         self._record(target, text, parsed)
         return parsed.astype("boolean")
 
+    def _warn_missing(self, columns: Mapping[str, Any], schema: TableSchema) -> None:
+        warnings.warn(MissingColumnsWarning(_missing_in(self, columns, schema)), stacklevel=4)
+
     def finish(self, columns: Mapping[str, Any], schema: TableSchema) -> pd.DataFrame:
         """The canonical frame: ``columns`` (canonical name -> Series or scalar) + lineage, coerced to ``schema``."""
         if self._missing_columns and len(self.raw.columns):
-            warnings.warn(f"{self.system or 'source'}: {self.source_file} lacks column(s) {self._missing_columns}; read as null",
-                          stacklevel=3)
+            self._warn_missing(columns, schema)
         n = len(self.raw)
         data: dict[str, Any] = {}
         for name, values in columns.items():
@@ -334,6 +373,18 @@ class NativeTable:
         data["_parse_errors"] = pd.Series([json.dumps(e, sort_keys=True) if e else None for e in self.errors], dtype=object)
         frame = pd.DataFrame(data, index=pd.RangeIndex(n))
         return coerce_frame(frame, schema)
+
+
+def _missing_in(table: NativeTable, columns: Mapping[str, Any], schema: TableSchema) -> tuple[MissingColumn, ...]:
+    """The absent columns ``table`` was asked for, each with its target and whether it is required."""
+    passed_through = {table._null_series[id(v)][1]: name for name, v in columns.items() if id(v) in table._null_series}
+    required = required_columns(schema.name)
+    out = []
+    for column, target in table._missing_columns.items():
+        target = target or passed_through.get(column)
+        out.append(MissingColumn(system=table.system.split("/")[0] or "source", table=schema.name, source=table.source_file,
+                                 column=column, target=target, required=target in required))
+    return tuple(out)
 
 
 def open_native(sources_dir: Path, relative: str, system: str, *, optional: bool = False) -> NativeTable | None:

@@ -25,8 +25,8 @@ def read_expenses(sources_dir: Path) -> pd.DataFrame:
     return t.finish({
         "expense_id": t.text("line_id"), "date": t.date("posting_date", "date"),
         "gl_account": gl.where(code.notna() | name.notna(), None).astype(object),
-        "category": lower(t.text("category")), "department": lower(t.text("department")),
-        "amount": t.number("amount", "amount"), "currency": upper(t.text("currency")),
+        "category": lower(t.text("category", "category")), "department": lower(t.text("department", "department")),
+        "amount": t.number("amount", "amount"), "currency": upper(t.text("currency", "currency")),
     }, s.FINANCE_EXPENSES)
 
 

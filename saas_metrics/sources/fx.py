@@ -17,6 +17,6 @@ def read_rates(sources_dir: Path) -> pd.DataFrame:
     if t is None:
         return s.FX_RATES.empty_frame()
     return t.finish({
-        "date": t.date("date", "date"), "currency": upper(t.text("currency")),
+        "date": t.date("date", "date"), "currency": upper(t.text("currency", "currency")),
         "rate_to_usd": t.number("rate_to_usd", "rate_to_usd"),
     }, s.FX_RATES)

@@ -28,9 +28,11 @@ import uuid
 import warnings
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
+from saas_metrics.sources.drift import MissingColumnsWarning
 from saas_metrics.sources.registry import input_files, read_source_table
 from saas_metrics.sources.schemas import SCHEMAS
 
@@ -69,7 +71,7 @@ def _paths(cache_dir: Path, table: str, key: str) -> tuple[Path, Path]:
     return cache_dir / f"{table}-{key}.parquet", cache_dir / f"{table}-{key}.json"
 
 
-def _store(cache_dir: Path, table: str, key: str, frame: pd.DataFrame, notices: list[dict[str, str]]) -> None:
+def _store(cache_dir: Path, table: str, key: str, frame: pd.DataFrame, notices: list[dict[str, Any]]) -> None:
     """Write the frame and its warnings atomically (temp file + rename); drop older versions of the table."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     data, meta = _paths(cache_dir, table, key)
@@ -88,7 +90,7 @@ _writers: list[threading.Thread] = []
 _writers_lock = threading.Lock()
 
 
-def _store_in_background(cache_dir: Path, table: str, key: str, frame: pd.DataFrame, notices: list[dict[str, str]]) -> None:
+def _store_in_background(cache_dir: Path, table: str, key: str, frame: pd.DataFrame, notices: list[dict[str, Any]]) -> None:
     """:func:`_store` on a thread of its own, so the caller validates the rows while Arrow encodes
     and writes them (Parquet writing releases the GIL): about 2.5 s of a cold full backfill at the
     medium scale. pandas' copy-on-write keeps ``frame`` as read whatever the caller derives from it.
@@ -117,13 +119,24 @@ def wait_for_stores() -> None:
         thread.join()
 
 
-def _replay(notices: list[dict[str, str]]) -> None:
+def _notice(message: Warning | str, category: type[Warning]) -> dict[str, Any]:
+    """A reader's warning as JSON; a missing-columns warning keeps its structured findings."""
+    notice: dict[str, Any] = {"message": str(message), "category": category.__name__}
+    if isinstance(message, MissingColumnsWarning):
+        notice["missing_columns"] = message.to_json()
+    return notice
+
+
+def _replay(notices: list[dict[str, Any]]) -> None:
     categories = {"UserWarning": UserWarning}
     from saas_metrics.sources.files import SourceFileMissing
 
     categories[SourceFileMissing.__name__] = SourceFileMissing
     for notice in notices:
-        warnings.warn(notice["message"], categories.get(notice["category"], UserWarning), stacklevel=3)
+        if "missing_columns" in notice:
+            warnings.warn(MissingColumnsWarning.from_json(notice["missing_columns"]), stacklevel=3)
+        else:
+            warnings.warn(notice["message"], categories.get(notice["category"], UserWarning), stacklevel=3)
 
 
 def read_landed(
@@ -146,7 +159,7 @@ def read_landed(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             frame = read_source_table(table, sources_dir)
-        notices = [{"message": str(w.message), "category": w.category.__name__} for w in caught]
+        notices = [_notice(w.message, w.category) for w in caught]
         _store_in_background(cache_dir, table, key, frame, notices)
         _replay(notices)
         return _select(frame, table, window, now)

@@ -18,7 +18,7 @@ def read_accounts(sources_dir: Path) -> pd.DataFrame:
         return s.PRODUCT_ACCOUNTS.empty_frame()
     return t.finish({
         "account_id": t.text("account_id"), "created_at": t.timestamp("created_at", "created_at"),
-        "signup_source": lower(t.text("signup_source")), "email_domain": lower(t.text("email_domain")),
+        "signup_source": lower(t.text("signup_source", "signup_source")), "email_domain": lower(t.text("email_domain", "email_domain")),
         "billing_customer_id": t.text("billing_customer_id"), "crm_contact_id": t.text("crm_contact_id"),
         "trial_started_at": t.timestamp("trial_started_at", "trial_started_at"), "seats": t.integer("seats", "seats"),
     }, s.PRODUCT_ACCOUNTS)

@@ -30,7 +30,7 @@ def read_tickets(sources_dir: Path) -> pd.DataFrame:
         first_response = created + pd.to_timedelta(minutes, unit="m")
     return t.finish({
         "ticket_id": t.text("id"), "customer_id": t.text("organization_external_id"), "created_at": created,
-        "priority": lower(t.text("priority")), "status": lower(t.text("status")),
+        "priority": lower(t.text("priority", "priority")), "status": lower(t.text("status", "status")),
         "first_response_at": first_response, "solved_at": t.timestamp("solved_at", "solved_at"),
     }, s.SUPPORT_TICKETS)
 

@@ -87,3 +87,13 @@ def test_rate_limited_search_is_retried(sources: Path, server: FakeServer) -> No
 def test_touchpoints_have_no_api_and_say_how_to_read_them() -> None:
     with pytest.raises(ConnectorError, match=r"crm_touchpoints \(crm\) cannot be read with kind 'api'.*ConnectorsConfig.tables"):
         read_table("crm_touchpoints", "api", Path("unused"), *MAY)
+
+
+def test_a_property_the_portal_lacks_is_reported_like_a_missing_column() -> None:
+    """HubSpot omits a property the portal does not have (and returns a known one even when empty)."""
+    from saas_metrics.connectors.hubspot_api import absent_properties
+
+    objects = [{"id": "1", "properties": {"email": "a@b.co", "lifecyclestage": None}},
+               {"id": "2", "properties": {"email": None}}]
+    assert absent_properties(objects, ("hs_object_id", "email", "lifecyclestage", "hs_analytics_source")) == ("hs_analytics_source",)
+    assert absent_properties([], ("email",)) == ()

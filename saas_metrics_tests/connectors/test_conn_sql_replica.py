@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from saas_metrics.connectors.native import ExcludedRowsWarning
 from saas_metrics.connectors.resource import ConnectorError, read_table
 from saas_metrics.connectors.sql_replica import ReplicaError
+from saas_metrics.sources.drift import MissingColumnsWarning
 from saas_metrics.sources.registry import read_source_table
 from saas_metrics_tests.connectors.conn_fivetran_loader import load_hubspot, load_stripe
 from saas_metrics_tests.connectors.conn_helpers import (
@@ -62,3 +66,93 @@ def test_sql_kind_needs_a_url_and_a_mapping() -> None:
         read_table("billing_invoices", "sql", Path("unused"), config=fast_config())
     with pytest.raises(ConnectorError, match=r"ad_spend \(ads\) cannot be read with kind 'sql'"):
         read_table("ad_spend", "sql", Path("unused"), config=fast_config(sql_replica_url="sqlite://"))
+
+
+def _drift(table: str, config, start=None, end=None) -> tuple[pd.DataFrame, list]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame = read_table(table, "sql", Path("unused"), start, end, config=config)
+    found = [w.message for w in caught if isinstance(w.message, MissingColumnsWarning)]
+    return frame, found
+
+
+def test_replica_schema_drift_is_reported_like_a_files_never_a_key_error(replica_url: str) -> None:
+    """A replica without invoice.created, HubSpot's lifecycle stage and the meetings' start time:
+    the required columns stop their tables (named), the optional one is null with one warning."""
+    engine = sa.create_engine(replica_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE stripe.invoice DROP COLUMN created"))
+        conn.execute(sa.text("ALTER TABLE stripe.invoice ADD COLUMN some_new_field TEXT"))  # extra: ignored
+        conn.execute(sa.text("ALTER TABLE hubspot.contact DROP COLUMN property_lifecyclestage"))
+        conn.execute(sa.text("ALTER TABLE hubspot.engagement_meeting DROP COLUMN property_hs_meeting_start_time"))
+    engine.dispose()
+    config = fast_config(sql_replica_url=replica_url)
+
+    _, [invoices] = _drift("billing_invoices", config, dt.date(2025, 5, 1), dt.date(2025, 6, 1))
+    [created] = invoices.missing
+    assert (created.system, created.table, created.column, created.target, created.required) == (
+        "billing", "billing_invoices", "created", "created_at", True)
+    assert created.source == "stripe-replica:stripe.invoice"
+    assert created.problem().startswith("stripe-replica:stripe.invoice lacks required column(s) created (rule required_column)")
+
+    contacts, [drift] = _drift("crm_contacts", config)
+    [stage] = drift.missing
+    assert (stage.column, stage.target, stage.required) == ("lifecyclestage", "lifecycle_stage", False)
+    assert contacts["lifecycle_stage"].isna().all() and contacts["contact_id"].notna().all()
+    assert "weakening" in str(drift) and "leads" in str(drift)
+
+    _, [meetings] = _drift("crm_meetings", config, dt.date(2025, 5, 1), dt.date(2025, 6, 1))
+    assert [(m.column, m.target, m.required) for m in meetings.missing] == [("hs_meeting_start_time", "start_at", True)]
+
+
+def _excluded(table: str, config) -> tuple[pd.DataFrame, dict[str, int]]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame = read_table(table, "sql", Path("unused"), config=config)
+    counts: dict[str, int] = {}
+    for w in caught:
+        if isinstance(w.message, ExcludedRowsWarning):
+            counts.update(w.message.counts)
+    return frame, counts
+
+
+def test_replica_rows_not_passed_on_are_counted_and_unjoinable_rows_kept(replica_url: str) -> None:
+    """The soft-deleted refund and the merged item version are counted by rule (for
+    source_row_accounting); a discount on a customer is passed on (to be quarantined), not dropped."""
+    engine = sa.create_engine(replica_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO stripe.discount (id, subscription_id, coupon_id) "
+                             "SELECT 'di_customer_level', NULL, coupon_id FROM stripe.discount LIMIT 1"))
+    engine.dispose()
+    config = fast_config(sql_replica_url=replica_url)
+    _, refunds = _excluded("billing_refunds", config)
+    assert refunds == {"soft_deleted": 1}
+    _, items = _excluded("billing_subscription_items", config)
+    assert items == {"inactive_history": 1}  # the metadata-only change of the first item
+    subscriptions, counts = _excluded("billing_subscriptions", config)
+    history = pd.read_sql("SELECT count(*) AS n FROM stripe.subscription_history", replica_url.replace("postgresql://", "postgresql+psycopg://"))
+    assert len(subscriptions) + counts.get("inactive_history", 0) == int(history.at[0, "n"])
+    discounts, _ = _excluded("billing_discounts", config)
+    customer_level = discounts[discounts["discount_id"] == "di_customer_level"]
+    assert len(customer_level) == 1 and customer_level["subscription_id"].isna().all()
+
+
+def test_items_of_a_subscription_the_replica_lacks_are_passed_on(tmp_path: Path) -> None:
+    """Without history mode, an item whose subscription is not in the replica is still extracted
+    (the reference rule then quarantines it with the reason), never dropped. SQLite, no schema."""
+    from saas_metrics.connectors.sql_replica import extract
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'replica.db'}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE subscription (id TEXT, customer_id TEXT, status TEXT, start_date TIMESTAMP, "
+                             "trial_start TIMESTAMP, trial_end TIMESTAMP, ended_at TIMESTAMP, created TIMESTAMP)"))
+        conn.execute(sa.text("CREATE TABLE subscription_item (id TEXT, subscription_id TEXT, plan_id TEXT, quantity INTEGER, "
+                             "created TIMESTAMP)"))
+        conn.execute(sa.text("INSERT INTO subscription VALUES ('sub_1', 'cus_1', 'active', '2025-01-01', NULL, NULL, NULL, '2025-01-01')"))
+        conn.execute(sa.text("INSERT INTO subscription_item VALUES ('si_1', 'sub_1', 'price_1', 1, '2025-01-01'), "
+                             "('si_2', 'sub_unknown', 'price_2', 3, '2025-02-01')"))
+    [items] = extract("billing_subscription_items", engine, stripe_schema=None, hubspot_schema=None)
+    by_id = {r["id"]: r for r in items.records}
+    assert set(by_id) == {"si_1", "si_2"}
+    assert (by_id["si_2"]["subscription"], by_id["si_2"]["price"], by_id["si_2"]["quantity"]) == ("sub_unknown", "price_2", 3)
+    engine.dispose()

@@ -15,6 +15,8 @@ from saas_metrics_tests.conftest import END_MONTH
 from saas_metrics_tests.integration.helpers import make_settings, run_months
 
 START = dt.date(2025, 1, 1)
+#: Columns that name the run or its wall-clock time: different in any two runs, whatever the database.
+RUN_SPECIFIC = {"run_id", "recorded_at", "quarantined_at"}
 MUST_HAVE = {"kpi_monthly", "mrr_movements", "customer_mrr", "cohort_retention", "attribution_credits", "quarantined_rows"}
 
 
@@ -28,7 +30,7 @@ def table_frame(url: str, name: str) -> pd.DataFrame:
     else:
         with wh.engine.connect() as conn:
             frame = pd.read_sql_table(name, conn).astype(str)
-    frame = frame[sorted(frame.columns)]
+    frame = frame[sorted(set(frame.columns) - RUN_SPECIFIC)]
     return frame.sort_values(list(frame.columns), kind="stable", na_position="first").reset_index(drop=True)
 
 

@@ -221,3 +221,13 @@ def test_sub_cent_amounts_with_and_without_touches_still_sum_to_the_cent():
     credits = attribute(new, touches, _contacts([("k1", "2024-03-01")]), _deals([]), _links(("c1", "k1"), ("c2", None)), AcquisitionPolicy())
     assert _by_channel(credits, "linear") == {"google_ads": 10.01, "(none)": 20.0}
     assert attribution_sums_check(credits, new)["ok"].all()
+
+
+def test_no_new_customer_gives_no_credits_and_nothing_to_check():
+    """A month (or a run without billing) with no new customer: an empty, typed credits table and an
+    empty sums check, never a crash on untyped empty columns."""
+    no_one = _new([]).iloc[0:0]
+    credits = attribute(no_one, _touches([]), _contacts([]), _deals([]), _links(), AcquisitionPolicy())
+    assert credits.empty and list(credits.columns) == ATTRIBUTION_CREDITS.column_names
+    check = attribution_sums_check(credits, no_one)
+    assert check.empty and "ok" in check.columns

@@ -96,3 +96,12 @@ def test_first_paid_months_skips_intervals_inside_one_month():
         iv("b", "2024-02-01", "2024-03-01", 10.0),
     ])
     assert first_paid_months(intervals).to_dict() == {"a": T("2024-03-01"), "b": T("2024-02-01")}
+
+
+def test_first_paid_months_of_no_paid_interval_merges_on_customer_id():
+    """No revenue at all (a run without billing): an empty result whose customer_id index merges
+    with a frame of string ids instead of raising 'merge on int64 and str'."""
+    empty = first_paid_months(pd.DataFrame([iv("a", "2024-01-05", None, 0.0)]))
+    assert empty.empty and empty.index.name == "customer_id" and empty.index.dtype == object
+    ids = pd.DataFrame({"customer_id": pd.Series([], dtype="str"), "first_paid_at": pd.Series([], dtype="datetime64[ns]")})
+    assert empty.rename("first_paid_month").reset_index().merge(ids, on="customer_id", how="left").empty

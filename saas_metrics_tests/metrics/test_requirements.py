@@ -1,11 +1,16 @@
 """Metrics of a missing source are NULL; a connected source's empty month stays 0."""
 
 import numpy as np
+import pandas as pd
 
 from saas_metrics.metrics.catalog import ALL_METRICS
 from saas_metrics.metrics.kpi import kpi_frame
 from saas_metrics.metrics.requirements import (
+    ANY_OF,
+    BILLING_REVENUE,
     METRIC_REQUIREMENTS,
+    metrics_fed_by,
+    null_gaps,
     null_unavailable,
     unavailable_metrics,
 )
@@ -15,7 +20,8 @@ from saas_metrics.sources.schemas import SCHEMAS
 def test_every_requirement_names_a_catalogued_metric_and_a_canonical_table() -> None:
     catalogued = {m.name for m in ALL_METRICS}
     assert set(METRIC_REQUIREMENTS) <= catalogued
-    assert {t for tables in METRIC_REQUIREMENTS.values() for t in tables} <= set(SCHEMAS)
+    assert {t for tables in METRIC_REQUIREMENTS.values() for t in tables} <= set(SCHEMAS) | set(ANY_OF)
+    assert {t for tables in ANY_OF.values() for t in tables} <= set(SCHEMAS)
 
 
 def test_missing_crm_nulls_leads_but_not_mrr() -> None:
@@ -28,3 +34,34 @@ def test_missing_crm_nulls_leads_but_not_mrr() -> None:
     assert np.isnan(out["leads"]) and out["mrr"] == 1750.0 and out["nps"] == 20.0
     assert {"leads", "visit_to_lead_rate", "cash_collected"} <= unavailable_metrics({"web_sessions"})
     assert "visit_to_lead_rate" not in unavailable_metrics({"web_sessions", "crm_contacts"})
+
+
+def test_revenue_needs_either_billing_table() -> None:
+    """No billing at all: MRR, churn, LTV and the paid conversions are NULL; either the Stripe-like
+    items or the periods import is enough."""
+    assert {"mrr", "nrr", "ltv", "customers", "trial_to_paid_rate", "paid_cac"} <= unavailable_metrics({"crm_contacts"})
+    for source in ANY_OF[BILLING_REVENUE]:
+        assert "mrr" not in unavailable_metrics({source})
+    assert "trial_to_paid_rate" in unavailable_metrics({"billing_subscription_items"})  # still needs product
+    kpi = kpi_frame([{"month": "2024-01-01", "metric": "mrr", "value": 0.0, "unit": "currency"}])
+    assert np.isnan(null_unavailable(kpi, set()).at[0, "value"])
+
+
+def test_metrics_fed_by_a_table() -> None:
+    assert metrics_fed_by("web_sessions") == ("unique_visitors", "visit_to_lead_rate")
+    assert {"mrr", "nrr", "ltv"} <= set(metrics_fed_by("billing_subscription_items"))
+    assert {"mrr", "nrr"} <= set(metrics_fed_by("billing_prices")) and "leads" not in metrics_fed_by("billing_prices")
+    assert metrics_fed_by("billing_customers") == ()
+
+
+def test_a_gap_nulls_its_metrics_in_its_month_only() -> None:
+    kpi = kpi_frame([
+        {"month": m, "metric": metric, "value": v, "unit": "currency"}
+        for m in ("2024-01-01", "2024-02-01") for metric, v in (("ad_spend", 900.0), ("cac", 450.0), ("mrr", 1750.0))
+    ])
+    available = {"ad_spend", "finance_expenses", "crm_contacts", "billing_subscription_items"}
+    out = null_gaps(kpi, available, {pd.Timestamp("2024-02-01"): {"ad_spend"}}).set_index(["month", "metric"])["value"]
+    assert out[(pd.Timestamp("2024-01-01"), "ad_spend")] == 900.0 and out[(pd.Timestamp("2024-01-01"), "cac")] == 450.0
+    assert np.isnan(out[(pd.Timestamp("2024-02-01"), "ad_spend")]) and np.isnan(out[(pd.Timestamp("2024-02-01"), "cac")])
+    assert out[(pd.Timestamp("2024-02-01"), "mrr")] == 1750.0
+    assert null_gaps(kpi, available, {}) is kpi

@@ -123,3 +123,21 @@ def test_text_parse_matches_pandas_reading_every_column_as_text(text: str) -> No
     expected = pd.read_csv(io.BytesIO(data), dtype="str", keep_default_na=False, na_values=[""], index_col=False,
                            engine="c", encoding="utf-8-sig")
     pd.testing.assert_frame_equal(_parse_as_text(data), expected)
+
+
+def test_bytes_that_are_not_utf8_flag_their_row_only(write) -> None:
+    d = write("fx/rates.csv", "")
+    (d / "fx/rates.csv").write_bytes(b"date,currency,rate_to_usd\n2025-01-01,EUR,1.1\n2025-01-02,E\xe9R,1.2\n2025-01-03,GBP,1.3\n")
+    table = open_native(d, "fx/rates.csv", "fx")
+    assert table is not None and len(table) == 3
+    assert table.errors[0] is None and table.errors[2] is None
+    assert table.errors[1] == {"_line": "bytes that are not UTF-8 in currency=b'E\\xe9R'"}
+    assert table.text("currency").tolist() == ["EUR", "E\ufffdR", "GBP"]
+
+
+def test_a_field_of_200_kb_is_read(write) -> None:
+    notes = "x" * 200_000
+    d = write("fx/rates.csv", f'date,currency,rate_to_usd\n2025-01-01,EUR,1.1\n"2025-01-02","{notes}\n",1.2\n')
+    table = open_native(d, "fx/rates.csv", "fx")
+    assert table is not None and len(table.text("currency").iloc[1]) == 200_001 - 1  # stripped of its newline
+    assert table.errors == [None, None]
