@@ -22,12 +22,18 @@ from saas_metrics.defs.common import (
 from saas_metrics.defs.resources import WarehouseResource
 from saas_metrics.metrics.cohorts import COHORT_RETENTION, cohort_retention
 from saas_metrics.metrics.fx import with_opening_rates
+from saas_metrics.metrics.invoice_revenue import build_intervals_by_engine, reconcilable_intervals
 from saas_metrics.metrics.kpi import KPI_MONTHLY, kpi_frame
 from saas_metrics.metrics.ltv import ltv_kpis
 from saas_metrics.metrics.movements import MRR_MOVEMENTS, mrr_movements
 from saas_metrics.metrics.mrr import CUSTOMER_MRR, customer_mrr_snapshots, first_paid_months
-from saas_metrics.metrics.revenue_intervals import REVENUE_INTERVALS, build_revenue_intervals
+from saas_metrics.metrics.revenue_intervals import REVENUE_INTERVALS
 from saas_metrics.metrics.revenue_kpis import acv_kpis, cash_kpis, cmrr_kpis, revenue_kpis
+from saas_metrics.metrics.revenue_reconciliation import (
+    REASONS,
+    REVENUE_RECONCILIATION,
+    reconcile_engines,
+)
 from saas_metrics.metrics.segments import segment_revenue_kpis
 from saas_metrics.tables import Column, TableSchema
 from saas_metrics.warehouse.io_manager import register_table
@@ -58,6 +64,7 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
     register_table("revenue_intervals", REVENUE_INTERVALS)
     register_table("customer_first_paid", CUSTOMER_FIRST_PAID)
     register_table("customer_mrr", CUSTOMER_MRR)
+    register_table("revenue_reconciliation", REVENUE_RECONCILIATION)
     register_table("mrr_movements", MRR_MOVEMENTS)
     kpi_revenue_schema = kpi_table("kpi_revenue", "Revenue and retention KPIs (segment all) per month.")
     kpi_ltv_schema = kpi_table("kpi_ltv", "LTV / CLV KPIs per month.")
@@ -76,20 +83,63 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
             "status_history": dg.AssetIn("stg_billing_subscription_status_history"),
             "discounts": dg.AssetIn("stg_billing_discounts"),
             "periods": dg.AssetIn("stg_billing_subscription_periods"),
+            "invoice_lines": dg.AssetIn("stg_billing_invoice_lines"),
         },
         metadata=table_metadata(REVENUE_INTERVALS),
         **common,
     )
-    def revenue_intervals(customers, prices, subscriptions, items, status_history, discounts, periods) -> pd.DataFrame:
+    def revenue_intervals(context: AssetExecutionContext, customers, prices, subscriptions, items, status_history,
+                          discounts, periods, invoice_lines) -> pd.DataFrame:
         """Half-open intervals over which each subscription line earns a constant MRR (its own currency).
 
         Line MRR = quantity x unit_amount x (1 - discount) / interval_months; trials, pauses,
         unpaid and canceled periods earn 0; past_due earns until the delinquency cut-off.
-        Built from the Stripe-like billing tables and/or the periods-style import.
+        Built per subscription by the engine ``revenue.source`` picks (item and status histories,
+        or invoice lines and the current state) and/or from the periods-style import.
         See docs/metrics.md#mrr.
         """
-        return build_revenue_intervals(customers, prices, subscriptions, items, status_history, discounts,
-                                       None, periods, policy, currency)
+        intervals, engines = build_intervals_by_engine(customers, prices, subscriptions, items, status_history,
+                                                       discounts, None, periods, invoice_lines, policy, currency)
+        counts = engines.value_counts()
+        used = {f"subscriptions_on_{engine}_engine": int(counts.get(engine, 0)) for engine in ("subscriptions", "invoices")}
+        context.log.info(f"revenue.source={policy.source}: " + ", ".join(f"{k.split('_on_')[1]}: {v} subscription(s)" for k, v in used.items()))
+        context.add_output_metadata({"revenue_source": policy.source, **used})
+        return intervals
+
+    @dg.asset(
+        group_name="revenue",
+        ins={
+            "customers": dg.AssetIn("stg_billing_customers"),
+            "prices": dg.AssetIn("stg_billing_prices"),
+            "subscriptions": dg.AssetIn("stg_billing_subscriptions"),
+            "items": dg.AssetIn("stg_billing_subscription_items"),
+            "status_history": dg.AssetIn("stg_billing_subscription_status_history"),
+            "discounts": dg.AssetIn("stg_billing_discounts"),
+            "invoice_lines": dg.AssetIn("stg_billing_invoice_lines"),
+            "fx_rates": dg.AssetIn("stg_fx_rates", partition_mapping=PREVIOUS_MONTH),
+        },
+        check_specs=[dg.AssetCheckSpec("engines_agree", asset="revenue_reconciliation",
+                                       description="the subscription and the invoice engine give the same MRR every customer-month")],
+        metadata=table_metadata(REVENUE_RECONCILIATION),
+        **monthly, **common,
+    )
+    def revenue_reconciliation(context: AssetExecutionContext, customers, prices, subscriptions, items, status_history,
+                               discounts, invoice_lines, fx_rates):
+        """Customer-months whose MRR differs between the two engines, over the subscriptions both can
+        run (item history and invoice lines): both values and the reason class. See docs/metrics.md#mrr."""
+        months = _months(context)
+        by_subscriptions, by_invoices = reconcilable_intervals(customers, prices, subscriptions, items, status_history,
+                                                               discounts, invoice_lines, policy, currency)
+        differences = reconcile_engines(customer_mrr_snapshots(by_subscriptions, months, fx_rates, currency),
+                                        customer_mrr_snapshots(by_invoices, months, fx_rates, currency))
+        reasons = differences["reason"].value_counts()
+        yield dg.Output(differences, metadata={"customer_months_differing": len(differences)})
+        yield dg.AssetCheckResult(
+            check_name="engines_agree", passed=differences.empty, severity=dg.AssetCheckSeverity.WARN,
+            metadata={"customer_months_differing": len(differences),
+                      "reconciled_subscriptions": int(by_subscriptions["subscription_id"].nunique()),
+                      **{f"reason_{r}": int(reasons.get(r, 0)) for r in REASONS}},
+        )
 
     @dg.asset(group_name="revenue", metadata=table_metadata(CUSTOMER_FIRST_PAID), **common)
     def customer_first_paid(revenue_intervals: pd.DataFrame) -> pd.DataFrame:
@@ -231,7 +281,7 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
         snapshots = pd.concat([history, customer_mrr], ignore_index=True).drop_duplicates(["month", "customer_id"])
         return cohort_retention(snapshots, first, months, policy.cohort_max_age_months)
 
-    return [revenue_intervals, customer_first_paid, customer_mrr, mrr_movements_asset, kpi_revenue, kpi_ltv,
+    return [revenue_intervals, revenue_reconciliation, customer_first_paid, customer_mrr, mrr_movements_asset, kpi_revenue, kpi_ltv,
             kpi_segments, cohort_retention_asset]
 
 

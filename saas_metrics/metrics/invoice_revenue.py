@@ -264,3 +264,27 @@ def _whole_months(start: pd.Series, end: pd.Series) -> np.ndarray:
     s, e = pd.to_datetime(start), pd.to_datetime(end)
     months = (e.dt.year - s.dt.year) * 12 + (e.dt.month - s.dt.month) + (e.dt.day - s.dt.day) / 30.0
     return np.maximum(1, np.round(months.to_numpy(dtype="float64", na_value=1.0))).astype("int64")
+
+
+def reconcilable_intervals(
+    customers: pd.DataFrame,
+    prices: pd.DataFrame,
+    subscriptions: pd.DataFrame,
+    items: pd.DataFrame,
+    status_history: pd.DataFrame,
+    discounts: pd.DataFrame,
+    invoice_lines: pd.DataFrame | None,
+    policy: RevenuePolicy,
+    reporting_currency: str,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Both engines' intervals of the subscriptions both can run (item versions and recurring invoice lines)."""
+    items = conform(items, src.BILLING_SUBSCRIPTION_ITEMS)
+    both = set(items["subscription_id"]) & set(recurring_charge_lines(invoice_lines)["subscription_id"])
+    subs = conform(subscriptions, src.BILLING_SUBSCRIPTIONS)
+    subs = subs[subs["subscription_id"].isin(both)]
+    if subs.empty:
+        return empty_frame(REVENUE_INTERVALS), empty_frame(REVENUE_INTERVALS)
+    by_subscriptions = build_revenue_intervals(customers, prices, subs, items[items["subscription_id"].isin(both)],
+                                               status_history, discounts, None, None, policy, reporting_currency)
+    by_invoices = invoice_intervals(customers, prices, subs, invoice_lines, discounts, policy, reporting_currency)
+    return by_subscriptions, by_invoices
