@@ -20,6 +20,8 @@ amount / quantity of a full-period line) gives the rate, so a prorated amount ne
 Discounts: a discount the line names (``discount_ids``) that ``billing_discounts`` knows applies over
 that discount's [start, end) as today (a repeating coupon ending inside an annual term ends there); a
 discount amount without a known discount scales the line alone by (1 - discount_amount / amount).
+When no line itemises any discount (Fivetran's ``invoice_line_item`` has no discount amounts), every
+``billing_discounts`` row applies, as in the subscription engine.
 Tax never enters MRR.
 
 Paying: a paid line pays over its service period. An unpaid line (invoice open or uncollectible, never
@@ -148,7 +150,9 @@ def invoice_intervals(
     prices = _with_line_prices(_canonical(prices, src.BILLING_PRICES), lines)
     discounts = _canonical(discounts, src.BILLING_DISCOUNTS)
     lines = _coverage(lines, subs, policy)
-    known = _known_discounts(lines, discounts)
+    # An export that itemises no discount on any line (Fivetran's invoice_line_item) leaves them to the table.
+    itemised = lines["discount_ids"].notna().any() or (lines["discount_amount"].fillna(0.0) > 0).any()
+    known = _known_discounts(lines, discounts) if itemised else set(discounts["discount_id"])
     items = _item_versions(lines, known)
     paying = _paying_runs_from_lines(lines)
     return _billing_intervals(
