@@ -176,7 +176,7 @@ SUITES: dict[str, TableRules] = {
             allowed_values={"line_type": s.INVOICE_LINE_TYPES, "invoice_status": s.INVOICE_STATUSES,
                             "interval": s.BILLING_INTERVALS},
             currency_columns=("currency",),
-            non_negative=("quantity", "tax"),
+            non_negative=("quantity",),  # amount and tax are negative on credit lines
             references={**CUSTOMER, **SUBSCRIPTION, "invoice_id": "invoice_id"},
             not_future=("invoice_created_at",),
         ),

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from saas_metrics.config import RevenuePolicy
+from saas_metrics.defs.source_assets import stg_storage_schema
 from saas_metrics.metrics.cohorts import COHORT_RETENTION
 from saas_metrics.metrics.invoice_revenue import build_intervals_by_engine
 from saas_metrics.metrics.kpi import KPI_MONTHLY
@@ -18,6 +19,7 @@ from saas_metrics.metrics.movements import MRR_MOVEMENTS, mrr_movements
 from saas_metrics.metrics.mrr import CUSTOMER_MRR, customer_mrr_snapshots, first_paid_months
 from saas_metrics.metrics.revenue_kpis import revenue_kpis
 from saas_metrics.metrics.revenue_reconciliation import REVENUE_RECONCILIATION
+from saas_metrics.quality.quarantine import QUARANTINED_ROWS
 from saas_metrics.sample_data.generator import generate
 from saas_metrics.sources import billing, fx
 from saas_metrics.tables import TableSchema
@@ -105,3 +107,11 @@ def test_reconciliation_finds_no_difference_on_simulated_data(dagster_runs: dict
     warehouse = Warehouse(dagster_runs["auto"])
     assert warehouse.has_table("revenue_reconciliation")
     assert warehouse.read(REVENUE_RECONCILIATION).empty
+
+
+def test_simulated_invoices_and_lines_pass_validation(dagster_runs: dict[str, str]) -> None:
+    # credit invoices (negative totals) and credit lines (negative amount and tax) are not defects
+    quarantined = Warehouse(dagster_runs["auto"]).read(QUARANTINED_ROWS)
+    assert not quarantined["table_name"].isin(["billing_invoices", "billing_invoice_lines"]).any()
+    lines = read_sorted(dagster_runs["auto"], stg_storage_schema("billing_invoice_lines"), ["line_id"])
+    assert len(lines) and (lines["amount"] < 0).any()
