@@ -234,8 +234,10 @@ def _stripe(table: str, r: Replica, start: dt.date | None, end: dt.date | None) 
                 "usage_type": p.get("recurring_usage_type")}}))
         return one("billing/prices.csv", stripe_api.PRICE_COLUMNS, rows, "price")
     if table == "billing_subscriptions":
-        rows = [stripe_api.subscription_row({**s, "customer": s.get("customer_id")}) for s in _current_subscriptions(r)]
-        return one("billing/subscriptions.csv", stripe_api.SUBSCRIPTION_COLUMNS, rows, "subscription_history")
+        # Without history mode on subscription_item the item history is a baseline known from now on only.
+        since = None if "_fivetran_start" in r.columns("subscription_item") else int(dt.datetime.now(dt.UTC).timestamp())
+        rows = [stripe_api.subscription_row({**s, "customer": s.get("customer_id")}, since) for s in _current_subscriptions(r)]
+        return one("billing/subscriptions.csv", (*stripe_api.SUBSCRIPTION_COLUMNS, "history_since"), rows, "subscription_history")
     if table == "billing_subscription_items":
         return one("billing/subscription_items.csv", stripe_api.ITEM_COLUMNS, _item_versions(r), "subscription_item")
     if table == "billing_subscription_status_history":

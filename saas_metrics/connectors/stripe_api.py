@@ -139,10 +139,13 @@ def price_row(p: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def subscription_row(s: Mapping[str, Any], history_since: int | None = None) -> dict[str, Any]:
-    """``history_since`` (unix): the event retention start, set when the subscription is older."""
+    """``history_since`` (unix): when the item and status history starts being known (the event
+    retention start); set on subscriptions created before it."""
     row = {c: s.get(c) for c in SUBSCRIPTION_COLUMNS}
     row["customer"] = _id(s.get("customer"))
     created = s.get("created")
+    if isinstance(created, dt.datetime):  # a replica's TIMESTAMP (naive UTC)
+        created = created.replace(tzinfo=created.tzinfo or dt.UTC).timestamp()
     if history_since is not None and isinstance(created, int | float) and created < history_since:
         row["history_since"] = history_since
     return row

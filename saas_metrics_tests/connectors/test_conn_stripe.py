@@ -12,7 +12,7 @@ import pytest
 from saas_metrics.connectors.config import Credentials
 from saas_metrics.connectors.http import SourceAuthError
 from saas_metrics.connectors.resource import read_table
-from saas_metrics.connectors.stripe_api import subscription_histories, unix_bounds
+from saas_metrics.connectors.stripe_api import subscription_histories, subscription_row, unix_bounds
 from saas_metrics.sources.registry import read_source_table
 from saas_metrics_tests.connectors.conn_fake_server import FakeServer, Response
 from saas_metrics_tests.connectors.conn_fake_stripe import GOOD_KEY, StripeData, stripe_route
@@ -67,6 +67,16 @@ def test_fact_tables_of_each_month_via_api_equal_files(sources: Path, stripe_dat
             assert_same_canonical(_read(server, table, start, end, page_size=10), expected, table)
         whole = _read(server, table)
     assert_same_canonical(whole, read_source_table(table, sources), table)
+
+
+def test_history_since_marks_subscriptions_older_than_the_retention() -> None:
+    since = 1_735_689_600  # 2025-01-01
+    old = {"id": "sub_old", "customer": {"id": "cus_1"}, "created": since - 86_400}
+    assert subscription_row(old, since)["history_since"] == since
+    assert "history_since" not in subscription_row({**old, "created": since + 1}, since)
+    # a replica's naive UTC TIMESTAMP works the same; no retention given: complete history
+    assert subscription_row({**old, "created": dt.datetime(2024, 12, 31)}, since)["history_since"] == since
+    assert "history_since" not in subscription_row(old)
 
 
 def test_invoice_lines_of_the_whole_history_via_api_equal_files(sources: Path, stripe_data: StripeData) -> None:
