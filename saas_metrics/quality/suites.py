@@ -167,8 +167,8 @@ SUITES: dict[str, TableRules] = {
             s.BILLING_INVOICES,
             allowed_values={"status": s.INVOICE_STATUSES},
             currency_columns=("currency",),
-            # subtotal and total are negative on a credit (a downgrade's proration); nothing is paid then.
-            non_negative=("tax", "amount_paid"),
+            # subtotal, tax and total are negative on a credit (a downgrade's proration); nothing is paid then.
+            non_negative=("amount_paid",),
             references={**CUSTOMER, **SUBSCRIPTION},
         ),
         _rules(
