@@ -32,6 +32,7 @@ from saas_metrics.metrics.revenue_kpis import acv_kpis, cash_kpis, cmrr_kpis, re
 from saas_metrics.metrics.revenue_reconciliation import (
     REASONS,
     REVENUE_RECONCILIATION,
+    month_ends,
     reconcile_engines,
 )
 from saas_metrics.metrics.segments import segment_revenue_kpis
@@ -73,8 +74,13 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
     common = {"owners": ["team:revops"], "kinds": kinds_for(settings)}
     monthly = {"partitions_def": partitions, "backfill_policy": SINGLE_RUN}
 
-    @dg.asset(
-        group_name="revenue",
+    @dg.multi_asset(
+        outs={
+            "revenue_intervals": dg.AssetOut(group_name="revenue", description=REVENUE_INTERVALS.description,
+                                             metadata=table_metadata(REVENUE_INTERVALS), **common),
+            "revenue_reconciliation": dg.AssetOut(group_name="revenue", description=REVENUE_RECONCILIATION.description,
+                                                  metadata=table_metadata(REVENUE_RECONCILIATION), **common),
+        },
         ins={
             "customers": dg.AssetIn("stg_billing_customers"),
             "prices": dg.AssetIn("stg_billing_prices"),
@@ -85,17 +91,19 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
             "periods": dg.AssetIn("stg_billing_subscription_periods"),
             "invoice_lines": dg.AssetIn("stg_billing_invoice_lines"),
         },
-        metadata=table_metadata(REVENUE_INTERVALS),
-        **common,
+        check_specs=[dg.AssetCheckSpec("engines_agree", asset="revenue_reconciliation",
+                                       description="the subscription and the invoice engine give the same MRR every customer-month")],
     )
     def revenue_intervals(context: AssetExecutionContext, customers, prices, subscriptions, items, status_history,
-                          discounts, periods, invoice_lines) -> pd.DataFrame:
-        """Half-open intervals over which each subscription line earns a constant MRR (its own currency).
+                          discounts, periods, invoice_lines):
+        """revenue_intervals: half-open intervals over which each subscription line earns a constant MRR
+        (its own currency). Line MRR = quantity x unit_amount x (1 - discount) / interval_months; trials,
+        pauses, unpaid and canceled periods earn 0; past_due earns until the delinquency cut-off. Built per
+        subscription by the engine ``revenue.source`` picks (item and status histories, or invoice lines and
+        the current state) and/or from the periods-style import.
 
-        Line MRR = quantity x unit_amount x (1 - discount) / interval_months; trials, pauses,
-        unpaid and canceled periods earn 0; past_due earns until the delinquency cut-off.
-        Built per subscription by the engine ``revenue.source`` picks (item and status histories,
-        or invoice lines and the current state) and/or from the periods-style import.
+        revenue_reconciliation: the customer-months (to the last partition month) whose MRR differs between
+        the two engines, over the subscriptions both can run; both values and the reason class.
         See docs/metrics.md#mrr.
         """
         intervals, engines = build_intervals_by_engine(customers, prices, subscriptions, items, status_history,
@@ -103,43 +111,19 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
         counts = engines.value_counts()
         used = {f"subscriptions_on_{engine}_engine": int(counts.get(engine, 0)) for engine in ("subscriptions", "invoices")}
         context.log.info(f"revenue.source={policy.source}: " + ", ".join(f"{k.split('_on_')[1]}: {v} subscription(s)" for k, v in used.items()))
-        context.add_output_metadata({"revenue_source": policy.source, **used})
-        return intervals
+        yield dg.Output(intervals, "revenue_intervals", metadata={"revenue_source": policy.source, **used})
 
-    @dg.asset(
-        group_name="revenue",
-        ins={
-            "customers": dg.AssetIn("stg_billing_customers"),
-            "prices": dg.AssetIn("stg_billing_prices"),
-            "subscriptions": dg.AssetIn("stg_billing_subscriptions"),
-            "items": dg.AssetIn("stg_billing_subscription_items"),
-            "status_history": dg.AssetIn("stg_billing_subscription_status_history"),
-            "discounts": dg.AssetIn("stg_billing_discounts"),
-            "invoice_lines": dg.AssetIn("stg_billing_invoice_lines"),
-            "fx_rates": dg.AssetIn("stg_fx_rates", partition_mapping=PREVIOUS_MONTH),
-        },
-        check_specs=[dg.AssetCheckSpec("engines_agree", asset="revenue_reconciliation",
-                                       description="the subscription and the invoice engine give the same MRR every customer-month")],
-        metadata=table_metadata(REVENUE_RECONCILIATION),
-        **monthly, **common,
-    )
-    def revenue_reconciliation(context: AssetExecutionContext, customers, prices, subscriptions, items, status_history,
-                               discounts, invoice_lines, fx_rates):
-        """Customer-months whose MRR differs between the two engines, over the subscriptions both can
-        run (item history and invoice lines): both values and the reason class. See docs/metrics.md#mrr."""
-        months = _months(context)
         by_subscriptions, by_invoices = reconcilable_intervals(customers, prices, subscriptions, items, status_history,
                                                                discounts, invoice_lines, policy, currency)
-        differences = reconcile_engines(customer_mrr_snapshots(by_subscriptions, months, fx_rates, currency),
-                                        customer_mrr_snapshots(by_invoices, months, fx_rates, currency))
+        months = month_ends(by_subscriptions, by_invoices, pd.Timestamp(settings.last_month))
+        differences = reconcile_engines(by_subscriptions, by_invoices, months)
         reasons = differences["reason"].value_counts()
-        yield dg.Output(differences, metadata={"customer_months_differing": len(differences)})
-        yield dg.AssetCheckResult(
-            check_name="engines_agree", passed=differences.empty, severity=dg.AssetCheckSeverity.WARN,
-            metadata={"customer_months_differing": len(differences),
-                      "reconciled_subscriptions": int(by_subscriptions["subscription_id"].nunique()),
-                      **{f"reason_{r}": int(reasons.get(r, 0)) for r in REASONS}},
-        )
+        counted = {"customer_months_differing": len(differences),
+                   "reconciled_subscriptions": int(by_subscriptions["subscription_id"].nunique()),
+                   **{f"reason_{r}": int(reasons.get(r, 0)) for r in REASONS}}
+        yield dg.Output(differences, "revenue_reconciliation", metadata=counted)
+        yield dg.AssetCheckResult(asset_key="revenue_reconciliation", check_name="engines_agree", passed=differences.empty,
+                                  severity=dg.AssetCheckSeverity.WARN, metadata=counted)
 
     @dg.asset(group_name="revenue", metadata=table_metadata(CUSTOMER_FIRST_PAID), **common)
     def customer_first_paid(revenue_intervals: pd.DataFrame) -> pd.DataFrame:
@@ -281,7 +265,7 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
         snapshots = pd.concat([history, customer_mrr], ignore_index=True).drop_duplicates(["month", "customer_id"])
         return cohort_retention(snapshots, first, months, policy.cohort_max_age_months)
 
-    return [revenue_intervals, revenue_reconciliation, customer_first_paid, customer_mrr, mrr_movements_asset, kpi_revenue, kpi_ltv,
+    return [revenue_intervals, customer_first_paid, customer_mrr, mrr_movements_asset, kpi_revenue, kpi_ltv,
             kpi_segments, cohort_retention_asset]
 
 

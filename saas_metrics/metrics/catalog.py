@@ -73,9 +73,10 @@ _ENGINES = {
         "currency at the month-end rate, as for the subscription engine."
     ),
     "Reconciliation": (
-        "revenue_reconciliation (monthly) lists, for the subscriptions both engines can run, the customer-months whose "
-        "MRR differs by more than half a cent, with both values and the reason class only_subscriptions / "
-        "only_invoices / amount; its asset check engines_agree warns when any differ. None on the simulator's data."
+        "revenue_reconciliation (built with revenue_intervals from the same inputs) lists, for the subscriptions both "
+        "engines can run, the customer-months up to the last partition month whose MRR differs by more than half a "
+        "cent in the billing currency, with both values and the reason class only_subscriptions / only_invoices / "
+        "amount; its asset check engines_agree warns when any differ. None on the simulator's data."
     ),
 }
 _MOVEMENT_RULE = (

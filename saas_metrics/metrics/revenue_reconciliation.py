@@ -1,9 +1,10 @@
 """Reconciliation of the two revenue engines: customer-months whose MRR differs.
 
 Where a subscription has both an item history and invoice lines, both engines can run. Each gives
-customer MRR at every month-end (:func:`saas_metrics.metrics.mrr.customer_mrr_snapshots`); a
-customer-month is listed when the two differ by more than half a cent. The reason class says
-where to look:
+each customer's MRR at every month-end (an interval counts at M's end iff start_at < first(M+1) <=
+end_at, as in customer_mrr), compared per currency in that currency, so an FX rate never makes a
+difference. A customer-month is listed when the two differ by more than half a cent. The reason class
+says where to look:
 
 * ``only_subscriptions``: the histories say the customer paid at the month-end, no paid (or
   still-in-grace) invoice line covers it (a missing invoice, a lapse, a longer grace);
@@ -18,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from saas_metrics.metrics.mrr import CUSTOMER_MRR
-from saas_metrics.metrics.revenue_intervals import conform, to_schema
+from saas_metrics.metrics.mrr import active_line_months, months_from_index
+from saas_metrics.metrics.revenue_intervals import REVENUE_INTERVALS, conform, to_schema
 from saas_metrics.tables import Column, TableSchema
 
 #: Differences below this (reporting currency) are rounding, not disagreement.
@@ -32,23 +33,35 @@ REVENUE_RECONCILIATION = TableSchema(
     columns=(
         Column("month", "date", nullable=False),
         Column("customer_id", "str", nullable=False),
-        Column("mrr_subscriptions", "float", "MRR from item and status histories, reporting currency"),
-        Column("mrr_invoices", "float", "MRR from invoice lines, reporting currency"),
+        Column("currency", "str", "currency of both values", nullable=False),
+        Column("mrr_subscriptions", "float", "MRR at the month-end from item and status histories"),
+        Column("mrr_invoices", "float", "MRR at the month-end from invoice lines"),
         Column("difference", "float", "mrr_invoices - mrr_subscriptions"),
         Column("reason", "str", "only_subscriptions / only_invoices / amount"),
     ),
-    time_column="month",
-    key=("month", "customer_id"),
+    key=("month", "customer_id", "currency"),
 )
 
 
-def reconcile_engines(by_subscriptions: pd.DataFrame, by_invoices: pd.DataFrame) -> pd.DataFrame:
-    """Customer-months (customer_mrr rows of either engine) whose MRR differs by more than TOLERANCE."""
-    left = conform(by_subscriptions, CUSTOMER_MRR)[["month", "customer_id", "mrr"]]
-    right = conform(by_invoices, CUSTOMER_MRR)[["month", "customer_id", "mrr"]]
-    both = left.merge(right, on=["month", "customer_id"], how="outer", suffixes=("_subscriptions", "_invoices"))
-    subs = both["mrr_subscriptions"].fillna(0.0).to_numpy()
-    inv = both["mrr_invoices"].fillna(0.0).to_numpy()
+def month_ends(by_subscriptions: pd.DataFrame, by_invoices: pd.DataFrame, last_month: pd.Timestamp) -> list[pd.Timestamp]:
+    """Every month from the first interval's start to ``last_month`` (the data's last month)."""
+    starts = pd.concat([conform(f, REVENUE_INTERVALS)["start_at"] for f in (by_subscriptions, by_invoices)])
+    if starts.dropna().empty:
+        return []
+    first = starts.min().to_period("M").to_timestamp()
+    return list(pd.date_range(first, last_month, freq="MS"))
+
+
+def reconcile_engines(by_subscriptions: pd.DataFrame, by_invoices: pd.DataFrame, months: list[pd.Timestamp]) -> pd.DataFrame:
+    """Customer-months (and currency) of ``months`` whose MRR differs between the two engines' intervals."""
+    key = ["m", "customer_id", "currency"]
+    sides = []
+    for frame, name in ((by_subscriptions, "mrr_subscriptions"), (by_invoices, "mrr_invoices")):
+        active = active_line_months(conform(frame, REVENUE_INTERVALS), months)
+        sides.append(active.groupby(key, as_index=False)["mrr"].sum().rename(columns={"mrr": name}))
+    both = sides[0].merge(sides[1], on=key, how="outer")
+    subs = both["mrr_subscriptions"].astype("float64").fillna(0.0).to_numpy()
+    inv = both["mrr_invoices"].astype("float64").fillna(0.0).to_numpy()
     both["mrr_subscriptions"], both["mrr_invoices"] = subs, inv
     both["difference"] = inv - subs
     both = both[np.abs(both["difference"].to_numpy()) > TOLERANCE].copy()
@@ -56,5 +69,6 @@ def reconcile_engines(by_subscriptions: pd.DataFrame, by_invoices: pd.DataFrame)
         [both["mrr_invoices"] <= TOLERANCE, both["mrr_subscriptions"] <= TOLERANCE],
         ["only_subscriptions", "only_invoices"], default="amount",
     )
-    both = both.sort_values(["month", "customer_id"], kind="stable")
+    both["month"] = months_from_index(both["m"].to_numpy()).to_numpy()
+    both = both.sort_values(["month", "customer_id", "currency"], kind="stable")
     return to_schema(both.astype({"reason": object}), REVENUE_RECONCILIATION)

@@ -13,7 +13,7 @@ from saas_metrics.metrics.invoice_revenue import (
     invoice_intervals,
 )
 from saas_metrics.metrics.mrr import customer_mrr_snapshots
-from saas_metrics.metrics.revenue_reconciliation import reconcile_engines
+from saas_metrics.metrics.revenue_reconciliation import month_ends, reconcile_engines
 from saas_metrics.sources import schemas as src
 from saas_metrics.tables import coerce_frame
 
@@ -202,11 +202,24 @@ def test_choose_engines_and_reconciliation() -> None:
     with pytest.raises(ValueError, match="subscriptions, invoices or auto"):
         choose_engines(subs, items, lines, "events")
 
-    a = pd.DataFrame({"month": [T("2025-01-01")] * 3, "customer_id": ["c1", "c2", "c3"], "mrr": [100.0, 50.0, 10.0]})
-    b = pd.DataFrame({"month": [T("2025-01-01")] * 3, "customer_id": ["c1", "c3", "c4"], "mrr": [100.004, 12.0, 30.0]})
-    got = reconcile_engines(a, b)
-    assert got[["customer_id", "mrr_subscriptions", "mrr_invoices", "difference", "reason"]].values.tolist() == [
-        ["c2", 50.0, 0.0, -50.0, "only_subscriptions"], ["c3", 10.0, 12.0, 2.0, "amount"], ["c4", 0.0, 30.0, 30.0, "only_invoices"]]
+    def intervals(rows: list[tuple]) -> pd.DataFrame:
+        return pd.DataFrame([{"customer_id": c, "subscription_id": c, "item_id": c, "currency": cur, "start_at": T(a),
+                              "end_at": T(b) if b else pd.NaT, "mrr": v, "source": "x"} for c, cur, a, b, v in rows])
+
+    by_subscriptions = intervals([("c1", "USD", "2025-01-01", None, 100.0), ("c2", "USD", "2025-01-01", "2025-03-01", 50.0),
+                                  ("c3", "EUR", "2025-01-10", None, 10.0)])
+    by_invoices = intervals([("c1", "USD", "2025-01-01", None, 100.004), ("c2", "USD", "2025-01-01", "2025-02-01", 50.0),
+                             ("c3", "EUR", "2025-01-10", None, 12.0), ("c4", "USD", "2025-02-15", "2025-03-01", 30.0)])
+    months = month_ends(by_subscriptions, by_invoices, T("2025-02-01"))
+    assert months == [T("2025-01-01"), T("2025-02-01")]
+    got = reconcile_engines(by_subscriptions, by_invoices, months)
+    # c1 within half a cent; c2 ends 1 Feb on invoices, 1 Mar on subscriptions; c3 10 vs 12 EUR; c4 only on invoices
+    assert got[["month", "customer_id", "currency", "mrr_subscriptions", "mrr_invoices", "difference", "reason"]].values.tolist() == [
+        [T("2025-01-01"), "c3", "EUR", 10.0, 12.0, 2.0, "amount"],
+        [T("2025-02-01"), "c2", "USD", 50.0, 0.0, -50.0, "only_subscriptions"],
+        [T("2025-02-01"), "c3", "EUR", 10.0, 12.0, 2.0, "amount"],
+        [T("2025-02-01"), "c4", "USD", 0.0, 30.0, 30.0, "only_invoices"]]
+    assert reconcile_engines(by_subscriptions.iloc[:0], by_invoices.iloc[:0], []).empty
 
 
 def test_build_by_engine_with_histories_deleted() -> None:
