@@ -110,8 +110,13 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
                                                        discounts, None, periods, invoice_lines, policy, currency)
         counts = engines.value_counts()
         used = {f"subscriptions_on_{engine}_engine": int(counts.get(engine, 0)) for engine in ("subscriptions", "invoices")}
-        context.log.info(f"revenue.source={policy.source}: " + ", ".join(f"{k.split('_on_')[1]}: {v} subscription(s)" for k, v in used.items()))
-        yield dg.Output(intervals, "revenue_intervals", metadata={"revenue_source": policy.source, **used})
+        # Per subscription: revenue_intervals.source; the log and metadata name the invoice-engine ones (first 50).
+        on_invoices = sorted(engines.index[engines.to_numpy() == "invoices"]) if policy.source == "auto" else []
+        named = ", ".join(on_invoices[:50]) + (f" (+{len(on_invoices) - 50} more)" if len(on_invoices) > 50 else "")
+        context.log.info(f"revenue.source={policy.source}: " + ", ".join(f"{k.split('_on_')[1]}: {v} subscription(s)" for k, v in used.items())
+                         + (f"; on invoices: {named}" if named else ""))
+        yield dg.Output(intervals, "revenue_intervals", metadata={"revenue_source": policy.source, **used,
+                                                                   "invoice_engine_subscriptions": named or "-"})
 
         by_subscriptions, by_invoices = reconcilable_intervals(customers, prices, subscriptions, items, status_history,
                                                                discounts, invoice_lines, policy, currency)

@@ -14,6 +14,9 @@ its service period ``[period_start, period_end)`` with the line's price and quan
 the same item (a proration's "remaining time" line, a renewal) ends it where that line starts, so a
 mid-period change takes effect at its proration's date.
 
+A proration credit (the unused time of an item, amount < 0) ends that item's version at its start, which
+places a change even when the export has no subscription item ids (the item is then subscription:price).
+
 Line MRR = quantity x unit_amount x (1 - percent_off / 100) / interval_months, as in the subscription
 engine: the price (``billing_prices``, or the line's own price columns; the unit amount then is
 amount / quantity of a full-period line) gives the rate, so a prorated amount never distorts it.
@@ -63,18 +66,25 @@ ENGINES = ("subscriptions", "invoices")
 SKIPPED_INVOICE_STATUSES = ("void", "draft")
 
 
-def recurring_charge_lines(invoice_lines: pd.DataFrame) -> pd.DataFrame:
-    """The lines that bill a subscription's recurring rate: subscription lines of live invoices, no credits."""
+def recurring_charge_lines(invoice_lines: pd.DataFrame, *, credits: bool = False) -> pd.DataFrame:
+    """The lines that bill a subscription's recurring rate: subscription lines of live invoices, no credits
+    (``credits=True``: only the credits, i.e. the unused time of prorations)."""
     lines = conform(invoice_lines, src.BILLING_INVOICE_LINES)
     status = lines["invoice_status"].str.lower()
+    amount = lines["amount"].fillna(0.0)
     keep = (
         lines["line_type"].str.lower().eq("subscription").fillna(False).astype(bool)
         & ~status.isin(SKIPPED_INVOICE_STATUSES).fillna(False).astype(bool)
         & lines["subscription_id"].notna()
         & lines["period_start"].notna()
-        & (lines["amount"].fillna(0.0) >= 0)
+        & ((amount < 0) if credits else (amount >= 0))
     )
     return lines[keep.to_numpy()].reset_index(drop=True)
+
+
+def _item_key(lines: pd.DataFrame) -> pd.Series:
+    """The subscription item a line bills; subscription:price when the export has no item id."""
+    return lines["item_id"].fillna(lines["subscription_id"] + ":" + lines["price_id"].fillna(""))
 
 
 def choose_engines(subscriptions: pd.DataFrame, items: pd.DataFrame, invoice_lines: pd.DataFrame, source: str) -> pd.Series:
@@ -153,7 +163,7 @@ def invoice_intervals(
     # An export that itemises no discount on any line (Fivetran's invoice_line_item) leaves them to the table.
     itemised = lines["discount_ids"].notna().any() or (lines["discount_amount"].fillna(0.0) > 0).any()
     known = _known_discounts(lines, discounts) if itemised else set(discounts["discount_id"])
-    items = _item_versions(lines, known)
+    items = _item_versions(lines, known, recurring_charge_lines(invoice_lines, credits=True))
     paying = _paying_runs_from_lines(lines)
     return _billing_intervals(
         _canonical(customers, src.BILLING_CUSTOMERS), prices, subs, items, src.BILLING_SUBSCRIPTION_STATUS_HISTORY.empty_frame(),
@@ -195,10 +205,11 @@ def _known_discounts(lines: pd.DataFrame, discounts: pd.DataFrame) -> set[str]:
     return set(named) & set(discounts["discount_id"])
 
 
-def _item_versions(lines: pd.DataFrame, known_discounts: set[str]) -> pd.DataFrame:
+def _item_versions(lines: pd.DataFrame, known_discounts: set[str], credits: pd.DataFrame) -> pd.DataFrame:
     """Item versions (the billing_subscription_items shape) from the lines: each line from its period
-    start to the next line of the same item (or its own coverage end); equal neighbours joined."""
-    item_key = lines["item_id"].fillna(lines["subscription_id"] + ":" + lines["price_id"].fillna(""))
+    start to the next line of the same item, or to a proration credit of that item (its unused time
+    starts there), or its own coverage end; equal neighbours joined."""
+    item_key = _item_key(lines)
     # A discount amount the discounts table does not explain stays with the line: it scales the quantity.
     amount = lines["amount"].fillna(0.0)
     discount = lines["discount_amount"].fillna(0.0).clip(lower=0.0)
@@ -212,6 +223,13 @@ def _item_versions(lines: pd.DataFrame, known_discounts: set[str]) -> pd.DataFra
     }).sort_values(["subscription_id", "item_id", "valid_from"], kind="stable")
     next_start = v.groupby(["subscription_id", "item_id"], sort=False)["valid_from"].shift(-1)
     v["valid_to"] = v["cover_to"].where(next_start.isna() | (next_start > v["cover_to"]), next_start)
+    if len(credits):
+        cuts = pd.DataFrame({"subscription_id": credits["subscription_id"], "item_id": _item_key(credits),
+                             "cut": credits["period_start"]})
+        hits = v.reset_index()[["index", "subscription_id", "item_id", "valid_from", "valid_to"]].merge(cuts, on=["subscription_id", "item_id"])
+        hits = hits[(hits["cut"] > hits["valid_from"]) & (hits["cut"] < hits["valid_to"])]
+        first_cut = hits.groupby("index")["cut"].min()
+        v.loc[first_cut.index, "valid_to"] = first_cut.to_numpy()
     v = v[v["valid_to"] > v["valid_from"]]
     # Join a version to the previous one of its item when price and quantity match and they touch.
     key = ["subscription_id", "item_id"]

@@ -82,6 +82,17 @@ def test_mid_period_upgrade_takes_effect_at_its_proration() -> None:
     assert mrr(lines, [sub("a", start="2025-01-15")]) == months("cus_a", {"2025-01": 100, **dict.fromkeys(ALL[1:], 200.0)})
 
 
+def test_plan_change_without_item_ids_ends_at_the_credit() -> None:
+    # An export without subscription item ids: the old price's line is cut where its unused-time credit starts.
+    lines = [{**row, "item_id": None} for row in (
+        line("a2", "p_m2", 1, 200, "2025-01-15", "2025-02-15"),
+        line("a2", "p_m2", 1, -100, "2025-01-30", "2025-02-15", proration=True, invoice="in_down"),
+        line("a2", "p_m", 1, 50, "2025-01-30", "2025-02-15", proration=True, invoice="in_down"),
+        line("a2", "p_m", 1, 100, "2025-02-15", "2025-03-15"))]
+    subs = [sub("a2", status="canceled", ended_at="2025-03-15", start="2025-01-15")]
+    assert mrr(lines, subs) == months("cus_a2", {"2025-01": 100, "2025-02": 100})
+
+
 def test_downgrade_at_renewal_and_seat_change() -> None:
     lines = [line("b", "p_m2", 1, 200, "2025-01-10", "2025-02-10"), line("b", "p_m", 1, 100, "2025-02-10", "2025-03-10"),
              # 2 seats, 5 from 20 Jan (prorations), renewed with 5
