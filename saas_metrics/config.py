@@ -71,6 +71,12 @@ class RevenuePolicy(BaseModel):
     gross_margin: float = Field(1.0, gt=0, le=1, description="gross margin used by LTV and CAC payback")
     ltv_churn_window_months: int = Field(6, ge=1, description="trailing months of customer churn averaged for LTV")
     cohort_max_age_months: int = Field(36, ge=1, description="oldest cohort age reported in cohort_retention")
+    source: Literal["subscriptions", "invoices", "auto"] = Field(
+        "auto",
+        description="revenue history engine: subscriptions (item-version and status histories), invoices (invoice "
+        "line items and the subscriptions' current state) or auto (invoices for each subscription whose item "
+        "history is missing or incomplete and that has invoice lines, subscriptions otherwise).",
+    )
 
 
 class AcquisitionPolicy(BaseModel):

@@ -8,7 +8,9 @@ crm_company_id / referred_by), ``price`` (+ ``product`` for names; metadata JSON
 ``subscription_history`` (history mode: _fivetran_start/_fivetran_end/_fivetran_active) or
 ``subscription``, ``subscription_item`` (history mode or not; price_id or plan_id), ``discount``
 (id, subscription_id, coupon_id, start, end) + ``coupon``, ``invoice`` (+ ``invoice_line_item``
-periods), ``charge``, ``refund`` (customer from its charge).
+periods), ``charge``, ``refund`` (customer from its charge); ``invoice_line_item`` (id, invoice_id,
+subscription_id, subscription_item_id, type, proration, price_id or plan_id, quantity, amount,
+currency, period_start, period_end; metered from the price) is also billing_invoice_lines, whole history.
 
 HubSpot: ``contact``, ``company``, ``deal`` (+ ``deal_company``, ``deal_contact``) with
 ``property_<name>`` columns, ``contact_form_submission``, ``engagement_meeting`` (+
@@ -39,7 +41,7 @@ from saas_metrics.connectors.native import NativeExtract
 
 TABLES = ("billing_customers", "billing_prices", "billing_subscriptions", "billing_subscription_items",
           "billing_subscription_status_history", "billing_discounts", "billing_invoices", "billing_payments",
-          "billing_refunds", "crm_contacts", "crm_companies", "crm_deals", "crm_form_submissions", "crm_meetings")
+          "billing_refunds", "billing_invoice_lines", "crm_contacts", "crm_companies", "crm_deals", "crm_form_submissions", "crm_meetings")
 LIFECYCLE_STAGES = ("lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer")
 
 
@@ -253,14 +255,31 @@ def _baselines(r: Replica) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return items, statuses
 
 
+def _line_items(r: Replica) -> list[dict[str, Any]]:
+    """``invoice_line_item`` rows in the API's line item shape (the price's recurring part from ``price``)."""
+    lines = r.read("invoice_line_item", required=False)
+    if lines is None:
+        return []
+    price_frame = r.read("price", required=False)
+    prices = {} if price_frame is None else {p["id"]: p for p in _records(price_frame)}
+    out = []
+    for line in _records(lines):
+        price_id = line.get("price_id") or line.get("plan_id")
+        price = prices.get(price_id, {})
+        recurring = {"interval": price.get("recurring_interval"), "interval_count": price.get("recurring_interval_count"),
+                     "usage_type": price.get("recurring_usage_type")} if price.get("recurring_interval") else None
+        out.append({**line, "invoice": line.get("invoice_id"), "subscription": line.get("subscription_id"),
+                    "subscription_item": line.get("subscription_item_id"), "type": line.get("type") or "subscription",
+                    "price": {"id": price_id, "recurring": recurring} if price_id else None,
+                    "period": {"start": line.get("period_start"), "end": line.get("period_end")}})
+    return out
+
+
 def _invoices(r: Replica, start: dt.date | None, end: dt.date | None) -> list[dict[str, Any]]:
     invoices = _records(r.read("invoice", time_column="created", start=start, end=end))
-    lines = r.read("invoice_line_item", required=False)
     lines_of: dict[str, list[dict[str, Any]]] = {}
-    if lines is not None:
-        for line in _records(lines):
-            lines_of.setdefault(line["invoice_id"], []).append(
-                {"period": {"start": line.get("period_start"), "end": line.get("period_end")}})
+    for line in _line_items(r):
+        lines_of.setdefault(line["invoice_id"], []).append(line)
     rows = []
     for inv in invoices:
         row = stripe_api.invoice_row({**inv, "customer": inv.get("customer_id"), "subscription": inv.get("subscription_id"),
@@ -301,8 +320,10 @@ def _stripe(table: str, r: Replica, start: dt.date | None, end: dt.date | None) 
                 "usage_type": p.get("recurring_usage_type")}}))
         return one("billing/prices.csv", stripe_api.PRICE_COLUMNS, rows, "price")
     if table == "billing_subscriptions":
-        rows = [stripe_api.subscription_row({**s, "customer": s.get("customer_id")}) for s in _current_subscriptions(r)]
-        return one("billing/subscriptions.csv", stripe_api.SUBSCRIPTION_COLUMNS, rows, "subscription_history")
+        # Without history mode on subscription_item the item history is a baseline known from now on only.
+        since = None if "_fivetran_start" in r.columns("subscription_item") else int(dt.datetime.now(dt.UTC).timestamp())
+        rows = [stripe_api.subscription_row({**s, "customer": s.get("customer_id")}, since) for s in _current_subscriptions(r)]
+        return one("billing/subscriptions.csv", (*stripe_api.SUBSCRIPTION_COLUMNS, "history_since"), rows, "subscription_history")
     if table == "billing_subscription_items":
         return one("billing/subscription_items.csv", stripe_api.ITEM_COLUMNS, _item_versions(r), "subscription_item")
     if table == "billing_subscription_status_history":
@@ -311,6 +332,10 @@ def _stripe(table: str, r: Replica, start: dt.date | None, end: dt.date | None) 
         return one("billing/discounts.csv", stripe_api.DISCOUNT_COLUMNS, _discounts(r), "discount")
     if table == "billing_invoices":
         return one("billing/invoices.csv", stripe_api.INVOICE_COLUMNS, _invoices(r, start, end), "invoice")
+    if table == "billing_invoice_lines":
+        lines = [stripe_api.invoice_line_row(line, line.get("invoice_id")) for line in _line_items(r)]
+        return [*one("billing/invoice_lines.csv", stripe_api.INVOICE_LINE_COLUMNS, lines, "invoice_line_item"),
+                *one("billing/invoices.csv", stripe_api.INVOICE_COLUMNS, _invoices(r, None, None), "invoice")]
     if table == "billing_payments":
         rows = [stripe_api.charge_row({**c, "customer": c.get("customer_id"), "invoice": c.get("invoice_id")})
                 for c in _records(r.read("charge", time_column="created", start=start, end=end))]

@@ -20,6 +20,12 @@ What the API does not hold, and how it is reconstructed:
   are lost: use the SQL replica (history mode) for full history.
 - Discounts: current ``subscription.discount(s)`` plus ``customer.discount.*`` events
   (ended discounts older than the retention are lost).
+- Invoice lines (``billing_invoice_lines``): every invoice of the account's WHOLE history (paged, no
+  window: the revenue engine needs all of it) with all its lines (``/v1/invoices/{id}/lines`` when
+  the embedded list ``has_more``), prorations included. Invoices never expire, so the invoice
+  engine rebuilds the revenue history the 30-day event retention loses; subscriptions created
+  before that retention get ``history_since`` (now - 30 days) so ``revenue.source=auto`` runs them
+  on invoices.
 - Invoice service period: the min/max ``period`` of its lines (Stripe's invoice-level
   ``period_start``/``period_end`` are the PREVIOUS usage period for subscription invoices);
   invoice-level fields only when it has no lines.
@@ -52,6 +58,12 @@ INVOICE_COLUMNS = ("id", "customer", "subscription", "status", "billing_reason",
                    "period_start", "period_end", "currency", "subtotal", "tax", "total", "amount_paid", "amount_due")
 CHARGE_COLUMNS = ("id", "customer", "invoice", "amount", "currency", "status", "created", "failure_code", "refunded", "amount_refunded")
 REFUND_COLUMNS = ("id", "charge", "customer", "amount", "currency", "status", "created", "reason")
+INVOICE_LINE_COLUMNS = ("id", "invoice", "subscription", "subscription_item", "type", "proration", "price",
+                        "price_recurring_interval", "price_recurring_interval_count", "price_recurring_usage_type",
+                        "quantity", "amount", "discount_amounts", "discounts", "tax_amounts", "currency",
+                        "period_start", "period_end")
+#: Stripe keeps events for 30 days: older item and status history is rebuilt from the current state.
+EVENT_RETENTION = dt.timedelta(days=30)
 
 SUBSCRIPTION_EVENTS = ("customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted",
                        "customer.subscription.paused", "customer.subscription.resumed")
@@ -60,7 +72,8 @@ TERMINAL_STATUSES = frozenset({"canceled", "incomplete_expired"})
 
 #: Tables this connector serves.
 TABLES = ("billing_customers", "billing_prices", "billing_subscriptions", "billing_subscription_items",
-          "billing_subscription_status_history", "billing_discounts", "billing_invoices", "billing_payments", "billing_refunds")
+          "billing_subscription_status_history", "billing_discounts", "billing_invoices", "billing_payments", "billing_refunds",
+          "billing_invoice_lines")
 
 
 def stripe_client(config: ConnectorsConfig, credentials: Credentials, *, sleep: Callable[[float], None] = time.sleep) -> ApiClient:
@@ -125,13 +138,53 @@ def price_row(p: Mapping[str, Any]) -> dict[str, Any]:
             "active": p.get("active"), "created": p.get("created")}
 
 
-def subscription_row(s: Mapping[str, Any]) -> dict[str, Any]:
+def subscription_row(s: Mapping[str, Any], history_since: int | None = None) -> dict[str, Any]:
+    """``history_since`` (unix): when the item and status history starts being known (the event
+    retention start); set on subscriptions created before it."""
     row = {c: s.get(c) for c in SUBSCRIPTION_COLUMNS}
     row["customer"] = _id(s.get("customer"))
+    created = s.get("created")
+    if isinstance(created, dt.datetime):  # a replica's TIMESTAMP (naive UTC)
+        created = created.replace(tzinfo=created.tzinfo or dt.UTC).timestamp()
+    if history_since is not None and isinstance(created, int | float) and created < history_since:
+        row["history_since"] = history_since
     return row
 
 
+def invoice_line_row(line: Mapping[str, Any], invoice_id: str | None) -> dict[str, Any]:
+    """A line item flattened (classic fields, or the ``parent``/``pricing`` layout of API versions >= 2025-03)."""
+    parent = line.get("parent") or {}
+    details = parent.get("subscription_item_details") or parent.get("invoice_item_details") or {}
+    price = line.get("price") if isinstance(line.get("price"), dict) else {}
+    price_id = _id(line.get("price")) or ((line.get("pricing") or {}).get("price_details") or {}).get("price")
+    recurring = price.get("recurring") or {}
+    line_type = line.get("type") or {"subscription_item_details": "subscription",
+                                      "invoice_item_details": "invoiceitem"}.get(parent.get("type"))
+    taxes = line.get("tax_amounts") or line.get("taxes") or []
+    period = line.get("period") or {}
+    return {
+        "id": line.get("id"), "invoice": _id(line.get("invoice")) or invoice_id,
+        "subscription": _id(line.get("subscription")) or _id(details.get("subscription")),
+        "subscription_item": _id(line.get("subscription_item")) or details.get("subscription_item"),
+        "type": line_type, "proration": line.get("proration", details.get("proration")), "price": price_id,
+        "price_recurring_interval": recurring.get("interval"), "price_recurring_interval_count": recurring.get("interval_count"),
+        "price_recurring_usage_type": recurring.get("usage_type"), "quantity": line.get("quantity"),
+        "amount": line.get("amount"), "discount_amounts": sum(d.get("amount", 0) for d in line.get("discount_amounts") or []),
+        "discounts": ",".join(_id(d) or "" for d in line.get("discounts") or []) or None,
+        "tax_amounts": sum(t.get("amount", 0) for t in taxes), "currency": line.get("currency"),
+        "period_start": period.get("start"), "period_end": period.get("end"),
+    }
+
+
+def _bills_service(line: Mapping[str, Any]) -> bool:
+    """A licensed subscription line: its period is the service period (a metered line bills the last one)."""
+    price = line.get("price") if isinstance(line.get("price"), dict) else {}
+    metered = (price.get("recurring") or {}).get("usage_type") == "metered"
+    return line.get("type", "subscription") == "subscription" and not metered
+
+
 def invoice_row(i: Mapping[str, Any], lines: list[Mapping[str, Any]]) -> dict[str, Any]:
+    lines = [line for line in lines if _bills_service(line)] or lines
     periods = [line.get("period") or {} for line in lines]
     starts = [p["start"] for p in periods if p.get("start") is not None]
     ends = [p["end"] for p in periods if p.get("end") is not None]
@@ -264,15 +317,20 @@ def discount_rows(subscriptions: list[Mapping[str, Any]], events: list[Mapping[s
 
 
 # --- extraction ------------------------------------------------------------------
-def _invoices(client: ApiClient, start: dt.date | None, end: dt.date | None, page_size: int) -> list[dict[str, Any]]:
-    rows = []
+def _invoices_with_lines(client: ApiClient, start: dt.date | None, end: dt.date | None,
+                         page_size: int) -> list[tuple[Mapping[str, Any], list[Mapping[str, Any]]]]:
+    out = []
     for invoice in list_all(client, "/v1/invoices", unix_bounds(start, end), page_size=page_size):
         lines_list = invoice.get("lines") or {}
         lines = list(lines_list.get("data") or [])
         if lines_list.get("has_more"):
             lines = list_all(client, f"/v1/invoices/{invoice['id']}/lines", page_size=page_size)
-        rows.append(invoice_row(invoice, lines))
-    return rows
+        out.append((invoice, lines))
+    return out
+
+
+def _invoices(client: ApiClient, start: dt.date | None, end: dt.date | None, page_size: int) -> list[dict[str, Any]]:
+    return [invoice_row(invoice, lines) for invoice, lines in _invoices_with_lines(client, start, end, page_size)]
 
 
 def extract(table: str, client: ApiClient, start: dt.date | None, end: dt.date | None, *, page_size: int = 100) -> list[NativeExtract]:
@@ -289,7 +347,9 @@ def extract(table: str, client: ApiClient, start: dt.date | None, end: dt.date |
         return one("billing/prices.csv", PRICE_COLUMNS, [price_row(p) for p in prices], "/v1/prices")
     if table == "billing_subscriptions":
         subs = list_all(client, "/v1/subscriptions", {"status": "all"}, page_size=page_size)
-        return one("billing/subscriptions.csv", SUBSCRIPTION_COLUMNS, [subscription_row(s) for s in subs], "/v1/subscriptions")
+        since = int((dt.datetime.now(dt.UTC) - EVENT_RETENTION).timestamp())
+        return one("billing/subscriptions.csv", (*SUBSCRIPTION_COLUMNS, "history_since"),
+                   [subscription_row(s, since) for s in subs], "/v1/subscriptions")
     if table in ("billing_subscription_items", "billing_subscription_status_history", "billing_discounts"):
         subs = list_all(client, "/v1/subscriptions", {"status": "all"}, page_size=page_size)
         types = DISCOUNT_EVENTS if table == "billing_discounts" else SUBSCRIPTION_EVENTS
@@ -302,6 +362,11 @@ def extract(table: str, client: ApiClient, start: dt.date | None, end: dt.date |
         return one("billing/subscription_status_history.csv", STATUS_COLUMNS, statuses, "/v1/events+/v1/subscriptions")
     if table == "billing_invoices":
         return one("billing/invoices.csv", INVOICE_COLUMNS, _invoices(client, start, end, page_size), "/v1/invoices")
+    if table == "billing_invoice_lines":
+        invoices = _invoices_with_lines(client, None, None, page_size)  # the whole history, every time
+        lines = [invoice_line_row(line, invoice.get("id")) for invoice, invoice_lines in invoices for line in invoice_lines]
+        return [*one("billing/invoice_lines.csv", INVOICE_LINE_COLUMNS, lines, "/v1/invoices"),
+                *one("billing/invoices.csv", INVOICE_COLUMNS, [invoice_row(i, ls) for i, ls in invoices], "/v1/invoices")]
     if table == "billing_payments":
         return one("billing/charges.csv", CHARGE_COLUMNS,
                    [charge_row(c) for c in list_all(client, "/v1/charges", window, page_size=page_size)], "/v1/charges")

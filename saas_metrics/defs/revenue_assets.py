@@ -29,12 +29,19 @@ from saas_metrics.defs.partition_metadata import (
 from saas_metrics.defs.resources import WarehouseResource
 from saas_metrics.metrics.cohorts import COHORT_RETENTION, cohort_retention
 from saas_metrics.metrics.fx import with_opening_rates
+from saas_metrics.metrics.invoice_revenue import build_intervals_by_engine, reconcilable_intervals
 from saas_metrics.metrics.kpi import COUNT, CURRENCY, KPI_MONTHLY, kpi_frame
 from saas_metrics.metrics.ltv import ltv_kpis
 from saas_metrics.metrics.movements import MRR_MOVEMENTS, mrr_movements
 from saas_metrics.metrics.mrr import CUSTOMER_MRR, customer_mrr_snapshots, first_paid_months
-from saas_metrics.metrics.revenue_intervals import REVENUE_INTERVALS, build_revenue_intervals
+from saas_metrics.metrics.revenue_intervals import REVENUE_INTERVALS
 from saas_metrics.metrics.revenue_kpis import acv_kpis, cash_kpis, cmrr_kpis, revenue_kpis
+from saas_metrics.metrics.revenue_reconciliation import (
+    REASONS,
+    REVENUE_RECONCILIATION,
+    month_ends,
+    reconcile_engines,
+)
 from saas_metrics.metrics.segments import segment_revenue_kpis
 from saas_metrics.tables import Column, TableSchema
 from saas_metrics.warehouse.io_manager import register_table
@@ -69,6 +76,7 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
     register_table("revenue_intervals", REVENUE_INTERVALS)
     register_table("customer_first_paid", CUSTOMER_FIRST_PAID)
     register_table("customer_mrr", CUSTOMER_MRR)
+    register_table("revenue_reconciliation", REVENUE_RECONCILIATION)
     register_table("mrr_movements", MRR_MOVEMENTS)
     kpi_revenue_schema = kpi_table("kpi_revenue", "Revenue and retention KPIs (segment all) per month.")
     kpi_ltv_schema = kpi_table("kpi_ltv", "LTV / CLV KPIs per month.")
@@ -77,8 +85,13 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
     common = {"owners": ["team:revops"], "kinds": kinds_for(settings)}
     monthly = {"partitions_def": partitions, "backfill_policy": SINGLE_RUN}
 
-    @dg.asset(
-        group_name="revenue",
+    @dg.multi_asset(
+        outs={
+            "revenue_intervals": dg.AssetOut(group_name="revenue", description=REVENUE_INTERVALS.description,
+                                             metadata=table_metadata(REVENUE_INTERVALS), **common),
+            "revenue_reconciliation": dg.AssetOut(group_name="revenue", description=REVENUE_RECONCILIATION.description,
+                                                  metadata=table_metadata(REVENUE_RECONCILIATION), **common),
+        },
         ins={
             "customers": dg.AssetIn("stg_billing_customers"),
             "prices": dg.AssetIn("stg_billing_prices"),
@@ -87,20 +100,46 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
             "status_history": dg.AssetIn("stg_billing_subscription_status_history"),
             "discounts": dg.AssetIn("stg_billing_discounts"),
             "periods": dg.AssetIn("stg_billing_subscription_periods"),
+            "invoice_lines": dg.AssetIn("stg_billing_invoice_lines"),
         },
-        metadata=table_metadata(REVENUE_INTERVALS),
-        **common,
+        check_specs=[dg.AssetCheckSpec("engines_agree", asset="revenue_reconciliation",
+                                       description="the subscription and the invoice engine give the same MRR every customer-month")],
     )
-    def revenue_intervals(customers, prices, subscriptions, items, status_history, discounts, periods) -> pd.DataFrame:
-        """Half-open intervals over which each subscription line earns a constant MRR (its own currency).
+    def revenue_intervals(context: AssetExecutionContext, customers, prices, subscriptions, items, status_history,
+                          discounts, periods, invoice_lines):
+        """revenue_intervals: half-open intervals over which each subscription line earns a constant MRR
+        (its own currency). Line MRR = quantity x unit_amount x (1 - discount) / interval_months; trials,
+        pauses, unpaid and canceled periods earn 0; past_due earns until the delinquency cut-off. Built per
+        subscription by the engine ``revenue.source`` picks (item and status histories, or invoice lines and
+        the current state) and/or from the periods-style import.
 
-        Line MRR = quantity x unit_amount x (1 - discount) / interval_months; trials, pauses,
-        unpaid and canceled periods earn 0; past_due earns until the delinquency cut-off.
-        Built from the Stripe-like billing tables and/or the periods-style import.
+        revenue_reconciliation: the customer-months (to the last partition month) whose MRR differs between
+        the two engines, over the subscriptions both can run; both values and the reason class.
         See docs/metrics.md#mrr.
         """
-        return build_revenue_intervals(customers, prices, subscriptions, items, status_history, discounts,
-                                       None, periods, policy, currency)
+        intervals, engines = build_intervals_by_engine(customers, prices, subscriptions, items, status_history,
+                                                       discounts, None, periods, invoice_lines, policy, currency)
+        counts = engines.value_counts()
+        used = {f"subscriptions_on_{engine}_engine": int(counts.get(engine, 0)) for engine in ("subscriptions", "invoices")}
+        # Per subscription: revenue_intervals.source; the log and metadata name the invoice-engine ones (first 50).
+        on_invoices = sorted(engines.index[engines.to_numpy() == "invoices"]) if policy.source == "auto" else []
+        named = ", ".join(on_invoices[:50]) + (f" (+{len(on_invoices) - 50} more)" if len(on_invoices) > 50 else "")
+        context.log.info(f"revenue.source={policy.source}: " + ", ".join(f"{k.split('_on_')[1]}: {v} subscription(s)" for k, v in used.items())
+                         + (f"; on invoices: {named}" if named else ""))
+        yield dg.Output(intervals, "revenue_intervals", metadata={"revenue_source": policy.source, **used,
+                                                                   "invoice_engine_subscriptions": named or "-"})
+
+        by_subscriptions, by_invoices = reconcilable_intervals(customers, prices, subscriptions, items, status_history,
+                                                               discounts, invoice_lines, policy, currency)
+        months = month_ends(by_subscriptions, by_invoices, pd.Timestamp(settings.last_month))
+        differences = reconcile_engines(by_subscriptions, by_invoices, months)
+        reasons = differences["reason"].value_counts()
+        counted = {"customer_months_differing": len(differences),
+                   "reconciled_subscriptions": int(by_subscriptions["subscription_id"].nunique()),
+                   **{f"reason_{r}": int(reasons.get(r, 0)) for r in REASONS}}
+        yield dg.Output(differences, "revenue_reconciliation", metadata=counted)
+        yield dg.AssetCheckResult(asset_key="revenue_reconciliation", check_name="engines_agree", passed=differences.empty,
+                                  severity=dg.AssetCheckSeverity.WARN, metadata=counted)
 
     @dg.asset(group_name="revenue", metadata=table_metadata(CUSTOMER_FIRST_PAID), **common)
     def customer_first_paid(revenue_intervals: pd.DataFrame) -> pd.DataFrame:

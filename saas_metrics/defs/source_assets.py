@@ -65,6 +65,7 @@ REFERENCES: dict[str, dict[str, str]] = {
     "billing_discounts": {"subscription_id": "billing_subscriptions"},
     "billing_invoices": {"customer_id": "billing_customers", "subscription_id": "billing_subscriptions"},
     "billing_payments": {"customer_id": "billing_customers"},
+    "billing_invoice_lines": {"customer_id": "billing_customers", "subscription_id": "billing_subscriptions"},
     "crm_form_submissions": {"contact_id": "crm_contacts"},
     "crm_touchpoints": {"contact_id": "crm_contacts"},
     "crm_meetings": {"contact_id": "crm_contacts"},

@@ -36,6 +36,49 @@ _LINE_MRR = (
     "apply multiplicatively. Periods imports (monthly_amount over [start_date, end_date)) are used as they are; when "
     "both sources exist, billing wins per subscription. Amounts at the rate in force on M's last day."
 )
+#: How revenue history is built (the ``mrr`` entry; every revenue metric rests on it).
+_ENGINES = {
+    "Engines (revenue.source)": (
+        "revenue_intervals comes from one of two engines per subscription, chosen by revenue.source "
+        "(SAAS_METRICS_REVENUE__SOURCE): subscriptions = the item-version history (price and quantity over time) and "
+        "the status history; invoices = the invoice line items (billing_invoice_lines) and the subscription's current "
+        "state (canceled_at, ended_at, cancel_at_period_end, trial_end, status), no history needed: with it, "
+        "subscription_items.csv and subscription_status_history.csv may be absent and every revenue number stays the "
+        "same where the invoices agree with the histories; auto (default) = invoices for a subscription that has "
+        "recurring invoice lines and no item versions, or an item history that starts after the subscription did "
+        "(history_since, e.g. Stripe API subscriptions older than its 30-day event retention), subscriptions "
+        "otherwise. The run log and the revenue_intervals metadata give how many subscriptions each engine built; "
+        "revenue_intervals.source says it per interval (billing = subscription engine, invoices, periods)."
+    ),
+    "Invoice engine": (
+        "Same Line MRR and the same month-end snapshot as the subscription engine; the rate comes from the line's "
+        "price x quantity, never from a prorated amount. Counted lines: type subscription of invoices not void or draft, "
+        "amount >= 0; one-off invoice items, metered lines and credits (negative lines) stay out. Each line is an item "
+        "version over its service period [period_start, period_end) until the next line of the same subscription item "
+        "starts. Paid lines pay; unpaid ones (open/uncollectible) pay until delinquency_days after the first due date of "
+        "the run of unpaid invoices, as past_due does. Time no line covers pays nothing, so a subscription that is not "
+        "renewed churns at the end of its last paid service period; ended_at (canceled_at under cancellation) ends "
+        "every line; an active subscription not ended nor scheduled to cancel keeps its last paid line open."
+    ),
+    "Invoice engine cases": (
+        "mid-period upgrade / seat change: the proration's remaining-time line starts the new rate at its date (the "
+        "unused-time credit is ignored); downgrade at renewal: the renewal line's price; annual and quarterly: one "
+        "line per term, spread over it (1,200 a year = 100 a month); discount ending: a discount the line names that "
+        "billing_discounts knows applies over its [start, end), even inside an annual term; a discount amount without "
+        "a known discount scales its line by (1 - discount/amount); when no line itemises discounts (Fivetran), every "
+        "discount row applies; 100 % discount: 0; void and reissue: the void invoice's lines are skipped; credit notes "
+        "and refunds: cash, not MRR; unpaid past the cut-off: 0 from the cut-off; cancellation at period end: paid "
+        "through the period end; immediate cancellation with a prorated credit: ends at ended_at; trial: bills "
+        "nothing and trial_end keeps it at 0; several items: one version per item; currencies: each line in its "
+        "currency at the month-end rate, as for the subscription engine."
+    ),
+    "Reconciliation": (
+        "revenue_reconciliation (built with revenue_intervals from the same inputs) lists, for the subscriptions both "
+        "engines can run, the customer-months up to the last partition month whose MRR differs by more than half a "
+        "cent in the billing currency, with both values and the reason class only_subscriptions / only_invoices / "
+        "amount; its asset check engines_agree warns when any differ. None on the simulator's data."
+    ),
+}
 _MOVEMENT_RULE = (
     "Classified per customer on local-currency amounts (an FX move alone is never an expansion): m0 = MRR at the end "
     "of M-1, m0' = the same at M's rate, m1 = MRR at the end of M. A pause is churn at the first month-end without "
@@ -61,7 +104,8 @@ def _segments(name: str) -> tuple[str, ...]:
 
 REVENUE_METRICS: list[MetricDef] = [
     _def("mrr", CURRENCY, "sum over paying customers of customer MRR at the last instant of M (= arpa x customers)",
-         _SNAPSHOT, f"{_REV}: Line MRR, MRR (HubSpot guide)", policies=_MRR_POLICIES, segments=_segments("mrr"), notes=_LINE_MRR),
+         _SNAPSHOT, f"{_REV}: Line MRR, MRR (HubSpot guide)", policies=(*_MRR_POLICIES, "revenue.source"),
+         segments=_segments("mrr"), notes=_LINE_MRR, extra=_ENGINES),
     _def("arr", CURRENCY, "12 x mrr", _SNAPSHOT, f"{_REV}: ARR", policies=_MRR_POLICIES, segments=_segments("arr")),
     _def("arpa", CURRENCY, "mrr / customers (NULL when no customer)", _SNAPSHOT, f"{_REV}: ARPA",
          policies=_MRR_POLICIES, segments=_segments("arpa")),

@@ -217,13 +217,18 @@ def _billing_intervals(
     invoices: pd.DataFrame,
     policy: RevenuePolicy,
     reporting_currency: str,
+    paying: pd.DataFrame | None = None,
+    source: str = "billing",
 ) -> pd.DataFrame:
+    """Intervals of the item versions; ``paying`` (subscription_id, run_from, run_to) replaces the
+    runs derived from the status history when given (the invoice engine derives them from invoices)."""
     if items.empty or subscriptions.empty:
         return empty_frame(REVENUE_INTERVALS)
     lines = _recurring_lines(customers, prices, subscriptions, items, policy, reporting_currency)
     if lines.empty:
         return empty_frame(REVENUE_INTERVALS)
-    paying = _paying_runs(subscriptions, status_history, invoices, policy)
+    if paying is None:
+        paying = _paying_runs(subscriptions, status_history, invoices, policy)
     disc = discounts[discounts["percent_off"].fillna(0) > 0].assign(
         start_at=lambda d: d["start_at"].fillna(pd.Timestamp("1900-01-01")),
         end_at=lambda d: d["end_at"].fillna(FAR_FUTURE),
@@ -258,7 +263,7 @@ def _billing_intervals(
     merged = merged[merged["mrr"] > 0]
     merged["end_at"] = merged["seg_end"].where(merged["seg_end"] < FAR_FUTURE)
     merged["start_at"] = merged["seg_start"]
-    merged["source"] = "billing"
+    merged["source"] = source
     return merged[REVENUE_INTERVALS.column_names]
 
 

@@ -167,8 +167,18 @@ SUITES: dict[str, TableRules] = {
             s.BILLING_INVOICES,
             allowed_values={"status": s.INVOICE_STATUSES},
             currency_columns=("currency",),
-            non_negative=("subtotal", "tax", "total", "amount_paid"),
+            # subtotal, tax and total are negative on a credit (a downgrade's proration); nothing is paid then.
+            non_negative=("amount_paid",),
             references={**CUSTOMER, **SUBSCRIPTION},
+        ),
+        _rules(
+            s.BILLING_INVOICE_LINES,
+            allowed_values={"line_type": s.INVOICE_LINE_TYPES, "invoice_status": s.INVOICE_STATUSES,
+                            "interval": s.BILLING_INTERVALS},
+            currency_columns=("currency",),
+            non_negative=("quantity",),  # amount and tax are negative on credit lines
+            references={**CUSTOMER, **SUBSCRIPTION, "invoice_id": "invoice_id"},
+            not_future=("invoice_created_at",),
         ),
         _rules(
             s.BILLING_PAYMENTS,

@@ -110,11 +110,37 @@ def invoices_csv(rec: BillingRecords) -> pd.DataFrame:
     i = pd.DataFrame(rec.invoices)
     return pd.DataFrame({
         "id": i["invoice_id"], "customer": i["customer_id"], "subscription": i["subscription_id"], "status": i["status"],
-        "billing_reason": i["billing_reason"], "created": _unix_col(i["created"]), "due_date": _unix_col(i["due_date"]),
+        "billing_reason": i["billing_reason"].replace("subscription_credit", "subscription_update"), "created": _unix_col(i["created"]), "due_date": _unix_col(i["due_date"]),
         "status_transitions_paid_at": _unix_col(i["paid_at"]), "period_start": _unix_col(i["period_start"]),
         "period_end": _unix_col(i["period_end"]), "currency": i["currency"], "subtotal": i["subtotal"], "tax": i["tax"],
         "total": i["total"], "amount_paid": i["amount_paid"], "amount_due": i["amount_due"],
     })
+
+
+INVOICE_LINE_COLUMNS = ["id", "invoice", "subscription", "subscription_item", "type", "proration", "price",
+                        "price_recurring_interval", "price_recurring_interval_count", "price_recurring_usage_type",
+                        "quantity", "amount", "discount_amounts", "discounts", "tax_amounts", "currency",
+                        "period_start", "period_end"]
+
+
+def invoice_lines_csv(rec: BillingRecords, catalog: dict[str, Price]) -> pd.DataFrame:
+    """Stripe invoice line items flattened: ``price_*`` from the expanded price, ``discount_amounts`` /
+    ``tax_amounts`` as the sums of their amounts, ``discounts`` as comma-separated ids."""
+    if not rec.invoice_lines:
+        return _frame([], INVOICE_LINE_COLUMNS)
+    lines = pd.DataFrame(rec.invoice_lines)
+    price = lines["price_id"].map(catalog)
+    return pd.DataFrame({
+        "id": lines["line_id"], "invoice": lines["invoice_id"], "subscription": lines["subscription_id"],
+        "subscription_item": lines["item_id"], "type": lines["type"],
+        "proration": lines["proration"].map({True: "true", False: "false"}), "price": lines["price_id"],
+        "price_recurring_interval": price.map(lambda p: p.interval),
+        "price_recurring_interval_count": price.map(lambda p: p.interval_count).astype("Int64"),
+        "price_recurring_usage_type": price.map(lambda p: p.usage_type),
+        "quantity": lines["quantity"].astype("Int64"), "amount": lines["amount"], "discount_amounts": lines["discount"],
+        "discounts": lines["discount_id"], "tax_amounts": lines["tax"], "currency": lines["currency"],
+        "period_start": _unix_col(lines["period_start"]), "period_end": _unix_col(lines["period_end"]),
+    })[INVOICE_LINE_COLUMNS]
 
 
 def charges_csv(rec: BillingRecords) -> pd.DataFrame:

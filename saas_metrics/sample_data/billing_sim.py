@@ -7,6 +7,15 @@ The records use naive UTC datetimes; ``billing_export`` turns them into Stripe's
 native columns. Nothing at or after ``horizon`` (the export instant, the 1st of
 the month after the last month) is recorded, except scheduled future dates
 (``cancel_at``, a discount's ``end``), as Stripe does.
+
+Every invoice carries Stripe-like line items that agree exactly with the item versions:
+a period invoice has one ``subscription`` line per item for the service period (the
+discount as a discount amount; a metered line for the usage of the period before; the
+setup fee as an ``invoiceitem``); a mid-period change is invoiced at once with two
+proration lines over [change, period end): the unused time of the old price/quantity
+(a credit) and the remaining time of the new one, so a decrease gives an invoice with
+a negative total (Stripe credits it to the customer balance; no charge). Trials bill
+nothing. The lines consume no randomness, so every other record is unchanged.
 """
 
 from __future__ import annotations
@@ -50,6 +59,7 @@ class BillingRecords:
     invoices: list[dict[str, Any]] = field(default_factory=list)
     charges: list[dict[str, Any]] = field(default_factory=list)
     refunds: list[dict[str, Any]] = field(default_factory=list)
+    invoice_lines: list[dict[str, Any]] = field(default_factory=list)
 
 
 class _Ids:
@@ -68,6 +78,21 @@ class _Item:
     price_id: str
     quantity: float | None
     valid_from: dt.datetime
+
+
+@dataclass
+class _Line:
+    """One invoice line before it gets its invoice: amounts in cents, discount already in cents."""
+
+    item: _Item | None
+    price_id: str
+    quantity: float | None
+    amount: int
+    discount: int
+    period_start: dt.datetime
+    period_end: dt.datetime
+    line_type: str = "subscription"
+    proration: bool = False
 
 
 class BillingSimulator:
@@ -111,7 +136,8 @@ class BillingSimulator:
         return round(total * (1 - discount_pct / 100))
 
     def _invoice(self, cust: dict[str, Any], sub_id: str, created: dt.datetime, period_end: dt.datetime,
-                 subtotal: int, reason: str, paid: bool) -> dict[str, Any] | None:
+                 subtotal: int, reason: str, paid: bool, lines: list[_Line] = (), discount_id: str | None = None,
+                 ) -> dict[str, Any] | None:
         if created >= self.horizon:
             return None
         cur = cust["currency"]
@@ -124,9 +150,45 @@ class BillingSimulator:
             "amount_due": subtotal + tax,
         }
         self.out.invoices.append(invoice)
-        if paid:
+        self._record_lines(invoice, sub_id, lines, discount_id)
+        if paid and reason == "subscription_credit":  # nothing to charge: the customer balance is credited
+            invoice["paid_at"] = created
+            invoice["amount_due"] = 0
+        elif paid:
             self._pay(invoice)
         return invoice
+
+    def _record_lines(self, invoice: dict[str, Any], sub_id: str, lines: list[_Line], discount_id: str | None) -> None:
+        """The invoice's lines; line taxes are each line's share, the first line takes the rounding rest."""
+        assert sum(line.amount - line.discount for line in lines) == invoice["subtotal"], "lines must add up to the subtotal"
+        rate = TAX_RATE[invoice["currency"]]
+        taxes = [round((line.amount - line.discount) * rate) for line in lines]
+        if taxes:
+            taxes[0] += invoice["tax"] - sum(taxes)
+        for line, tax in zip(lines, taxes, strict=True):
+            self.out.invoice_lines.append({
+                "line_id": self.ids.next("il"), "invoice_id": invoice["invoice_id"],
+                "subscription_id": sub_id if line.line_type != "invoiceitem" else None,
+                "item_id": line.item.item_id if line.item is not None else None, "price_id": line.price_id,
+                "quantity": line.quantity, "amount": line.amount, "discount": line.discount,
+                "discount_id": discount_id if line.discount else None, "tax": tax, "currency": invoice["currency"],
+                "period_start": line.period_start, "period_end": line.period_end, "proration": line.proration,
+                "type": "invoiceitem" if line.line_type == "invoiceitem" else "subscription",
+            })
+
+    def _licensed_lines(self, items: list[_Item], pct: float, start: dt.datetime, end: dt.datetime,
+                        share: float = 1.0, sign: int = 1, proration: bool = False) -> list[_Line]:
+        """One line per recurring licensed item over [start, end); ``share`` of the period (prorations).
+        Net amounts are rounded like ``_licensed_cents`` so the lines add up to the invoice."""
+        lines = []
+        for item in items:
+            price = self.catalog[item.price_id]
+            if price.type == "recurring" and price.usage_type == "licensed":
+                gross = round((item.quantity or 0) * price.unit_amount_cents * share)
+                net = round((item.quantity or 0) * price.unit_amount_cents * share * (1 - pct / 100))
+                lines.append(_Line(item, item.price_id, item.quantity, sign * gross, sign * (gross - net), start, end,
+                                   proration=proration))
+        return lines
 
     def _charge(self, invoice: dict[str, Any], at: dt.datetime, status: str) -> dict[str, Any] | None:
         if at >= self.horizon:
@@ -205,13 +267,15 @@ class BillingSimulator:
 
         discount_pct = 0.0
         discount_end: dt.datetime | None = None
+        discount_id: str | None = None
         if discount:
             discount_pct = float(r.choice((10, 20, 25, 50)))
             duration = r.choice(("forever", "repeating", "repeating"))
             n_months = r.choice((3, 6)) if duration == "repeating" else None
             discount_end = add_months(paid_start, n_months) if n_months else None
+            discount_id = self.ids.next("di")
             self.out.discounts.append({
-                "discount_id": self.ids.next("di"), "subscription_id": sub_id, "coupon_id": f"coupon_{int(discount_pct)}_{duration}_{n_months or 0}",
+                "discount_id": discount_id, "subscription_id": sub_id, "coupon_id": f"coupon_{int(discount_pct)}_{duration}_{n_months or 0}",
                 "percent_off": discount_pct, "duration": duration, "duration_in_months": n_months,
                 "start": paid_start, "end": discount_end,
             })
@@ -242,7 +306,9 @@ class BillingSimulator:
                 continue
             if k >= 1 and months <= 3 and r.random() < UNPAID_PER_RENEWAL:
                 subtotal = self._licensed_cents(items, pct_at(period_start))
-                invoice = self._invoice(cust, sub_id, period_start, period_end, subtotal, "subscription_cycle", paid=False)
+                lines = self._licensed_lines(items, pct_at(period_start), period_start, period_end)
+                invoice = self._invoice(cust, sub_id, period_start, period_end, subtotal, "subscription_cycle", paid=False,
+                                        lines=lines, discount_id=discount_id)
                 assert invoice is not None
                 invoice["due_date"] = period_start
                 for days in (0, 3, 7, 14):
@@ -262,12 +328,19 @@ class BillingSimulator:
                 return ended
             # The period's invoice, billed in advance.
             subtotal = self._licensed_cents(items, pct_at(period_start))
+            lines = self._licensed_lines(items, pct_at(period_start), period_start, period_end)
             if tier == "enterprise" and not first_invoice:
-                subtotal += r.randrange(0, 20_000)  # metered API calls of the previous period
+                usage = r.randrange(0, 20_000)  # metered API calls of the previous period
+                subtotal += usage
+                lines.append(_Line(items[1] if len(items) > 1 else None, metered_price_id(cur), None, usage, 0,
+                                   add_months(period_start, -months), period_start, line_type="metered"))
             if first_invoice and tier == "enterprise":
-                subtotal += self.catalog[setup_price_id(cur)].unit_amount_cents
+                setup = self.catalog[setup_price_id(cur)].unit_amount_cents
+                subtotal += setup
+                lines.append(_Line(None, setup_price_id(cur), 1.0, setup, 0, period_start, period_start, line_type="invoiceitem"))
             self._invoice(cust, sub_id, period_start, period_end, subtotal,
-                          "subscription_create" if first_invoice else "subscription_cycle", paid=True)
+                          "subscription_create" if first_invoice else "subscription_cycle", paid=True,
+                          lines=lines, discount_id=discount_id)
             first_invoice = False
             # Cancellation requested during the period takes effect at its end.
             cancel_at: dt.datetime | None = None
@@ -281,7 +354,7 @@ class BillingSimulator:
             for t in change_times:
                 if t >= change_until or t >= self.horizon:
                     break
-                tier = self._change(cust, sub_id, items, tier, term, t, period_end, pct_at(t))
+                tier = self._change(cust, sub_id, items, tier, term, t, period_end, pct_at(t), discount_id)
             if cancel_at is not None:
                 if cancel_at >= self.horizon:
                     break
@@ -302,9 +375,9 @@ class BillingSimulator:
         return None
 
     def _change(self, cust: dict[str, Any], sub_id: str, items: list[_Item], tier: str, term: str,
-                t: dt.datetime, period_end: dt.datetime, pct: float) -> str:
+                t: dt.datetime, period_end: dt.datetime, pct: float, discount_id: str | None) -> str:
         """A mid-period seat or plan change at ``t``: closes the main item's version, opens a new one,
-        and bills the prorated difference of an increase."""
+        and invoices the prorations at once (an increase is charged, a decrease credited)."""
         r = self.r
         main = items[0]
         old_cents = self._licensed_cents([main], pct)
@@ -324,9 +397,18 @@ class BillingSimulator:
         self._close_item(sub_id, main, t)
         items[0] = _Item(main.item_id, recurring_price_id(new_tier, term, cust["currency"]), quantity, t)
         new_cents = self._licensed_cents([items[0]], pct)
+        remaining = (period_end - t) / (period_end - self._period_start_of(t, period_end, term))
+        unused = self._licensed_lines([main], pct, t, period_end, remaining, sign=-1, proration=True)
+        added = self._licensed_lines([items[0]], pct, t, period_end, remaining, proration=True)
         if new_cents > old_cents:
-            remaining = (period_end - t) / (period_end - self._period_start_of(t, period_end, term))
-            self._invoice(cust, sub_id, t, period_end, round((new_cents - old_cents) * remaining), "subscription_update", paid=True)
+            subtotal = round((new_cents - old_cents) * remaining)
+            reason = "subscription_update"
+        else:
+            subtotal = sum(line.amount - line.discount for line in unused + added)
+            reason = "subscription_credit"
+        # The existing subtotal rounds the net difference once; the last line absorbs the cent.
+        added[-1].amount += subtotal - sum(line.amount - line.discount for line in unused + added)
+        self._invoice(cust, sub_id, t, period_end, subtotal, reason, paid=True, lines=unused + added, discount_id=discount_id)
         return new_tier
 
     @staticmethod

@@ -52,7 +52,7 @@ class DefectSpec:
 SPECS: dict[str, DefectSpec] = {
     "billing/customers.csv": DefectSpec("id", "created", "unix", currency="currency"),
     "billing/subscriptions.csv": DefectSpec("id", "created", "unix", orphan="customer"),
-    "billing/invoices.csv": DefectSpec("id", "created", "unix", amount="total", currency="currency"),
+    "billing/invoices.csv": DefectSpec("id", "created", "unix", amount="amount_paid", currency="currency"),
     "billing/charges.csv": DefectSpec("id", "created", "unix", amount="amount", currency="currency"),
     "billing/refunds.csv": DefectSpec("id", "created", "unix", amount="amount", currency="currency"),
     "crm/form_submissions.csv": DefectSpec("conversion_id", "submitted_at", "unix_ms"),

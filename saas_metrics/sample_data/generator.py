@@ -37,8 +37,8 @@ GROUND_TRUTH_DIR = "_ground_truth"
 #: Every native file the simulator writes, relative to the output folder.
 NATIVE_FILES = (
     "billing/customers.csv", "billing/prices.csv", "billing/subscriptions.csv", "billing/subscription_items.csv",
-    "billing/subscription_status_history.csv", "billing/discounts.csv", "billing/invoices.csv", "billing/charges.csv",
-    "billing/refunds.csv",
+    "billing/subscription_status_history.csv", "billing/discounts.csv", "billing/invoices.csv", "billing/invoice_lines.csv",
+    "billing/charges.csv", "billing/refunds.csv",
     "crm/contacts.csv", "crm/companies.csv", "crm/deals.csv", "crm/form_submissions.csv", "crm/touchpoints.csv",
     "crm/meetings.csv",
     "web/sessions.csv",
@@ -181,6 +181,7 @@ def generate(out_dir: Path, *, seed: int = 42, customers: int = 2000, months: in
         "billing/subscription_status_history.csv": bx.status_history_csv(b["statuses"]),
         "billing/discounts.csv": bx.discounts_csv(b["discounts"]),
         "billing/invoices.csv": bx.invoices_csv(rec),
+        "billing/invoice_lines.csv": bx.invoice_lines_csv(rec, catalog),
         "billing/charges.csv": bx.charges_csv(rec),
         "billing/refunds.csv": bx.refunds_csv(rec),
         **{f"crm/{name}.csv": frame for name, frame in crm_files.items()},

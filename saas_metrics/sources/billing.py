@@ -5,7 +5,8 @@ Amounts are integer minor units (cents) in Stripe and become major units
 case; unix or ISO timestamps become naive UTC. Native files (docs/sources.md):
 billing/customers.csv, prices.csv, subscriptions.csv, subscription_items.csv,
 subscription_status_history.csv, discounts.csv, invoices.csv, charges.csv,
-refunds.csv, and the optional periods-style import subscription_periods.csv.
+refunds.csv, the invoice line items invoice_lines.csv (optional) and the optional periods-style
+import subscription_periods.csv.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ def read_subscriptions(sources_dir: Path) -> pd.DataFrame:
         "cancel_at_period_end": t.boolean("cancel_at_period_end", "cancel_at_period_end"),
         "cancel_at": t.timestamp("cancel_at", "cancel_at"), "canceled_at": t.timestamp("canceled_at", "canceled_at"),
         "ended_at": t.timestamp("ended_at", "ended_at"),
+        "history_since": t.timestamp("history_since", "history_since") if t.has("history_since") else None,
     }, s.BILLING_SUBSCRIPTIONS)
 
 
@@ -120,6 +122,49 @@ def read_invoices(sources_dir: Path) -> pd.DataFrame:
         "currency": currency, "subtotal": _major(t, "subtotal", "subtotal", currency), "tax": _major(t, "tax", "tax", currency),
         "total": _major(t, "total", "total", currency), "amount_paid": _major(t, "amount_paid", "amount_paid", currency),
     }, s.BILLING_INVOICES)
+
+
+#: Canonical columns an invoice line takes from its invoice (invoices.csv).
+_FROM_INVOICE = {"customer_id": "customer_id", "invoice_status": "status", "invoice_created_at": "created_at",
+                 "invoice_due_at": "due_at", "invoice_paid_at": "paid_at"}
+
+
+def read_invoice_lines(sources_dir: Path) -> pd.DataFrame:
+    """Stripe invoice line items (``billing/invoice_lines.csv``, optional) with their invoice's customer,
+    status and dates from invoices.csv. ``type`` subscription / invoiceitem; a subscription line whose
+    price is metered (``price_recurring_usage_type``) becomes ``metered``. ``discount_amounts`` and
+    ``tax_amounts`` are flattened to their sums, ``discounts`` to comma-separated ids."""
+    t = open_native(sources_dir, "billing/invoice_lines.csv", SYSTEM, optional=True)
+    if t is None:
+        return s.BILLING_INVOICE_LINES.empty_frame()
+    currency = upper(t.text("currency"))
+    line_type = t.text("type").str.lower()
+    if t.has("price_recurring_usage_type"):
+        metered = t.text("price_recurring_usage_type").str.lower().eq("metered").fillna(False).astype(bool)
+        line_type = line_type.mask(metered & line_type.eq("subscription").fillna(False).astype(bool), "metered")
+    optional = {
+        "interval": t.text("price_recurring_interval") if t.has("price_recurring_interval") else None,
+        "interval_count": t.integer("price_recurring_interval_count", "interval_count")
+        if t.has("price_recurring_interval_count") else None,
+        "discount_ids": t.text("discounts") if t.has("discounts") else None,
+        "tax": _major(t, "tax_amounts", "tax", currency) if t.has("tax_amounts") else None,
+    }
+    invoice_id = t.text("invoice")
+    frame = t.finish({
+        "line_id": t.text("id"), "invoice_id": invoice_id, "customer_id": None,
+        "subscription_id": t.text("subscription"), "item_id": t.text("subscription_item"), "price_id": t.text("price"),
+        "quantity": t.number("quantity", "quantity"), "amount": _major(t, "amount", "amount", currency),
+        "discount_amount": _major(t, "discount_amounts", "discount_amount", currency), **optional,
+        "currency": currency, "period_start": t.timestamp("period_start", "period_start"),
+        "period_end": t.timestamp("period_end", "period_end"), "proration": t.boolean("proration", "proration"),
+        "line_type": line_type, "invoice_status": None, "invoice_created_at": None, "invoice_due_at": None,
+        "invoice_paid_at": None,
+    }, s.BILLING_INVOICE_LINES)
+    if (Path(sources_dir) / "billing/invoices.csv").is_file() and len(frame):
+        invoices = read_invoices(sources_dir).drop_duplicates("invoice_id").set_index("invoice_id")
+        for target, column in _FROM_INVOICE.items():
+            frame[target] = frame["invoice_id"].map(invoices[column]).astype(frame[target].dtype)
+    return frame
 
 
 def read_payments(sources_dir: Path) -> pd.DataFrame:

@@ -33,6 +33,7 @@ READERS: dict[str, Reader] = {
     "billing_subscription_status_history": billing.read_subscription_status_history,
     "billing_discounts": billing.read_discounts,
     "billing_invoices": billing.read_invoices,
+    "billing_invoice_lines": billing.read_invoice_lines,
     "billing_payments": billing.read_payments,
     "billing_refunds": billing.read_refunds,
     "billing_subscription_periods": billing.read_subscription_periods,
@@ -67,6 +68,9 @@ NATIVE_FILES_OF: dict[str, tuple[str, ...]] = {
     "billing_subscription_status_history": ("billing/subscription_status_history.csv",),
     "billing_discounts": ("billing/discounts.csv",),
     "billing_invoices": ("billing/invoices.csv",),
+    # Also reads invoices.csv (status, dates), which is exported with it: watching it too would make
+    # every new invoice request the latest month as well.
+    "billing_invoice_lines": ("billing/invoice_lines.csv",),
     "billing_payments": ("billing/charges.csv",),
     "billing_refunds": ("billing/refunds.csv", "billing/charges.csv"),
     "billing_subscription_periods": ("billing/subscription_periods.csv",),

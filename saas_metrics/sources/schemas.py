@@ -43,6 +43,7 @@ SUBSCRIPTION_STATUSES = (
 )
 BILLING_INTERVALS = ("day", "week", "month", "year")
 INVOICE_STATUSES = ("draft", "open", "paid", "uncollectible", "void")
+INVOICE_LINE_TYPES = ("subscription", "invoiceitem", "metered")
 PAYMENT_STATUSES = ("succeeded", "failed", "pending")
 LIFECYCLE_STAGES = ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer", "evangelist", "other")
 FORM_TYPES = ("free_trial", "live_demo", "video_demo", "contact", "newsletter")
@@ -99,6 +100,8 @@ BILLING_SUBSCRIPTIONS = _table("billing_subscriptions", "Subscriptions (Stripe s
     C("cancel_at", "datetime", "scheduled cancellation (future) if any"),
     C("canceled_at", "datetime", "when the cancellation was requested"),
     C("ended_at", "datetime", "when the subscription actually ended (end of the paid period)"),
+    C("history_since", "datetime", "item and status history known from this instant only (e.g. Stripe's 30-day event "
+      "retention); null: complete since the subscription began"),
 ], key=("subscription_id",))
 
 BILLING_SUBSCRIPTION_ITEMS = _table("billing_subscription_items", "Subscription item versions (history): each row one price/quantity valid over [valid_from, valid_to). Snapshot.", [
@@ -142,6 +145,31 @@ BILLING_INVOICES = _table("billing_invoices", "Invoices, partitioned by creation
     C("total", "float"),
     C("amount_paid", "float"),
 ], time_column="created_at", key=("invoice_id",))
+
+BILLING_INVOICE_LINES = _table("billing_invoice_lines", "Invoice line items (Stripe line item objects) with their invoice's customer, status and dates: the revenue history billing systems keep. Snapshot.", [
+    C("line_id", "str", "line item id (il_...)", nullable=False),
+    C("invoice_id", "str", nullable=False),
+    C("customer_id", "str", "the invoice's customer"),
+    C("subscription_id", "str", "subscription the line bills (null for a one-off invoice item)"),
+    C("item_id", "str", "subscription item the line bills"),
+    C("price_id", "str"),
+    C("quantity", "float"),
+    C("amount", "float", "before discounts and tax, major units; negative for a credit (unused time of a proration)"),
+    C("discount_amount", "float", "sum of the line's discount_amounts"),
+    C("discount_ids", "str", "the discounts behind discount_amount (di_...), comma-separated"),
+    C("tax", "float", "sum of the line's tax_amounts"),
+    C("currency", "str"),
+    C("period_start", "datetime", "service period start (inclusive)"),
+    C("period_end", "datetime", "service period end (exclusive)"),
+    C("proration", "bool"),
+    C("line_type", "str", "subscription / invoiceitem (one-off) / metered (usage-based subscription line)"),
+    C("interval", "str", "the line's price: day / week / month / year (when the export expands the price)"),
+    C("interval_count", "int", "the line's price: intervals per billing period"),
+    C("invoice_status", "str", "draft / open / paid / uncollectible / void"),
+    C("invoice_created_at", "datetime"),
+    C("invoice_due_at", "datetime"),
+    C("invoice_paid_at", "datetime"),
+], key=("line_id",))
 
 BILLING_PAYMENTS = _table("billing_payments", "Payments (Stripe charges), partitioned by creation month.", [
     C("payment_id", "str", nullable=False),

@@ -12,6 +12,25 @@ import pandas as pd
 from saas_metrics_tests.connectors.conn_fake_server import FakeServer, Request, Response
 
 GOOD_KEY = "sk_test_good"
+EMBEDDED_LINES = 1
+
+
+def _line_object(row: dict[str, str]) -> dict[str, Any]:
+    """An invoice_lines.csv row as Stripe's line item object (price expanded, as Stripe embeds it)."""
+    price = None
+    if row["price"]:
+        recurring = ({"interval": row["price_recurring_interval"], "interval_count": _int(row["price_recurring_interval_count"]),
+                      "usage_type": row["price_recurring_usage_type"]} if row["price_recurring_interval"] else None)
+        price = {"id": row["price"], "object": "price", "recurring": recurring}
+    discount = _int(row["discount_amounts"]) or 0
+    return {
+        "id": row["id"], "object": "line_item", "invoice": row["invoice"], "amount": _int(row["amount"]),
+        "currency": row["currency"], "discount_amounts": [{"amount": discount, "discount": row["discounts"]}] if discount else [],
+        "discounts": [row["discounts"]] if row["discounts"] else [], "period": {"start": _int(row["period_start"]), "end": _int(row["period_end"])},
+        "price": price, "proration": row["proration"] == "true", "quantity": _int(row["quantity"]),
+        "subscription": row["subscription"] or None, "subscription_item": row["subscription_item"] or None,
+        "tax_amounts": [{"amount": _int(row["tax_amounts"]) or 0}], "type": row["type"],
+    }
 
 
 def _csv(folder: Path, name: str) -> list[dict[str, str]]:
@@ -86,6 +105,10 @@ class StripeData:
                                                           "duration_in_months": _int(d["coupon_duration_in_months"])}}
             self.events.append({"id": f"evt_{d['id']}", "object": "event", "type": "customer.discount.created",
                                 "created": _int(d["start"]), "data": {"object": discount}})
+        self.invoice_lines: dict[str, list[dict[str, Any]]] = {}
+        if (billing / "invoice_lines.csv").is_file():
+            for line in _csv(billing, "invoice_lines.csv"):
+                self.invoice_lines.setdefault(line["invoice"], []).append(_line_object(line))
         self.invoices = []
         for i in _csv(billing, "invoices.csv"):
             created = _int(i["created"])
@@ -96,7 +119,11 @@ class StripeData:
                 # Stripe's invoice-level period is the previous usage period; the service period is on the lines.
                 "period_start": created, "period_end": created, "currency": i["currency"],
                 **{k: _int(i[k]) for k in ("subtotal", "tax", "total", "amount_paid", "amount_due")},
-                "lines": {"object": "list", "has_more": False, "data": [] if not i["period_start"] else [
+                # Real lines when the folder has them (the first EMBEDDED_LINES embedded, the rest paged
+                # from /v1/invoices/{id}/lines), else one line carrying the service period.
+                "lines": {"object": "list", "has_more": len(self.invoice_lines.get(i["id"], [])) > EMBEDDED_LINES,
+                          "data": self.invoice_lines[i["id"]][:EMBEDDED_LINES] if i["id"] in self.invoice_lines
+                          else [] if not i["period_start"] else [
                     {"id": f"il_{i['id']}", "object": "line_item", "period": {"start": _int(i["period_start"]), "end": _int(i["period_end"])}}]},
             })
         self.charges = [{"id": c["id"], "object": "charge", "customer": c["customer"], "invoice": c["invoice"] or None,
@@ -117,6 +144,13 @@ def stripe_route(data: StripeData, *, key: str = GOOD_KEY):
     def route(request: Request, server: FakeServer) -> Response:
         if request.headers.get("authorization") != f"Bearer {key}":
             return Response(401, {"error": {"type": "invalid_request_error", "message": "Invalid API Key provided: sk_test_****"}})
+        if request.path.startswith("/v1/invoices/") and request.path.endswith("/lines"):
+            lines = data.invoice_lines.get(request.path.split("/")[3], [])
+            after = request.arg("starting_after")
+            if after is not None:
+                lines = lines[next(n for n, o in enumerate(lines) if o["id"] == after) + 1:]
+            limit = int(request.arg("limit", "10"))
+            return Response(200, {"object": "list", "url": request.path, "has_more": len(lines) > limit, "data": lines[:limit]})
         if request.path not in collections:
             return Response(404, {"error": {"type": "invalid_request_error", "message": f"Unrecognized request URL ({request.path})"}})
         objects = list(collections[request.path])

@@ -102,9 +102,17 @@ def load_stripe(engine: sa.Engine, sources: Path, schema: str = "stripe") -> Non
         "status_transitions_paid_at": _ts(v["status_transitions_paid_at"]), "period_start": _ts(v["created"]),
         "period_end": _ts(v["created"]), "currency": v["currency"],
         **{k: _int(v[k]) for k in ("subtotal", "tax", "total", "amount_paid", "amount_due")}}))
-    lines = v[v["period_start"].notna()]
-    _write(engine, schema, "invoice_line_item", pd.DataFrame({"id": "il_" + lines["id"], "invoice_id": lines["id"],
-                                                              "period_start": _ts(lines["period_start"]), "period_end": _ts(lines["period_end"])}))
+    if (billing / "invoice_lines.csv").is_file():
+        il = _csv(billing / "invoice_lines.csv")
+        _write(engine, schema, "invoice_line_item", pd.DataFrame({
+            "id": il["id"], "invoice_id": il["invoice"], "subscription_id": il["subscription"],
+            "subscription_item_id": il["subscription_item"], "type": il["type"], "proration": il["proration"] == "true",
+            "price_id": il["price"], "quantity": _int(il["quantity"]).astype("Int64"), "amount": _int(il["amount"]),
+            "currency": il["currency"], "period_start": _ts(il["period_start"]), "period_end": _ts(il["period_end"])}))
+    else:
+        lines = v[v["period_start"].notna()]
+        _write(engine, schema, "invoice_line_item", pd.DataFrame({"id": "il_" + lines["id"], "invoice_id": lines["id"],
+                                                                  "period_start": _ts(lines["period_start"]), "period_end": _ts(lines["period_end"])}))
     ch = _csv(billing / "charges.csv")
     _write(engine, schema, "charge", pd.DataFrame({
         "id": ch["id"], "customer_id": ch["customer"], "invoice_id": ch["invoice"], "amount": _int(ch["amount"]),

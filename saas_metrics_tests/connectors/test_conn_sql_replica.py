@@ -55,6 +55,15 @@ def test_every_replica_table_reads_like_the_files(sources: Path, replica_url: st
     assert "re_deleted_in_source" not in set(refunds["refund_id"])  # _fivetran_deleted rows are ignored
 
 
+def test_invoice_line_items_read_like_the_files_but_without_discount_and_tax_amounts(sources: Path, replica_url: str) -> None:
+    lines = read_table("billing_invoice_lines", "sql", Path("unused"), config=fast_config(sql_replica_url=replica_url))
+    expected = read_source_table("billing_invoice_lines", sources)
+    assert (lines["discount_amount"] == 0).all() and lines["discount_ids"].isna().all()  # Fivetran keeps neither
+    assert (lines["line_type"] == "metered").any() and (lines["proration"] & (lines["amount"] < 0)).any()
+    expected = expected.assign(discount_amount=0.0, discount_ids=lines["discount_ids"].iloc[:0].reindex(expected.index), tax=0.0)
+    assert_same_canonical(lines, expected, "billing_invoice_lines")
+
+
 def test_missing_replica_table_is_a_clear_error(postgres_url: str) -> None:
     config = fast_config(sql_replica_url=postgres_url)
     with pytest.raises(ReplicaError, match="stripe replica: table 'invoice' not found in schema 'stripe'"):

@@ -125,3 +125,38 @@ s1,c1,2024-07-01,,120,basic
     assert out["end_date"].iloc[0] == T("2024-07-01") and pd.isna(out["end_date"].iloc[1])
     assert out["monthly_amount"].tolist() == pytest.approx([100.5, 120.0])
     assert out["currency"].isna().all()  # absent: the revenue code uses the reporting currency
+
+
+def test_invoice_lines_with_their_invoices(write) -> None:
+    write("billing/invoices.csv", """
+id,customer,subscription,status,billing_reason,created,due_date,status_transitions_paid_at,period_start,period_end,currency,subtotal,tax,total,amount_paid,amount_due
+in_1,cus_1,sub_1,paid,subscription_update,1735689600,,1735693200,1735689600,1738368000,eur,4000,760,4760,4760,0
+in_2,cus_2,sub_2,open,subscription_cycle,1738368000,1738368000,,1738368000,1740787200,jpy,3000,0,3000,0,3000
+""")
+    d = write("billing/invoice_lines.csv", """
+id,invoice,subscription,subscription_item,type,proration,price,price_recurring_interval,price_recurring_interval_count,price_recurring_usage_type,quantity,amount,discount_amounts,discounts,tax_amounts,currency,period_start,period_end
+il_1,in_1,sub_1,si_1,subscription,true,price_a,month,1,licensed,2,-5000,-1000,di_1,-190,eur,1735689600,1738368000
+il_2,in_1,sub_1,si_1,subscription,true,price_b,month,1,licensed,2,11000,2000,di_1,950,eur,1735689600,1738368000
+il_3,in_2,sub_2,si_2,subscription,false,price_api,month,1,metered,,3000,0,,0,jpy,1735689600,1738368000
+il_4,in_9,,,invoiceitem,false,price_setup,,,,1,499,0,,0,eur,1735689600,1735689600
+""")
+    out = billing.read_invoice_lines(d)
+    assert out["line_id"].tolist() == ["il_1", "il_2", "il_3", "il_4"]
+    # cents -> major units (JPY has no minor unit); credits keep their sign
+    assert out["amount"].tolist() == [-50.0, 110.0, 3000.0, 4.99]
+    assert out["discount_amount"].tolist()[:2] == [-10.0, 20.0] and out["tax"].tolist()[:2] == [-1.9, 9.5]
+    assert out["discount_ids"].iloc[0] == "di_1" and out["proration"].tolist() == [True, True, False, False]
+    # a metered subscription line is `metered`; a one-off invoice item stays `invoiceitem`
+    assert out["line_type"].tolist() == ["subscription", "subscription", "metered", "invoiceitem"]
+    assert out["interval"].iloc[0] == "month" and out["interval_count"].iloc[0] == 1
+    assert out["period_start"].iloc[0] == T("2025-01-01") and out["period_end"].iloc[0] == T("2025-02-01")
+    # customer, status and dates come from invoices.csv; an unknown invoice leaves them null
+    assert out["customer_id"].tolist()[:3] == ["cus_1", "cus_1", "cus_2"] and pd.isna(out["customer_id"].iloc[3])
+    assert out["invoice_status"].tolist()[:3] == ["paid", "paid", "open"]
+    assert out["invoice_paid_at"].iloc[0] == T("2025-01-01 01:00") and pd.isna(out["invoice_paid_at"].iloc[2])
+    assert out["invoice_due_at"].iloc[2] == T("2025-02-01")
+
+
+def test_invoice_lines_file_is_optional(tmp_path, recwarn) -> None:
+    assert billing.read_invoice_lines(tmp_path).empty
+    assert not [w for w in recwarn if "invoice_lines" in str(w.message)]
