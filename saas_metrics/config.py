@@ -67,6 +67,12 @@ class RevenuePolicy(BaseModel):
     gross_margin: float = Field(1.0, gt=0, le=1, description="gross margin used by LTV and CAC payback")
     ltv_churn_window_months: int = Field(6, ge=1, description="trailing months of customer churn averaged for LTV")
     cohort_max_age_months: int = Field(36, ge=1, description="oldest cohort age reported in cohort_retention")
+    clv_lifetime: Literal["churn_rate", "compounded"] = Field(
+        "churn_rate",
+        description="customer lifetime behind the CLV forms: churn_rate = 1 / monthly churn months (every form "
+        "agrees: churn 5 %, ARPA 500 -> 10,000); compounded = 12 / (1 - (1 - churn)^12) months, the annual-spend "
+        "form then uses the compounded annual churn (13,053.70)",
+    )
 
 
 class AcquisitionPolicy(BaseModel):

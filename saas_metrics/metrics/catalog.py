@@ -13,7 +13,7 @@ import importlib
 import pkgutil
 
 from saas_metrics.metrics import kpi
-from saas_metrics.metrics.kpi import ALL, COUNT, CURRENCY, RATIO, MetricDef
+from saas_metrics.metrics.kpi import ALL, COUNT, CURRENCY, MONTHS, RATIO, MetricDef
 from saas_metrics.metrics.segments import SEGMENT_METRICS, SEGMENTS
 
 _REV = "METRICS_SPEC.md 'Revenue (billing source)'"
@@ -140,9 +140,15 @@ REVENUE_METRICS: list[MetricDef] = [
     _ltv("clv_simple", CURRENCY, "arpa(M) / customer_churn_rate(M)", "kpi_monthly (arpa, customer_churn_rate)",
          f"{_LTV}: clv_simple (the survey: churn 5 %, ARPA 500 -> 10,000)", notes="NULL when the churn of M is 0"),
     _ltv("clv_annual_spend", CURRENCY,
-         "average annual spend x average lifetime in years = (12 x arpa(M)) / (1 - (1 - customer_churn_rate(M))^12)",
+         "average annual spend x average lifetime in years = 12 x arpa(M) x customer_lifetime_months(M) / 12",
          "kpi_monthly (arpa, customer_churn_rate)", f"{_LTV}: the guide's annual spend x lifetime",
-         notes="lifetime in years = 1 / annualised churn (churn 5 %, ARPA 500 -> 13,053.70); no gross margin"),
+         policies=("revenue.clv_lifetime",),
+         notes="default lifetime 1 / churn: agrees with clv_simple (churn 5 %, ARPA 500 -> 6,000 x 1.6667 = 10,000); "
+               "clv_lifetime = compounded takes the years from the annualised churn (-> 13,053.70); no gross margin"),
+    _ltv("customer_lifetime_months", MONTHS,
+         "churn_rate (default): 1 / customer_churn_rate(M); compounded: 12 / (1 - (1 - customer_churn_rate(M))^12)",
+         "kpi_monthly (customer_churn_rate)", f"{_LTV}: lifetime = 1 / churn (churn 5 % -> 20 months)",
+         policies=("revenue.clv_lifetime",), notes="NULL when the churn of M is 0 or NULL; compounded: churn 5 % -> 26.11 months"),
 ]
 
 
