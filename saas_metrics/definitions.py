@@ -15,6 +15,7 @@ from saas_metrics.defs.alerting import build_alert_sensors
 from saas_metrics.defs.automation import build_automation_sensors, build_schedules
 from saas_metrics.defs.customer_assets import build_customer_assets
 from saas_metrics.defs.engagement_assets import build_engagement_assets
+from saas_metrics.defs.finance_assets import build_finance_assets
 from saas_metrics.defs.freshness import build_freshness_checks, build_freshness_schedule
 from saas_metrics.defs.metric_checks import build_metric_checks
 from saas_metrics.defs.partitions import monthly_partitions
@@ -29,6 +30,7 @@ from saas_metrics.warehouse.store import keep_read_columns
 
 #: The domain KPI tables that kpi_monthly unions.
 KPI_SOURCES = ["kpi_revenue", "kpi_ltv", "kpi_segments", "kpi_acquisition", "kpi_funnel", "kpi_engagement"]
+KPI_SOURCES += ["kpi_growth"]
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
@@ -39,6 +41,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     assets += build_customer_assets(settings)
     assets += build_acquisition_assets(settings, partitions)
     assets += build_engagement_assets(settings, partitions)
+    assets += build_finance_assets(settings, partitions)
     assets += build_report_assets(settings, partitions, KPI_SOURCES)
     job = dg.define_asset_job(
         JOB_NAME,

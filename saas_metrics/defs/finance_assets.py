@@ -1,0 +1,34 @@
+"""Growth and cash-efficiency KPIs: thin wiring around saas_metrics.metrics.growth."""
+
+import dagster as dg
+import pandas as pd
+from dagster import AssetExecutionContext
+
+from saas_metrics.config import Settings
+from saas_metrics.defs.common import SINGLE_RUN, asset_window, kinds_for, table_metadata, window_months
+from saas_metrics.defs.revenue_assets import kpi_table
+from saas_metrics.metrics.growth import GROWTH_LOOKBACK_MONTHS, growth_kpis
+
+
+def _months(context: AssetExecutionContext) -> list[pd.Timestamp]:
+    return [pd.Timestamp(m) for m in window_months(asset_window(context))]
+
+
+def _lookback(months: int) -> dg.TimeWindowPartitionMapping:
+    return dg.TimeWindowPartitionMapping(start_offset=-months, end_offset=0, allow_nonexistent_upstream_partitions=True)
+
+
+def build_finance_assets(settings: Settings, partitions: dg.PartitionsDefinition) -> list:
+    kpi_growth_schema = kpi_table("kpi_growth", "MRR growth (month over month, compounded over 3/6/12 months), "
+                                                "ARR growth year over year and ARR per customer per month.")
+    common = {"owners": ["team:finance"], "kinds": kinds_for(settings), "partitions_def": partitions,
+              "backfill_policy": SINGLE_RUN, "group_name": "finance"}
+
+    @dg.asset(metadata=table_metadata(kpi_growth_schema),
+              ins={"kpi_revenue": dg.AssetIn(partition_mapping=_lookback(GROWTH_LOOKBACK_MONTHS))}, **common)
+    def kpi_growth(context: AssetExecutionContext, kpi_revenue: pd.DataFrame) -> pd.DataFrame:
+        """mrr_growth_rate, cmgr_3m/6m/12m (compound monthly growth), arr_growth_rate_yoy and
+        arr_per_customer. Reads kpi_revenue of M-12 .. M. See docs/metrics.md#domain-growth."""
+        return growth_kpis(kpi_revenue, _months(context))
+
+    return [kpi_growth]
