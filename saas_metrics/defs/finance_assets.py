@@ -5,7 +5,13 @@ import pandas as pd
 from dagster import AssetExecutionContext
 
 from saas_metrics.config import Settings
-from saas_metrics.defs.common import SINGLE_RUN, asset_window, kinds_for, table_metadata, window_months
+from saas_metrics.defs.common import (
+    SINGLE_RUN,
+    asset_window,
+    kinds_for,
+    table_metadata,
+    window_months,
+)
 from saas_metrics.defs.revenue_assets import kpi_table
 from saas_metrics.metrics.growth import GROWTH_LOOKBACK_MONTHS, growth_kpis
 
