@@ -26,6 +26,9 @@ _CHANNEL_NOTE = (
     "u_shaped, w_shaped, time_decay). Channel rows exist for paid channels and channels with ad spend."
 )
 _NEW = "new customers = mrr_movements 'new' in M (reactivations excluded)"
+_GUIDE = "the HubSpot/PMG guide 'Key SaaS metrics and how to track them in HubSpot' (2020)"
+_STAGE_NOTE = ("cohort form: N = lead_to_customer_days (90); provisional while as_of < first day of M+1 + N days; "
+               "a contact that skipped the stage is not in its denominator")
 
 
 ACQUISITION_METRICS: list[MetricDef] = [
@@ -89,6 +92,19 @@ ACQUISITION_METRICS: list[MetricDef] = [
        "mrr_movements, crm_contacts (billing_customers optional), first paid dates", f"{_FUNNEL}: Viral coefficient"),
     MetricDef("viral_coefficient", RATIO, "funnel", "referred_new_customers(M) / paying customers at the end of M-1", "mrr_movements",
        f"{_FUNNEL}: Viral coefficient"),
+    MetricDef("mql_to_sql_rate", RATIO, "funnel",
+       "contacts whose mql_at is in M and whose sql_at follows within N days / contacts whose mql_at is in M",
+       "crm_contacts", f"{_GUIDE}: MQL -> SQL conversion", policies=("acquisition.lead_to_customer_days",),
+       notes=_STAGE_NOTE),
+    MetricDef("sql_to_customer_rate", RATIO, "funnel",
+       "contacts whose sql_at is in M whose customer first paid within N days after sql_at / contacts whose sql_at is in M",
+       "crm_contacts, identity links, first paid dates", f"{_GUIDE}: SQL -> customer conversion",
+       policies=("acquisition.lead_to_customer_days",), notes=_STAGE_NOTE),
+    MetricDef("pql_to_paid_rate", RATIO, "funnel",
+       "PQLs of M whose customer first paid within N days after the day they became a PQL / pqls(M)",
+       "product_usage, product_accounts, identity links, first paid dates", f"{_GUIDE}: PQL -> paid conversion",
+       policies=("acquisition.lead_to_customer_days", "acquisition.pql_event", "acquisition.pql_event_count"),
+       notes=_STAGE_NOTE),
     # --- trials (trials.trial_kpis) ---
     MetricDef("trials_requested", COUNT, "funnel", "distinct contacts with a free_trial form submission in M", "crm_form_submissions",
        f"{_FUNNEL}: Trial-to-paid (requested)"),

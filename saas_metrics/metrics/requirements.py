@@ -48,6 +48,9 @@ METRIC_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "resolution_hours_median": _TICKETS, "resolution_hours_p90": _TICKETS,
     "nps": ("nps_responses",), "nps_responses": ("nps_responses",),
 }
+METRIC_REQUIREMENTS |= {
+    "mql_to_sql_rate": _CRM, "sql_to_customer_rate": _CRM, "pql_to_paid_rate": _PRODUCT + _USAGE,
+}
 
 
 def unavailable_metrics(available_tables: set[str]) -> set[str]:
