@@ -91,6 +91,19 @@ class AcquisitionPolicy(BaseModel):
     )
     trial_abandon_days: int = Field(14, ge=1, description="a trial requested but not started within this many days is abandoned")
     identity_match_rate_warn_below: float = Field(0.9, ge=0, le=1)
+    deal_stage_probabilities: dict[str, float] = Field(
+        default_factory=lambda: {
+            "appointmentscheduled": 0.2, "qualifiedtobuy": 0.4, "presentationscheduled": 0.6,
+            "decisionmakerboughtin": 0.8, "contractsent": 0.9, "closedwon": 1.0, "closedlost": 0.0,
+        },
+        description="win probability per CRM deal stage (HubSpot's default sales pipeline) for the weighted "
+        "pipeline; a probability exported with the deal (hs_deal_stage_probability) wins",
+    )
+    deal_stage_probability_default: float = Field(
+        0.5, ge=0, le=1,
+        description="probability of a deal whose stage is not in deal_stage_probabilities, and of a deal open at "
+        "a past month's end that has closed since (the CRM snapshot no longer holds its stage at that time)",
+    )
 
 
 class EngagementPolicy(BaseModel):

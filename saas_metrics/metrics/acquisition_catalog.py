@@ -27,6 +27,8 @@ _CHANNEL_NOTE = (
 )
 _NEW = "new customers = mrr_movements 'new' in M (reactivations excluded)"
 _GUIDE = "the HubSpot/PMG guide 'Key SaaS metrics and how to track them in HubSpot' (2020)"
+_KPIS25 = "the '25 SaaS KPIs' list (2022)"
+_PIPELINE_NOTE = "a lost or won deal without closed_at cannot be placed in time and is left out"
 _STAGE_NOTE = ("cohort form: N = lead_to_customer_days (90); provisional while as_of < first day of M+1 + N days; "
                "a contact that skipped the stage is not in its denominator")
 
@@ -105,6 +107,18 @@ ACQUISITION_METRICS: list[MetricDef] = [
        "product_usage, product_accounts, identity links, first paid dates", f"{_GUIDE}: PQL -> paid conversion",
        policies=("acquisition.lead_to_customer_days", "acquisition.pql_event", "acquisition.pql_event_count"),
        notes=_STAGE_NOTE),
+    # --- pipeline (pipeline.pipeline_kpis) ---
+    MetricDef("open_deals", COUNT, "pipeline", "CRM deals created before first(M+1) and not closed by then", "crm_deals",
+       f"{_KPIS25}: Pipeline", notes=_PIPELINE_NOTE),
+    MetricDef("pipeline_value", CURRENCY, "pipeline", "sum of the amount of the open_deals at M's end, at M's last day's rate",
+       "crm_deals, fx_rates", f"{_KPIS25}: Pipeline value", notes=_PIPELINE_NOTE),
+    MetricDef("weighted_pipeline_value", CURRENCY, "pipeline",
+       "sum over open_deals of amount x win probability of the deal's stage",
+       "crm_deals, fx_rates", f"{_KPIS25}: Pipeline value (stage-weighted, HubSpot's weighted amount)",
+       policies=("acquisition.deal_stage_probabilities", "acquisition.deal_stage_probability_default"),
+       notes="probability: exported with the deal (hs_deal_stage_probability), else the stage's in the settings "
+             "(appointmentscheduled 0.2 .. contractsent 0.9), else the default 0.5, also for a deal closed since M's end; "
+             "10,000 at 0.6 + 20,000 at 0.9 -> 24,000"),
     # --- trials (trials.trial_kpis) ---
     MetricDef("trials_requested", COUNT, "funnel", "distinct contacts with a free_trial form submission in M", "crm_form_submissions",
        f"{_FUNNEL}: Trial-to-paid (requested)"),

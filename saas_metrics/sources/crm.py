@@ -91,6 +91,9 @@ def read_deals(sources_dir: Path) -> pd.DataFrame:
         "contact_id": t.text("associated_contact_id"), "created_at": t.timestamp("createdate", "created_at"),
         "closed_at": t.timestamp("closedate", "closed_at"), "stage": stage, "is_closed_won": won,
         "amount": t.number("amount", "amount"), "currency": upper(t.text("deal_currency_code")),
+        # optional HubSpot properties: read only when exported (no missing-column warning otherwise)
+        "stage_probability": t.number("hs_deal_stage_probability", "stage_probability") if t.has("hs_deal_stage_probability") else None,
+        "closed_lost_reason": t.text("closed_lost_reason") if t.has("closed_lost_reason") else None,
     }, s.CRM_DEALS)
 
 

@@ -215,6 +215,8 @@ CRM_DEALS = _table("crm_deals", "CRM deals. Snapshot.", [
     C("is_closed_won", "bool"),
     C("amount", "float", "first-year contract value"),
     C("currency", "str"),
+    C("stage_probability", "float", "win probability of the current stage, 0-1 (HubSpot hs_deal_stage_probability), when exported"),
+    C("closed_lost_reason", "str", "why a lost deal or a churned customer was lost (HubSpot closed_lost_reason), when exported"),
 ], key=("deal_id",))
 
 CRM_FORM_SUBMISSIONS = _table("crm_form_submissions", "Form submissions, partitioned by submission month.", [
