@@ -78,6 +78,16 @@ ENGAGEMENT_METRICS: list[MetricDef] = [
         _TICKETS, f"{_SPEC}: Support",
     ),
     MetricDef(
+        "first_response_hours_mean", HOURS, "support", "arithmetic mean of (first_response_at - created_at) in hours",
+        _TICKETS, f"{_SPEC}: Support (the HubSpot/PMG guide's average first response time)",
+        notes="tickets without a first response are excluded; one slow ticket moves it, unlike the median",
+    ),
+    MetricDef(
+        "resolution_hours_mean", HOURS, "support", "arithmetic mean of (solved_at - created_at) in hours",
+        _TICKETS, f"{_SPEC}: Support (the HubSpot/PMG guide's average resolution time)",
+        notes="unsolved tickets are excluded; the cohort is the creation month",
+    ),
+    MetricDef(
         "open_backlog", COUNT, "support", "tickets created before first(M+1) and not solved by first(M+1)",
         "support_tickets of M and every earlier month", f"{_SPEC}: Support (open backlog at month end)",
     ),

@@ -9,6 +9,8 @@ For tickets created in M (``created_at`` in [first(M), first(M+1))):
   **resolution_hours_median / _p90** the same for (solved_at - created_at) over those
   solved. Percentiles are ``numpy.percentile`` with linear interpolation
   (position p x (n - 1) in the sorted values): for 1..10 hours the p90 is 9.1.
+  **first_response_hours_mean / resolution_hours_mean** are the arithmetic means over the
+  same tickets (the guide's "average"; 1, 2 and 9 hours -> mean 4, median 2).
   The cohort is the creation month, so re-running M after later responses can add
   tickets created in M and answered after M's end. NaN when no ticket qualifies.
 - **open_backlog** = tickets created before first(M+1) and not solved by first(M+1):
@@ -117,6 +119,7 @@ def support_kpis(tickets: pd.DataFrame, months: Iterable[object], snapshots: pd.
     for column, prefix in (("first_response_hours", "first_response_hours"), ("resolution_hours", "resolution_hours")):
         wide[f"{prefix}_median"] = by_month[column].agg(lambda s: _percentile(s, 50)).reindex(index).to_numpy()
         wide[f"{prefix}_p90"] = by_month[column].agg(lambda s: _percentile(s, 90)).reindex(index).to_numpy()
+        wide[f"{prefix}_mean"] = by_month[column].mean().reindex(index).to_numpy()
     backlog = open_at_month_end(prepared, month_list)
     wide["open_backlog"] = backlog.groupby("month").size().reindex(index).fillna(0).to_numpy()
     units = {
@@ -125,6 +128,8 @@ def support_kpis(tickets: pd.DataFrame, months: Iterable[object], snapshots: pd.
         "first_response_hours_p90": kpi.HOURS,
         "resolution_hours_median": kpi.HOURS,
         "resolution_hours_p90": kpi.HOURS,
+        "first_response_hours_mean": kpi.HOURS,
+        "resolution_hours_mean": kpi.HOURS,
         "open_backlog": kpi.COUNT,
     }
     if snapshots is not None:
