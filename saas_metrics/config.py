@@ -112,6 +112,11 @@ class EngagementPolicy(BaseModel):
     usage_event: str | None = Field(None, description="count only this product event (None: all events)")
     usage_measure: Literal["active_user_days", "event_count", "active_users"] = "active_user_days"
     at_risk_drop_fraction: float = Field(0.5, gt=0, le=1, description="usage drop (fraction) that flags an account")
+    usage_floor: float | None = Field(
+        4.0, ge=0,
+        description="absolute usage floor (in usage_measure units; 4 active user-days = about one a week): paying "
+        "customers whose usage of the month is below it are counted in accounts_below_usage_floor; None disables it",
+    )
     health_weights: dict[str, float] = Field(
         default_factory=lambda: {"usage_trend": 35.0, "seat_utilisation": 20.0, "support_burden": 15.0, "nps": 15.0, "billing_health": 15.0}
     )

@@ -38,6 +38,14 @@ ENGAGEMENT_METRICS: list[MetricDef] = [
         "usage_per_account", COUNT, "engagement", "usage_total / product accounts with usage(M) > 0",
         "account_engagement", f"{_SPEC}: Product usage", policies=_USAGE_POLICIES,
     ),
+    MetricDef(
+        "accounts_below_usage_floor", COUNT, "engagement",
+        "customers paying at the end of M with a linked product account whose usage(M), summed over their accounts, is below usage_floor",
+        "account_engagement, customer_mrr", "the HubSpot/PMG guide 'Key SaaS metrics and how to track them in HubSpot' (2020): "
+        "usage below a threshold as an early churn signal", policies=(*_USAGE_POLICIES, "engagement.usage_floor"),
+        notes="the absolute counterpart of the usage-drop at-risk list (default floor 4 active user-days); alert rule "
+              "accounts_below_usage_floor; not emitted when usage_floor is None",
+    ),
     # --- customer health (health.health_kpis) ---
     *[
         MetricDef(

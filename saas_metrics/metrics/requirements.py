@@ -50,6 +50,7 @@ METRIC_REQUIREMENTS: dict[str, tuple[str, ...]] = {
 }
 METRIC_REQUIREMENTS |= {
     "mql_to_sql_rate": _CRM, "sql_to_customer_rate": _CRM, "pql_to_paid_rate": _PRODUCT + _USAGE,
+    "accounts_below_usage_floor": _USAGE,
     "first_response_hours_mean": _TICKETS, "resolution_hours_mean": _TICKETS,
     "open_deals": ("crm_deals",), "pipeline_value": ("crm_deals",), "weighted_pipeline_value": ("crm_deals",),
 }

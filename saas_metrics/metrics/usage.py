@@ -276,6 +276,28 @@ def usage_kpis(engagement: pd.DataFrame, usage: pd.DataFrame, months: Iterable[o
     return kpi.wide_to_kpi(wide, units)
 
 
+def usage_floor_kpis(engagement: pd.DataFrame, snapshots: pd.DataFrame, months: Iterable[object], floor: float) -> pd.DataFrame:
+    """kpi rows of ``accounts_below_usage_floor`` = customers paying at the end of M (customer_mrr,
+    mrr > 0) with a linked product account whose usage of M, summed over their accounts, is below
+    ``floor`` (usage_measure units). The absolute counterpart of the relative usage drop: an account
+    that never used the product never "drops". A paying customer without a linked account has no
+    engagement row and is not counted (its usage is unknown, not 0).
+    """
+    month_list = normalise_months(months)
+    require_columns(engagement, ["month", "customer_id", "usage"], "engagement")
+    require_columns(snapshots, ["month", "customer_id", "mrr"], "snapshots")
+    paying = snapshots.loc[pd.to_numeric(snapshots["mrr"], errors="coerce") > 0, ["month", "customer_id"]]
+    paying = paying.assign(month=month_of(paying["month"]), customer_id=paying["customer_id"].astype(str))
+    eng = engagement.loc[engagement["customer_id"].notna()]
+    eng = eng.assign(month=month_of(eng["month"]), customer_id=eng["customer_id"].astype(str),
+                     usage=pd.to_numeric(eng["usage"], errors="coerce").fillna(0.0))
+    per_customer = eng.groupby(["month", "customer_id"], as_index=False)["usage"].sum().merge(paying.drop_duplicates(), on=["month", "customer_id"])
+    below = per_customer.loc[per_customer["usage"] < floor].groupby("month")["customer_id"].nunique()
+    index = pd.DatetimeIndex(month_list, name="month")
+    wide = pd.DataFrame({"month": index, "accounts_below_usage_floor": below.reindex(index).fillna(0).to_numpy(dtype="float64")})
+    return kpi.wide_to_kpi(wide, {"accounts_below_usage_floor": kpi.COUNT})
+
+
 def at_risk_accounts(
     engagement: pd.DataFrame,
     snapshots: pd.DataFrame,
