@@ -75,10 +75,28 @@ class RevenuePolicy(BaseModel):
     )
 
 
+class CostScopeLine(BaseModel):
+    """Ledger lines counted as acquisition cost: a department, optionally one category, and the
+    share of those lines that acquisition uses (1.0 = all of it)."""
+
+    department: str = Field(min_length=1, description="finance_expenses.department (sales, marketing, g_and_a, ...)")
+    category: str | None = Field(None, description="finance_expenses.category (salaries, tools, ...); None = every category")
+    share: float = Field(1.0, ge=0, le=1, description="fraction of those lines' amount that counts")
+
+
 class AcquisitionPolicy(BaseModel):
     """Acquisition, funnel and attribution policies."""
 
     cac_lag_months: int = Field(0, ge=0, description="spend of M-k divided by new customers of M")
+    cac_scope: list[CostScopeLine] = Field(
+        default_factory=lambda: [CostScopeLine(department="sales"), CostScopeLine(department="marketing")],
+        description="ledger lines of cac (and sm_expenses) beside the ad spend: sales and marketing by default",
+    )
+    cac_fully_loaded_extra: list[CostScopeLine] = Field(
+        default_factory=lambda: [CostScopeLine(department="g_and_a")],
+        description="ledger lines cac_fully_loaded adds to cac_scope (the guides' 'advanced' CAC: people, tools "
+        "and overhead acquisition uses); default all of g_and_a, narrow it with category / share",
+    )
     lead_to_customer_days: int = Field(90, ge=1)
     trial_to_paid_days: int = Field(30, ge=1)
     demo_to_paid_days: int = Field(90, ge=1)
