@@ -92,7 +92,7 @@ def cohort_retention(
 
 COHORT_RETENTION_SEGMENTS = TableSchema(
     name="cohort_retention_segments",
-    description="cohort_retention within each acquisition channel and each plan tier (at the cohort month).",
+    description="cohort_retention within each acquisition channel and each plan tier (the tier at the cohort month).",
     columns=(
         Column("segment", "str", "acquisition_channel or plan_tier", nullable=False),
         Column("segment_value", "str", "the channel or tier; '(unknown)' when the customer has none", nullable=False),
@@ -105,12 +105,14 @@ UNKNOWN_SEGMENT = "(unknown)"
 
 
 def cohort_plan_tier(snapshots: pd.DataFrame, first_paid_month: pd.Series) -> pd.Series:
-    """customer_id -> plan tier of the customer's largest line at the end of its first paid month."""
+    """customer_id -> plan tier of the customer's largest line at the end of its first paid month
+    (else, when that month's snapshot is not in ``snapshots``, at the earliest month-end given)."""
     snaps = conform(snapshots, CUSTOMER_MRR)
     snaps = snaps[snaps["mrr"] > 0].assign(customer_id=lambda f: f["customer_id"].astype(str))
     fpm = pd.Series(pd.to_datetime(first_paid_month).to_numpy(dtype="datetime64[ns]"), index=first_paid_month.index.astype(str))
-    first = snaps[snaps["month"].to_numpy() == fpm.reindex(snaps["customer_id"].to_numpy()).to_numpy()]
-    return first.drop_duplicates("customer_id").set_index("customer_id")["plan_tier"]
+    at_cohort_month = snaps["month"].to_numpy() == fpm.reindex(snaps["customer_id"].to_numpy()).to_numpy()
+    ordered = snaps.assign(_first=~at_cohort_month).sort_values(["_first", "month"], kind="stable")
+    return ordered.drop_duplicates("customer_id").set_index("customer_id")["plan_tier"]
 
 def segmented_cohort_retention(
     snapshots_all_months: pd.DataFrame,

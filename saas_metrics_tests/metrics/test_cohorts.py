@@ -69,6 +69,8 @@ def test_cohorts_by_channel_and_by_plan_tier_by_hand():
     first_paid = pd.Series({"a": JAN, "b": JAN, "d": JAN})
     tier = cohort_plan_tier(snapshots, first_paid)
     assert tier.to_dict() == {"a": "growth", "b": "starter", "d": "starter"}  # the tier at the cohort month
+    # without January's snapshot, the earliest month-end read (a: enterprise in February)
+    assert cohort_plan_tier(snapshots[snapshots["month"] == FEB], first_paid).to_dict() == {"a": "enterprise", "d": "starter"}
     channel = pd.Series({"a": "google_ads", "b": "google_ads"})  # d has no channel
     out = segmented_cohort_retention(snapshots, first_paid, {"acquisition_channel": channel, "plan_tier": tier}, [FEB], 12)
     assert list(out.columns) == COHORT_RETENTION_SEGMENTS.column_names
