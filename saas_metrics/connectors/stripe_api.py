@@ -44,7 +44,8 @@ CUSTOMER_COLUMNS = ("id", "email", "name", "created", "currency", "address_count
 PRICE_COLUMNS = ("id", "product", "product_name", "nickname", "metadata_tier", "unit_amount", "currency", "type",
                  "recurring_interval", "recurring_interval_count", "recurring_usage_type", "billing_scheme", "active", "created")
 SUBSCRIPTION_COLUMNS = ("id", "customer", "status", "created", "start_date", "trial_start", "trial_end", "cancel_at_period_end",
-                        "cancel_at", "canceled_at", "ended_at", "current_period_start", "current_period_end", "collection_method")
+                        "cancel_at", "canceled_at", "ended_at", "current_period_start", "current_period_end", "collection_method",
+                        "cancellation_details_reason", "cancellation_details_feedback", "cancellation_details_comment")
 ITEM_COLUMNS = ("id", "subscription", "price", "quantity", "valid_from", "valid_to")
 STATUS_COLUMNS = ("subscription", "status", "valid_from", "valid_to")
 DISCOUNT_COLUMNS = ("id", "subscription", "coupon_id", "coupon_percent_off", "coupon_duration", "coupon_duration_in_months", "start", "end")
@@ -128,6 +129,9 @@ def price_row(p: Mapping[str, Any]) -> dict[str, Any]:
 def subscription_row(s: Mapping[str, Any]) -> dict[str, Any]:
     row = {c: s.get(c) for c in SUBSCRIPTION_COLUMNS}
     row["customer"] = _id(s.get("customer"))
+    details = s.get("cancellation_details") or {}  # the API nests it; a replica has the flat columns
+    for part in ("reason", "feedback", "comment"):
+        row[f"cancellation_details_{part}"] = details.get(part, row[f"cancellation_details_{part}"])
     return row
 
 

@@ -24,6 +24,10 @@ _MOVE_POLICIES = (*_MRR_POLICIES, "revenue.reactivation")
 _SEGMENTED = (ALL, *SEGMENTS)
 _MOVEMENTS = "mrr_movements (customer_mrr at the end of M-1 and M, fx_rates)"
 _SNAPSHOT = "customer_mrr (revenue_intervals at the last instant of M, fx_rates)"
+_CHURN_REASON = "churn_reason"
+_BY_REASON = ("by churn_reason: the reason of each churned customer (churn_reasons table: churn_reasons.csv, the CRM "
+              "company's churn_reason, a lost deal's closed_lost_reason, Stripe cancellation_details; 'unknown' when none); "
+              "the reasons of a month sum to the headline")
 _CONSTANT = "start MRR = sum of mrr_start_fx (end of M-1 at M's rate), so numerator and denominator share one currency basis"
 
 _LINE_MRR = (
@@ -74,7 +78,8 @@ REVENUE_METRICS: list[MetricDef] = [
     _def("contraction_mrr", CURRENCY, "sum of m0' - m1 over customers with 0 < m1 < m0' (local amount shrank)", _MOVEMENTS,
          f"{_REV}: Customer MRR movements", policies=_MOVE_POLICIES, segments=_segments("contraction_mrr")),
     _def("churned_mrr", CURRENCY, "sum of m0' over customers with m0 > 0 = m1", _MOVEMENTS,
-         f"{_REV}: Customer MRR movements", policies=_MOVE_POLICIES, segments=_segments("churned_mrr")),
+         f"{_REV}: Customer MRR movements", policies=_MOVE_POLICIES, segments=(*_segments("churned_mrr"), _CHURN_REASON),
+         notes=_BY_REASON),
     _def("reactivation_mrr", CURRENCY, "sum of m1 over customers with m0 = 0 < m1 whose first paid month is before M",
          _MOVEMENTS, f"{_REV}: Customer MRR movements", policies=_MOVE_POLICIES,
          notes="revenue.reactivation = never counts every return as new"),
@@ -86,7 +91,7 @@ REVENUE_METRICS: list[MetricDef] = [
     _def("new_customers", COUNT, "customers with movement new in M", _MOVEMENTS, f"{_REV}: Customer MRR movements",
          policies=_MOVE_POLICIES),
     _def("churned_customers", COUNT, "customers with movement churn in M", _MOVEMENTS, f"{_REV}: Customer MRR movements",
-         policies=_MOVE_POLICIES),
+         policies=_MOVE_POLICIES, segments=(ALL, _CHURN_REASON), notes=_BY_REASON),
     _def("reactivated_customers", COUNT, "customers with movement reactivation in M", _MOVEMENTS,
          f"{_REV}: Customer MRR movements", policies=_MOVE_POLICIES),
     _def("expansion_share", RATIO, "expansion_mrr / (new_mrr + expansion_mrr + reactivation_mrr)", _MOVEMENTS,

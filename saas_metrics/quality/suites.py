@@ -196,6 +196,7 @@ SUITES: dict[str, TableRules] = {
             references={"company_id": "company_id"},
         ),
         _rules(s.CRM_COMPANIES),
+        _rules(s.CRM_CHURN_REASONS, references=CUSTOMER),
         _rules(
             s.CRM_DEALS,
             currency_columns=("currency",),

@@ -22,6 +22,7 @@ from saas_metrics.sample_data import billing_export as bx
 from saas_metrics.sample_data.ads_sim import simulate_ads
 from saas_metrics.sample_data.billing_sim import BillingRecords, simulate_billing
 from saas_metrics.sample_data.catalog import build_catalog
+from saas_metrics.sample_data.churn_reasons_sim import plant_churn_reasons
 from saas_metrics.sample_data.crm_sim import crm_company_id, native_frames, simulate_crm
 from saas_metrics.sample_data.defects import SPECS, inject, to_cells
 from saas_metrics.sample_data.finance_sim import simulate_expenses, simulate_fx
@@ -39,7 +40,7 @@ NATIVE_FILES = (
     "billing/subscription_status_history.csv", "billing/discounts.csv", "billing/invoices.csv", "billing/charges.csv",
     "billing/refunds.csv",
     "crm/contacts.csv", "crm/companies.csv", "crm/deals.csv", "crm/form_submissions.csv", "crm/touchpoints.csv",
-    "crm/meetings.csv",
+    "crm/meetings.csv", "crm/churn_reasons.csv",
     "web/sessions.csv",
     "ads/google_ads.csv", "ads/meta_ads.csv", "ads/linkedin_ads.csv",
     "product/accounts.csv", "product/usage_daily.csv",
@@ -48,7 +49,8 @@ NATIVE_FILES = (
     "fx/rates.csv",
 )
 GROUND_TRUTH_FILES = tuple(f"{GROUND_TRUTH_DIR}/{name}" for name in
-                           ("customer_mrr.csv", "planted_at_risk.csv", "channel_costs.csv", "defects.csv"))
+                           ("customer_mrr.csv", "planted_at_risk.csv", "channel_costs.csv", "defects.csv",
+                            "planted_churn_reasons.csv"))
 
 
 @dataclass
@@ -126,10 +128,13 @@ def generate(out_dir: Path, *, seed: int = 42, customers: int = 2000, months: in
     b = _billing_frames(rec)
     mrr = customer_mrr(b["items"], b["statuses"], b["discounts"], b["subscriptions"], catalog, month_list)
     at_risk = pick_at_risk(rng, mrr, b["subscriptions"], month_list)
+    reasons = plant_churn_reasons(seed, b["subscriptions"], at_risk, pop.set_index("customer_id")["crm_company_id"], horizon)
 
     fx = simulate_fx(rng, add_months(first_month, -27), horizon)
     crm = simulate_crm(r, rng, pop, horizon, first_month, months)
     crm_files = native_frames(crm)
+    crm_files["companies"]["churn_reason"] = crm_files["companies"]["hs_object_id"].map(reasons["company_reason"])
+    crm_files["churn_reasons"] = reasons["file"]
     touches = pd.DataFrame({
         "occurred_at": pd.to_datetime([t["occurred_at"] for t in crm.touches]).astype("datetime64[ns]"),
         "event_type": [t["event_type"] for t in crm.touches], "visitor_id": [t["visitor_id"] for t in crm.touches],
@@ -169,7 +174,7 @@ def generate(out_dir: Path, *, seed: int = 42, customers: int = 2000, months: in
     files: dict[str, pd.DataFrame] = {
         "billing/customers.csv": bx.customers_csv(pop),
         "billing/prices.csv": bx.prices_csv(catalog, pd.Timestamp(first_month) - pd.DateOffset(months=30)),
-        "billing/subscriptions.csv": bx.subscriptions_csv(rec),
+        "billing/subscriptions.csv": bx.subscriptions_csv(rec).join(reasons["stripe"], on="id"),
         "billing/subscription_items.csv": bx.subscription_items_csv(b["items"]),
         "billing/subscription_status_history.csv": bx.status_history_csv(b["statuses"]),
         "billing/discounts.csv": bx.discounts_csv(b["discounts"]),
@@ -209,6 +214,7 @@ def generate(out_dir: Path, *, seed: int = 42, customers: int = 2000, months: in
                                               churn_month=at_risk["churn_month"].dt.strftime("%Y-%m-%d")),
         "channel_costs.csv": channel_costs,
         "defects.csv": pd.DataFrame(defect_log, columns=["file", "line", "column", "defect", "value"]),
+        "planted_churn_reasons.csv": reasons["truth"],
     }
     for name, frame in truth.items():
         texts[f"{GROUND_TRUTH_DIR}/{name}"] = to_cells(frame)

@@ -77,7 +77,19 @@ def read_companies(sources_dir: Path) -> pd.DataFrame:
         "company_id": t.text("hs_object_id"), "name": t.text("name"), "domain": _domain(t.text("domain")),
         "country": upper(t.text("country")), "created_at": t.timestamp("createdate", "created_at"),
         "owner_id": t.text("hubspot_owner_id"), "billing_customer_id": t.text("stripe_customer_id"),
+        "churn_reason": t.text("churn_reason") if t.has("churn_reason") else None,
     }, s.CRM_COMPANIES)
+
+
+def read_churn_reasons(sources_dir: Path) -> pd.DataFrame:
+    """crm/churn_reasons.csv, kept by hand: customer_id (billing id), churned_at, reason, comment."""
+    t = open_native(sources_dir, "crm/churn_reasons.csv", SYSTEM)
+    if t is None:
+        return s.CRM_CHURN_REASONS.empty_frame()
+    return t.finish({
+        "customer_id": t.text("customer_id"), "churned_at": t.timestamp("churned_at", "churned_at"),
+        "reason": t.text("reason"), "comment": t.text("comment"),
+    }, s.CRM_CHURN_REASONS)
 
 
 def read_deals(sources_dir: Path) -> pd.DataFrame:

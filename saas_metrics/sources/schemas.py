@@ -99,6 +99,9 @@ BILLING_SUBSCRIPTIONS = _table("billing_subscriptions", "Subscriptions (Stripe s
     C("cancel_at", "datetime", "scheduled cancellation (future) if any"),
     C("canceled_at", "datetime", "when the cancellation was requested"),
     C("ended_at", "datetime", "when the subscription actually ended (end of the paid period)"),
+    C("cancellation_reason", "str", "Stripe cancellation_details.reason: cancellation_requested / payment_failed / payment_disputed"),
+    C("cancellation_feedback", "str", "Stripe cancellation_details.feedback: too_expensive, missing_features, switched_service, unused, ..."),
+    C("cancellation_comment", "str", "Stripe cancellation_details.comment (the customer's words)"),
 ], key=("subscription_id",))
 
 BILLING_SUBSCRIPTION_ITEMS = _table("billing_subscription_items", "Subscription item versions (history): each row one price/quantity valid over [valid_from, valid_to). Snapshot.", [
@@ -203,6 +206,7 @@ CRM_COMPANIES = _table("crm_companies", "CRM companies. Snapshot.", [
     C("created_at", "datetime"),
     C("owner_id", "str"),
     C("billing_customer_id", "str", "explicit link to billing, when set"),
+    C("churn_reason", "str", "why the customer left (a HubSpot company property), when recorded"),
 ], key=("company_id",))
 
 CRM_DEALS = _table("crm_deals", "CRM deals. Snapshot.", [
@@ -218,6 +222,13 @@ CRM_DEALS = _table("crm_deals", "CRM deals. Snapshot.", [
     C("stage_probability", "float", "win probability of the current stage, 0-1 (HubSpot hs_deal_stage_probability), when exported"),
     C("closed_lost_reason", "str", "why a lost deal or a churned customer was lost (HubSpot closed_lost_reason), when exported"),
 ], key=("deal_id",))
+
+CRM_CHURN_REASONS = _table("crm_churn_reasons", "Churn reasons recorded by hand (churn_reasons.csv): one row per customer and churn. Snapshot.", [
+    C("customer_id", "str", "billing customer id", nullable=False),
+    C("churned_at", "datetime", "when the customer left (or the reason was recorded)", nullable=False),
+    C("reason", "str", "why (free text or a category; normalised to snake_case downstream)"),
+    C("comment", "str"),
+], key=("customer_id", "churned_at"))
 
 CRM_FORM_SUBMISSIONS = _table("crm_form_submissions", "Form submissions, partitioned by submission month.", [
     C("submission_id", "str", nullable=False),
