@@ -32,7 +32,7 @@ from saas_metrics.warehouse.store import keep_read_columns
 
 #: The domain KPI tables that kpi_monthly unions.
 KPI_SOURCES = ["kpi_revenue", "kpi_ltv", "kpi_segments", "kpi_acquisition", "kpi_funnel", "kpi_engagement"]
-KPI_SOURCES += ["kpi_growth", "kpi_churn_reasons"]
+KPI_SOURCES += ["kpi_growth", "kpi_finance", "kpi_churn_reasons"]
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:

@@ -13,6 +13,12 @@ from saas_metrics.defs.common import (
     window_months,
 )
 from saas_metrics.defs.revenue_assets import kpi_table
+from saas_metrics.metrics.finance import (
+    LEDGER_LOOKBACK,
+    REVENUE_LOOKBACK,
+    SPEND_LOOKBACK,
+    finance_kpis,
+)
 from saas_metrics.metrics.growth import GROWTH_LOOKBACK_MONTHS, growth_kpis
 
 
@@ -37,4 +43,21 @@ def build_finance_assets(settings: Settings, partitions: dg.PartitionsDefinition
         arr_per_customer. Reads kpi_revenue of M-12 .. M. See docs/metrics.md#domain-growth."""
         return growth_kpis(kpi_revenue, _months(context))
 
-    return [kpi_growth]
+    kpi_finance_schema = kpi_table("kpi_finance", "Cash balance, operating expenses, net burn, runway, burn multiple, "
+                                                  "magic number, operating margin and rule of 40 per month.")
+
+    @dg.asset(metadata=table_metadata(kpi_finance_schema),
+              ins={"kpi_revenue": dg.AssetIn(partition_mapping=_lookback(REVENUE_LOOKBACK)),
+                   "kpi_acquisition": dg.AssetIn(partition_mapping=_lookback(SPEND_LOOKBACK)),
+                   "expenses": dg.AssetIn("stg_finance_expenses", partition_mapping=_lookback(LEDGER_LOOKBACK)),
+                   "balances": dg.AssetIn("stg_finance_cash_balances"),
+                   "fx_rates": dg.AssetIn("stg_fx_rates", partition_mapping=_lookback(LEDGER_LOOKBACK + 1))}, **common)
+    def kpi_finance(context: AssetExecutionContext, kpi_revenue: pd.DataFrame, kpi_acquisition: pd.DataFrame,
+                    expenses: pd.DataFrame, balances: pd.DataFrame, fx_rates: pd.DataFrame) -> pd.DataFrame:
+        """cash_balance, operating_expenses, net_burn, runway_months, burn_multiple, magic_number,
+        operating_margin and rule_of_40. Reads kpi_revenue of M-12 .. M, kpi_acquisition of M-5 .. M and the
+        ledger of M-2 .. M. See docs/metrics.md#domain-finance."""
+        history = pd.concat([kpi_revenue, kpi_acquisition], ignore_index=True)
+        return finance_kpis(balances, expenses, fx_rates, history, _months(context), settings.reporting_currency)
+
+    return [kpi_growth, kpi_finance]

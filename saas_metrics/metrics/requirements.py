@@ -54,6 +54,12 @@ METRIC_REQUIREMENTS |= {
     "first_response_hours_mean": _TICKETS, "resolution_hours_mean": _TICKETS,
     **dict.fromkeys(("sm_spend_fully_loaded", "cac_fully_loaded", "cac_fully_loaded_payback_months",
                      "ltv_to_cac_fully_loaded"), ("ad_spend", "finance_expenses")),
+    "cash_balance": ("finance_cash_balances",),
+    "operating_expenses": ("finance_expenses", "ad_spend"), "operating_margin": ("finance_expenses", "ad_spend"),
+    "rule_of_40": ("finance_expenses", "ad_spend"), "magic_number": ("finance_expenses", "ad_spend"),
+    "net_burn": ("finance_expenses", "ad_spend", "billing_payments"),
+    "burn_multiple": ("finance_expenses", "ad_spend", "billing_payments"),
+    "runway_months": ("finance_cash_balances", "finance_expenses", "ad_spend", "billing_payments"),
     "open_deals": ("crm_deals",), "pipeline_value": ("crm_deals",), "weighted_pipeline_value": ("crm_deals",),
 }
 

@@ -231,6 +231,7 @@ SUITES: dict[str, TableRules] = {
             currency_columns=("currency",),
             non_negative=("amount",),
         ),
+        _rules(s.FINANCE_CASH_BALANCES, currency_columns=("currency",)),
         # The FX table defines the known currencies, so its own currency column is
         # checked for shape (ISO 4217) rather than membership.
         _rules(s.FX_RATES, patterns={"currency": r"^[A-Z]{3}$"}, positive=("rate_to_usd",)),

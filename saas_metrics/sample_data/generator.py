@@ -25,7 +25,11 @@ from saas_metrics.sample_data.catalog import build_catalog
 from saas_metrics.sample_data.churn_reasons_sim import plant_churn_reasons
 from saas_metrics.sample_data.crm_sim import crm_company_id, native_frames, simulate_crm
 from saas_metrics.sample_data.defects import SPECS, inject, to_cells
-from saas_metrics.sample_data.finance_sim import simulate_expenses, simulate_fx
+from saas_metrics.sample_data.finance_sim import (
+    simulate_cash_balances,
+    simulate_expenses,
+    simulate_fx,
+)
 from saas_metrics.sample_data.ground_truth import customer_mrr
 from saas_metrics.sample_data.population import build_population
 from saas_metrics.sample_data.product_sim import pick_at_risk, simulate_usage
@@ -45,7 +49,7 @@ NATIVE_FILES = (
     "ads/google_ads.csv", "ads/meta_ads.csv", "ads/linkedin_ads.csv",
     "product/accounts.csv", "product/usage_daily.csv",
     "support/tickets.csv", "support/nps_responses.csv",
-    "finance/expenses.csv",
+    "finance/expenses.csv", "finance/cash_balances.csv",
     "fx/rates.csv",
 )
 GROUND_TRUTH_FILES = tuple(f"{GROUND_TRUTH_DIR}/{name}" for name in
@@ -192,6 +196,8 @@ def generate(out_dir: Path, *, seed: int = 42, customers: int = 2000, months: in
         "finance/expenses.csv": simulate_expenses(rng, month_list, fx),
         "fx/rates.csv": fx.assign(date=fx["date"].dt.strftime("%Y-%m-%d")),
     }
+    files["finance/cash_balances.csv"] = simulate_cash_balances(month_list, fx, files["billing/charges.csv"],
+                                                                files["billing/refunds.csv"], files["finance/expenses.csv"])
     if product_events:
         statuses = b["statuses"].merge(b["subscriptions"][["subscription_id", "customer_id"]], on="subscription_id")
         files["product/usage_daily.csv"] = simulate_usage(rng, accounts, statuses, at_risk, first_month, horizon)

@@ -297,6 +297,14 @@ FINANCE_EXPENSES = _table("finance_expenses", "Expense ledger lines, partitioned
     C("currency", "str"),
 ], time_column="date", key=("expense_id",))
 
+FINANCE_CASH_BALANCES = _table("finance_cash_balances", "Bank account balances (statement or month-end balance), partitioned by month.", [
+    C("date", "date", "balance date (the last one of a month is that month's closing balance)", nullable=False),
+    C("account_id", "str", "bank account", nullable=False),
+    C("account_name", "str"),
+    C("balance", "float", "balance in the account's currency"),
+    C("currency", "str"),
+], time_column="date", key=("date", "account_id"))
+
 FX_RATES = _table("fx_rates", "Daily FX rates: 1 unit of currency = rate_to_usd USD. Partitioned by month.", [
     C("date", "date", nullable=False),
     C("currency", "str", nullable=False),
