@@ -151,6 +151,17 @@ class EngagementPolicy(BaseModel):
         0, ge=0, description="days an invoice may be past its due date at month end before billing health is 0"
     )
 
+    ticket_topics: dict[str, list[str]] = Field(
+        default_factory=lambda: {
+            "discount": ["discount", "coupon", "cheaper", "pricing"],
+            "value": ["roi", "value", "worth"],
+            "competitor": ["competitor", "alternative", "switch", "migrat"],
+        },
+        description="risky ticket topics: topic -> keywords matched (case-insensitive substrings) in a ticket's category "
+        "and tags; a customer with such a ticket in the lookback gets support_burden 0 and the topic as an at-risk reason",
+    )
+    ticket_topic_lookback_months: int = Field(3, ge=1, description="months (M and the ones before) searched for risky ticket topics")
+
     @field_validator("health_weights")
     @classmethod
     def _weights_sum_to_100(cls, v: dict[str, float]) -> dict[str, float]:

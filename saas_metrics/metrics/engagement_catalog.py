@@ -64,6 +64,15 @@ ENGAGEMENT_METRICS: list[MetricDef] = [
         "accounts_critical", COUNT, "health", "paying customers whose health score in M is below health_at_risk_min (40)",
         "customer_health", f"{_SPEC}: Customer health score", policies=_HEALTH_POLICIES,
     ),
+    MetricDef(
+        "accounts_with_risky_ticket_topics", COUNT, "health",
+        "paying customers with a ticket about a risky topic (discount, value, competitor) created in the 3 months ending with M",
+        "customer_health (support_tickets category and tags)",
+        "the HubSpot/PMG guide 'Key SaaS metrics and how to track them in HubSpot' (2020): flag customers whose tickets "
+        "ask about discounts, value or competitors",
+        policies=("engagement.ticket_topics", "engagement.ticket_topic_lookback_months"),
+        notes="their support_burden points are 0 and the topics are their risky_ticket_topics (customer_health, at_risk_accounts)",
+    ),
     # --- support (support.support_kpis) ---
     MetricDef(
         "tickets_created", COUNT, "support", "count of support tickets with created_at in M",

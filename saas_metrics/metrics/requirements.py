@@ -50,7 +50,7 @@ METRIC_REQUIREMENTS: dict[str, tuple[str, ...]] = {
 }
 METRIC_REQUIREMENTS |= {
     "mql_to_sql_rate": _CRM, "sql_to_customer_rate": _CRM, "pql_to_paid_rate": _PRODUCT + _USAGE,
-    "accounts_below_usage_floor": _USAGE,
+    "accounts_below_usage_floor": _USAGE, "accounts_with_risky_ticket_topics": _USAGE + _TICKETS,
     "first_response_hours_mean": _TICKETS, "resolution_hours_mean": _TICKETS,
     **dict.fromkeys(("sm_spend_fully_loaded", "cac_fully_loaded", "cac_fully_loaded_payback_months",
                      "ltv_to_cac_fully_loaded"), ("ad_spend", "finance_expenses")),

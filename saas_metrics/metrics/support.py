@@ -55,13 +55,34 @@ SOLVED_STATUSES = ("solved", "closed")
 PERCENTILE_METHOD = "linear"
 
 _TICKET_COLUMNS = ["ticket_id", "customer_id", "created_at", "priority", "status", "first_response_at", "solved_at"]
+#: optional columns saying what a ticket is about (kept by prepare_tickets when present)
+TOPIC_COLUMNS = ("category", "tags")
+
+
+def ticket_topics(tickets: pd.DataFrame, topics: dict[str, list[str]]) -> pd.Series:
+    """Per ticket, the risky topics its category or tags mention, comma-joined in sorted order (None
+    when none): a topic matches when one of its keywords is a case-insensitive substring of the
+    category or of a tag (tags split on commas and spaces). {'competitor': ['competitor']} and tags
+    'billing, competitor_comparison' -> 'competitor'."""
+    text = pd.Series("", index=tickets.index, dtype="object")
+    for column in TOPIC_COLUMNS:
+        if column in tickets.columns:
+            text = text + " " + tickets[column].astype("object").where(tickets[column].notna(), "").astype(str).str.lower()
+    hits = pd.DataFrame({topic: np.logical_or.reduce([text.str.contains(k.lower(), regex=False).to_numpy() for k in topics[topic]]
+                                                     or [np.zeros(len(text), dtype=bool)])
+                         for topic in sorted(topics)}, index=text.index)
+    out = pd.Series(None, index=text.index, dtype="object")
+    matched = hits.any(axis=1) if len(hits.columns) else pd.Series(False, index=text.index)
+    if matched.any():
+        out[matched] = hits[matched].apply(lambda row: ",".join(row.index[row.to_numpy(dtype=bool)]), axis=1)
+    return out
 
 
 def prepare_tickets(tickets: pd.DataFrame) -> pd.DataFrame:
     """Tickets with parsed timestamps, a filled priority and the creation month; rows
     without created_at are dropped (they cannot be placed in a month)."""
     require_columns(tickets, _TICKET_COLUMNS, "tickets")
-    out = tickets[_TICKET_COLUMNS].copy()
+    out = tickets[_TICKET_COLUMNS + [c for c in TOPIC_COLUMNS if c in tickets.columns]].copy()
     for column in ("created_at", "first_response_at", "solved_at"):
         out[column] = pd.to_datetime(out[column]).astype("datetime64[ns]")
     out = out.loc[out["created_at"].notna()].copy()

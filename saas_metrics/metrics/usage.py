@@ -67,6 +67,7 @@ AT_RISK_ACCOUNTS = TableSchema(
         Column("health_score", "float", "customer health score of M (0-100), null when not scored"),
         Column("band", "str", "health band: healthy / at_risk / critical"),
         Column("owner_id", "str", "CRM owner of the customer's company"),
+        Column("risky_ticket_topics", "str", "a second at-risk reason: risky topics of the customer's recent tickets (customer_health)"),
     ),
     time_column="month",
     key=("month", "customer_id"),
@@ -333,7 +334,8 @@ def at_risk_accounts(
 
     if health is not None and len(health):
         require_columns(health, ["month", "customer_id", "score", "band"], "health")
-        scores = health[["month", "customer_id", "score", "band"]].rename(columns={"score": "health_score"})
+        extra = [c for c in ("risky_ticket_topics",) if c in health.columns]
+        scores = health[["month", "customer_id", "score", "band", *extra]].rename(columns={"score": "health_score"})
         scores = scores.assign(month=month_of(scores["month"]), customer_id=scores["customer_id"].astype(str))
         out = out.merge(scores, on=["month", "customer_id"], how="left")
     if owners is not None and len(owners):

@@ -33,7 +33,7 @@ from saas_metrics.sample_data.finance_sim import (
 from saas_metrics.sample_data.ground_truth import customer_mrr
 from saas_metrics.sample_data.population import build_population
 from saas_metrics.sample_data.product_sim import pick_at_risk, simulate_usage
-from saas_metrics.sample_data.support_sim import simulate_nps, simulate_tickets
+from saas_metrics.sample_data.support_sim import plant_ticket_topics, simulate_nps, simulate_tickets
 from saas_metrics.sample_data.timeutil import add_months, iso_z
 from saas_metrics.sample_data.web_sim import simulate_sessions
 
@@ -54,7 +54,7 @@ NATIVE_FILES = (
 )
 GROUND_TRUTH_FILES = tuple(f"{GROUND_TRUTH_DIR}/{name}" for name in
                            ("customer_mrr.csv", "planted_at_risk.csv", "channel_costs.csv", "defects.csv",
-                            "planted_churn_reasons.csv"))
+                            "planted_churn_reasons.csv", "planted_ticket_topics.csv"))
 
 
 @dataclass
@@ -196,6 +196,7 @@ def generate(out_dir: Path, *, seed: int = 42, customers: int = 2000, months: in
         "finance/expenses.csv": simulate_expenses(rng, month_list, fx),
         "fx/rates.csv": fx.assign(date=fx["date"].dt.strftime("%Y-%m-%d")),
     }
+    files["support/tickets.csv"], planted_topics = plant_ticket_topics(seed, files["support/tickets.csv"], at_risk)
     files["finance/cash_balances.csv"] = simulate_cash_balances(month_list, fx, files["billing/charges.csv"],
                                                                 files["billing/refunds.csv"], files["finance/expenses.csv"])
     if product_events:
@@ -221,6 +222,7 @@ def generate(out_dir: Path, *, seed: int = 42, customers: int = 2000, months: in
         "channel_costs.csv": channel_costs,
         "defects.csv": pd.DataFrame(defect_log, columns=["file", "line", "column", "defect", "value"]),
         "planted_churn_reasons.csv": reasons["truth"],
+        "planted_ticket_topics.csv": planted_topics,
     }
     for name, frame in truth.items():
         texts[f"{GROUND_TRUTH_DIR}/{name}"] = to_cells(frame)

@@ -340,6 +340,8 @@ SUPPORT_TICKETS = _table("support_tickets", "Support tickets (Zendesk-like), par
     C("status", "str"),
     C("first_response_at", "datetime"),
     C("solved_at", "datetime"),
+    C("category", "str", "what the ticket is about (a category field), when exported"),
+    C("tags", "str", "the ticket's tags, comma or space separated, when exported"),
 ], time_column="created_at", key=("ticket_id",))
 
 NPS_RESPONSES = _table("nps_responses", "NPS survey responses, partitioned by month.", [

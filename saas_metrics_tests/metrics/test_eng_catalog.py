@@ -27,7 +27,8 @@ def emitted() -> pd.DataFrame:
         }
     )
     snapshots = pd.DataFrame({"month": [JAN], "customer_id": ["c"], "mrr": [10.0]})
-    health = pd.DataFrame({"month": [JAN], "customer_id": ["c"], "score": [50.0], "band": ["at_risk"], "mrr": [10.0]})
+    health = pd.DataFrame({"month": [JAN], "customer_id": ["c"], "score": [50.0], "band": ["at_risk"], "mrr": [10.0],
+                           "risky_ticket_topics": ["discount"]})
     responses = pd.DataFrame({"customer_id": ["c"], "score": [9], "submitted_at": [JAN]})
     return pd.concat(
         [

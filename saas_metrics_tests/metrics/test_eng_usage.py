@@ -217,6 +217,10 @@ def test_at_risk_fraction_policy_and_health_and_owner() -> None:
     out = at_risk_accounts(engagement, snaps, health, owners, EngagementPolicy(at_risk_drop_fraction=0.3))
     assert list(out["customer_id"]) == ["a"]  # -30 % flagged at a 30 % threshold, -25 % not
     assert (out.iloc[0]["health_score"], out.iloc[0]["band"], out.iloc[0]["owner_id"]) == (38.0, "critical", "owner_7")
+    # the health table's risky ticket topics come along as a second at-risk reason
+    out = at_risk_accounts(engagement, snaps, health.assign(risky_ticket_topics=["competitor"]), owners,
+                           EngagementPolicy(at_risk_drop_fraction=0.3))
+    assert out.iloc[0]["risky_ticket_topics"] == "competitor"
 
 
 def test_paying_account_from_ten_to_zero_end_to_end() -> None:
