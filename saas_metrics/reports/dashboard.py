@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from saas_metrics.atomic import write_text_atomically
-from saas_metrics.reports import charts
+from saas_metrics.reports import charts, guide_charts
 from saas_metrics.reports.data import DashboardData, headline_wide, latest_month, provisional_months
 
 #: DOM id of each chart's plotly div, by chart key (stable: tests and links rely on them).
@@ -34,6 +34,7 @@ CHART_IDS: dict[str, str] = {
     "cohort_retention": "chart-cohort-retention",
     "attribution": "chart-attribution",
 }
+CHART_IDS.update({"churn_reasons": "chart-churn-reasons", "cash_runway": "chart-cash-runway"})
 AT_RISK_TABLE_ID = "table-at-risk"
 KPI_CARDS_ID = "kpi-cards"
 
@@ -137,6 +138,7 @@ AT_RISK_COLUMNS: tuple[tuple[str, str], ...] = (
     ("band", "Band"),
     ("owner_id", "Owner"),
 )
+AT_RISK_COLUMNS += (("risky_ticket_topics", "Ticket topics"),)
 
 
 def at_risk_rows(at_risk_accounts: pd.DataFrame) -> pd.DataFrame:
@@ -257,6 +259,7 @@ def render_dashboard(tables: DashboardData, *, title: str = "SaaS metrics", gene
                            f"no attribution credits for {window}."),
         ]
         month_text = label + (" (provisional)" if month in provisional_months(tables.kpi_monthly) else "")
+    sections += _guide_sections(tables, headline, month, currency)
     sections.append(_chart_section(
         "cohort_retention", "Cohort retention", "Share of each cohort's customers still paying, by months since first payment.",
         lambda: charts.cohort_heatmap_figure(tables.cohort_retention), "cohort_retention is empty.", wide=True,
@@ -275,6 +278,24 @@ def render_dashboard(tables: DashboardData, *, title: str = "SaaS metrics", gene
         cards=kpi_cards_html(headline, month, currency),
         sections="\n".join(sections),
     )
+
+
+def _guide_sections(tables: DashboardData, headline: pd.DataFrame, month: pd.Timestamp | None, currency: str) -> list[str]:
+    """Churned MRR by reason and cash with runway (docs/guide-metrics.md)."""
+    if month is None:
+        return [_section(key, heading, "", _no_data("kpi_monthly has no headline rows (segment 'all')."))
+                for key, heading in (("churn_reasons", "Churned MRR by reason"), ("cash_runway", "Cash and runway"))]
+    return [
+        _chart_section("churn_reasons", "Churned MRR by reason",
+                       f"Churned MRR of each month by the reason recorded for it, {guide_charts.REASON_MONTHS} months; "
+                       "grey = no reason recorded.",
+                       lambda: guide_charts.churn_reasons_figure(tables.kpi_monthly, month, currency),
+                       "no churned MRR by reason in kpi_monthly (segment churn_reason)."),
+        _chart_section("cash_runway", "Cash and runway",
+                       "Month-end cash balance and net burn (left); runway in months at the last 3 months' burn (right).",
+                       lambda: guide_charts.cash_runway_figure(headline, currency),
+                       "no cash balance in kpi_monthly (finance/cash_balances.csv)."),
+    ]
 
 
 def build_dashboard(tables: DashboardData, out_path: Path, *, title: str = "SaaS metrics") -> Path:
