@@ -189,7 +189,11 @@ def test_currency_prefix() -> None:
 
 
 def test_churned_mrr_by_reason_orders_reasons_and_keeps_unknown_last() -> None:
-    from saas_metrics.reports.guide_charts import cash_runway_figure, churn_reason_values, churn_reasons_figure
+    from saas_metrics.reports.guide_charts import (
+        cash_runway_figure,
+        churn_reason_values,
+        churn_reasons_figure,
+    )
 
     rows = [(JAN, "too_expensive", 100.0), (JAN, "unknown", 500.0), (FEB, "unused", 300.0), (FEB, "too_expensive", 50.0),
             (FEB, "unknown", 0.0), (MAR, "unknown", 10.0)]
