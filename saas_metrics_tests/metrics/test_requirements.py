@@ -28,3 +28,13 @@ def test_missing_crm_nulls_leads_but_not_mrr() -> None:
     assert np.isnan(out["leads"]) and out["mrr"] == 1750.0 and out["nps"] == 20.0
     assert {"leads", "visit_to_lead_rate", "cash_collected"} <= unavailable_metrics({"web_sessions"})
     assert "visit_to_lead_rate" not in unavailable_metrics({"web_sessions", "crm_contacts"})
+
+
+def test_guide_metrics_are_null_without_their_sources() -> None:
+    everything = set(SCHEMAS)
+    assert not {"cash_balance", "runway_months", "cac_fully_loaded", "open_deals"} & unavailable_metrics(everything)
+    no_bank = unavailable_metrics(everything - {"finance_cash_balances"})
+    assert {"cash_balance", "runway_months"} <= no_bank and "net_burn" not in no_bank
+    assert {"net_burn", "cac_fully_loaded", "operating_margin", "rule_of_40"} <= unavailable_metrics(everything - {"finance_expenses"})
+    assert {"open_deals", "weighted_pipeline_value"} <= unavailable_metrics(everything - {"crm_deals"})
+    assert {"mql_to_sql_rate", "sql_to_customer_rate"} <= unavailable_metrics(everything - {"crm_contacts"})
