@@ -114,7 +114,9 @@ REVENUE_METRICS: list[MetricDef] = [
     _def("acv", CURRENCY,
          "mean amount (first-year contract value, at the close date's rate) of closed-won deals closed in M; when no "
          "closed-won deal has an amount, 12 x new_mrr / new_customers for every month",
-         "crm_deals, fx_rates (fallback: mrr_movements)", f"{_REV}: ACV", policies=("reporting_currency",)),
+         "crm_deals, fx_rates (fallback: mrr_movements)", f"{_REV}: ACV", policies=("reporting_currency",),
+         notes="the value of NEW business (deals won in M); the annual revenue of an average CURRENT customer, which "
+               "some guides call ACV, is arr_per_customer (arr / customers)"),
     # --- retention ---
     _ret("customer_churn_rate", RATIO, "churned_customers / customers at the end of M-1", _MOVEMENTS,
          f"{_RET}: Customer churn rate (HubSpot guide; ChartMogul B2B)", policies=_MOVE_POLICIES,
