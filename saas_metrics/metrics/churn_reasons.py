@@ -25,8 +25,8 @@ lower-case snake_case ("Too expensive" -> too_expensive); a comment (Stripe's
 
 kpi rows (segment ``churn_reason``, segment_value = the reason): ``churned_mrr`` = sum of the
 churned MRR (the movement amount) and ``churned_customers`` = count, per reason; the reasons
-of a month sum to its headline churned_mrr and churned_customers. 'unknown' is present
-every month (0 when every churn has a reason).
+of a month sum to its headline churned_mrr and churned_customers. A month has a row for each
+reason of its own churns, and 'unknown' every month (0 when every churn has a reason).
 """
 
 from __future__ import annotations
@@ -156,12 +156,16 @@ def churn_reasons(
 
 
 def churn_reason_kpis(reasons: pd.DataFrame, months: Sequence[pd.Timestamp]) -> pd.DataFrame:
-    """kpi rows of churned_mrr and churned_customers per reason (segment 'churn_reason')."""
+    """kpi rows of churned_mrr and churned_customers per reason (segment 'churn_reason'): per month the
+    reasons of that month's churns and 'unknown' (0 when every churn has a reason), so re-running one
+    month gives exactly the rows a range run gave it."""
     months = normalise_months(months)
-    values = sorted(set(reasons["reason"].dropna()) | {UNKNOWN})
-    grid = pd.MultiIndex.from_product([pd.DatetimeIndex(months), values], names=["month", "reason"])
     frame = reasons.assign(month=pd.to_datetime(reasons["month"]).astype("datetime64[ns]"))
+    present = pd.MultiIndex.from_frame(frame[["month", "reason"]].drop_duplicates())
+    unknown = pd.MultiIndex.from_product([pd.DatetimeIndex(months), [UNKNOWN]], names=["month", "reason"])
+    grid = present.union(unknown) if len(present) else unknown
     grouped = frame.groupby(["month", "reason"]).agg(churned_mrr=("churned_mrr", "sum"), churned_customers=("customer_id", "nunique"))
     wide = grouped.reindex(grid).fillna(0.0).reset_index()
+    wide = wide[wide["month"].isin(months)]
     wide["churned_customers"] = wide["churned_customers"].astype(np.float64)
     return wide_to_kpi(wide, {"churned_mrr": CURRENCY, "churned_customers": COUNT}, segment=SEGMENT, segment_column="reason")

@@ -21,6 +21,6 @@ def test_progress_events_arrive_once_each_from_the_new_run_only(small_sources: P
     outcome = materialise(settings, END_MONTH, END_MONTH, instance=instance, on_event=events.append)
     assert outcome.success
     succeeded = [e.step_key for e in events if e.event_type == dg.DagsterEventType.STEP_SUCCESS]
-    assert len(succeeded) == len(set(succeeded)) == outcome.steps_succeeded == 122
+    assert len(succeeded) == len(set(succeeded)) == outcome.steps_succeeded == 135
     assert [e.event_type for e in events].count(dg.DagsterEventType.RUN_START) == 1
     assert events[-1].event_type == dg.DagsterEventType.RUN_SUCCESS
