@@ -5,13 +5,7 @@ import pandas as pd
 from dagster import AssetExecutionContext
 
 from saas_metrics.config import Settings
-from saas_metrics.defs.common import (
-    SINGLE_RUN,
-    asset_window,
-    kinds_for,
-    table_metadata,
-    window_months,
-)
+from saas_metrics.defs.common import SINGLE_RUN, kinds_for, run_months, table_metadata
 from saas_metrics.defs.revenue_assets import kpi_table
 from saas_metrics.metrics.churn_reasons import (
     CHURN_REASONS,
@@ -20,10 +14,6 @@ from saas_metrics.metrics.churn_reasons import (
     reason_candidates,
 )
 from saas_metrics.warehouse.io_manager import register_table
-
-
-def _months(context: AssetExecutionContext) -> list[pd.Timestamp]:
-    return [pd.Timestamp(m) for m in window_months(asset_window(context))]
 
 
 def build_churn_assets(settings: Settings, partitions: dg.PartitionsDefinition) -> list:
@@ -42,11 +32,11 @@ def build_churn_assets(settings: Settings, partitions: dg.PartitionsDefinition) 
         churn_reason, else a lost deal's closed_lost_reason, else Stripe's cancellation_details; 'unknown'
         when none has one. See docs/guide-metrics.md#churn-reasons."""
         candidates = reason_candidates(subscriptions, companies, deals, reason_rows, identity_links)
-        return churn_reasons(mrr_movements, candidates, _months(context))
+        return churn_reasons(mrr_movements, candidates, run_months(context))
 
     @dg.asset(metadata=table_metadata(kpi_schema), ins={"churn_reasons": dg.AssetIn()}, **common)
     def kpi_churn_reasons(context: AssetExecutionContext, churn_reasons: pd.DataFrame) -> pd.DataFrame:
         """churned_mrr and churned_customers by reason (segment churn_reason; 'unknown' is its own bucket)."""
-        return churn_reason_kpis(churn_reasons, _months(context))
+        return churn_reason_kpis(churn_reasons, run_months(context))
 
     return [churn_reasons_asset, kpi_churn_reasons]

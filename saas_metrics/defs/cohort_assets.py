@@ -9,8 +9,9 @@ from saas_metrics.defs.common import (
     SINGLE_RUN,
     asset_window,
     kinds_for,
+    lookback,
+    run_months,
     table_metadata,
-    window_months,
 )
 from saas_metrics.defs.resources import WarehouseResource
 from saas_metrics.defs.revenue_assets import _first_month_snapshots
@@ -30,8 +31,7 @@ def build_cohort_assets(settings: Settings, partitions: dg.PartitionsDefinition)
     @dg.asset(
         group_name="retention",
         ins={"customer_first_paid": dg.AssetIn(), "customer_channels": dg.AssetIn()},
-        deps=[dg.AssetDep("customer_mrr", partition_mapping=dg.TimeWindowPartitionMapping(
-            start_offset=-policy.cohort_max_age_months, end_offset=0, allow_nonexistent_upstream_partitions=True))],
+        deps=[dg.AssetDep("customer_mrr", partition_mapping=lookback(policy.cohort_max_age_months))],
         metadata=table_metadata(COHORT_RETENTION_SEGMENTS),
         partitions_def=partitions, backfill_policy=SINGLE_RUN, owners=["team:revops"], kinds=kinds_for(settings),
     )
@@ -40,7 +40,7 @@ def build_cohort_assets(settings: Settings, partitions: dg.PartitionsDefinition)
         """Logo and net MRR retention of each first-paid-month cohort within each acquisition channel
         (segment acquisition_channel) and each plan tier the customers started on (segment plan_tier).
         Like cohort_retention, a month's partition holds its diagonal."""
-        months = [pd.Timestamp(m) for m in window_months(asset_window(context))]
+        months = run_months(context)
         first = customer_first_paid.set_index("customer_id")["first_paid_month"]
         current = warehouse.warehouse.read(CUSTOMER_MRR, asset_window(context), cache_scope=context.run_id)
         history = _first_month_snapshots(warehouse, months)
