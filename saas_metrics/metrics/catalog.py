@@ -154,7 +154,7 @@ REVENUE_METRICS: list[MetricDef] = [
                "clv_lifetime = compounded takes the years from the annualised churn (-> 13,053.70); no gross margin"),
     _ltv("customer_lifetime_months", MONTHS,
          "churn_rate (default): 1 / customer_churn_rate(M); compounded: 12 / (1 - (1 - customer_churn_rate(M))^12)",
-         "kpi_monthly (customer_churn_rate)", f"{_LTV}: lifetime = 1 / churn (churn 5 % -> 20 months)",
+         "kpi_monthly (customer_churn_rate)", "the Wordable survey of SaaS marketers (2021): lifetime = 1 / churn (churn 5 % -> 20 months)",
          policies=("revenue.clv_lifetime",), notes="NULL when the churn of M is 0 or NULL; compounded: churn 5 % -> 26.11 months"),
 ]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from saas_metrics.metrics.kpi import ALL, COUNT, HOURS, RATIO, SCORE, MetricDef
 
 _SPEC = "METRICS_SPEC.md 'Engagement, health and support'"
+_GUIDE = "the HubSpot/PMG guide 'Key SaaS metrics and how to track them in HubSpot' (2020)"
 _USAGE_POLICIES = ("engagement.usage_measure", "engagement.usage_event")
 _HEALTH_POLICIES = (
     "engagement.health_weights",
@@ -41,8 +42,7 @@ ENGAGEMENT_METRICS: list[MetricDef] = [
     MetricDef(
         "accounts_below_usage_floor", COUNT, "engagement",
         "customers paying at the end of M with a linked product account whose usage(M), summed over their accounts, is below usage_floor",
-        "account_engagement, customer_mrr", "the HubSpot/PMG guide 'Key SaaS metrics and how to track them in HubSpot' (2020): "
-        "usage below a threshold as an early churn signal", policies=(*_USAGE_POLICIES, "engagement.usage_floor"),
+        "account_engagement, customer_mrr", f"{_GUIDE}: usage below a threshold as an early churn signal", policies=(*_USAGE_POLICIES, "engagement.usage_floor"),
         notes="the absolute counterpart of the usage-drop at-risk list (default floor 4 active user-days); alert rule "
               "accounts_below_usage_floor; not emitted when usage_floor is None",
     ),
@@ -68,8 +68,7 @@ ENGAGEMENT_METRICS: list[MetricDef] = [
         "accounts_with_risky_ticket_topics", COUNT, "health",
         "paying customers with a ticket about a risky topic (discount, value, competitor) created in the 3 months ending with M",
         "customer_health (support_tickets category and tags)",
-        "the HubSpot/PMG guide 'Key SaaS metrics and how to track them in HubSpot' (2020): flag customers whose tickets "
-        "ask about discounts, value or competitors",
+        f"{_GUIDE}: flag customers whose tickets ask about discounts, value or competitors",
         policies=("engagement.ticket_topics", "engagement.ticket_topic_lookback_months"),
         notes="their support_burden points are 0 and the topics are their risky_ticket_topics (customer_health, at_risk_accounts)",
     ),
@@ -96,12 +95,12 @@ ENGAGEMENT_METRICS: list[MetricDef] = [
     ),
     MetricDef(
         "first_response_hours_mean", HOURS, "support", "arithmetic mean of (first_response_at - created_at) in hours",
-        _TICKETS, f"{_SPEC}: Support (the HubSpot/PMG guide's average first response time)",
+        _TICKETS, f"{_GUIDE}: average first response time",
         notes="tickets without a first response are excluded; one slow ticket moves it, unlike the median",
     ),
     MetricDef(
         "resolution_hours_mean", HOURS, "support", "arithmetic mean of (solved_at - created_at) in hours",
-        _TICKETS, f"{_SPEC}: Support (the HubSpot/PMG guide's average resolution time)",
+        _TICKETS, f"{_GUIDE}: average resolution time",
         notes="unsolved tickets are excluded; the cohort is the creation month",
     ),
     MetricDef(
