@@ -31,6 +31,16 @@ SECTIONS: dict[str, list[str]] = {
     "Funnel and engagement": ["unique_visitors", "leads", "mqls", "sqls", "trial_to_paid_rate",
                               "lead_to_customer_rate_period", "active_users", "mrr_share_critical", "nps"],
 }
+#: The guides' growth, cash, acquisition-cost, pipeline and health signals (docs/guide-metrics.md).
+SECTIONS.update({
+    "Growth and cash": ["mrr_growth_rate", "cmgr_3m", "cmgr_12m", "arr_per_customer", "cash_balance", "net_burn",
+                        "runway_months", "burn_multiple", "magic_number", "rule_of_40"],
+    "Acquisition cost and pipeline": ["cac_fully_loaded", "cac_fully_loaded_payback_months", "ltv_to_cac_fully_loaded",
+                                      "mql_to_sql_rate", "sql_to_customer_rate", "pql_to_paid_rate", "pipeline_value",
+                                      "weighted_pipeline_value"],
+    "Customer signals": ["customer_lifetime_months", "clv_annual_spend", "accounts_below_usage_floor",
+                         "accounts_with_risky_ticket_topics", "first_response_hours_mean", "resolution_hours_mean"],
+})
 HEADLINE = [metric for metrics in SECTIONS.values() for metric in metrics]
 
 #: Short column headers for the console tables.
@@ -42,6 +52,16 @@ SHORT = {
     "unique_visitors": "visitors", "trial_to_paid_rate": "trial->paid", "lead_to_customer_rate_period": "lead->cust",
     "active_users": "MAU", "mrr_share_critical": "MRR critical",
 }
+SHORT.update({
+    "mrr_growth_rate": "MRR growth", "cmgr_3m": "CMGR 3m", "cmgr_12m": "CMGR 12m", "arr_per_customer": "ARR/cust",
+    "cash_balance": "cash", "net_burn": "net burn", "runway_months": "runway mo", "burn_multiple": "burn mult",
+    "magic_number": "magic no", "rule_of_40": "rule of 40", "cac_fully_loaded": "CAC loaded",
+    "cac_fully_loaded_payback_months": "payback loaded", "ltv_to_cac_fully_loaded": "LTV:CAC loaded",
+    "mql_to_sql_rate": "MQL->SQL", "sql_to_customer_rate": "SQL->cust", "pql_to_paid_rate": "PQL->paid",
+    "pipeline_value": "pipeline", "weighted_pipeline_value": "weighted pipe", "customer_lifetime_months": "lifetime mo",
+    "clv_annual_spend": "CLV", "accounts_below_usage_floor": "below floor", "accounts_with_risky_ticket_topics": "risky topics",
+    "first_response_hours_mean": "1st resp h avg", "resolution_hours_mean": "resolve h avg",
+})
 
 
 #: Marks a provisional value in the console table.
@@ -132,6 +152,7 @@ def print_report(settings: Settings, start: dt.date | None, end: dt.date | None,
                 cells.append(f"[bold red]{text}[/bold red]" if (metric, month) in alerts else text)
             table.add_row(month.strftime("%Y-%m"), *cells)
         console.print(table)
+    _print_churn_reasons(settings, months, console)
     if alerts:
         console.print("[bold red]red[/bold red]: the value breaks an alert rule (see docs/alerts.md)")
     if any(metric in wide.index and month in months for metric, month in provisional):
@@ -262,3 +283,26 @@ def print_row_accounting(settings: Settings, console: Console, run_id: str | Non
                       f"{row.rows_excluded:,}", rules)
     console.print(table)
     console.print("quarantined rows and their reasons: SELECT * FROM quarantined_rows WHERE run_id = '<run id>' (docs/quality.md)")
+
+
+def churned_mrr_by_reason(settings: Settings, months: list[pd.Timestamp]) -> pd.DataFrame:
+    """Churned MRR per month (rows) and churn reason (columns, largest total first) from kpi_monthly."""
+    kpi = Warehouse(settings.warehouse_url).read(KPI_MONTHLY)
+    rows = kpi[(kpi["segment"] == "churn_reason") & (kpi["metric"] == "churned_mrr") & kpi["month"].isin(months)]
+    if rows.empty:
+        return pd.DataFrame()
+    wide = rows.pivot_table(index="month", columns="segment_value", values="value", aggfunc="first")
+    return wide[wide.sum().sort_values(ascending=False).index]
+
+
+def _print_churn_reasons(settings: Settings, months: list[pd.Timestamp], console: Console) -> None:
+    wide = churned_mrr_by_reason(settings, months)
+    if wide.empty:
+        return
+    table = Table(title="Churned MRR by reason", title_justify="left", header_style="bold", row_styles=["", "dim"])
+    table.add_column("month", no_wrap=True)
+    for reason in wide.columns:
+        table.add_column(str(reason), justify="right", no_wrap=True)
+    for month, row in wide.iterrows():
+        table.add_row(month.strftime("%Y-%m"), *[format_value(v, "currency") for v in row])
+    console.print(table)

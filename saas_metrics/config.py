@@ -77,12 +77,36 @@ class RevenuePolicy(BaseModel):
         "line items and the subscriptions' current state) or auto (invoices for each subscription whose item "
         "history is missing or incomplete and that has invoice lines, subscriptions otherwise).",
     )
+    clv_lifetime: Literal["churn_rate", "compounded"] = Field(
+        "churn_rate",
+        description="customer lifetime behind the CLV forms: churn_rate = 1 / monthly churn months (every form "
+        "agrees: churn 5 %, ARPA 500 -> 10,000); compounded = 12 / (1 - (1 - churn)^12) months, the annual-spend "
+        "form then uses the compounded annual churn (13,053.70)",
+    )
+
+
+class CostScopeLine(BaseModel):
+    """Ledger lines counted as acquisition cost: a department, optionally one category, and the
+    share of those lines that acquisition uses (1.0 = all of it)."""
+
+    department: str = Field(min_length=1, description="finance_expenses.department (sales, marketing, g_and_a, ...)")
+    category: str | None = Field(None, description="finance_expenses.category (salaries, tools, ...); None = every category")
+    share: float = Field(1.0, ge=0, le=1, description="fraction of those lines' amount that counts")
 
 
 class AcquisitionPolicy(BaseModel):
     """Acquisition, funnel and attribution policies."""
 
     cac_lag_months: int = Field(0, ge=0, description="spend of M-k divided by new customers of M")
+    cac_scope: list[CostScopeLine] = Field(
+        default_factory=lambda: [CostScopeLine(department="sales"), CostScopeLine(department="marketing")],
+        description="ledger lines of cac (and sm_expenses) beside the ad spend: sales and marketing by default",
+    )
+    cac_fully_loaded_extra: list[CostScopeLine] = Field(
+        default_factory=lambda: [CostScopeLine(department="g_and_a")],
+        description="ledger lines cac_fully_loaded adds to cac_scope (the guides' 'advanced' CAC: people, tools "
+        "and overhead acquisition uses); default all of g_and_a, narrow it with category / share",
+    )
     lead_to_customer_days: int = Field(90, ge=1)
     trial_to_paid_days: int = Field(30, ge=1)
     demo_to_paid_days: int = Field(90, ge=1)
@@ -95,6 +119,19 @@ class AcquisitionPolicy(BaseModel):
     )
     trial_abandon_days: int = Field(14, ge=1, description="a trial requested but not started within this many days is abandoned")
     identity_match_rate_warn_below: float = Field(0.9, ge=0, le=1)
+    deal_stage_probabilities: dict[str, float] = Field(
+        default_factory=lambda: {
+            "appointmentscheduled": 0.2, "qualifiedtobuy": 0.4, "presentationscheduled": 0.6,
+            "decisionmakerboughtin": 0.8, "contractsent": 0.9, "closedwon": 1.0, "closedlost": 0.0,
+        },
+        description="win probability per CRM deal stage (HubSpot's default sales pipeline) for the weighted "
+        "pipeline; a probability exported with the deal (hs_deal_stage_probability) wins",
+    )
+    deal_stage_probability_default: float = Field(
+        0.5, ge=0, le=1,
+        description="probability of a deal whose stage is not in deal_stage_probabilities, and of a deal open at "
+        "a past month's end that has closed since (the CRM snapshot no longer holds its stage at that time)",
+    )
 
 
 class EngagementPolicy(BaseModel):
@@ -103,6 +140,11 @@ class EngagementPolicy(BaseModel):
     usage_event: str | None = Field(None, description="count only this product event (None: all events)")
     usage_measure: Literal["active_user_days", "event_count", "active_users"] = "active_user_days"
     at_risk_drop_fraction: float = Field(0.5, gt=0, le=1, description="usage drop (fraction) that flags an account")
+    usage_floor: float | None = Field(
+        4.0, ge=0,
+        description="absolute usage floor (in usage_measure units; 4 active user-days = about one a week): paying "
+        "customers whose usage of the month is below it are counted in accounts_below_usage_floor; None disables it",
+    )
     health_weights: dict[str, float] = Field(
         default_factory=lambda: {"usage_trend": 35.0, "seat_utilisation": 20.0, "support_burden": 15.0, "nps": 15.0, "billing_health": 15.0}
     )
@@ -118,6 +160,17 @@ class EngagementPolicy(BaseModel):
     health_past_due_grace_days: int = Field(
         0, ge=0, description="days an invoice may be past its due date at month end before billing health is 0"
     )
+
+    ticket_topics: dict[str, list[str]] = Field(
+        default_factory=lambda: {
+            "discount": ["discount", "coupon", "cheaper", "pricing"],
+            "value": ["roi", "value", "worth"],
+            "competitor": ["competitor", "alternative", "switch", "migrat"],
+        },
+        description="risky ticket topics: topic -> keywords matched (case-insensitive substrings) in a ticket's category "
+        "and tags; a customer with such a ticket in the lookback gets support_burden 0 and the topic as an at-risk reason",
+    )
+    ticket_topic_lookback_months: int = Field(3, ge=1, description="months (M and the ones before) searched for risky ticket topics")
 
     @field_validator("health_weights")
     @classmethod

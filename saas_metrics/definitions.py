@@ -13,8 +13,11 @@ from saas_metrics.config import Settings, get_settings
 from saas_metrics.defs.acquisition_assets import ACTIVATION_COLUMNS, build_acquisition_assets
 from saas_metrics.defs.alerting import build_alert_sensors
 from saas_metrics.defs.automation import build_automation_sensors, build_schedules
+from saas_metrics.defs.churn_assets import build_churn_assets
+from saas_metrics.defs.cohort_assets import build_cohort_assets
 from saas_metrics.defs.customer_assets import build_customer_assets
 from saas_metrics.defs.engagement_assets import build_engagement_assets
+from saas_metrics.defs.finance_assets import build_finance_assets
 from saas_metrics.defs.forecast_assets import build_forecast_assets
 from saas_metrics.defs.freshness import build_freshness_checks, build_freshness_schedule
 from saas_metrics.defs.metric_checks import build_metric_checks
@@ -30,6 +33,7 @@ from saas_metrics.warehouse.store import keep_read_columns
 
 #: The domain KPI tables that kpi_monthly unions.
 KPI_SOURCES = ["kpi_revenue", "kpi_ltv", "kpi_segments", "kpi_acquisition", "kpi_funnel", "kpi_engagement"]
+KPI_SOURCES += ["kpi_growth", "kpi_finance", "kpi_churn_reasons"]
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
@@ -41,6 +45,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     assets += build_acquisition_assets(settings, partitions)
     assets += build_engagement_assets(settings, partitions)
     assets += build_forecast_assets(settings, partitions)
+    assets += build_finance_assets(settings, partitions)
+    assets += build_cohort_assets(settings, partitions)
+    assets += build_churn_assets(settings, partitions)
     assets += build_report_assets(settings, partitions, KPI_SOURCES)
     job = dg.define_asset_job(
         JOB_NAME,

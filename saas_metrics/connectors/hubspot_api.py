@@ -37,8 +37,10 @@ CONTACT_COLUMNS = ("hs_object_id", "email", "firstname", "lastname", "associated
                    "hs_lifecyclestage_salesqualifiedlead_date", "hs_lifecyclestage_opportunity_date",
                    "hs_lifecyclestage_customer_date", "stripe_customer_id", "hubspot_owner_id", "ga_client_id",
                    "referred_by_customer_id")
-COMPANY_COLUMNS = ("hs_object_id", "name", "domain", "country", "createdate", "hubspot_owner_id", "stripe_customer_id")
-DEAL_PROPERTIES = ("hs_object_id", "dealname", "createdate", "closedate", "dealstage", "amount", "deal_currency_code", "hs_is_closed_won")
+# churn_reason is a custom company property; HubSpot leaves out properties a portal does not have
+COMPANY_COLUMNS = ("hs_object_id", "name", "domain", "country", "createdate", "hubspot_owner_id", "stripe_customer_id", "churn_reason")
+DEAL_PROPERTIES = ("hs_object_id", "dealname", "createdate", "closedate", "dealstage", "amount", "deal_currency_code", "hs_is_closed_won",
+                   "hs_deal_stage_probability", "closed_lost_reason")
 DEAL_COLUMNS = (*DEAL_PROPERTIES, "associated_company_id", "associated_contact_id")
 MEETING_PROPERTIES = ("hs_object_id", "hs_meeting_title", "hs_activity_type", "hs_createdate", "hs_meeting_start_time", "hs_meeting_outcome")
 MEETING_COLUMNS = (*MEETING_PROPERTIES, "contact_id")

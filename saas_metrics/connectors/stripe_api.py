@@ -50,7 +50,8 @@ CUSTOMER_COLUMNS = ("id", "email", "name", "created", "currency", "address_count
 PRICE_COLUMNS = ("id", "product", "product_name", "nickname", "metadata_tier", "unit_amount", "currency", "type",
                  "recurring_interval", "recurring_interval_count", "recurring_usage_type", "billing_scheme", "active", "created")
 SUBSCRIPTION_COLUMNS = ("id", "customer", "status", "created", "start_date", "trial_start", "trial_end", "cancel_at_period_end",
-                        "cancel_at", "canceled_at", "ended_at", "current_period_start", "current_period_end", "collection_method")
+                        "cancel_at", "canceled_at", "ended_at", "current_period_start", "current_period_end", "collection_method",
+                        "cancellation_details_reason", "cancellation_details_feedback", "cancellation_details_comment")
 ITEM_COLUMNS = ("id", "subscription", "price", "quantity", "valid_from", "valid_to")
 STATUS_COLUMNS = ("subscription", "status", "valid_from", "valid_to")
 DISCOUNT_COLUMNS = ("id", "subscription", "coupon_id", "coupon_percent_off", "coupon_duration", "coupon_duration_in_months", "start", "end")
@@ -148,6 +149,9 @@ def subscription_row(s: Mapping[str, Any], history_since: int | None = None) -> 
         created = created.replace(tzinfo=created.tzinfo or dt.UTC).timestamp()
     if history_since is not None and isinstance(created, int | float) and created < history_since:
         row["history_since"] = history_since
+    details = s.get("cancellation_details") or {}  # the API nests it; a replica has the flat columns
+    for part in ("reason", "feedback", "comment"):
+        row[f"cancellation_details_{part}"] = details.get(part, row[f"cancellation_details_{part}"])
     return row
 
 

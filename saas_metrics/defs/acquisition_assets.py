@@ -29,6 +29,7 @@ from saas_metrics.metrics.cac import cac_kpis, without_spend_data
 from saas_metrics.metrics.demos import demo_kpis
 from saas_metrics.metrics.funnel import SESSION_COLUMNS, funnel_kpis
 from saas_metrics.metrics.kpi import kpi_frame
+from saas_metrics.metrics.pipeline import pipeline_kpis
 from saas_metrics.metrics.trials import trial_kpis
 from saas_metrics.tables import with_month
 from saas_metrics.warehouse import Warehouse
@@ -165,13 +166,17 @@ def build_acquisition_assets(settings: Settings, partitions: dg.PartitionsDefini
                    "meetings": dg.AssetIn("stg_crm_meetings"),
                    "accounts": dg.AssetIn("stg_product_accounts"),
                    "customers": dg.AssetIn("stg_billing_customers"),
-                   "mrr_movements": dg.AssetIn(), "customer_first_paid": dg.AssetIn(), "identity_links": dg.AssetIn()},
+                   "mrr_movements": dg.AssetIn(), "customer_first_paid": dg.AssetIn(), "identity_links": dg.AssetIn(),
+                   "deals": dg.AssetIn("stg_crm_deals"),
+                   "fx_rates": dg.AssetIn("stg_fx_rates", partition_mapping=PREVIOUS_MONTH)},
               **common)
     def kpi_funnel(context: AssetExecutionContext, sessions, contacts, forms, meetings, accounts, customers,
-                   mrr_movements, customer_first_paid, identity_links, warehouse: WarehouseResource) -> pd.DataFrame:
+                   mrr_movements, customer_first_paid, identity_links, deals, fx_rates,
+                   warehouse: WarehouseResource) -> pd.DataFrame:
         """Unique visitors, leads, MQLs, SQLs, PQLs, signups, lead velocity, lead-to-customer (cohort
         form, provisional until its N-day window has passed, and period form), visit-to-lead,
-        trial-to-paid, demo-to-paid by demo type, viral coefficient. See docs/metrics.md#funnel."""
+        trial-to-paid, demo-to-paid by demo type, viral coefficient, MQL -> SQL -> customer and PQL -> paid,
+        open and stage-weighted pipeline. See docs/metrics.md#funnel."""
         months = _months(context)
         as_of = pd.Timestamp.now(tz="UTC").tz_localize(None)
         usage = activation_crossings(warehouse.warehouse, policy.pql_event, policy.pql_event_count,
@@ -182,6 +187,7 @@ def build_acquisition_assets(settings: Settings, partitions: dg.PartitionsDefini
                         identity_links, months, as_of, policy, billing_customers=customers),
             trial_kpis(forms_now, accounts, customer_first_paid, identity_links, months, as_of, policy),
             demo_kpis(meetings, forms, customer_first_paid, identity_links, months, as_of, policy, contacts=contacts),
+            pipeline_kpis(deals, fx_rates, months, policy, currency),
         ]
         kpis = kpi_frame(pd.concat([p for p in parts if len(p)], ignore_index=True)) if any(len(p) for p in parts) else kpi_frame([])
         return with_headlines(context, kpis, currency)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import dagster as dg
+import pandas as pd
 
 from saas_metrics.config import Settings
 from saas_metrics.tables import TableSchema
@@ -44,3 +45,13 @@ def table_metadata(schema: TableSchema) -> dict[str, object]:
         "dagster/column_schema": dagster_column_schema(schema),
         "dagster/table_name": schema.name,
     }
+
+
+def run_months(context: dg.AssetExecutionContext) -> list[pd.Timestamp]:
+    """The run's months as first-of-month Timestamps."""
+    return [pd.Timestamp(m) for m in window_months(asset_window(context))]
+
+
+def lookback(months: int) -> dg.TimeWindowPartitionMapping:
+    """Upstream partitions M-``months`` .. M (those before the first partition are skipped)."""
+    return dg.TimeWindowPartitionMapping(start_offset=-months, end_offset=0, allow_nonexistent_upstream_partitions=True)

@@ -25,6 +25,7 @@ from saas_metrics.metrics.usage import (
     USAGE_COLUMNS,
     account_engagement,
     at_risk_accounts,
+    usage_floor_kpis,
     usage_kpis,
 )
 from saas_metrics.warehouse.io_manager import COLUMNS_METADATA_KEY, register_table
@@ -121,6 +122,8 @@ def build_engagement_assets(settings: Settings, partitions: dg.PartitionsDefinit
         months = _months(context)
         parts = [usage_kpis(engagement, usage, months), health_kpis(health),
                  support_kpis(tickets, months, snapshots=customer_mrr), nps_kpis(nps, months)]
+        if policy.usage_floor is not None:
+            parts.append(usage_floor_kpis(engagement, customer_mrr, months, policy.usage_floor))
         kpis = kpi_frame(pd.concat([p for p in parts if len(p)], ignore_index=True)) if any(len(p) for p in parts) else kpi_frame([])
         return with_headlines(context, kpis, settings.reporting_currency)
 

@@ -239,7 +239,8 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
     )
     def kpi_ltv(context: AssetExecutionContext, kpi_revenue: pd.DataFrame) -> pd.DataFrame:
         """LTV = ARPA x gross margin / mean customer churn rate of the 6 months before M (ChartMogul);
-        clv_simple = ARPA / churn of M; clv_annual_spend. Reads kpi_revenue of M-6 .. M only."""
+        clv_simple = ARPA / churn of M; clv_annual_spend and customer_lifetime_months from one lifetime
+        (revenue.clv_lifetime). Reads kpi_revenue of M-6 .. M only."""
         months = _months(context)
         head = kpi_revenue[kpi_revenue["segment"] == "all"]
         arpa = head[head["metric"] == "arpa"].set_index("month")["value"]

@@ -26,6 +26,14 @@ _CHANNEL_NOTE = (
     "u_shaped, w_shaped, time_decay). Channel rows exist for paid channels and channels with ad spend."
 )
 _NEW = "new customers = mrr_movements 'new' in M (reactivations excluded)"
+_GUIDE = "the HubSpot/PMG guide 'Key SaaS metrics and how to track them in HubSpot' (2020)"
+_KPIS25 = "the '25 SaaS KPIs' list (2022)"
+_SCOPE = ("acquisition.cac_scope", "acquisition.cac_fully_loaded_extra")
+_SCOPE_NOTE = ("a ledger line matched by both scopes counts once, at the larger share; "
+               "default extra scope: all of g_and_a (narrow it with category and share)")
+_PIPELINE_NOTE = "a lost or won deal without closed_at cannot be placed in time and is left out"
+_STAGE_NOTE = ("cohort form: N = lead_to_customer_days (90); provisional while as_of < first day of M+1 + N days; "
+               "a contact that skipped the stage is not in its denominator")
 
 
 ACQUISITION_METRICS: list[MetricDef] = [
@@ -40,7 +48,8 @@ ACQUISITION_METRICS: list[MetricDef] = [
     MetricDef("cost_per_platform_conversion", CURRENCY, "acquisition", "ad_spend / platform_conversions per platform",
        "ad_spend", f"{_LTV}: Paid CAC", segments=("platform",)),
     MetricDef("sm_expenses", CURRENCY, "acquisition", "finance expenses of departments sales and marketing dated in M, converted at the line's date rate",
-       "finance_expenses, fx_rates", f"{_LTV}: S&M spend"),
+       "finance_expenses, fx_rates", f"{_LTV}: S&M spend", policies=("acquisition.cac_scope",),
+       notes="the ledger lines of acquisition.cac_scope (default: sales and marketing, every category, share 1)"),
     MetricDef("sm_spend", CURRENCY, "acquisition", "ad_spend(M) + sm_expenses(M)", "ad_spend, finance_expenses, fx_rates", f"{_LTV}: S&M spend"),
     # --- CAC (cac.cac_kpis) ---
     MetricDef("cac", CURRENCY, "acquisition",
@@ -54,6 +63,17 @@ ACQUISITION_METRICS: list[MetricDef] = [
     MetricDef("cac_payback_months", MONTHS, "acquisition", "cac / (asp x gross_margin)", "cac, asp", f"{_LTV}: CAC payback",
        policies=(*_LAG, "revenue.gross_margin")),
     MetricDef("ltv_to_cac", RATIO, "acquisition", "ltv / cac", "ltv, cac", f"{_LTV}: LTV:CAC", policies=_LAG, notes="alert below 3"),
+    MetricDef("sm_spend_fully_loaded", CURRENCY, "acquisition",
+       "ad_spend(M) + ledger lines of cac_scope and cac_fully_loaded_extra dated in M, each x its scope share",
+       "ad_spend, finance_expenses, fx_rates", f"{_GUIDE}: advanced CAC (people, tools, overhead)", policies=_SCOPE,
+       notes=_SCOPE_NOTE),
+    MetricDef("cac_fully_loaded", CURRENCY, "acquisition", "sm_spend_fully_loaded(M-k) / new customers(M)",
+       "ad_spend, finance_expenses, mrr_movements", f"{_GUIDE}: advanced CAC (people, tools, overhead)",
+       policies=(*_LAG, *_SCOPE), notes=f"{_NEW}; ad 40,000 + S&M 60,000 + G&A 50,000 x 0.2 for 200 new customers -> 550 (cac 500)"),
+    MetricDef("cac_fully_loaded_payback_months", MONTHS, "acquisition", "cac_fully_loaded / (asp x gross_margin)",
+       "cac_fully_loaded, asp", f"{_GUIDE}: CAC payback on the advanced CAC", policies=(*_LAG, *_SCOPE, "revenue.gross_margin")),
+    MetricDef("ltv_to_cac_fully_loaded", RATIO, "acquisition", "ltv / cac_fully_loaded", "ltv, cac_fully_loaded",
+       f"{_GUIDE}: LTV:CAC on the advanced CAC", policies=(*_LAG, *_SCOPE)),
     MetricDef("attributed_customers", COUNT, "acquisition",
        "channel: new customers(M) whose acquisition channel is the channel; channel:<model>: sum of the model's customer credits",
        "mrr_movements, attribution_credits", f"{_ATTR}", policies=_ATTR_POLICIES, segments=_CHANNEL_SEGMENTS, notes=_CHANNEL_NOTE),
@@ -89,6 +109,31 @@ ACQUISITION_METRICS: list[MetricDef] = [
        "mrr_movements, crm_contacts (billing_customers optional), first paid dates", f"{_FUNNEL}: Viral coefficient"),
     MetricDef("viral_coefficient", RATIO, "funnel", "referred_new_customers(M) / paying customers at the end of M-1", "mrr_movements",
        f"{_FUNNEL}: Viral coefficient"),
+    MetricDef("mql_to_sql_rate", RATIO, "funnel",
+       "contacts whose mql_at is in M and whose sql_at follows within N days / contacts whose mql_at is in M",
+       "crm_contacts", f"{_GUIDE}: MQL -> SQL conversion", policies=("acquisition.lead_to_customer_days",),
+       notes=_STAGE_NOTE),
+    MetricDef("sql_to_customer_rate", RATIO, "funnel",
+       "contacts whose sql_at is in M whose customer first paid within N days after sql_at / contacts whose sql_at is in M",
+       "crm_contacts, identity links, first paid dates", f"{_GUIDE}: SQL -> customer conversion",
+       policies=("acquisition.lead_to_customer_days",), notes=_STAGE_NOTE),
+    MetricDef("pql_to_paid_rate", RATIO, "funnel",
+       "PQLs of M whose customer first paid within N days after the day they became a PQL / pqls(M)",
+       "product_usage, product_accounts, identity links, first paid dates", f"{_GUIDE}: PQL -> paid conversion",
+       policies=("acquisition.lead_to_customer_days", "acquisition.pql_event", "acquisition.pql_event_count"),
+       notes=_STAGE_NOTE),
+    # --- pipeline (pipeline.pipeline_kpis) ---
+    MetricDef("open_deals", COUNT, "pipeline", "CRM deals created before first(M+1) and not closed by then", "crm_deals",
+       f"{_KPIS25}: Pipeline", notes=_PIPELINE_NOTE),
+    MetricDef("pipeline_value", CURRENCY, "pipeline", "sum of the amount of the open_deals at M's end, at M's last day's rate",
+       "crm_deals, fx_rates", f"{_KPIS25}: Pipeline value", notes=_PIPELINE_NOTE),
+    MetricDef("weighted_pipeline_value", CURRENCY, "pipeline",
+       "sum over open_deals of amount x win probability of the deal's stage",
+       "crm_deals, fx_rates", f"{_KPIS25}: Pipeline value (stage-weighted, HubSpot's weighted amount)",
+       policies=("acquisition.deal_stage_probabilities", "acquisition.deal_stage_probability_default"),
+       notes="probability: exported with the deal (hs_deal_stage_probability), else the stage's in the settings "
+             "(appointmentscheduled 0.2 .. contractsent 0.9), else the default 0.5, also for a deal closed since M's end; "
+             "10,000 at 0.6 + 20,000 at 0.9 -> 24,000"),
     # --- trials (trials.trial_kpis) ---
     MetricDef("trials_requested", COUNT, "funnel", "distinct contacts with a free_trial form submission in M", "crm_form_submissions",
        f"{_FUNNEL}: Trial-to-paid (requested)"),

@@ -20,6 +20,15 @@ METRICS_SPEC.md, "Lifetime value and acquisition cost":
   emitted for the paid channels and any other channel that carries ad spend
   (channels without spend have no cost to divide).
 - ``cac_payback_months`` = cac / (ASP x gross margin); ``ltv_to_cac`` = LTV / cac.
+- The ledger lines counted are ``policy.cac_scope`` (default: departments sales and
+  marketing, every category, share 1). ``cac_fully_loaded`` adds
+  ``policy.cac_fully_loaded_extra`` (the guides' "advanced" CAC: people, tools and overhead
+  acquisition uses; default all of g_and_a): ``sm_spend_fully_loaded`` (M) = ad_spend (M) +
+  ledger lines of both scopes x their share (a line matched twice counts once, at the larger
+  share); ``cac_fully_loaded`` (M) = sm_spend_fully_loaded (M-k) / new_customers (M);
+  ``cac_fully_loaded_payback_months`` and ``ltv_to_cac_fully_loaded`` as above.
+  Ad 40,000 + S&M ledger 60,000 + G&A 50,000 x 0.2 for 200 new customers: cac 500,
+  cac_fully_loaded 550.
 
 k = ``policy.cac_lag_months`` (default 0): the spend that acquired the customers
 of M is the spend of M-k. The caller must pass ad spend and expenses covering
@@ -36,12 +45,13 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from saas_metrics.config import AcquisitionPolicy
+from saas_metrics.config import AcquisitionPolicy, CostScopeLine
 from saas_metrics.metrics import kpi
 from saas_metrics.metrics.ad_spend import to_reporting
 from saas_metrics.sources.schemas import PAID_CHANNELS
 
 SM_DEPARTMENTS = ("sales", "marketing")
+DEFAULT_SCOPE = tuple(CostScopeLine(department=d) for d in SM_DEPARTMENTS)
 UNKNOWN = "(unknown)"
 
 
@@ -72,13 +82,30 @@ def month_values(values: pd.Series | pd.DataFrame | None, metric: str) -> pd.Ser
     return pd.Series(frame[column].astype("float64").to_numpy(), index=_month_of(frame["month"]).to_numpy())
 
 
-def sm_expenses_by_month(expenses: pd.DataFrame, fx_rates: pd.DataFrame, reporting_currency: str) -> pd.Series:
-    """Sales and marketing expenses per month in the reporting currency (date rate)."""
-    sm = expenses[expenses["department"].astype("str").str.lower().isin(SM_DEPARTMENTS)]
-    if sm.empty:
+def scope_weights(expenses: pd.DataFrame, scope: Sequence[CostScopeLine]) -> np.ndarray:
+    """Per ledger line, the share of its amount in ``scope`` (0 when no scope line matches; the
+    largest share when several do, so a line is never counted twice)."""
+    department = expenses["department"].astype("str").str.lower().to_numpy()
+    category = expenses["category"].astype("str").str.lower().to_numpy() if "category" in expenses else np.full(len(expenses), "")
+    weight = np.zeros(len(expenses))
+    for line in scope:
+        match = department == line.department.lower()
+        if line.category is not None:
+            match &= category == line.category.lower()
+        weight = np.where(match, np.maximum(weight, line.share), weight)
+    return weight
+
+
+def sm_expenses_by_month(expenses: pd.DataFrame, fx_rates: pd.DataFrame, reporting_currency: str,
+                         scope: Sequence[CostScopeLine] | None = None) -> pd.Series:
+    """Ledger expenses in ``scope`` (default: departments sales and marketing) per month in the
+    reporting currency (each line at its date's rate, times its scope share)."""
+    weight = scope_weights(expenses, scope if scope is not None else DEFAULT_SCOPE)
+    lines = expenses[weight > 0]
+    if lines.empty:
         return pd.Series(dtype="float64")
-    amount = to_reporting(sm["amount"], sm["currency"], sm["date"], fx_rates, reporting_currency)
-    return amount.groupby(_month_of(sm["date"]).to_numpy()).sum()
+    amount = to_reporting(lines["amount"], lines["currency"], lines["date"], fx_rates, reporting_currency) * weight[weight > 0]
+    return amount.groupby(_month_of(lines["date"]).to_numpy()).sum()
 
 
 def _lagged(series: pd.Series, months: list[pd.Timestamp], lag: int) -> pd.Series:
@@ -145,7 +172,9 @@ def cac_kpis(
     spend = ad_spend_staged.assign(month=_month_of(ad_spend_staged["date"]))
     spend["channel"] = spend["channel"].fillna(spend["platform"])
     ad_total = spend.groupby("month")["spend_reporting"].sum()
-    sm_total = ad_total.add(sm_expenses_by_month(expenses, fx_rates, reporting_currency), fill_value=0.0)
+    sm_total = ad_total.add(sm_expenses_by_month(expenses, fx_rates, reporting_currency, policy.cac_scope), fill_value=0.0)
+    loaded_scope = [*policy.cac_scope, *policy.cac_fully_loaded_extra]
+    loaded_total = ad_total.add(sm_expenses_by_month(expenses, fx_rates, reporting_currency, loaded_scope), fill_value=0.0)
 
     new = movements[movements["movement"] == "new"].assign(month=lambda f: _month_of(f["month"]))
     channel_of = customer_channels.drop_duplicates("customer_id").set_index("customer_id")["channel"]
@@ -154,6 +183,7 @@ def cac_kpis(
     paid_count = new[new["channel"].isin(PAID_CHANNELS)].groupby("month")["customer_id"].nunique().reindex(month_index).fillna(0.0)
 
     cac = kpi.safe_divide(_lagged(sm_total, month_index, lag), new_count)
+    cac_loaded = kpi.safe_divide(_lagged(loaded_total, month_index, lag), new_count)
     asp = month_values(asp_by_month, "asp").reindex(month_index)
     ltv = month_values(ltv_by_month, "ltv").reindex(month_index)
     headline = pd.DataFrame({
@@ -166,10 +196,16 @@ def cac_kpis(
         "paid_cac": kpi.safe_divide(_lagged(ad_total, month_index, lag), paid_count).to_numpy(),
         "cac_payback_months": kpi.safe_divide(cac.to_numpy(), asp.to_numpy() * gross_margin),
         "ltv_to_cac": kpi.safe_divide(ltv.to_numpy(), cac.to_numpy()),
+        "sm_spend_fully_loaded": loaded_total.reindex(month_index).fillna(0.0).to_numpy(),
+        "cac_fully_loaded": cac_loaded.to_numpy(),
+        "cac_fully_loaded_payback_months": kpi.safe_divide(cac_loaded.to_numpy(), asp.to_numpy() * gross_margin),
+        "ltv_to_cac_fully_loaded": kpi.safe_divide(ltv.to_numpy(), cac_loaded.to_numpy()),
     })
     units = {
         "ad_spend": kpi.CURRENCY, "sm_expenses": kpi.CURRENCY, "sm_spend": kpi.CURRENCY, "cac": kpi.CURRENCY,
         "paid_new_customers": kpi.COUNT, "paid_cac": kpi.CURRENCY, "cac_payback_months": kpi.MONTHS, "ltv_to_cac": kpi.RATIO,
+        "sm_spend_fully_loaded": kpi.CURRENCY, "cac_fully_loaded": kpi.CURRENCY,
+        "cac_fully_loaded_payback_months": kpi.MONTHS, "ltv_to_cac_fully_loaded": kpi.RATIO,
     }
     parts = [kpi.wide_to_kpi(headline, units)]
 
@@ -188,7 +224,8 @@ def cac_kpis(
 
 #: Metrics that are undefined when no spend data exists at all (missing ad and finance sources).
 SPEND_METRICS = ("ad_spend", "sm_expenses", "sm_spend", "cac", "paid_cac", "cac_payback_months", "ltv_to_cac",
-                 "roas", "traffic_roi")
+                 "roas", "traffic_roi", "sm_spend_fully_loaded", "cac_fully_loaded", "cac_fully_loaded_payback_months",
+                 "ltv_to_cac_fully_loaded")
 
 
 def without_spend_data(kpis: pd.DataFrame) -> pd.DataFrame:

@@ -13,7 +13,7 @@ import importlib
 import pkgutil
 
 from saas_metrics.metrics import kpi
-from saas_metrics.metrics.kpi import ALL, COUNT, CURRENCY, RATIO, MetricDef
+from saas_metrics.metrics.kpi import ALL, COUNT, CURRENCY, MONTHS, RATIO, MetricDef
 from saas_metrics.metrics.segments import SEGMENT_METRICS, SEGMENTS
 
 _REV = "METRICS_SPEC.md 'Revenue (billing source)'"
@@ -24,6 +24,10 @@ _MOVE_POLICIES = (*_MRR_POLICIES, "revenue.reactivation")
 _SEGMENTED = (ALL, *SEGMENTS)
 _MOVEMENTS = "mrr_movements (customer_mrr at the end of M-1 and M, fx_rates)"
 _SNAPSHOT = "customer_mrr (revenue_intervals at the last instant of M, fx_rates)"
+_CHURN_REASON = "churn_reason"
+_BY_REASON = ("by churn_reason: the reason of each churned customer (churn_reasons table: churn_reasons.csv, the CRM "
+              "company's churn_reason, a lost deal's closed_lost_reason, Stripe cancellation_details; 'unknown' when none); "
+              "the reasons of a month sum to the headline")
 _CONSTANT = "start MRR = sum of mrr_start_fx (end of M-1 at M's rate), so numerator and denominator share one currency basis"
 
 _LINE_MRR = (
@@ -118,7 +122,8 @@ REVENUE_METRICS: list[MetricDef] = [
     _def("contraction_mrr", CURRENCY, "sum of m0' - m1 over customers with 0 < m1 < m0' (local amount shrank)", _MOVEMENTS,
          f"{_REV}: Customer MRR movements", policies=_MOVE_POLICIES, segments=_segments("contraction_mrr")),
     _def("churned_mrr", CURRENCY, "sum of m0' over customers with m0 > 0 = m1", _MOVEMENTS,
-         f"{_REV}: Customer MRR movements", policies=_MOVE_POLICIES, segments=_segments("churned_mrr")),
+         f"{_REV}: Customer MRR movements", policies=_MOVE_POLICIES, segments=(*_segments("churned_mrr"), _CHURN_REASON),
+         notes=_BY_REASON),
     _def("reactivation_mrr", CURRENCY, "sum of m1 over customers with m0 = 0 < m1 whose first paid month is before M",
          _MOVEMENTS, f"{_REV}: Customer MRR movements", policies=_MOVE_POLICIES,
          notes="revenue.reactivation = never counts every return as new"),
@@ -130,7 +135,7 @@ REVENUE_METRICS: list[MetricDef] = [
     _def("new_customers", COUNT, "customers with movement new in M", _MOVEMENTS, f"{_REV}: Customer MRR movements",
          policies=_MOVE_POLICIES),
     _def("churned_customers", COUNT, "customers with movement churn in M", _MOVEMENTS, f"{_REV}: Customer MRR movements",
-         policies=_MOVE_POLICIES),
+         policies=_MOVE_POLICIES, segments=(ALL, _CHURN_REASON), notes=_BY_REASON),
     _def("reactivated_customers", COUNT, "customers with movement reactivation in M", _MOVEMENTS,
          f"{_REV}: Customer MRR movements", policies=_MOVE_POLICIES),
     _def("expansion_share", RATIO, "expansion_mrr / (new_mrr + expansion_mrr + reactivation_mrr)", _MOVEMENTS,
@@ -153,7 +158,9 @@ REVENUE_METRICS: list[MetricDef] = [
     _def("acv", CURRENCY,
          "mean amount (first-year contract value, at the close date's rate) of closed-won deals closed in M; when no "
          "closed-won deal has an amount, 12 x new_mrr / new_customers for every month",
-         "crm_deals, fx_rates (fallback: mrr_movements)", f"{_REV}: ACV", policies=("reporting_currency",)),
+         "crm_deals, fx_rates (fallback: mrr_movements)", f"{_REV}: ACV", policies=("reporting_currency",),
+         notes="the value of NEW business (deals won in M); the annual revenue of an average CURRENT customer, which "
+               "some guides call ACV, is arr_per_customer (arr / customers)"),
     # --- retention ---
     _ret("customer_churn_rate", RATIO, "churned_customers / customers at the end of M-1", _MOVEMENTS,
          f"{_RET}: Customer churn rate (HubSpot guide; ChartMogul B2B)", policies=_MOVE_POLICIES,
@@ -184,9 +191,15 @@ REVENUE_METRICS: list[MetricDef] = [
     _ltv("clv_simple", CURRENCY, "arpa(M) / customer_churn_rate(M)", "kpi_monthly (arpa, customer_churn_rate)",
          f"{_LTV}: clv_simple (the survey: churn 5 %, ARPA 500 -> 10,000)", notes="NULL when the churn of M is 0"),
     _ltv("clv_annual_spend", CURRENCY,
-         "average annual spend x average lifetime in years = (12 x arpa(M)) / (1 - (1 - customer_churn_rate(M))^12)",
+         "average annual spend x average lifetime in years = 12 x arpa(M) x customer_lifetime_months(M) / 12",
          "kpi_monthly (arpa, customer_churn_rate)", f"{_LTV}: the guide's annual spend x lifetime",
-         notes="lifetime in years = 1 / annualised churn (churn 5 %, ARPA 500 -> 13,053.70); no gross margin"),
+         policies=("revenue.clv_lifetime",),
+         notes="default lifetime 1 / churn: agrees with clv_simple (churn 5 %, ARPA 500 -> 6,000 x 1.6667 = 10,000); "
+               "clv_lifetime = compounded takes the years from the annualised churn (-> 13,053.70); no gross margin"),
+    _ltv("customer_lifetime_months", MONTHS,
+         "churn_rate (default): 1 / customer_churn_rate(M); compounded: 12 / (1 - (1 - customer_churn_rate(M))^12)",
+         "kpi_monthly (customer_churn_rate)", "the Wordable survey of SaaS marketers (2021): lifetime = 1 / churn (churn 5 % -> 20 months)",
+         policies=("revenue.clv_lifetime",), notes="NULL when the churn of M is 0 or NULL; compounded: churn 5 % -> 26.11 months"),
 ]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from saas_metrics.metrics.kpi import ALL, COUNT, HOURS, RATIO, SCORE, MetricDef
 
 _SPEC = "METRICS_SPEC.md 'Engagement, health and support'"
+_GUIDE = "the HubSpot/PMG guide 'Key SaaS metrics and how to track them in HubSpot' (2020)"
 _USAGE_POLICIES = ("engagement.usage_measure", "engagement.usage_event")
 _HEALTH_POLICIES = (
     "engagement.health_weights",
@@ -38,6 +39,13 @@ ENGAGEMENT_METRICS: list[MetricDef] = [
         "usage_per_account", COUNT, "engagement", "usage_total / product accounts with usage(M) > 0",
         "account_engagement", f"{_SPEC}: Product usage", policies=_USAGE_POLICIES,
     ),
+    MetricDef(
+        "accounts_below_usage_floor", COUNT, "engagement",
+        "customers paying at the end of M with a linked product account whose usage(M), summed over their accounts, is below usage_floor",
+        "account_engagement, customer_mrr", f"{_GUIDE}: usage below a threshold as an early churn signal", policies=(*_USAGE_POLICIES, "engagement.usage_floor"),
+        notes="the absolute counterpart of the usage-drop at-risk list (default floor 4 active user-days); alert rule "
+              "accounts_below_usage_floor; not emitted when usage_floor is None",
+    ),
     # --- customer health (health.health_kpis) ---
     *[
         MetricDef(
@@ -55,6 +63,14 @@ ENGAGEMENT_METRICS: list[MetricDef] = [
     MetricDef(
         "accounts_critical", COUNT, "health", "paying customers whose health score in M is below health_at_risk_min (40)",
         "customer_health", f"{_SPEC}: Customer health score", policies=_HEALTH_POLICIES,
+    ),
+    MetricDef(
+        "accounts_with_risky_ticket_topics", COUNT, "health",
+        "paying customers with a ticket about a risky topic (discount, value, competitor) created in the 3 months ending with M",
+        "customer_health (support_tickets category and tags)",
+        f"{_GUIDE}: flag customers whose tickets ask about discounts, value or competitors",
+        policies=("engagement.ticket_topics", "engagement.ticket_topic_lookback_months"),
+        notes="their support_burden points are 0 and the topics are their risky_ticket_topics (customer_health, at_risk_accounts)",
     ),
     # --- support (support.support_kpis) ---
     MetricDef(
@@ -76,6 +92,16 @@ ENGAGEMENT_METRICS: list[MetricDef] = [
     MetricDef(
         "resolution_hours_p90", HOURS, "support", f"90th percentile of (solved_at - created_at) in hours, {_PERCENTILE}",
         _TICKETS, f"{_SPEC}: Support",
+    ),
+    MetricDef(
+        "first_response_hours_mean", HOURS, "support", "arithmetic mean of (first_response_at - created_at) in hours",
+        _TICKETS, f"{_GUIDE}: average first response time",
+        notes="tickets without a first response are excluded; one slow ticket moves it, unlike the median",
+    ),
+    MetricDef(
+        "resolution_hours_mean", HOURS, "support", "arithmetic mean of (solved_at - created_at) in hours",
+        _TICKETS, f"{_GUIDE}: average resolution time",
+        notes="unsolved tickets are excluded; the cohort is the creation month",
     ),
     MetricDef(
         "open_backlog", COUNT, "support", "tickets created before first(M+1) and not solved by first(M+1)",

@@ -26,6 +26,15 @@ METRICS_SPEC.md, "Funnel". For each month M (calendar month, UTC):
 - ``lead_to_customer_rate_period`` = new customers in M (mrr_movements 'new') /
   leads in M (the survey: 10 / 200 = 5 %).
 - ``visit_to_lead_rate`` = leads / unique_visitors, also by channel.
+- stage conversion (cohort forms, window N = ``policy.lead_to_customer_days``, provisional
+  while as_of < first day of M+1 + N days, like lead_to_customer_rate):
+  ``mql_to_sql_rate`` = contacts whose mql_at is in M and whose sql_at follows within N days
+  (0 <= sql_at - mql_at <= N days) / contacts whose mql_at is in M;
+  ``sql_to_customer_rate`` = contacts whose sql_at is in M whose customer first paid within N
+  days after sql_at / contacts whose sql_at is in M;
+  ``pql_to_paid_rate`` = PQLs of M whose customer first paid within N days after the day the
+  account became a PQL / pqls(M). A contact that skipped a stage (no mql_at) is not in that
+  stage's denominator.
 - ``viral_coefficient`` = ``referred_new_customers`` / paying customers at the end
   of M-1 (movements of M with mrr_start > 0). A new customer of M is referred when
   its referred_by_customer_id (billing customer, or its CRM contacts) names a
@@ -109,11 +118,13 @@ def first_reached(product_usage: pd.DataFrame, event: str, threshold: int,
         ["account_id", "date", "event_name", "event_count"]].reset_index(drop=True)
 
 
-def _pql_months(product_accounts: pd.DataFrame, product_usage: pd.DataFrame, links: pd.DataFrame, paid_at: pd.Series, policy: AcquisitionPolicy) -> pd.Series:
-    """account_id -> month in which it became a PQL (only accounts not yet paying then)."""
+def _pqls(product_accounts: pd.DataFrame, product_usage: pd.DataFrame, links: pd.DataFrame, paid_at: pd.Series,
+          policy: AcquisitionPolicy) -> pd.DataFrame:
+    """One row per PQL (account not yet paying when it reached the milestone), indexed by
+    account_id: reached_at (day it became a PQL) and paid_at (its customer's first paid date)."""
     reached = first_reached(product_usage, policy.pql_event, policy.pql_event_count)
     if reached.empty:
-        return pd.Series(dtype="datetime64[ns]")
+        return pd.DataFrame({"reached_at": pd.Series(dtype="datetime64[ns]"), "paid_at": pd.Series(dtype="datetime64[ns]")})
     reached_at = pd.Series(pd.to_datetime(reached["date"]).astype("datetime64[ns]").to_numpy(), index=reached["account_id"].to_numpy())
     customer = product_accounts.drop_duplicates("account_id").set_index("account_id")["billing_customer_id"]
     by_link = links.dropna(subset=["product_account_id"]).drop_duplicates("product_account_id").set_index("product_account_id")["customer_id"]
@@ -121,7 +132,7 @@ def _pql_months(product_accounts: pd.DataFrame, product_usage: pd.DataFrame, lin
     account_customer = account_customer.fillna(pd.Series(reached_at.index.map(by_link), index=reached_at.index))
     account_paid = pd.Series(pd.to_datetime(lookup(account_customer, paid_at)).to_numpy(), index=reached_at.index)
     not_paying = account_paid.isna() | (account_paid > reached_at)
-    return month_of(reached_at[not_paying])
+    return pd.DataFrame({"reached_at": reached_at[not_paying], "paid_at": account_paid[not_paying].astype("datetime64[ns]")})
 
 
 def _referred_new_customers(
@@ -137,6 +148,24 @@ def _referred_new_customers(
     referrer_paid = pd.to_datetime(lookup(new["referrer"], paid_at))
     referred = new[new["referrer"].notna() & (referrer_paid < own_paid)]
     return referred.groupby("month")["customer_id"].nunique()
+
+
+def _stage_conversion(contacts: pd.DataFrame, customer_of: pd.Series, paid_at: pd.Series, pqls: pd.DataFrame,
+                      months: list[pd.Timestamp], window: int) -> dict[str, object]:
+    """mql_to_sql_rate, sql_to_customer_rate and pql_to_paid_rate per month (module docstring)."""
+    mql_at = pd.to_datetime(contacts["mql_at"]).astype("datetime64[ns]")
+    sql_at = pd.to_datetime(contacts["sql_at"]).astype("datetime64[ns]")
+    contact_paid = pd.to_datetime(lookup(lookup(contacts["contact_id"], customer_of), paid_at)).astype("datetime64[ns]")
+    rates: dict[str, object] = {}
+    for name, start, done, ids in (
+        ("mql_to_sql_rate", mql_at, sql_at, contacts["contact_id"]),
+        ("sql_to_customer_rate", sql_at, contact_paid, contacts["contact_id"]),
+        ("pql_to_paid_rate", pqls["reached_at"], pqls["paid_at"], pd.Series(pqls.index, index=pqls.index)),
+    ):
+        entered = _counts(months, month_of(start), ids)
+        converted = _counts(months, month_of(start), ids.where(converted_within(start, done, window)))
+        rates[name] = kpi.safe_divide(converted.to_numpy(), entered.to_numpy())
+    return rates
 
 
 #: The web session columns :func:`funnel_kpis` reads (a loader need not read more).
@@ -191,7 +220,9 @@ def funnel_kpis(
     paying_prev = paying_prev.groupby("month")["customer_id"].nunique().reindex(month_index).fillna(0.0)
     referred = _referred_new_customers(new, contacts, members, paid_at, billing_customers).reindex(month_index).fillna(0.0)
 
-    pql_months = _pql_months(product_accounts, product_usage, links, paid_at, policy)
+    pqls = _pqls(product_accounts, product_usage, links, paid_at, policy)
+    pql_months = month_of(pqls["reached_at"])
+    stage_rates = _stage_conversion(contacts, customer_of, paid_at, pqls, month_index, window)
     self_serve = product_accounts[product_accounts["signup_source"] == "self_serve"]
 
     headline = pd.DataFrame({
@@ -214,8 +245,10 @@ def funnel_kpis(
         "visit_to_lead_rate": kpi.RATIO, "referred_new_customers": kpi.COUNT, "viral_coefficient": kpi.RATIO,
     }
     provisional = provisional_by_month(month_index, as_of, window)
-    cohort = pd.DataFrame({"month": month_index, "lead_to_customer_rate": kpi.safe_divide(lead_customers.to_numpy(), leads.to_numpy())})
-    parts = [kpi.wide_to_kpi(headline, units), kpi.wide_to_kpi(cohort, {"lead_to_customer_rate": kpi.RATIO}, provisional=provisional)]
+    cohort = pd.DataFrame({"month": month_index, "lead_to_customer_rate": kpi.safe_divide(lead_customers.to_numpy(), leads.to_numpy()),
+                           **stage_rates})
+    cohort_units = {"lead_to_customer_rate": kpi.RATIO, **dict.fromkeys(stage_rates, kpi.RATIO)}
+    parts = [kpi.wide_to_kpi(headline, units), kpi.wide_to_kpi(cohort, cohort_units, provisional=provisional)]
 
     channels = sorted(set(session_channel.dropna()) | set(lead_channel.dropna()))
     if channels:

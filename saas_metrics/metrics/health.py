@@ -18,7 +18,11 @@ Sub-scores (0..1); "neutral" = 0.5, used when the input is unknown:
   unknown or 0, or no product account is linked.
 - **support_burden** = 1 - clip(tickets_per_seat / ``health_tickets_per_seat_max``, 0, 1),
   tickets_per_seat = tickets created in M by the customer / seats (seats unknown or < 1
-  count as 1); 0 when an urgent ticket of the customer is open at the end of M.
+  count as 1); 0 when an urgent ticket of the customer is open at the end of M, or when a
+  ticket it created in the ``ticket_topic_lookback_months`` (3) months ending with M is
+  about a risky topic (``ticket_topics``: keywords of discount, value/ROI, competitor
+  matched in the ticket's category and tags; the guides' "flag customers whose tickets ask
+  about discounts, value or competitors"); those topics are kept in ``risky_ticket_topics``.
 - **nps** = latest NPS score (0-10) of the customer submitted in the
   ``health_nps_lookback_months`` months ending with M, / 10; neutral when none.
 - **billing_health** = 0 when past due at the end of M, else 0.5 when a payment failed
@@ -48,7 +52,7 @@ import pandas as pd
 
 from saas_metrics.config import EngagementPolicy
 from saas_metrics.metrics import kpi
-from saas_metrics.metrics.support import open_at_month_end, prepare_tickets
+from saas_metrics.metrics.support import open_at_month_end, prepare_tickets, ticket_topics
 from saas_metrics.metrics.usage import (
     month_of,
     next_month,
@@ -83,6 +87,8 @@ CUSTOMER_HEALTH = TableSchema(
         Column("seat_utilisation", "float", "active users / seats"),
         Column("tickets_per_seat", "float", "tickets created in M / seats (unknown seats count as 1)"),
         Column("open_urgent_tickets", "int", "urgent tickets open at the end of M"),
+        Column("risky_ticket_topics", "str", "risky topics (discount, value, competitor, ...) of the customer's tickets "
+               "created in the topic lookback ending with M; an at-risk reason"),
         Column("nps_score", "int", "latest NPS score in the lookback window"),
         Column("days_past_due", "int", "days the oldest unpaid invoice is past due at the end of M"),
         Column("failed_payments", "int", "failed payments created in M"),
@@ -142,17 +148,26 @@ def _per_customer_month(counts: pd.DataFrame, name: str) -> pd.DataFrame:
     return counts.groupby(["month", "customer_id"]).size().rename(name).reset_index()
 
 
-def _ticket_inputs(tickets: pd.DataFrame | None, months: list[pd.Timestamp]) -> pd.DataFrame:
-    """tickets created in M and urgent tickets open at M's end per (month, customer_id)."""
+def _ticket_inputs(tickets: pd.DataFrame | None, months: list[pd.Timestamp], policy: EngagementPolicy) -> pd.DataFrame:
+    """tickets created in M, urgent tickets open at M's end and the risky topics of the tickets created
+    in the topic lookback ending with M, per (month, customer_id)."""
     empty = pd.DataFrame({"month": pd.Series(dtype="datetime64[ns]"), "customer_id": pd.Series(dtype=str)})
     if tickets is None or tickets.empty:
-        return empty.assign(tickets=pd.Series(dtype=float), open_urgent_tickets=pd.Series(dtype=float))
+        return empty.assign(tickets=pd.Series(dtype=float), open_urgent_tickets=pd.Series(dtype=float),
+                            risky_ticket_topics=pd.Series(dtype=object))
     prepared = prepare_tickets(tickets)
     prepared = prepared.loc[prepared["customer_id"].notna()].assign(customer_id=lambda f: f["customer_id"].astype(str))
     created = _per_customer_month(prepared.loc[prepared["month"].isin(months)], "tickets")
     urgent = prepared.loc[prepared["priority"].str.lower() == URGENT]
     open_urgent = _per_customer_month(open_at_month_end(urgent, months), "open_urgent_tickets")
-    return created.merge(open_urgent, on=["month", "customer_id"], how="outer")
+    risky = prepared.assign(topics=ticket_topics(prepared, policy.ticket_topics)).dropna(subset=["topics"])
+    windows = _month_frame(months).assign(window_start=[m - pd.offsets.MonthBegin(policy.ticket_topic_lookback_months - 1) for m in months])
+    pairs = risky[["customer_id", "month", "topics"]].merge(windows, how="cross")
+    pairs = pairs.loc[(pairs["month"] >= pairs["window_start"]) & (pairs["month"] <= pairs["score_month"])]
+    topics = (pairs.groupby(["score_month", "customer_id"])["topics"]
+              .agg(lambda values: ",".join(sorted({t for v in values for t in v.split(",")})))
+              .rename("risky_ticket_topics").reset_index().rename(columns={"score_month": "month"}))
+    return created.merge(open_urgent, on=["month", "customer_id"], how="outer").merge(topics, on=["month", "customer_id"], how="outer")
 
 
 def _nps_inputs(nps: pd.DataFrame | None, months: list[pd.Timestamp], lookback: int) -> pd.DataFrame:
@@ -272,7 +287,7 @@ def customer_health(
     key = ["month", "customer_id"]
     frame = _paying(snapshots, score_months)
     frame = frame.merge(_engagement(engagement, seats), on=key, how="left")
-    frame = frame.merge(_ticket_inputs(tickets, score_months), on=key, how="left")
+    frame = frame.merge(_ticket_inputs(tickets, score_months, policy), on=key, how="left")
     frame = frame.merge(_nps_inputs(nps, score_months, policy.health_nps_lookback_months), on=key, how="left")
     frame = frame.merge(_billing_inputs(status_history, invoices, payments, score_months), on=key, how="left")
     for column in ("tickets", "open_urgent_tickets", "failed_payments", "days_past_due"):
@@ -290,7 +305,7 @@ def customer_health(
     seats_for_tickets = frame["seats"].where(frame["seats"] >= 1, 1.0)
     frame["tickets_per_seat"] = frame["tickets"] / seats_for_tickets
     burden = np.clip(frame["tickets_per_seat"] / policy.health_tickets_per_seat_max, 0.0, 1.0)
-    support_sub = np.where(frame["open_urgent_tickets"] > 0, 0.0, 1.0 - burden)
+    support_sub = np.where((frame["open_urgent_tickets"] > 0) | frame["risky_ticket_topics"].notna(), 0.0, 1.0 - burden)
     nps_sub = np.where(frame["nps_score"].notna(), frame["nps_score"] / 10.0, NEUTRAL)
     past_due = status_past_due | (frame["days_past_due"] > policy.health_past_due_grace_days)
     billing_sub = np.where(past_due, 0.0, np.where(frame["failed_payments"] > 0, 0.5, 1.0))
@@ -314,7 +329,8 @@ def health_kpis(health: pd.DataFrame) -> pd.DataFrame:
     """Health KPIs per month present in ``health`` (customer_health rows) as kpi_monthly rows.
 
     mrr_share_<band> = MRR of customers in the band / MRR of scored customers (NaN when 0);
-    average_health_score = unweighted mean score; accounts_critical = customers in 'critical'.
+    average_health_score = unweighted mean score; accounts_critical = customers in 'critical';
+    accounts_with_risky_ticket_topics = scored customers with a risky ticket topic (when the column is there).
     """
     require_columns(health, ["month", "customer_id", "score", "band", "mrr"], "health")
     if health.empty:
@@ -328,7 +344,11 @@ def health_kpis(health: pd.DataFrame) -> pd.DataFrame:
         wide[f"mrr_share_{band}"] = kpi.safe_divide(band_mrr.to_numpy(), total.to_numpy())
     wide["average_health_score"] = frame.groupby("month")["score"].mean().reindex(index).to_numpy()
     wide["accounts_critical"] = (frame["band"] == CRITICAL).groupby(frame["month"]).sum().reindex(index).fillna(0).to_numpy()
-    units = {
+    units = {"accounts_with_risky_ticket_topics": kpi.COUNT} if "risky_ticket_topics" in frame.columns else {}
+    if units:
+        risky = frame["risky_ticket_topics"].notna()
+        wide["accounts_with_risky_ticket_topics"] = risky.groupby(frame["month"]).sum().reindex(index).fillna(0).to_numpy()
+    units |= {
         "mrr_share_healthy": kpi.RATIO,
         "mrr_share_at_risk": kpi.RATIO,
         "mrr_share_critical": kpi.RATIO,

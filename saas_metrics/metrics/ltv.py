@@ -6,11 +6,17 @@
   or the mean is 0.
 * clv_simple(M) = ARPA(M) / customer_churn_rate(M): the survey's example, churn 5 % ->
   lifetime 20 months, ARPA $500 -> CLV $10,000. NULL when the churn of M is 0 or NULL.
+* customer_lifetime_months(M) = the one lifetime every CLV form uses, from the customer
+  churn rate of M. Policy ``revenue.clv_lifetime``:
+  - ``churn_rate`` (default) = 1 / customer_churn_rate(M) months (churn 5 % -> 20 months);
+  - ``compounded`` = 12 / annualised churn = 12 / (1 - (1 - churn)^12) months
+    (churn 5 % -> 26.11 months): churn compounds over the year, so fewer customers
+    leave in a year than 12 x the monthly rate.
 * clv_annual_spend(M) = average annual spend x average lifetime in years (the HubSpot
-  guide) = (12 x ARPA(M)) / annualised_customer_churn_rate(M), where the annualised rate is
-  1 - (1 - customer_churn_rate(M))^12, so the lifetime in years is 1 / annual churn (the
-  spec's annualisation; 12 x monthly churn would make it identical to clv_simple).
-  Churn 5 %, ARPA $500: 6,000 / 0.459640 = 13,053.70. No gross margin (a revenue value).
+  guide) = 12 x ARPA(M) x customer_lifetime_months(M) / 12. With the default lifetime the
+  years are 1 / (12 x churn) and the form agrees with clv_simple: churn 5 %, ARPA $500 ->
+  6,000 x 1.6667 = 10,000. With ``compounded``: 6,000 / 0.459640 = 13,053.70.
+  No gross margin (a revenue value).
 """
 
 from __future__ import annotations
@@ -21,11 +27,13 @@ import numpy as np
 import pandas as pd
 
 from saas_metrics.config import RevenuePolicy
-from saas_metrics.metrics.kpi import CURRENCY, safe_divide, wide_to_kpi
+from saas_metrics.metrics.kpi import CURRENCY, MONTHS, safe_divide, wide_to_kpi
 from saas_metrics.metrics.mrr import normalise_months
 from saas_metrics.metrics.retention import annualise
 
-LTV_UNITS: dict[str, str] = {"ltv": CURRENCY, "clv_simple": CURRENCY, "clv_annual_spend": CURRENCY}
+LTV_UNITS: dict[str, str] = {
+    "ltv": CURRENCY, "clv_simple": CURRENCY, "clv_annual_spend": CURRENCY, "customer_lifetime_months": MONTHS,
+}
 
 
 def _by_month(series: pd.Series) -> pd.Series:
@@ -45,13 +53,20 @@ def trailing_churn(churn_by_month: pd.Series, months: Sequence[pd.Timestamp], wi
     return pd.Series(out, dtype="float64")
 
 
+def lifetime_months(churn: pd.Series, policy: RevenuePolicy) -> pd.Series:
+    """Customer lifetime in months from a monthly churn rate (module docstring); NaN where churn is 0 or NULL."""
+    if policy.clv_lifetime == "compounded":
+        return safe_divide(12.0, annualise(churn))
+    return safe_divide(pd.Series(1.0, index=churn.index), churn)
+
+
 def ltv_kpis(
     arpa_by_month: pd.Series,
     churn_by_month: pd.Series,
     months: Sequence[pd.Timestamp],
     policy: RevenuePolicy,
 ) -> pd.DataFrame:
-    """kpi_monthly rows of ltv, clv_simple and clv_annual_spend for ``months``.
+    """kpi_monthly rows of ltv, clv_simple, clv_annual_spend and customer_lifetime_months for ``months``.
 
     ``arpa_by_month`` and ``churn_by_month`` (customer_churn_rate) are Series indexed by month
     start; churn must include the trailing window before the first month (read from kpi_monthly).
@@ -61,10 +76,12 @@ def ltv_kpis(
     arpa = _by_month(arpa_by_month).reindex(index)
     churn_now = _by_month(churn_by_month).reindex(index)
     trailing = trailing_churn(churn_by_month, months, policy.ltv_churn_window_months).reindex(index)
+    lifetime = lifetime_months(churn_now, policy)
     wide = pd.DataFrame({
         "month": index,
         "ltv": safe_divide(arpa * policy.gross_margin, trailing),
         "clv_simple": safe_divide(arpa, churn_now),
-        "clv_annual_spend": safe_divide(12.0 * arpa, annualise(churn_now)),
+        "clv_annual_spend": 12.0 * arpa * lifetime / 12.0,
+        "customer_lifetime_months": lifetime,
     })
     return wide_to_kpi(wide, LTV_UNITS)

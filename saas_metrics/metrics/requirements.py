@@ -67,6 +67,21 @@ METRIC_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "resolution_hours_median": _TICKETS, "resolution_hours_p90": _TICKETS,
     "nps": ("nps_responses",), "nps_responses": ("nps_responses",),
 }
+METRIC_REQUIREMENTS |= {
+    "mql_to_sql_rate": _CRM, "sql_to_customer_rate": _CRM, "pql_to_paid_rate": _PRODUCT + _USAGE,
+    "accounts_below_usage_floor": _USAGE, "accounts_with_risky_ticket_topics": _USAGE + _TICKETS,
+    "first_response_hours_mean": _TICKETS, "resolution_hours_mean": _TICKETS,
+    **dict.fromkeys(("sm_spend_fully_loaded", "cac_fully_loaded", "cac_fully_loaded_payback_months",
+                     "ltv_to_cac_fully_loaded"), ("ad_spend", "finance_expenses")),
+    "cash_balance": ("finance_cash_balances",),
+    "operating_expenses": ("finance_expenses", "ad_spend"), "operating_margin": ("finance_expenses", "ad_spend"),
+    "rule_of_40": ("finance_expenses", "ad_spend"), "magic_number": ("finance_expenses", "ad_spend"),
+    "net_burn": ("finance_expenses", "ad_spend", "billing_payments"),
+    "burn_multiple": ("finance_expenses", "ad_spend", "billing_payments"),
+    "runway_months": ("finance_cash_balances", "finance_expenses", "ad_spend", "billing_payments"),
+    "open_deals": ("crm_deals",), "pipeline_value": ("crm_deals",), "weighted_pipeline_value": ("crm_deals",),
+}
+
 for _metric in _REVENUE_METRICS:
     METRIC_REQUIREMENTS[_metric] = _REV
 # Conversions to paid and spend per paying customer need revenue as well as their own source.
@@ -74,7 +89,8 @@ for _metric in ("lead_to_customer_rate", "lead_to_customer_rate_period", "trials
                 "median_days_to_paid", "demos_converted", "demo_to_paid_rate", "median_days_demo_request_to_customer",
                 "paid_new_customers", "paid_cac", "cac", "cac_payback_months", "ltv_to_cac", "attributed_customers",
                 "attributed_new_mrr", "roas", "traffic_roi", "mrr_share_healthy", "mrr_share_at_risk",
-                "mrr_share_critical", "tickets_per_account"):
+                "mrr_share_critical", "tickets_per_account", "sql_to_customer_rate", "pql_to_paid_rate",
+                "cac_fully_loaded", "cac_fully_loaded_payback_months", "ltv_to_cac_fully_loaded"):
     METRIC_REQUIREMENTS[_metric] = (*METRIC_REQUIREMENTS[_metric], *_REV)
 
 

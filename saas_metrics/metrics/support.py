@@ -9,6 +9,8 @@ For tickets created in M (``created_at`` in [first(M), first(M+1))):
   **resolution_hours_median / _p90** the same for (solved_at - created_at) over those
   solved. Percentiles are ``numpy.percentile`` with linear interpolation
   (position p x (n - 1) in the sorted values): for 1..10 hours the p90 is 9.1.
+  **first_response_hours_mean / resolution_hours_mean** are the arithmetic means over the
+  same tickets (the guide's "average"; 1, 2 and 9 hours -> mean 4, median 2).
   The cohort is the creation month, so re-running M after later responses can add
   tickets created in M and answered after M's end. NaN when no ticket qualifies.
 - **open_backlog** = tickets created before first(M+1) and not solved by first(M+1):
@@ -53,13 +55,34 @@ SOLVED_STATUSES = ("solved", "closed")
 PERCENTILE_METHOD = "linear"
 
 _TICKET_COLUMNS = ["ticket_id", "customer_id", "created_at", "priority", "status", "first_response_at", "solved_at"]
+#: optional columns saying what a ticket is about (kept by prepare_tickets when present)
+TOPIC_COLUMNS = ("category", "tags")
+
+
+def ticket_topics(tickets: pd.DataFrame, topics: dict[str, list[str]]) -> pd.Series:
+    """Per ticket, the risky topics its category or tags mention, comma-joined in sorted order (None
+    when none): a topic matches when one of its keywords is a case-insensitive substring of the
+    category or of a tag (tags split on commas and spaces). {'competitor': ['competitor']} and tags
+    'billing, competitor_comparison' -> 'competitor'."""
+    text = pd.Series("", index=tickets.index, dtype="object")
+    for column in TOPIC_COLUMNS:
+        if column in tickets.columns:
+            text = text + " " + tickets[column].astype("object").where(tickets[column].notna(), "").astype(str).str.lower()
+    hits = pd.DataFrame({topic: np.logical_or.reduce([text.str.contains(k.lower(), regex=False).to_numpy() for k in topics[topic]]
+                                                     or [np.zeros(len(text), dtype=bool)])
+                         for topic in sorted(topics)}, index=text.index)
+    out = pd.Series(None, index=text.index, dtype="object")
+    matched = hits.any(axis=1) if len(hits.columns) else pd.Series(False, index=text.index)
+    if matched.any():
+        out[matched] = hits[matched].apply(lambda row: ",".join(row.index[row.to_numpy(dtype=bool)]), axis=1)
+    return out
 
 
 def prepare_tickets(tickets: pd.DataFrame) -> pd.DataFrame:
     """Tickets with parsed timestamps, a filled priority and the creation month; rows
     without created_at are dropped (they cannot be placed in a month)."""
     require_columns(tickets, _TICKET_COLUMNS, "tickets")
-    out = tickets[_TICKET_COLUMNS].copy()
+    out = tickets[_TICKET_COLUMNS + [c for c in TOPIC_COLUMNS if c in tickets.columns]].copy()
     for column in ("created_at", "first_response_at", "solved_at"):
         out[column] = pd.to_datetime(out[column]).astype("datetime64[ns]")
     out = out.loc[out["created_at"].notna()].copy()
@@ -117,6 +140,7 @@ def support_kpis(tickets: pd.DataFrame, months: Iterable[object], snapshots: pd.
     for column, prefix in (("first_response_hours", "first_response_hours"), ("resolution_hours", "resolution_hours")):
         wide[f"{prefix}_median"] = by_month[column].agg(lambda s: _percentile(s, 50)).reindex(index).to_numpy()
         wide[f"{prefix}_p90"] = by_month[column].agg(lambda s: _percentile(s, 90)).reindex(index).to_numpy()
+        wide[f"{prefix}_mean"] = by_month[column].mean().reindex(index).to_numpy()
     backlog = open_at_month_end(prepared, month_list)
     wide["open_backlog"] = backlog.groupby("month").size().reindex(index).fillna(0).to_numpy()
     units = {
@@ -125,6 +149,8 @@ def support_kpis(tickets: pd.DataFrame, months: Iterable[object], snapshots: pd.
         "first_response_hours_p90": kpi.HOURS,
         "resolution_hours_median": kpi.HOURS,
         "resolution_hours_p90": kpi.HOURS,
+        "first_response_hours_mean": kpi.HOURS,
+        "resolution_hours_mean": kpi.HOURS,
         "open_backlog": kpi.COUNT,
     }
     if snapshots is not None:

@@ -67,6 +67,7 @@ AT_RISK_ACCOUNTS = TableSchema(
         Column("health_score", "float", "customer health score of M (0-100), null when not scored"),
         Column("band", "str", "health band: healthy / at_risk / critical"),
         Column("owner_id", "str", "CRM owner of the customer's company"),
+        Column("risky_ticket_topics", "str", "a second at-risk reason: risky topics of the customer's recent tickets (customer_health)"),
     ),
     time_column="month",
     key=("month", "customer_id"),
@@ -276,6 +277,28 @@ def usage_kpis(engagement: pd.DataFrame, usage: pd.DataFrame, months: Iterable[o
     return kpi.wide_to_kpi(wide, units)
 
 
+def usage_floor_kpis(engagement: pd.DataFrame, snapshots: pd.DataFrame, months: Iterable[object], floor: float) -> pd.DataFrame:
+    """kpi rows of ``accounts_below_usage_floor`` = customers paying at the end of M (customer_mrr,
+    mrr > 0) with a linked product account whose usage of M, summed over their accounts, is below
+    ``floor`` (usage_measure units). The absolute counterpart of the relative usage drop: an account
+    that never used the product never "drops". A paying customer without a linked account has no
+    engagement row and is not counted (its usage is unknown, not 0).
+    """
+    month_list = normalise_months(months)
+    require_columns(engagement, ["month", "customer_id", "usage"], "engagement")
+    require_columns(snapshots, ["month", "customer_id", "mrr"], "snapshots")
+    paying = snapshots.loc[pd.to_numeric(snapshots["mrr"], errors="coerce") > 0, ["month", "customer_id"]]
+    paying = paying.assign(month=month_of(paying["month"]), customer_id=paying["customer_id"].astype(str))
+    eng = engagement.loc[engagement["customer_id"].notna()]
+    eng = eng.assign(month=month_of(eng["month"]), customer_id=eng["customer_id"].astype(str),
+                     usage=pd.to_numeric(eng["usage"], errors="coerce").fillna(0.0))
+    per_customer = eng.groupby(["month", "customer_id"], as_index=False)["usage"].sum().merge(paying.drop_duplicates(), on=["month", "customer_id"])
+    below = per_customer.loc[per_customer["usage"] < floor].groupby("month")["customer_id"].nunique()
+    index = pd.DatetimeIndex(month_list, name="month")
+    wide = pd.DataFrame({"month": index, "accounts_below_usage_floor": below.reindex(index).fillna(0).to_numpy(dtype="float64")})
+    return kpi.wide_to_kpi(wide, {"accounts_below_usage_floor": kpi.COUNT})
+
+
 def at_risk_accounts(
     engagement: pd.DataFrame,
     snapshots: pd.DataFrame,
@@ -311,7 +334,8 @@ def at_risk_accounts(
 
     if health is not None and len(health):
         require_columns(health, ["month", "customer_id", "score", "band"], "health")
-        scores = health[["month", "customer_id", "score", "band"]].rename(columns={"score": "health_score"})
+        extra = [c for c in ("risky_ticket_topics",) if c in health.columns]
+        scores = health[["month", "customer_id", "score", "band", *extra]].rename(columns={"score": "health_score"})
         scores = scores.assign(month=month_of(scores["month"]), customer_id=scores["customer_id"].astype(str))
         out = out.merge(scores, on=["month", "customer_id"], how="left")
     if owners is not None and len(owners):

@@ -206,6 +206,7 @@ SUITES: dict[str, TableRules] = {
             references={"company_id": "company_id"},
         ),
         _rules(s.CRM_COMPANIES),
+        _rules(s.CRM_CHURN_REASONS, references=CUSTOMER),
         _rules(
             s.CRM_DEALS,
             currency_columns=("currency",),
@@ -240,6 +241,7 @@ SUITES: dict[str, TableRules] = {
             currency_columns=("currency",),
             non_negative=("amount",),
         ),
+        _rules(s.FINANCE_CASH_BALANCES, currency_columns=("currency",)),
         # The FX table defines the known currencies, so its own currency column is
         # checked for shape (ISO 4217) rather than membership.
         _rules(s.FX_RATES, patterns={"currency": r"^[A-Z]{3}$"}, positive=("rate_to_usd",)),

@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from saas_metrics.atomic import write_text_atomically
-from saas_metrics.reports import charts
+from saas_metrics.reports import charts, guide_charts
 from saas_metrics.reports.data import (
     DashboardData,
     headline_wide,
@@ -41,6 +41,7 @@ CHART_IDS: dict[str, str] = {
     "attribution": "chart-attribution",
     "forecast": "chart-forecast",
 }
+CHART_IDS.update({"churn_reasons": "chart-churn-reasons", "cash_runway": "chart-cash-runway"})
 AT_RISK_TABLE_ID = "table-at-risk"
 KPI_CARDS_ID = "kpi-cards"
 
@@ -151,6 +152,7 @@ AT_RISK_COLUMNS: tuple[tuple[str, str], ...] = (
     ("band", "Band"),
     ("owner_id", "Owner"),
 )
+AT_RISK_COLUMNS += (("risky_ticket_topics", "Ticket topics"),)
 
 
 def at_risk_rows(at_risk_accounts: pd.DataFrame) -> pd.DataFrame:
@@ -297,6 +299,7 @@ def render_dashboard(tables: DashboardData, *, title: str = "SaaS metrics", gene
         ]
         month_text = label + (" (provisional)" if month in provisional_months(tables.kpi_monthly) else "")
     sections.append(_forecast_section(tables, headline))
+    sections += _guide_sections(tables, headline, month, currency)
     sections.append(_chart_section(
         "cohort_retention", "Cohort retention", "Share of each cohort's customers still paying, by months since first payment.",
         lambda: charts.cohort_heatmap_figure(tables.cohort_retention), "cohort_retention is empty.", wide=True,
@@ -316,6 +319,24 @@ def render_dashboard(tables: DashboardData, *, title: str = "SaaS metrics", gene
         sections="\n".join(sections),
         provisional_note=html.escape(PROVISIONAL_TITLE),
     )
+
+
+def _guide_sections(tables: DashboardData, headline: pd.DataFrame, month: pd.Timestamp | None, currency: str) -> list[str]:
+    """Churned MRR by reason and cash with runway (docs/guide-metrics.md)."""
+    if month is None:
+        return [_section(key, heading, "", _no_data("kpi_monthly has no headline rows (segment 'all')."))
+                for key, heading in (("churn_reasons", "Churned MRR by reason"), ("cash_runway", "Cash and runway"))]
+    return [
+        _chart_section("churn_reasons", "Churned MRR by reason",
+                       f"Churned MRR of each month by the reason recorded for it, {guide_charts.REASON_MONTHS} months; "
+                       "grey = no reason recorded.",
+                       lambda: guide_charts.churn_reasons_figure(tables.kpi_monthly, month, currency),
+                       "no churned MRR by reason in kpi_monthly (segment churn_reason)."),
+        _chart_section("cash_runway", "Cash and runway",
+                       "Month-end cash balance and net burn (left); runway in months at the last 3 months' burn (right).",
+                       lambda: guide_charts.cash_runway_figure(headline, currency),
+                       "no cash balance in kpi_monthly (finance/cash_balances.csv)."),
+    ]
 
 
 def build_dashboard(tables: DashboardData, out_path: Path, *, title: str = "SaaS metrics") -> Path:

@@ -58,3 +58,37 @@ def simulate_expenses(rng: np.random.Generator, months: list[dt.datetime], fx: p
                          "account_code": code, "account_name": name, "department": department, "category": category,
                          "description": f"{name} {m:%b %Y}", "amount": f"{amount:.2f}", "currency": currency})
     return pd.DataFrame(rows)
+
+
+#: the operating account's balance the month before the window, and the reserve account's (EUR)
+OPENING_USD, RESERVE_EUR = 4_000_000.0, 250_000.0
+
+
+def simulate_cash_balances(months: list[dt.datetime], fx: pd.DataFrame, charges: pd.DataFrame, refunds: pd.DataFrame,
+                           expenses: pd.DataFrame) -> pd.DataFrame:
+    """Native bank export: date (each month's last day), account_id, account_name, balance, currency.
+    The USD operating account moves by the succeeded charges - refunds - ledger lines of each month
+    (at the month's last-day rate); ads are paid by card from elsewhere. The EUR reserve stays flat."""
+    month_end = [pd.Timestamp(m) + pd.offsets.MonthEnd(0) for m in months]
+    rate = fx.set_index(["date", "currency"])["rate_to_usd"]
+
+    def usd_by_month(amount: pd.Series, currency: pd.Series, when: pd.Series) -> pd.Series:
+        month = when.dt.to_period("M").dt.to_timestamp()
+        end = month + pd.offsets.MonthEnd(0)
+        to_usd = [1.0 if c == "USD" else float(rate.get((e, c), np.nan)) for c, e in zip(currency, end, strict=True)]
+        return (amount * np.asarray(to_usd)).groupby(month.to_numpy()).sum()
+
+    def paid(frame: pd.DataFrame, sign: float) -> pd.Series:
+        ok = frame[frame["status"].eq("succeeded")]
+        return sign * usd_by_month(ok["amount"].astype(float) / 100.0, ok["currency"].str.upper(),
+                                   pd.to_datetime(ok["created"].astype("int64"), unit="s"))
+
+    ledger = -usd_by_month(expenses["amount"].astype(float), expenses["currency"], pd.to_datetime(expenses["posting_date"]))
+    flows = paid(charges, 1.0).add(paid(refunds, -1.0), fill_value=0.0).add(ledger, fill_value=0.0)
+    flows = flows.reindex([pd.Timestamp(m) for m in months]).fillna(0.0)
+    operating = OPENING_USD + flows.cumsum().to_numpy()
+    rows = [{"date": e.strftime("%Y-%m-%d"), "account_id": "acct_operating_usd", "account_name": "Operating (USD)",
+             "balance": f"{b:.2f}", "currency": "USD"} for e, b in zip(month_end, operating, strict=True)]
+    rows += [{"date": e.strftime("%Y-%m-%d"), "account_id": "acct_reserve_eur", "account_name": "Reserve (EUR)",
+              "balance": f"{RESERVE_EUR:.2f}", "currency": "EUR"} for e in month_end]
+    return pd.DataFrame(rows).sort_values(["date", "account_id"]).reset_index(drop=True)

@@ -22,14 +22,19 @@ from saas_metrics.sample_data import billing_export as bx
 from saas_metrics.sample_data.ads_sim import simulate_ads
 from saas_metrics.sample_data.billing_sim import BillingRecords, simulate_billing
 from saas_metrics.sample_data.catalog import build_catalog
+from saas_metrics.sample_data.churn_reasons_sim import plant_churn_reasons
 from saas_metrics.sample_data.crm_sim import crm_company_id, native_frames, simulate_crm
 from saas_metrics.sample_data.defects import SPECS, inject, to_cells
-from saas_metrics.sample_data.finance_sim import simulate_expenses, simulate_fx
+from saas_metrics.sample_data.finance_sim import (
+    simulate_cash_balances,
+    simulate_expenses,
+    simulate_fx,
+)
 from saas_metrics.sample_data.ground_truth import customer_mrr
 from saas_metrics.sample_data.manifest import ForeignFilesError, foreign_files, write_manifest
 from saas_metrics.sample_data.population import build_population
 from saas_metrics.sample_data.product_sim import pick_at_risk, simulate_usage
-from saas_metrics.sample_data.support_sim import simulate_nps, simulate_tickets
+from saas_metrics.sample_data.support_sim import plant_ticket_topics, simulate_nps, simulate_tickets
 from saas_metrics.sample_data.timeutil import add_months, iso_z
 from saas_metrics.sample_data.web_sim import simulate_sessions
 
@@ -40,16 +45,17 @@ NATIVE_FILES = (
     "billing/subscription_status_history.csv", "billing/discounts.csv", "billing/invoices.csv", "billing/invoice_lines.csv",
     "billing/charges.csv", "billing/refunds.csv",
     "crm/contacts.csv", "crm/companies.csv", "crm/deals.csv", "crm/form_submissions.csv", "crm/touchpoints.csv",
-    "crm/meetings.csv",
+    "crm/meetings.csv", "crm/churn_reasons.csv",
     "web/sessions.csv",
     "ads/google_ads.csv", "ads/meta_ads.csv", "ads/linkedin_ads.csv",
     "product/accounts.csv", "product/usage_daily.csv",
     "support/tickets.csv", "support/nps_responses.csv",
-    "finance/expenses.csv",
+    "finance/expenses.csv", "finance/cash_balances.csv",
     "fx/rates.csv",
 )
 GROUND_TRUTH_FILES = tuple(f"{GROUND_TRUTH_DIR}/{name}" for name in
-                           ("customer_mrr.csv", "planted_at_risk.csv", "channel_costs.csv", "defects.csv"))
+                           ("customer_mrr.csv", "planted_at_risk.csv", "channel_costs.csv", "defects.csv",
+                            "planted_churn_reasons.csv", "planted_ticket_topics.csv"))
 
 
 @dataclass
@@ -133,10 +139,13 @@ def generate(out_dir: Path, *, seed: int = 42, customers: int = 2000, months: in
     b = _billing_frames(rec)
     mrr = customer_mrr(b["items"], b["statuses"], b["discounts"], b["subscriptions"], catalog, month_list)
     at_risk = pick_at_risk(rng, mrr, b["subscriptions"], month_list)
+    reasons = plant_churn_reasons(seed, b["subscriptions"], at_risk, pop.set_index("customer_id")["crm_company_id"], horizon)
 
     fx = simulate_fx(rng, add_months(first_month, -27), horizon)
     crm = simulate_crm(r, rng, pop, horizon, first_month, months)
     crm_files = native_frames(crm)
+    crm_files["companies"]["churn_reason"] = crm_files["companies"]["hs_object_id"].map(reasons["company_reason"])
+    crm_files["churn_reasons"] = reasons["file"]
     touches = pd.DataFrame({
         "occurred_at": pd.to_datetime([t["occurred_at"] for t in crm.touches]).astype("datetime64[ns]"),
         "event_type": [t["event_type"] for t in crm.touches], "visitor_id": [t["visitor_id"] for t in crm.touches],
@@ -176,7 +185,7 @@ def generate(out_dir: Path, *, seed: int = 42, customers: int = 2000, months: in
     files: dict[str, pd.DataFrame] = {
         "billing/customers.csv": bx.customers_csv(pop),
         "billing/prices.csv": bx.prices_csv(catalog, pd.Timestamp(first_month) - pd.DateOffset(months=30)),
-        "billing/subscriptions.csv": bx.subscriptions_csv(rec),
+        "billing/subscriptions.csv": bx.subscriptions_csv(rec).join(reasons["stripe"], on="id"),
         "billing/subscription_items.csv": bx.subscription_items_csv(b["items"]),
         "billing/subscription_status_history.csv": bx.status_history_csv(b["statuses"]),
         "billing/discounts.csv": bx.discounts_csv(b["discounts"]),
@@ -195,6 +204,9 @@ def generate(out_dir: Path, *, seed: int = 42, customers: int = 2000, months: in
         "finance/expenses.csv": simulate_expenses(rng, month_list, fx),
         "fx/rates.csv": fx.assign(date=fx["date"].dt.strftime("%Y-%m-%d")),
     }
+    files["support/tickets.csv"], planted_topics = plant_ticket_topics(seed, files["support/tickets.csv"], at_risk)
+    files["finance/cash_balances.csv"] = simulate_cash_balances(month_list, fx, files["billing/charges.csv"],
+                                                                files["billing/refunds.csv"], files["finance/expenses.csv"])
     if product_events:
         statuses = b["statuses"].merge(b["subscriptions"][["subscription_id", "customer_id"]], on="subscription_id")
         files["product/usage_daily.csv"] = simulate_usage(rng, accounts, statuses, at_risk, first_month, horizon)
@@ -217,6 +229,8 @@ def generate(out_dir: Path, *, seed: int = 42, customers: int = 2000, months: in
                                               churn_month=at_risk["churn_month"].dt.strftime("%Y-%m-%d")),
         "channel_costs.csv": channel_costs,
         "defects.csv": pd.DataFrame(defect_log, columns=["file", "line", "column", "defect", "value"]),
+        "planted_churn_reasons.csv": reasons["truth"],
+        "planted_ticket_topics.csv": planted_topics,
     }
     for name, frame in truth.items():
         texts[f"{GROUND_TRUTH_DIR}/{name}"] = to_cells(frame)

@@ -104,3 +104,36 @@ def simulate_nps(rng: np.random.Generator, mrr: pd.DataFrame, emails: pd.Series,
         "created_at": ((created - pd.Timestamp(0)).dt.total_seconds()).astype(np.int64),
         "properties_stripe_customer_id": rows["customer_id"].to_numpy(),
     })
+
+
+#: subject -> (category, tag) of an ordinary ticket
+SUBJECT_TOPIC = {"Cannot export report": ("technical", "export"), "Billing question": ("billing", "invoice"),
+                 "SSO setup": ("account", "sso"), "Dashboard is slow": ("technical", "performance"),
+                 "Invite teammates": ("account", "invite"), "API rate limit": ("technical", "api"),
+                 "Feature request": ("feature_request", "feature"), "Data sync delayed": ("technical", "sync")}
+#: planted risky topic -> (category, tag)
+RISKY_TAGS = {"discount": ("billing", "discount_request"), "value": ("account", "roi_question"),
+              "competitor": ("account", "competitor_comparison")}
+
+
+def plant_ticket_topics(seed: int, tickets: pd.DataFrame, at_risk: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Zendesk ``category`` and ``tags`` for every ticket: an ordinary one from its subject; 80 % of the
+    tickets an at-risk customer files from its collapse month on ask about a discount, value/ROI or a
+    competitor, and 1 % of the others about a discount. Uses its own random generator, so the ticket
+    rows stay as they were. Returns the tickets with the two columns and the ground truth
+    (ticket_id, customer_id, created_at, topic, at_risk)."""
+    rng = np.random.default_rng([seed, 26])
+    created = pd.to_datetime(tickets["created_at"]).dt.tz_localize(None)
+    month = created.dt.to_period("M").dt.to_timestamp()
+    risky_customer = (month >= collapse_month_of(tickets["organization_external_id"], at_risk)).to_numpy()
+    u = rng.random(len(tickets))
+    planted = np.where(risky_customer, u < 0.8, u < 0.01)
+    topic = np.where(planted, np.array(sorted(RISKY_TAGS), dtype=object)[rng.integers(0, len(RISKY_TAGS), len(tickets))], None)
+    topic = np.where(planted & ~risky_customer, "discount", topic)
+    ordinary = tickets["subject"].map(SUBJECT_TOPIC)
+    category = [RISKY_TAGS[t][0] if t else o[0] for t, o in zip(topic, ordinary, strict=True)]
+    tags = [f"{o[1]} {RISKY_TAGS[t][1]}" if t else o[1] for t, o in zip(topic, ordinary, strict=True)]
+    out = tickets.assign(category=category, tags=tags)
+    truth = pd.DataFrame({"ticket_id": tickets["id"], "customer_id": tickets["organization_external_id"],
+                          "created_at": tickets["created_at"], "topic": topic, "at_risk": risky_customer})[planted]
+    return out, truth.reset_index(drop=True)

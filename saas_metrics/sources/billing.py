@@ -69,6 +69,9 @@ def read_subscriptions(sources_dir: Path) -> pd.DataFrame:
         "cancel_at": t.timestamp("cancel_at", "cancel_at"), "canceled_at": t.timestamp("canceled_at", "canceled_at"),
         "ended_at": t.timestamp("ended_at", "ended_at"),
         "history_since": t.timestamp("history_since", "history_since") if t.has("history_since") else None,
+        # Stripe cancellation_details (reason, feedback, comment), read when exported
+        **{f"cancellation_{part}": t.text(f"cancellation_details_{part}") if t.has(f"cancellation_details_{part}") else None
+           for part in ("reason", "feedback", "comment")},
     }, s.BILLING_SUBSCRIPTIONS)
 
 

@@ -77,7 +77,19 @@ def read_companies(sources_dir: Path) -> pd.DataFrame:
         "company_id": t.text("hs_object_id"), "name": t.text("name"), "domain": _domain(t.text("domain", "domain")),
         "country": upper(t.text("country", "country")), "created_at": t.timestamp("createdate", "created_at"),
         "owner_id": t.text("hubspot_owner_id"), "billing_customer_id": t.text("stripe_customer_id"),
+        "churn_reason": t.text("churn_reason") if t.has("churn_reason") else None,
     }, s.CRM_COMPANIES)
+
+
+def read_churn_reasons(sources_dir: Path) -> pd.DataFrame:
+    """crm/churn_reasons.csv, kept by hand: customer_id (billing id), churned_at, reason, comment."""
+    t = open_native(sources_dir, "crm/churn_reasons.csv", SYSTEM)
+    if t is None:
+        return s.CRM_CHURN_REASONS.empty_frame()
+    return t.finish({
+        "customer_id": t.text("customer_id"), "churned_at": t.timestamp("churned_at", "churned_at"),
+        "reason": t.text("reason"), "comment": t.text("comment"),
+    }, s.CRM_CHURN_REASONS)
 
 
 def read_deals(sources_dir: Path) -> pd.DataFrame:
@@ -91,6 +103,9 @@ def read_deals(sources_dir: Path) -> pd.DataFrame:
         "contact_id": t.text("associated_contact_id"), "created_at": t.timestamp("createdate", "created_at"),
         "closed_at": t.timestamp("closedate", "closed_at"), "stage": stage, "is_closed_won": won,
         "amount": t.number("amount", "amount"), "currency": upper(t.text("deal_currency_code", "currency")),
+        # optional HubSpot properties: read only when exported (no missing-column warning otherwise)
+        "stage_probability": t.number("hs_deal_stage_probability", "stage_probability") if t.has("hs_deal_stage_probability") else None,
+        "closed_lost_reason": t.text("closed_lost_reason") if t.has("closed_lost_reason") else None,
     }, s.CRM_DEALS)
 
 

@@ -1,4 +1,5 @@
-"""Expense ledger (finance/expenses.csv, GL lines) -> finance_expenses.
+"""Expense ledger (finance/expenses.csv, GL lines) -> finance_expenses; bank balances
+(finance/cash_balances.csv) -> finance_cash_balances.
 
 ``gl_account`` = account code + ' ' + account name (e.g. '6200 Salaries - Marketing');
 department and category are lower case.
@@ -30,3 +31,14 @@ def read_expenses(sources_dir: Path) -> pd.DataFrame:
     }, s.FINANCE_EXPENSES)
 
 
+
+
+def read_cash_balances(sources_dir: Path) -> pd.DataFrame:
+    """finance/cash_balances.csv (a bank or accounting export): date, account_id, account_name, balance, currency."""
+    t = open_native(sources_dir, "finance/cash_balances.csv", SYSTEM)
+    if t is None:
+        return s.FINANCE_CASH_BALANCES.empty_frame()
+    return t.finish({
+        "date": t.date("date", "date"), "account_id": t.text("account_id"), "account_name": t.text("account_name"),
+        "balance": t.number("balance", "balance"), "currency": upper(t.text("currency")),
+    }, s.FINANCE_CASH_BALANCES)

@@ -102,6 +102,9 @@ BILLING_SUBSCRIPTIONS = _table("billing_subscriptions", "Subscriptions (Stripe s
     C("ended_at", "datetime", "when the subscription actually ended (end of the paid period)"),
     C("history_since", "datetime", "item and status history known from this instant only (e.g. Stripe's 30-day event "
       "retention); null: complete since the subscription began"),
+    C("cancellation_reason", "str", "Stripe cancellation_details.reason: cancellation_requested / payment_failed / payment_disputed"),
+    C("cancellation_feedback", "str", "Stripe cancellation_details.feedback: too_expensive, missing_features, switched_service, unused, ..."),
+    C("cancellation_comment", "str", "Stripe cancellation_details.comment (the customer's words)"),
 ], key=("subscription_id",))
 
 BILLING_SUBSCRIPTION_ITEMS = _table("billing_subscription_items", "Subscription item versions (history): each row one price/quantity valid over [valid_from, valid_to). Snapshot.", [
@@ -231,6 +234,7 @@ CRM_COMPANIES = _table("crm_companies", "CRM companies. Snapshot.", [
     C("created_at", "datetime"),
     C("owner_id", "str"),
     C("billing_customer_id", "str", "explicit link to billing, when set"),
+    C("churn_reason", "str", "why the customer left (a HubSpot company property), when recorded"),
 ], key=("company_id",))
 
 CRM_DEALS = _table("crm_deals", "CRM deals. Snapshot.", [
@@ -243,7 +247,16 @@ CRM_DEALS = _table("crm_deals", "CRM deals. Snapshot.", [
     C("is_closed_won", "bool"),
     C("amount", "float", "first-year contract value"),
     C("currency", "str"),
+    C("stage_probability", "float", "win probability of the current stage, 0-1 (HubSpot hs_deal_stage_probability), when exported"),
+    C("closed_lost_reason", "str", "why a lost deal or a churned customer was lost (HubSpot closed_lost_reason), when exported"),
 ], key=("deal_id",))
+
+CRM_CHURN_REASONS = _table("crm_churn_reasons", "Churn reasons recorded by hand (churn_reasons.csv): one row per customer and churn. Snapshot.", [
+    C("customer_id", "str", "billing customer id", nullable=False),
+    C("churned_at", "datetime", "when the customer left (or the reason was recorded)", nullable=False),
+    C("reason", "str", "why (free text or a category; normalised to snake_case downstream)"),
+    C("comment", "str"),
+], key=("customer_id", "churned_at"))
 
 CRM_FORM_SUBMISSIONS = _table("crm_form_submissions", "Form submissions, partitioned by submission month.", [
     C("submission_id", "str", nullable=False),
@@ -312,6 +325,14 @@ FINANCE_EXPENSES = _table("finance_expenses", "Expense ledger lines, partitioned
     C("currency", "str"),
 ], time_column="date", key=("expense_id",))
 
+FINANCE_CASH_BALANCES = _table("finance_cash_balances", "Bank account balances (statement or month-end balance), partitioned by month.", [
+    C("date", "date", "balance date (the last one of a month is that month's closing balance)", nullable=False),
+    C("account_id", "str", "bank account", nullable=False),
+    C("account_name", "str"),
+    C("balance", "float", "balance in the account's currency"),
+    C("currency", "str"),
+], time_column="date", key=("date", "account_id"))
+
 FX_RATES = _table("fx_rates", "Daily FX rates: 1 unit of currency = rate_to_usd USD. Partitioned by month.", [
     C("date", "date", nullable=False),
     C("currency", "str", nullable=False),
@@ -347,6 +368,8 @@ SUPPORT_TICKETS = _table("support_tickets", "Support tickets (Zendesk-like), par
     C("status", "str"),
     C("first_response_at", "datetime"),
     C("solved_at", "datetime"),
+    C("category", "str", "what the ticket is about (a category field), when exported"),
+    C("tags", "str", "the ticket's tags, comma or space separated, when exported"),
 ], time_column="created_at", key=("ticket_id",))
 
 NPS_RESPONSES = _table("nps_responses", "NPS survey responses, partitioned by month.", [

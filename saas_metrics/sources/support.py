@@ -32,6 +32,9 @@ def read_tickets(sources_dir: Path) -> pd.DataFrame:
         "ticket_id": t.text("id"), "customer_id": t.text("organization_external_id"), "created_at": created,
         "priority": lower(t.text("priority", "priority")), "status": lower(t.text("status", "status")),
         "first_response_at": first_response, "solved_at": t.timestamp("solved_at", "solved_at"),
+        # what the ticket is about, when exported (Zendesk tags; a category custom field)
+        "category": lower(t.text("category")) if t.has("category") else None,
+        "tags": lower(t.text("tags")) if t.has("tags") else None,
     }, s.SUPPORT_TICKETS)
 
 

@@ -80,6 +80,7 @@ class StripeData:
             sub_statuses = [x for x in statuses if x["subscription"] == s["id"]]
             base = {"id": s["id"], "object": "subscription", "customer": s["customer"], "status": s["status"],
                     "cancel_at_period_end": s["cancel_at_period_end"] == "true", "collection_method": s["collection_method"],
+                    "cancellation_details": {k: s.get(f"cancellation_details_{k}") or None for k in ("reason", "feedback", "comment")},
                     **{k: _int(s[k]) for k in ("created", "start_date", "trial_start", "trial_end", "cancel_at", "canceled_at",
                                                 "ended_at", "current_period_start", "current_period_end")}}
             points = sorted({_unix(r["valid_from"]) for r in sub_items + sub_statuses}

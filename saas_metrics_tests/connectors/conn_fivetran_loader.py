@@ -69,6 +69,7 @@ def load_stripe(engine: sa.Engine, sources: Path, schema: str = "stripe") -> Non
     h = _csv(billing / "subscription_status_history.csv")
     subs = pd.DataFrame({"id": s["id"], "customer_id": s["customer"], "cancel_at_period_end": s["cancel_at_period_end"] == "true",
                          "collection_method": s["collection_method"],
+                         **{f"cancellation_details_{k}": s[f"cancellation_details_{k}"] for k in ("reason", "feedback", "comment")},
                          **{k: _ts(s[k]) for k in ("created", "start_date", "trial_start", "trial_end", "cancel_at", "canceled_at",
                                                     "ended_at", "current_period_start", "current_period_end")}})
     runs = pd.DataFrame({"id": h["subscription"], "status": h["status"], "_fivetran_start": _ts(h["valid_from"]),

@@ -15,7 +15,7 @@ import pytest
 from saas_metrics.config import AcquisitionPolicy
 from saas_metrics.defs.acquisition_assets import activation_crossings
 from saas_metrics.defs.source_assets import stg_storage_schema
-from saas_metrics.metrics.funnel import _pql_months, first_reached
+from saas_metrics.metrics.funnel import _pqls, first_reached, month_of
 from saas_metrics.warehouse import Warehouse, store
 
 EVENT = "report_created"
@@ -103,6 +103,10 @@ def test_every_path_gives_the_crossings_of_the_window(tmp_path: Path, cache: Non
     assert _rows(from_backfill_cache) == _rows(from_window_cache) == _rows(from_database) == EXPECTED[window]
     assert from_database["date"].dtype == from_backfill_cache["date"].dtype
     assert list(from_database.columns) == ["date", "account_id", "event_name", "event_count"]
+
+
+def _pql_months(*args: object) -> pd.Series:
+    return month_of(_pqls(*args)["reached_at"])  # type: ignore[arg-type]
 
 
 def test_pql_months_are_the_same_from_crossings_and_from_history(tmp_path: Path, cache: None) -> None:

@@ -125,3 +125,45 @@ def test_invalid_gross_margin_is_rejected():
 
 def test_every_emitted_metric_is_in_the_catalog():
     assert catalog_mismatches(_run(credits=pd.DataFrame({"month": [MAR], "model": ["linear"], "channel": ["google_ads"], "campaign": ["a"], "customers": [1.0], "new_mrr": [9.0]}))) == []
+
+
+def _loaded_expenses() -> pd.DataFrame:
+    """_expenses plus March G&A: 50,000 of salaries and 10,000 of tools."""
+    extra = pd.DataFrame({"expense_id": ["g1", "g2"], "date": [T("2024-03-05"), T("2024-03-06")], "department": ["g_and_a", "g_and_a"],
+                          "category": ["salaries", "tools"], "amount": [50_000.0, 10_000.0], "currency": ["USD", "USD"]})
+    return pd.concat([_expenses().assign(category="salaries"), extra], ignore_index=True)
+
+
+def _run_loaded(policy: AcquisitionPolicy) -> pd.DataFrame:
+    spend = _spend([("2024-03-03", "google_ads", 40_000.0), ("2024-03-09", "linkedin_ads", 20_000.0)])
+    ltv = pd.Series([15_000.0], index=[MAR])
+    asp = pd.Series([100.0], index=[MAR])
+    return cac_kpis(spend, _loaded_expenses(), FX, _movements(), _channels(), None, ltv, asp, [MAR], policy, "USD", gross_margin=0.8)
+
+
+def test_fully_loaded_cac_beside_cac_by_hand():
+    # default extra scope: all of g_and_a (60,000): (100,000 + 60,000) / 200 = 800; cac stays 500
+    kpis = _run_loaded(AcquisitionPolicy())
+    assert _value(kpis, "cac") == pytest.approx(500.0)
+    assert _value(kpis, "sm_spend_fully_loaded") == pytest.approx(160_000.0)
+    assert _value(kpis, "cac_fully_loaded") == pytest.approx(800.0)
+    assert _value(kpis, "cac_fully_loaded_payback_months") == pytest.approx(800 / (100 * 0.8))  # 10 months
+    assert _value(kpis, "ltv_to_cac_fully_loaded") == pytest.approx(15_000 / 800)
+    assert _value(kpis, "ltv_to_cac") == pytest.approx(30.0)
+
+
+def test_cost_scope_lines_with_category_and_share():
+    from saas_metrics.config import CostScopeLine
+
+    # 20 % of G&A salaries only: 100,000 + 0.2 x 50,000 = 110,000 -> 550
+    policy = AcquisitionPolicy(cac_fully_loaded_extra=[CostScopeLine(department="g_and_a", category="salaries", share=0.2)])
+    assert _value(_run_loaded(policy), "cac_fully_loaded") == pytest.approx(550.0)
+    # cac's own scope is a setting too: marketing only -> 60,000 ad + 15,000 marketing = 75,000 / 200;
+    # an extra line that repeats a scope line (marketing) counts once, at the larger share
+    policy = AcquisitionPolicy(cac_scope=[CostScopeLine(department="marketing")],
+                               cac_fully_loaded_extra=[CostScopeLine(department="marketing", share=0.5)])
+    kpis = _run_loaded(policy)
+    assert _value(kpis, "cac") == pytest.approx(375.0)
+    assert _value(kpis, "cac_fully_loaded") == pytest.approx(375.0)
+    with pytest.raises(ValueError):
+        CostScopeLine(department="sales", share=1.5)

@@ -178,3 +178,28 @@ def test_empty_month_gives_nan_ratios_not_zero():
 
 def test_every_emitted_metric_is_in_the_catalog():
     assert catalog_mismatches(_march()) == []
+
+
+def test_stage_conversion_rates_by_hand():
+    kpis = _march()
+    # 20 MQLs in March (k0..k19); k0..k4 reached SQL on 03-20, 10 days later: 5 / 20
+    assert _value(kpis, "mql_to_sql_rate") == pytest.approx(0.25)
+    # 5 SQLs in March (k0..k4 -> c0..c4), each first paid 04-15 or 04-20, within 90 days: 5 / 5
+    assert _value(kpis, "sql_to_customer_rate") == pytest.approx(1.0)
+    # PQLs of March: a1 (never paid) and a2 (c0 paid 04-15, 36 days after 03-10): 1 / 2
+    assert _value(kpis, "pql_to_paid_rate") == pytest.approx(0.5)
+    # the 90-day windows of March close on 06-30: provisional as of 06-01
+    assert bool(_row(kpis, "mql_to_sql_rate")["is_provisional"]) and bool(_row(kpis, "pql_to_paid_rate")["is_provisional"])
+
+
+def test_sql_to_customer_counts_only_payments_within_the_window_after_the_sql():
+    contacts = _contacts()
+    # k8's customer c8 pays 07-15, 117 days after 03-20 (> 90); k9's c9 paid in January, before its SQL
+    contacts.loc[contacts["contact_id"].isin(["k8", "k9"]), "sql_at"] = T("2024-03-20")
+    kpis = funnel_kpis(_sessions(), contacts, _forms(), _accounts(), _usage(), _movements(), _first_paid(),
+                       _links(), [FEB, MAR], AS_OF, AcquisitionPolicy())
+    assert _value(kpis, "sql_to_customer_rate") == pytest.approx(5 / 7)
+    # February: 16 MQLs (f0..f15), none reached SQL; no SQL -> NULL; a3 became a PQL on 02-20, never paid
+    assert _value(kpis, "mql_to_sql_rate", month=FEB) == 0.0
+    assert math.isnan(_value(kpis, "sql_to_customer_rate", month=FEB))
+    assert _value(kpis, "pql_to_paid_rate", month=FEB) == 0.0

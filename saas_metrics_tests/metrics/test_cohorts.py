@@ -52,3 +52,39 @@ def test_missing_cohort_month_snapshot_gives_null_mrr_retention():
 def test_negative_max_age_is_rejected():
     with pytest.raises(ValueError, match="max_age"):
         cohort_retention(SNAPSHOTS, FIRST_PAID, [MAR], max_age=-1)
+
+
+def test_cohorts_by_channel_and_by_plan_tier_by_hand():
+    from saas_metrics.metrics.cohorts import (
+        COHORT_RETENTION_SEGMENTS,
+        cohort_plan_tier,
+        segmented_cohort_retention,
+    )
+
+    snapshots = pd.DataFrame([
+        {**snap(JAN, "a", 100.0), "plan_tier": "growth"}, {**snap(JAN, "b", 100.0), "plan_tier": "starter"},
+        {**snap(JAN, "d", 50.0), "plan_tier": "starter"},
+        {**snap(FEB, "a", 150.0), "plan_tier": "enterprise"}, {**snap(FEB, "d", 50.0), "plan_tier": "starter"},
+    ])
+    first_paid = pd.Series({"a": JAN, "b": JAN, "d": JAN})
+    tier = cohort_plan_tier(snapshots, first_paid)
+    assert tier.to_dict() == {"a": "growth", "b": "starter", "d": "starter"}  # the tier at the cohort month
+    # without January's snapshot, the earliest month-end read (a: enterprise in February)
+    assert cohort_plan_tier(snapshots[snapshots["month"] == FEB], first_paid).to_dict() == {"a": "enterprise", "d": "starter"}
+    channel = pd.Series({"a": "google_ads", "b": "google_ads"})  # d has no channel
+    out = segmented_cohort_retention(snapshots, first_paid, {"acquisition_channel": channel, "plan_tier": tier}, [FEB], 12)
+    assert list(out.columns) == COHORT_RETENTION_SEGMENTS.column_names
+    rows = {(r.segment, r.segment_value): r for r in out.itertuples()}
+    google = rows[("acquisition_channel", "google_ads")]
+    # a and b joined in January; only a pays in February (150 of 200)
+    assert (google.cohort_customers, google.active_customers, google.logo_retention) == (2, 1, 0.5)
+    assert google.net_mrr_retention == pytest.approx(0.75)
+    unknown = rows[("acquisition_channel", "(unknown)")]
+    assert (unknown.cohort_customers, unknown.logo_retention, unknown.net_mrr_retention) == (1, 1.0, 1.0)
+    starter = rows[("plan_tier", "starter")]
+    # b and d started on starter: d stays (50 of 150)
+    assert (starter.cohort_customers, starter.active_customers, starter.net_mrr_retention) == (2, 1, pytest.approx(50 / 150))
+    growth = rows[("plan_tier", "growth")]  # a upgraded to enterprise but stays in its starting tier's cohort
+    assert (growth.logo_retention, growth.net_mrr_retention) == (1.0, 1.5)
+    empty = segmented_cohort_retention(snapshots.iloc[:0], pd.Series(dtype="datetime64[ns]"), {"plan_tier": tier}, [FEB], 12)
+    assert empty.empty and list(empty.columns) == COHORT_RETENTION_SEGMENTS.column_names

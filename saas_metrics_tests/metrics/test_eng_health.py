@@ -206,3 +206,28 @@ def test_health_kpis_zero_mrr_is_null_share() -> None:
     kpis = health_kpis(frame).set_index("metric")
     assert math.isnan(kpis.loc["mrr_share_healthy", "value"])
     assert kpis.loc["accounts_critical", "value"] == 0.0
+
+
+def test_risky_ticket_topics_zero_the_support_component_and_are_an_at_risk_reason() -> None:
+    from saas_metrics.metrics.health import health_kpis
+    from saas_metrics.metrics.support import ticket_topics
+
+    # t1 (January, c1) asks for a discount; the 3-month lookback keeps it for February too
+    tickets = TICKETS.assign(category=["billing", "technical", None], tags=["discount_request, invoice", "sso", "bug"])
+    out = health(tickets=tickets)
+    jan, feb = at(out, JAN, "c1"), at(out, FEB, "c1")
+    assert jan["risky_ticket_topics"] == "discount" and feb["risky_ticket_topics"] == "discount"
+    # January: 72 - 12 support points (the topic zeroes the component) = 60, at risk instead of healthy
+    assert jan["support_burden_points"] == 0.0 and jan["score"] == pytest.approx(60.0) and jan["band"] == "at_risk"
+    assert pd.isna(at(out, FEB, "c2")["risky_ticket_topics"])
+    # a one-month lookback forgets January's ticket in February (February's ticket is a bug)
+    short = health(tickets=tickets, policy=POLICY.model_copy(update={"ticket_topic_lookback_months": 1}))
+    assert pd.isna(at(short, FEB, "c1")["risky_ticket_topics"])
+    kpis = health_kpis(out).set_index(["month", "metric"])["value"]
+    assert kpis[(FEB, "accounts_with_risky_ticket_topics")] == 1.0
+    # keywords match category and tags as substrings; several topics are joined in sorted order
+    frame = pd.DataFrame({"category": ["Account", "billing"], "tags": ["competitor_comparison roi", "export"]})
+    assert ticket_topics(frame, POLICY.ticket_topics).tolist()[0] == "competitor,value"
+    assert pd.isna(ticket_topics(frame, POLICY.ticket_topics).tolist()[1])
+    # without a category or tags column nothing changes: the original figures
+    assert at(health(), JAN, "c1")["score"] == pytest.approx(72.0)

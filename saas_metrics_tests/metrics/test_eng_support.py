@@ -58,7 +58,25 @@ def test_month_without_tickets() -> None:
     assert kpis[(FEB, "tickets_created", "all", "all")] == 0.0
     assert math.isnan(kpis[(FEB, "first_response_hours_median", "all", "all")])
     assert math.isnan(kpis[(FEB, "resolution_hours_p90", "all", "all")])
+    assert math.isnan(kpis[(FEB, "first_response_hours_mean", "all", "all")])
     assert kpis[(FEB, "tickets_created", "priority", "urgent")] == 0.0
+
+
+def test_means_beside_median_by_hand() -> None:
+    # first responses after 1, 2 and 9 hours: mean 4, median 2; resolutions 2, 4, 18: mean 8, median 4;
+    # an unanswered, unsolved ticket is in neither
+    start = T("2024-01-08 08:00")
+    frame = tickets([
+        ("a", "c1", start, "low", "solved", start + 1 * H, start + 2 * H),
+        ("b", "c1", start, "low", "solved", start + 2 * H, start + 4 * H),
+        ("c", "c2", start, "high", "solved", start + 9 * H, start + 18 * H),
+        ("d", "c2", start, "high", "open", None, None),
+    ])
+    kpis = values(support_kpis(frame, [JAN]))
+    assert kpis[(JAN, "first_response_hours_mean", "all", "all")] == pytest.approx(4.0)
+    assert kpis[(JAN, "first_response_hours_median", "all", "all")] == pytest.approx(2.0)
+    assert kpis[(JAN, "resolution_hours_mean", "all", "all")] == pytest.approx(8.0)
+    assert kpis[(JAN, "resolution_hours_median", "all", "all")] == pytest.approx(4.0)
 
 
 def test_open_backlog_across_months() -> None:

@@ -217,6 +217,10 @@ def test_at_risk_fraction_policy_and_health_and_owner() -> None:
     out = at_risk_accounts(engagement, snaps, health, owners, EngagementPolicy(at_risk_drop_fraction=0.3))
     assert list(out["customer_id"]) == ["a"]  # -30 % flagged at a 30 % threshold, -25 % not
     assert (out.iloc[0]["health_score"], out.iloc[0]["band"], out.iloc[0]["owner_id"]) == (38.0, "critical", "owner_7")
+    # the health table's risky ticket topics come along as a second at-risk reason
+    out = at_risk_accounts(engagement, snaps, health.assign(risky_ticket_topics=["competitor"]), owners,
+                           EngagementPolicy(at_risk_drop_fraction=0.3))
+    assert out.iloc[0]["risky_ticket_topics"] == "competitor"
 
 
 def test_paying_account_from_ten_to_zero_end_to_end() -> None:
@@ -231,3 +235,23 @@ def test_paying_account_from_ten_to_zero_end_to_end() -> None:
 def test_at_risk_rejects_missing_columns() -> None:
     with pytest.raises(ValueError, match="snapshots is missing"):
         at_risk_accounts(engagement_frame(("a", 1.0, 0.0)), pd.DataFrame({"month": [FEB]}), None, None)
+
+
+def test_accounts_below_the_absolute_usage_floor_by_hand():
+    from saas_metrics.metrics.usage import usage_floor_kpis
+
+    jan, feb = pd.Timestamp("2024-01-01"), pd.Timestamp("2024-02-01")
+    # c1: 2 + 1 active user-days over two accounts = 3 < 4; c2: 4 (not below); c3: 0 (no event, still paying);
+    # c4: 1 but not paying at the end of January; c5: paying, no linked product account (no row: unknown)
+    engagement = pd.DataFrame({
+        "month": [jan] * 5,
+        "customer_id": ["c1", "c1", "c2", "c3", "c4"],
+        "account_id": ["a1", "a1b", "a2", "a3", "a4"],
+        "usage": [2.0, 1.0, 4.0, 0.0, 1.0],
+    })
+    snapshots = pd.DataFrame({"month": [jan] * 4, "customer_id": ["c1", "c2", "c3", "c5"], "mrr": [100.0, 50.0, 20.0, 10.0]})
+    kpis = usage_floor_kpis(engagement, snapshots, [jan, feb], floor=4.0)
+    got = kpis.set_index("month")["value"]
+    assert got[jan] == 2.0  # c1 and c3
+    assert got[feb] == 0.0  # no paying customer scored in February
+    assert usage_floor_kpis(engagement, snapshots, [jan], floor=1.0).iloc[0]["value"] == 1.0  # c3 only

@@ -155,6 +155,8 @@ def test_clv_survey_example_churn_5_percent_arpa_500():
     wide = r.kpis[r.kpis["metric"].isin(["arpa", "customer_churn_rate"])].pivot(index="month", columns="metric", values="value")
     ltv = ltv_kpis(wide["arpa"], wide["customer_churn_rate"], [M["feb"]], RevenuePolicy())
     assert ltv.set_index("metric").loc["clv_simple", "value"] == pytest.approx(10_000.0)
+    # the guide's annual spend x lifetime: 6,000 x (1 / (12 x 0.05)) years = 10,000, the same figure
+    assert ltv.set_index("metric").loc["clv_annual_spend", "value"] == pytest.approx(10_000.0)
 
 
 def test_annual_quarterly_and_two_year_plans(company: Run):

@@ -18,12 +18,27 @@ def values(kpis: pd.DataFrame, month: pd.Timestamp) -> dict[str, float]:
     return kpis[kpis["month"] == month].set_index("metric")["value"].to_dict()
 
 
-def test_survey_example_clv_simple_and_annual_spend():
+def test_survey_example_every_clv_form_agrees_by_default():
     v = values(ltv_kpis(pd.Series({MONTHS[0]: 500.0}), pd.Series({MONTHS[0]: 0.05}), [MONTHS[0]], RevenuePolicy()), MONTHS[0])
-    assert v["clv_simple"] == pytest.approx(10_000.0)
-    assert v["clv_annual_spend"] == pytest.approx(6000.0 / (1 - 0.95**12))
-    assert round(v["clv_annual_spend"], 2) == 13053.70
+    assert v["customer_lifetime_months"] == pytest.approx(20.0)  # 1 / 0.05
+    assert v["clv_simple"] == pytest.approx(10_000.0)  # 500 / 0.05
+    # annual spend 6,000 x lifetime 20 / 12 = 1.6667 years = 10,000 (the guide's own formula)
+    assert v["clv_annual_spend"] == pytest.approx(10_000.0)
     assert math.isnan(v["ltv"])  # no month before M available
+
+
+def test_compounded_lifetime_is_an_explicit_policy():
+    policy = RevenuePolicy(clv_lifetime="compounded")
+    v = values(ltv_kpis(pd.Series({MONTHS[0]: 500.0}), pd.Series({MONTHS[0]: 0.05}), [MONTHS[0]], policy), MONTHS[0])
+    # annual churn 1 - 0.95^12 = 0.459640; lifetime 12 / 0.459640 = 26.107 months; 6,000 / 0.459640 = 13,053.70
+    assert round(v["customer_lifetime_months"], 3) == 26.107
+    assert round(v["clv_annual_spend"], 2) == 13053.70
+    assert v["clv_simple"] == pytest.approx(10_000.0)  # ARPA / churn by its definition
+
+
+def test_clv_lifetime_policy_is_validated():
+    with pytest.raises(ValueError):
+        RevenuePolicy(clv_lifetime="yearly")
 
 
 def test_ltv_uses_the_six_months_before_m_and_gross_margin():
@@ -40,6 +55,7 @@ def test_null_when_trailing_churn_is_zero_or_missing():
     churn = pd.Series({MONTHS[0]: 0.0, MONTHS[1]: float("nan"), MONTHS[2]: 0.0})
     v = values(ltv_kpis(pd.Series({MONTHS[2]: 100.0}), churn, [MONTHS[2]], RevenuePolicy()), MONTHS[2])
     assert math.isnan(v["ltv"]) and math.isnan(v["clv_simple"]) and math.isnan(v["clv_annual_spend"])
+    assert math.isnan(v["customer_lifetime_months"])
 
 
 def test_trailing_window_is_configurable():

@@ -65,3 +65,13 @@ def test_a_gap_nulls_its_metrics_in_its_month_only() -> None:
     assert np.isnan(out[(pd.Timestamp("2024-02-01"), "ad_spend")]) and np.isnan(out[(pd.Timestamp("2024-02-01"), "cac")])
     assert out[(pd.Timestamp("2024-02-01"), "mrr")] == 1750.0
     assert null_gaps(kpi, available, {}) is kpi
+
+
+def test_guide_metrics_are_null_without_their_sources() -> None:
+    everything = set(SCHEMAS)
+    assert not {"cash_balance", "runway_months", "cac_fully_loaded", "open_deals"} & unavailable_metrics(everything)
+    no_bank = unavailable_metrics(everything - {"finance_cash_balances"})
+    assert {"cash_balance", "runway_months"} <= no_bank and "net_burn" not in no_bank
+    assert {"net_burn", "cac_fully_loaded", "operating_margin", "rule_of_40"} <= unavailable_metrics(everything - {"finance_expenses"})
+    assert {"open_deals", "weighted_pipeline_value"} <= unavailable_metrics(everything - {"crm_deals"})
+    assert {"mql_to_sql_rate", "sql_to_customer_rate"} <= unavailable_metrics(everything - {"crm_contacts"})

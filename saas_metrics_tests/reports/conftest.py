@@ -51,6 +51,13 @@ def synthetic_dashboard_data() -> DashboardData:
         # a segment row must not leak into the headline
         rows.append({"month": month, "metric": "mrr", "segment": "plan_tier", "segment_value": "pro",
                      "value": mrr / 2, "unit": "currency", "is_provisional": False})
+        # churned MRR by reason (sums to the headline) and cash with runway
+        for reason, share in (("too_expensive", 0.5), ("missing_features", 0.3), ("unknown", 0.2)):
+            rows.append({"month": month, "metric": "churned_mrr", "segment": "churn_reason", "segment_value": reason,
+                         "value": churned * share, "unit": "currency", "is_provisional": False})
+        cash = 2_000_000.0 - 60_000.0 * i
+        rows += [{"month": month, "metric": k, "value": v, "unit": "x", "is_provisional": month == MONTHS[-1]}
+                 for k, v in (("cash_balance", cash), ("net_burn", 60_000.0), ("runway_months", cash / 60_000.0))]
         mrr_prev, customers_prev = mrr, customers
     kpi = pd.DataFrame(rows)
 

@@ -199,3 +199,27 @@ def test_currency_prefix() -> None:
     assert charts.currency_prefix("usd") == "$"
     assert charts.currency_prefix("EUR") == "€"
     assert charts.currency_prefix("CHF") == "CHF "
+
+
+
+def test_churned_mrr_by_reason_orders_reasons_and_keeps_unknown_last() -> None:
+    from saas_metrics.reports.guide_charts import (
+        cash_runway_figure,
+        churn_reason_values,
+        churn_reasons_figure,
+    )
+
+    rows = [(JAN, "too_expensive", 100.0), (JAN, "unknown", 500.0), (FEB, "unused", 300.0), (FEB, "too_expensive", 50.0),
+            (FEB, "unknown", 0.0), (MAR, "unknown", 10.0)]
+    kpi = conform(pd.DataFrame([{"month": m, "metric": "churned_mrr", "segment": "churn_reason", "segment_value": r,
+                                 "value": v, "unit": "currency"} for m, r, v in rows]), KPI_MONTHLY)
+    wide = churn_reason_values(kpi, MAR)
+    # unused 300 > too_expensive 150; unknown (510) last however large
+    assert list(wide.columns) == ["unused", "too_expensive", "unknown"]
+    assert wide.loc[JAN].tolist() == [0.0, 100.0, 500.0] and wide.loc[FEB].sum() == 350.0
+    fig = churn_reasons_figure(kpi, MAR)
+    assert fig.layout.barmode == "stack" and fig.data[-1].marker.color == "#94a3b8"
+    assert churn_reason_values(kpi, MAR - pd.DateOffset(months=24)) is None  # nothing in that window
+    head = headline({JAN: {"cash_balance": 1_000.0, "runway_months": 10.0}, FEB: {"cash_balance": 900.0, "net_burn": 100.0}})
+    assert [t.name for t in cash_runway_figure(head).data] == ["Cash balance", "Net burn", "Runway, months (right)"]
+    assert cash_runway_figure(headline({JAN: {"mrr": 1.0}})) is None

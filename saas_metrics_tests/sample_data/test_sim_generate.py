@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from saas_metrics.sample_data import GROUND_TRUTH_DIR, NATIVE_FILES, generate
+from saas_metrics.sample_data.generator import GROUND_TRUTH_FILES
 
 END = dt.date(2025, 6, 1)
 
@@ -31,7 +32,7 @@ def _rows(folder: Path, name: str) -> int:
 
 def test_same_seed_gives_byte_identical_files(runs: dict[str, Path]) -> None:
     files = sorted(p.relative_to(runs["a"]) for p in runs["a"].rglob("*.csv"))
-    assert len(files) == len(NATIVE_FILES) + 4
+    assert len(files) == len(NATIVE_FILES) + len(GROUND_TRUTH_FILES)
     for rel in files:
         assert (runs["a"] / rel).read_bytes() == (runs["b"] / rel).read_bytes(), rel
 
