@@ -42,7 +42,11 @@ class NativeExtract:
 class ExcludedRowsWarning(UserWarning):
     """Rows a connector read but did not pass on, per named rule (``counts``), for the row accounting."""
 
-    def __init__(self, source: str, counts: Mapping[str, int]) -> None:
+    def __init__(self, source: str, counts: Mapping[str, int] | None = None) -> None:
+        if counts is None:  # re-created from its text (warnings are rebuilt from ``args``, e.g. by pytest-xdist)
+            self.source, self.counts = source, {}
+            super().__init__(source)
+            return
         self.source, self.counts = source, dict(counts)
         rules = ", ".join(f"{n} {rule}" for rule, n in sorted(self.counts.items()))
         super().__init__(f"{source}: rows excluded by rule: {rules}")

@@ -74,6 +74,10 @@ REPLICA_COLUMNS: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = {
     "billing_invoices": ("invoice", {
         **{c: (c,) for c in ("id", "status", "created", "due_date", "status_transitions_paid_at", "currency", "subtotal", "tax",
                              "total", "amount_paid")}, "customer": ("customer_id",), "subscription": ("subscription_id",)}),
+    "billing_invoice_lines": ("invoice_line_item", {
+        **{c: (c,) for c in ("amount", "currency", "quantity", "period_start", "period_end", "proration")},
+        "id": ("id", "unique_id"), "invoice": ("invoice_id",), "subscription": ("subscription_id",),
+        "price": ("price_id", "plan_id")}),
     "billing_payments": ("charge", {**{c: (c,) for c in ("id", "amount", "currency", "status", "created")},
                                     "customer": ("customer_id",), "invoice": ("invoice_id",)}),
     "billing_refunds": ("refund", {**{c: (c,) for c in ("id", "amount", "currency", "status", "created")}, "charge": ("charge_id",)}),

@@ -74,7 +74,11 @@ class MissingColumn:
 class MissingColumnsWarning(UserWarning):
     """The columns one read of a table lacks (``missing``), as one warning."""
 
-    def __init__(self, missing: tuple[MissingColumn, ...]) -> None:
+    def __init__(self, missing: tuple[MissingColumn, ...] | str) -> None:
+        if isinstance(missing, str):  # re-created from its text (warnings are rebuilt from ``args``, e.g. by pytest-xdist)
+            self.missing = ()
+            super().__init__(missing)
+            return
         self.missing = missing
         first = missing[0]
         names = [m.column for m in missing]

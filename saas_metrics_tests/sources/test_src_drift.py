@@ -70,3 +70,16 @@ def test_findings_survive_the_landing_cache(write, tmp_path: Path, cached: bool)
     assert found.missing == (MissingColumn("fx", "fx_rates", "fx/rates.csv", "rate_to_usd", "rate_to_usd", True),)
     _, [direct] = _drift(lambda: read_source_table("fx_rates", d))
     assert direct.missing == found.missing
+
+
+def test_the_warnings_can_be_rebuilt_from_their_args() -> None:
+    """Warnings travel between processes as ``cls(*warning.args)`` (pytest-xdist does so): the
+    drift and exclusion warnings must survive it with their text."""
+    from saas_metrics.connectors.native import ExcludedRowsWarning
+    from saas_metrics.sources.drift import MissingColumn, MissingColumnsWarning
+
+    missing = MissingColumn(system="billing", table="billing_invoices", source="billing/invoices.csv",
+                            column="created", target="created_at", required=True)
+    for warning in (MissingColumnsWarning((missing,)), ExcludedRowsWarning("invoice", {"soft_deleted": 2})):
+        rebuilt = type(warning)(*warning.args)
+        assert str(rebuilt) == str(warning)
