@@ -30,7 +30,13 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
     from saas_metrics.config import get_settings
 
     get_settings.cache_clear()
+    before = dict(os.environ)
     yield
+    # The CLI applies its options as environment (for the Definitions it loads): a test that calls
+    # it in process must not hand them to the next test.
+    for key in set(os.environ) - set(before):
+        del os.environ[key]
+    os.environ.update(before)
     get_settings.cache_clear()
 
 

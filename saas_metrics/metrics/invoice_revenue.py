@@ -44,6 +44,8 @@ Refunds and credit notes move cash, not MRR (credit lines are skipped; refunds a
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -158,6 +160,9 @@ def invoice_intervals(
     if lines.empty or subs.empty:
         return empty_frame(REVENUE_INTERVALS)
     prices = _with_line_prices(_canonical(prices, src.BILLING_PRICES), lines)
+    lines = _priced_lines(lines, prices)
+    if lines.empty:
+        return empty_frame(REVENUE_INTERVALS)
     discounts = _canonical(discounts, src.BILLING_DISCOUNTS)
     lines = _coverage(lines, subs, policy)
     # An export that itemises no discount on any line (Fivetran's invoice_line_item) leaves them to the table.
@@ -275,10 +280,25 @@ def _with_line_prices(prices: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame
         "interval_count": count.astype("Int64"), "usage_type": "licensed",
     })
     derived = derived[derived["interval_count"].fillna(0) > 0]
-    missing = set(unknown["price_id"]) - set(derived["price_id"])
-    if missing:
-        raise ValueError(f"invoice lines bill price(s) with no full-period line and not in billing_prices: {sorted(missing)[:5]}")
     return pd.concat([prices, conform(derived, src.BILLING_PRICES)], ignore_index=True)
+
+
+class UnpricedLinesWarning(UserWarning):
+    """Invoice lines whose price is neither in billing_prices nor derivable from a full-period line."""
+
+
+def _priced_lines(lines: pd.DataFrame, prices: pd.DataFrame) -> pd.DataFrame:
+    """``lines`` whose price is known; the others (their price row quarantined, or only prorations of it
+    billed) are left out of the engine with a warning naming them: their MRR cannot be known exactly,
+    and a guess would not be a fact of the source."""
+    unpriced = lines["price_id"].notna() & ~lines["price_id"].isin(set(prices["price_id"]))
+    if unpriced.any():
+        ids = sorted(set(lines.loc[unpriced, "price_id"]))
+        warnings.warn(UnpricedLinesWarning(
+            f"{int(unpriced.sum())} invoice line(s) of {lines.loc[unpriced, 'subscription_id'].nunique()} subscription(s) "
+            f"bill price(s) not in billing_prices and with no full-period line to derive them from, left out of the "
+            f"invoice engine's MRR: {ids[:5]}"), stacklevel=2)
+    return lines[~unpriced.to_numpy()]
 
 
 def _whole_months(start: pd.Series, end: pd.Series) -> np.ndarray:

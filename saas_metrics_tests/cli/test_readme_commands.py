@@ -57,7 +57,9 @@ def test_every_readme_command_is_covered() -> None:
 
 
 def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    full = {**os.environ, "COLUMNS": "200", **env}
+    # A reader's shell: none of this test process's SAAS_METRICS_* settings, only the command's own.
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("SAAS_METRICS_")}
+    full = {**inherited, "COLUMNS": "200", **env}
     return subprocess.run([str(BIN / args[0]), *args[1:]], env=full, cwd=cwd, capture_output=True, text=True,
                           timeout=900, check=False)
 

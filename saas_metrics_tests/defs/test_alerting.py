@@ -166,7 +166,7 @@ def test_tick_summary_counts_every_pending_alert(setup, instance) -> None:
     for alert_id in outbox.read()["id"]:
         assert outbox.claim(int(alert_id), 300)
     summary = tick(sensor_named(rules, "metric_alerts_sensor"), instance, url, None).skip_message
-    assert summary.endswith("0 new alert(s); 0 delivered, 0 failed this tick; 3 pending in the outbox")
+    assert summary.endswith("0 new alert(s); 0 delivered, 0 failed, 0 unknown this tick; 3 pending in the outbox")
 
 
 def test_rewritten_month_rechecks_the_month_after(setup, instance) -> None:

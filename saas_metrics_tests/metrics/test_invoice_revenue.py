@@ -8,6 +8,7 @@ import pytest
 
 from saas_metrics.config import RevenuePolicy
 from saas_metrics.metrics.invoice_revenue import (
+    UnpricedLinesWarning,
     build_intervals_by_engine,
     choose_engines,
     invoice_intervals,
@@ -189,8 +190,12 @@ def test_price_known_only_from_the_line() -> None:
     lines = [{**line("r", "p_unknown", 4, 360, "2025-01-01", "2025-04-01"), "interval": "month", "interval_count": 3}]
     assert mrr(lines, [sub("r", status="canceled", ended_at="2025-04-01")]) == months("cus_r", dict.fromkeys(ALL[:3], 120.0))
     only_proration = [line("s", "p_unknown", 4, 100, "2025-01-15", "2025-02-01", proration=True)]
-    with pytest.raises(ValueError, match="no full-period line"):
-        mrr(only_proration, [sub("s")])
+    # only a proration of an unknown price: its MRR cannot be known; left out with a warning, not a crash
+    with pytest.warns(UnpricedLinesWarning, match=r"1 invoice line\(s\) of 1 subscription\(s\).*\['p_unknown'\]"):
+        assert mrr(only_proration, [sub("s")]) == {}
+    mixed = [*lines, line("s", "p_other", 4, 100, "2025-01-15", "2025-02-01", proration=True)]
+    with pytest.warns(UnpricedLinesWarning):  # the priced subscription keeps its MRR
+        assert mrr(mixed, [sub("r", status="canceled", ended_at="2025-04-01"), sub("s")]) == months("cus_r", dict.fromkeys(ALL[:3], 120.0))
 
 
 def test_empty_and_incomplete_input() -> None:

@@ -22,7 +22,7 @@ def test_its_own_folder_is_written_again_and_the_manifest_lists_every_file(tmp_p
     summary = generate(tmp_path, **SMALL)
     listed = json.loads((tmp_path / MANIFEST_FILE).read_text())
     assert sorted(listed) == sorted(p.relative_to(tmp_path).as_posix() for p in summary.paths)
-    assert len(listed) == 24 + 4  # the native files without product usage, and 4 ground-truth files
+    assert len(listed) == 27 + 6  # the native files without product usage, and 6 ground-truth files
     assert foreign_files(tmp_path) == []
     generate(tmp_path, **{**SMALL, "seed": 4})  # its own files: replaced without asking
     assert foreign_files(tmp_path) == []
