@@ -189,6 +189,10 @@ def _coverage(lines: pd.DataFrame, subs: pd.DataFrame, policy: RevenuePolicy) ->
     first_due = due.where(unpaid).groupby([lines["subscription_id"], run]).transform("min")
     cutoff = first_due + pd.Timedelta(days=policy.delinquency_days)
     lines["pay_to"] = lines["period_end"].where(~unpaid, cutoff)
+    # A line that bills nothing (a trial's $0 line) pays nothing; a 100 % discount still bills its amount.
+    free = (lines["amount"].fillna(0.0).eq(0.0) & lines["discount_amount"].fillna(0.0).eq(0.0)
+            & ~lines["proration"].astype("boolean").fillna(False).astype(bool)).to_numpy()
+    lines.loc[free, "pay_to"] = lines.loc[free, "period_start"]
     lines["cover_to"] = lines["period_end"].where(~unpaid, np.maximum(lines["period_end"], cutoff))
 
     # An active subscription, not ended nor scheduled to cancel, renews: its last paid line stays open.
@@ -269,18 +273,34 @@ def _with_line_prices(prices: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame
     unknown = lines[~lines["price_id"].isin(set(prices["price_id"])) & lines["price_id"].notna()]
     if unknown.empty:
         return prices
-    full = unknown[~unknown["proration"].astype("boolean").fillna(False).astype(bool) & (unknown["quantity"].fillna(1.0) > 0)]
-    full = full.drop_duplicates("price_id")
+    unknown = unknown[(unknown["quantity"].fillna(1.0) > 0) & (unknown["amount"].fillna(0.0) > 0)]
+    proration = unknown["proration"].astype("boolean").fillna(False).astype(bool)
+    # Full-period lines first; a proration line whose price states its interval is scaled up to its period.
+    full = pd.concat([unknown[~proration], unknown[proration & unknown["interval"].notna()]]).drop_duplicates("price_id")
     months = _whole_months(full["period_start"], full["period_end"])
     interval = full["interval"].fillna(pd.Series(np.where(months % 12 == 0, "year", "month"), index=full.index))
     count = full["interval_count"].astype("Float64").fillna(pd.Series(np.where(months % 12 == 0, months // 12, months), index=full.index))
+    share = _period_share(full, interval, count).where(full["proration"].astype("boolean").fillna(False).astype(bool), 1.0)
     derived = pd.DataFrame({
-        "price_id": full["price_id"], "unit_amount": full["amount"] / full["quantity"].fillna(1.0),
+        "price_id": full["price_id"], "unit_amount": full["amount"] / full["quantity"].fillna(1.0) / share,
         "currency": full["currency"], "price_type": "recurring", "interval": interval,
         "interval_count": count.astype("Int64"), "usage_type": "licensed",
     })
     derived = derived[derived["interval_count"].fillna(0) > 0]
     return pd.concat([prices, conform(derived, src.BILLING_PRICES)], ignore_index=True)
+
+
+def _period_share(lines: pd.DataFrame, interval: pd.Series, count: pd.Series) -> pd.Series:
+    """The share of a whole billing period a line's service period covers (a proration's remaining time)."""
+    months = interval.str.lower().map({"month": 1, "year": 12}).astype("Float64") * count.astype("Float64")
+    shares = []
+    for start, end, n in zip(lines["period_start"], lines["period_end"], months, strict=True):
+        if pd.isna(n) or pd.isna(end):
+            shares.append(1.0)
+            continue
+        whole = end - (end - pd.DateOffset(months=int(n)))
+        shares.append(min(1.0, max((end - start) / whole, 1e-9)))
+    return pd.Series(shares, index=lines.index, dtype="float64")
 
 
 class UnpricedLinesWarning(UserWarning):

@@ -9,10 +9,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from saas_metrics.config import RevenuePolicy
 from saas_metrics.connectors.config import Credentials
 from saas_metrics.connectors.http import SourceAuthError
 from saas_metrics.connectors.resource import read_table
 from saas_metrics.connectors.stripe_api import subscription_histories, subscription_row, unix_bounds
+from saas_metrics.metrics.invoice_revenue import build_intervals_by_engine
+from saas_metrics.metrics.mrr import customer_mrr_snapshots
 from saas_metrics.sources.registry import read_source_table
 from saas_metrics_tests.connectors.conn_fake_server import FakeServer, Response
 from saas_metrics_tests.connectors.conn_fake_stripe import GOOD_KEY, StripeData, stripe_route
@@ -88,6 +91,30 @@ def test_invoice_lines_of_the_whole_history_via_api_equal_files(sources: Path, s
     assert paged  # lines beyond the embedded one are paged from /v1/invoices/{id}/lines
     assert (expected["proration"] & (expected["amount"] < 0)).any()  # prorations with their credits
     assert_same_canonical(api, expected, "billing_invoice_lines")
+
+
+def test_revenue_via_api_under_auto_is_built_from_invoices_and_equals_the_full_history(sources: Path, stripe_data: StripeData) -> None:
+    tables = ("billing_customers", "billing_prices", "billing_subscriptions", "billing_subscription_items",
+              "billing_subscription_status_history", "billing_discounts", "billing_invoice_lines")
+    with FakeServer(stripe_route(stripe_data)) as server:
+        api = {table: _read(server, table) for table in tables}
+    files = {table: read_source_table(table, sources) for table in tables}
+
+    def mrr(t: dict, source: str) -> tuple[pd.DataFrame, pd.Series]:
+        intervals, engines = build_intervals_by_engine(
+            t["billing_customers"], t["billing_prices"], t["billing_subscriptions"], t["billing_subscription_items"],
+            t["billing_subscription_status_history"], t["billing_discounts"], None, None, t["billing_invoice_lines"],
+            RevenuePolicy(source=source), "USD")
+        months = list(pd.date_range("2024-07-01", "2025-06-01", freq="MS"))
+        fx = read_source_table("fx_rates", sources)
+        return customer_mrr_snapshots(intervals, months, fx, "USD")[["month", "customer_id", "mrr_local"]], engines
+
+    via_api, engines = mrr(api, "auto")
+    truth, _ = mrr(files, "subscriptions")  # the simulator's full item and status history
+    billed = set(api["billing_invoice_lines"]["subscription_id"].dropna())
+    assert set(engines[engines == "invoices"].index) == billed & set(engines.index)  # every billed one is older than 30 days
+    assert len(truth) > 100
+    pd.testing.assert_frame_equal(via_api, truth, rtol=1e-12)
 
 
 def test_a_month_of_invoices_is_extracted_completely_and_once(sources: Path, stripe_data: StripeData) -> None:

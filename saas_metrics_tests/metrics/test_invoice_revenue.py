@@ -167,6 +167,11 @@ def test_cancellations_at_period_end_and_immediate_with_prorated_credit() -> Non
     assert mrr(lines, subs, policy=RevenuePolicy(churn_recognition="cancellation")) == months("cus_m", {"2025-01": 100})
 
 
+def test_a_line_billing_nothing_pays_nothing_even_without_trial_end() -> None:
+    lines = [line("o2", "p_m", 1, 0, "2025-01-20", "2025-02-20"), line("o2", "p_m", 1, 100, "2025-02-20", "2025-03-20")]
+    assert mrr(lines, [sub("o2", status="canceled", ended_at="2025-03-20", start="2025-01-20")]) == {("cus_o2", "2025-02"): 100.0}
+
+
 def test_trial_bills_nothing_then_converts() -> None:
     lines = [line("o", "p_m", 1, 0, "2025-01-20", "2025-02-03"),  # Stripe's $0 trial line
              line("o", "p_m", 1, 100, "2025-02-03", "2025-03-03")]
@@ -189,10 +194,16 @@ def test_price_known_only_from_the_line() -> None:
     # no billing_prices row: interval from the line, unit amount = amount / quantity of the full-period line
     lines = [{**line("r", "p_unknown", 4, 360, "2025-01-01", "2025-04-01"), "interval": "month", "interval_count": 3}]
     assert mrr(lines, [sub("r", status="canceled", ended_at="2025-04-01")]) == months("cus_r", dict.fromkeys(ALL[:3], 120.0))
-    only_proration = [line("s", "p_unknown", 4, 100, "2025-01-15", "2025-02-01", proration=True)]
-    # only a proration of an unknown price: its MRR cannot be known; left out with a warning, not a crash
+    # only a proration: its price's interval scales it up: 17 of April's 30 days billed 4 x 85 = 340
+    # -> a full month 340 / (17/30) = 600
+    only_proration = [{**line("s", "p_new", 4, 340, "2025-04-14", "2025-05-01", proration=True),
+                       "interval": "month", "interval_count": 1}]
+    assert mrr(only_proration, [sub("s", status="canceled", ended_at="2025-05-01")]) == {("cus_s", "2025-04"): 600.0}
+    # only a proration of a price whose interval nobody says: its MRR cannot be known; left out with a
+    # warning, not a crash
+    unknown = [line("s", "p_unknown", 4, 100, "2025-01-15", "2025-02-01", proration=True)]
     with pytest.warns(UnpricedLinesWarning, match=r"1 invoice line\(s\) of 1 subscription\(s\).*\['p_unknown'\]"):
-        assert mrr(only_proration, [sub("s")]) == {}
+        assert mrr(unknown, [sub("s")]) == {}
     mixed = [*lines, line("s", "p_other", 4, 100, "2025-01-15", "2025-02-01", proration=True)]
     with pytest.warns(UnpricedLinesWarning):  # the priced subscription keeps its MRR
         assert mrr(mixed, [sub("r", status="canceled", ended_at="2025-04-01"), sub("s")]) == months("cus_r", dict.fromkeys(ALL[:3], 120.0))
