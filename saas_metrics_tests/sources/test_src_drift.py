@@ -68,6 +68,9 @@ def test_findings_survive_the_landing_cache(write, tmp_path: Path, cached: bool)
         landing.wait_for_stores()
     _, [found] = _drift(lambda: landing.read_landed("fx_rates", d, cache, (dt.date(2025, 1, 1), dt.date(2025, 2, 1))))
     assert found.missing == (MissingColumn("fx", "fx_rates", "fx/rates.csv", "rate_to_usd", "rate_to_usd", True),)
+    # The cache is written by a background thread; warnings.catch_warnings is process-wide state, so the
+    # next read is recorded only once that thread is done.
+    landing.wait_for_stores()
     _, [direct] = _drift(lambda: read_source_table("fx_rates", d))
     assert direct.missing == found.missing
 
