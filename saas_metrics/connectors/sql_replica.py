@@ -259,6 +259,23 @@ def _baselines(r: Replica) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return items, statuses
 
 
+def _legacy_plans(plans: pd.DataFrame | None, products: dict[str, Any], known: set[str]) -> list[dict[str, Any]]:
+    """Fivetran's legacy ``plan`` table (Stripe's Plans API: ``amount``, ``interval``, ``interval_count``,
+    ``usage_type``) as price rows, for the plans the ``price`` table does not hold: subscription items
+    that point at a plan (``plan_id``) then have their price."""
+    rows = []
+    for p in _records(plans) if plans is not None else []:
+        if p.get("id") in known:
+            continue
+        product = products.get(p.get("product_id")) or {"id": p.get("product_id")}
+        rows.append(stripe_api.price_row({
+            **p, "unit_amount": p.get("amount"), "type": "recurring", "product": product,
+            "metadata": _metadata(p.get("metadata")),
+            "recurring": {"interval": p.get("interval"), "interval_count": p.get("interval_count"),
+                          "usage_type": p.get("usage_type")}}))
+    return rows
+
+
 def _line_items(r: Replica) -> list[dict[str, Any]]:
     """``invoice_line_item`` rows in the API's line item shape (the price's recurring part from ``price``)."""
     lines = r.read("invoice_line_item", required=False)
@@ -316,13 +333,17 @@ def _stripe(table: str, r: Replica, start: dt.date | None, end: dt.date | None) 
     if table == "billing_prices":
         product_frame = r.read("product", required=False)
         products = {} if product_frame is None else {p["id"]: p for p in _records(product_frame)}
+        price_frame, plan_frame = r.read("price", required=False), r.read("plan", required=False)
+        if price_frame is None and plan_frame is None:
+            r.read("price")  # neither table: the named "not found" error
         rows = []
-        for p in _records(r.read("price")):
+        for p in _records(price_frame) if price_frame is not None else []:
             product = products.get(p.get("product_id")) or {"id": p.get("product_id")}
             rows.append(stripe_api.price_row({**p, "product": product, "metadata": _metadata(p.get("metadata")), "recurring": {
                 "interval": p.get("recurring_interval"), "interval_count": p.get("recurring_interval_count"),
                 "usage_type": p.get("recurring_usage_type")}}))
-        return one("billing/prices.csv", stripe_api.PRICE_COLUMNS, rows, "price")
+        rows += _legacy_plans(plan_frame, products, {row["id"] for row in rows})
+        return one("billing/prices.csv", stripe_api.PRICE_COLUMNS, rows, "price" if price_frame is not None else "plan")
     if table == "billing_subscriptions":
         # Without history mode on subscription_item the item history is a baseline known from now on only.
         since = None if "_fivetran_start" in r.columns("subscription_item") else int(dt.datetime.now(dt.UTC).timestamp())

@@ -64,6 +64,27 @@ def test_invoice_line_items_read_like_the_files_but_without_discount_and_tax_amo
     assert_same_canonical(lines, expected, "billing_invoice_lines")
 
 
+def test_legacy_plan_table_prices_the_items_that_point_at_plans(sources: Path, replica_url: str) -> None:
+    """Fivetran's Stripe schema keeps the legacy ``plan`` table beside ``price``: plans the price table
+    lacks are read from it (amount, interval, interval_count, usage_type), so their items have a price."""
+    engine = sa.create_engine(replica_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        moved = [row[0] for row in conn.execute(sa.text("SELECT id FROM stripe.price WHERE type = 'recurring' ORDER BY id LIMIT 3"))]
+        conn.execute(sa.text(
+            "CREATE TABLE stripe.plan AS SELECT id, product_id, nickname, unit_amount AS amount, currency, "
+            "recurring_interval AS interval, recurring_interval_count AS interval_count, recurring_usage_type AS usage_type, "
+            "active, created, metadata, _fivetran_deleted FROM stripe.price WHERE id = ANY(:ids)"), {"ids": moved})
+        conn.execute(sa.text("DELETE FROM stripe.price WHERE id = ANY(:ids)"), {"ids": moved})
+    engine.dispose()
+    prices = read_table("billing_prices", "sql", Path("unused"), config=fast_config(sql_replica_url=replica_url))
+    expected = read_source_table("billing_prices", sources)
+    assert set(moved) <= set(prices["price_id"]) and len(moved) == 3
+    columns = ["price_id", "unit_amount", "currency", "interval", "interval_count", "usage_type"]
+    got = prices.set_index("price_id").loc[moved].reset_index()[columns]
+    want = expected.set_index("price_id").loc[moved].reset_index()[columns]
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+
+
 def test_missing_replica_table_is_a_clear_error(postgres_url: str) -> None:
     config = fast_config(sql_replica_url=postgres_url)
     with pytest.raises(ReplicaError, match="stripe replica: table 'invoice' not found in schema 'stripe'"):
