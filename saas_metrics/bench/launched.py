@@ -33,7 +33,7 @@ class LaunchedRun:
 
     run_id: str
     success: bool
-    wait_seconds: float  # from the command's start (CLI) or the submission (launched) to the run's end
+    wait_seconds: float  # from the command's start (CLI) or the run's creation in the queue (launched) to its end
     run_seconds: float  # RUN_START -> the run's end, inside the run worker
     steps: int  # steps that succeeded
     events: int  # event log entries of the run
@@ -173,7 +173,9 @@ def launch_month(daemon: Daemon, dagster_home: Path, month: str, cwd: Path,
             record = _instance(dagster_home).get_run_record_by_id(run_id)
             if record is not None and record.dagster_run.status in (
                     dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
-                return describe_run(dagster_home, run_id, started)
+                # The UI's Launch creates the run in the queue at once (its code location is loaded);
+                # `dagster job launch` first loads the location itself, which the UI's user never waits for.
+                return describe_run(dagster_home, run_id, record.create_timestamp.timestamp())
         time.sleep(0.5)
     raise TimeoutError(f"the launched run of {month} did not finish within {timeout:.0f} s (run {run_id})")
 

@@ -44,7 +44,8 @@ def results_table(results: list[BackendResult]) -> str:
 
 def roads_table(results: list[BackendResult]) -> str:
     """The last month by the UI's road (queued, launched by the daemon into a run worker) beside
-    ``saas-metrics run`` on the same instance: seconds from the command (or the submission) to the run's end."""
+    ``saas-metrics run`` on the same instance: seconds from the CLI command's start, or from the run's
+    creation in the queue (what the UI's Launch does), to the run's end."""
     lines = ["| scale | backend | CLI month s | launched month s | launched / CLI | steps | events |",
              "|---|---|---|---|---|---|---|"]
     for r in results:
