@@ -53,8 +53,22 @@ def _props(names: Sequence[str], id_column: str) -> dict[str, tuple[str, ...]]:
     return {name: (id_column,) if name == "hs_object_id" else (f"property_{name}",) for name in names}
 
 
-#: canonical table -> the replica table its rows are read from, where REPLICA_COLUMNS does not say it
-PRIMARY_TABLES = {"billing_subscription_status_history": "subscription_history"}
+#: canonical table -> the replica tables its rows are read from, the first one the replica has (where
+#: REPLICA_COLUMNS does not say it): Fivetran keeps subscription_history in history mode, else subscription;
+#: subscription_discount is Fivetran's subscription-level table, discount its older all-levels one.
+PRIMARY_TABLES: dict[str, tuple[str, ...]] = {
+    "billing_subscriptions": ("subscription_history", "subscription"),
+    "billing_subscription_status_history": ("subscription_history", "subscription"),
+    "billing_discounts": ("subscription_discount", "discount"),
+}
+#: the replica column an invoice's creation time is read from, the first one present: Fivetran's own sample
+#: invoice table has no ``created``; ``date`` is the older API's name for it, and a subscription invoice is
+#: finalised at (and its invoice-level period ends at) its creation.
+INVOICE_TIME_COLUMNS = ("created", "date", "status_transitions_finalized_at", "period_end")
+#: the start time of a meeting: CRM v3 property, Engagements v1 column, the engagement's activity time
+MEETING_TIME_COLUMNS = ("property_hs_meeting_start_time", "start_time", "property_hs_timestamp")
+#: the version start of a history row: history mode's bound, else (the older form) the sync that wrote it
+VERSION_START_COLUMNS = ("_fivetran_start", "_fivetran_synced")
 _STAGE_DATES = tuple(f"hs_lifecyclestage_{stage}_date" for stage in LIFECYCLE_STAGES)
 #: canonical table -> (replica table, {native column: replica columns any of which provides it}). A native
 #: column none of whose replica columns exists is left out of the landed file, so the one reader of the
@@ -72,8 +86,9 @@ REPLICA_COLUMNS: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = {
                                                          "price": ("price_id", "plan_id"), "quantity": ("quantity",)}),
     "billing_discounts": ("discount", {"id": ("id",), "subscription": ("subscription_id",), "start": ("start",), "end": ("end",)}),
     "billing_invoices": ("invoice", {
-        **{c: (c,) for c in ("id", "status", "created", "due_date", "status_transitions_paid_at", "currency", "subtotal", "tax",
-                             "total", "amount_paid")}, "customer": ("customer_id",), "subscription": ("subscription_id",)}),
+        **{c: (c,) for c in ("id", "status", "due_date", "status_transitions_paid_at", "currency", "subtotal", "tax",
+                             "total", "amount_paid")}, "created": INVOICE_TIME_COLUMNS,
+        "customer": ("customer_id",), "subscription": ("subscription_id",)}),
     "billing_invoice_lines": ("invoice_line_item", {
         **{c: (c,) for c in ("amount", "currency", "quantity", "period_start", "period_end", "proration")},
         "id": ("id", "unique_id"), "invoice": ("invoice_id",), "subscription": ("subscription_id",),
@@ -86,11 +101,19 @@ REPLICA_COLUMNS: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = {
                                  **{c: (f"property_{c}", "@contact_property_history") for c in _STAGE_DATES}}),
     "crm_companies": ("company", _props(hubspot_api.COMPANY_COLUMNS, "id")),
     "crm_deals": ("deal", {**_props(hubspot_api.DEAL_PROPERTIES, "deal_id"),
-                           "dealstage": ("property_dealstage", "deal_pipeline_stage_id")}),
+                           # won / lost and the probability from the stage table when the deal lacks them
+                           "dealstage": ("property_dealstage", "deal_pipeline_stage_id"),
+                           "hs_is_closed_won": ("property_hs_is_closed_won", "@deal_pipeline_stage"),
+                           "hs_deal_stage_probability": ("property_hs_deal_stage_probability", "@deal_pipeline_stage")}),
     "crm_form_submissions": ("contact_form_submission", {"conversion_id": ("conversion_id",), "contact_id": ("contact_id",),
                                                          "form_title": ("title",), "submitted_at": ("timestamp",),
                                                          "page_url": ("page_url",)}),
-    "crm_meetings": ("engagement_meeting", _props(hubspot_api.MEETING_PROPERTIES, "engagement_id")),
+    # Fivetran writes either the CRM v3 properties or the Engagements v1 columns (start_time, title, ...)
+    "crm_meetings": ("engagement_meeting", {**_props(hubspot_api.MEETING_PROPERTIES, "engagement_id"),
+                                            "hs_meeting_title": ("property_hs_meeting_title", "title"),
+                                            "hs_createdate": ("property_hs_createdate", "created_at"),
+                                            "hs_meeting_start_time": MEETING_TIME_COLUMNS,
+                                            "hs_meeting_outcome": ("property_hs_meeting_outcome", "meeting_outcome")}),
 }
 
 
@@ -110,7 +133,15 @@ class Replica:
         return self._inspector.has_table(table, schema=self.schema)
 
     def columns(self, table: str) -> set[str]:
-        return {c["name"].lower() for c in self._inspector.get_columns(table, schema=self.schema)}
+        return {c["name"].lower() for c in self._inspector.get_columns(table, schema=self.schema)} if self.has(table) else set()
+
+    def first_table(self, candidates: Sequence[str]) -> str:
+        """The first of ``candidates`` the replica has (else the first, whose read names it as missing)."""
+        return next((t for t in candidates if self.has(t)), candidates[0])
+
+    def first_column(self, table: str, candidates: Sequence[str]) -> str | None:
+        columns = self.columns(table)
+        return next((c for c in candidates if c in columns), None)
 
     def read(self, table: str, *, time_column: str | None = None, start: dt.date | None = None,
              end: dt.date | None = None, required: bool = True) -> pd.DataFrame | None:
@@ -154,13 +185,25 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [_Record({k: clean(v) for k, v in row.items()}) for row in frame.to_dict("records")]
 
 
+def primary_table(table: str, r: Replica) -> str:
+    """The replica table the rows of canonical ``table`` come from (:data:`PRIMARY_TABLES`, :data:`REPLICA_COLUMNS`)."""
+    if table in PRIMARY_TABLES:
+        return r.first_table(PRIMARY_TABLES[table])
+    return REPLICA_COLUMNS.get(table, ("",))[0]
+
+
+def native_values(row: dict[str, Any], sources: dict[str, tuple[str, ...]]) -> dict[str, Any]:
+    """native column -> the value of the first of its replica columns the row has (:data:`REPLICA_COLUMNS`)."""
+    return {native: next((row[o] for o in options if not o.startswith("@") and row[o] is not None), None)
+            for native, options in sources.items()}
+
+
 def absent_columns(table: str, r: Replica) -> tuple[str, ...]:
     """Native columns of ``table`` that none of their replica columns provides (:data:`REPLICA_COLUMNS`)."""
     if table not in REPLICA_COLUMNS:
         return ()
-    replica_table, sources = REPLICA_COLUMNS[table]
-    if replica_table == "subscription_history" and not r.has(replica_table):
-        replica_table = "subscription"
+    sources = REPLICA_COLUMNS[table][1]
+    replica_table = primary_table(table, r)
     if not r.has(replica_table):
         return ()
     columns = r.columns(replica_table)
@@ -193,19 +236,40 @@ def _unix(value: Any) -> int | None:
 
 
 # --- Stripe ------------------------------------------------------------------------
+def _subscription_versions(r: Replica) -> tuple[list[dict[str, Any]], str] | None:
+    """``subscription_history`` rows sorted by subscription and version start, and that start's column
+    (``_fivetran_start`` in history mode, ``_fivetran_synced`` in the older form without bounds); None
+    without the table."""
+    if not r.has("subscription_history"):
+        return None
+    start = r.first_column("subscription_history", VERSION_START_COLUMNS)
+    rows = _records(r.read("subscription_history"))
+    if start is None:  # no version times at all: one version per row, in table order
+        return rows, ""
+    far_past = dt.datetime.min
+    return sorted(rows, key=lambda x: (x["id"], x[start] or far_past)), start
+
+
 def _current_subscriptions(r: Replica) -> list[dict[str, Any]]:
-    if r.has("subscription_history") and "_fivetran_active" in r.columns("subscription_history"):
-        history = _records(r.read("subscription_history"))
-        active = [row for row in history if row.get("_fivetran_active")]
-        r.excluded[("subscription_history", "inactive_history")] = len(history) - len(active)
-        return active
-    return _records(r.read("subscription"))
+    """One row per subscription: its active version, else (all versions inactive, or the older form
+    without ``_fivetran_active``) its latest; the other versions are counted as ``inactive_history``."""
+    versions = _subscription_versions(r)
+    if versions is None:
+        return _records(r.read("subscription"))
+    current: dict[Any, dict[str, Any]] = {}
+    for row in versions[0]:
+        kept = current.get(row["id"])
+        if kept is None or row.get("_fivetran_active") or not kept.get("_fivetran_active"):
+            current[row["id"]] = row
+    r.excluded[("subscription_history", "inactive_history")] = len(versions[0]) - len(current)
+    return list(current.values())
 
 
 def _status_history(r: Replica) -> list[dict[str, Any]]:
-    if not (r.has("subscription_history") and "_fivetran_start" in r.columns("subscription_history")):
+    versions = _subscription_versions(r)
+    if versions is None or not versions[1]:
         return _baselines(r)[1]
-    rows = sorted(_records(r.read("subscription_history")), key=lambda x: (x["id"], x["_fivetran_start"]))
+    rows, start = versions
     out: list[dict[str, Any]] = []
     for row in rows:
         last = out[-1] if out else None
@@ -213,8 +277,12 @@ def _status_history(r: Replica) -> list[dict[str, Any]]:
             r.exclude("subscription_history", "inactive_history", 1)  # the same status again: one version
             continue
         if last is not None and last["subscription"] == row["id"]:
-            last["valid_to"] = row["_fivetran_start"]
-        out.append({"subscription": row["id"], "status": row["status"], "valid_from": row["_fivetran_start"], "valid_to": None})
+            last["valid_to"] = row[start]
+            valid_from = row[start]
+        else:  # the first version seen holds from the subscription's start, not from the first sync
+            began = row.get("start_date") or row.get("created")
+            valid_from = row[start] if began is None or (row[start] is not None and pd.Timestamp(row[start]) <= pd.Timestamp(began)) else began
+        out.append({"subscription": row["id"], "status": row["status"], "valid_from": valid_from, "valid_to": None})
     return out
 
 
@@ -259,20 +327,26 @@ def _baselines(r: Replica) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return items, statuses
 
 
-def _legacy_plans(plans: pd.DataFrame | None, products: dict[str, Any], known: set[str]) -> list[dict[str, Any]]:
-    """Fivetran's legacy ``plan`` table (Stripe's Plans API: ``amount``, ``interval``, ``interval_count``,
-    ``usage_type``) as price rows, for the plans the ``price`` table does not hold: subscription items
-    that point at a plan (``plan_id``) then have their price."""
-    rows = []
-    for p in _records(plans) if plans is not None else []:
-        if p.get("id") in known:
-            continue
-        product = products.get(p.get("product_id")) or {"id": p.get("product_id")}
-        rows.append(stripe_api.price_row({
-            **p, "unit_amount": p.get("amount"), "type": "recurring", "product": product,
-            "metadata": _metadata(p.get("metadata")),
-            "recurring": {"interval": p.get("interval"), "interval_count": p.get("interval_count"),
-                          "usage_type": p.get("usage_type")}}))
+def _price_rows(r: Replica) -> list[dict[str, Any]]:
+    """Prices in the API's shape (``recurring`` nested, ``product`` expanded) and flat (``recurring_*``):
+    the ``price`` table's, then Fivetran's legacy ``plan`` table's (Stripe's Plans API: ``amount``,
+    ``interval``, ``interval_count``, ``usage_type``) for the plans ``price`` does not hold, so the
+    subscription items and invoice lines that point at a plan (``plan_id``) have their price."""
+    product_frame = r.read("product", required=False)
+    products = {} if product_frame is None else {p["id"]: p for p in _records(product_frame)}
+    rows: list[dict[str, Any]] = []
+    for p in _records(r.read("price", required=False) if r.has("price") else pd.DataFrame()):
+        rows.append({**p, "metadata": _metadata(p.get("metadata"))})
+    known = {p["id"] for p in rows}
+    for p in _records(r.read("plan", required=False) if r.has("plan") else pd.DataFrame()):
+        if p.get("id") not in known:
+            rows.append({**p, "unit_amount": p.get("amount"), "type": "recurring", "metadata": _metadata(p.get("metadata")),
+                         "recurring_interval": p.get("interval"), "recurring_interval_count": p.get("interval_count"),
+                         "recurring_usage_type": p.get("usage_type")})
+    for p in rows:
+        p["product"] = products.get(p.get("product_id")) or {"id": p.get("product_id")}
+        p["recurring"] = {"interval": p.get("recurring_interval"), "interval_count": p.get("recurring_interval_count"),
+                          "usage_type": p.get("recurring_usage_type")}
     return rows
 
 
@@ -281,10 +355,18 @@ def _line_items(r: Replica) -> list[dict[str, Any]]:
     lines = r.read("invoice_line_item", required=False)
     if lines is None:
         return []
-    price_frame = r.read("price", required=False)
-    prices = {} if price_frame is None else {p["id"]: p for p in _records(price_frame)}
+    prices = {p["id"]: p for p in _price_rows(r)}
+    records = _records(lines)
+    # Fivetran keeps a line Stripe first wrote under a temporary ``sub_`` id beside its permanent
+    # ``sli_`` one: the temporary copy is left out (and counted) where the same charge has a permanent row.
+    def charge(line: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(line.get(c) for c in ("invoice_id", "subscription_item_id", "period_start", "period_end", "amount"))
+    permanent = {charge(line) for line in records if not str(line.get("id") or "").startswith("sub_")}
     out = []
-    for line in _records(lines):
+    for line in records:
+        if str(line.get("id") or "").startswith("sub_") and charge(line) in permanent:
+            r.exclude("invoice_line_item", "temporary_line_id", 1)
+            continue
         price_id = line.get("price_id") or line.get("plan_id")
         price = prices.get(price_id, {})
         recurring = {"interval": price.get("recurring_interval"), "interval_count": price.get("recurring_interval_count"),
@@ -297,13 +379,15 @@ def _line_items(r: Replica) -> list[dict[str, Any]]:
 
 
 def _invoices(r: Replica, start: dt.date | None, end: dt.date | None) -> list[dict[str, Any]]:
-    invoices = _records(r.read("invoice", time_column="created", start=start, end=end))
+    created = r.first_column("invoice", INVOICE_TIME_COLUMNS)
+    invoices = _records(r.read("invoice", time_column=created, start=start, end=end))
     lines_of: dict[str, list[dict[str, Any]]] = {}
     for line in _line_items(r):
         lines_of.setdefault(line["invoice_id"], []).append(line)
     rows = []
     for inv in invoices:
-        row = stripe_api.invoice_row({**inv, "customer": inv.get("customer_id"), "subscription": inv.get("subscription_id"),
+        row = stripe_api.invoice_row({**inv, "created": inv[created] if created else None,
+                                      "customer": inv.get("customer_id"), "subscription": inv.get("subscription_id"),
                                       "status_transitions": {"paid_at": inv.get("status_transitions_paid_at")}},
                                      lines_of.get(inv["id"], []))
         rows.append(row)
@@ -312,8 +396,19 @@ def _invoices(r: Replica, start: dt.date | None, end: dt.date | None) -> list[di
 
 def _discounts(r: Replica) -> list[dict[str, Any]]:
     coupons = {c["id"]: c for c in _records(r.read("coupon"))}
+    table = primary_table("billing_discounts", r)
+    # Fivetran's ``discount`` table holds a discount once per object it applies to (type / type_id: the
+    # subscription, the customer, each invoice): one row per discount, its subscription-level row first.
+    def rank(d: dict[str, Any]) -> tuple[bool, bool]:
+        return (d.get("type") not in (None, "subscription"), d.get("subscription_id") is None)
+    discounts: dict[Any, dict[str, Any]] = {}
+    for d in sorted(_records(r.read(table)), key=rank):
+        if d["id"] in discounts:
+            r.exclude(table, "discount_of_another_object", 1)
+            continue
+        discounts[d["id"]] = d
     rows = []
-    for d in _records(r.read("discount")):
+    for d in discounts.values():
         coupon = coupons.get(d.get("coupon_id"), {})
         rows.append({"id": d["id"], "subscription": d.get("subscription_id"), "coupon_id": d.get("coupon_id"),
                      "coupon_percent_off": coupon.get("percent_off"), "coupon_duration": coupon.get("duration"),
@@ -331,30 +426,21 @@ def _stripe(table: str, r: Replica, start: dt.date | None, end: dt.date | None) 
                 for c in _records(r.read("customer"))]
         return one("billing/customers.csv", stripe_api.CUSTOMER_COLUMNS, rows, "customer")
     if table == "billing_prices":
-        product_frame = r.read("product", required=False)
-        products = {} if product_frame is None else {p["id"]: p for p in _records(product_frame)}
-        price_frame, plan_frame = r.read("price", required=False), r.read("plan", required=False)
-        if price_frame is None and plan_frame is None:
+        if not (r.has("price") or r.has("plan")):
             r.read("price")  # neither table: the named "not found" error
-        rows = []
-        for p in _records(price_frame) if price_frame is not None else []:
-            product = products.get(p.get("product_id")) or {"id": p.get("product_id")}
-            rows.append(stripe_api.price_row({**p, "product": product, "metadata": _metadata(p.get("metadata")), "recurring": {
-                "interval": p.get("recurring_interval"), "interval_count": p.get("recurring_interval_count"),
-                "usage_type": p.get("recurring_usage_type")}}))
-        rows += _legacy_plans(plan_frame, products, {row["id"] for row in rows})
-        return one("billing/prices.csv", stripe_api.PRICE_COLUMNS, rows, "price" if price_frame is not None else "plan")
+        rows = [stripe_api.price_row(p) for p in _price_rows(r)]
+        return one("billing/prices.csv", stripe_api.PRICE_COLUMNS, rows, r.first_table(("price", "plan")))
     if table == "billing_subscriptions":
         # Without history mode on subscription_item the item history is a baseline known from now on only.
         since = None if "_fivetran_start" in r.columns("subscription_item") else int(dt.datetime.now(dt.UTC).timestamp())
         rows = [stripe_api.subscription_row({**s, "customer": s.get("customer_id")}, since) for s in _current_subscriptions(r)]
-        return one("billing/subscriptions.csv", (*stripe_api.SUBSCRIPTION_COLUMNS, "history_since"), rows, "subscription_history")
+        return one("billing/subscriptions.csv", (*stripe_api.SUBSCRIPTION_COLUMNS, "history_since"), rows, primary_table(table, r))
     if table == "billing_subscription_items":
         return one("billing/subscription_items.csv", stripe_api.ITEM_COLUMNS, _item_versions(r), "subscription_item")
     if table == "billing_subscription_status_history":
-        return one("billing/subscription_status_history.csv", stripe_api.STATUS_COLUMNS, _status_history(r), "subscription_history")
+        return one("billing/subscription_status_history.csv", stripe_api.STATUS_COLUMNS, _status_history(r), primary_table(table, r))
     if table == "billing_discounts":
-        return one("billing/discounts.csv", stripe_api.DISCOUNT_COLUMNS, _discounts(r), "discount")
+        return one("billing/discounts.csv", stripe_api.DISCOUNT_COLUMNS, _discounts(r), primary_table(table, r))
     if table == "billing_invoices":
         return one("billing/invoices.csv", stripe_api.INVOICE_COLUMNS, _invoices(r, start, end), "invoice")
     if table == "billing_invoice_lines":
@@ -374,13 +460,6 @@ def _stripe(table: str, r: Replica, start: dt.date | None, end: dt.date | None) 
 
 
 # --- HubSpot ---------------------------------------------------------------------
-def _properties(row: dict[str, Any], names: Sequence[str], id_column: str) -> dict[str, Any]:
-    out = {name: row.get(f"property_{name}") for name in names}
-    if "hs_object_id" in out:
-        out["hs_object_id"] = row.get(id_column)
-    return out
-
-
 def _first(pairs: pd.DataFrame | None, key: str, value: str) -> dict[Any, Any]:
     """key -> the smallest associated value (deterministic 'first' association)."""
     if pairs is None or pairs.empty:
@@ -397,6 +476,22 @@ def _stage_dates_from_history(r: Replica) -> dict[tuple[Any, str], Any]:
     return {(row["contact_id"], row["value"]): row["timestamp"] for row in _records(stages.drop_duplicates(["contact_id", "value"]))}
 
 
+def _deal_stages(r: Replica) -> dict[Any, dict[str, Any]]:
+    """``deal_pipeline_stage`` (Fivetran: stage_id, closed_won, is_closed, probability) -> per stage id the
+    deal's native stage (closedwon / closedlost for closed stages, as HubSpot's default pipeline names
+    them, so custom pipelines' closed stages count too), won flag and probability."""
+    frame = r.read("deal_pipeline_stage", required=False)
+    stages = {}
+    for s in _records(frame) if frame is not None else []:
+        won = s.get("closed_won")
+        won = None if won is None else str(won).lower() in ("true", "1", "t")
+        closed = s.get("is_closed")
+        closed = won if closed is None else str(closed).lower() in ("true", "1", "t") or bool(won)
+        stages[s["stage_id"]] = {"dealstage": ("closedwon" if won else "closedlost") if closed else None,
+                                 "hs_is_closed_won": won, "hs_deal_stage_probability": s.get("probability")}
+    return stages
+
+
 def _hubspot(table: str, r: Replica, start: dt.date | None, end: dt.date | None) -> list[NativeExtract]:
     def one(relative: str, columns: Sequence[str], rows: list[dict[str, Any]], source: str) -> list[NativeExtract]:
         return [NativeExtract(relative, columns, rows, f"hubspot-replica:{r.schema or ''}.{source}")]
@@ -405,7 +500,7 @@ def _hubspot(table: str, r: Replica, start: dt.date | None, end: dt.date | None)
         stage_dates = _stage_dates_from_history(r)
         rows = []
         for c in _records(r.read("contact")):
-            row = _properties(c, hubspot_api.CONTACT_COLUMNS, "id")
+            row = native_values(c, REPLICA_COLUMNS[table][1])
             for stage in LIFECYCLE_STAGES:
                 column = f"hs_lifecyclestage_{stage}_date"
                 if row[column] is None:
@@ -413,15 +508,22 @@ def _hubspot(table: str, r: Replica, start: dt.date | None, end: dt.date | None)
             rows.append(row)
         return one("crm/contacts.csv", hubspot_api.CONTACT_COLUMNS, rows, "contact")
     if table == "crm_companies":
-        rows = [_properties(c, hubspot_api.COMPANY_COLUMNS, "id") for c in _records(r.read("company"))]
+        rows = [native_values(c, REPLICA_COLUMNS[table][1]) for c in _records(r.read("company"))]
         return one("crm/companies.csv", hubspot_api.COMPANY_COLUMNS, rows, "company")
     if table == "crm_deals":
         company_of = _first(r.read("deal_company", required=False), "deal_id", "company_id")
         contact_of = _first(r.read("deal_contact", required=False), "deal_id", "contact_id")
+        stages = _deal_stages(r)
         rows = []
         for d in _records(r.read("deal")):
-            row = _properties(d, hubspot_api.DEAL_PROPERTIES, "deal_id")
-            row["dealstage"] = row["dealstage"] or d.get("deal_pipeline_stage_id")
+            row = native_values(d, REPLICA_COLUMNS[table][1])
+            stage = stages.get(row["dealstage"])
+            if stage is not None:
+                row["dealstage"] = stage["dealstage"] or row["dealstage"]
+                for column in ("hs_is_closed_won", "hs_deal_stage_probability"):
+                    row[column] = stage[column] if row[column] is None else row[column]
+            if row["hs_is_closed_won"] is None and stages:
+                row["hs_is_closed_won"] = row["dealstage"] == "closedwon"
             rows.append({**row, "associated_company_id": company_of.get(d["deal_id"]),
                          "associated_contact_id": contact_of.get(d["deal_id"])})
         return one("crm/deals.csv", hubspot_api.DEAL_COLUMNS, rows, "deal")
@@ -432,8 +534,9 @@ def _hubspot(table: str, r: Replica, start: dt.date | None, end: dt.date | None)
         return one("crm/form_submissions.csv", hubspot_api.FORM_COLUMNS, rows, "contact_form_submission")
     if table == "crm_meetings":
         contact_of = _first(r.read("engagement_contact", required=False), "engagement_id", "contact_id")
-        meetings = r.read("engagement_meeting", time_column="property_hs_meeting_start_time", start=start, end=end)
-        rows = [{**_properties(m, hubspot_api.MEETING_PROPERTIES, "engagement_id"), "contact_id": contact_of.get(m["engagement_id"])}
+        start_column = r.first_column("engagement_meeting", MEETING_TIME_COLUMNS)
+        meetings = r.read("engagement_meeting", time_column=start_column, start=start, end=end)
+        rows = [{**native_values(m, REPLICA_COLUMNS[table][1]), "contact_id": contact_of.get(m["engagement_id"])}
                 for m in _records(meetings)]
         return one("crm/meetings.csv", hubspot_api.MEETING_COLUMNS, rows, "engagement_meeting")
     raise KeyError(table)
@@ -451,8 +554,6 @@ def extract(table: str, engine: sa.Engine, *, stripe_schema: str | None, hubspot
     else:
         raise KeyError(f"sql replica: no mapping for table {table!r}; replica tables: {list(TABLES)}")
     absent = absent_columns(table, replica)
-    primary = PRIMARY_TABLES.get(table, REPLICA_COLUMNS.get(table, ("",))[0])
-    if primary == "subscription_history" and not replica.has(primary):
-        primary = "subscription"
+    primary = primary_table(table, replica)
     excluded = {rule: n for (name, rule), n in replica.excluded.items() if name == primary and n}
     return [dataclasses.replace(e, absent=absent, excluded=excluded) for e in extracts]

@@ -106,12 +106,26 @@ def _drift(table: str, config, start=None, end=None) -> tuple[pd.DataFrame, list
     return frame, found
 
 
-def test_replica_schema_drift_is_reported_like_a_files_never_a_key_error(replica_url: str) -> None:
-    """A replica without invoice.created, HubSpot's lifecycle stage and the meetings' start time:
-    the required columns stop their tables (named), the optional one is null with one warning."""
+def test_invoice_without_created_is_dated_by_its_period_end(sources: Path, replica_url: str) -> None:
+    """Fivetran's own invoice table may lack ``created``: a subscription invoice is created when its
+    invoice-level period ends, so ``period_end`` dates it (the loader writes period_end = created)."""
     engine = sa.create_engine(replica_url.replace("postgresql://", "postgresql+psycopg://"))
     with engine.begin() as conn:
         conn.execute(sa.text("ALTER TABLE stripe.invoice DROP COLUMN created"))
+    engine.dispose()
+    start, end = MONTHS[0]
+    got, drift = _drift("billing_invoices", fast_config(sql_replica_url=replica_url), start, end)
+    assert drift == []
+    assert_same_canonical(got, read_source_table("billing_invoices", sources, start, end), "billing_invoices")
+
+
+def test_replica_schema_drift_is_reported_like_a_files_never_a_key_error(replica_url: str) -> None:
+    """A replica without any invoice creation time, HubSpot's lifecycle stage and the meetings' start time:
+    the required columns stop their tables (named), the optional one is null with one warning."""
+    engine = sa.create_engine(replica_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        for column in ("created", "period_end"):  # created and the column Fivetran's own sample dates invoices by
+            conn.execute(sa.text(f"ALTER TABLE stripe.invoice DROP COLUMN {column}"))
         conn.execute(sa.text("ALTER TABLE stripe.invoice ADD COLUMN some_new_field TEXT"))  # extra: ignored
         conn.execute(sa.text("ALTER TABLE hubspot.contact DROP COLUMN property_lifecyclestage"))
         conn.execute(sa.text("ALTER TABLE hubspot.engagement_meeting DROP COLUMN property_hs_meeting_start_time"))
