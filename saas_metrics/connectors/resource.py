@@ -59,6 +59,20 @@ def supported_kinds(table: str) -> tuple[SourceKind, ...]:
     return tuple(kinds)
 
 
+def resolve_kind(config: ConnectorsConfig, table: str) -> SourceKind:
+    """The kind that reads ``table``: its system's (or its own override's), except that a table the system's
+    kind cannot read (e.g. touchpoints and subscription periods, which no API or replica holds) falls back
+    to its documented default source, the landing files, with an INFO line. An explicit per-table override
+    to a kind that cannot read the table stays an error (:func:`read_table`)."""
+    system = SOURCE_SYSTEM_OF[table]
+    kind = config.kind_of(table, system)
+    if table in config.tables or kind in supported_kinds(table):
+        return kind
+    logger.info("%s: %s is read with kind %r, which has no %s; reading it from files (its default source)",
+                table, system, kind, table)
+    return "files"
+
+
 def _check(table: str, kind: str) -> None:
     if table not in SOURCE_SYSTEM_OF:
         raise KeyError(f"unknown source table {table!r}; known: {sorted(SOURCE_SYSTEM_OF)}")
@@ -189,12 +203,12 @@ class SourceSystemsResource(dg.ConfigurableResource):
             "meta_access_token", "linkedin_access_token")})
 
     def kind_of(self, table: str) -> SourceKind:
-        return self.connectors_config().kind_of(table, SOURCE_SYSTEM_OF[table])
+        return resolve_kind(self.connectors_config(), table)
 
     def read_table(self, table: str, start: dt.date | None = None, end: dt.date | None = None, *,
                    include_unplaced: bool = False) -> pd.DataFrame:
         """The canonical ``table`` for [start, end) from its configured kind."""
         config = self.connectors_config()
-        kind = config.kind_of(table, SOURCE_SYSTEM_OF[table])
+        kind = resolve_kind(config, table)
         return read_table(table, kind, self.path, start, end, config=config,
                           credentials=self.credentials() if kind == "api" else None, include_unplaced=include_unplaced)

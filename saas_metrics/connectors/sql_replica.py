@@ -362,10 +362,11 @@ def _line_items(r: Replica) -> list[dict[str, Any]]:
     def charge(line: dict[str, Any]) -> tuple[Any, ...]:
         return tuple(line.get(c) for c in ("invoice_id", "subscription_item_id", "period_start", "period_end", "amount"))
     permanent = {charge(line) for line in records if not str(line.get("id") or "").startswith("sub_")}
+    temporary = [line for line in records if str(line.get("id") or "").startswith("sub_") and charge(line) in permanent]
+    r.excluded[("invoice_line_item", "temporary_line_id")] = len(temporary)  # set, not added: lines are read twice
     out = []
     for line in records:
-        if str(line.get("id") or "").startswith("sub_") and charge(line) in permanent:
-            r.exclude("invoice_line_item", "temporary_line_id", 1)
+        if any(line is t for t in temporary):
             continue
         price_id = line.get("price_id") or line.get("plan_id")
         price = prices.get(price_id, {})
@@ -556,4 +557,5 @@ def extract(table: str, engine: sa.Engine, *, stripe_schema: str | None, hubspot
     absent = absent_columns(table, replica)
     primary = primary_table(table, replica)
     excluded = {rule: n for (name, rule), n in replica.excluded.items() if name == primary and n}
-    return [dataclasses.replace(e, absent=absent, excluded=excluded) for e in extracts]
+    # the first extract is the table's own; the others (e.g. invoices beside invoice lines) only support it
+    return [dataclasses.replace(e, absent=absent, excluded=excluded) if i == 0 else e for i, e in enumerate(extracts)]

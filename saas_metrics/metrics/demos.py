@@ -45,7 +45,8 @@ def _request_times(demos: pd.DataFrame, form_submissions: pd.DataFrame) -> pd.Se
     pairs = left.merge(forms, on=["contact_id", "form_type"])
     pairs = pairs[pairs["submitted_at"] <= pairs["start_at"]]
     latest = pairs.groupby("_row")["submitted_at"].max()
-    return requested.fillna(pd.Series(demos.index.map(latest), index=demos.index))
+    # not Index.map: with no matching form at all it fails to cast an empty datetime mapper (pandas 3)
+    return requested.fillna(pd.Series([latest.get(i, pd.NaT) for i in demos.index], index=demos.index, dtype="datetime64[ns]"))
 
 
 def demo_kpis(

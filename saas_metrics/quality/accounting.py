@@ -31,6 +31,8 @@ EXCLUSION_RULES: dict[str, str] = {
     "soft_deleted": "deleted in the source system (_fivetran_deleted / is_deleted true)",
     "inactive_history": "a superseded version of a history-mode replica record, or one repeating the version "
                         "before it (merged into it)",
+    "temporary_line_id": "an invoice line Stripe first wrote under a temporary sub_ id, kept beside its permanent row",
+    "discount_of_another_object": "a replica discount row repeating a discount for another object it applies to (invoice, customer)",
 }
 
 SOURCE_ROW_ACCOUNTING = TableSchema(
