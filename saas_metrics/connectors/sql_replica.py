@@ -555,7 +555,11 @@ def extract(table: str, engine: sa.Engine, *, stripe_schema: str | None, hubspot
     else:
         raise KeyError(f"sql replica: no mapping for table {table!r}; replica tables: {list(TABLES)}")
     absent = absent_columns(table, replica)
-    primary = primary_table(table, replica)
-    excluded = {rule: n for (name, rule), n in replica.excluded.items() if name == primary and n}
+    # the rows of billing_prices come from price and plan: both tables' exclusions are the table's
+    feeding = {primary_table(table, replica), *(("price", "plan") if table == "billing_prices" else ())}
+    excluded: dict[str, int] = {}
+    for (name, rule), n in replica.excluded.items():
+        if name in feeding and n:
+            excluded[rule] = excluded.get(rule, 0) + n
     # the first extract is the table's own; the others (e.g. invoices beside invoice lines) only support it
     return [dataclasses.replace(e, absent=absent, excluded=excluded) if i == 0 else e for i, e in enumerate(extracts)]
