@@ -159,38 +159,69 @@ def form_submission_rows(client: ApiClient, *, page_size: int = 100) -> list[dic
         offset = page.get("vid-offset")
 
 
-def extract(table: str, client: ApiClient, start: dt.date | None, end: dt.date | None, *, page_size: int = 100) -> list[NativeExtract]:
-    """The native records of ``table`` (meetings: started in [start, end); form submissions filtered to the
-    window by the mapper's reader; snapshots whole)."""
-    if table == "crm_contacts":
-        contacts = list_objects(client, "contacts", CONTACT_COLUMNS, page_size=page_size)
-        rows = [property_row(o, CONTACT_COLUMNS) for o in contacts]
-        return [NativeExtract("crm/contacts.csv", CONTACT_COLUMNS, rows, "hubspot-api:/crm/v3/objects/contacts",
-                              absent=absent_properties(contacts, CONTACT_COLUMNS))]
-    if table == "crm_companies":
-        companies = list_objects(client, "companies", COMPANY_COLUMNS, page_size=page_size)
-        rows = [property_row(o, COMPANY_COLUMNS) for o in companies]
-        return [NativeExtract("crm/companies.csv", COMPANY_COLUMNS, rows, "hubspot-api:/crm/v3/objects/companies",
-                              absent=absent_properties(companies, COMPANY_COLUMNS))]
-    if table == "crm_deals":
-        deals = list_objects(client, "deals", DEAL_PROPERTIES, associations=("companies", "contacts"), page_size=page_size)
-        rows = [{**property_row(d, DEAL_PROPERTIES), "associated_company_id": _associated(d, "companies"),
-                 "associated_contact_id": _associated(d, "contacts")} for d in deals]
-        return [NativeExtract("crm/deals.csv", DEAL_COLUMNS, rows, "hubspot-api:/crm/v3/objects/deals",
-                              absent=absent_properties(deals, DEAL_PROPERTIES))]
-    if table == "crm_meetings":
+class ApiObjects:
+    """The CRM objects the extraction needs, read from the HubSpot API (another implementation reads a replica
+    holding the same objects: saas_metrics.connectors.airbyte_replica)."""
+
+    label_prefix = "hubspot-api:"
+
+    def __init__(self, client: ApiClient, page_size: int = 100) -> None:
+        self.client, self.page_size = client, page_size
+
+    def objects(self, object_type: str, properties: Sequence[str], associations: Sequence[str] = ()) -> list[dict[str, Any]]:
+        return list_objects(self.client, object_type, properties, associations=associations, page_size=self.page_size)
+
+    def meetings(self, start: dt.date | None, end: dt.date | None) -> list[dict[str, Any]]:
         filters = []
         if start is not None:
             filters.append({"propertyName": "hs_meeting_start_time", "operator": "GTE", "value": str(epoch_ms(start))})
         if end is not None:
             filters.append({"propertyName": "hs_meeting_start_time", "operator": "LT", "value": str(epoch_ms(end))})
-        meetings = search_objects(client, "meetings", MEETING_PROPERTIES, filters, page_size=page_size)
-        contacts = meeting_contacts(client, [str(m["id"]) for m in meetings])
+        return search_objects(self.client, "meetings", MEETING_PROPERTIES, filters, page_size=self.page_size)
+
+    def meeting_contacts(self, meetings: list[dict[str, Any]]) -> dict[str, str]:
+        return meeting_contacts(self.client, [str(m["id"]) for m in meetings])
+
+    def form_submissions(self) -> list[dict[str, Any]]:
+        return form_submission_rows(self.client, page_size=self.page_size)
+
+    def label(self, table: str) -> str:
+        return self.label_prefix + {"crm_contacts": "/crm/v3/objects/contacts", "crm_companies": "/crm/v3/objects/companies",
+                                    "crm_deals": "/crm/v3/objects/deals", "crm_meetings": "/crm/v3/objects/meetings/search",
+                                    "crm_form_submissions": "/contacts/v1/lists/all/contacts/all"}[table]
+
+
+def extract(table: str, client: ApiClient, start: dt.date | None, end: dt.date | None, *, page_size: int = 100) -> list[NativeExtract]:
+    """The native records of ``table`` from the API (see :func:`extract_objects`)."""
+    return extract_objects(table, ApiObjects(client, page_size), start, end)
+
+
+def extract_objects(table: str, source: ApiObjects, start: dt.date | None, end: dt.date | None) -> list[NativeExtract]:
+    """The native records of ``table`` (meetings: started in [start, end); form submissions filtered to the
+    window by the mapper's reader; snapshots whole) from the CRM objects ``source`` gives."""
+    if table == "crm_contacts":
+        contacts = source.objects("contacts", CONTACT_COLUMNS)
+        rows = [property_row(o, CONTACT_COLUMNS) for o in contacts]
+        return [NativeExtract("crm/contacts.csv", CONTACT_COLUMNS, rows, source.label(table),
+                              absent=absent_properties(contacts, CONTACT_COLUMNS))]
+    if table == "crm_companies":
+        companies = source.objects("companies", COMPANY_COLUMNS)
+        rows = [property_row(o, COMPANY_COLUMNS) for o in companies]
+        return [NativeExtract("crm/companies.csv", COMPANY_COLUMNS, rows, source.label(table),
+                              absent=absent_properties(companies, COMPANY_COLUMNS))]
+    if table == "crm_deals":
+        deals = source.objects("deals", DEAL_PROPERTIES, ("companies", "contacts"))
+        rows = [{**property_row(d, DEAL_PROPERTIES), "associated_company_id": _associated(d, "companies"),
+                 "associated_contact_id": _associated(d, "contacts")} for d in deals]
+        return [NativeExtract("crm/deals.csv", DEAL_COLUMNS, rows, source.label(table),
+                              absent=absent_properties(deals, DEAL_PROPERTIES))]
+    if table == "crm_meetings":
+        meetings = source.meetings(start, end)
+        contacts = source.meeting_contacts(meetings)
         rows = [{**property_row(m, MEETING_PROPERTIES), "contact_id": contacts.get(str(m["id"]))} for m in meetings]
-        return [NativeExtract("crm/meetings.csv", MEETING_COLUMNS, rows, "hubspot-api:/crm/v3/objects/meetings/search",
+        return [NativeExtract("crm/meetings.csv", MEETING_COLUMNS, rows, source.label(table),
                               absent=absent_properties(meetings, MEETING_PROPERTIES))]
     if table == "crm_form_submissions":
-        return [NativeExtract("crm/form_submissions.csv", FORM_COLUMNS, form_submission_rows(client, page_size=page_size),
-                              "hubspot-api:/contacts/v1/lists/all/contacts/all")]
+        return [NativeExtract("crm/form_submissions.csv", FORM_COLUMNS, source.form_submissions(), source.label(table))]
     raise KeyError(f"{SYSTEM}: no API extractor for table {table!r}; API tables: {list(TABLES)} "
                    "(read the others from files or the SQL replica: ConnectorsConfig.tables)")

@@ -340,9 +340,8 @@ def _price_rows(r: Replica) -> list[dict[str, Any]]:
     known = {p["id"] for p in rows}
     for p in _records(r.read("plan", required=False) if r.has("plan") else pd.DataFrame()):
         if p.get("id") not in known:
-            rows.append({**p, "unit_amount": p.get("amount"), "type": "recurring", "metadata": _metadata(p.get("metadata")),
-                         "recurring_interval": p.get("interval"), "recurring_interval_count": p.get("interval_count"),
-                         "recurring_usage_type": p.get("usage_type")})
+            p = stripe_api.plan_as_price({**p, "metadata": _metadata(p.get("metadata"))})
+            rows.append({**p, **{f"recurring_{k}": v for k, v in p["recurring"].items()}})
     for p in rows:
         p["product"] = products.get(p.get("product_id")) or {"id": p.get("product_id")}
         p["recurring"] = {"interval": p.get("recurring_interval"), "interval_count": p.get("recurring_interval_count"),

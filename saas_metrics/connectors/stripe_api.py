@@ -207,6 +207,14 @@ def invoice_row(i: Mapping[str, Any], lines: list[Mapping[str, Any]]) -> dict[st
             "amount_paid": i.get("amount_paid"), "amount_due": i.get("amount_due")}
 
 
+def plan_as_price(plan: Mapping[str, Any]) -> dict[str, Any]:
+    """A legacy Plan object (``amount``, ``interval``, ``interval_count``, ``usage_type``; always recurring)
+    in the Price object's shape, so items and lines that point at a plan have their price."""
+    return {**plan, "unit_amount": plan.get("amount"), "type": "recurring",
+            "recurring": {"interval": plan.get("interval"), "interval_count": plan.get("interval_count"),
+                          "usage_type": plan.get("usage_type")}}
+
+
 def charge_row(c: Mapping[str, Any]) -> dict[str, Any]:
     row = {col: c.get(col) for col in CHARGE_COLUMNS}
     row["customer"], row["invoice"] = _id(c.get("customer")), _id(c.get("invoice"))
@@ -321,43 +329,52 @@ def discount_rows(subscriptions: list[Mapping[str, Any]], events: list[Mapping[s
 
 
 # --- extraction ------------------------------------------------------------------
-def _invoices_with_lines(client: ApiClient, start: dt.date | None, end: dt.date | None,
-                         page_size: int) -> list[tuple[Mapping[str, Any], list[Mapping[str, Any]]]]:
+#: ``fetch(path, params)`` -> every object of a Stripe list endpoint (``/v1/invoices`` with ``created[gte]`` /
+#: ``created[lt]``, ``expand[]``, ``status``, ``types[]`` as the API takes them): the API itself, or a replica
+#: holding the same objects (an Airbyte replica, saas_metrics.connectors.airbyte_replica)
+Fetch = Callable[[str, Mapping[str, Any]], list[dict[str, Any]]]
+
+
+def _invoices_with_lines(fetch: Fetch, start: dt.date | None, end: dt.date | None) -> list[tuple[Mapping[str, Any], list[Mapping[str, Any]]]]:
     out = []
-    for invoice in list_all(client, "/v1/invoices", unix_bounds(start, end), page_size=page_size):
+    for invoice in fetch("/v1/invoices", unix_bounds(start, end)):
         lines_list = invoice.get("lines") or {}
         lines = list(lines_list.get("data") or [])
         if lines_list.get("has_more"):
-            lines = list_all(client, f"/v1/invoices/{invoice['id']}/lines", page_size=page_size)
+            lines = fetch(f"/v1/invoices/{invoice['id']}/lines", {})
         out.append((invoice, lines))
     return out
 
 
-def _invoices(client: ApiClient, start: dt.date | None, end: dt.date | None, page_size: int) -> list[dict[str, Any]]:
-    return [invoice_row(invoice, lines) for invoice, lines in _invoices_with_lines(client, start, end, page_size)]
-
-
 def extract(table: str, client: ApiClient, start: dt.date | None, end: dt.date | None, *, page_size: int = 100) -> list[NativeExtract]:
     """The native records of ``table`` (facts: created in [start, end); snapshots: whole)."""
+    return extract_objects(table, lambda path, params: list_all(client, path, params, page_size=page_size), start, end,
+                           label=lambda path: f"stripe-api:{path}")
+
+
+def extract_objects(table: str, fetch: Fetch, start: dt.date | None, end: dt.date | None, *,
+                    label: Callable[[str], str], events_kept_since: int | None = None) -> list[NativeExtract]:
+    """The native records of ``table`` from Stripe's API objects as ``fetch`` lists them; ``label(path)`` names
+    the source in the lineage. Item and status histories before ``events_kept_since`` (unix seconds; default:
+    the API's 30-day event retention) are baselines, so those subscriptions get it as ``history_since``."""
     def one(relative: str, columns: tuple[str, ...], rows: list[dict[str, Any]], path: str) -> list[NativeExtract]:
-        return [NativeExtract(relative, columns, rows, f"stripe-api:{path}")]
+        return [NativeExtract(relative, columns, rows, label(path))]
 
     window = unix_bounds(start, end)
     if table == "billing_customers":
-        return one("billing/customers.csv", CUSTOMER_COLUMNS,
-                   [customer_row(c) for c in list_all(client, "/v1/customers", page_size=page_size)], "/v1/customers")
+        return one("billing/customers.csv", CUSTOMER_COLUMNS, [customer_row(c) for c in fetch("/v1/customers", {})], "/v1/customers")
     if table == "billing_prices":
-        prices = list_all(client, "/v1/prices", {"expand[]": ["data.product"]}, page_size=page_size)
+        prices = fetch("/v1/prices", {"expand[]": ["data.product"]})
         return one("billing/prices.csv", PRICE_COLUMNS, [price_row(p) for p in prices], "/v1/prices")
     if table == "billing_subscriptions":
-        subs = list_all(client, "/v1/subscriptions", {"status": "all"}, page_size=page_size)
-        since = int((dt.datetime.now(dt.UTC) - EVENT_RETENTION).timestamp())
+        subs = fetch("/v1/subscriptions", {"status": "all"})
+        since = events_kept_since or int((dt.datetime.now(dt.UTC) - EVENT_RETENTION).timestamp())
         return one("billing/subscriptions.csv", (*SUBSCRIPTION_COLUMNS, "history_since"),
                    [subscription_row(s, since) for s in subs], "/v1/subscriptions")
     if table in ("billing_subscription_items", "billing_subscription_status_history", "billing_discounts"):
-        subs = list_all(client, "/v1/subscriptions", {"status": "all"}, page_size=page_size)
+        subs = fetch("/v1/subscriptions", {"status": "all"})
         types = DISCOUNT_EVENTS if table == "billing_discounts" else SUBSCRIPTION_EVENTS
-        events = list_all(client, "/v1/events", {"types[]": list(types)}, page_size=page_size)
+        events = fetch("/v1/events", {"types[]": list(types)})
         if table == "billing_discounts":
             return one("billing/discounts.csv", DISCOUNT_COLUMNS, discount_rows(subs, events), "/v1/events+/v1/subscriptions")
         items, statuses = subscription_histories(subs, events)
@@ -365,17 +382,17 @@ def extract(table: str, client: ApiClient, start: dt.date | None, end: dt.date |
             return one("billing/subscription_items.csv", ITEM_COLUMNS, items, "/v1/events+/v1/subscriptions")
         return one("billing/subscription_status_history.csv", STATUS_COLUMNS, statuses, "/v1/events+/v1/subscriptions")
     if table == "billing_invoices":
-        return one("billing/invoices.csv", INVOICE_COLUMNS, _invoices(client, start, end, page_size), "/v1/invoices")
+        invoices = [invoice_row(i, ls) for i, ls in _invoices_with_lines(fetch, start, end)]
+        return one("billing/invoices.csv", INVOICE_COLUMNS, invoices, "/v1/invoices")
     if table == "billing_invoice_lines":
-        invoices = _invoices_with_lines(client, None, None, page_size)  # the whole history, every time
+        invoices = _invoices_with_lines(fetch, None, None)  # the whole history, every time
         lines = [invoice_line_row(line, invoice.get("id")) for invoice, invoice_lines in invoices for line in invoice_lines]
         return [*one("billing/invoice_lines.csv", INVOICE_LINE_COLUMNS, lines, "/v1/invoices"),
                 *one("billing/invoices.csv", INVOICE_COLUMNS, [invoice_row(i, ls) for i, ls in invoices], "/v1/invoices")]
     if table == "billing_payments":
-        return one("billing/charges.csv", CHARGE_COLUMNS,
-                   [charge_row(c) for c in list_all(client, "/v1/charges", window, page_size=page_size)], "/v1/charges")
+        return one("billing/charges.csv", CHARGE_COLUMNS, [charge_row(c) for c in fetch("/v1/charges", window)], "/v1/charges")
     if table == "billing_refunds":
-        refunds = list_all(client, "/v1/refunds", {**window, "expand[]": ["data.charge"]}, page_size=page_size)
+        refunds = fetch("/v1/refunds", {**window, "expand[]": ["data.charge"]})
         return one("billing/refunds.csv", REFUND_COLUMNS, [refund_row(r) for r in refunds], "/v1/refunds")
     raise KeyError(f"{SYSTEM}: no API extractor for table {table!r}; API tables: {list(TABLES)}")
 
