@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 SourceKind = Literal["files", "api", "sql"]
+ReplicaDialect = Literal["fivetran", "airbyte"]
 
 #: Environment variable of each secret (read only where used, never logged).
 SECRET_ENV_VARS: dict[str, str] = {
@@ -62,7 +63,9 @@ class ConnectorsConfig(BaseModel):
     linkedin_version: str = Field("202406", description="LinkedIn-Version header (YYYYMM)")
     linkedin_ad_account_ids: list[str] = Field(default_factory=list, description="LinkedIn sponsored account ids (numeric)")
 
-    sql_replica_url: str | None = Field(None, description="SQLAlchemy URL of the Fivetran/Airbyte-style replica")
+    sql_replica_url: str | None = Field(None, description="SQLAlchemy URL of the Fivetran or Airbyte replica")
+    sql_replica_dialect: ReplicaDialect = Field(
+        "fivetran", description="whose layout the replica has: fivetran (tables as Fivetran writes them) or airbyte (streams)")
     stripe_schema: str | None = Field("stripe", description="schema of the Stripe replica tables (None: default schema)")
     hubspot_schema: str | None = Field("hubspot", description="schema of the HubSpot replica tables (None: default schema)")
 

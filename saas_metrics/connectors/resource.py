@@ -27,6 +27,7 @@ import pandas as pd
 
 from saas_metrics.config import add_months
 from saas_metrics.connectors import (
+    airbyte_replica,
     google_ads_api,
     hubspot_api,
     linkedin_ads_api,
@@ -130,8 +131,9 @@ def sql_extracts(table: str, start: dt.date | None, end: dt.date | None, *, conf
     from saas_metrics.warehouse.store import make_engine
 
     engine = make_engine(config.sql_replica_url)
-    return sql_replica.extract(table, engine, stripe_schema=config.stripe_schema, hubspot_schema=config.hubspot_schema,
-                               start=start, end=end)
+    dialect = airbyte_replica if config.sql_replica_dialect == "airbyte" else sql_replica
+    return dialect.extract(table, engine, stripe_schema=config.stripe_schema, hubspot_schema=config.hubspot_schema,
+                           start=start, end=end)
 
 
 def read_table(table: str, kind: str, sources_dir: Path, start: dt.date | None = None, end: dt.date | None = None, *,
