@@ -5,7 +5,7 @@ canonical frame of ``table`` for the window [start, end) (first-of-month dates, 
 
 - ``files``: the landing files (``saas_metrics.sources.registry.read_source_table``);
 - ``api``: the system's API extractor (facts: created in the window; snapshots: whole);
-- ``sql``: the Fivetran/Airbyte-style replica at ``config.sql_replica_url``.
+- ``sql``: the Fivetran or Airbyte replica at ``config.sql_replica_url`` (``config.sql_replica_dialect``).
 
 API and SQL records are mapped by the same native mappers as the files (connectors/native.py), so
 switching kinds changes nothing downstream. An extraction either completes or raises; nothing

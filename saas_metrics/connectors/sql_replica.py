@@ -1,28 +1,27 @@
-"""Stripe and HubSpot read from a SQL replica in the Fivetran/Airbyte layout -> native records -> canonical.
+"""Stripe and HubSpot read from a SQL replica in Fivetran's own layout -> native records -> canonical.
 
-Tables (schema ``stripe_schema`` / ``hubspot_schema`` of ``sql_replica_url``; rows with
-``_fivetran_deleted`` true are not loaded but counted, see ``Replica.excluded``; timestamps are TIMESTAMP columns, amounts integer cents):
+The tables and columns are those Fivetran writes (its published sample rows and the staging models of
+its dbt_stripe and dbt_hubspot packages); docs/connectors.md lists what is read from where. Schemas
+``stripe_schema`` / ``hubspot_schema`` of ``sql_replica_url``; timestamps are TIMESTAMP columns, amounts
+integer cents. Rows with ``_fivetran_deleted`` or ``is_deleted`` true are not loaded but counted
+(``Replica.excluded``), as are superseded history versions, Stripe's temporary invoice-line ids and the
+extra per-object rows of ``discount``.
 
-Stripe: ``customer`` (id, email, name, created, currency, address_country, metadata JSON with
-crm_company_id / referred_by), ``price`` (+ ``product`` for names; metadata JSON with tier),
-``subscription_history`` (history mode: _fivetran_start/_fivetran_end/_fivetran_active) or
-``subscription``, ``subscription_item`` (history mode or not; price_id or plan_id), ``discount``
-(id, subscription_id, coupon_id, start, end) + ``coupon``, ``invoice`` (+ ``invoice_line_item``
-periods), ``charge``, ``refund`` (customer from its charge); ``invoice_line_item`` (id, invoice_id,
-subscription_id, subscription_item_id, type, proration, price_id or plan_id, quantity, amount,
-currency, period_start, period_end; metered from the price) is also billing_invoice_lines, whole history.
+Where Fivetran's layouts differ, the first present of several columns or tables is read
+(:data:`REPLICA_COLUMNS`, :data:`PRIMARY_TABLES`, :data:`INVOICE_TIME_COLUMNS`, ...): ``subscription_history``
+with ``_fivetran_start``/``_fivetran_end`` (history mode) or keyed by ``_fivetran_synced`` (the older form),
+else ``subscription``; ``price`` and the legacy ``plan``; ``subscription_discount`` or ``discount``; an
+invoice's ``created`` or, in Fivetran's own sample, its ``period_end``; deal stages from
+``deal_pipeline_stage``; meetings' CRM properties or their engagement columns (``start_time``, ``title``,
+``meeting_outcome``); lifecycle-stage dates from ``contact_property_history`` when the date properties are
+empty.
 
-HubSpot: ``contact``, ``company``, ``deal`` (+ ``deal_company``, ``deal_contact``) with
-``property_<name>`` columns, ``contact_form_submission``, ``engagement_meeting`` (+
-``engagement_contact``) and ``contact_property_history`` (lifecycle-stage dates when the
-``hs_lifecyclestage_<stage>_date`` properties are empty: the first time the stage was set).
-
-History: in history mode a version's bounds are the SYNC times at which the replica saw the change
-(``_fivetran_start``), not Stripe's effective times: they are as precise as the sync frequency.
-Consecutive versions with the same price and quantity are merged (a change of another column, e.g.
-metadata, is not a new item version). Without history mode, items and statuses get the same
-baseline as the Stripe API connector (current item from its creation to the subscription's end).
-Fact tables (invoices, charges, refunds, form submissions, meetings) are selected for the window in SQL.
+History: a version's bounds are the SYNC times at which the replica saw the change, not Stripe's
+effective times: they are as precise as the sync frequency. Consecutive versions with the same price and
+quantity are merged (a change of another column, e.g. metadata, is not a new item version). Without
+history mode, items and statuses get the same baseline as the Stripe API connector (current item from its
+creation to the subscription's end). Fact tables (invoices, charges, refunds, form submissions, meetings)
+are selected for the window in SQL. Airbyte's layout: saas_metrics.connectors.airbyte_replica.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from saas_metrics.metrics.movements import MRR_MOVEMENTS
 from saas_metrics.sources.registry import SOURCE_SYSTEM_OF
 from saas_metrics_tests.connectors import conn_fake_ads, conn_fake_hubspot, conn_fake_stripe
 from saas_metrics_tests.connectors.conn_fake_server import FakeServer
-from saas_metrics_tests.connectors.conn_fivetran_fixture import load_fixture
+from saas_metrics_tests.connectors.conn_fivetran_fixture import load_airbyte_fixture, load_fixture
 from saas_metrics_tests.integration import test_exports_pipeline
 from saas_metrics_tests.integration.helpers import read_sorted, run_months
 
@@ -45,12 +45,13 @@ def config_examples() -> list[tuple[str, dict[str, Any], str]]:
 
 def _kind(config: dict[str, Any]) -> str:
     """Which test runs an example: the connectors reference (a ``connectors:`` section alone), a complete
-    configuration reading a replica, or a files-only configuration (run by test_exports_pipeline)."""
+    configuration reading a Fivetran replica (the whole pipeline) or an Airbyte one (every replica table),
+    or a files-only configuration (run by test_exports_pipeline)."""
     connectors = config.get("connectors")
     if connectors is not None and set(config) == {"connectors"}:
         return "connectors_reference"
     if connectors is not None and "sql" in connectors.get("systems", {}).values():
-        return "replica_run"
+        return "airbyte_read" if connectors.get("sql_replica_dialect") == "airbyte" else "replica_run"
     if connectors is None and "sources_dir" in config:
         return "downloads_run"
     return "unrun"
@@ -132,16 +133,8 @@ def test_replica_example_runs_the_fivetran_layout_to_the_cent(example: tuple[str
     where, config, text = example
     load_fixture(postgres_url)
     (tmp_path / config["sources_dir"]).mkdir(parents=True)  # nothing but billing and CRM: every other source is missing
-    (tmp_path / "saas_metrics.yaml").write_text(text)
-    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("SAAS_METRICS_CONFIG_FILE", str(tmp_path / "saas_metrics.yaml"))
-    monkeypatch.setenv("SAAS_METRICS_WAREHOUSE_URL", url)
-    monkeypatch.setenv("SAAS_METRICS_QUALITY__DATA_DOCS", "false")
-    monkeypatch.setenv("SAAS_METRICS_CONNECTORS__SQL_REPLICA_URL", postgres_url)  # where the docs put the password
-    from saas_metrics.config import Settings
-
-    settings = Settings()
+    settings = _settings_of(text, tmp_path, monkeypatch, postgres_url)
+    url = settings.warehouse_url
     assert settings.connectors.systems == config["connectors"]["systems"], where
     assert settings.connectors.stripe_schema == "stripe" and settings.connectors.sql_replica_url == postgres_url
     assert (settings.first_month, settings.last_month) == (dt.date(2025, 1, 1), dt.date(2025, 3, 1))
@@ -159,3 +152,37 @@ def test_replica_example_runs_the_fivetran_layout_to_the_cent(example: tuple[str
                    ("2025-02", "cus_3", "new", 178.20, 178.20),
                    ("2025-03", "cus_1", "unchanged", 0.0, 147.00), ("2025-03", "cus_2", "unchanged", 0.0, 100.00),
                    ("2025-03", "cus_3", "churn", 178.20, 0.0)]
+
+
+def _settings_of(text: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, replica_url: str):
+    """Settings loaded from the example as written (saas_metrics.yaml in a fresh folder), the replica's URL
+    from the environment variable the docs name for it, the warehouse a temporary SQLite file."""
+    (tmp_path / "saas_metrics.yaml").write_text(text)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SAAS_METRICS_CONFIG_FILE", str(tmp_path / "saas_metrics.yaml"))
+    monkeypatch.setenv("SAAS_METRICS_WAREHOUSE_URL", f"sqlite:///{tmp_path / 'warehouse.db'}")
+    monkeypatch.setenv("SAAS_METRICS_QUALITY__DATA_DOCS", "false")
+    monkeypatch.setenv("SAAS_METRICS_CONNECTORS__SQL_REPLICA_URL", replica_url)
+    from saas_metrics.config import Settings
+
+    return Settings()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("example", _only("airbyte_read"), ids=lambda e: e[0])
+def test_airbyte_example_reads_every_replica_table(example: tuple[str, dict[str, Any], str], postgres_url: str,
+                                                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Airbyte replica example as written, on the fixture replica in Airbyte's stream layout: every table
+    it routes to the replica reads, and the plan-priced items have their prices."""
+    _, _, text = example
+    load_airbyte_fixture(postgres_url)
+    settings = _settings_of(text, tmp_path, monkeypatch, postgres_url)
+    assert settings.connectors.sql_replica_dialect == "airbyte"
+    resource = SourceSystemsResource(sources_dir=str(settings.sources_dir), connectors=settings.connectors.model_dump())
+    routed = [t for t in SOURCE_SYSTEM_OF if resource.kind_of(t) == "sql"]
+    assert len(routed) == 15
+    for table in routed:
+        frame = resource.read_table(table, settings.first_month, dt.date(2025, 4, 1))
+        assert len(frame) > 0 and frame["_source_file"].str.contains("-airbyte:").all(), table
+    prices = resource.read_table("billing_prices").set_index("price_id")
+    assert prices.loc[["plan_basic", "plan_annual"], "unit_amount"].tolist() == [49.0, 1200.0]
