@@ -42,3 +42,23 @@ def comparable(frame: pd.DataFrame, table: str) -> pd.DataFrame:
 def assert_same_canonical(actual: pd.DataFrame, expected: pd.DataFrame, table: str) -> None:
     assert len(expected) > 0, f"{table}: the reference frame is empty; the comparison would prove nothing"
     pd.testing.assert_frame_equal(comparable(actual, table), comparable(expected, table), check_exact=False, rtol=1e-12)
+
+
+def read_counted(table: str, config: ConnectorsConfig, start: dt.date | None = None,
+                 end: dt.date | None = None) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The canonical ``table`` read the ``sql`` way (sorted by its first two columns) and the rows the
+    connector excluded, per rule (its ExcludedRowsWarning counts)."""
+    import warnings
+
+    from saas_metrics.connectors.native import ExcludedRowsWarning
+    from saas_metrics.connectors.resource import read_table
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame = read_table(table, "sql", Path("unused"), start, end, config=config)
+    excluded: dict[str, int] = {}
+    for w in caught:
+        if isinstance(w.message, ExcludedRowsWarning):
+            for rule, n in w.message.counts.items():
+                excluded[rule] = excluded.get(rule, 0) + n
+    return frame.sort_values(list(frame.columns[:2]), kind="stable").reset_index(drop=True), excluded

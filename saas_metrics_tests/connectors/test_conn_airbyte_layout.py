@@ -4,18 +4,24 @@ fixtures/airbyte: the same company as fixtures/fivetran, as Airbyte's streams ho
 from __future__ import annotations
 
 import datetime as dt
-import warnings
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from saas_metrics.connectors.airbyte_replica import _unix
-from saas_metrics.connectors.native import ExcludedRowsWarning
-from saas_metrics.connectors.resource import read_table
 from saas_metrics.connectors.sql_replica import ReplicaError
-from saas_metrics_tests.connectors.conn_fivetran_fixture import load_airbyte_fixture, load_fixture
-from saas_metrics_tests.connectors.conn_helpers import assert_same_canonical, fast_config
+from saas_metrics_tests.connectors.conn_fivetran_fixture import (
+    expected_status_runs,
+    load_airbyte_fixture,
+    load_fixture,
+    status_runs,
+)
+from saas_metrics_tests.connectors.conn_helpers import (
+    assert_same_canonical,
+    fast_config,
+    read_counted,
+)
 
 pytestmark = pytest.mark.postgres
 T = pd.Timestamp
@@ -32,16 +38,7 @@ def airbyte_url(postgres_url: str) -> str:
 
 def _read(table: str, url: str, dialect: str = "airbyte", start: dt.date | None = None,
           end: dt.date | None = None) -> tuple[pd.DataFrame, dict[str, int]]:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        frame = read_table(table, "sql", Path("unused"), start, end,
-                           config=fast_config(sql_replica_url=url, sql_replica_dialect=dialect))
-    excluded: dict[str, int] = {}
-    for w in caught:
-        if isinstance(w.message, ExcludedRowsWarning):
-            for rule, n in w.message.counts.items():
-                excluded[rule] = excluded.get(rule, 0) + n
-    return frame.sort_values(list(frame.columns[:2]), kind="stable").reset_index(drop=True), excluded
+    return read_counted(table, fast_config(sql_replica_url=url, sql_replica_dialect=dialect), start, end)
 
 
 def test_airbyte_streams_give_the_tables_the_fivetran_layout_gives(airbyte_url: str, tmp_path: Path) -> None:
@@ -72,14 +69,7 @@ def test_histories_from_the_events_stream(airbyte_url: str) -> None:
     """Airbyte keeps Stripe's events since its first sync: the status history is rebuilt from them at the
     events' own times, and history is complete from the first event on."""
     history, _ = _read("billing_subscription_status_history", airbyte_url)
-    got = [(r.subscription_id, r.status, r.valid_from, r.valid_to if pd.notna(r.valid_to) else None)
-           for r in history.sort_values(["subscription_id", "valid_from"]).itertuples()]
-    assert got == [("sub_1", "active", T("2025-01-05 09:00"), None),
-                   ("sub_2", "active", T("2025-01-10 11:00"), T("2025-02-12 08:00")),
-                   ("sub_2", "past_due", T("2025-02-12 08:00"), T("2025-02-14 08:00")),
-                   ("sub_2", "active", T("2025-02-14 08:00"), None),
-                   ("sub_3", "active", T("2025-02-01 09:00"), T("2025-03-15 09:30")),
-                   ("sub_3", "canceled", T("2025-03-15 09:30"), None)]
+    assert status_runs(history) == expected_status_runs("2025-03-15 09:30")
     subscriptions, _ = _read("billing_subscriptions", airbyte_url)
     # sub_2's items come from the subscription_items stream (its subscriptions row has no embedded items)
     assert subscriptions["subscription_id"].tolist() == ["sub_1", "sub_2", "sub_3"]

@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import warnings
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
 from saas_metrics.connectors.config import ConnectorsConfig
-from saas_metrics.connectors.native import ExcludedRowsWarning
-from saas_metrics.connectors.resource import SourceSystemsResource, read_table, resolve_kind
+from saas_metrics.connectors.resource import SourceSystemsResource, resolve_kind
 from saas_metrics.connectors.sql_replica import TABLES
-from saas_metrics_tests.connectors.conn_fivetran_fixture import load_fixture
-from saas_metrics_tests.connectors.conn_helpers import fast_config
+from saas_metrics_tests.connectors.conn_fivetran_fixture import (
+    expected_status_runs,
+    load_fixture,
+    status_runs,
+)
+from saas_metrics_tests.connectors.conn_helpers import fast_config, read_counted
 
 T = pd.Timestamp
 
@@ -30,15 +31,7 @@ def fivetran_url(postgres_url: str) -> str:
 
 def _read(table: str, url: str, start: dt.date | None = None, end: dt.date | None = None) -> tuple[pd.DataFrame, dict[str, int]]:
     """The canonical table and the rows excluded per rule."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        frame = read_table(table, "sql", Path("unused"), start, end, config=fast_config(sql_replica_url=url))
-    excluded: dict[str, int] = {}
-    for w in caught:
-        if isinstance(w.message, ExcludedRowsWarning):
-            for rule, n in w.message.counts.items():
-                excluded[rule] = excluded.get(rule, 0) + n
-    return frame.sort_values(frame.columns[0], kind="stable").reset_index(drop=True), excluded
+    return read_counted(table, fast_config(sql_replica_url=url), start, end)
 
 
 @pytest.mark.postgres
@@ -66,14 +59,7 @@ def test_subscription_history_without_fivetran_bounds_keeps_its_past(fivetran_ur
     """The older subscription_history form (versions keyed by _fivetran_synced, no _fivetran_start/_end):
     sub_2's past_due spell and sub_3's active months survive; the first version holds from the start."""
     history, excluded = _read("billing_subscription_status_history", fivetran_url)
-    got = [(r.subscription_id, r.status, r.valid_from, r.valid_to if pd.notna(r.valid_to) else None)
-           for r in history.sort_values(["subscription_id", "valid_from"]).itertuples()]
-    assert got == [("sub_1", "active", T("2025-01-05 09:00"), None),
-                   ("sub_2", "active", T("2025-01-10 11:00"), T("2025-02-12 08:00")),
-                   ("sub_2", "past_due", T("2025-02-12 08:00"), T("2025-02-14 08:00")),
-                   ("sub_2", "active", T("2025-02-14 08:00"), None),
-                   ("sub_3", "active", T("2025-02-01 09:00"), T("2025-03-15 10:00")),
-                   ("sub_3", "canceled", T("2025-03-15 10:00"), None)]
+    assert status_runs(history) == expected_status_runs("2025-03-15 10:00")
     assert excluded == {}
     subscriptions, excluded = _read("billing_subscriptions", fivetran_url)
     assert subscriptions["status"].tolist() == ["active", "active", "canceled"]  # each one's _fivetran_active version
