@@ -152,10 +152,14 @@ class Replica:
             return None
         t = sa.Table(table, sa.MetaData(), schema=self.schema, autoload_with=self.engine)
         query, deleted = sa.select(t), sa.select(sa.func.count()).select_from(t)
+        # A replica loaded from files may hold flags and times as text: those are applied after reading.
         flags = [t.c[flag] for flag in ("_fivetran_deleted", "is_deleted") if flag in t.c]
-        for flag in flags:
+        sql_flags = [f for f in flags if isinstance(f.type, sa.Boolean)]
+        for flag in sql_flags:
             query = query.where(sa.or_(flag.is_(None), flag.is_(False)))
-        if time_column is not None and time_column in t.c:  # without it the table fails its schema check
+        windowed = time_column is not None and time_column in t.c  # without it the table fails its schema check
+        sql_window = windowed and isinstance(t.c[time_column].type, sa.DateTime | sa.Date)
+        if sql_window:
             if start is not None:
                 query = query.where(t.c[time_column] >= dt.datetime(start.year, start.month, start.day))
                 deleted = deleted.where(t.c[time_column] >= dt.datetime(start.year, start.month, start.day))
@@ -164,9 +168,23 @@ class Replica:
                 deleted = deleted.where(t.c[time_column] < dt.datetime(end.year, end.month, end.day))
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
-            if flags:  # counted, never silently gone (source_row_accounting)
-                self.excluded[(table, "soft_deleted")] = conn.execute(deleted.where(sa.or_(*(f.is_(True) for f in flags)))).scalar_one()
-        return pd.DataFrame([dict(r) for r in rows], columns=list(t.c.keys()), dtype=object)
+            gone = conn.execute(deleted.where(sa.or_(*(f.is_(True) for f in sql_flags)))).scalar_one() if sql_flags else 0
+        frame = pd.DataFrame([dict(r) for r in rows], columns=list(t.c.keys()), dtype=object)
+        if windowed and not sql_window and (start is not None or end is not None):
+            times = pd.Series([_timestamp(v) for v in frame[time_column]], index=frame.index, dtype="datetime64[ns]")
+            inside = times.notna()
+            if start is not None:
+                inside &= times >= pd.Timestamp(start)
+            if end is not None:
+                inside &= times < pd.Timestamp(end)
+            frame = frame[inside.to_numpy()]
+        text_flags = [f.name for f in flags if f not in sql_flags]
+        if text_flags:
+            dropped = frame[text_flags].map(_truthy).any(axis=1).to_numpy()
+            gone, frame = gone + int(dropped.sum()), frame[~dropped]
+        if flags:  # counted, never silently gone (source_row_accounting)
+            self.excluded[(table, "soft_deleted")] = gone
+        return frame.reset_index(drop=True)
 
 
 class _Record(dict):
@@ -176,12 +194,43 @@ class _Record(dict):
         return None
 
 
+#: columns read as times / booleans also when the replica holds them as text (e.g. loaded from CSV files)
+TIME_COLUMNS = frozenset({
+    *INVOICE_TIME_COLUMNS, *MEETING_TIME_COLUMNS, *VERSION_START_COLUMNS, "_fivetran_end", "start_date", "trial_start",
+    "trial_end", "canceled_at", "cancel_at", "ended_at", "period_start", "due_date", "status_transitions_paid_at", "start",
+    "end", "timestamp", "end_time", "property_createdate", "property_closedate", "created_at"})
+BOOLEAN_COLUMNS = frozenset({"_fivetran_active", "_fivetran_deleted", "is_deleted", "closed_won", "is_closed",
+                             "cancel_at_period_end", "proration", "active", "paid", "livemode"})
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "t", "1", "yes"))
+
+
+def _timestamp(value: Any) -> pd.Timestamp | None:
+    """A time as naive UTC; text that is no time -> None."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        return None
+    if stamp is pd.NaT:
+        return None
+    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp
+
+
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    def clean(v: Any) -> Any:
-        if v is None or v is pd.NaT or (isinstance(v, float) and v != v):
-            return None
+    def clean(k: str, v: Any) -> Any:
+        if v is None or v is pd.NaT or (isinstance(v, float) and v != v) or (isinstance(v, str) and not v.strip()):
+            return None  # an empty text field is a null (a replica loaded from CSV files)
+        if isinstance(v, str) and k in TIME_COLUMNS:
+            stamp = _timestamp(v)
+            return v if stamp is None else stamp.to_pydatetime()  # not a time: passed on, the reader reports it
+        if isinstance(v, str) and k in BOOLEAN_COLUMNS:
+            return _truthy(v)
         return v.to_pydatetime() if isinstance(v, pd.Timestamp) else v
-    return [_Record({k: clean(v) for k, v in row.items()}) for row in frame.to_dict("records")]
+    return [_Record({k: clean(k, v) for k, v in row.items()}) for row in frame.to_dict("records")]
 
 
 def primary_table(table: str, r: Replica) -> str:

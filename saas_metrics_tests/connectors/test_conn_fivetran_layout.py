@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -14,11 +15,16 @@ from saas_metrics.connectors.config import ConnectorsConfig
 from saas_metrics.connectors.resource import SourceSystemsResource, resolve_kind
 from saas_metrics.connectors.sql_replica import TABLES
 from saas_metrics_tests.connectors.conn_fivetran_fixture import (
+    FIXTURE,
     expected_status_runs,
     load_fixture,
     status_runs,
 )
-from saas_metrics_tests.connectors.conn_helpers import fast_config, read_counted
+from saas_metrics_tests.connectors.conn_helpers import (
+    assert_same_canonical,
+    fast_config,
+    read_counted,
+)
 
 T = pd.Timestamp
 
@@ -139,3 +145,27 @@ def test_tables_no_replica_holds_fall_back_to_files_with_an_info_line(caplog: py
     assert resource.kind_of("crm_touchpoints") == "files"
     explicit = SourceSystemsResource(sources_dir="unused", tables={"crm_touchpoints": "sql"})
     assert explicit.kind_of("crm_touchpoints") == "sql"  # an explicit override stays the user's choice (and fails when read)
+
+
+@pytest.mark.postgres
+def test_a_replica_holding_everything_as_text_reads_the_same(fivetran_url: str, tmp_path: Path) -> None:
+    """The fixture loaded as CSV text into SQLite (no schemas, no TIMESTAMP or BOOLEAN columns): times,
+    deletion flags and history flags are read from the text, giving the typed replica's tables and counts."""
+    sqlite_url = f"sqlite:///{tmp_path / 'replica.db'}"
+    engine = sa.create_engine(sqlite_url)
+    for path in sorted(FIXTURE.glob("*/*.csv")):
+        pd.read_csv(path, dtype=str, keep_default_na=False).to_sql(path.stem, engine, index=False)
+    engine.dispose()
+    text = fast_config(sql_replica_url=sqlite_url, stripe_schema=None, hubspot_schema=None)
+    typed = fast_config(sql_replica_url=fivetran_url)
+    feb = (dt.date(2025, 2, 1), dt.date(2025, 3, 1))
+    for table in TABLES:
+        for window in ((None, None), feb):
+            got, got_excluded = read_counted(table, text, *window)
+            want, want_excluded = read_counted(table, typed, *window)
+            if "history_since" in want:  # the extraction time of each read
+                assert got["history_since"].notna().all() and want["history_since"].notna().all()
+                got, want = got.drop(columns="history_since"), want.drop(columns="history_since")
+            if len(want):
+                assert_same_canonical(got, want, table)
+            assert (len(got), got_excluded) == (len(want), want_excluded), (table, window)
