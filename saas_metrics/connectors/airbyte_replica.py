@@ -221,6 +221,19 @@ class HubSpotStreams(Streams, hubspot_api.ApiObjects):
                  "form_title": f.get("title"), "submitted_at": get(f, "timestamp"), "page_url": get(f, "page-url")}
                 for f in self.rows("contacts_form_submissions")]
 
+    def deal_stages(self) -> dict[Any, dict[str, Any]]:
+        """The ``deal_pipelines`` stream's stages: ``metadata.isClosed`` and ``metadata.probability`` (text);
+        a closed stage with probability 1 is won."""
+        stages = {}
+        for pipeline in self.rows("deal_pipelines", required=False):
+            for stage in pipeline.get("stages") or []:
+                meta = stage.get("metadata") or {}
+                closed, probability = meta.get("isClosed"), meta.get("probability")
+                closed = None if closed is None else str(closed).lower() == "true"
+                won = None if closed is None or probability is None else closed and float(probability) == 1.0
+                stages[stage.get("stageId")] = hubspot_api.deal_stage(closed, won, probability)
+        return stages
+
     def label(self, table: str) -> str:
         schema = self.replica.schema or ""
         return f"hubspot-airbyte:{schema}.{PRIMARY_STREAMS[table]}"

@@ -159,6 +159,28 @@ def form_submission_rows(client: ApiClient, *, page_size: int = 100) -> list[dic
         offset = page.get("vid-offset")
 
 
+def deal_stage(closed: bool | None, won: bool | None, probability: Any) -> dict[str, Any]:
+    """A pipeline stage as what a deal in it is: closed stages read ``closedwon`` / ``closedlost`` (the names
+    of HubSpot's default pipeline, so closed stages of custom pipelines count as closed too), with the
+    stage's won flag and probability."""
+    closed = bool(won) if closed is None else closed or bool(won)
+    return {"dealstage": ("closedwon" if won else "closedlost") if closed else None, "hs_is_closed_won": won,
+            "hs_deal_stage_probability": probability}
+
+
+def with_stage(row: dict[str, Any], stages: Mapping[Any, Mapping[str, Any]]) -> dict[str, Any]:
+    """A native deal row completed from its stage (:func:`deal_stage` by stage id): the closed stage's name,
+    and the won flag and probability where the deal has none; without stage information, unchanged."""
+    stage = stages.get(row["dealstage"])
+    if stage is not None:
+        row["dealstage"] = stage["dealstage"] or row["dealstage"]
+        for column in ("hs_is_closed_won", "hs_deal_stage_probability"):
+            row[column] = stage[column] if row[column] is None else row[column]
+    if row["hs_is_closed_won"] is None and stages:
+        row["hs_is_closed_won"] = row["dealstage"] == "closedwon"
+    return row
+
+
 class ApiObjects:
     """The CRM objects the extraction needs, read from the HubSpot API (another implementation reads a replica
     holding the same objects: saas_metrics.connectors.airbyte_replica)."""
@@ -184,6 +206,10 @@ class ApiObjects:
 
     def form_submissions(self) -> list[dict[str, Any]]:
         return form_submission_rows(self.client, page_size=self.page_size)
+
+    def deal_stages(self) -> dict[Any, dict[str, Any]]:
+        """Stage id -> :func:`deal_stage`; the API path takes won / lost from the deal's own properties."""
+        return {}
 
     def label(self, table: str) -> str:
         return self.label_prefix + {"crm_contacts": "/crm/v3/objects/contacts", "crm_companies": "/crm/v3/objects/companies",
@@ -211,7 +237,8 @@ def extract_objects(table: str, source: ApiObjects, start: dt.date | None, end: 
                               absent=absent_properties(companies, COMPANY_COLUMNS))]
     if table == "crm_deals":
         deals = source.objects("deals", DEAL_PROPERTIES, ("companies", "contacts"))
-        rows = [{**property_row(d, DEAL_PROPERTIES), "associated_company_id": _associated(d, "companies"),
+        stages = source.deal_stages()
+        rows = [{**with_stage(property_row(d, DEAL_PROPERTIES), stages), "associated_company_id": _associated(d, "companies"),
                  "associated_contact_id": _associated(d, "contacts")} for d in deals]
         return [NativeExtract("crm/deals.csv", DEAL_COLUMNS, rows, source.label(table),
                               absent=absent_properties(deals, DEAL_PROPERTIES))]

@@ -525,19 +525,11 @@ def _stage_dates_from_history(r: Replica) -> dict[tuple[Any, str], Any]:
 
 
 def _deal_stages(r: Replica) -> dict[Any, dict[str, Any]]:
-    """``deal_pipeline_stage`` (Fivetran: stage_id, closed_won, is_closed, probability) -> per stage id the
-    deal's native stage (closedwon / closedlost for closed stages, as HubSpot's default pipeline names
-    them, so custom pipelines' closed stages count too), won flag and probability."""
+    """``deal_pipeline_stage`` (Fivetran: stage_id, closed_won, is_closed, probability) -> per stage id
+    :func:`hubspot_api.deal_stage`."""
     frame = r.read("deal_pipeline_stage", required=False)
-    stages = {}
-    for s in _records(frame) if frame is not None else []:
-        won = s.get("closed_won")
-        won = None if won is None else str(won).lower() in ("true", "1", "t")
-        closed = s.get("is_closed")
-        closed = won if closed is None else str(closed).lower() in ("true", "1", "t") or bool(won)
-        stages[s["stage_id"]] = {"dealstage": ("closedwon" if won else "closedlost") if closed else None,
-                                 "hs_is_closed_won": won, "hs_deal_stage_probability": s.get("probability")}
-    return stages
+    return {s["stage_id"]: hubspot_api.deal_stage(s.get("is_closed"), s.get("closed_won"), s.get("probability"))
+            for s in (_records(frame) if frame is not None else [])}
 
 
 def _hubspot(table: str, r: Replica, start: dt.date | None, end: dt.date | None) -> list[NativeExtract]:
@@ -564,14 +556,7 @@ def _hubspot(table: str, r: Replica, start: dt.date | None, end: dt.date | None)
         stages = _deal_stages(r)
         rows = []
         for d in _records(r.read("deal")):
-            row = native_values(d, REPLICA_COLUMNS[table][1])
-            stage = stages.get(row["dealstage"])
-            if stage is not None:
-                row["dealstage"] = stage["dealstage"] or row["dealstage"]
-                for column in ("hs_is_closed_won", "hs_deal_stage_probability"):
-                    row[column] = stage[column] if row[column] is None else row[column]
-            if row["hs_is_closed_won"] is None and stages:
-                row["hs_is_closed_won"] = row["dealstage"] == "closedwon"
+            row = hubspot_api.with_stage(native_values(d, REPLICA_COLUMNS[table][1]), stages)
             rows.append({**row, "associated_company_id": company_of.get(d["deal_id"]),
                          "associated_contact_id": contact_of.get(d["deal_id"])})
         return one("crm/deals.csv", hubspot_api.DEAL_COLUMNS, rows, "deal")
