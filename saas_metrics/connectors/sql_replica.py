@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -442,9 +443,17 @@ def _invoices(r: Replica, start: dt.date | None, end: dt.date | None) -> list[di
     return rows
 
 
+class NoDiscountTableWarning(UserWarning):
+    """The replica has neither discount table: Fivetran writes them only for accounts that use discounts."""
+
+
 def _discounts(r: Replica) -> list[dict[str, Any]]:
-    coupons = {c["id"]: c for c in _records(r.read("coupon"))}
     table = primary_table("billing_discounts", r)
+    if not r.has(table):
+        warnings.warn(NoDiscountTableWarning(
+            f"stripe replica: neither subscription_discount nor discount in {r.schema or 'the default schema'}: "
+            "no discounts read (every subscription at its full price)"), stacklevel=2)
+        return []
     # Fivetran's ``discount`` table holds a discount once per object it applies to (type / type_id: the
     # subscription, the customer, each invoice): one row per discount, its subscription-level row first.
     def rank(d: dict[str, Any]) -> tuple[bool, bool]:
@@ -455,6 +464,7 @@ def _discounts(r: Replica) -> list[dict[str, Any]]:
             r.exclude(table, "discount_of_another_object", 1)
             continue
         discounts[d["id"]] = d
+    coupons = {c["id"]: c for c in _records(r.read("coupon"))} if discounts else {}  # percent and duration
     rows = []
     for d in discounts.values():
         coupon = coupons.get(d.get("coupon_id"), {})

@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from saas_metrics.connectors.config import ConnectorsConfig
-from saas_metrics.connectors.resource import SourceSystemsResource, resolve_kind
-from saas_metrics.connectors.sql_replica import TABLES
+from saas_metrics.connectors.resource import SourceSystemsResource, read_table, resolve_kind
+from saas_metrics.connectors.sql_replica import TABLES, NoDiscountTableWarning
 from saas_metrics_tests.connectors.conn_fivetran_fixture import (
     FIXTURE,
     expected_status_runs,
@@ -101,6 +101,14 @@ def test_discounts_from_subscription_discount_else_the_discount_table(fivetran_u
     assert discounts[["discount_id", "subscription_id", "percent_off"]].values.tolist() == [["di_3", "sub_3", 10.0]]
     assert discounts["_source_file"].tolist() == ["stripe-replica:stripe.discount"]
     assert excluded == {"discount_of_another_object": 1}  # di_3's row for invoice in_3a
+    engine = sa.create_engine(fivetran_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:  # Fivetran writes the discount tables only for accounts that use discounts
+        conn.execute(sa.text("DROP TABLE stripe.discount"))
+        conn.execute(sa.text("DROP TABLE stripe.coupon"))
+    engine.dispose()
+    with pytest.warns(NoDiscountTableWarning, match="neither subscription_discount nor discount in stripe: no discounts read"):
+        discounts = read_table("billing_discounts", "sql", Path("unused"), config=fast_config(sql_replica_url=fivetran_url))
+    assert len(discounts) == 0
 
 
 @pytest.mark.postgres
