@@ -335,22 +335,27 @@ def _status_history(r: Replica) -> list[dict[str, Any]]:
     return out
 
 
+def _price_of(item: dict[str, Any]) -> Any:
+    """An item's price: ``price_id`` where the replica has it, else the legacy ``plan_id`` (Fivetran writes
+    plan_id; newer syncs may carry both, with price_id empty on older items)."""
+    return item.get("price_id") or item.get("plan_id")
+
+
 def _item_versions(r: Replica) -> list[dict[str, Any]]:
     columns = r.columns("subscription_item")
     if "_fivetran_start" not in columns:
         return _baselines(r)[0]
-    price_col = "price_id" if "price_id" in columns else "plan_id"
     rows = sorted(_records(r.read("subscription_item")), key=lambda x: (x["id"], x["_fivetran_start"]))
     out: list[dict[str, Any]] = []
     for row in rows:
         valid_to = None if row.get("_fivetran_active") else row.get("_fivetran_end")
         last = out[-1] if out else None
-        if (last is not None and last["id"] == row["id"] and (last["price"], last["quantity"]) == (row[price_col], row["quantity"])
+        if (last is not None and last["id"] == row["id"] and (last["price"], last["quantity"]) == (_price_of(row), row["quantity"])
                 and last["valid_to"] == row["_fivetran_start"]):
             last["valid_to"] = valid_to
             r.exclude("subscription_item", "inactive_history", 1)  # merged into the version before it
             continue
-        out.append({"id": row["id"], "subscription": row["subscription_id"], "price": row[price_col],
+        out.append({"id": row["id"], "subscription": row["subscription_id"], "price": _price_of(row),
                     "quantity": row["quantity"], "valid_from": row["_fivetran_start"], "valid_to": valid_to})
     return out
 
@@ -358,11 +363,10 @@ def _item_versions(r: Replica) -> list[dict[str, Any]]:
 def _baselines(r: Replica) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Stripe-API-shaped current subscriptions and items -> the API connector's baseline histories."""
     item_frame = r.read("subscription_item")
-    price_col = "price_id" if "price_id" in item_frame.columns else "plan_id"
     items_of: dict[str, list[dict[str, Any]]] = {}
     for item in _records(item_frame):
         items_of.setdefault(item["subscription_id"], []).append(
-            {"id": item["id"], "price": item[price_col], "quantity": item["quantity"], "created": _unix(item.get("created"))})
+            {"id": item["id"], "price": _price_of(item), "quantity": item["quantity"], "created": _unix(item.get("created"))})
     subs = []
     for s in _current_subscriptions(r):
         subs.append({"id": s["id"], "status": s["status"], "items": {"data": items_of.pop(s["id"], [])},
@@ -416,7 +420,7 @@ def _line_items(r: Replica) -> list[dict[str, Any]]:
     for line in records:
         if any(line is t for t in temporary):
             continue
-        price_id = line.get("price_id") or line.get("plan_id")
+        price_id = _price_of(line)
         price = prices.get(price_id, {})
         recurring = {"interval": price.get("recurring_interval"), "interval_count": price.get("recurring_interval_count"),
                      "usage_type": price.get("recurring_usage_type")} if price.get("recurring_interval") else None
