@@ -39,6 +39,11 @@ import numpy as np
 import pandas as pd
 
 from saas_metrics.config import ForecastPolicy, ForecastScenario
+from saas_metrics.metrics.forecast_pipeline import (
+    DEAL_AGE_BANDS,
+    FunnelAssumptions,
+    estimate_funnel,
+)
 from saas_metrics.metrics.kpi import safe_divide
 from saas_metrics.metrics.movements import MRR_MOVEMENTS
 from saas_metrics.metrics.mrr import month_index
@@ -153,6 +158,10 @@ class ForecastAssumptions:
     asp_window_start: pd.Timestamp | None = None
     base_tier_share: dict[str, float] = field(default_factory=dict)
     new_tier_share: dict[str, float] = field(default_factory=dict)
+    #: new MRR from the open pipeline and the deal funnel (None: the trend alone)
+    funnel: FunnelAssumptions | None = None
+    #: the window's mean of new customers a month (g(h) of the funnel divides by it)
+    new_customers_mean: float = 0.0
 
 
 def band_labels(band_starts: Sequence[int]) -> list[str]:
@@ -184,11 +193,15 @@ def estimate_assumptions(
     *,
     base_tier_share: dict[str, float] | None = None,
     new_tier_share: dict[str, float] | None = None,
+    deals: pd.DataFrame | None = None,
+    new: pd.DataFrame | None = None,
 ) -> ForecastAssumptions:
     """Rates, new-customer trend, ASP, reactivation and the base, from ``history`` up to ``as_of_month``.
 
     The window is the ``estimation_window_months`` months ending with the as-of month (fewer
-    when the history is shorter). Raises ValueError when the as-of month has no history.
+    when the history is shorter). With ``deals`` (forecast_pipeline.deal_facts) and ``new``
+    (forecast_pipeline.new_business) and ``new_mrr_method`` ``funnel``, new MRR also comes from
+    the open pipeline (forecast_pipeline). Raises ValueError when the as-of month has no history.
     """
     as_of = pd.Timestamp(as_of_month).to_period("M").to_timestamp()
     band_starts = tuple(policy.age_bands) if policy.by_cohort_age else (0,)
@@ -227,6 +240,10 @@ def estimate_assumptions(
     asp_months = hist[hist["month"] >= as_of - pd.DateOffset(months=policy.asp_window_months - 1)]
     new_business = asp_months[["new_mrr", "new_customers"]].sum()
     asp = safe_divide(new_business["new_mrr"], new_business["new_customers"])
+    funnel = None
+    if policy.new_mrr_method == "funnel" and deals is not None and new is not None and len(deals):
+        funnel = estimate_funnel(deals, new, as_of, policy.estimation_window_months, policy.horizon_months,
+                                 policy.min_won_deals)
     at_end = hist[hist["month"] == as_of].groupby("age")[["mrr_end", "customers_end"]].sum().reindex(
         range(max_age + 1), fill_value=0.0)
     return ForecastAssumptions(
@@ -237,6 +254,7 @@ def estimate_assumptions(
         base_mrr=at_end["mrr_end"].to_numpy(dtype="float64"), base_customers=at_end["customers_end"].to_numpy(dtype="float64"),
         new_customers_method=policy.new_customers_method, asp_window_start=pd.Timestamp(asp_months["month"].min()),
         base_tier_share=dict(base_tier_share or {}), new_tier_share=dict(new_tier_share or {}),
+        funnel=funnel, new_customers_mean=float(new_counts.mean()),
     )
 
 
@@ -256,6 +274,11 @@ def _new_customers(a: ForecastAssumptions, h: int) -> float:
     if a.new_customers_method == "growth_trend":
         return a.new_customers_level * (1 + a.new_customers_slope) ** h
     return max(0.0, a.new_customers_level + a.new_customers_slope * h)
+
+
+def _trend_growth(a: ForecastAssumptions, h: int) -> float:
+    """g(h) = new_customers(h) / the window's mean of new customers (1 without new customers)."""
+    return _new_customers(a, h) / a.new_customers_mean if a.new_customers_mean > 0 else 1.0
 
 
 def _tier_share(shares: dict[str, float], tier: str | None) -> float:
@@ -287,17 +310,19 @@ def project(assumptions: ForecastAssumptions, horizon: int, scenario: ForecastSc
         start = mrr.sum()
         churned, contracted, expanded = mrr * churn, mrr * contraction, mrr * expansion
         churned_customers = customers * logo_churn
-        asp = a.asp * (1 + s.asp_pct / 100.0)
+        uplift = 1 + s.asp_pct / 100.0
         survivors = mrr - churned - contracted + expanded
         if price and h >= s.price_change_month:
-            asp *= 1 + price * new_share
+            uplift *= 1 + price * new_share
             if h == s.price_change_month:
                 change = mrr * base_share * price
                 survivors = survivors + change
                 expanded = expanded + np.maximum(change, 0.0)
                 contracted = contracted + np.maximum(-change, 0.0)
+        trend = _new_customers(a, h) * a.asp
+        base_new = a.funnel.new_mrr(h, trend, _trend_growth(a, h)) if a.funnel is not None else trend
         new_count = _new_customers(a, h) * (1 + s.new_mrr_pct / 100.0)
-        new_mrr = new_count * asp
+        new_mrr = base_new * (1 + s.new_mrr_pct / 100.0) * uplift
         mrr = _age_by_one(survivors, new_mrr, reactivation)
         customers = _age_by_one(customers - churned_customers, new_count, reactivated)
         end = mrr.sum()
@@ -352,6 +377,7 @@ def assumptions_frame(assumptions: ForecastAssumptions, scenarios: dict[str, For
         {"assumption": "base_customers", "band": "all", "value": float(a.base_customers.sum()),
          "method": "paying customers at the as-of month's end"},
     ]
+    rows += _funnel_rows(a)
     out = pd.DataFrame(rows).assign(scenario=BASE)
     overrides = []
     for name, scenario in (scenarios or {}).items():
@@ -368,6 +394,37 @@ def assumptions_frame(assumptions: ForecastAssumptions, scenarios: dict[str, For
     out = out.assign(**window)
     out["window_start"] = pd.to_datetime(own_start).fillna(a.window_start)
     return out[["as_of_month", "scenario", "assumption", "band", "value", "window_start", "window_end", "method"]]
+
+
+def _funnel_rows(a: ForecastAssumptions) -> list[dict[str, object]]:
+    """The funnel's assumptions (forecast_pipeline's module docstring), or that there is none."""
+    f = a.funnel
+    if f is None:
+        return [{"assumption": "funnel_weight", "band": "all", "value": 0.0,
+                 "method": "no deals (or new_mrr_method trend): new MRR = new customers x ASP"}]
+    rows: list[dict[str, object]] = [
+        {"assumption": "funnel_weight", "band": "all", "value": f.weight,
+         "method": "w = min(1, won deals of the window / forecast.min_won_deals); "
+                   "new MRR = trend + w x mrr_per_acv x (expected ACV won - typical x g)"},
+        {"assumption": "open_deals", "band": "all", "value": float(f.open_deals),
+         "method": "deals open at the as-of month's end"},
+        {"assumption": "won_deals", "band": "all", "value": float(f.won_deals), "method": "deals won in the window"},
+        {"assumption": "mrr_per_acv", "band": "all", "value": f.mrr_per_acv,
+         "method": "new MRR of the won deals' customers / their ACV (deals linked by identity_links)"},
+        {"assumption": "typical_won_acv", "band": "all", "value": f.typical_acv,
+         "method": "window's monthly mean of the ACV won"},
+    ]
+    ages = band_labels(DEAL_AGE_BANDS)
+    for age, acv in zip(ages, f.open_acv, strict=True):
+        rows.append({"assumption": "open_pipeline_acv", "band": f"deal age {age}", "value": float(acv),
+                     "method": "ACV of the deals open at the as-of month's end (constant currency), by months since created"})
+    for h, (by_age, fresh) in enumerate(zip(f.conversion, f.fresh_acv, strict=True), start=1):
+        for age, p in zip(ages, by_age, strict=True):
+            rows.append({"assumption": "pipeline_conversion", "band": f"h{h} deal age {age}", "value": float(p),
+                         "method": f"ACV won {h} month(s) after a window month / ACV open at its end, by deal age"})
+        rows.append({"assumption": "fresh_deal_acv", "band": f"h{h}", "value": float(fresh),
+                     "method": f"window's monthly mean ACV won by deals created in the {h} month(s) up to the win"})
+    return rows
 
 
 def tier_shares(snapshots: pd.DataFrame, movements: pd.DataFrame, as_of_month: pd.Timestamp,
