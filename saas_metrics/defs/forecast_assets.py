@@ -131,13 +131,26 @@ def forecast_metadata(forecast: pd.DataFrame, summary: pd.DataFrame) -> dict[str
     return meta
 
 
+#: Funnel assumptions that are also numeric metadata (plotted over partitions).
+FUNNEL_METADATA = ("funnel_weight", "open_pipeline_acv", "mrr_per_acv", "typical_won_acv", "asp")
+
+
 def assumptions_metadata(assumptions: pd.DataFrame) -> dict[str, object]:
-    """The last as-of month's assumptions as a markdown table (scenario, assumption, band, value, window)."""
+    """The last as-of month's assumptions as a markdown table (scenario, assumption, band, value, window;
+    pipeline conversions of 0 left out: forecast_assumptions has them all) and the new-business ones as
+    numbers (open_pipeline_acv summed over deal ages)."""
     if assumptions.empty:
         return {}
+    base = assumptions[assumptions["scenario"] == BASE]
+    meta: dict[str, object] = {}
+    for name in FUNNEL_METADATA:
+        values = base.loc[base["assumption"] == name, "value"]
+        if len(values):
+            meta[f"assumption_{name}"] = float(values.sum())
+    shown = assumptions[~((assumptions["assumption"] == "pipeline_conversion") & (assumptions["value"] == 0))]
     lines = ["| scenario | assumption | band | value | window |", "|---|---|---|---:|---|"]
-    for row in assumptions.itertuples(index=False):
+    for row in shown.itertuples(index=False):
         value = "–" if pd.isna(row.value) else f"{row.value:,.4g}"
         lines.append(f"| {row.scenario} | {row.assumption} | {row.band} | {value} | "
                      f"{pd.Timestamp(row.window_start):%Y-%m} .. {pd.Timestamp(row.window_end):%Y-%m} |")
-    return {"assumptions": dg.MetadataValue.md("\n".join(lines))}
+    return {**meta, "assumptions": dg.MetadataValue.md("\n".join(lines))}
