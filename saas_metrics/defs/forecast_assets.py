@@ -3,7 +3,8 @@
 ``kpi_forecast`` of month T forecasts the months after T from the bridge history up to T
 (``mrr_movements`` of the ``forecast.backtest_history_months`` months ending with T, read from the
 warehouse), with its rolling-origin backtests as metadata. New MRR also comes from the open
-pipeline and the deal funnel of ``stg_crm_deals`` (deals linked to customers by ``identity_links``). It writes three tables keyed by
+pipeline and the deal funnel of ``stg_crm_deals`` and the trials in flight of ``stg_product_accounts``
+(linked to customers by ``identity_links``). It writes three tables keyed by
 as_of_month (replaced for the run's months in one statement each): kpi_forecast,
 forecast_backtest and forecast_assumptions.
 """
@@ -34,7 +35,7 @@ from saas_metrics.metrics.forecast_backtest import (
     backtest_summary,
     forecast_rows,
 )
-from saas_metrics.metrics.forecast_pipeline import deal_facts, new_business
+from saas_metrics.metrics.forecast_pipeline import FunnelData, deal_facts, new_business, trial_facts
 from saas_metrics.metrics.movements import MRR_MOVEMENTS
 from saas_metrics.metrics.mrr import CUSTOMER_MRR
 
@@ -50,7 +51,7 @@ def build_forecast_assets(settings: Settings, partitions: dg.PartitionsDefinitio
     @dg.asset(
         group_name="forecast",
         ins={"customer_first_paid": dg.AssetIn(), "deals": dg.AssetIn("stg_crm_deals"),
-             "identity_links": dg.AssetIn(),
+             "accounts": dg.AssetIn("stg_product_accounts"), "identity_links": dg.AssetIn(),
              "fx_rates": dg.AssetIn("stg_fx_rates", partition_mapping=PREVIOUS_MONTH)},
         deps=[dg.AssetDep("mrr_movements", partition_mapping=history),
               dg.AssetDep("customer_mrr", partition_mapping=history)],
@@ -61,7 +62,7 @@ def build_forecast_assets(settings: Settings, partitions: dg.PartitionsDefinitio
         metadata=table_metadata(KPI_FORECAST),
     )
     def kpi_forecast(context: AssetExecutionContext, customer_first_paid: pd.DataFrame, deals: pd.DataFrame,
-                     identity_links: pd.DataFrame, fx_rates: pd.DataFrame,
+                     accounts: pd.DataFrame, identity_links: pd.DataFrame, fx_rates: pd.DataFrame,
                      warehouse: WarehouseResource) -> dg.MaterializeResult:
         """MRR, ARR, customers, NRR and the bridge components for the next forecast.horizon_months
         (12) after the month, base case and scenarios, with prediction intervals from rolling-origin
@@ -79,9 +80,10 @@ def build_forecast_assets(settings: Settings, partitions: dg.PartitionsDefinitio
         first_paid = customer_first_paid.set_index("customer_id")["first_paid_month"]
         bridge = bridge_history(movements, first_paid, policy.age_bands[-1] if policy.by_cohort_age else 0)
         # deals in constant currency at the rate of the run's last month's end, like the bridge at T
-        facts = deal_facts(deals, identity_links, fx_rates, months[-1] + pd.offsets.MonthEnd(0), settings.reporting_currency)
-        new = new_business(movements)
-        errors = backtest(bridge, policy, deals=facts, new=new)
+        funnel = FunnelData(
+            new=new_business(movements), trials=trial_facts(accounts, identity_links, customer_first_paid),
+            deals=deal_facts(deals, identity_links, fx_rates, months[-1] + pd.offsets.MonthEnd(0), settings.reporting_currency))
+        errors = backtest(bridge, policy, funnel)
         forecasts, summaries, assumptions = [], [], []
         for month in months:
             if not (bridge["month"] == month).any():
@@ -89,7 +91,7 @@ def build_forecast_assets(settings: Settings, partitions: dg.PartitionsDefinitio
                 continue
             summary = backtest_summary(errors, month, policy)
             shares = tier_shares(snapshots, movements, month, policy.estimation_window_months)
-            rows, assumed = forecast_rows(bridge, month, policy, summary, deals=facts, new=new, **shares)
+            rows, assumed = forecast_rows(bridge, month, policy, summary, funnel, **shares)
             forecasts.append(rows)
             summaries.append(summary)
             assumptions.append(assumed)

@@ -42,6 +42,7 @@ from saas_metrics.config import ForecastPolicy, ForecastScenario
 from saas_metrics.metrics.forecast_pipeline import (
     DEAL_AGE_BANDS,
     FunnelAssumptions,
+    FunnelData,
     estimate_funnel,
 )
 from saas_metrics.metrics.kpi import safe_divide
@@ -158,8 +159,9 @@ class ForecastAssumptions:
     asp_window_start: pd.Timestamp | None = None
     base_tier_share: dict[str, float] = field(default_factory=dict)
     new_tier_share: dict[str, float] = field(default_factory=dict)
-    #: new MRR from the open pipeline and the deal funnel (None: the trend alone)
+    #: new MRR from the open pipeline and the deal funnel, and from trials in flight (None: none)
     funnel: FunnelAssumptions | None = None
+    trial_funnel: FunnelAssumptions | None = None
     #: the window's mean of new customers a month (g(h) of the funnel divides by it)
     new_customers_mean: float = 0.0
 
@@ -193,15 +195,14 @@ def estimate_assumptions(
     *,
     base_tier_share: dict[str, float] | None = None,
     new_tier_share: dict[str, float] | None = None,
-    deals: pd.DataFrame | None = None,
-    new: pd.DataFrame | None = None,
+    funnel: FunnelData | None = None,
 ) -> ForecastAssumptions:
     """Rates, new-customer trend, ASP, reactivation and the base, from ``history`` up to ``as_of_month``.
 
     The window is the ``estimation_window_months`` months ending with the as-of month (fewer
-    when the history is shorter). With ``deals`` (forecast_pipeline.deal_facts) and ``new``
-    (forecast_pipeline.new_business) and ``new_mrr_method`` ``funnel``, new MRR also comes from
-    the open pipeline (forecast_pipeline). Raises ValueError when the as-of month has no history.
+    when the history is shorter). With ``funnel`` and ``new_mrr_method`` ``funnel``, the deals and
+    trials in flight at the as-of month correct the trend's new MRR (forecast_pipeline). Raises
+    ValueError when the as-of month has no history.
     """
     as_of = pd.Timestamp(as_of_month).to_period("M").to_timestamp()
     band_starts = tuple(policy.age_bands) if policy.by_cohort_age else (0,)
@@ -240,10 +241,12 @@ def estimate_assumptions(
     asp_months = hist[hist["month"] >= as_of - pd.DateOffset(months=policy.asp_window_months - 1)]
     new_business = asp_months[["new_mrr", "new_customers"]].sum()
     asp = safe_divide(new_business["new_mrr"], new_business["new_customers"])
-    funnel = None
-    if policy.new_mrr_method == "funnel" and deals is not None and new is not None and len(deals):
-        funnel = estimate_funnel(deals, new, as_of, policy.estimation_window_months, policy.horizon_months,
-                                 policy.min_won_deals)
+    streams: dict[str, FunnelAssumptions | None] = {"deals": None, "trials": None}
+    if policy.new_mrr_method == "funnel" and funnel is not None:
+        for name, facts in (("deals", funnel.deals), ("trials", funnel.trials)):
+            if facts is not None and len(facts):
+                streams[name] = estimate_funnel(facts, funnel.new, as_of, policy.estimation_window_months,
+                                                policy.horizon_months, policy.min_won_deals)
     at_end = hist[hist["month"] == as_of].groupby("age")[["mrr_end", "customers_end"]].sum().reindex(
         range(max_age + 1), fill_value=0.0)
     return ForecastAssumptions(
@@ -254,7 +257,7 @@ def estimate_assumptions(
         base_mrr=at_end["mrr_end"].to_numpy(dtype="float64"), base_customers=at_end["customers_end"].to_numpy(dtype="float64"),
         new_customers_method=policy.new_customers_method, asp_window_start=pd.Timestamp(asp_months["month"].min()),
         base_tier_share=dict(base_tier_share or {}), new_tier_share=dict(new_tier_share or {}),
-        funnel=funnel, new_customers_mean=float(new_counts.mean()),
+        funnel=streams["deals"], trial_funnel=streams["trials"], new_customers_mean=float(new_counts.mean()),
     )
 
 
@@ -320,7 +323,8 @@ def project(assumptions: ForecastAssumptions, horizon: int, scenario: ForecastSc
                 expanded = expanded + np.maximum(change, 0.0)
                 contracted = contracted + np.maximum(-change, 0.0)
         trend = _new_customers(a, h) * a.asp
-        base_new = a.funnel.new_mrr(h, trend, _trend_growth(a, h)) if a.funnel is not None else trend
+        in_flight = [f.correction(h, _trend_growth(a, h)) for f in (a.funnel, a.trial_funnel) if f is not None]
+        base_new = max(0.0, trend + sum(in_flight)) if in_flight else trend
         new_count = _new_customers(a, h) * (1 + s.new_mrr_pct / 100.0)
         new_mrr = base_new * (1 + s.new_mrr_pct / 100.0) * uplift
         mrr = _age_by_one(survivors, new_mrr, reactivation)
@@ -377,7 +381,7 @@ def assumptions_frame(assumptions: ForecastAssumptions, scenarios: dict[str, For
         {"assumption": "base_customers", "band": "all", "value": float(a.base_customers.sum()),
          "method": "paying customers at the as-of month's end"},
     ]
-    rows += _funnel_rows(a)
+    rows += _funnel_rows(a.funnel, "deals") + _funnel_rows(a.trial_funnel, "trials")
     out = pd.DataFrame(rows).assign(scenario=BASE)
     overrides = []
     for name, scenario in (scenarios or {}).items():
@@ -396,34 +400,44 @@ def assumptions_frame(assumptions: ForecastAssumptions, scenarios: dict[str, For
     return out[["as_of_month", "scenario", "assumption", "band", "value", "window_start", "window_end", "method"]]
 
 
-def _funnel_rows(a: ForecastAssumptions) -> list[dict[str, object]]:
-    """The funnel's assumptions (forecast_pipeline's module docstring), or that there is none."""
-    f = a.funnel
+#: Assumption names of each funnel stream: weight, in-flight count, won count, MRR per unit, typical won
+#: a month, open by age, conversion by lag and age, fresh by lag; and what a unit is.
+_STREAM_NAMES = {
+    "deals": ("funnel_weight", "open_deals", "won_deals", "mrr_per_acv", "typical_won_acv", "open_pipeline_acv",
+              "pipeline_conversion", "fresh_deal_acv", "ACV"),
+    "trials": ("trial_funnel_weight", "open_trials", "converted_trials", "mrr_per_trial", "typical_converted_trials",
+               "open_trials_by_age", "trial_conversion", "fresh_trials", "trials"),
+}
+
+
+def _funnel_rows(f: FunnelAssumptions | None, stream: str) -> list[dict[str, object]]:
+    """A funnel stream's assumptions (forecast_pipeline's module docstring), or that there is none."""
+    weight, open_n, won_n, per_unit, typical, open_by_age, conversion, fresh_name, unit = _STREAM_NAMES[stream]
     if f is None:
-        return [{"assumption": "funnel_weight", "band": "all", "value": 0.0,
-                 "method": "no deals (or new_mrr_method trend): new MRR = new customers x ASP"}]
+        return [{"assumption": weight, "band": "all", "value": 0.0,
+                 "method": f"no {stream} (or new_mrr_method trend): the trend alone"}]
     rows: list[dict[str, object]] = [
-        {"assumption": "funnel_weight", "band": "all", "value": f.weight,
-         "method": "w = min(1, won deals of the window / forecast.min_won_deals); "
-                   "new MRR = trend + w x mrr_per_acv x (expected ACV won - typical x g)"},
-        {"assumption": "open_deals", "band": "all", "value": float(f.open_deals),
-         "method": "deals open at the as-of month's end"},
-        {"assumption": "won_deals", "band": "all", "value": float(f.won_deals), "method": "deals won in the window"},
-        {"assumption": "mrr_per_acv", "band": "all", "value": f.mrr_per_acv,
-         "method": "new MRR of the won deals' customers / their ACV (deals linked by identity_links)"},
-        {"assumption": "typical_won_acv", "band": "all", "value": f.typical_acv,
-         "method": "window's monthly mean of the ACV won"},
+        {"assumption": weight, "band": "all", "value": f.weight,
+         "method": f"w = min(1, {stream} won in the window / forecast.min_won_deals); "
+                   f"new MRR = trend + w x {per_unit} x (expected {unit} won - typical x g)"},
+        {"assumption": open_n, "band": "all", "value": float(f.open_deals),
+         "method": f"{stream} open at the as-of month's end"},
+        {"assumption": won_n, "band": "all", "value": float(f.won_deals), "method": f"{stream} won in the window"},
+        {"assumption": per_unit, "band": "all", "value": f.mrr_per_acv,
+         "method": f"new MRR of the customers of the {stream} won in the window / their {unit} (linked by identity_links)"},
+        {"assumption": typical, "band": "all", "value": f.typical_acv,
+         "method": f"window's monthly mean of the {unit} won"},
     ]
     ages = band_labels(DEAL_AGE_BANDS)
-    for age, acv in zip(ages, f.open_acv, strict=True):
-        rows.append({"assumption": "open_pipeline_acv", "band": f"deal age {age}", "value": float(acv),
-                     "method": "ACV of the deals open at the as-of month's end (constant currency), by months since created"})
+    for age, value in zip(ages, f.open_acv, strict=True):
+        rows.append({"assumption": open_by_age, "band": f"age {age}", "value": float(value),
+                     "method": f"{unit} open at the as-of month's end, by months since created (started)"})
     for h, (by_age, fresh) in enumerate(zip(f.conversion, f.fresh_acv, strict=True), start=1):
         for age, p in zip(ages, by_age, strict=True):
-            rows.append({"assumption": "pipeline_conversion", "band": f"h{h} deal age {age}", "value": float(p),
-                         "method": f"ACV won {h} month(s) after a window month / ACV open at its end, by deal age"})
-        rows.append({"assumption": "fresh_deal_acv", "band": f"h{h}", "value": float(fresh),
-                     "method": f"window's monthly mean ACV won by deals created in the {h} month(s) up to the win"})
+            rows.append({"assumption": conversion, "band": f"h{h} age {age}", "value": float(p),
+                         "method": f"{unit} won {h} month(s) after a window month / {unit} open at its end, by age"})
+        rows.append({"assumption": fresh_name, "band": f"h{h}", "value": float(fresh),
+                     "method": f"window's monthly mean of {unit} won by items created in the {h} month(s) up to the win"})
     return rows
 
 

@@ -1,4 +1,4 @@
-"""New MRR from the open pipeline and the deal funnel, blended with the trend (docs/forecast.md).
+"""New MRR from the open pipeline and the deal funnel, and from trials in flight (docs/forecast.md).
 
 Deals come from ``crm_deals`` as they stand in the CRM snapshot; from an as-of month T only what
 was known at T's end is used: a deal exists when it was created by T's end, it is won or lost
@@ -31,6 +31,12 @@ Beyond the sales cycle p(h, b) = 0 and fresh(h) = typical, so new_mrr(h) = trend
 deals already open (and their age) decide. Without deals, or without a won deal linked to a customer
 to price them (f), w = 0: the trend alone.
 
+Trials in flight are a second stream of the same form (:func:`trial_facts`): a trial is an item
+of value 1 created in the month it started and "won" in the month its customer first paid, so
+open_acv counts the trials not converted by T by age, p(h, b) is the trial-to-paid conversion by
+lag and age, and f is new MRR per converted trial (the trial ASP). Each stream adds its own
+w x f x (won(h) - typical x g(h)) to the trend.
+
 Example: open_acv 100,000 at age 0 and 20,000 at 3+, p(1, 0) = 0.3, p(1, 3+) = 0, fresh(1) = 12,000,
 typical 30,000, f = 0.05 (ACV / 12 at a 40 % discount), g(1) = 1, trend(1) = 4,000, w = 1:
 won(1) = 30,000 + 0 + 12,000 = 42,000; new_mrr(1) = 4,000 + 0.05 x (42,000 - 30,000) = 4,600.
@@ -43,11 +49,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from saas_metrics.metrics.funnel import first_paid_lookup
 from saas_metrics.metrics.fx import rate_on
 from saas_metrics.metrics.kpi import safe_divide
 from saas_metrics.metrics.mrr import month_index
 from saas_metrics.metrics.revenue_intervals import conform
-from saas_metrics.sources.schemas import CRM_DEALS
+from saas_metrics.metrics.trials import account_customers
+from saas_metrics.sources.schemas import CRM_DEALS, PRODUCT_ACCOUNTS
 
 #: Lower bounds of the deal-age bands (months since the deal's creation month); the last is open.
 DEAL_AGE_BANDS = (0, 1, 2, 3)
@@ -78,11 +86,24 @@ class FunnelAssumptions:
             return self.typical_acv * growth
         return float(self.conversion[h - 1] @ self.open_acv) + float(self.fresh_acv[h - 1]) * growth
 
+    def correction(self, h: int, growth: float) -> float:
+        """w x f x (won(h) - typical x g(h)): what the items in flight add to the trend's new MRR."""
+        if self.weight <= 0:
+            return 0.0
+        return self.weight * self.mrr_per_acv * (self.won_acv(h, growth) - self.typical_acv * growth)
+
     def new_mrr(self, h: int, trend: float, growth: float) -> float:
         """max(0, trend + w x f x (won(h) - typical x g(h)))."""
-        if self.weight <= 0:
-            return trend
-        return max(0.0, trend + self.weight * self.mrr_per_acv * (self.won_acv(h, growth) - self.typical_acv * growth))
+        return max(0.0, trend + self.correction(h, growth)) if self.weight > 0 else trend
+
+
+@dataclass(frozen=True)
+class FunnelData:
+    """What the funnel streams are estimated from: :func:`new_business`, :func:`deal_facts`, :func:`trial_facts`."""
+
+    new: pd.DataFrame
+    deals: pd.DataFrame | None = None
+    trials: pd.DataFrame | None = None
 
 
 def deal_facts(deals: pd.DataFrame | None, links: pd.DataFrame | None, fx_rates: pd.DataFrame | None,
@@ -114,6 +135,34 @@ def deal_facts(deals: pd.DataFrame | None, links: pd.DataFrame | None, fx_rates:
         "acv": d["amount"].to_numpy(dtype="float64") * rate,
         "customer_id": company.where(company.isna(), company.astype(str)).map(customer).to_numpy(),
     })[list(DEAL_COLUMNS)]
+
+
+def trial_facts(accounts: pd.DataFrame | None, links: pd.DataFrame | None, first_paid: pd.DataFrame | None) -> pd.DataFrame:
+    """One row per product account that started a trial, in :func:`deal_facts`' columns: created in
+    its trial's start month, won in its customer's first paid month when that customer first paid
+    on or after the trial started (else it stays open: an expired trial ages out of the
+    conversions), value 1. The customer: the account's billing_customer_id, else identity_links.
+    Accounts whose customer paid before the trial are not trials of a new customer and are left out."""
+    a = conform(accounts, PRODUCT_ACCOUNTS)
+    a = a[a["trial_started_at"].notna()].drop_duplicates("account_id")
+    if a.empty:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in DEAL_COLUMNS})
+    lk = links if links is not None and len(links) else pd.DataFrame({"customer_id": [], "product_account_id": []})
+    customer = a["account_id"].map(account_customers(a, lk))
+    paid_at = customer.map(first_paid_lookup(first_paid)) if first_paid is not None and len(first_paid) else \
+        pd.Series(pd.NaT, index=a.index, dtype="datetime64[ns]")
+    paid_at = pd.to_datetime(paid_at).astype("datetime64[ns]")
+    started = a["trial_started_at"].astype("datetime64[ns]")
+    keep = ~(paid_at < started.dt.normalize())
+    converted = paid_at.notna() & keep
+    return pd.DataFrame({
+        "deal_id": a["account_id"].astype(str).to_numpy(),
+        "created_month": started.dt.to_period("M").dt.to_timestamp().astype("datetime64[ns]").to_numpy(),
+        "closed_month": paid_at.where(converted).dt.to_period("M").dt.to_timestamp().astype("datetime64[ns]").to_numpy(),
+        "won": converted.to_numpy(),
+        "acv": 1.0,
+        "customer_id": customer.to_numpy(),
+    })[keep.to_numpy()].reset_index(drop=True)[list(DEAL_COLUMNS)]
 
 
 def new_business(movements: pd.DataFrame) -> pd.DataFrame:

@@ -118,7 +118,7 @@ def test_kpi_forecast_asset_writes_forecast_backtest_and_assumptions(url: str, t
     funnel = assumptions[(assumptions["as_of_month"] == MONTHS[-1]) & (assumptions["scenario"] == "base")].set_index(
         ["assumption", "band"])["value"]
     assert funnel[("funnel_weight", "all")] == 1.0  # 36 won deals in the 12-month window >= 30
-    assert funnel[("open_pipeline_acv", "deal age 0")] == 3600.0
+    assert funnel[("open_pipeline_acv", "age 0")] == 3600.0
     assert funnel[("pipeline_conversion", "h1 deal age 0")] == 1.0
     assert funnel[("mrr_per_acv", "all")] == pytest.approx(1 / 12)
     assert funnel[("typical_won_acv", "all")] == pytest.approx(3600.0)

@@ -17,9 +17,11 @@ from saas_metrics.metrics.forecast import (
 )
 from saas_metrics.metrics.forecast_pipeline import (
     DEAL_COLUMNS,
+    FunnelData,
     deal_facts,
     estimate_funnel,
     new_business,
+    trial_facts,
 )
 
 T = pd.Timestamp
@@ -105,7 +107,7 @@ def test_projection_with_the_pipeline_and_its_assumptions():
     bridge = bridge_history(mv, pd.Series({"A": JAN, "B": JAN, "E": FEB, "F": MAR}), 0)
     policy = ForecastPolicy(by_cohort_age=False, estimation_window_months=3, new_customers_method="mean",
                             min_won_deals=4, horizon_months=2, scenarios={})
-    a = estimate_assumptions(bridge, MAR, policy, deals=facts(), new=new_business(mv))
+    a = estimate_assumptions(bridge, MAR, policy, funnel=FunnelData(new_business(mv), deals=facts()))
     # new customers 2, 1, 1 (mean 4/3, g = 1), ASP 100: trend 133.3 a month; no churn
     assert a.new_customers_mean == pytest.approx(4 / 3) and a.asp == pytest.approx(100.0)
     f = a.funnel
@@ -119,12 +121,24 @@ def test_projection_with_the_pipeline_and_its_assumptions():
     assert out.iloc[0]["mrr"] == pytest.approx(400 + out.iloc[0]["new_mrr"])
     rows = assumptions_frame(a).set_index(["assumption", "band"])["value"]
     assert rows[("funnel_weight", "all")] == 0.5
-    assert rows[("open_pipeline_acv", "deal age 1")] == 3600.0
-    assert rows[("pipeline_conversion", "h1 deal age 0")] == pytest.approx(3600 / 7800)
+    assert rows[("open_pipeline_acv", "age 1")] == 3600.0
+    assert rows[("pipeline_conversion", "h1 age 0")] == pytest.approx(3600 / 7800)
     assert rows[("typical_won_acv", "all")] == pytest.approx(1200.0)
+    assert rows[("trial_funnel_weight", "all")] == 0.0  # no trials given
+    # trials in flight, a second stream: E's trial started in Jan and converted in Feb, F's in Feb -> Mar,
+    # one trial started in March is open. p(1, age 0) = 2 / 2, fresh(1) = 0, typical 2 / 3 a month,
+    # f = (100 + 100) / 2 converted trials, weight 2 / 4: April gets 0.5 x 100 x (1 - 2/3) more
+    trials = pd.DataFrame([("tE", JAN, FEB, True, 1.0, "E"), ("tF", FEB, MAR, True, 1.0, "F"),
+                           ("tX", MAR, NAT, False, 1.0, None)], columns=list(DEAL_COLUMNS))
+    both = estimate_assumptions(bridge, MAR, policy, funnel=FunnelData(new_business(mv), deals=facts(), trials=trials))
+    assert both.trial_funnel is not None and both.trial_funnel.mrr_per_acv == pytest.approx(100.0)
+    with_trials = project(both, 2)
+    assert with_trials.iloc[0]["new_mrr"] == pytest.approx(out.iloc[0]["new_mrr"] + 0.5 * 100 * (1 - 2 / 3))
+    assert with_trials.iloc[1]["new_mrr"] == pytest.approx(trend)
+    assert assumptions_frame(both).set_index(["assumption", "band"]).loc[("trial_conversion", "h1 age 0"), "value"] == 1.0
     # the trend alone when asked, or without deals
     for trend_only in (estimate_assumptions(bridge, MAR, policy.model_copy(update={"new_mrr_method": "trend"}),
-                                            deals=facts(), new=new_business(mv)),
+                                            funnel=FunnelData(new_business(mv), deals=facts())),
                        estimate_assumptions(bridge, MAR, policy)):
         assert trend_only.funnel is None
         assert project(trend_only, 1).iloc[0]["new_mrr"] == pytest.approx(trend)
@@ -153,6 +167,25 @@ def test_deal_facts_from_crm_deals():
     assert pd.isna(out.loc["3", "closed_month"]) and not out.loc["3", "won"]
     assert out.loc["5", "acv"] == 500.0  # no currency: the reporting currency
     assert deal_facts(None, None, None, T("2024-03-31"), "USD").empty
+
+
+def test_trial_facts_from_product_accounts():
+    accounts = pd.DataFrame({
+        "account_id": ["acc1", "acc2", "acc3", "acc4", "acc5"],
+        "trial_started_at": pd.to_datetime(["2024-01-10", "2024-01-25", "2024-02-01", None, "2024-03-01"]),
+        "billing_customer_id": ["cus1", None, None, "cus4", "cus5"],
+    })
+    links = pd.DataFrame({"customer_id": ["cus2"], "product_account_id": ["acc2"]})
+    first_paid = pd.DataFrame({"customer_id": ["cus1", "cus2", "cus5"],
+                               "first_paid_at": pd.to_datetime(["2024-01-24", "2024-02-08", "2023-12-01"])})
+    out = trial_facts(accounts, links, first_paid).set_index("deal_id")
+    # acc4 never started a trial; cus5 paid before its trial: not a new customer's trial
+    assert list(out.index) == ["acc1", "acc2", "acc3"]
+    assert out.loc["acc1", "closed_month"] == JAN and out.loc["acc1", "won"] and out.loc["acc1", "customer_id"] == "cus1"
+    assert out.loc["acc2", "created_month"] == JAN and out.loc["acc2", "closed_month"] == FEB  # linked by identity
+    assert pd.isna(out.loc["acc3", "closed_month"]) and not out.loc["acc3", "won"] and pd.isna(out.loc["acc3", "customer_id"])
+    assert (out["acv"] == 1.0).all()
+    assert trial_facts(None, None, None).empty
 
 
 def test_funnel_without_linked_wins_has_no_weight():
