@@ -119,7 +119,7 @@ def test_kpi_forecast_asset_writes_forecast_backtest_and_assumptions(url: str, t
         ["assumption", "band"])["value"]
     assert funnel[("funnel_weight", "all")] == 1.0  # 36 won deals in the 12-month window >= 30
     assert funnel[("open_pipeline_acv", "age 0")] == 3600.0
-    assert funnel[("pipeline_conversion", "h1 deal age 0")] == 1.0
+    assert funnel[("pipeline_conversion", "h1 age 0")] == 1.0
     assert funnel[("mrr_per_acv", "all")] == pytest.approx(1 / 12)
     assert funnel[("typical_won_acv", "all")] == pytest.approx(3600.0)
     assert metadata["assumption_funnel_weight"].value == 1.0
