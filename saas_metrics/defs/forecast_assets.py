@@ -139,7 +139,7 @@ FUNNEL_METADATA = ("funnel_weight", "open_pipeline_acv", "mrr_per_acv", "typical
 
 def assumptions_metadata(assumptions: pd.DataFrame) -> dict[str, object]:
     """The last as-of month's assumptions as a markdown table (scenario, assumption, band, value, window;
-    pipeline conversions of 0 left out: forecast_assumptions has them all) and the new-business ones as
+    pipeline and trial conversions of 0 left out: forecast_assumptions has them all) and the new-business ones as
     numbers (open_pipeline_acv summed over deal ages)."""
     if assumptions.empty:
         return {}
@@ -149,7 +149,8 @@ def assumptions_metadata(assumptions: pd.DataFrame) -> dict[str, object]:
         values = base.loc[base["assumption"] == name, "value"]
         if len(values):
             meta[f"assumption_{name}"] = float(values.sum())
-    shown = assumptions[~((assumptions["assumption"] == "pipeline_conversion") & (assumptions["value"] == 0))]
+    shown = assumptions[~(assumptions["assumption"].isin(["pipeline_conversion", "trial_conversion"])
+                          & (assumptions["value"] == 0))]
     lines = ["| scenario | assumption | band | value | window |", "|---|---|---|---:|---|"]
     for row in shown.itertuples(index=False):
         value = "–" if pd.isna(row.value) else f"{row.value:,.4g}"

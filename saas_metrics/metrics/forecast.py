@@ -11,7 +11,8 @@ cohort age a = months from a customer's first paid month to the month-end measur
   ``min_band_customer_months`` customer-months in the window uses the rate pooled over every age;
 * new_customers(h) = max(0, level + slope x h) (least-squares line over the window's months, level =
   the line at T; method ``mean``: the window's mean, slope 0; method ``growth_trend``: the line through
-  the logarithms, new_customers(h) = level x (1 + g)^h); new_mrr(h) = new_customers(h) x ASP,
+  the logarithms, new_customers(h) = level x (1 + g)^h); new_mrr(h) = new_customers(h) x ASP
+  (corrected by the deals and trials in flight: forecast_pipeline),
   ASP = new MRR / new customers of the ``asp_window_months`` (24) months up to T (a longer window
   than the rates': a few large accounts dominate it); new customers enter at age 0;
 * reactivation_mrr and reactivated customers = the window's monthly means, entering the oldest band;

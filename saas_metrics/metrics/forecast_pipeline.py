@@ -18,7 +18,8 @@ estimation window (the ``estimation_window_months`` months ending with T), ACV i
   to M (M-h+1 .. M): what the deals not yet created at T add by month T + h;
 * typical = the window's monthly mean of the ACV won;
 * mrr_per_acv f = new MRR of the customers of the deals won in W / their ACV (the deals linked to a
-  billing customer: ``identity_links`` via the deal's company).
+  billing customer: ``identity_links`` via the deal's company; a won deal whose customer has no new
+  movement, an upsell say, adds ACV and no new MRR).
 
 The expected ACV won in forecast month h is won(h) = sum over b of p(h, b) x open_acv(b) +
 fresh(h) x g(h), with g(h) = new_customers(h) / the window's mean of new customers (deal volume
@@ -53,6 +54,7 @@ from saas_metrics.metrics.funnel import first_paid_lookup
 from saas_metrics.metrics.fx import rate_on
 from saas_metrics.metrics.kpi import safe_divide
 from saas_metrics.metrics.mrr import month_index
+from saas_metrics.metrics.pipeline import CLOSED_STAGES
 from saas_metrics.metrics.revenue_intervals import conform
 from saas_metrics.metrics.trials import account_customers
 from saas_metrics.sources.schemas import CRM_DEALS, PRODUCT_ACCOUNTS
@@ -115,7 +117,7 @@ def deal_facts(deals: pd.DataFrame | None, links: pd.DataFrame | None, fx_rates:
     d = conform(deals, CRM_DEALS)
     stage = d["stage"].astype("object").fillna("").astype(str).str.lower()
     won = d["is_closed_won"].fillna(False).astype(bool) | (stage == "closedwon")
-    closed = won | (stage == "closedlost")
+    closed = won | stage.isin(CLOSED_STAGES)
     keep = d["created_at"].notna() & d["amount"].notna() & ~(closed & d["closed_at"].isna())
     d, won = d[keep], won[keep]
     if d.empty:
@@ -214,7 +216,9 @@ def estimate_funnel(facts: pd.DataFrame, new: pd.DataFrame, as_of_month: pd.Time
         conversion[h - 1] = np.divide(num, den, out=np.zeros(n_bands), where=den > 0)
         fresh[h - 1] = sum(acv[won & (closed == m) & (created > m - h)].sum() for m in range(w0, t + 1)) / window_months
     won_window = won & (closed >= w0) & (closed <= t)
-    linked = won_window & f["customer_id"].notna().to_numpy()
+    # a win before the first month of movements read has no new MRR to match: left out of f
+    priced = closed >= (int(month_index(new["month"]).min()) if len(new) else t + 1)
+    linked = won_window & priced & f["customer_id"].notna().to_numpy()
     linked_mrr = pd.Series(f["customer_id"].to_numpy()[linked]).map(new_mrr_by_customer).fillna(0.0).to_numpy()
     mrr_per_acv = safe_divide(linked_mrr.sum(), acv[linked].sum())
     mrr_per_acv = 0.0 if np.isnan(mrr_per_acv) else float(mrr_per_acv)
