@@ -442,6 +442,33 @@ def _funnel_rows(f: FunnelAssumptions | None, stream: str) -> list[dict[str, obj
     return rows
 
 
+def new_business_summary(assumptions: pd.DataFrame) -> str | None:
+    """One line on where the base case's new MRR comes from, from one as-of month's assumptions rows
+    (assumptions_frame): the trend of new customers x ASP with its windows, then each funnel stream in
+    flight with its weight; None without rows."""
+    base = assumptions[assumptions["scenario"] == BASE]
+    if base.empty:
+        return None
+    value = base.groupby("assumption")["value"].sum()
+    asp = base[base["assumption"] == "asp"]
+
+    def get(name: str) -> float:
+        return float(value.get(name, 0.0))
+
+    window = (f" ({pd.Timestamp(asp['window_start'].iloc[0]):%Y-%m} .. {pd.Timestamp(asp['window_end'].iloc[0]):%Y-%m})"
+              if len(asp) else "")
+    text = (f"New MRR: {get('new_customers_level'):,.1f} new customers a month ({get('new_customers_slope'):+,.2f} a month) "
+            f"x ASP {get('asp'):,.0f}{window}")
+    streams = []
+    if get("funnel_weight") > 0:
+        streams.append(f"the deals in flight ({get('open_deals'):,.0f} open, ACV {get('open_pipeline_acv'):,.0f}, "
+                       f"MRR per ACV {get('mrr_per_acv'):.3f}, weight {get('funnel_weight'):.2f})")
+    if get("trial_funnel_weight") > 0:
+        streams.append(f"the trials in flight ({get('open_trials'):,.0f} open, MRR per converted trial "
+                       f"{get('mrr_per_trial'):,.0f}, weight {get('trial_funnel_weight'):.2f})")
+    return text + (", corrected by " + " and ".join(streams) if streams else "")
+
+
 def tier_shares(snapshots: pd.DataFrame, movements: pd.DataFrame, as_of_month: pd.Timestamp,
                 window_months: int) -> dict[str, dict[str, float]]:
     """Plan-tier shares for a price-change scenario: base_tier_share = each tier's share of the MRR at
