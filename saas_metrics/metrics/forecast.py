@@ -464,7 +464,7 @@ def new_business_summary(assumptions: pd.DataFrame) -> str | None:
         streams.append(f"the deals in flight ({get('open_deals'):,.0f} open, ACV {get('open_pipeline_acv'):,.0f}, "
                        f"MRR per ACV {get('mrr_per_acv'):.3f}, weight {get('funnel_weight'):.2f})")
     if get("trial_funnel_weight") > 0:
-        streams.append(f"the trials in flight ({get('open_trials'):,.0f} open, MRR per converted trial "
+        streams.append(f"the trials in flight ({get('open_trials'):,.0f} not converted, MRR per converted trial "
                        f"{get('mrr_per_trial'):,.0f}, weight {get('trial_funnel_weight'):.2f})")
     return text + (", corrected by " + " and ".join(streams) if streams else "")
 
