@@ -52,7 +52,7 @@ def test_report_prints_the_forecast_with_interval_scenarios_and_backtest_error(t
     rows += [base | {"assumption": "open_pipeline_acv", "band": band, "value": acv}
              for band, acv in (("age 0", 60_000.0), ("age 3+", 24_000.0))]
     Warehouse(url).replace(FORECAST_ASSUMPTIONS, pd.DataFrame(rows))
-    console = Console(record=True, width=250)
+    console = Console(record=True, width=400)
     print_forecast(settings, dt.date(2025, 2, 1), console)
     assert ("New MRR: 12.5 new customers a month (+0.50 a month) x ASP 400 (2024-02 .. 2025-01), corrected by the "
             "deals in flight (7 open, ACV 84,000, MRR per ACV 0.070, weight 1.00) and the trials in flight (5 not "
