@@ -228,6 +228,14 @@ def print_forecast(settings: Settings, before: dt.date, console: Console) -> Non
                 if method in row and pd.notna(row[method])))
     if parts:
         console.print("Backtest MAPE of MRR (rolling origins): " + "; ".join(parts) + " (method: docs/forecast.md)")
+    from saas_metrics.metrics.forecast import new_business_summary
+    from saas_metrics.metrics.forecast_backtest import FORECAST_ASSUMPTIONS
+
+    wh = Warehouse(settings.warehouse_url)
+    assumptions = wh.read(FORECAST_ASSUMPTIONS) if wh.has_table(FORECAST_ASSUMPTIONS.name) else FORECAST_ASSUMPTIONS.empty_frame()
+    summary = new_business_summary(assumptions[pd.to_datetime(assumptions["as_of_month"]) == as_of])
+    if summary:
+        console.print(summary)
 def _run_rows(wh: Warehouse, schema: TableSchema, run_id: str | None) -> pd.DataFrame:
     """Rows of ``schema`` written by ``run_id`` (default: the run that wrote the latest accounting)."""
     if not wh.has_table(schema.name):

@@ -232,6 +232,12 @@ class ForecastPolicy(BaseModel):
     asp_window_months: int = Field(
         24, ge=1, description="trailing months the ASP of new customers is averaged over (longer than the rates' "
         "window: a few large accounts dominate it)")
+    new_mrr_method: Literal["funnel", "trend"] = Field(
+        "funnel", description="new MRR from the open pipeline and the deal funnel blended with the trend of new "
+        "customers x ASP (funnel; the trend alone where the CRM has no deals), or from the trend alone")
+    min_won_deals: int = Field(
+        30, ge=1, description="won deals the estimation window needs for the funnel's full weight (fewer: "
+        "weight won / min_won_deals, the rest from the trend)")
     by_cohort_age: bool = Field(True, description="churn, contraction and expansion rates per cohort-age band where the history supports it")
     age_bands: list[int] = Field(
         default_factory=lambda: [0, 1, 2, 3, 6, 12, 24],

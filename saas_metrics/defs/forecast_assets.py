@@ -2,7 +2,9 @@
 
 ``kpi_forecast`` of month T forecasts the months after T from the bridge history up to T
 (``mrr_movements`` of the ``forecast.backtest_history_months`` months ending with T, read from the
-warehouse), with its rolling-origin backtests as metadata. It writes three tables keyed by
+warehouse), with its rolling-origin backtests as metadata. New MRR also comes from the open
+pipeline and the deal funnel of ``stg_crm_deals`` and the trials in flight of ``stg_product_accounts``
+(linked to customers by ``identity_links``). It writes three tables keyed by
 as_of_month (replaced for the run's months in one statement each): kpi_forecast,
 forecast_backtest and forecast_assumptions.
 """
@@ -20,6 +22,7 @@ from saas_metrics.defs.common import (
     window_months,
 )
 from saas_metrics.defs.resources import WarehouseResource
+from saas_metrics.defs.revenue_assets import PREVIOUS_MONTH
 from saas_metrics.metrics.forecast import BASE, bridge_history, tier_shares
 from saas_metrics.metrics.forecast_backtest import (
     FORECAST,
@@ -32,6 +35,7 @@ from saas_metrics.metrics.forecast_backtest import (
     backtest_summary,
     forecast_rows,
 )
+from saas_metrics.metrics.forecast_pipeline import FunnelData, deal_facts, new_business, trial_facts
 from saas_metrics.metrics.movements import MRR_MOVEMENTS
 from saas_metrics.metrics.mrr import CUSTOMER_MRR
 
@@ -46,7 +50,9 @@ def build_forecast_assets(settings: Settings, partitions: dg.PartitionsDefinitio
 
     @dg.asset(
         group_name="forecast",
-        ins={"customer_first_paid": dg.AssetIn()},
+        ins={"customer_first_paid": dg.AssetIn(), "deals": dg.AssetIn("stg_crm_deals"),
+             "accounts": dg.AssetIn("stg_product_accounts"), "identity_links": dg.AssetIn(),
+             "fx_rates": dg.AssetIn("stg_fx_rates", partition_mapping=PREVIOUS_MONTH)},
         deps=[dg.AssetDep("mrr_movements", partition_mapping=history),
               dg.AssetDep("customer_mrr", partition_mapping=history)],
         partitions_def=partitions,
@@ -55,7 +61,8 @@ def build_forecast_assets(settings: Settings, partitions: dg.PartitionsDefinitio
         kinds=kinds_for(settings),
         metadata=table_metadata(KPI_FORECAST),
     )
-    def kpi_forecast(context: AssetExecutionContext, customer_first_paid: pd.DataFrame,
+    def kpi_forecast(context: AssetExecutionContext, customer_first_paid: pd.DataFrame, deals: pd.DataFrame,
+                     accounts: pd.DataFrame, identity_links: pd.DataFrame, fx_rates: pd.DataFrame,
                      warehouse: WarehouseResource) -> dg.MaterializeResult:
         """MRR, ARR, customers, NRR and the bridge components for the next forecast.horizon_months
         (12) after the month, base case and scenarios, with prediction intervals from rolling-origin
@@ -72,7 +79,11 @@ def build_forecast_assets(settings: Settings, partitions: dg.PartitionsDefinitio
                             columns=["month", "customer_id", "mrr", "plan_tier"], cache_scope=context.run_id)
         first_paid = customer_first_paid.set_index("customer_id")["first_paid_month"]
         bridge = bridge_history(movements, first_paid, policy.age_bands[-1] if policy.by_cohort_age else 0)
-        errors = backtest(bridge, policy)
+        # deals in constant currency at the rate of the run's last month's end, like the bridge at T
+        funnel = FunnelData(
+            new=new_business(movements), trials=trial_facts(accounts, identity_links, customer_first_paid),
+            deals=deal_facts(deals, identity_links, fx_rates, months[-1] + pd.offsets.MonthEnd(0), settings.reporting_currency))
+        errors = backtest(bridge, policy, funnel)
         forecasts, summaries, assumptions = [], [], []
         for month in months:
             if not (bridge["month"] == month).any():
@@ -80,7 +91,7 @@ def build_forecast_assets(settings: Settings, partitions: dg.PartitionsDefinitio
                 continue
             summary = backtest_summary(errors, month, policy)
             shares = tier_shares(snapshots, movements, month, policy.estimation_window_months)
-            rows, assumed = forecast_rows(bridge, month, policy, summary, **shares)
+            rows, assumed = forecast_rows(bridge, month, policy, summary, funnel, **shares)
             forecasts.append(rows)
             summaries.append(summary)
             assumptions.append(assumed)
@@ -122,13 +133,27 @@ def forecast_metadata(forecast: pd.DataFrame, summary: pd.DataFrame) -> dict[str
     return meta
 
 
+#: Funnel assumptions that are also numeric metadata (plotted over partitions).
+FUNNEL_METADATA = ("funnel_weight", "open_pipeline_acv", "mrr_per_acv", "typical_won_acv", "asp")
+
+
 def assumptions_metadata(assumptions: pd.DataFrame) -> dict[str, object]:
-    """The last as-of month's assumptions as a markdown table (scenario, assumption, band, value, window)."""
+    """The last as-of month's assumptions as a markdown table (scenario, assumption, band, value, window;
+    pipeline and trial conversions of 0 left out: forecast_assumptions has them all) and the new-business ones as
+    numbers (open_pipeline_acv summed over deal ages)."""
     if assumptions.empty:
         return {}
+    base = assumptions[assumptions["scenario"] == BASE]
+    meta: dict[str, object] = {}
+    for name in FUNNEL_METADATA:
+        values = base.loc[base["assumption"] == name, "value"]
+        if len(values):
+            meta[f"assumption_{name}"] = float(values.sum())
+    shown = assumptions[~(assumptions["assumption"].isin(["pipeline_conversion", "trial_conversion"])
+                          & (assumptions["value"] == 0))]
     lines = ["| scenario | assumption | band | value | window |", "|---|---|---|---:|---|"]
-    for row in assumptions.itertuples(index=False):
+    for row in shown.itertuples(index=False):
         value = "–" if pd.isna(row.value) else f"{row.value:,.4g}"
         lines.append(f"| {row.scenario} | {row.assumption} | {row.band} | {value} | "
                      f"{pd.Timestamp(row.window_start):%Y-%m} .. {pd.Timestamp(row.window_end):%Y-%m} |")
-    return {"assumptions": dg.MetadataValue.md("\n".join(lines))}
+    return {**meta, "assumptions": dg.MetadataValue.md("\n".join(lines))}

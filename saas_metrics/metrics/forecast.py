@@ -11,7 +11,8 @@ cohort age a = months from a customer's first paid month to the month-end measur
   ``min_band_customer_months`` customer-months in the window uses the rate pooled over every age;
 * new_customers(h) = max(0, level + slope x h) (least-squares line over the window's months, level =
   the line at T; method ``mean``: the window's mean, slope 0; method ``growth_trend``: the line through
-  the logarithms, new_customers(h) = level x (1 + g)^h); new_mrr(h) = new_customers(h) x ASP,
+  the logarithms, new_customers(h) = level x (1 + g)^h); new_mrr(h) = new_customers(h) x ASP
+  (corrected by the deals and trials in flight: forecast_pipeline),
   ASP = new MRR / new customers of the ``asp_window_months`` (24) months up to T (a longer window
   than the rates': a few large accounts dominate it); new customers enter at age 0;
 * reactivation_mrr and reactivated customers = the window's monthly means, entering the oldest band;
@@ -39,6 +40,12 @@ import numpy as np
 import pandas as pd
 
 from saas_metrics.config import ForecastPolicy, ForecastScenario
+from saas_metrics.metrics.forecast_pipeline import (
+    DEAL_AGE_BANDS,
+    FunnelAssumptions,
+    FunnelData,
+    estimate_funnel,
+)
 from saas_metrics.metrics.kpi import safe_divide
 from saas_metrics.metrics.movements import MRR_MOVEMENTS
 from saas_metrics.metrics.mrr import month_index
@@ -153,6 +160,11 @@ class ForecastAssumptions:
     asp_window_start: pd.Timestamp | None = None
     base_tier_share: dict[str, float] = field(default_factory=dict)
     new_tier_share: dict[str, float] = field(default_factory=dict)
+    #: new MRR from the open pipeline and the deal funnel, and from trials in flight (None: none)
+    funnel: FunnelAssumptions | None = None
+    trial_funnel: FunnelAssumptions | None = None
+    #: the window's mean of new customers a month (g(h) of the funnel divides by it)
+    new_customers_mean: float = 0.0
 
 
 def band_labels(band_starts: Sequence[int]) -> list[str]:
@@ -184,11 +196,14 @@ def estimate_assumptions(
     *,
     base_tier_share: dict[str, float] | None = None,
     new_tier_share: dict[str, float] | None = None,
+    funnel: FunnelData | None = None,
 ) -> ForecastAssumptions:
     """Rates, new-customer trend, ASP, reactivation and the base, from ``history`` up to ``as_of_month``.
 
     The window is the ``estimation_window_months`` months ending with the as-of month (fewer
-    when the history is shorter). Raises ValueError when the as-of month has no history.
+    when the history is shorter). With ``funnel`` and ``new_mrr_method`` ``funnel``, the deals and
+    trials in flight at the as-of month correct the trend's new MRR (forecast_pipeline). Raises
+    ValueError when the as-of month has no history.
     """
     as_of = pd.Timestamp(as_of_month).to_period("M").to_timestamp()
     band_starts = tuple(policy.age_bands) if policy.by_cohort_age else (0,)
@@ -227,6 +242,12 @@ def estimate_assumptions(
     asp_months = hist[hist["month"] >= as_of - pd.DateOffset(months=policy.asp_window_months - 1)]
     new_business = asp_months[["new_mrr", "new_customers"]].sum()
     asp = safe_divide(new_business["new_mrr"], new_business["new_customers"])
+    streams: dict[str, FunnelAssumptions | None] = {"deals": None, "trials": None}
+    if policy.new_mrr_method == "funnel" and funnel is not None:
+        for name, facts in (("deals", funnel.deals), ("trials", funnel.trials)):
+            if facts is not None and len(facts):
+                streams[name] = estimate_funnel(facts, funnel.new, as_of, policy.estimation_window_months,
+                                                policy.horizon_months, policy.min_won_deals)
     at_end = hist[hist["month"] == as_of].groupby("age")[["mrr_end", "customers_end"]].sum().reindex(
         range(max_age + 1), fill_value=0.0)
     return ForecastAssumptions(
@@ -237,6 +258,7 @@ def estimate_assumptions(
         base_mrr=at_end["mrr_end"].to_numpy(dtype="float64"), base_customers=at_end["customers_end"].to_numpy(dtype="float64"),
         new_customers_method=policy.new_customers_method, asp_window_start=pd.Timestamp(asp_months["month"].min()),
         base_tier_share=dict(base_tier_share or {}), new_tier_share=dict(new_tier_share or {}),
+        funnel=streams["deals"], trial_funnel=streams["trials"], new_customers_mean=float(new_counts.mean()),
     )
 
 
@@ -256,6 +278,11 @@ def _new_customers(a: ForecastAssumptions, h: int) -> float:
     if a.new_customers_method == "growth_trend":
         return a.new_customers_level * (1 + a.new_customers_slope) ** h
     return max(0.0, a.new_customers_level + a.new_customers_slope * h)
+
+
+def _trend_growth(a: ForecastAssumptions, h: int) -> float:
+    """g(h) = new_customers(h) / the window's mean of new customers (1 without new customers)."""
+    return _new_customers(a, h) / a.new_customers_mean if a.new_customers_mean > 0 else 1.0
 
 
 def _tier_share(shares: dict[str, float], tier: str | None) -> float:
@@ -287,17 +314,20 @@ def project(assumptions: ForecastAssumptions, horizon: int, scenario: ForecastSc
         start = mrr.sum()
         churned, contracted, expanded = mrr * churn, mrr * contraction, mrr * expansion
         churned_customers = customers * logo_churn
-        asp = a.asp * (1 + s.asp_pct / 100.0)
+        uplift = 1 + s.asp_pct / 100.0
         survivors = mrr - churned - contracted + expanded
         if price and h >= s.price_change_month:
-            asp *= 1 + price * new_share
+            uplift *= 1 + price * new_share
             if h == s.price_change_month:
                 change = mrr * base_share * price
                 survivors = survivors + change
                 expanded = expanded + np.maximum(change, 0.0)
                 contracted = contracted + np.maximum(-change, 0.0)
+        trend = _new_customers(a, h) * a.asp
+        in_flight = [f.correction(h, _trend_growth(a, h)) for f in (a.funnel, a.trial_funnel) if f is not None]
+        base_new = max(0.0, trend + sum(in_flight)) if in_flight else trend
         new_count = _new_customers(a, h) * (1 + s.new_mrr_pct / 100.0)
-        new_mrr = new_count * asp
+        new_mrr = base_new * (1 + s.new_mrr_pct / 100.0) * uplift
         mrr = _age_by_one(survivors, new_mrr, reactivation)
         customers = _age_by_one(customers - churned_customers, new_count, reactivated)
         end = mrr.sum()
@@ -352,6 +382,7 @@ def assumptions_frame(assumptions: ForecastAssumptions, scenarios: dict[str, For
         {"assumption": "base_customers", "band": "all", "value": float(a.base_customers.sum()),
          "method": "paying customers at the as-of month's end"},
     ]
+    rows += _funnel_rows(a.funnel, "deals") + _funnel_rows(a.trial_funnel, "trials")
     out = pd.DataFrame(rows).assign(scenario=BASE)
     overrides = []
     for name, scenario in (scenarios or {}).items():
@@ -368,6 +399,74 @@ def assumptions_frame(assumptions: ForecastAssumptions, scenarios: dict[str, For
     out = out.assign(**window)
     out["window_start"] = pd.to_datetime(own_start).fillna(a.window_start)
     return out[["as_of_month", "scenario", "assumption", "band", "value", "window_start", "window_end", "method"]]
+
+
+#: Assumption names of each funnel stream: weight, in-flight count, won count, MRR per unit, typical won
+#: a month, open by age, conversion by lag and age, fresh by lag; and what a unit is.
+_STREAM_NAMES = {
+    "deals": ("funnel_weight", "open_deals", "won_deals", "mrr_per_acv", "typical_won_acv", "open_pipeline_acv",
+              "pipeline_conversion", "fresh_deal_acv", "ACV"),
+    "trials": ("trial_funnel_weight", "open_trials", "converted_trials", "mrr_per_trial", "typical_converted_trials",
+               "open_trials_by_age", "trial_conversion", "fresh_trials", "trials"),
+}
+
+
+def _funnel_rows(f: FunnelAssumptions | None, stream: str) -> list[dict[str, object]]:
+    """A funnel stream's assumptions (forecast_pipeline's module docstring), or that there is none."""
+    weight, open_n, won_n, per_unit, typical, open_by_age, conversion, fresh_name, unit = _STREAM_NAMES[stream]
+    if f is None:
+        return [{"assumption": weight, "band": "all", "value": 0.0,
+                 "method": f"no {stream} (or new_mrr_method trend): the trend alone"}]
+    rows: list[dict[str, object]] = [
+        {"assumption": weight, "band": "all", "value": f.weight,
+         "method": f"w = min(1, {stream} won in the window / forecast.min_won_deals); "
+                   f"new MRR = trend + w x {per_unit} x (expected {unit} won - typical x g)"},
+        {"assumption": open_n, "band": "all", "value": float(f.open_deals),
+         "method": f"{stream} open at the as-of month's end"},
+        {"assumption": won_n, "band": "all", "value": float(f.won_deals), "method": f"{stream} won in the window"},
+        {"assumption": per_unit, "band": "all", "value": f.mrr_per_acv,
+         "method": f"new MRR of the customers of the {stream} won in the window / their {unit} (linked by identity_links)"},
+        {"assumption": typical, "band": "all", "value": f.typical_acv,
+         "method": f"window's monthly mean of the {unit} won"},
+    ]
+    ages = band_labels(DEAL_AGE_BANDS)
+    for age, value in zip(ages, f.open_acv, strict=True):
+        rows.append({"assumption": open_by_age, "band": f"age {age}", "value": float(value),
+                     "method": f"{unit} open at the as-of month's end, by months since created (started)"})
+    for h, (by_age, fresh) in enumerate(zip(f.conversion, f.fresh_acv, strict=True), start=1):
+        for age, p in zip(ages, by_age, strict=True):
+            rows.append({"assumption": conversion, "band": f"h{h} age {age}", "value": float(p),
+                         "method": f"{unit} won {h} month(s) after a window month / {unit} open at its end, by age"})
+        rows.append({"assumption": fresh_name, "band": f"h{h}", "value": float(fresh),
+                     "method": f"window's monthly mean of {unit} won by items created in the {h} month(s) up to the win"})
+    return rows
+
+
+def new_business_summary(assumptions: pd.DataFrame) -> str | None:
+    """One line on where the base case's new MRR comes from, from one as-of month's assumptions rows
+    (assumptions_frame): the trend of new customers x ASP with its windows, then each funnel stream in
+    flight with its weight; None without rows."""
+    base = assumptions[assumptions["scenario"] == BASE]
+    if base.empty:
+        return None
+    value = base.groupby("assumption")["value"].sum()
+    asp = base[base["assumption"] == "asp"]
+
+    def get(name: str) -> float:
+        return float(value.get(name, 0.0))
+
+    window = (f" ({pd.Timestamp(asp['window_start'].iloc[0]):%Y-%m} .. {pd.Timestamp(asp['window_end'].iloc[0]):%Y-%m})"
+              if len(asp) else "")
+    text = (f"New MRR: {get('new_customers_level'):,.1f} new customers a month ({get('new_customers_slope'):+,.2f} a month) "
+            f"x ASP {get('asp'):,.0f}{window}")
+    streams = []
+    if get("funnel_weight") > 0:
+        streams.append(f"the deals in flight ({get('open_deals'):,.0f} open, ACV {get('open_pipeline_acv'):,.0f}, "
+                       f"MRR per ACV {get('mrr_per_acv'):.3f}, weight {get('funnel_weight'):.2f})")
+    if get("trial_funnel_weight") > 0:
+        streams.append(f"the trials in flight ({get('open_trials'):,.0f} not converted, MRR per converted trial "
+                       f"{get('mrr_per_trial'):,.0f}, weight {get('trial_funnel_weight'):.2f})")
+    return text + (", corrected by " + " and ".join(streams) if streams else "")
 
 
 def tier_shares(snapshots: pd.DataFrame, movements: pd.DataFrame, as_of_month: pd.Timestamp,

@@ -30,6 +30,7 @@ from saas_metrics.metrics.forecast import (
     history_totals,
     project,
 )
+from saas_metrics.metrics.forecast_pipeline import FunnelData
 from saas_metrics.tables import Column, TableSchema
 
 FORECAST = "forecast"
@@ -95,11 +96,13 @@ def _trend_forecast(values: np.ndarray, horizons: np.ndarray) -> np.ndarray:
     return intercept + slope * (TREND_MONTHS - 1 + horizons)
 
 
-def backtest(history: pd.DataFrame, policy: ForecastPolicy) -> pd.DataFrame:
+def backtest(history: pd.DataFrame, policy: ForecastPolicy, funnel: FunnelData | None = None) -> pd.DataFrame:
     """Rows (origin, horizon, month, metric, method, predicted, actual) for every origin of ``history``.
 
     ``history`` is :func:`saas_metrics.metrics.forecast.bridge_history`; origins are its months with
     at least ``backtest_min_history_months`` months up to them and a later month to compare with.
+    ``funnel`` feeds the new MRR of the deals and trials in flight (:func:`estimate_assumptions`),
+    which reads only what was known at each origin.
     """
     columns = ["origin", "horizon", "month", "metric", "method", "predicted", "actual"]
     if history.empty:
@@ -110,7 +113,7 @@ def backtest(history: pd.DataFrame, policy: ForecastPolicy) -> pd.DataFrame:
     for i in range(policy.backtest_min_history_months - 1, len(months) - 1):
         origin = months[i]
         horizon = min(policy.horizon_months, len(months) - 1 - i)
-        predicted = project(estimate_assumptions(history, origin, policy), horizon)
+        predicted = project(estimate_assumptions(history, origin, policy, funnel=funnel), horizon)
         actual = totals.reindex(predicted.index)
         horizons = np.arange(1, horizon + 1)
         past = totals.iloc[: i + 1]
@@ -156,13 +159,13 @@ def interval(value: pd.Series, error_low: pd.Series, error_high: pd.Series) -> t
 
 
 def forecast_rows(history: pd.DataFrame, as_of_month: pd.Timestamp, policy: ForecastPolicy, summary: pd.DataFrame,
-                  **tier_shares: dict[str, float]) -> tuple[pd.DataFrame, pd.DataFrame]:
+                  funnel: FunnelData | None = None, **tier_shares: dict[str, float]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(kpi_forecast rows, assumptions) of the base case and every scenario of ``policy`` from ``as_of_month``.
 
     Every scenario gets the base case's relative interval (the model's backtest error, not the
     uncertainty of the scenario's own assumptions). ``tier_shares``: base_tier_share, new_tier_share.
     """
-    assumptions = estimate_assumptions(history, as_of_month, policy, **tier_shares)
+    assumptions = estimate_assumptions(history, as_of_month, policy, funnel=funnel, **tier_shares)
     scenarios: dict[str, ForecastScenario] = {BASE: ForecastScenario(), **policy.scenarios}
     bounds = summary[summary["method"] == FORECAST].set_index(["metric", "horizon"])[["error_low", "error_high"]]
     frames = []
