@@ -17,12 +17,12 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
-from saas_metrics.cli_errors import describe_error_info
+from saas_metrics.cli.errors import describe_error_info
 from saas_metrics.config import Settings
+from saas_metrics.definitions import build_definitions
+from saas_metrics.defs.jobs import JOB_NAME
 from saas_metrics.defs.partitions import partition_key
 from saas_metrics.sources.landing import wait_for_stores
-
-JOB_NAME = "monthly_metrics_job"
 
 
 @dataclass
@@ -52,8 +52,6 @@ def materialise(
 ) -> RunOutcome:
     """Run every asset for the months [start, end] (default: all complete months)
     as ONE run (a single-run backfill), and summarise steps and checks."""
-    from saas_metrics.definitions import build_definitions
-
     defs = defs or build_definitions(settings)
     start = start or settings.first_month
     end = end or settings.last_month

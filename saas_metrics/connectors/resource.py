@@ -38,6 +38,7 @@ from saas_metrics.connectors.config import ConnectorsConfig, Credentials, Source
 from saas_metrics.connectors.native import NativeExtract, to_canonical
 from saas_metrics.redaction import with_password
 from saas_metrics.sources.registry import SOURCE_SYSTEM_OF, read_source_table
+from saas_metrics.warehouse.store import make_engine
 
 logger = logging.getLogger(__name__)
 
@@ -113,8 +114,6 @@ def sql_extracts(table: str, start: dt.date | None, end: dt.date | None, *, conf
     """The native records of ``table`` from the SQL replica."""
     if not config.sql_replica_url:
         raise ConnectorError(f"{table}: kind 'sql' needs ConnectorsConfig.sql_replica_url")
-    from saas_metrics.warehouse.store import make_engine
-
     engine = make_engine(config.sql_replica_url)
     return sql_replica.extract(table, engine, stripe_schema=config.stripe_schema, hubspot_schema=config.hubspot_schema,
                                start=start, end=end)

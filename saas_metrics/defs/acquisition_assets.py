@@ -27,7 +27,7 @@ from saas_metrics.metrics.attribution import (
 )
 from saas_metrics.metrics.cac import cac_kpis, without_spend_data
 from saas_metrics.metrics.demos import demo_kpis
-from saas_metrics.metrics.funnel import SESSION_COLUMNS, funnel_kpis
+from saas_metrics.metrics.funnel import SESSION_COLUMNS, first_reached, funnel_kpis
 from saas_metrics.metrics.kpi import kpi_frame
 from saas_metrics.metrics.pipeline import pipeline_kpis
 from saas_metrics.metrics.trials import trial_kpis
@@ -60,8 +60,6 @@ def activation_crossings(wh: Warehouse, event: str, threshold: int, window: tupl
     only the window's rows are read, from the run's read cache when it holds them. A backfill whose
     cache holds every month from the first takes all of it from there."""
     import sqlalchemy as sa
-
-    from saas_metrics.metrics.funnel import first_reached
 
     schema = stg_storage_schema("product_usage")
     columns = list(ACTIVATION_COLUMNS)

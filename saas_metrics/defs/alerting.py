@@ -62,6 +62,7 @@ from saas_metrics.alerts.rules import (
     RunFailedRule,
     load_rules,
 )
+from saas_metrics.config import get_settings
 from saas_metrics.defs.resources import WarehouseResource
 from saas_metrics.warehouse import Warehouse
 
@@ -77,8 +78,6 @@ def _month(value: dt.date | pd.Timestamp | str) -> dt.date:
 
 
 def _currency() -> str:
-    from saas_metrics.config import get_settings
-
     return get_settings().reporting_currency
 
 

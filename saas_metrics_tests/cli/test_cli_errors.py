@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from saas_metrics.cli_errors import MAX_MESSAGE, describe_exception
+from saas_metrics.cli.errors import MAX_MESSAGE, describe_exception
 from saas_metrics.config import first_of_month
 from saas_metrics.runner import RunOutcome, summarise
 from saas_metrics_tests.cli.test_cli import run_cli
@@ -66,7 +66,7 @@ def test_cli_prints_the_cause_of_an_unexpected_error(monkeypatch: pytest.MonkeyP
         except ValueError as exc:
             raise RuntimeError("[report] failed") from exc
 
-    monkeypatch.setattr("saas_metrics.cli_report.print_report", explode)
+    monkeypatch.setattr("saas_metrics.cli.report.print_report", explode)
     monkeypatch.setenv("SAAS_METRICS_WAREHOUSE_URL", f"sqlite:///{tmp_path / 'w.db'}")
     assert run_cli(monkeypatch, "report") == 1
     err = capsys.readouterr().err.strip().splitlines()
@@ -81,7 +81,7 @@ def test_cli_run_failure_names_the_step_and_cause(monkeypatch: pytest.MonkeyPatc
                         steps_failed=["raw_ad_spend", "raw_product_usage"],
                         error="raw_ad_spend: AttributeError: 'NaTType' object has no attribute 'normalize' "
                               "(at saas_metrics/quality/validate.py:88 in coerce)")
-    monkeypatch.setattr("saas_metrics.cli_progress.run_with_progress", lambda *args: failed)
+    monkeypatch.setattr("saas_metrics.cli.progress.run_with_progress", lambda *args: failed)
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     (tmp_path / "src").mkdir()
     for name, value in (("SOURCES_DIR", str(tmp_path / "src")), ("WAREHOUSE_URL", f"sqlite:///{tmp_path / 'w.db'}"),
@@ -96,7 +96,7 @@ def test_cli_run_failure_names_the_step_and_cause(monkeypatch: pytest.MonkeyPatc
 def test_a_framework_error_keeps_its_announced_list_and_no_framework_frame() -> None:
     from dagster._utils.error import SerializableErrorInfo
 
-    from saas_metrics.cli_errors import describe_error_info
+    from saas_metrics.cli.errors import describe_error_info
 
     error = SerializableErrorInfo(
         message="dagster._core.errors.DagsterAssetCheckFailedError: 1 blocking asset check failed with ERROR severity:\n"

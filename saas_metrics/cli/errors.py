@@ -1,6 +1,7 @@
-"""Failures in one or two lines: the underlying cause and where in our code it
-was raised, not a wrapper's "Error occurred while executing op ...:" whose
-cause Dagster keeps in a chain."""
+"""Errors in one or two lines: :class:`CliError` (a mistake the user can fix, with a
+hint) and, for any other failure, the underlying cause and where in our code it was
+raised, not a wrapper's "Error occurred while executing op ...:" whose cause Dagster
+keeps in a chain."""
 
 from __future__ import annotations
 
@@ -12,6 +13,14 @@ from typing import Any
 MAX_MESSAGE = 300
 _FRAME = re.compile(r'File "(?P<path>[^"]+)", line (?P<line>\d+), in (?P<func>\S+)')
 _PACKAGE = "saas_metrics"
+
+
+class CliError(Exception):
+    """An error the user can fix: printed as one line plus a hint."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 def _first_line(text: str) -> str:
