@@ -33,7 +33,8 @@ from saas_metrics.bench.machine import (
 from saas_metrics.bench.report import write_report
 from saas_metrics.bench.scales import BENCH_END_MONTH, Scale, get_scale
 from saas_metrics.bench.worker import RunMeasure, RunSpec
-from saas_metrics.config import PROJECT_ROOT, add_months
+from saas_metrics.calendar import add_months
+from saas_metrics.config import PROJECT_ROOT
 
 DEFAULT_POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 MOVEMENT_STEP = "mrr_movements"

@@ -31,15 +31,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from saas_metrics.calendar import add_months, first_of_month
 from saas_metrics.cli.errors import CliError, describe_exception
-from saas_metrics.config import (
-    DATA_DIR,
-    PROJECT_ROOT,
-    Settings,
-    add_months,
-    first_of_month,
-    get_settings,
-)
+from saas_metrics.config import DATA_DIR, PROJECT_ROOT, Settings, get_settings
 from saas_metrics.dagster_home import prepare_dagster_home
 from saas_metrics.docs_server import serve_in_background
 from saas_metrics.links import data_docs_root

@@ -14,8 +14,9 @@ from rich.table import Table
 
 from saas_metrics.alerts.evaluate import evaluate_kpi_rules
 from saas_metrics.alerts.rules import KpiChangeRule, KpiThresholdRule, load_rules
+from saas_metrics.calendar import add_months
 from saas_metrics.cli.errors import CliError
-from saas_metrics.config import Settings, add_months
+from saas_metrics.config import Settings
 from saas_metrics.metrics.kpi import KPI_MONTHLY, MULTIPLES
 from saas_metrics.metrics.requirements import metrics_fed_by
 from saas_metrics.quality.accounting import SOURCE_ROW_ACCOUNTING

@@ -25,7 +25,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from saas_metrics.config import add_months
+from saas_metrics.calendar import add_months
 from saas_metrics.connectors import (
     google_ads_api,
     hubspot_api,

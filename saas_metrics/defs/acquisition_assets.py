@@ -6,6 +6,7 @@ import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
 
+from saas_metrics.calendar import month_of
 from saas_metrics.config import Settings
 from saas_metrics.defs.common import (
     SINGLE_RUN,
@@ -108,7 +109,7 @@ def build_acquisition_assets(settings: Settings, partitions: dg.PartitionsDefini
         """Google, Meta and LinkedIn Ads daily campaign spend in one schema, converted to the
         reporting currency at the spend date's rate. Platform conversions stay per platform."""
         staged = stage_ad_spend(ad_spend, fx_rates, currency)
-        return staged.assign(month=staged["date"].dt.to_period("M").dt.to_timestamp())
+        return staged.assign(month=month_of(staged["date"]))
 
     @dg.asset(metadata=table_metadata(ATTRIBUTION_CREDITS),
               ins={"mrr_movements": dg.AssetIn(),
@@ -179,7 +180,7 @@ def build_acquisition_assets(settings: Settings, partitions: dg.PartitionsDefini
         as_of = pd.Timestamp.now(tz="UTC").tz_localize(None)
         usage = activation_crossings(warehouse.warehouse, policy.pql_event, policy.pql_event_count,
                                      asset_window(context), context.run_id)
-        forms_now = forms[forms["submitted_at"].dt.to_period("M").dt.to_timestamp().isin(months)]
+        forms_now = forms[month_of(forms["submitted_at"]).isin(months)]
         parts = [
             funnel_kpis(sessions, contacts, forms_now, accounts, usage, mrr_movements, customer_first_paid,
                         identity_links, months, as_of, policy, billing_customers=customers),

@@ -31,7 +31,6 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from saas_metrics.alerts.delivery import (
     ALERT_WEBHOOK_ENV,
@@ -62,6 +61,7 @@ from saas_metrics.alerts.rules import (
     RunFailedRule,
     load_rules,
 )
+from saas_metrics.compat import AssetCheckExecutionRecordStatus
 from saas_metrics.config import get_settings
 from saas_metrics.defs.resources import WarehouseResource
 from saas_metrics.warehouse import Warehouse

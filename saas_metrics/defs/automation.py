@@ -43,9 +43,10 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 import pandas as pd
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from saas_metrics.config import Settings, add_months, first_of_month, get_settings
+from saas_metrics.calendar import add_months, first_of_month, month_of
+from saas_metrics.compat import UnresolvedAssetJobDefinition
+from saas_metrics.config import Settings, get_settings
 from saas_metrics.defs.partitions import monthly_partitions
 from saas_metrics.sources.registry import (
     NATIVE_FILES_OF,
@@ -156,7 +157,7 @@ def month_hashes(frame: pd.DataFrame, time_column: str | None, first: dt.date, l
     if time_column is None:
         return {SNAPSHOT: _digest(row_hashes)}
     times = pd.to_datetime(frame[time_column], errors="coerce")
-    months = times.dt.to_period("M").dt.to_timestamp()
+    months = month_of(times)
     lo, hi = pd.Timestamp(first), pd.Timestamp(last)
     months = months.fillna(lo).clip(lower=lo, upper=hi).reset_index(drop=True)
     return {

@@ -30,7 +30,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from saas_metrics.alerts.rules import FreshnessConfig, KpiFreshness, SourceFreshness, load_rules
-from saas_metrics.config import Settings, add_months, get_settings
+from saas_metrics.calendar import add_months
+from saas_metrics.config import Settings, get_settings
 from saas_metrics.defs.resources import WarehouseResource
 from saas_metrics.sources.registry import SOURCE_SYSTEM_OF, source_files
 from saas_metrics.sources.schemas import SCHEMAS

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import dagster as dg
 
+from saas_metrics.compat import UnresolvedAssetJobDefinition
+
 JOB_NAME = "monthly_metrics_job"
 
 
-def monthly_metrics_job(partitions: dg.PartitionsDefinition) -> dg.UnresolvedAssetJobDefinition:
+def monthly_metrics_job(partitions: dg.PartitionsDefinition) -> UnresolvedAssetJobDefinition:
     """Every asset of the code location, partitioned by month, in one process (as the
     Definitions' default executor: a process per step would pay the imports per step)."""
     return dg.define_asset_job(

@@ -38,11 +38,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from saas_metrics.calendar import month_index, month_start
 from saas_metrics.config import ForecastPolicy, ForecastScenario
+from saas_metrics.metrics.frames import conform
 from saas_metrics.metrics.kpi import safe_divide
 from saas_metrics.metrics.movements import MRR_MOVEMENTS
-from saas_metrics.metrics.mrr import month_index
-from saas_metrics.metrics.revenue_intervals import conform
 
 #: Metrics the forecast produces (kpi_monthly names and meaning, per forecast month).
 FORECAST_METRICS: tuple[str, ...] = (
@@ -190,7 +190,7 @@ def estimate_assumptions(
     The window is the ``estimation_window_months`` months ending with the as-of month (fewer
     when the history is shorter). Raises ValueError when the as-of month has no history.
     """
-    as_of = pd.Timestamp(as_of_month).to_period("M").to_timestamp()
+    as_of = month_start(as_of_month)
     band_starts = tuple(policy.age_bands) if policy.by_cohort_age else (0,)
     max_age = band_starts[-1]
     hist = history[history["month"] <= as_of].copy()

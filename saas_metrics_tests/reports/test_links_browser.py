@@ -8,11 +8,8 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 
+from saas_metrics.compat import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from saas_metrics.config import get_settings
 from saas_metrics.definitions import build_definitions
 from saas_metrics.defs.jobs import JOB_NAME
