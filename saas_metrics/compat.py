@@ -1,8 +1,8 @@
 """Every use of an API that Dagster or Great Expectations do not publish, in one place.
 
-Each name below says what it replaces and why no public API serves. Dagster is pinned in
-pyproject.toml; on an upgrade, this is the one module to check (the tests that cover each use
-are named beside it).
+Each name below says what it replaces and why no public API serves. Dagster is pinned to one
+version in pyproject.toml and Great Expectations held to 1.x; on an upgrade, this is the one
+module to check (the tests that cover each use are named beside it).
 """
 
 from __future__ import annotations
