@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from saas_metrics.cli.errors import describe_error_info
 from saas_metrics.compat import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -23,6 +22,7 @@ from saas_metrics.config import Settings
 from saas_metrics.definitions import build_definitions
 from saas_metrics.defs.jobs import JOB_NAME
 from saas_metrics.defs.partitions import partition_key
+from saas_metrics.errors import describe_error_info
 from saas_metrics.sources.landing import wait_for_stores
 
 

@@ -1,7 +1,8 @@
 """The ``saas-metrics`` command: the typer app and its entry point ``main`` (app.py,
 pyproject's ``[project.scripts]``), the run's progress display (progress.py), the KPI
-report (report.py) and one-line errors (errors.py).
-
-Nothing is imported here: the runner imports ``cli.errors`` for its one-line step errors
-and must not load the command's app with it.
+report (report.py) and errors the user can fix (errors.py).
 """
+
+from saas_metrics.cli.app import app, main
+
+__all__ = ["app", "main"]

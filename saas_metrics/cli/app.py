@@ -13,7 +13,7 @@ command. Errors print one line and a hint, and exit with status 1; no output sho
 password or token (saas_metrics/redaction.py).
 
 The command implementations live beside this module: ``progress.py`` (the run's
-progress display), ``report.py`` (the KPI tables) and ``errors.py`` (one-line errors).
+progress display), ``report.py`` (the KPI tables) and ``errors.py`` (errors the user can fix).
 """
 
 from __future__ import annotations
@@ -32,10 +32,11 @@ from rich.console import Console
 from rich.markup import escape
 
 from saas_metrics.calendar import add_months, first_of_month
-from saas_metrics.cli.errors import CliError, describe_exception
+from saas_metrics.cli.errors import CliError
 from saas_metrics.config import DATA_DIR, PROJECT_ROOT, Settings, get_settings
 from saas_metrics.dagster_home import prepare_dagster_home
 from saas_metrics.docs_server import serve_in_background
+from saas_metrics.errors import describe_exception
 from saas_metrics.links import data_docs_root
 from saas_metrics.redaction import redact
 

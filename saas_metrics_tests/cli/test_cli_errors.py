@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 
 from saas_metrics.calendar import first_of_month
-from saas_metrics.cli.errors import MAX_MESSAGE, describe_exception
+from saas_metrics.errors import MAX_MESSAGE, describe_exception
 from saas_metrics.runner import RunOutcome, summarise
 from saas_metrics_tests.cli.test_cli import run_cli
 
@@ -96,7 +96,7 @@ def test_cli_run_failure_names_the_step_and_cause(monkeypatch: pytest.MonkeyPatc
 def test_a_framework_error_keeps_its_announced_list_and_no_framework_frame() -> None:
     from dagster._utils.error import SerializableErrorInfo
 
-    from saas_metrics.cli.errors import describe_error_info
+    from saas_metrics.errors import describe_error_info
 
     error = SerializableErrorInfo(
         message="dagster._core.errors.DagsterAssetCheckFailedError: 1 blocking asset check failed with ERROR severity:\n"
