@@ -30,29 +30,11 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from saas_metrics.calendar import add_months, first_of_month, last_complete_month
 from saas_metrics.connectors.config import ConnectorsConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("SAAS_METRICS_DATA_DIR", PROJECT_ROOT / "data"))
-
-
-def first_of_month(value: dt.date | dt.datetime | str) -> dt.date:
-    """The first day of the month containing ``value`` (``YYYY-MM`` or ``YYYY-MM-DD``)."""
-    if isinstance(value, str):
-        value = dt.date.fromisoformat(value if len(value) > 7 else f"{value}-01")
-    if isinstance(value, dt.datetime):
-        value = value.date()
-    return value.replace(day=1)
-
-
-def add_months(month: dt.date, n: int) -> dt.date:
-    total = month.year * 12 + (month.month - 1) + n
-    return dt.date(total // 12, total % 12 + 1, 1)
-
-
-def last_complete_month(today: dt.date | None = None) -> dt.date:
-    today = today or dt.datetime.now(dt.UTC).date()
-    return add_months(first_of_month(today), -1)
 
 
 class RevenuePolicy(BaseModel):

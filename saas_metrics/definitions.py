@@ -20,13 +20,13 @@ from saas_metrics.defs.engagement_assets import build_engagement_assets
 from saas_metrics.defs.finance_assets import build_finance_assets
 from saas_metrics.defs.forecast_assets import build_forecast_assets
 from saas_metrics.defs.freshness import build_freshness_checks, build_freshness_schedule
+from saas_metrics.defs.jobs import monthly_metrics_job
 from saas_metrics.defs.metric_checks import build_metric_checks
 from saas_metrics.defs.partitions import monthly_partitions
 from saas_metrics.defs.report_assets import build_report_assets
 from saas_metrics.defs.resources import sources_resource, warehouse_resources
 from saas_metrics.defs.revenue_assets import build_revenue_assets
 from saas_metrics.defs.source_assets import build_source_assets
-from saas_metrics.runner import JOB_NAME
 from saas_metrics.sources.schemas import SCHEMAS
 from saas_metrics.warehouse.io_manager import declared_read_columns
 from saas_metrics.warehouse.store import keep_read_columns
@@ -49,13 +49,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     assets += build_cohort_assets(settings, partitions)
     assets += build_churn_assets(settings, partitions)
     assets += build_report_assets(settings, partitions, KPI_SOURCES)
-    job = dg.define_asset_job(
-        JOB_NAME,
-        selection=dg.AssetSelection.all(),
-        partitions_def=partitions,
-        description="Every asset for a month (or, as a single-run backfill, a range of months).",
-        executor_def=dg.in_process_executor,
-    )
+    job = monthly_metrics_job(partitions)
     rules_file = settings.alert_rules_file
     freshness = build_freshness_checks([f"raw_{table}" for table in SCHEMAS], rules_file=rules_file, settings=settings)
     checks = [a for a in assets if isinstance(a, dg.AssetChecksDefinition)] + freshness + build_metric_checks(settings)

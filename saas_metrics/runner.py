@@ -12,17 +12,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dagster as dg
-from dagster._core.storage.tags import (
+
+from saas_metrics.compat import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
+    execute_without_output_capture,
 )
-
-from saas_metrics.cli_errors import describe_error_info
 from saas_metrics.config import Settings
+from saas_metrics.definitions import build_definitions
+from saas_metrics.defs.jobs import JOB_NAME
 from saas_metrics.defs.partitions import partition_key
+from saas_metrics.errors import describe_error_info
 from saas_metrics.sources.landing import wait_for_stores
-
-JOB_NAME = "monthly_metrics_job"
 
 
 @dataclass
@@ -52,8 +53,6 @@ def materialise(
 ) -> RunOutcome:
     """Run every asset for the months [start, end] (default: all complete months)
     as ONE run (a single-run backfill), and summarise steps and checks."""
-    from saas_metrics.definitions import build_definitions
-
     defs = defs or build_definitions(settings)
     start = start or settings.first_month
     end = end or settings.last_month
@@ -110,38 +109,6 @@ def materialise(
         thread.join()
     result = result_holder["result"]
     return summarise(result, tags, step_keys=list(job.graph.node_dict))
-
-
-def execute_without_output_capture(
-    job: dg.JobDefinition,
-    *,
-    run_config: dict[str, object],
-    instance: dg.DagsterInstance,
-    tags: dict[str, str],
-    raise_on_error: bool,
-) -> dg.ExecuteInProcessResult:
-    """``job.execute_in_process(...)`` without its output capture.
-
-    ``execute_in_process`` keeps every step's output value in memory until the run ends, so that
-    ``result.output_for_node`` can return it. Our outputs are tables the IO manager has already
-    written to the warehouse, so a single-run backfill held every raw frame it had stored (about
-    1 GB at the benchmark's medium scale) for nothing. A run launched by the daemon or the UI
-    never captures outputs; this makes the CLI's run behave the same. It calls the function
-    ``execute_in_process`` itself calls, with capture off (dagster is pinned, and a test checks
-    that an output is freed as soon as it is stored)."""
-    from dagster._core.definitions.job_base import InMemoryJob
-    from dagster._core.execution.execute_in_process import core_execute_in_process, merge_run_tags
-
-    ephemeral = job.as_ephemeral_job(resource_defs={}, input_values={})
-    return core_execute_in_process(
-        job=InMemoryJob(job_def=ephemeral),
-        run_config=run_config,
-        instance=instance,
-        output_capturing_enabled=False,
-        raise_on_error=raise_on_error,
-        run_tags=merge_run_tags(job_def=job, partition_key=None, tags=tags, asset_selection=None,
-                                instance=instance, run_config=run_config),
-    )
 
 
 def summarise(result: dg.ExecuteInProcessResult, tags: dict[str, str], step_keys: list[str] | None = None) -> RunOutcome:

@@ -34,6 +34,7 @@ from saas_metrics.alerts.rules import (
     KpiThresholdRule,
     RunFailedRule,
 )
+from saas_metrics.calendar import month_of, month_start
 from saas_metrics.metrics.display import format_kpi
 from saas_metrics.metrics.kpi import MULTIPLES
 
@@ -136,7 +137,7 @@ def _frame(rows: list[dict[str, object]]) -> pd.DataFrame:
 def _months_filter(frame: pd.DataFrame, months: Iterable | None) -> pd.Series:
     if months is None:
         return pd.Series(True, index=frame.index)
-    wanted = {pd.Timestamp(m).to_period("M").to_timestamp() for m in months}
+    wanted = {month_start(m) for m in months}
     return frame["month"].isin(wanted)
 
 
@@ -160,7 +161,7 @@ def evaluate_kpi_rules(
     if kpi.empty or not rules:
         return empty_alerts()
     frame = kpi[KPI_COLUMNS].copy()
-    frame["month"] = pd.to_datetime(frame["month"]).dt.to_period("M").dt.to_timestamp()
+    frame["month"] = month_of(frame["month"])
     frame["is_provisional"] = frame["is_provisional"].fillna(False).astype(bool)
     frame["segment_value"] = frame["segment_value"].astype(str)
     previous = frame[["month", "metric", "segment", "segment_value", "value"]].copy()
@@ -261,7 +262,7 @@ def _min_mrr(frame: pd.DataFrame, min_mrr: float) -> pd.DataFrame:
 def _in_progress(month: pd.Timestamp, today: dt.date | None) -> bool:
     """The month of ``today`` (UTC) or later: its usage and health are partial, not yet comparable."""
     today = today or dt.datetime.now(dt.UTC).date()
-    return month >= pd.Timestamp(today).to_period("M").to_timestamp()
+    return month >= month_start(today)
 
 
 def evaluate_at_risk(at_risk: pd.DataFrame, rules: Sequence[AtRiskAccountRule], months: Iterable | None = None,
@@ -334,7 +335,7 @@ def _month_of_partition(partition: str | None) -> pd.Timestamp | None:
     if not partition:
         return None
     try:
-        return pd.Timestamp(partition).to_period("M").to_timestamp()
+        return month_start(partition)
     except ValueError:
         return None
 
@@ -344,7 +345,7 @@ def latest_month_failures(failures: Sequence[CheckFailure], today: dt.date | Non
     latest partition month among the failures that is complete (before ``today``'s month);
     older partitions (a backfill of history) are left to a deliberate look."""
     today = today or dt.datetime.now(dt.UTC).date()
-    current = pd.Timestamp(today).to_period("M").to_timestamp()
+    current = month_start(today)
     months = [m for f in failures if (m := _month_of_partition(f.partition)) is not None and m < current]
     latest = max(months) if months else None
     return [f for f in failures if f.partition is None or _month_of_partition(f.partition) == latest]

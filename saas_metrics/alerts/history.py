@@ -32,7 +32,7 @@ from saas_metrics.alerts.rules import (
     HealthEnteredCriticalRule,
     HealthScoreDropRule,
 )
-from saas_metrics.config import add_months, first_of_month, last_complete_month
+from saas_metrics.calendar import add_months, first_of_month, last_complete_month
 from saas_metrics.metrics.kpi import KPI_MONTHLY
 from saas_metrics.tables import Column, TableSchema
 from saas_metrics.warehouse import Warehouse

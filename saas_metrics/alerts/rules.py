@@ -32,6 +32,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from saas_metrics.config import get_settings
+
 Severity = Literal["info", "warning", "critical"]
 CheckSeverity = Literal["WARN", "ERROR"]
 ANY = "*"
@@ -199,8 +201,6 @@ def default_rules_path() -> Path:
 def load_rules(path: Path | str | None = None) -> AlertConfig:
     """Read and validate the rules file (``path``, else ``Settings.alert_rules_file``, else the defaults)."""
     if path is None:
-        from saas_metrics.config import get_settings
-
         path = get_settings().alert_rules_file or default_rules_path()
     path = Path(path)
     try:

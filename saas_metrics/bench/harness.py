@@ -33,7 +33,8 @@ from saas_metrics.bench.machine import (
 from saas_metrics.bench.report import write_report
 from saas_metrics.bench.scales import BENCH_END_MONTH, Scale, get_scale
 from saas_metrics.bench.worker import RunMeasure, RunSpec
-from saas_metrics.config import PROJECT_ROOT, add_months
+from saas_metrics.calendar import add_months
+from saas_metrics.config import PROJECT_ROOT
 
 DEFAULT_POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 MOVEMENT_STEP = "mrr_movements"
@@ -96,6 +97,7 @@ class BenchReport:
 
 def ensure_data(scale: Scale, data_root: Path) -> tuple[Path, float | None]:
     """The scale's generated sources under ``data_root/<name>`` (generated once; seconds or None if reused)."""
+    # Deferred: the simulator (about 1 s) loads only when the scale's data is missing.
     from saas_metrics.sample_data import generate
 
     out = data_root / scale.name
@@ -158,6 +160,7 @@ class _Database:
         return f"{self.admin_url.rsplit('/', 1)[0]}/{name}"
 
     def drop_all(self) -> None:
+        # Deferred: the harness only starts worker processes; the warehouse loads for this reset.
         from saas_metrics.warehouse.store import make_engine
 
         make_engine.cache_clear()
@@ -188,6 +191,7 @@ def postgres_unreachable(admin_url: str) -> str | None:
 
 def check_floor(url: str, work_dir: Path, reporting_currency: str = "USD") -> tuple[float, FloorCheck]:
     """DuckDB floor seconds and its comparison with the pipeline's tables in ``url``."""
+    # Deferred: Dagster and the asset modules (about 4 s) load in the harness only for this comparison.
     from saas_metrics.defs.revenue_assets import CUSTOMER_FIRST_PAID
     from saas_metrics.defs.source_assets import stg_storage_schema
     from saas_metrics.metrics.kpi import KPI_MONTHLY

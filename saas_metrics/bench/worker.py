@@ -41,6 +41,7 @@ class RunMeasure:
 
 def warehouse_rows(url: str) -> int:
     """Rows in every table of the warehouse."""
+    # Deferred: the harness imports RunSpec from here; the pipeline loads only in the measured process.
     from saas_metrics.warehouse.store import make_engine
 
     engine = make_engine(url)
@@ -75,6 +76,7 @@ def step_at(instance: object, run_id: str, when: float) -> str | None:
 
 
 def run_once(spec: RunSpec) -> RunMeasure:
+    # Deferred: Dagster and the pipeline load in this fresh process only, not in the harness.
     import dagster as dg
 
     from saas_metrics.bench.memory import PeakMemory

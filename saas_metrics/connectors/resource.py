@@ -25,7 +25,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from saas_metrics.config import add_months
+from saas_metrics.calendar import add_months
 from saas_metrics.connectors import (
     airbyte_replica,
     google_ads_api,
@@ -39,6 +39,7 @@ from saas_metrics.connectors.config import ConnectorsConfig, Credentials, Source
 from saas_metrics.connectors.native import NativeExtract, to_canonical
 from saas_metrics.redaction import with_password
 from saas_metrics.sources.registry import SOURCE_SYSTEM_OF, read_source_table
+from saas_metrics.warehouse.store import make_engine
 
 logger = logging.getLogger(__name__)
 
@@ -128,8 +129,6 @@ def sql_extracts(table: str, start: dt.date | None, end: dt.date | None, *, conf
     """The native records of ``table`` from the SQL replica."""
     if not config.sql_replica_url:
         raise ConnectorError(f"{table}: kind 'sql' needs ConnectorsConfig.sql_replica_url")
-    from saas_metrics.warehouse.store import make_engine
-
     engine = make_engine(config.sql_replica_url)
     dialect = airbyte_replica if config.sql_replica_dialect == "airbyte" else sql_replica
     return dialect.extract(table, engine, stripe_schema=config.stripe_schema, hubspot_schema=config.hubspot_schema,

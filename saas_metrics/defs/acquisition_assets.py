@@ -6,6 +6,7 @@ import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
 
+from saas_metrics.calendar import month_of
 from saas_metrics.config import Settings
 from saas_metrics.defs.common import (
     SINGLE_RUN,
@@ -27,7 +28,7 @@ from saas_metrics.metrics.attribution import (
 )
 from saas_metrics.metrics.cac import cac_kpis, without_spend_data
 from saas_metrics.metrics.demos import demo_kpis
-from saas_metrics.metrics.funnel import SESSION_COLUMNS, funnel_kpis
+from saas_metrics.metrics.funnel import SESSION_COLUMNS, first_reached, funnel_kpis
 from saas_metrics.metrics.kpi import kpi_frame
 from saas_metrics.metrics.pipeline import pipeline_kpis
 from saas_metrics.metrics.trials import trial_kpis
@@ -60,8 +61,6 @@ def activation_crossings(wh: Warehouse, event: str, threshold: int, window: tupl
     only the window's rows are read, from the run's read cache when it holds them. A backfill whose
     cache holds every month from the first takes all of it from there."""
     import sqlalchemy as sa
-
-    from saas_metrics.metrics.funnel import first_reached
 
     schema = stg_storage_schema("product_usage")
     columns = list(ACTIVATION_COLUMNS)
@@ -110,7 +109,7 @@ def build_acquisition_assets(settings: Settings, partitions: dg.PartitionsDefini
         """Google, Meta and LinkedIn Ads daily campaign spend in one schema, converted to the
         reporting currency at the spend date's rate. Platform conversions stay per platform."""
         staged = stage_ad_spend(ad_spend, fx_rates, currency)
-        return staged.assign(month=staged["date"].dt.to_period("M").dt.to_timestamp())
+        return staged.assign(month=month_of(staged["date"]))
 
     @dg.asset(metadata=table_metadata(ATTRIBUTION_CREDITS),
               ins={"mrr_movements": dg.AssetIn(),
@@ -181,7 +180,7 @@ def build_acquisition_assets(settings: Settings, partitions: dg.PartitionsDefini
         as_of = pd.Timestamp.now(tz="UTC").tz_localize(None)
         usage = activation_crossings(warehouse.warehouse, policy.pql_event, policy.pql_event_count,
                                      asset_window(context), context.run_id)
-        forms_now = forms[forms["submitted_at"].dt.to_period("M").dt.to_timestamp().isin(months)]
+        forms_now = forms[month_of(forms["submitted_at"]).isin(months)]
         parts = [
             funnel_kpis(sessions, contacts, forms_now, accounts, usage, mrr_movements, customer_first_paid,
                         identity_links, months, as_of, policy, billing_customers=customers),

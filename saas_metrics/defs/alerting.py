@@ -31,7 +31,6 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from saas_metrics.alerts.delivery import (
     ALERT_WEBHOOK_ENV,
@@ -62,6 +61,8 @@ from saas_metrics.alerts.rules import (
     RunFailedRule,
     load_rules,
 )
+from saas_metrics.compat import AssetCheckExecutionRecordStatus
+from saas_metrics.config import get_settings
 from saas_metrics.defs.resources import WarehouseResource
 from saas_metrics.warehouse import Warehouse
 
@@ -77,8 +78,6 @@ def _month(value: dt.date | pd.Timestamp | str) -> dt.date:
 
 
 def _currency() -> str:
-    from saas_metrics.config import get_settings
-
     return get_settings().reporting_currency
 
 

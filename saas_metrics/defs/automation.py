@@ -43,9 +43,18 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 import pandas as pd
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from saas_metrics.config import Settings, add_months, first_of_month, get_settings
+from saas_metrics.calendar import add_months, first_of_month, month_of
+from saas_metrics.compat import UnresolvedAssetJobDefinition
+from saas_metrics.config import Settings, get_settings
+from saas_metrics.defs.partitions import monthly_partitions
+from saas_metrics.sources.registry import (
+    NATIVE_FILES_OF,
+    SOURCE_SYSTEM_OF,
+    read_source_table,
+    source_files,
+)
+from saas_metrics.sources.schemas import SCHEMAS
 
 MONTHLY_CRON = "0 6 2 * *"
 DAILY_CRON = "0 5 * * *"
@@ -61,8 +70,6 @@ def _partitions(job: AnyJob, partitions_def: dg.PartitionsDefinition | None) -> 
         return partitions_def
     if getattr(job, "partitions_def", None) is not None:
         return job.partitions_def  # type: ignore[return-value]
-    from saas_metrics.defs.partitions import monthly_partitions
-
     return monthly_partitions(get_settings())
 
 
@@ -150,7 +157,7 @@ def month_hashes(frame: pd.DataFrame, time_column: str | None, first: dt.date, l
     if time_column is None:
         return {SNAPSHOT: _digest(row_hashes)}
     times = pd.to_datetime(frame[time_column], errors="coerce")
-    months = times.dt.to_period("M").dt.to_timestamp()
+    months = month_of(times)
     lo, hi = pd.Timestamp(first), pd.Timestamp(last)
     months = months.fillna(lo).clip(lower=lo, upper=hi).reset_index(drop=True)
     return {
@@ -179,14 +186,6 @@ def snapshot_partitions(keys: Sequence[str], now: dt.datetime) -> list[str]:
 
 
 def _registry() -> tuple[Callable, Callable, Mapping[str, str], Mapping[str, str | None], Mapping[str, Sequence[str]]]:
-    from saas_metrics.sources.registry import (
-        NATIVE_FILES_OF,
-        SOURCE_SYSTEM_OF,
-        read_source_table,
-        source_files,
-    )
-    from saas_metrics.sources.schemas import SCHEMAS
-
     time_columns = {n: s.time_column for n, s in SCHEMAS.items()}
     return source_files, read_source_table, SOURCE_SYSTEM_OF, time_columns, NATIVE_FILES_OF
 

@@ -13,9 +13,8 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 
 import dagster as dg
-from dagster._core.definitions.asset_checks.asset_check_evaluation import (
-    AssetCheckEvaluationTargetMaterializationData,  # not exported at the top level in 1.13
-)
+
+from saas_metrics.compat import AssetCheckEvaluationTargetMaterializationData
 
 
 def check_partition_windows(context: dg.AssetCheckExecutionContext) -> dict[str, tuple[dt.date, dt.date]]:

@@ -5,6 +5,7 @@ import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
 
+from saas_metrics.calendar import month_of
 from saas_metrics.config import Settings
 from saas_metrics.defs.common import (
     SINGLE_RUN,
@@ -66,7 +67,7 @@ def build_engagement_assets(settings: Settings, partitions: dg.PartitionsDefinit
         Reads product usage of M-1 and M. See docs/health.md.
         """
         months = _months(context)
-        in_window = usage["date"].dt.to_period("M").dt.to_timestamp().isin(months).to_numpy()
+        in_window = month_of(usage["date"]).isin(months).to_numpy()
         # In a backfill from the first month every row is in the window: no copy of millions of rows.
         current, previous = (usage, usage.iloc[:0]) if in_window.all() else (usage[in_window], usage[~in_window])
         return account_engagement(current, identity_links, months, previous, policy, snapshots=customer_mrr)

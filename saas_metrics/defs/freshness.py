@@ -30,8 +30,11 @@ import pandas as pd
 import sqlalchemy as sa
 
 from saas_metrics.alerts.rules import FreshnessConfig, KpiFreshness, SourceFreshness, load_rules
-from saas_metrics.config import Settings, add_months, get_settings
+from saas_metrics.calendar import add_months
+from saas_metrics.config import Settings, get_settings
 from saas_metrics.defs.resources import WarehouseResource
+from saas_metrics.sources.registry import SOURCE_SYSTEM_OF, source_files
+from saas_metrics.sources.schemas import SCHEMAS
 from saas_metrics.tables import MONTH_COLUMN
 from saas_metrics.warehouse import Warehouse
 
@@ -172,9 +175,7 @@ def _source_check(key: dg.AssetKey, table: str, system: str, time_column: str | 
     )
     def _check(context, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         current = settings or get_settings()
-        lister = list_files
-        if lister is None:
-            from saas_metrics.sources.registry import source_files as lister
+        lister = list_files or source_files
         now = utcnow()
         paths = list(lister(Path(current.sources_dir)).get(system, []))
         newest_record = newest_record_time(warehouse.warehouse, key.path[-1], time_column) if time_column else None
@@ -224,10 +225,8 @@ def build_freshness_checks(
     """
     config = load_rules(rules_file).freshness
     if system_of is None:
-        from saas_metrics.sources.registry import SOURCE_SYSTEM_OF as system_of
+        system_of = SOURCE_SYSTEM_OF
     if time_column_of is None:
-        from saas_metrics.sources.schemas import SCHEMAS
-
         time_column_of = {name: schema.time_column for name, schema in SCHEMAS.items()}
     checks = []
     for raw in raw_asset_keys:

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import dagster as dg
 from dagster import AssetCheckExecutionContext
 
-from saas_metrics.config import Settings, add_months
+from saas_metrics.calendar import add_months
+from saas_metrics.config import Settings
 from saas_metrics.defs.check_partitions import per_partition_evaluations
 from saas_metrics.defs.common import window_months
 from saas_metrics.defs.partitions import monthly_partitions

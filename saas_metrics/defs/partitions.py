@@ -12,7 +12,8 @@ import datetime as dt
 
 import dagster as dg
 
-from saas_metrics.config import Settings, add_months, first_of_month
+from saas_metrics.calendar import add_months, first_of_month
+from saas_metrics.config import Settings
 
 MONTH_FORMAT = "%Y-%m-%d"
 

@@ -14,9 +14,11 @@ from saas_metrics.defs.common import (
 )
 from saas_metrics.defs.partition_metadata import with_headlines
 from saas_metrics.defs.resources import WarehouseResource
+from saas_metrics.links import link_url
 from saas_metrics.metrics.kpi import KPI_MONTHLY, kpi_frame
 from saas_metrics.metrics.requirements import null_gaps, null_unavailable, unavailable_metrics
 from saas_metrics.quality.gaps import SOURCE_GAPS, gaps_by_month
+from saas_metrics.reports.write import write_dashboard
 from saas_metrics.sources.schemas import SCHEMAS
 from saas_metrics.warehouse import Warehouse
 from saas_metrics.warehouse.io_manager import register_table
@@ -79,9 +81,6 @@ def build_report_assets(settings: Settings, partitions: dg.PartitionsDefinition,
         the funnel, the cohort heatmap, attribution by model and channel, the at-risk list and the MRR
         forecast with its interval fan.
         Also written by `saas-metrics report --html`."""
-        from saas_metrics.links import link_url
-        from saas_metrics.reports_cli import write_dashboard
-
         path = write_dashboard(settings)
         return dg.MaterializeResult(metadata={
             "path": dg.MetadataValue.path(str(path)),

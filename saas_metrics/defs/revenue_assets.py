@@ -11,6 +11,7 @@ import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
 
+from saas_metrics.calendar import month_of, next_month
 from saas_metrics.config import Settings
 from saas_metrics.defs.common import (
     SINGLE_RUN,
@@ -147,7 +148,7 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
         first = first_paid_months(revenue_intervals).rename("first_paid_month").reset_index()
         first = first.rename(columns={"index": "customer_id"})
         paid = revenue_intervals[revenue_intervals["mrr"] > 0]
-        month_end = paid["start_at"].dt.to_period("M").dt.to_timestamp() + pd.DateOffset(months=1)
+        month_end = next_month(month_of(paid["start_at"]))
         reaches = paid["end_at"].isna() | (paid["end_at"] >= month_end)
         first_at = paid[reaches].groupby("customer_id")["start_at"].min().rename("first_paid_at")
         return first.merge(first_at, left_on="customer_id", right_index=True, how="left")

@@ -21,6 +21,12 @@ import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
 
+from saas_metrics.calendar import month_of
+from saas_metrics.compat import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    PARTITION_NAME_TAG,
+)
 from saas_metrics.config import Settings
 from saas_metrics.connectors.native import ExcludedRowsWarning
 from saas_metrics.connectors.resource import SourceSystemsResource
@@ -109,9 +115,7 @@ def place_in_months(
     lo, hi = pd.Timestamp(first), pd.Timestamp(last)
     end = hi + pd.DateOffset(months=1)
     times = frame[time_column]
-    # NumPy truncates to the month (NaT stays NaT); dt.to_period builds a Period per row, 10x slower.
-    month_starts = times.to_numpy(dtype="datetime64[ns]").astype("datetime64[M]").astype("datetime64[ns]")
-    months = pd.Series(month_starts, index=times.index)
+    months = month_of(times)
     placed = months.where((times >= lo) & (times < end))
     placed = placed.mask(times.isna(), lo)
     if now is not None:
@@ -472,12 +476,6 @@ def _run_months(context: AssetExecutionContext, partitioned: bool) -> tuple[dt.d
 
 def run_partition_range(tags: dict[str, str]) -> tuple[str, str] | None:
     """First and last partition key of a run from its tags (single partition or range); None when unpartitioned."""
-    from dagster._core.storage.tags import (
-        ASSET_PARTITION_RANGE_END_TAG,
-        ASSET_PARTITION_RANGE_START_TAG,
-        PARTITION_NAME_TAG,
-    )
-
     if ASSET_PARTITION_RANGE_START_TAG in tags and ASSET_PARTITION_RANGE_END_TAG in tags:
         return tags[ASSET_PARTITION_RANGE_START_TAG], tags[ASSET_PARTITION_RANGE_END_TAG]
     if PARTITION_NAME_TAG in tags:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from saas_metrics.calendar import month_of, month_start
 from saas_metrics.metrics import kpi
 from saas_metrics.metrics.fx import rate_on
 from saas_metrics.sources.schemas import AD_SPEND
@@ -67,7 +68,7 @@ def stage_ad_spend(ad_spend: pd.DataFrame, fx_rates: pd.DataFrame, reporting_cur
 
 
 def _month(frame: pd.DataFrame, column: str) -> pd.Series:
-    return pd.to_datetime(frame[column]).dt.to_period("M").dt.to_timestamp().astype("datetime64[ns]")
+    return month_of(frame[column])
 
 
 def ad_platform_kpis(ad_spend_staged: pd.DataFrame, months: Sequence[pd.Timestamp]) -> pd.DataFrame:
@@ -77,7 +78,7 @@ def ad_platform_kpis(ad_spend_staged: pd.DataFrame, months: Sequence[pd.Timestam
 
     Only per platform: platform_conversions are never summed across platforms.
     """
-    month_index = [kpi.month_start(m) for m in months]
+    month_index = [month_start(m) for m in months]
     frame = ad_spend_staged.assign(month=_month(ad_spend_staged, "date"))
     frame = frame[frame["month"].isin(month_index)]
     grid = pd.MultiIndex.from_product([month_index, sorted(frame["platform"].dropna().unique())], names=["month", "platform"])

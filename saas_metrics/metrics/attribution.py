@@ -47,6 +47,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from saas_metrics.calendar import month_of
 from saas_metrics.config import AcquisitionPolicy
 from saas_metrics.metrics.identity import contact_customers
 from saas_metrics.metrics.kpi import lookup
@@ -80,7 +81,7 @@ def _new_customers(new_customers: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise ValueError(f"new_customers lacks column(s) {missing}")
     out = frame[["month", "customer_id", "amount"] + (["first_paid_at"] if "first_paid_at" in frame.columns else [])].copy()
-    out["month"] = pd.to_datetime(out["month"]).dt.to_period("M").dt.to_timestamp().astype("datetime64[ns]")
+    out["month"] = month_of(out["month"])
     if out["amount"].isna().any() or (out["amount"] < 0).any():
         raise ValueError("new_customers.amount must be a non-negative number for every customer")
     return out

@@ -45,6 +45,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from saas_metrics.calendar import month_of, normalise_months
 from saas_metrics.config import AcquisitionPolicy, CostScopeLine
 from saas_metrics.metrics import kpi
 from saas_metrics.metrics.ad_spend import to_reporting
@@ -56,7 +57,7 @@ UNKNOWN = "(unknown)"
 
 
 def _month_of(values: pd.Series) -> pd.Series:
-    return pd.to_datetime(values).dt.to_period("M").dt.to_timestamp().astype("datetime64[ns]")
+    return month_of(values)
 
 
 def month_values(values: pd.Series | pd.DataFrame | None, metric: str) -> pd.Series:
@@ -166,7 +167,7 @@ def cac_kpis(
     """
     if not 0 < gross_margin <= 1:
         raise ValueError(f"gross_margin must be in (0, 1], got {gross_margin}")
-    month_index = sorted({kpi.month_start(m) for m in months})
+    month_index = normalise_months(months)
     lag = policy.cac_lag_months
 
     spend = ad_spend_staged.assign(month=_month_of(ad_spend_staged["date"]))

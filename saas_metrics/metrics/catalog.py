@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from pathlib import Path
 
 from saas_metrics.metrics import kpi
 from saas_metrics.metrics.kpi import ALL, COUNT, CURRENCY, MONTHS, RATIO, MetricDef
@@ -205,13 +206,11 @@ REVENUE_METRICS: list[MetricDef] = [
 
 def _domain_lists() -> list[MetricDef]:
     """MetricDefs of every ``saas_metrics.metrics.<domain>_catalog`` module (alphabetical)."""
-    import saas_metrics.metrics as package
-
     found: list[MetricDef] = []
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+    for info in sorted(pkgutil.iter_modules([str(Path(__file__).parent)]), key=lambda m: m.name):
         if not info.name.endswith("_catalog"):
             continue
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        module = importlib.import_module(f"{__package__}.{info.name}")
         for attr in sorted(vars(module)):
             value = getattr(module, attr)
             if attr.endswith("_METRICS") and isinstance(value, list) and all(isinstance(d, kpi.MetricDef) for d in value):

@@ -36,8 +36,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from saas_metrics.calendar import normalise_months
 from saas_metrics.metrics.kpi import COUNT, CURRENCY, wide_to_kpi
-from saas_metrics.metrics.mrr import normalise_months
 from saas_metrics.tables import Column, TableSchema, coerce_frame
 
 UNKNOWN = "unknown"

@@ -22,9 +22,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from saas_metrics.calendar import month_index, months_from_index, normalise_months
+from saas_metrics.metrics.frames import conform, empty_frame, to_schema
 from saas_metrics.metrics.kpi import safe_divide
-from saas_metrics.metrics.mrr import CUSTOMER_MRR, month_index, months_from_index, normalise_months
-from saas_metrics.metrics.revenue_intervals import conform, empty_frame, to_schema
+from saas_metrics.metrics.mrr import CUSTOMER_MRR
 from saas_metrics.tables import Column, TableSchema
 
 COHORT_RETENTION = TableSchema(

@@ -21,14 +21,10 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from saas_metrics.calendar import month_of, normalise_months
 from saas_metrics.config import AcquisitionPolicy
 from saas_metrics.metrics import kpi
-from saas_metrics.metrics.funnel import (
-    converted_within,
-    first_paid_lookup,
-    month_of,
-    provisional_by_month,
-)
+from saas_metrics.metrics.funnel import converted_within, first_paid_lookup, provisional_by_month
 from saas_metrics.metrics.identity import contact_customers
 from saas_metrics.metrics.kpi import lookup
 
@@ -65,7 +61,7 @@ def demo_kpis(
     ``contacts`` (optional) lets every contact of a customer's company count, not
     only the customer's primary contact (identity.contact_customers).
     """
-    month_index = sorted({kpi.month_start(m) for m in months})
+    month_index = normalise_months(months)
     window = policy.demo_to_paid_days
     demos = meetings[meetings["outcome"] == "completed"].copy()
     demos["start_at"] = pd.to_datetime(demos["start_at"]).astype("datetime64[ns]")

@@ -32,11 +32,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from saas_metrics.calendar import month_of, normalise_months
 from saas_metrics.metrics.ad_spend import to_reporting
 from saas_metrics.metrics.fx import month_last_day, rate_on
 from saas_metrics.metrics.growth import compound_growth, headline_series, value_months_before
 from saas_metrics.metrics.kpi import CURRENCY, MONTHS, RATIO, safe_divide, wide_to_kpi
-from saas_metrics.metrics.mrr import normalise_months
 
 FINANCE_UNITS: dict[str, str] = {
     "cash_balance": CURRENCY, "operating_expenses": CURRENCY, "net_burn": CURRENCY, "runway_months": MONTHS,
@@ -55,7 +55,7 @@ def expenses_by_month(expenses: pd.DataFrame, fx_rates: pd.DataFrame, reporting_
     if lines.empty:
         return pd.Series(dtype="float64")
     amount = to_reporting(lines["amount"], lines["currency"], lines["date"], fx_rates, reporting_currency)
-    month = pd.to_datetime(lines["date"]).dt.to_period("M").dt.to_timestamp().astype("datetime64[ns]")
+    month = month_of(lines["date"])
     return pd.Series(np.asarray(amount, dtype="float64"), index=month.to_numpy()).groupby(level=0).sum()
 
 
@@ -64,7 +64,7 @@ def cash_balance_by_month(balances: pd.DataFrame, fx_rates: pd.DataFrame, months
     """Sum over accounts of the last balance dated in M, at M's last day's rate; NaN for a month without any."""
     index = pd.DatetimeIndex(months).astype("datetime64[ns]")
     rows = balances[balances["date"].notna() & balances["balance"].notna()]
-    rows = rows.assign(month=pd.to_datetime(rows["date"]).dt.to_period("M").dt.to_timestamp().astype("datetime64[ns]"))
+    rows = rows.assign(month=month_of(rows["date"]))
     rows = rows[rows["month"].isin(index)].sort_values("date", kind="stable").drop_duplicates(["month", "account_id"], keep="last")
     if rows.empty:
         return pd.Series(np.nan, index=index)

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from saas_metrics.calendar import month_index, month_start
 from saas_metrics.config import ForecastPolicy, ForecastScenario
 from saas_metrics.metrics.forecast_pipeline import (
     DEAL_AGE_BANDS,
@@ -46,10 +47,9 @@ from saas_metrics.metrics.forecast_pipeline import (
     FunnelData,
     estimate_funnel,
 )
+from saas_metrics.metrics.frames import conform
 from saas_metrics.metrics.kpi import safe_divide
 from saas_metrics.metrics.movements import MRR_MOVEMENTS
-from saas_metrics.metrics.mrr import month_index
-from saas_metrics.metrics.revenue_intervals import conform
 
 #: Metrics the forecast produces (kpi_monthly names and meaning, per forecast month).
 FORECAST_METRICS: tuple[str, ...] = (
@@ -205,7 +205,7 @@ def estimate_assumptions(
     trials in flight at the as-of month correct the trend's new MRR (forecast_pipeline). Raises
     ValueError when the as-of month has no history.
     """
-    as_of = pd.Timestamp(as_of_month).to_period("M").to_timestamp()
+    as_of = month_start(as_of_month)
     band_starts = tuple(policy.age_bands) if policy.by_cohort_age else (0,)
     max_age = band_starts[-1]
     hist = history[history["month"] <= as_of].copy()

@@ -50,12 +50,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from saas_metrics.calendar import month_index, month_of
+from saas_metrics.metrics.frames import conform
 from saas_metrics.metrics.funnel import first_paid_lookup
 from saas_metrics.metrics.fx import rate_on
 from saas_metrics.metrics.kpi import safe_divide
-from saas_metrics.metrics.mrr import month_index
 from saas_metrics.metrics.pipeline import CLOSED_STAGES
-from saas_metrics.metrics.revenue_intervals import conform
 from saas_metrics.metrics.trials import account_customers
 from saas_metrics.sources.schemas import CRM_DEALS, PRODUCT_ACCOUNTS
 
@@ -131,8 +131,8 @@ def deal_facts(deals: pd.DataFrame | None, links: pd.DataFrame | None, fx_rates:
     company = d["company_id"].astype("object")
     return pd.DataFrame({
         "deal_id": d["deal_id"].astype(str).to_numpy(),
-        "created_month": d["created_at"].dt.to_period("M").dt.to_timestamp().astype("datetime64[ns]").to_numpy(),
-        "closed_month": d["closed_at"].where(closed).dt.to_period("M").dt.to_timestamp().astype("datetime64[ns]").to_numpy(),
+        "created_month": month_of(d["created_at"]).to_numpy(),
+        "closed_month": month_of(d["closed_at"].where(closed)).to_numpy(),
         "won": won.to_numpy(),
         "acv": d["amount"].to_numpy(dtype="float64") * rate,
         "customer_id": company.where(company.isna(), company.astype(str)).map(customer).to_numpy(),
@@ -159,8 +159,8 @@ def trial_facts(accounts: pd.DataFrame | None, links: pd.DataFrame | None, first
     converted = paid_at.notna() & keep
     return pd.DataFrame({
         "deal_id": a["account_id"].astype(str).to_numpy(),
-        "created_month": started.dt.to_period("M").dt.to_timestamp().astype("datetime64[ns]").to_numpy(),
-        "closed_month": paid_at.where(converted).dt.to_period("M").dt.to_timestamp().astype("datetime64[ns]").to_numpy(),
+        "created_month": month_of(started).to_numpy(),
+        "closed_month": month_of(paid_at.where(converted)).to_numpy(),
         "won": converted.to_numpy(),
         "acv": 1.0,
         "customer_id": customer.to_numpy(),

@@ -47,6 +47,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from saas_metrics.calendar import month_of, month_start, normalise_months
 from saas_metrics.config import AcquisitionPolicy
 from saas_metrics.metrics import kpi
 from saas_metrics.metrics.identity import contact_customers
@@ -55,14 +56,9 @@ from saas_metrics.metrics.kpi import lookup
 UNKNOWN = "(unknown)"
 
 
-def month_of(values: pd.Series) -> pd.Series:
-    """First day of each value's month (naive), NaT stays NaT."""
-    return pd.to_datetime(values).dt.to_period("M").dt.to_timestamp().astype("datetime64[ns]")
-
-
 def provisional_by_month(months: Sequence[pd.Timestamp], as_of: pd.Timestamp, window_days: int) -> pd.Series:
     """True for month M while as_of < first day of M+1 + window_days (the window is still open)."""
-    index = pd.DatetimeIndex([kpi.month_start(m) for m in months])
+    index = pd.DatetimeIndex([month_start(m) for m in months])
     closes = index + pd.offsets.MonthBegin(1) + pd.Timedelta(days=window_days)
     return pd.Series(pd.Timestamp(as_of) < closes, index=index)
 
@@ -191,7 +187,7 @@ def funnel_kpis(
 
     ``billing_customers`` (optional) adds the billing referral field to the CRM's.
     """
-    month_index = sorted({kpi.month_start(m) for m in months})
+    month_index = normalise_months(months)
     paid_at = first_paid_lookup(first_paid)
     window = policy.lead_to_customer_days
 

@@ -22,8 +22,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from saas_metrics.calendar import normalise_months
 from saas_metrics.metrics.kpi import ALL, CURRENCY, RATIO, safe_divide, wide_to_kpi
-from saas_metrics.metrics.mrr import normalise_months
 
 #: months n of each compound monthly growth rate cmgr_<n>m
 CMGR_MONTHS = (3, 6, 12)

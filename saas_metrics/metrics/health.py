@@ -50,16 +50,11 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from saas_metrics.calendar import month_of, next_month, normalise_months, previous_month
 from saas_metrics.config import EngagementPolicy
 from saas_metrics.metrics import kpi
 from saas_metrics.metrics.support import open_at_month_end, prepare_tickets, ticket_topics
-from saas_metrics.metrics.usage import (
-    month_of,
-    next_month,
-    normalise_months,
-    previous_month,
-    require_columns,
-)
+from saas_metrics.metrics.usage import require_columns
 from saas_metrics.tables import Column, TableSchema, coerce_frame
 
 COMPONENTS = ("usage_trend", "seat_utilisation", "support_burden", "nps", "billing_health")

@@ -50,17 +50,14 @@ import numpy as np
 import pandas as pd
 
 from saas_metrics.config import RevenuePolicy
+from saas_metrics.metrics.frames import canonical, conform, empty_frame, to_schema
 from saas_metrics.metrics.revenue_intervals import (
     FAR_FUTURE,
     NEVER_PAID_STATUSES,
     REVENUE_INTERVALS,
     UNPAID_INVOICE_STATUSES,
     _billing_intervals,
-    _canonical,
     build_revenue_intervals,
-    conform,
-    empty_frame,
-    to_schema,
 )
 from saas_metrics.sources import schemas as src
 
@@ -153,17 +150,17 @@ def invoice_intervals(
 ) -> pd.DataFrame:
     """Revenue intervals (mrr > 0) of ``subscriptions`` from their invoice lines (see the module docstring)."""
     reporting_currency = reporting_currency.upper()
-    subs = _canonical(subscriptions, src.BILLING_SUBSCRIPTIONS).drop_duplicates("subscription_id")
+    subs = canonical(subscriptions, src.BILLING_SUBSCRIPTIONS).drop_duplicates("subscription_id")
     lines = recurring_charge_lines(invoice_lines)
     never_paid = subs.loc[subs["status"].str.lower().isin(NEVER_PAID_STATUSES).fillna(False).astype(bool), "subscription_id"]
     lines = lines[lines["subscription_id"].isin(set(subs["subscription_id"]) - set(never_paid))]
     if lines.empty or subs.empty:
         return empty_frame(REVENUE_INTERVALS)
-    prices = _with_line_prices(_canonical(prices, src.BILLING_PRICES), lines)
+    prices = _with_line_prices(canonical(prices, src.BILLING_PRICES), lines)
     lines = _priced_lines(lines, prices)
     if lines.empty:
         return empty_frame(REVENUE_INTERVALS)
-    discounts = _canonical(discounts, src.BILLING_DISCOUNTS)
+    discounts = canonical(discounts, src.BILLING_DISCOUNTS)
     lines = _coverage(lines, subs, policy)
     # An export that itemises no discount on any line (Fivetran's invoice_line_item) leaves them to the table.
     itemised = lines["discount_ids"].notna().any() or (lines["discount_amount"].fillna(0.0) > 0).any()
@@ -171,7 +168,7 @@ def invoice_intervals(
     items = _item_versions(lines, known, recurring_charge_lines(invoice_lines, credits=True))
     paying = _paying_runs_from_lines(lines)
     return _billing_intervals(
-        _canonical(customers, src.BILLING_CUSTOMERS), prices, subs, items, src.BILLING_SUBSCRIPTION_STATUS_HISTORY.empty_frame(),
+        canonical(customers, src.BILLING_CUSTOMERS), prices, subs, items, src.BILLING_SUBSCRIPTION_STATUS_HISTORY.empty_frame(),
         discounts[discounts["discount_id"].isin(known)], src.BILLING_INVOICES.empty_frame(), policy, reporting_currency,
         paying=paying, source="invoices",
     )

@@ -7,7 +7,6 @@ where a metric is undefined (denominator 0 or inputs missing).
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
@@ -104,10 +103,6 @@ def wide_to_kpi(
     if provisional is not None:
         long["is_provisional"] = long["month"].map(provisional).fillna(False)
     return kpi_frame(long)
-
-
-def month_start(value: dt.date | pd.Timestamp | str) -> pd.Timestamp:
-    return pd.Timestamp(value).to_period("M").to_timestamp()
 
 
 from dataclasses import dataclass, field  # noqa: E402

@@ -26,9 +26,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from saas_metrics.calendar import normalise_months
 from saas_metrics.config import RevenuePolicy
 from saas_metrics.metrics.kpi import CURRENCY, MONTHS, safe_divide, wide_to_kpi
-from saas_metrics.metrics.mrr import normalise_months
 from saas_metrics.metrics.retention import annualise
 
 LTV_UNITS: dict[str, str] = {

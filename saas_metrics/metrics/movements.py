@@ -28,10 +28,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from saas_metrics.calendar import normalise_months, shift_months
 from saas_metrics.config import RevenuePolicy
+from saas_metrics.metrics.frames import conform, empty_frame, to_schema
 from saas_metrics.metrics.fx import month_last_day, rate_on
-from saas_metrics.metrics.mrr import CUSTOMER_MRR, normalise_months, shift_months
-from saas_metrics.metrics.revenue_intervals import conform, empty_frame, to_schema
+from saas_metrics.metrics.mrr import CUSTOMER_MRR
 from saas_metrics.tables import Column, TableSchema
 
 MOVEMENT_TYPES = ("new", "expansion", "contraction", "churn", "reactivation", "unchanged")

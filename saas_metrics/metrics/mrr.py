@@ -21,13 +21,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from saas_metrics.calendar import month_index, months_from_index, normalise_months
+from saas_metrics.metrics.frames import conform, empty_frame, to_schema
 from saas_metrics.metrics.fx import month_last_day, rate_on
-from saas_metrics.metrics.revenue_intervals import (
-    REVENUE_INTERVALS,
-    conform,
-    empty_frame,
-    to_schema,
-)
+from saas_metrics.metrics.revenue_intervals import REVENUE_INTERVALS
 from saas_metrics.tables import Column, TableSchema
 
 CUSTOMER_MRR = TableSchema(
@@ -47,34 +44,6 @@ CUSTOMER_MRR = TableSchema(
     time_column="month",
     key=("month", "customer_id"),
 )
-
-
-def month_index(ts: pd.Series | pd.DatetimeIndex) -> np.ndarray:
-    """Months since year 0 (year * 12 + month - 1) of each timestamp; -1 for NaT."""
-    s = pd.Series(pd.to_datetime(ts)).astype("datetime64[ns]")
-    out = (s.dt.year * 12 + s.dt.month - 1).to_numpy(dtype="float64")
-    return np.where(np.isnan(out), -1, out).astype("int64")
-
-
-def months_from_index(index: np.ndarray) -> pd.Series:
-    """Inverse of :func:`month_index`: first-of-month timestamps."""
-    idx = np.asarray(index, dtype="int64")
-    return pd.Series(pd.to_datetime({"year": idx // 12, "month": idx % 12 + 1, "day": 1})).astype("datetime64[ns]")
-
-
-def shift_months(months: pd.Series, n: int | np.ndarray) -> pd.Series:
-    """Month starts shifted by ``n`` months (vectorised; DateOffset on a Series loops per row)."""
-    out = months_from_index(month_index(months) + np.asarray(n, dtype="int64"))
-    out.index = months.index
-    return out
-
-
-def normalise_months(months: Sequence[pd.Timestamp] | pd.Series | pd.DatetimeIndex) -> list[pd.Timestamp]:
-    """Sorted, unique first-of-month timestamps; raises on a non-first day."""
-    values = pd.to_datetime(pd.Series(list(months), dtype="object")).astype("datetime64[ns]")
-    if (values.dt.day != 1).any() or (values != values.dt.normalize()).any():
-        raise ValueError(f"months must be first days of months, got {list(values[values.dt.day != 1])[:3]}")
-    return sorted(set(values))
 
 
 def active_line_months(intervals: pd.DataFrame, months: Sequence[pd.Timestamp]) -> pd.DataFrame:

@@ -16,8 +16,9 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from saas_metrics.calendar import month_of, normalise_months
 from saas_metrics.metrics import kpi
-from saas_metrics.metrics.usage import month_of, normalise_months, require_columns
+from saas_metrics.metrics.usage import require_columns
 
 PROMOTER_MIN = 9
 DETRACTOR_MAX = 6

@@ -28,11 +28,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from saas_metrics.calendar import normalise_months
 from saas_metrics.config import AcquisitionPolicy
+from saas_metrics.metrics.frames import conform
 from saas_metrics.metrics.fx import month_last_day, rate_on
 from saas_metrics.metrics.kpi import COUNT, CURRENCY, wide_to_kpi
-from saas_metrics.metrics.mrr import normalise_months
-from saas_metrics.metrics.revenue_intervals import conform
 from saas_metrics.sources.schemas import CRM_DEALS
 
 PIPELINE_UNITS: dict[str, str] = {"open_deals": COUNT, "pipeline_value": CURRENCY, "weighted_pipeline_value": CURRENCY}

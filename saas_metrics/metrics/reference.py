@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from saas_metrics.metrics.catalog import ALL_METRICS
 from saas_metrics.metrics.kpi import MetricDef
 
 DOCS_FILE = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
@@ -68,8 +69,6 @@ def render_metric_reference(defs: list[MetricDef]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Write docs/metrics.md (or the path given as the first argument)."""
-    from saas_metrics.metrics.catalog import ALL_METRICS
-
     args = sys.argv[1:] if argv is None else argv
     target = Path(args[0]) if args else DOCS_FILE
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -36,8 +36,9 @@ import numpy as np
 import pandas as pd
 
 from saas_metrics.config import RevenuePolicy
+from saas_metrics.metrics.frames import canonical, empty_frame, to_schema
 from saas_metrics.sources import schemas as src
-from saas_metrics.tables import Column, TableSchema, coerce_frame
+from saas_metrics.tables import Column, TableSchema
 
 REVENUE_INTERVALS = TableSchema(
     name="revenue_intervals",
@@ -103,20 +104,20 @@ def build_revenue_intervals(
 ) -> pd.DataFrame:
     """All revenue intervals with mrr > 0 from the billing tables and/or the periods import."""
     reporting_currency = reporting_currency.upper()
-    customers = _canonical(customers, src.BILLING_CUSTOMERS)
-    subscriptions = _canonical(subscriptions, src.BILLING_SUBSCRIPTIONS)
+    customers = canonical(customers, src.BILLING_CUSTOMERS)
+    subscriptions = canonical(subscriptions, src.BILLING_SUBSCRIPTIONS)
     billing = _billing_intervals(
         customers,
-        _canonical(prices, src.BILLING_PRICES),
+        canonical(prices, src.BILLING_PRICES),
         subscriptions,
-        _canonical(items, src.BILLING_SUBSCRIPTION_ITEMS),
-        _canonical(status_history, src.BILLING_SUBSCRIPTION_STATUS_HISTORY),
-        _canonical(discounts, src.BILLING_DISCOUNTS),
-        _canonical(invoices, src.BILLING_INVOICES),
+        canonical(items, src.BILLING_SUBSCRIPTION_ITEMS),
+        canonical(status_history, src.BILLING_SUBSCRIPTION_STATUS_HISTORY),
+        canonical(discounts, src.BILLING_DISCOUNTS),
+        canonical(invoices, src.BILLING_INVOICES),
         policy,
         reporting_currency,
     )
-    periods = _canonical(periods, src.BILLING_SUBSCRIPTION_PERIODS)
+    periods = canonical(periods, src.BILLING_SUBSCRIPTION_PERIODS)
     periods = periods[~periods["subscription_id"].isin(set(subscriptions["subscription_id"]))]
     from_periods = _period_intervals(periods, reporting_currency)
     frames = [f for f in (billing, from_periods) if len(f)]
@@ -125,63 +126,6 @@ def build_revenue_intervals(
     out = pd.concat(frames, ignore_index=True)
     out = out.sort_values(["customer_id", "subscription_id", "item_id", "start_at"], kind="stable")
     return to_schema(out, REVENUE_INTERVALS)
-
-
-_NUMPY_DTYPES = {"float": "float64", "date": "datetime64[ns]", "datetime": "datetime64[ns]"}
-_EMPTY_FRAMES: dict[str, pd.DataFrame] = {}
-
-
-def empty_frame(schema: TableSchema) -> pd.DataFrame:
-    """schema.empty_frame(), built once per schema (coercion has a fixed cost per column)."""
-    if schema.name not in _EMPTY_FRAMES:
-        _EMPTY_FRAMES[schema.name] = schema.empty_frame()
-    return _EMPTY_FRAMES[schema.name].copy()
-
-
-def conform(frame: pd.DataFrame | None, schema: TableSchema) -> pd.DataFrame:
-    """``frame`` coerced to ``schema`` (tables.coerce_frame); a frame that already has exactly the
-    schema's columns with numeric/datetime dtypes in place is returned as is (no copy of data)."""
-    if frame is None or (len(frame) == 0 and len(frame.columns) == 0):
-        return empty_frame(schema)
-    if list(frame.columns) == schema.column_names and all(
-        str(frame[c.name].dtype) == _NUMPY_DTYPES[c.type] for c in schema.columns if c.type in _NUMPY_DTYPES
-    ):
-        return frame.reset_index(drop=True)
-    if len(frame) == 0:
-        return empty_frame(schema)
-    return coerce_frame(frame, schema)
-
-
-def to_schema(frame: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
-    """Output frame with exactly the schema's columns and dtypes, like tables.coerce_frame but
-    without a Python call per value (the metric functions already produce typed columns)."""
-    out = {}
-    for col in schema.columns:
-        if col.name not in frame.columns:
-            return coerce_frame(frame, schema)
-        series = frame[col.name]
-        if col.type == "str":
-            if pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty"):
-                out[col.name] = series.astype(object).where(series.notna(), None)
-            else:
-                return coerce_frame(frame, schema)
-        elif col.type == "float":
-            out[col.name] = series.astype("float64")
-        elif col.type == "int":
-            out[col.name] = series.astype("Int64")
-        elif col.type in ("date", "datetime") and str(series.dtype) == "datetime64[ns]":
-            out[col.name] = series
-        else:
-            return coerce_frame(frame, schema)
-    return pd.DataFrame(out).reset_index(drop=True)
-
-
-def _canonical(frame: pd.DataFrame | None, schema: TableSchema) -> pd.DataFrame:
-    if frame is not None and len(frame):
-        missing = [c.name for c in schema.columns if not c.nullable and c.name not in frame.columns]
-        if missing:
-            raise ValueError(f"{schema.name}: missing required column(s) {missing}")
-    return conform(frame, schema)
 
 
 def _period_intervals(periods: pd.DataFrame, reporting_currency: str) -> pd.DataFrame:

@@ -24,6 +24,14 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from saas_metrics.calendar import (
+    month_index,
+    month_of,
+    months_from_index,
+    normalise_months,
+    shift_months,
+)
+from saas_metrics.metrics.frames import conform
 from saas_metrics.metrics.fx import month_last_day, rate_on
 from saas_metrics.metrics.kpi import (
     ALL,
@@ -35,15 +43,9 @@ from saas_metrics.metrics.kpi import (
     wide_to_kpi,
 )
 from saas_metrics.metrics.movements import MRR_MOVEMENTS
-from saas_metrics.metrics.mrr import (
-    CUSTOMER_MRR,
-    month_index,
-    months_from_index,
-    normalise_months,
-    shift_months,
-)
+from saas_metrics.metrics.mrr import CUSTOMER_MRR
 from saas_metrics.metrics.retention import RETENTION_UNITS, retention_rates
-from saas_metrics.metrics.revenue_intervals import REVENUE_INTERVALS, conform
+from saas_metrics.metrics.revenue_intervals import REVENUE_INTERVALS
 from saas_metrics.sources.schemas import (
     BILLING_PAYMENTS,
     BILLING_REFUNDS,
@@ -290,7 +292,7 @@ def cash_kpis(
     def converted(frame: pd.DataFrame | None, schema: TableSchema) -> pd.Series:
         f = conform(frame, schema)
         f = f[(f["status"].str.lower() == "succeeded").fillna(False) & f["created_at"].notna()]
-        f = f.assign(month=f["created_at"].dt.to_period("M").dt.to_timestamp().astype("datetime64[ns]"))
+        f = f.assign(month=month_of(f["created_at"]))
         f = f[f["month"].isin(index)]
         if f.empty:
             return pd.Series(0.0, index=index)
@@ -328,7 +330,7 @@ def acv_kpis(
         nc.index = pd.to_datetime(nc.index).astype("datetime64[ns]")
         acv = safe_divide(12.0 * nm.reindex(index), nc.reindex(index))
     else:
-        month = with_amount["closed_at"].dt.to_period("M").dt.to_timestamp().astype("datetime64[ns]")
+        month = month_of(with_amount["closed_at"])
         amounts = with_amount[month.isin(index).to_numpy()]
         month = month[month.isin(index)]
         if amounts.empty:

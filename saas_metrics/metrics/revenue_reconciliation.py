@@ -19,8 +19,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from saas_metrics.metrics.mrr import active_line_months, months_from_index
-from saas_metrics.metrics.revenue_intervals import REVENUE_INTERVALS, conform, to_schema
+from saas_metrics.calendar import month_start, months_from_index
+from saas_metrics.metrics.frames import conform, to_schema
+from saas_metrics.metrics.mrr import active_line_months
+from saas_metrics.metrics.revenue_intervals import REVENUE_INTERVALS
 from saas_metrics.tables import Column, TableSchema
 
 #: Differences below this (reporting currency) are rounding, not disagreement.
@@ -48,7 +50,7 @@ def month_ends(by_subscriptions: pd.DataFrame, by_invoices: pd.DataFrame, last_m
     starts = pd.concat([conform(f, REVENUE_INTERVALS)["start_at"] for f in (by_subscriptions, by_invoices)])
     if starts.dropna().empty:
         return []
-    first = starts.min().to_period("M").to_timestamp()
+    first = month_start(starts.min())
     return list(pd.date_range(first, last_month, freq="MS"))
 
 

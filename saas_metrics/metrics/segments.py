@@ -19,11 +19,12 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from saas_metrics.calendar import shift_months
+from saas_metrics.metrics.frames import conform
 from saas_metrics.metrics.kpi import kpi_frame, wide_to_kpi
 from saas_metrics.metrics.movements import MRR_MOVEMENTS
-from saas_metrics.metrics.mrr import CUSTOMER_MRR, shift_months
+from saas_metrics.metrics.mrr import CUSTOMER_MRR
 from saas_metrics.metrics.retention import RETENTION_UNITS
-from saas_metrics.metrics.revenue_intervals import conform
 from saas_metrics.metrics.revenue_kpis import (
     REVENUE_UNITS,
     movement_totals,

@@ -31,8 +31,9 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from saas_metrics.calendar import month_of, next_month, normalise_months
 from saas_metrics.metrics import kpi
-from saas_metrics.metrics.usage import month_of, next_month, normalise_months, require_columns
+from saas_metrics.metrics.usage import require_columns
 from saas_metrics.sources.schemas import TICKET_PRIORITIES
 from saas_metrics.tables import Column, TableSchema, coerce_frame
 

@@ -24,14 +24,10 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from saas_metrics.calendar import month_of, normalise_months
 from saas_metrics.config import AcquisitionPolicy
 from saas_metrics.metrics import kpi
-from saas_metrics.metrics.funnel import (
-    converted_within,
-    first_paid_lookup,
-    month_of,
-    provisional_by_month,
-)
+from saas_metrics.metrics.funnel import converted_within, first_paid_lookup, provisional_by_month
 from saas_metrics.metrics.kpi import lookup
 
 
@@ -53,7 +49,7 @@ def trial_kpis(
     policy: AcquisitionPolicy,
 ) -> pd.DataFrame:
     """kpi_monthly rows of the trial funnel for each month in ``months`` (module docstring)."""
-    month_index = sorted({kpi.month_start(m) for m in months})
+    month_index = normalise_months(months)
     window = policy.trial_to_paid_days
 
     requests = form_submissions[form_submissions["form_type"] == "free_trial"].copy()

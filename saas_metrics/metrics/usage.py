@@ -29,6 +29,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from saas_metrics.calendar import month_of, normalise_months, previous_month
 from saas_metrics.config import EngagementPolicy
 from saas_metrics.metrics import kpi
 from saas_metrics.tables import Column, TableSchema, coerce_frame
@@ -83,27 +84,6 @@ def require_columns(frame: pd.DataFrame, columns: Iterable[str], name: str) -> N
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"{name} is missing column(s) {missing}; it has {list(frame.columns)}")
-
-
-def normalise_months(months: Iterable[object]) -> list[pd.Timestamp]:
-    """Sorted, distinct first-of-month Timestamps."""
-    return sorted({kpi.month_start(m) for m in months})
-
-
-def month_of(values: pd.Series) -> pd.Series:
-    """First day of the month of each timestamp (naive)."""
-    stamps = pd.to_datetime(values)
-    return stamps.dt.to_period("M").dt.to_timestamp().astype("datetime64[ns]")
-
-
-def previous_month(month: pd.Timestamp) -> pd.Timestamp:
-    return month - pd.offsets.MonthBegin(1)
-
-
-def next_month(month: pd.Timestamp | pd.Series) -> pd.Timestamp | pd.Series:
-    """The first day of the month after ``month`` (a first-of-month Timestamp, or a Series of them:
-    vectorised, where ``Series.map`` called the offset once per row)."""
-    return month + pd.offsets.MonthBegin(1)
 
 
 def account_customer_map(links: pd.DataFrame) -> pd.DataFrame:

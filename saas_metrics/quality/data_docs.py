@@ -15,11 +15,11 @@ import html
 import json
 import os
 from collections.abc import Iterable
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from saas_metrics.atomic import write_text_atomically
+from saas_metrics.compat import share_compiled_gx_templates
 from saas_metrics.quality.offline_docs import OFFLINE_VERSION, localise_site
 
 if TYPE_CHECKING:
@@ -46,39 +46,6 @@ def validation_fingerprint(outcome: ValidationOutcome) -> str:
         ],
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
-
-
-class _MemoryBytecodeCache:
-    """Jinja bytecode kept in memory, keyed by template name and source checksum (Jinja's own key)."""
-
-    def __init__(self) -> None:
-        self._code: dict[str, bytes] = {}
-
-    def load_bytecode(self, bucket: Any) -> None:
-        code = self._code.get(bucket.key)
-        if code is not None:
-            bucket.bytecode_from_string(code)
-
-    def dump_bytecode(self, bucket: Any) -> None:
-        self._code[bucket.key] = bucket.bytecode_to_string()
-
-
-@cache
-def _share_compiled_templates() -> None:
-    """GX builds a new Jinja environment for every page it renders, so it compiled its templates
-    again for every table (0.2-0.4 s of a 0.3-0.5 s page). Its views now share one bytecode cache:
-    each template is compiled once per process. Rendering itself is unchanged."""
-    import jinja2
-    from great_expectations.render.view.view import DefaultJinjaView
-
-    shared = type("SharedBytecodeCache", (_MemoryBytecodeCache, jinja2.BytecodeCache), {})()
-    original_init = DefaultJinjaView.__init__
-
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        original_init(self, *args, **kwargs)
-        self.env.bytecode_cache = shared
-
-    DefaultJinjaView.__init__ = __init__  # type: ignore[method-assign]
 
 
 def _escaped(value: Any) -> Any:
@@ -111,7 +78,7 @@ def escaped_result(result: Any) -> Any:
 
 def _build_table_site(outcome: ValidationOutcome, site_dir: Path) -> Path:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    _share_compiled_templates()
+    share_compiled_gx_templates()
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.base import ProgressBarsConfig

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from saas_metrics.calendar import month_start, normalise_months
 from saas_metrics.quality.outcomes import CheckOutcome
 
 CENT_TOLERANCE = 0.005
@@ -41,10 +42,6 @@ def _outcome(name: str, passed: bool, blocking: bool, description: str, metadata
     )
 
 
-def _month_key(value: Any) -> pd.Timestamp:
-    return pd.Timestamp(value).to_period("M").to_timestamp()
-
-
 def _headline_wide(kpis: pd.DataFrame, metrics: Iterable[str]) -> pd.DataFrame:
     """Wide month x metric frame of the segment 'all' rows of a kpi_monthly frame."""
     rows = kpis
@@ -70,7 +67,7 @@ def check_bridge(kpis_or_frame: pd.DataFrame, *, name: str = "mrr_bridge", block
     missing = [c for c in ("month", "mrr") if c not in frame.columns]
     if missing:
         raise ValueError(f"check_bridge needs columns month and mrr; missing {missing}")
-    frame = frame.assign(month=frame["month"].map(_month_key)).sort_values("month")
+    frame = frame.assign(month=frame["month"].map(month_start)).sort_values("month")
     by_month = frame.set_index("month")
     movements = by_month.reindex(columns=list(BRIDGE_COLUMNS[1:])).astype("float64").fillna(0.0)
     failures: list[dict[str, Any]] = []
@@ -121,7 +118,7 @@ def check_one_movement_per_customer_month(
     if not unknown.empty:
         problems.append(f"{len(unknown)} rows with an unknown movement ({sorted(set(map(str, unknown)))[:MAX_LISTED]})")
     sample = [
-        {"month": _month_key(m).date().isoformat(), "customer_id": str(c)}
+        {"month": month_start(m).date().isoformat(), "customer_id": str(c)}
         for m, c in duplicates.head(MAX_LISTED).itertuples(index=False)
     ]
     return _outcome(
@@ -177,7 +174,7 @@ def check_rate_bounds(kpi_rows: pd.DataFrame, *, name: str = "kpi_rate_bounds", 
             violations.append(
                 {
                     "metric": str(metric),
-                    "month": _month_key(row["month"]).date().isoformat() if "month" in row else None,
+                    "month": month_start(row["month"]).date().isoformat() if "month" in row else None,
                     "segment": f"{row.get('segment', 'all')}={row.get('segment_value', 'all')}",
                     "value": float(row["value"]),
                     "bounds": [low, high],
@@ -203,12 +200,12 @@ def check_kpi_completeness(
 ) -> CheckOutcome:
     """Every required metric has a headline row (segment all / all) for every month.
     A row whose value is NaN (undefined ratio) counts as present."""
-    months_list = sorted({_month_key(m) for m in months})
+    months_list = normalise_months(months)
     metrics = list(dict.fromkeys(required_metrics))
     headline = kpi
     if "segment" in kpi.columns:
         headline = kpi[(kpi["segment"] == "all") & (kpi["segment_value"] == "all")]
-    present = set(zip(headline["month"].map(_month_key), headline["metric"].astype(str), strict=True))
+    present = set(zip(headline["month"].map(month_start), headline["metric"].astype(str), strict=True))
     gaps = [(m, metric) for m in months_list for metric in metrics if (m, metric) not in present]
     passed = not gaps
     sample = [{"month": m.date().isoformat(), "metric": metric} for m, metric in gaps[:MAX_LISTED]]

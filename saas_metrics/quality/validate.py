@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from saas_metrics.config import DATA_DIR, QualityPolicy, add_months, first_of_month
+from saas_metrics.calendar import add_months, first_of_month, month_of
+from saas_metrics.config import DATA_DIR, QualityPolicy
 from saas_metrics.quality.outcomes import CheckOutcome, ExpectationResult
 from saas_metrics.quality.quarantine import (
     QUARANTINE_COLUMN,
@@ -511,7 +512,7 @@ def _row_months(typed: pd.DataFrame, rules: TableRules, ctx: ValidationContext, 
         return pd.Series(fallback, index=rows)
     times = typed.loc[rows, rules.time_column]
     inside = (times >= pd.Timestamp(ctx.window_start)) & (times < pd.Timestamp(ctx.window_end))
-    return times.dt.to_period("M").dt.to_timestamp().where(inside, fallback)
+    return month_of(times).where(inside, fallback)
 
 
 def _annotate(typed: pd.DataFrame, violations: list[_Violation]) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from saas_metrics.calendar import add_months, first_of_month
 from saas_metrics.metrics.attribution import ATTRIBUTION_CREDITS
 from saas_metrics.metrics.forecast_backtest import FORECAST_BACKTEST, KPI_FORECAST
 from saas_metrics.metrics.kpi import ALL, KPI_MONTHLY
@@ -182,10 +183,8 @@ def _window(warehouse: Any, months: int) -> tuple[dt.date, dt.date] | None:
         last = conn.execute(sa.text(f'SELECT MAX(month) FROM "{KPI_MONTHLY.name}"')).scalar_one()
     if last is None:
         return None
-    last_month = pd.Timestamp(last).to_period("M")
-    start = (last_month - (months - 1)).to_timestamp().date()
-    end = (last_month + 1).to_timestamp().date()
-    return start, end
+    last_month = first_of_month(pd.Timestamp(last).to_pydatetime())
+    return add_months(last_month, -(months - 1)), add_months(last_month, 1)
 
 
 def _read_detail(warehouse: Any, schema: TableSchema, window: tuple[dt.date, dt.date]) -> pd.DataFrame:

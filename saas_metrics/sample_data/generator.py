@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from saas_metrics.config import add_months as add_months_date
-from saas_metrics.config import first_of_month, last_complete_month
+from saas_metrics.calendar import add_months as add_months_date
+from saas_metrics.calendar import first_of_month, last_complete_month
 from saas_metrics.sample_data import billing_export as bx
 from saas_metrics.sample_data.ads_sim import simulate_ads
 from saas_metrics.sample_data.billing_sim import BillingRecords, simulate_billing

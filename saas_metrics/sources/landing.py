@@ -33,8 +33,10 @@ from typing import Any
 import pandas as pd
 
 from saas_metrics.sources.drift import MissingColumnsWarning
+from saas_metrics.sources.files import SourceFileMissing
 from saas_metrics.sources.registry import input_files, read_source_table
 from saas_metrics.sources.schemas import SCHEMAS
+from saas_metrics.tables import coerce_frame
 
 logger = logging.getLogger(__name__)
 
@@ -129,8 +131,6 @@ def _notice(message: Warning | str, category: type[Warning]) -> dict[str, Any]:
 
 def _replay(notices: list[dict[str, Any]]) -> None:
     categories = {"UserWarning": UserWarning}
-    from saas_metrics.sources.files import SourceFileMissing
-
     categories[SourceFileMissing.__name__] = SourceFileMissing
     for notice in notices:
         if "missing_columns" in notice:
@@ -195,8 +195,6 @@ def _read_cached(data: Path, meta: Path, table: str, window: tuple[dt.date, dt.d
 
 def _typed_like_source(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     """Parquet gives back the canonical dtypes; coerce once more so an empty selection is typed too."""
-    from saas_metrics.tables import coerce_frame
-
     return coerce_frame(frame, SCHEMAS[table]).reset_index(drop=True)
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from saas_metrics.calendar import month_start
 from saas_metrics.sources import ads, billing, crm, exports, finance, fx, product, support, web
 from saas_metrics.sources.schemas import SCHEMAS
 
@@ -101,10 +102,6 @@ if set(READERS) != set(SCHEMAS):  # pragma: no cover - guards the registry again
     raise RuntimeError(f"source registry and schemas disagree: {sorted(set(READERS) ^ set(SCHEMAS))}")
 
 
-def _month_start(value: dt.date | None) -> pd.Timestamp | None:
-    return None if value is None else pd.Timestamp(value.year, value.month, 1)
-
-
 def read_source_table(table: str, sources_dir: Path, start: dt.date | None = None, end: dt.date | None = None, *,
                       include_unplaced: bool = False) -> pd.DataFrame:
     """The canonical ``table`` read from ``sources_dir``, restricted to ``[start, end)`` by its time column
@@ -120,7 +117,7 @@ def read_source_table(table: str, sources_dir: Path, start: dt.date | None = Non
         return frame
     times = frame[time_column]
     keep = pd.Series(True, index=frame.index)
-    lower, upper = _month_start(start), _month_start(end)
+    lower, upper = (None if value is None else month_start(value) for value in (start, end))
     if lower is not None:
         keep &= times >= lower
     if upper is not None:

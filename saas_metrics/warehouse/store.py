@@ -31,7 +31,7 @@ import pyarrow.csv as pa_csv
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from saas_metrics.tables import MONTH_COLUMN, TableSchema, coerce_frame
+from saas_metrics.tables import MONTH_COLUMN, Column, TableSchema, coerce_frame
 from saas_metrics.warehouse import checkpoint
 
 _SQL_TYPES: dict[str, sa.types.TypeEngine] = {
@@ -109,8 +109,6 @@ class Warehouse:
         """The schema as stored: partitioned tables get the ``month`` column first."""
         if not partitioned or MONTH_COLUMN in schema.column_names:
             return schema
-        from saas_metrics.tables import Column
-
         return TableSchema(
             name=schema.name,
             columns=(Column(MONTH_COLUMN, "date", "partition month"), *schema.columns),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from saas_metrics.cli import main
+from saas_metrics.cli.app import main
 from saas_metrics.metrics.kpi import KPI_MONTHLY, kpi_frame
 from saas_metrics.warehouse import Warehouse
 
@@ -104,7 +104,7 @@ def test_run_outside_the_partitions_is_refused(monkeypatch: pytest.MonkeyPatch, 
 
 
 def test_formatting_helpers() -> None:
-    from saas_metrics.cli_report import format_value
+    from saas_metrics.cli.report import format_value
 
     assert format_value(0.0512, "ratio") == "5.1 %"
     assert format_value(21000.0, "currency") == "21,000"
@@ -113,7 +113,7 @@ def test_formatting_helpers() -> None:
 
 
 def test_run_never_generates_sample_data_into_a_users_folder(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    from saas_metrics.cli import _has_source_files
+    from saas_metrics.cli.app import _has_source_files
 
     mine = tmp_path / "mine"
     mine.mkdir()

@@ -8,8 +8,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from saas_metrics.cli_errors import MAX_MESSAGE, describe_exception
-from saas_metrics.config import first_of_month
+from saas_metrics.calendar import first_of_month
+from saas_metrics.errors import MAX_MESSAGE, describe_exception
 from saas_metrics.runner import RunOutcome, summarise
 from saas_metrics_tests.cli.test_cli import run_cli
 
@@ -17,7 +17,7 @@ TAGS = {"dagster/asset_partition_range_start": "2025-01-01", "dagster/asset_part
 
 
 def bad_month() -> dt.date:
-    return first_of_month("2025-13")  # raises inside saas_metrics/config.py
+    return first_of_month("2025-13")  # raises inside saas_metrics/calendar.py
 
 
 def test_a_failed_step_is_summarised_by_its_root_cause() -> None:
@@ -37,7 +37,7 @@ def test_a_failed_step_is_summarised_by_its_root_cause() -> None:
     step, _, rest = outcome.error.partition(": ")
     if step == "raw_ad_spend":
         assert rest.startswith("ValueError: month must be in 1..12")
-        assert rest.endswith(f"(at saas_metrics/config.py:{first_of_month.__code__.co_firstlineno + 3} in first_of_month)")
+        assert rest.endswith(f"(at saas_metrics/calendar.py:{first_of_month.__code__.co_firstlineno + 3} in first_of_month)")
     else:
         assert rest.startswith("KeyError: 'usage'") and "in raw_product_usage)" in rest
 
@@ -51,7 +51,7 @@ def test_exceptions_show_their_cause_on_a_second_line() -> None:
     except RuntimeError as exc:
         lines = describe_exception(exc)
     assert lines[0] == 'RuntimeError: Error occurred while executing op "raw_ad_spend":'
-    assert lines[1].startswith("cause: ValueError: month must be in 1..12 (at saas_metrics/config.py:")
+    assert lines[1].startswith("cause: ValueError: month must be in 1..12 (at saas_metrics/calendar.py:")
     assert lines[1].endswith(" in first_of_month)")
     assert describe_exception(KeyError("x")) == ["KeyError: 'x'"]
     long = describe_exception(ValueError("v" * 1000))[0]
@@ -66,12 +66,12 @@ def test_cli_prints_the_cause_of_an_unexpected_error(monkeypatch: pytest.MonkeyP
         except ValueError as exc:
             raise RuntimeError("[report] failed") from exc
 
-    monkeypatch.setattr("saas_metrics.cli_report.print_report", explode)
+    monkeypatch.setattr("saas_metrics.cli.report.print_report", explode)
     monkeypatch.setenv("SAAS_METRICS_WAREHOUSE_URL", f"sqlite:///{tmp_path / 'w.db'}")
     assert run_cli(monkeypatch, "report") == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0] == "error: RuntimeError: [report] failed"  # square brackets printed, not taken as markup
-    assert err[1].strip().startswith("cause: ValueError: month must be in 1..12 (at saas_metrics/config.py:")
+    assert err[1].strip().startswith("cause: ValueError: month must be in 1..12 (at saas_metrics/calendar.py:")
     assert err[2].startswith("hint: run with SAAS_METRICS_DEBUG=1") and len(err) == 3
 
 
@@ -81,7 +81,7 @@ def test_cli_run_failure_names_the_step_and_cause(monkeypatch: pytest.MonkeyPatc
                         steps_failed=["raw_ad_spend", "raw_product_usage"],
                         error="raw_ad_spend: AttributeError: 'NaTType' object has no attribute 'normalize' "
                               "(at saas_metrics/quality/validate.py:88 in coerce)")
-    monkeypatch.setattr("saas_metrics.cli_progress.run_with_progress", lambda *args: failed)
+    monkeypatch.setattr("saas_metrics.cli.progress.run_with_progress", lambda *args: failed)
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     (tmp_path / "src").mkdir()
     for name, value in (("SOURCES_DIR", str(tmp_path / "src")), ("WAREHOUSE_URL", f"sqlite:///{tmp_path / 'w.db'}"),
@@ -96,7 +96,7 @@ def test_cli_run_failure_names_the_step_and_cause(monkeypatch: pytest.MonkeyPatc
 def test_a_framework_error_keeps_its_announced_list_and_no_framework_frame() -> None:
     from dagster._utils.error import SerializableErrorInfo
 
-    from saas_metrics.cli_errors import describe_error_info
+    from saas_metrics.errors import describe_error_info
 
     error = SerializableErrorInfo(
         message="dagster._core.errors.DagsterAssetCheckFailedError: 1 blocking asset check failed with ERROR severity:\n"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 from rich.console import Console
 
-from saas_metrics.cli_report import print_forecast
+from saas_metrics.cli.report import print_forecast
 from saas_metrics.config import Settings
 from saas_metrics.metrics.forecast_backtest import (
     FORECAST_ASSUMPTIONS,

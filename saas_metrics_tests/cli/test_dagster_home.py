@@ -23,7 +23,7 @@ def _first_run(home: str, go: mp.Event, results: mp.Queue) -> None:
 
     os.environ["DAGSTER_HOME"] = home
     try:
-        from saas_metrics.cli import _dagster_home
+        from saas_metrics.cli.app import _dagster_home
 
         go.wait(30)
         _dagster_home()

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from saas_metrics.config import PROJECT_ROOT, add_months, last_complete_month
+from saas_metrics.calendar import add_months, last_complete_month
+from saas_metrics.config import PROJECT_ROOT
 
 README = PROJECT_ROOT / "README.md"
 BIN = Path(sys.executable).parent

@@ -12,10 +12,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from saas_metrics.calendar import month_of
 from saas_metrics.config import AcquisitionPolicy
 from saas_metrics.defs.acquisition_assets import activation_crossings
 from saas_metrics.defs.source_assets import stg_storage_schema
-from saas_metrics.metrics.funnel import _pqls, first_reached, month_of
+from saas_metrics.metrics.funnel import _pqls, first_reached
 from saas_metrics.warehouse import Warehouse, store
 
 EVENT = "report_created"

@@ -25,7 +25,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from saas_metrics.config import add_months, last_complete_month
+from saas_metrics.calendar import add_months, last_complete_month
 from saas_metrics.defs.source_assets import (
     REFERENCES,
     place_in_months,

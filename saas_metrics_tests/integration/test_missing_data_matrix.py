@@ -131,7 +131,7 @@ def test_a_file_gone_since_an_earlier_run_is_null_not_zero(company: Path, comple
     NULL (not the lower sum of the other platforms), a WARN check and one CLI line say so, and runs
     of every month keep them NULL while it is gone; with the file back, the figures of the first run
     return."""
-    from saas_metrics.cli_report import run_notes
+    from saas_metrics.cli.report import run_notes
     from saas_metrics.quality.gaps import SOURCE_GAPS
     from saas_metrics_tests.integration.test_metric_checks import check_evaluations
 

@@ -8,7 +8,7 @@ import weakref
 
 import dagster as dg
 
-from saas_metrics.runner import execute_without_output_capture
+from saas_metrics.compat import execute_without_output_capture
 
 
 class Payload:

@@ -8,7 +8,8 @@ from pathlib import Path
 import dagster as dg
 
 from saas_metrics.definitions import build_definitions
-from saas_metrics.runner import JOB_NAME, materialise
+from saas_metrics.defs.jobs import JOB_NAME
+from saas_metrics.runner import materialise
 from saas_metrics_tests.conftest import END_MONTH
 from saas_metrics_tests.integration.helpers import make_settings, run_months
 

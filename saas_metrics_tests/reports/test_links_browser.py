@@ -8,16 +8,13 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 
+from saas_metrics.compat import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from saas_metrics.config import get_settings
 from saas_metrics.definitions import build_definitions
+from saas_metrics.defs.jobs import JOB_NAME
 from saas_metrics.defs.partitions import partition_key
 from saas_metrics.docs_server import serve_in_background
-from saas_metrics.runner import JOB_NAME
 from saas_metrics_tests.conftest import END_MONTH
 from saas_metrics_tests.integration.helpers import make_settings
 from saas_metrics_tests.reports.test_dashboard_browser import (

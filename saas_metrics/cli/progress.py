@@ -9,14 +9,15 @@ import dagster as dg
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from saas_metrics.cli.report import run_notes
 from saas_metrics.config import Settings
+from saas_metrics.definitions import build_definitions
+from saas_metrics.defs.jobs import JOB_NAME
 from saas_metrics.redaction import redact
-from saas_metrics.runner import JOB_NAME, RunOutcome, materialise
+from saas_metrics.runner import RunOutcome, materialise
 
 
 def run_with_progress(settings: Settings, start: dt.date, end: dt.date, console: Console) -> RunOutcome:
-    from saas_metrics.definitions import build_definitions
-
     defs = build_definitions(settings)
     job = defs.resolve_job_def(JOB_NAME)
     total = len(job.graph.node_dict)
@@ -50,8 +51,6 @@ def run_with_progress(settings: Settings, start: dt.date, end: dt.date, console:
     for asset, check, severity in failed:
         colour = "red" if severity == "ERROR" else "yellow"
         console.print(f"  [{colour}]{severity}[/{colour}] {asset} / {check}")
-    from saas_metrics.cli_report import run_notes
-
     for note in run_notes(settings, outcome.run_id):
         console.print(note, style="yellow", markup=False, highlight=False)
     return outcome

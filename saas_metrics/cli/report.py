@@ -12,12 +12,18 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from saas_metrics.config import Settings, add_months
+from saas_metrics.alerts.evaluate import evaluate_kpi_rules
+from saas_metrics.alerts.rules import KpiChangeRule, KpiThresholdRule, load_rules
+from saas_metrics.calendar import add_months
+from saas_metrics.cli.errors import CliError
+from saas_metrics.config import Settings
 from saas_metrics.metrics.kpi import KPI_MONTHLY, MULTIPLES
 from saas_metrics.metrics.requirements import metrics_fed_by
 from saas_metrics.quality.accounting import SOURCE_ROW_ACCOUNTING
 from saas_metrics.quality.gaps import SOURCE_GAPS
 from saas_metrics.redaction import redact
+from saas_metrics.reports.data import latest_forecast
+from saas_metrics.reports.write import write_dashboard
 from saas_metrics.tables import TableSchema
 from saas_metrics.warehouse import Warehouse
 
@@ -75,8 +81,6 @@ def load_headline(settings: Settings, start: dt.date | None, end: dt.date | None
     provisional (the month, or the metric's conversion window, has not closed)."""
     wh = Warehouse(settings.warehouse_url)
     if not wh.has_table(KPI_MONTHLY.name):
-        from saas_metrics.cli import CliError
-
         raise CliError(f"no kpi_monthly table in {redact(settings.warehouse_url)}", "run `saas-metrics run` (or make run) first")
     kpi = wh.read(KPI_MONTHLY)
     kpi = kpi[(kpi["segment"] == "all") & (kpi["segment_value"] == "all")]
@@ -161,17 +165,12 @@ def print_report(settings: Settings, start: dt.date | None, end: dt.date | None,
     print_forecast(settings, add_months(months[-1].date(), 1), console)
     print_row_accounting(settings, console)
     if html:
-        from saas_metrics.reports_cli import write_dashboard
-
         path = write_dashboard(settings)
         console.print(f"dashboard: {path}")
 
 
 def _alerting_cells(settings: Settings, wide: pd.DataFrame, months: list[pd.Timestamp]) -> set[tuple[str, pd.Timestamp]]:
     """(metric, month) cells that a kpi alert rule (threshold or month-over-month) would flag."""
-    from saas_metrics.alerts.evaluate import evaluate_kpi_rules
-    from saas_metrics.alerts.rules import KpiChangeRule, KpiThresholdRule, load_rules
-
     rules = [r for r in load_rules(settings.alert_rules_file).rules if isinstance(r, KpiThresholdRule | KpiChangeRule)]
     long = wide.drop(columns="unit").reset_index().melt(id_vars="metric", var_name="month", value_name="value")
     provisional = wide.attrs.get("provisional", set())
@@ -189,8 +188,6 @@ FORECAST_COLUMNS = (("mrr", "MRR"), ("arr", "ARR"), ("customers", "cust"), ("nrr
 def print_forecast(settings: Settings, before: dt.date, console: Console) -> None:
     """The latest forecast made before ``before``: base case with its interval, the scenarios' MRR,
     and the backtest MAPE of MRR beside the naive baselines (the forecast is never shown without it)."""
-    from saas_metrics.reports.data import latest_forecast
-
     forecast, backtest = latest_forecast(Warehouse(settings.warehouse_url), before)
     if forecast.empty:
         return

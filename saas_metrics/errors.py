@@ -1,6 +1,7 @@
-"""Failures in one or two lines: the underlying cause and where in our code it
-was raised, not a wrapper's "Error occurred while executing op ...:" whose
-cause Dagster keeps in a chain."""
+"""Failures in one or two lines: the underlying cause and where in our code it was
+raised, not a wrapper's "Error occurred while executing op ...:" whose cause Dagster
+keeps in a chain. Used by the runner (a failed step of a run) and by the command
+(an unexpected exception)."""
 
 from __future__ import annotations
 

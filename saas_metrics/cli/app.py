@@ -11,35 +11,39 @@ Settings options (``--sources-dir``, ``--warehouse-url``, ``--start-month``,
 ``--end-month``, ``--reporting-currency``) override the environment for this
 command. Errors print one line and a hint, and exit with status 1; no output shows a
 password or token (saas_metrics/redaction.py).
+
+The command implementations live beside this module: ``progress.py`` (the run's
+progress display), ``report.py`` (the KPI tables) and ``errors.py`` (errors the user can fix).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from saas_metrics.config import DATA_DIR, Settings, first_of_month, get_settings
+from saas_metrics.calendar import add_months, first_of_month
+from saas_metrics.cli.errors import CliError
+from saas_metrics.config import DATA_DIR, PROJECT_ROOT, Settings, get_settings
+from saas_metrics.dagster_home import prepare_dagster_home
+from saas_metrics.docs_server import serve_in_background
+from saas_metrics.errors import describe_exception
+from saas_metrics.links import data_docs_root
 from saas_metrics.redaction import redact
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Validated monthly SaaS metrics on Dagster.")
 # Reports are wide: never squeeze them to 80 columns when the output is a pipe or a log.
 console = Console(width=None if sys.stdout.isatty() else 150)
 err_console = Console(stderr=True)
-
-
-class CliError(Exception):
-    """An error the user can fix: printed as one line plus a hint."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.hint = hint
 
 
 def _month(value: str | None) -> dt.date | None:
@@ -83,8 +87,6 @@ def _settings(sources_dir: Path | None = None, warehouse_url: str | None = None,
 def _dagster_home() -> Path:
     """$DAGSTER_HOME (default data/dagster_home), its instance storage made once under a file lock
     (saas_metrics/dagster_home.py), so commands started together cannot break it."""
-    from saas_metrics.dagster_home import prepare_dagster_home
-
     home = prepare_dagster_home(Path(os.environ.get("DAGSTER_HOME", DATA_DIR / "dagster_home")))
     os.environ["DAGSTER_HOME"] = str(home)
     return home
@@ -122,6 +124,7 @@ def _is_project_sources(folder: Path) -> bool:
 
 def _generate(target: Path, *, force: bool = False, **options: Any) -> Any:
     """The sample data generator, its refusal of a folder with other files as a CLI error."""
+    # Deferred: the simulator (numpy, pandas) costs about 1 s that the other commands do not need.
     from saas_metrics.sample_data import generate
     from saas_metrics.sample_data.manifest import ForeignFilesError
 
@@ -156,13 +159,12 @@ def run(
         raise CliError(f"months {start_d:%Y-%m}..{end_d:%Y-%m} are outside the partitions {settings.first_month:%Y-%m}..{settings.last_month:%Y-%m}",
                        "change --start/--end or SAAS_METRICS_START_MONTH / SAAS_METRICS_END_MONTH")
     _dagster_home()
-    from saas_metrics.cli_progress import run_with_progress
+    # Deferred: Dagster and the definitions cost about 4 s; only `run` needs them.
+    from saas_metrics.cli.progress import run_with_progress
 
     outcome = run_with_progress(settings, start_d, end_d, console)
-    from saas_metrics.cli_report import print_report
-
     if outcome.success:
-        print_report(settings, max(start_d, _add(end_d, -11)), end_d, "table", console)
+        _report().print_report(settings, max(start_d, add_months(end_d, -11)), end_d, "table", console)
     if not outcome.success:
         others = len(outcome.steps_failed) - 1
         also = f" (and {others} other failed step{'s' if others > 1 else ''})" if outcome.error and others > 0 else ""
@@ -175,10 +177,12 @@ def _has_source_files(folder: Path) -> bool:
     return folder.is_dir() and any(folder.rglob("*.csv"))
 
 
-def _add(month: dt.date, n: int) -> dt.date:
-    from saas_metrics.config import add_months
+def _report() -> Any:
+    """The report module (saas_metrics/cli/report.py)."""
+    # Deferred: pandas and the warehouse cost about 0.8 s that --help, serve and ui do not need.
+    from saas_metrics.cli import report
 
-    return add_months(month, n)
+    return report
 
 
 @app.command("report")
@@ -190,23 +194,18 @@ def report(
     warehouse_url: WarehouseOpt = None,
 ) -> None:
     """Print the headline KPIs for a month range from the warehouse."""
-    from saas_metrics.cli_report import print_report
-
     settings = _settings(warehouse_url=warehouse_url)
     if format not in {"table", "csv", "json"}:
         raise CliError(f"unknown --format {format!r}", "use table, csv or json")
     end_d = _month(end)
     start_d = _month(start)
-    print_report(settings, start_d, end_d, format, console, html=html)
+    _report().print_report(settings, start_d, end_d, format, console, html=html)
 
 
 PortOpt = Annotated[int | None, typer.Option("--port", help="docs server port (SAAS_METRICS_DOCS_SERVER_PORT, default 3001)")]
 
 
 def _docs_server(settings: Settings, port: int | None, host: str = "127.0.0.1"):
-    from saas_metrics.docs_server import serve_in_background
-    from saas_metrics.links import data_docs_root
-
     try:
         server = serve_in_background(settings, port, host)
     except OSError as exc:
@@ -225,8 +224,6 @@ def serve(
     host: Annotated[str, typer.Option(help="interface to listen on (0.0.0.0 inside a container)")] = "127.0.0.1",
 ) -> None:
     """Serve the dashboard (data/reports) and the GX Data Docs (data/gx_docs) over HTTP."""
-    import threading
-
     server = _docs_server(_settings(), port, host)
     try:
         threading.Event().wait()
@@ -240,10 +237,6 @@ def serve(
 def ui(ctx: typer.Context, port: PortOpt = None) -> None:
     """The Dagster UI and daemon (`dagster dev`; extra options are passed to it) plus the docs
     server that the UI's dashboard and Data Docs links point to."""
-    import subprocess
-
-    from saas_metrics.config import PROJECT_ROOT
-
     settings = _settings()
     _dagster_home()
     server = _docs_server(settings, port)
@@ -275,6 +268,7 @@ def alerts_replay(
 ) -> None:
     """Evaluate the metric alert rules for a month range and queue the new alerts in the outbox
     (the metric_alerts_sensor delivers them at its next tick; alerts already raised are not repeated)."""
+    # Deferred: the alert evaluation (pandas, SQLAlchemy) costs about 1.3 s; only this command needs it.
     from saas_metrics.alerts.history import replay_alerts
     from saas_metrics.alerts.outbox import Outbox
     from saas_metrics.alerts.rules import load_rules
@@ -307,6 +301,7 @@ def alerts_replay(
 def bench(ctx: typer.Context) -> None:
     """Run the benchmark (options: --scale tiny|small|medium|large, --backend sqlite|postgresql,
     --repeats N, --output docs/benchmark.md; see docs/benchmark.md)."""
+    # Deferred: the benchmark harness loads Dagster and the warehouse (about 2 s).
     from saas_metrics.bench.harness import main as bench_main
 
     code = bench_main(list(ctx.args))
@@ -326,13 +321,9 @@ def main() -> None:
         err_console.print("aborted")
         sys.exit(1)
     except Exception as exc:  # click usage errors and anything unexpected: one line, exit 1
-        import click
-
         if isinstance(exc, click.ClickException):
             exc.show()
             sys.exit(exc.exit_code or 2)
-        from saas_metrics.cli_errors import describe_exception
-
         head, *cause = describe_exception(exc)
         err_console.print(f"[bold red]error:[/bold red] {escape(redact(head))}", highlight=False, soft_wrap=True)
         for line in cause:

@@ -1,0 +1,127 @@
+"""Every use of an API that Dagster or Great Expectations do not publish, in one place.
+
+Each name below says what it replaces and why no public API serves. Dagster is pinned to one
+version in pyproject.toml and Great Expectations held to 1.x; on an upgrade, this is the one
+module to check (the tests that cover each use are named beside it).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import dagster as dg
+
+# What a check evaluation says about the materialization it checked (its partition), so that one
+# check step can emit a verdict per month: ``dg.AssetCheckEvaluation(target_materialization_data=...)``
+# is public, but the type of that argument is not exported at the top level in 1.13. (defs/check_partitions.py;
+# saas_metrics_tests/integration/test_ui_partitions.py)
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
+
+# The run machinery under ``JobDefinition.execute_in_process``: :func:`execute_without_output_capture`
+# calls it with output capture off, which ``execute_in_process`` does not let a caller choose.
+# (saas_metrics_tests/integration/test_runner_memory.py)
+from dagster._core.definitions.job_base import InMemoryJob
+
+# The type ``dg.define_asset_job`` returns (a job not yet resolved against the Definitions), for
+# the type hints of functions that take either kind of job; 1.13 exports only the function.
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
+# With InMemoryJob above: the function ``execute_in_process`` calls, and the run tags it adds.
+from dagster._core.execution.execute_in_process import core_execute_in_process, merge_run_tags
+
+# The status filter of ``DagsterInstance.get_asset_check_execution_history`` (a public method whose
+# ``status`` argument takes this enum, which 1.13 does not export). (defs/alerting.py)
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
+# The run tags of a single-run backfill's partition range and of a one-partition run. Dagster
+# documents the tag names ("dagster/asset_partition_range_start", ...) but exports no constant;
+# these keep our runs and our readers of run tags on Dagster's own spelling. (runner.py,
+# defs/source_assets.py)
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    PARTITION_NAME_TAG,
+)
+
+__all__ = [
+    "ASSET_PARTITION_RANGE_END_TAG",
+    "ASSET_PARTITION_RANGE_START_TAG",
+    "PARTITION_NAME_TAG",
+    "AssetCheckEvaluationTargetMaterializationData",
+    "AssetCheckExecutionRecordStatus",
+    "UnresolvedAssetJobDefinition",
+    "execute_without_output_capture",
+    "share_compiled_gx_templates",
+]
+
+
+def execute_without_output_capture(
+    job: dg.JobDefinition,
+    *,
+    run_config: dict[str, object],
+    instance: dg.DagsterInstance,
+    tags: dict[str, str],
+    raise_on_error: bool,
+) -> dg.ExecuteInProcessResult:
+    """``job.execute_in_process(...)`` without its output capture.
+
+    ``execute_in_process`` keeps every step's output value in memory until the run ends, so that
+    ``result.output_for_node`` can return it. Our outputs are tables the IO manager has already
+    written to the warehouse, so a single-run backfill held every raw frame it had stored (about
+    1 GB at the benchmark's medium scale) for nothing. A run launched by the daemon or the UI
+    never captures outputs; this makes the CLI's run behave the same. It calls the function
+    ``execute_in_process`` itself calls, with capture off (dagster is pinned, and a test checks
+    that an output is freed as soon as it is stored)."""
+    ephemeral = job.as_ephemeral_job(resource_defs={}, input_values={})
+    return core_execute_in_process(
+        job=InMemoryJob(job_def=ephemeral),
+        run_config=run_config,
+        instance=instance,
+        output_capturing_enabled=False,
+        raise_on_error=raise_on_error,
+        run_tags=merge_run_tags(job_def=job, partition_key=None, tags=tags, asset_selection=None,
+                                instance=instance, run_config=run_config),
+    )
+
+
+
+class _MemoryBytecodeCache:
+    """Jinja bytecode kept in memory, keyed by template name and source checksum (Jinja's own key)."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Any) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: Any) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+@cache
+def share_compiled_gx_templates() -> None:
+    """Make GX's Data Docs views share one Jinja bytecode cache, so each template is compiled once
+    per process. Replaces: ``DefaultJinjaView.__init__`` (great_expectations.render.view.view, not
+    a public module), wrapped to set ``env.bytecode_cache``. Why no public API serves: GX builds a new
+    Jinja environment for every page it renders and offers no option for its cache, so without the
+    patch it compiled its templates again for every table's page. Rendering itself is unchanged.
+    (saas_metrics_tests/quality/test_quality_dagster_checks.py)"""
+    # Deferred: Great Expectations loads on the first validation, not when this module is imported.
+    import jinja2
+    from great_expectations.render.view.view import DefaultJinjaView
+
+    shared = type("SharedBytecodeCache", (_MemoryBytecodeCache, jinja2.BytecodeCache), {})()
+    original_init = DefaultJinjaView.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self.env.bytecode_cache = shared
+
+    DefaultJinjaView.__init__ = __init__  # type: ignore[method-assign]
+
+
