@@ -17,6 +17,8 @@ from saas_metrics.alerts.rules import KpiChangeRule, KpiThresholdRule, load_rule
 from saas_metrics.calendar import add_months
 from saas_metrics.cli.errors import CliError
 from saas_metrics.config import Settings
+from saas_metrics.metrics.forecast import new_business_summary
+from saas_metrics.metrics.forecast_backtest import FORECAST_ASSUMPTIONS
 from saas_metrics.metrics.kpi import KPI_MONTHLY, MULTIPLES
 from saas_metrics.metrics.requirements import metrics_fed_by
 from saas_metrics.quality.accounting import SOURCE_ROW_ACCOUNTING
@@ -225,14 +227,13 @@ def print_forecast(settings: Settings, before: dt.date, console: Console) -> Non
                 if method in row and pd.notna(row[method])))
     if parts:
         console.print("Backtest MAPE of MRR (rolling origins): " + "; ".join(parts) + " (method: docs/forecast.md)")
-    from saas_metrics.metrics.forecast import new_business_summary
-    from saas_metrics.metrics.forecast_backtest import FORECAST_ASSUMPTIONS
-
     wh = Warehouse(settings.warehouse_url)
     assumptions = wh.read(FORECAST_ASSUMPTIONS) if wh.has_table(FORECAST_ASSUMPTIONS.name) else FORECAST_ASSUMPTIONS.empty_frame()
     summary = new_business_summary(assumptions[pd.to_datetime(assumptions["as_of_month"]) == as_of])
     if summary:
         console.print(summary)
+
+
 def _run_rows(wh: Warehouse, schema: TableSchema, run_id: str | None) -> pd.DataFrame:
     """Rows of ``schema`` written by ``run_id`` (default: the run that wrote the latest accounting)."""
     if not wh.has_table(schema.name):
