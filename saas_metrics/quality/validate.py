@@ -24,6 +24,9 @@ import numpy as np
 import pandas as pd
 
 from saas_metrics.config import DATA_DIR, QualityPolicy, add_months, first_of_month
+from saas_metrics.quality import gx_context
+from saas_metrics.quality.expectations import SuiteVariant
+from saas_metrics.quality.gx_results import SuiteFindings, findings_from_gx
 from saas_metrics.quality.outcomes import CheckOutcome, ExpectationResult
 from saas_metrics.quality.quarantine import (
     QUARANTINE_COLUMN,
@@ -32,6 +35,7 @@ from saas_metrics.quality.quarantine import (
     QUARANTINED_ROWS,
     build_quarantined_rows,
 )
+from saas_metrics.quality.replay import StoredValidation, ValidationStore, fingerprint, window_label
 from saas_metrics.quality.sanitise import mask_text, sanitise_sample
 from saas_metrics.quality.suites import RULE_PRIORITY, TableRules, rules_for, source_system
 from saas_metrics.tables import TableSchema, coerce_frame, isin, text_series
@@ -88,6 +92,10 @@ class ValidationContext:
     #: not a sign of an incomplete parent table, so it does not count towards
     #: ``QualityPolicy.unresolved_max_fraction``.
     quarantined_reference_ids: dict[str, frozenset[str]] = field(default_factory=dict)
+    #: Where full validations are kept and replayed from (None: always validate in full), and the
+    #: Dagster run that validates (a validation is stored only with it).
+    stored_validations: ValidationStore | None = field(default=None, compare=False, repr=False)
+    run_id: str | None = None
 
     @property
     def has_window(self) -> bool:
@@ -105,6 +113,8 @@ class ValidationOutcome:
     success_percent: float
     data_docs_index: Path | None = None
     gx_result: Any = field(default=None, repr=False)
+    #: The stored validation whose findings were replayed (None: validated in full now).
+    replayed_from: StoredValidation | None = None
 
     def check(self, suffix: str) -> CheckOutcome:
         name = f"{self.table}_{suffix}"
@@ -223,17 +233,6 @@ def _normalise_parse_errors(typed: pd.DataFrame) -> pd.DataFrame:
 
 
 # --- GX result -> violations --------------------------------------------------
-
-
-def _raised(result: Any) -> str | None:
-    info = getattr(result, "exception_info", None) or {}
-    if isinstance(info, dict):
-        if info.get("raised_exception"):
-            return str(info.get("exception_message"))
-        for value in info.values():
-            if isinstance(value, dict) and value.get("raised_exception"):
-                return str(value.get("exception_message"))
-    return None
 
 
 def _messages(
@@ -541,55 +540,89 @@ def _annotate(typed: pd.DataFrame, violations: list[_Violation]) -> pd.DataFrame
     )
 
 
-def validate_table(frame: pd.DataFrame, ctx: ValidationContext) -> ValidationOutcome:
-    """Validate one canonical raw table for ``ctx``'s window (see the module docstring)."""
-    from saas_metrics.quality import gx_context
-
-    rules = rules_for(ctx.table)
-    missing = [c for c in rules.required_columns if c not in frame.columns]
-    typed, _, coerced = _typed_frame(frame, rules.schema)
-    typed = _normalise_parse_errors(typed)
-
-    variant = gx_context.SuiteVariant(
-        table=ctx.table,
-        window=ctx.has_window and rules.time_column is not None,
-        currency=bool(ctx.known_currencies) and bool(rules.currency_columns),
-    )
+def _suite_parameters(ctx: ValidationContext, variant: SuiteVariant) -> dict[str, Any]:
     parameters: dict[str, Any] = {"now": pd.Timestamp(ctx.now)}
     if variant.window:
         parameters["window_start"] = pd.Timestamp(ctx.window_start)
         parameters["window_end"] = pd.Timestamp(ctx.window_end)
     if variant.currency:
         parameters["known_currencies"] = sorted(ctx.known_currencies)
-    result = gx_context.run_suite(typed, variant, parameters, detail_passing=ctx.policy.gx_detail_passing)
+    return parameters
 
+
+def _run_suite(typed: pd.DataFrame, rules: TableRules, ctx: ValidationContext) -> tuple[SuiteFindings, Any, StoredValidation | None]:
+    """The suite's findings on ``typed``: replayed from the stored validation when its fingerprint
+    matches (no GX result then), else from a full GX validation, which is stored for the next run."""
+    variant = SuiteVariant(
+        table=ctx.table,
+        window=ctx.has_window and rules.time_column is not None,
+        currency=bool(ctx.known_currencies) and bool(rules.currency_columns),
+    )
+    parameters = _suite_parameters(ctx, variant)
+    store, window = ctx.stored_validations, window_label(ctx.window_start, ctx.window_end)
+    key = fingerprint(typed, rules.schema, variant, parameters) if store is not None and ctx.run_id else None
+    if key is not None and store is not None:
+        stored = store.load(ctx.table, window, key)
+        if stored is not None:
+            return stored.findings, None, stored
+    result = gx_context.run_suite(typed, variant, parameters, detail_passing=ctx.policy.gx_detail_passing)
+    pii = frozenset(c.name for c in rules.schema.columns if "PII" in c.description)
+    findings = findings_from_gx(result, pii)
+    # An expectation that raised may not raise next time: such a validation is never replayed.
+    if key is not None and store is not None and ctx.run_id and not findings.errors:
+        store.save(ctx.table, window, key, StoredValidation(findings, ctx.run_id, ctx.now))
+    return findings, result, None
+
+
+def _suite_violations(
+    findings: SuiteFindings, typed: pd.DataFrame, rules: TableRules, ctx: ValidationContext
+) -> tuple[list[_Violation], list[ExpectationResult]]:
     violations: list[_Violation] = []
     expectations: list[ExpectationResult] = []
-    errors: list[str] = []
-    pii = {c.name for c in rules.schema.columns if "PII" in c.description}
-    for res in result.results:
-        config = res.expectation_config
-        meta = dict(config.meta or {})
-        rule, column = meta.get("rule", "unknown"), meta.get("column", "")
-        error = _raised(res)
-        body = res.result or {}
-        if error:
-            errors.append(f"{config.type} on {column}: {error}")
-        rows = np.asarray(body.get("unexpected_index_list") or [], dtype=np.int64)
-        if len(rows) and not error:
-            violations += _messages(rule, column, rows, typed, rules, ctx, meta)
+    for found in findings.expectations:
+        if found.rows:
+            rows = np.asarray(found.rows, dtype=np.int64)
+            violations += _messages(found.rule, found.column, rows, typed, rules, ctx, found.meta)
         expectations.append(
             ExpectationResult(
-                expectation_type=config.type,
-                column=column,
-                rule=rule,
-                success=bool(res.success),
-                unexpected_count=int(body.get("unexpected_count") or 0),
-                sample=sanitise_sample(body.get("unexpected_list") or [], pii=column in pii),
-                error=error,
+                expectation_type=found.expectation_type,
+                column=found.column,
+                rule=found.rule,
+                success=found.success,
+                unexpected_count=found.unexpected_count,
+                sample=list(found.sample),
+                error=found.error,
             )
         )
+    return violations, expectations
 
+
+def _attach_data_docs(outcome: ValidationOutcome, ctx: ValidationContext) -> None:
+    """Render the table's Data Docs page for a full validation; a replay links the page of the
+    run that validated (it shows the same verdicts)."""
+    from saas_metrics.quality.data_docs import build_data_docs, table_docs_index
+
+    docs_dir = ctx.data_docs_dir or DATA_DIR / "gx_docs"
+    if outcome.replayed_from is not None:
+        index = table_docs_index(docs_dir, ctx.table)
+        outcome.data_docs_index = index if index.is_file() else None
+        return
+    try:
+        build_data_docs([outcome], docs_dir)
+        outcome.data_docs_index = table_docs_index(docs_dir, ctx.table)
+    except Exception:  # docs are a convenience: never fail a data step over them
+        logger.warning("building GX Data Docs for %s failed", ctx.table, exc_info=True)
+
+
+def validate_table(frame: pd.DataFrame, ctx: ValidationContext) -> ValidationOutcome:
+    """Validate one canonical raw table for ``ctx``'s window (see the module docstring)."""
+    rules = rules_for(ctx.table)
+    missing = [c for c in rules.required_columns if c not in frame.columns]
+    typed, _, coerced = _typed_frame(frame, rules.schema)
+    typed = _normalise_parse_errors(typed)
+
+    findings, result, replayed_from = _run_suite(typed, rules, ctx)
+    violations, expectations = _suite_violations(findings, typed, rules, ctx)
     pandas_violations, pandas_expectations = _membership_rules(typed, rules, ctx)
     violations += pandas_violations
     expectations += pandas_expectations
@@ -609,13 +642,11 @@ def validate_table(frame: pd.DataFrame, ctx: ValidationContext) -> ValidationOut
     )
     total = len(annotated)
     checks = [
-        _schema_check(ctx.table, missing, clean, rules, coerced, errors, ctx.source_problems),
+        _schema_check(ctx.table, missing, clean, rules, coerced, findings.errors, ctx.source_problems),
         _integrity_check(ctx.table, total, clean, violations, rules, ctx, typed),
         _row_rules_check(ctx.table, total, annotated, violations),
         _volume_check(ctx.table, total, ctx),
     ]
-    statistics = result.statistics or {}
-    success_percent = statistics.get("success_percent")
     outcome = ValidationOutcome(
         table=ctx.table,
         annotated=annotated,
@@ -623,16 +654,10 @@ def validate_table(frame: pd.DataFrame, ctx: ValidationContext) -> ValidationOut
         quarantined=quarantined if not quarantined.empty else QUARANTINED_ROWS.empty_frame(),
         checks=checks,
         expectations=expectations,
-        success_percent=100.0 if success_percent is None else float(success_percent),
+        success_percent=findings.success_percent,
         gx_result=result,
+        replayed_from=replayed_from,
     )
     if ctx.policy.data_docs:
-        from saas_metrics.quality.data_docs import build_data_docs, table_docs_index
-
-        docs_dir = ctx.data_docs_dir or DATA_DIR / "gx_docs"
-        try:
-            build_data_docs([outcome], docs_dir)
-            outcome.data_docs_index = table_docs_index(docs_dir, ctx.table)
-        except Exception:  # docs are a convenience: never fail a data step over them
-            logger.warning("building GX Data Docs for %s failed", ctx.table, exc_info=True)
+        _attach_data_docs(outcome, ctx)
     return outcome
