@@ -201,3 +201,39 @@ def test_replay_on_postgresql(postgres_url, gx_calls) -> None:
     assert len(gx_calls) == 1 and replayed.replayed_from is not None
     assert replayed.replayed_from.run_id == "run-a" and replayed.replayed_from.validated_at == NOW
     _assert_same_verdicts(replayed, first)
+
+
+def test_a_second_run_of_a_raw_asset_replays_its_checks(small_sources: Path, tmp_path: Path) -> None:
+    """The raw asset's wiring: the second materialisation of an unchanged table replays the first's
+    validation, and its check results are the first's except for saying so."""
+    import dagster as dg
+
+    from saas_metrics.definitions import build_definitions
+    from saas_metrics_tests.conftest import END_MONTH
+    from saas_metrics_tests.integration.helpers import make_settings
+
+    settings = make_settings(small_sources, f"sqlite:///{tmp_path / 'w.db'}", start=dt.date(2025, 1, 1), end=END_MONTH)
+    defs = build_definitions(settings)
+    key = dg.AssetKey("raw_billing_prices")
+    instance = dg.DagsterInstance.ephemeral()
+
+    def checks_of_a_run() -> tuple[str, dict[str, tuple]]:
+        result = dg.materialize([defs.resolve_assets_def(key)], selection=[key], instance=instance,
+                                 raise_on_error=False)  # without fx_rates its currencies are unknown: a failing check replays too
+        checks = {}
+        for evaluation in result.get_asset_check_evaluations():
+            metadata = {k: v.value for k, v in evaluation.metadata.items()}
+            checks[evaluation.check_name] = (evaluation.passed, evaluation.description, metadata)
+        return result.run_id, checks
+
+    first_run, first = checks_of_a_run()
+    second_run, second = checks_of_a_run()
+    gx_checks = [f"billing_prices_{suffix}" for suffix in ("schema", "integrity", "row_rules", "volume")]
+    for name in gx_checks:
+        assert first[name][2]["validation"] == "full"
+        provenance = {k: second[name][2].pop(k) for k in ("validation", "validated_by_run", "validated_at")}
+        assert provenance["validation"] == "replayed" and provenance["validated_by_run"] == first_run
+        first[name][2].pop("validation")
+        assert second[name] == first[name]
+    assert second_run != first_run
+    assert not first["billing_prices_integrity"][0]  # the failing verdict was replayed as such
