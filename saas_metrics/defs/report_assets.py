@@ -79,6 +79,7 @@ def build_report_assets(settings: Settings, partitions: dg.PartitionsDefinition,
         the funnel, the cohort heatmap, attribution by model and channel, the at-risk list and the MRR
         forecast with its interval fan.
         Also written by `saas-metrics report --html`."""
+        # Deferred: plotly (through the dashboard) is imported by this step only.
         from saas_metrics.links import link_url
         from saas_metrics.reports_cli import write_dashboard
 

@@ -9,6 +9,7 @@ validate different tables never overwrite each other's pages.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import html
@@ -68,7 +69,7 @@ def _share_compiled_templates() -> None:
     """GX builds a new Jinja environment for every page it renders, so it compiled its templates
     again for every table (0.2-0.4 s of a 0.3-0.5 s page). Its views now share one bytecode cache:
     each template is compiled once per process. Rendering itself is unchanged."""
-    import jinja2
+    import jinja2  # deferred with GX: rendering Data Docs is the only use
     from great_expectations.render.view.view import DefaultJinjaView
 
     shared = type("SharedBytecodeCache", (_MemoryBytecodeCache, jinja2.BytecodeCache), {})()
@@ -98,8 +99,6 @@ def escaped_result(result: Any) -> Any:
     as raw HTML (the sample table's cells), so a failing value ``<script>...</script>`` in a source
     file would run in the reader's browser; escaped, it shows as text. The expectations' own
     parameters are ours and GX escapes them itself."""
-    import copy
-
     escaped = copy.copy(result)
     escaped.results = []
     for res in result.results:
@@ -112,7 +111,7 @@ def escaped_result(result: Any) -> Any:
 def _build_table_site(outcome: ValidationOutcome, site_dir: Path) -> Path:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     _share_compiled_templates()
-    import great_expectations as gx
+    import great_expectations as gx  # deferred: GX takes seconds to import; a replay renders nothing
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.base import ProgressBarsConfig
     from great_expectations.data_context.types.resource_identifiers import (

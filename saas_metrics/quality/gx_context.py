@@ -45,6 +45,7 @@ def _limit_batch_fingerprint() -> None:
     """GX fingerprints every pandas batch (an md5 over a row hash of the whole frame) twice per
     validation, only to show it among the batch markers; it skips that itself above 1 GB. A lower
     bound keeps the fingerprint for ordinary tables and spares ~0.7 s per million rows."""
+    # Deferred: GX takes seconds to import.
     from great_expectations.execution_engine import pandas_execution_engine
 
     pandas_execution_engine.HASH_THRESHOLD = min(pandas_execution_engine.HASH_THRESHOLD, FINGERPRINT_MAX_BYTES)
@@ -54,6 +55,7 @@ def _limit_batch_fingerprint() -> None:
 def get_gx_context() -> AbstractDataContext:
     """The one ephemeral GX context of this process (analytics and progress bars off)."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    # Deferred: GX takes seconds to import; only a step that validates (no replay) pays it.
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -74,7 +76,7 @@ def _batch_definition(table: str) -> Any:
 @cache
 def get_suite(variant: SuiteVariant) -> ExpectationSuite:
     """The expectation suite of one table variant (:func:`suite_spec`), created and registered once."""
-    import great_expectations as gx
+    import great_expectations as gx  # deferred: GX takes seconds to import
     import great_expectations.expectations as gxe
 
     context = get_gx_context()
@@ -128,7 +130,7 @@ def _complete_results(batch: Any, suite: ExpectationSuite, ids: set[str], parame
     longer than a single COMPLETE pass of the whole suite (0.41 s against 0.39 s for 9 of 13 failing
     on 22,000 invoices; 0.27 s as one call). The copies take the originals' ids back, so the results
     are the ones the suite's own expectations would give."""
-    import great_expectations as gx
+    import great_expectations as gx  # deferred: GX takes seconds to import
 
     originals = [e for e in suite.expectations if e.id in ids]
     copies = [copy.copy(e) for e in originals]  # GX refuses expectations that belong to another suite

@@ -25,6 +25,7 @@ import pandas as pd
 
 from saas_metrics.config import DATA_DIR, QualityPolicy, add_months, first_of_month
 from saas_metrics.quality import gx_context
+from saas_metrics.quality.data_docs import build_data_docs, table_docs_index
 from saas_metrics.quality.expectations import SuiteVariant
 from saas_metrics.quality.gx_results import SuiteFindings, findings_from_gx
 from saas_metrics.quality.outcomes import CheckOutcome, ExpectationResult
@@ -600,8 +601,6 @@ def _suite_violations(
 def _attach_data_docs(outcome: ValidationOutcome, ctx: ValidationContext) -> None:
     """Render the table's Data Docs page for a full validation; a replay links the page of the
     run that validated (it shows the same verdicts)."""
-    from saas_metrics.quality.data_docs import build_data_docs, table_docs_index
-
     docs_dir = ctx.data_docs_dir or DATA_DIR / "gx_docs"
     if outcome.replayed_from is not None:
         index = table_docs_index(docs_dir, ctx.table)

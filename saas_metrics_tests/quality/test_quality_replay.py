@@ -237,3 +237,23 @@ def test_a_second_run_of_a_raw_asset_replays_its_checks(small_sources: Path, tmp
         assert second[name] == first[name]
     assert second_run != first_run
     assert not first["billing_prices_integrity"][0]  # the failing verdict was replayed as such
+
+
+def test_a_replay_does_not_import_gx(tmp_path: Path) -> None:
+    """A process whose validations all replay never imports Great Expectations."""
+    from saas_metrics_tests.test_definitions_imports import imported_after
+
+    code = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from quality_frames import canonical, context, payment\n"
+        "from saas_metrics.quality import validate_table\n"
+        "from saas_metrics.quality.replay import ValidationStore\n"
+        "from saas_metrics.warehouse.store import Warehouse\n"
+        f"store = ValidationStore(Warehouse('sqlite:///{tmp_path / 'w.db'}'))\n"
+        "frame = canonical('billing_payments', [payment('py_1'), payment('py_2', amount=-1.0)])\n"
+        "outcome = validate_table(frame, context(stored_validations=store, run_id='run-a'))\n"
+        "assert (outcome.replayed_from is None) == ('great_expectations' in sys.modules)\n"
+    )
+    assert imported_after(code)["great_expectations"] is True  # the first validation runs GX
+    assert imported_after(code) == {"great_expectations": False, "plotly": False}  # the second replays
