@@ -35,6 +35,7 @@ import pandas as pd
 
 from saas_metrics.quality.expectations import SuiteVariant, suite_definition, suite_spec
 from saas_metrics.quality.gx_results import SuiteFindings
+from saas_metrics.quality.sanitise import pii_columns
 from saas_metrics.tables import Column, TableSchema
 
 if TYPE_CHECKING:
@@ -85,14 +86,20 @@ def _above_now(frame: pd.DataFrame, variant: SuiteVariant, now: Any) -> bytes:
     return out
 
 
-def fingerprint(frame: pd.DataFrame, schema: TableSchema, variant: SuiteVariant, parameters: Mapping[str, Any]) -> str | None:
+def fingerprint(
+    frame: pd.DataFrame, schema: TableSchema, variant: SuiteVariant, parameters: Mapping[str, Any], *, detail_passing: bool = False
+) -> str | None:
     """The hash a stored validation of ``frame`` must carry to be replayed (see the module
-    docstring), or None when the frame cannot be hashed (it is then validated in full)."""
+    docstring), or None when the frame cannot be hashed (it is then validated in full). How the
+    findings are recorded counts too: the result format of passing expectations and which
+    columns' samples are masked."""
     columns = _ordered_columns(frame, schema)
     head = {
         "suite": suite_definition(variant),
         "gx_version": gx_version(),
         "parameters": {k: v for k, v in parameters.items() if k != "now"},
+        "detail_passing": detail_passing,
+        "masked": sorted(pii_columns(schema.columns)),
         "columns": [[c, str(frame[c].dtype)] for c in columns],
         "rows": len(frame),
     }

@@ -37,7 +37,7 @@ from saas_metrics.quality.quarantine import (
     build_quarantined_rows,
 )
 from saas_metrics.quality.replay import StoredValidation, ValidationStore, fingerprint, window_label
-from saas_metrics.quality.sanitise import mask_text, sanitise_sample
+from saas_metrics.quality.sanitise import mask_text, pii_columns, sanitise_sample
 from saas_metrics.quality.suites import RULE_PRIORITY, TableRules, rules_for, source_system
 from saas_metrics.tables import TableSchema, coerce_frame, isin, text_series
 
@@ -561,14 +561,14 @@ def _run_suite(typed: pd.DataFrame, rules: TableRules, ctx: ValidationContext) -
     )
     parameters = _suite_parameters(ctx, variant)
     store, window = ctx.stored_validations, window_label(ctx.window_start, ctx.window_end)
-    key = fingerprint(typed, rules.schema, variant, parameters) if store is not None and ctx.run_id else None
+    detail = ctx.policy.gx_detail_passing
+    key = fingerprint(typed, rules.schema, variant, parameters, detail_passing=detail) if store is not None and ctx.run_id else None
     if key is not None and store is not None:
         stored = store.load(ctx.table, window, key)
         if stored is not None:
             return stored.findings, None, stored
-    result = gx_context.run_suite(typed, variant, parameters, detail_passing=ctx.policy.gx_detail_passing)
-    pii = frozenset(c.name for c in rules.schema.columns if "PII" in c.description)
-    findings = findings_from_gx(result, pii)
+    result = gx_context.run_suite(typed, variant, parameters, detail_passing=detail)
+    findings = findings_from_gx(result, pii_columns(rules.schema.columns))
     # An expectation that raised may not raise next time: such a validation is never replayed.
     if key is not None and store is not None and ctx.run_id and not findings.errors:
         store.save(ctx.table, window, key, StoredValidation(findings, ctx.run_id, ctx.now))

@@ -257,3 +257,9 @@ def test_a_replay_does_not_import_gx(tmp_path: Path) -> None:
     )
     assert imported_after(code)["great_expectations"] is True  # the first validation runs GX
     assert imported_after(code) == {"great_expectations": False, "plotly": False}  # the second replays
+
+
+def test_another_result_format_is_validated_in_full(store, gx_calls) -> None:
+    _validate(_rows(), store, "run-a")
+    _validate(_rows(), store, "run-b", policy=QualityPolicy(data_docs=False, gx_detail_passing=True))
+    assert len(gx_calls) == 2
