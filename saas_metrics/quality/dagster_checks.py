@@ -13,14 +13,14 @@ from typing import Any
 import dagster as dg
 
 from saas_metrics.links import data_docs_page_url
-from saas_metrics.quality.outcomes import CheckOutcome
-from saas_metrics.quality.validate import (
+from saas_metrics.quality.checks import (
     CHECK_DESCRIPTIONS,
     CHECK_SUFFIXES,
-    ValidationOutcome,
     check_blocking,
     check_names,
 )
+from saas_metrics.quality.outcomes import CheckOutcome
+from saas_metrics.quality.validate import ValidationOutcome
 
 
 def check_specs(

@@ -10,7 +10,7 @@ batch and validates it.
 Reference ids and ids of other partitions are NOT GX parameters: GX 1.x copies
 an expectation's kwargs (through pydantic) hundreds of times per validation, so a
 value set of 100k ids made one validation take over a minute. Those two rules
-are plain pandas ``isin`` in :mod:`saas_metrics.quality.validate`.
+are plain pandas ``isin`` in :mod:`saas_metrics.quality.pandas_rules`.
 """
 
 from __future__ import annotations

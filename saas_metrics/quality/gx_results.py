@@ -1,8 +1,9 @@
-"""A GX validation result as plain data: what each expectation found, by row position.
+"""A GX validation result as plain data, and the violations and results it stands for.
 
 :func:`findings_from_gx` reads a GX ``ExpectationSuiteValidationResult`` once; everything
-after it (quarantine reasons, checks, the stored copy a later run replays) works on
-:class:`SuiteFindings`, which holds no GX object and round-trips through JSON exactly.
+after it works on :class:`SuiteFindings`, which holds no GX object and round-trips through
+JSON exactly (the stored copy a later run replays). :func:`suite_violations` turns findings
+into worded violations (row positions of the validated frame) and per-expectation results.
 """
 
 from __future__ import annotations
@@ -11,7 +12,14 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
+from saas_metrics.quality.context import ValidationContext
+from saas_metrics.quality.outcomes import ExpectationResult
 from saas_metrics.quality.sanitise import sanitise_sample
+from saas_metrics.quality.suites import TableRules
+from saas_metrics.quality.violations import Violation, messages
 
 
 @dataclass(frozen=True)
@@ -93,3 +101,28 @@ def findings_from_gx(result: Any, pii_columns: frozenset[str] = frozenset()) -> 
     statistics = result.statistics or {}
     success_percent = statistics.get("success_percent")
     return SuiteFindings(tuple(out), 100.0 if success_percent is None else float(success_percent))
+
+
+def suite_violations(
+    findings: SuiteFindings, typed: pd.DataFrame, rules: TableRules, ctx: ValidationContext
+) -> tuple[list[Violation], list[ExpectationResult]]:
+    """The violations the findings report on ``typed`` (worded with ``ctx``: window, ``now``) and
+    one result per expectation."""
+    violations: list[Violation] = []
+    expectations: list[ExpectationResult] = []
+    for found in findings.expectations:
+        if found.rows:
+            rows = np.asarray(found.rows, dtype=np.int64)
+            violations += messages(found.rule, found.column, rows, typed, rules, ctx, found.meta)
+        expectations.append(
+            ExpectationResult(
+                expectation_type=found.expectation_type,
+                column=found.column,
+                rule=found.rule,
+                success=found.success,
+                unexpected_count=found.unexpected_count,
+                sample=list(found.sample),
+                error=found.error,
+            )
+        )
+    return violations, expectations
