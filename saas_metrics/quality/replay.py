@@ -55,7 +55,7 @@ VALIDATION_RESULTS = TableSchema(
         Column("fingerprint", "str", "hash of the rows, the suite, its parameters and the GX version", nullable=False),
         Column("gx_version", "str", "Great Expectations version that validated"),
         Column("run_id", "str", "Dagster run that validated"),
-        Column("validated_at", "datetime", "validation time (naive UTC)"),
+        Column("recorded_at", "datetime", "when the run validated (naive UTC)"),
         Column("findings", "json", "every expectation's verdict, unexpected row positions, count and sample"),
     ),
 )
@@ -133,16 +133,16 @@ class ValidationStore:
         wh = self.warehouse
         t = wh.sa_table(VALIDATION_RESULTS)
         where = (t.c["table_name"] == table) & (t.c["validated_window"] == window) & (t.c["fingerprint"] == fingerprint)
-        rows = wh.read(VALIDATION_RESULTS, where=where, columns=["run_id", "validated_at", "findings"])
+        rows = wh.read(VALIDATION_RESULTS, where=where, columns=["run_id", "recorded_at", "findings"])
         if rows.empty:
             return None
         row = rows.iloc[0]
-        return StoredValidation(SuiteFindings.from_json(row["findings"]), str(row["run_id"]), pd.Timestamp(row["validated_at"]).to_pydatetime())
+        return StoredValidation(SuiteFindings.from_json(row["findings"]), str(row["run_id"]), pd.Timestamp(row["recorded_at"]).to_pydatetime())
 
     def save(self, table: str, window: str, fingerprint: str, stored: StoredValidation) -> None:
         """Keep ``stored`` as the validation of ``table`` and ``window`` (replacing the previous one)."""
         frame = pd.DataFrame([{
             "table_name": table, "validated_window": window, "fingerprint": fingerprint, "gx_version": gx_version(),
-            "run_id": stored.run_id, "validated_at": stored.validated_at, "findings": stored.findings.to_json(),
+            "run_id": stored.run_id, "recorded_at": stored.validated_at, "findings": stored.findings.to_json(),
         }])
         self.warehouse.replace(VALIDATION_RESULTS, frame, None, where={"table_name": table, "validated_window": window})
