@@ -22,12 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from saas_metrics.quality.expectations import (
-    PARSE_ERRORS_COLUMN,
-    SuiteVariant,
-    suite_columns,
-    suite_spec,
-)
+from saas_metrics.quality.expectations import SuiteVariant, suite_columns, suite_spec
 
 if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuite, ExpectationSuiteValidationResult
@@ -38,13 +33,11 @@ BATCH_DEFINITION_NAME = "whole_frame"
 #: Batches above this size (shallow bytes) get no GX data fingerprint (see _limit_batch_fingerprint).
 FINGERPRINT_MAX_BYTES = 16 * 1024 * 1024
 
-__all__ = ["PARSE_ERRORS_COLUMN", "SuiteVariant", "get_gx_context", "get_suite", "run_suite", "suite_columns"]
-
 
 def _limit_batch_fingerprint() -> None:
     """GX fingerprints every pandas batch (an md5 over a row hash of the whole frame) twice per
     validation, only to show it among the batch markers; it skips that itself above 1 GB. A lower
-    bound keeps the fingerprint for ordinary tables and spares ~0.7 s per million rows."""
+    bound keeps the fingerprint for ordinary tables and spares hashing the big ones."""
     # Deferred: GX takes seconds to import.
     from great_expectations.execution_engine import pandas_execution_engine
 
