@@ -49,6 +49,7 @@ from saas_metrics.quality.accounting import (
 from saas_metrics.quality.dagster_checks import check_specs, to_asset_check_results
 from saas_metrics.quality.gaps import SOURCE_GAPS, file_state, gap_frame
 from saas_metrics.quality.quarantine import QUARANTINE_REASON, QUARANTINED_ROWS, for_run
+from saas_metrics.quality.replay import ValidationStore
 from saas_metrics.quality.validate import ValidationContext, validate_table
 from saas_metrics.sources.drift import MissingColumn, MissingColumnsWarning
 from saas_metrics.sources.landing import read_landed
@@ -328,6 +329,8 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
             policy=settings.quality,
             data_docs_dir=data_docs_dir(settings),
             source_problems=read.source_problems,
+            stored_validations=ValidationStore(warehouse.warehouse),
+            run_id=context.run_id,
         )
         outcome = validate_table(frame.reset_index(drop=True), ctx)
         notices, source_excluded = list(read.notices), read.excluded

@@ -4,17 +4,11 @@ Importing this package does not import Great Expectations or Dagster: GX loads o
 the first validation, Dagster only through :mod:`saas_metrics.quality.dagster_checks`.
 """
 
+from saas_metrics.quality.checks import CHECK_SUFFIXES, check_blocking, check_names
 from saas_metrics.quality.outcomes import CheckOutcome, ExpectationResult
 from saas_metrics.quality.quarantine import QUARANTINED_ROWS
 from saas_metrics.quality.suites import SUITES, TableRules
-from saas_metrics.quality.validate import (
-    CHECK_SUFFIXES,
-    ValidationContext,
-    ValidationOutcome,
-    check_blocking,
-    check_names,
-    validate_table,
-)
+from saas_metrics.quality.validate import ValidationContext, ValidationOutcome, validate_table
 
 __all__ = [
     "CHECK_SUFFIXES",

@@ -13,14 +13,14 @@ from typing import Any
 import dagster as dg
 
 from saas_metrics.links import data_docs_page_url
-from saas_metrics.quality.outcomes import CheckOutcome
-from saas_metrics.quality.validate import (
+from saas_metrics.quality.checks import (
     CHECK_DESCRIPTIONS,
     CHECK_SUFFIXES,
-    ValidationOutcome,
     check_blocking,
     check_names,
 )
+from saas_metrics.quality.outcomes import CheckOutcome
+from saas_metrics.quality.validate import ValidationOutcome
 
 
 def check_specs(
@@ -60,6 +60,18 @@ def _metadata_value(value: Any) -> Any:
     return dg.MetadataValue.json(value)
 
 
+def _provenance(outcome: ValidationOutcome) -> dict[str, Any]:
+    """Whether GX validated in this run or its stored findings were replayed, and from which run."""
+    replayed = outcome.replayed_from
+    if replayed is None:
+        return {"validation": "full"}
+    return {
+        "validation": "replayed",
+        "validated_by_run": dg.MetadataValue.dagster_run(replayed.run_id),
+        "validated_at": dg.MetadataValue.timestamp(replayed.validated_at.replace(tzinfo=dt.UTC)),
+    }
+
+
 def to_asset_check_results(
     outcome: ValidationOutcome, asset_key: dg.AssetKey | str | Sequence[str]
 ) -> list[dg.AssetCheckResult]:
@@ -78,6 +90,7 @@ def to_asset_check_results(
         "clean_rows": len(outcome.clean),
         "quarantined_rows": len(outcome.quarantined),
     }
+    shared.update(_provenance(outcome))
     if outcome.data_docs_index is not None:
         shared["data_docs"] = dg.MetadataValue.path(str(outcome.data_docs_index))
         # An http link on the docs server (`make ui`): the UI is an http page, browsers refuse file:// from it.

@@ -9,6 +9,7 @@ validate different tables never overwrite each other's pages.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import html
@@ -65,8 +66,6 @@ def escaped_result(result: Any) -> Any:
     as raw HTML (the sample table's cells), so a failing value ``<script>...</script>`` in a source
     file would run in the reader's browser; escaped, it shows as text. The expectations' own
     parameters are ours and GX escapes them itself."""
-    import copy
-
     escaped = copy.copy(result)
     escaped.results = []
     for res in result.results:
@@ -79,7 +78,7 @@ def escaped_result(result: Any) -> Any:
 def _build_table_site(outcome: ValidationOutcome, site_dir: Path) -> Path:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     share_compiled_gx_templates()
-    import great_expectations as gx
+    import great_expectations as gx  # deferred: GX takes seconds to import; a replay renders nothing
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.base import ProgressBarsConfig
     from great_expectations.data_context.types.resource_identifiers import (

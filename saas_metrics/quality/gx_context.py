@@ -10,20 +10,19 @@ batch and validates it.
 Reference ids and ids of other partitions are NOT GX parameters: GX 1.x copies
 an expectation's kwargs (through pydantic) hundreds of times per validation, so a
 value set of 100k ids made one validation take over a minute. Those two rules
-are plain pandas ``isin`` in :mod:`saas_metrics.quality.validate`.
+are plain pandas ``isin`` in :mod:`saas_metrics.quality.pandas_rules`.
 """
 
 from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from saas_metrics.quality.suites import TableRules, rules_for
+from saas_metrics.quality.expectations import SuiteVariant, suite_columns, suite_spec
 
 if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuite, ExpectationSuiteValidationResult
@@ -31,42 +30,29 @@ if TYPE_CHECKING:
 
 DATASOURCE_NAME = "saas_metrics"
 BATCH_DEFINITION_NAME = "whole_frame"
-PARSE_ERRORS_COLUMN = "_parse_errors"
-#: Batches above this size (shallow bytes) get no GX data fingerprint (see get_gx_context).
+#: Batches above this size (shallow bytes) get no GX data fingerprint (see _limit_batch_fingerprint).
 FINGERPRINT_MAX_BYTES = 16 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class SuiteVariant:
-    """Which optional rules are active for one validation (they need run inputs)."""
+def _limit_batch_fingerprint() -> None:
+    """GX fingerprints every pandas batch (an md5 over a row hash of the whole frame) twice per
+    validation, only to show it among the batch markers; it skips that itself above 1 GB. A lower
+    bound keeps the fingerprint for ordinary tables and spares hashing the big ones."""
+    # Deferred: GX takes seconds to import.
+    from great_expectations.execution_engine import pandas_execution_engine
 
-    table: str
-    window: bool
-    currency: bool
-
-    @property
-    def suite_name(self) -> str:
-        parts = [self.table]
-        if self.window:
-            parts.append("window")
-        if self.currency:
-            parts.append("currency")
-        return "+".join(parts)
+    pandas_execution_engine.HASH_THRESHOLD = min(pandas_execution_engine.HASH_THRESHOLD, FINGERPRINT_MAX_BYTES)
 
 
 @lru_cache(maxsize=1)
 def get_gx_context() -> AbstractDataContext:
     """The one ephemeral GX context of this process (analytics and progress bars off)."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    # Deferred: GX takes seconds to import; only a step that validates (no replay) pays it.
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
-    from great_expectations.execution_engine import pandas_execution_engine
 
-    # GX fingerprints every pandas batch (an md5 over a row hash of the whole frame) twice per
-    # validation, only to show it among the batch markers; it skips that itself above 1 GB. A
-    # lower bound keeps the fingerprint for ordinary tables and spares ~0.7 s per million rows.
-    pandas_execution_engine.HASH_THRESHOLD = min(pandas_execution_engine.HASH_THRESHOLD, FINGERPRINT_MAX_BYTES)
-
+    _limit_batch_fingerprint()
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     context.data_sources.add_pandas(DATASOURCE_NAME)
@@ -80,79 +66,17 @@ def _batch_definition(table: str) -> Any:
     return asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION_NAME)
 
 
-def _expectations(rules: TableRules, variant: SuiteVariant) -> list[Any]:
-    """The GX expectations of one table, each tagged with meta rule/column."""
-    import great_expectations.expectations as gxe
-
-    def meta(rule: str, column: str) -> dict[str, str]:
-        return {"rule": rule, "column": column}
-
-    out: list[Any] = [
-        gxe.ExpectColumnValuesToBeNull(column=PARSE_ERRORS_COLUMN, meta=meta("unparseable", PARSE_ERRORS_COLUMN))
-    ]
-    out += [gxe.ExpectColumnValuesToNotBeNull(column=c, meta=meta("not_null", c)) for c in rules.not_null]
-    if len(rules.key) == 1:
-        out.append(gxe.ExpectColumnValuesToBeUnique(column=rules.key[0], meta=meta("duplicate", rules.key[0])))
-    elif rules.key:
-        out.append(
-            gxe.ExpectCompoundColumnsToBeUnique(column_list=list(rules.key), meta=meta("duplicate", ",".join(rules.key)))
-        )
-    for column, values in rules.allowed_values.items():
-        out.append(gxe.ExpectColumnValuesToBeInSet(column=column, value_set=list(values), meta=meta("allowed_values", column)))
-    if variant.currency:
-        out += [
-            gxe.ExpectColumnValuesToBeInSet(
-                column=c, value_set={"$PARAMETER": "known_currencies"}, meta={**meta("allowed_values", c), "currency": "true"}
-            )
-            for c in rules.currency_columns
-        ]
-    for column, pattern in rules.patterns.items():
-        out.append(gxe.ExpectColumnValuesToMatchRegex(column=column, regex=pattern, meta=meta("allowed_values", column)))
-    out += [gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, meta=meta("non_negative", c)) for c in rules.non_negative]
-    out += [
-        gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, strict_min=True, meta=meta("positive", c))
-        for c in rules.positive
-    ]
-    for column, (low, high) in rules.ranges.items():
-        out.append(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high, meta=meta("range", column)))
-    if variant.window and rules.time_column:
-        out.append(
-            gxe.ExpectColumnValuesToBeBetween(
-                column=rules.time_column,
-                min_value={"$PARAMETER": "window_start"},
-                max_value={"$PARAMETER": "window_end"},
-                strict_max=True,
-                meta=meta("in_window", rules.time_column),
-            )
-        )
-    out += [
-        gxe.ExpectColumnValuesToBeBetween(column=c, max_value={"$PARAMETER": "now"}, meta=meta("not_future", c))
-        for c in rules.not_future
-    ]
-    return out
-
-
 @cache
 def get_suite(variant: SuiteVariant) -> ExpectationSuite:
-    """The expectation suite of one table variant, created and registered once."""
-    import great_expectations as gx
+    """The expectation suite of one table variant (:func:`suite_spec`), created and registered once."""
+    import great_expectations as gx  # deferred: GX takes seconds to import
+    import great_expectations.expectations as gxe
 
     context = get_gx_context()
     suite = gx.ExpectationSuite(name=variant.suite_name, meta={"table": variant.table})
-    for expectation in _expectations(rules_for(variant.table), variant):
-        suite.add_expectation(expectation)
+    for spec in suite_spec(variant):
+        suite.add_expectation(getattr(gxe, spec.gx_class)(**copy.deepcopy(spec.kwargs), meta=dict(spec.meta)))
     return context.suites.add(suite)
-
-
-@cache
-def suite_columns(variant: SuiteVariant) -> tuple[str, ...]:
-    """The frame columns the variant's expectations read, in first-use order."""
-    columns: dict[str, None] = {}
-    for expectation in get_suite(variant).expectations:
-        kwargs = expectation.configuration.kwargs
-        for name in ([kwargs["column"]] if "column" in kwargs else []) + list(kwargs.get("column_list", [])):
-            columns[name] = None
-    return tuple(columns)
 
 
 def run_suite(
@@ -199,7 +123,7 @@ def _complete_results(batch: Any, suite: ExpectationSuite, ids: set[str], parame
     longer than a single COMPLETE pass of the whole suite (0.41 s against 0.39 s for 9 of 13 failing
     on 22,000 invoices; 0.27 s as one call). The copies take the originals' ids back, so the results
     are the ones the suite's own expectations would give."""
-    import great_expectations as gx
+    import great_expectations as gx  # deferred: GX takes seconds to import
 
     originals = [e for e in suite.expectations if e.id in ids]
     copies = [copy.copy(e) for e in originals]  # GX refuses expectations that belong to another suite

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from typing import Any
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
@@ -34,6 +35,11 @@ def sanitise_value(value: Any, *, pii: bool = False) -> Any:
     if isinstance(value, bool | int | float):
         return value
     return mask_text(str(value))
+
+
+def pii_columns(columns: Iterable[Any]) -> frozenset[str]:
+    """The names of the schema columns whose description marks them as personal data ("PII")."""
+    return frozenset(c.name for c in columns if "PII" in c.description)
 
 
 def sanitise_sample(values: list[Any], *, pii: bool = False, limit: int = 5) -> list[Any]:

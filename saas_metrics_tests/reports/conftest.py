@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from saas_metrics.reports import DashboardData
+from saas_metrics.reports.data import DashboardData
 
 MONTHS = pd.date_range("2024-01-01", periods=12, freq="MS")
 CHANNELS = ("paid_search", "paid_social", "organic", "referral", "email", "(none)")

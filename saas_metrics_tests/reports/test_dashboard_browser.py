@@ -14,8 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from saas_metrics.reports import CHART_IDS, DashboardData, build_dashboard
-from saas_metrics.reports.dashboard import AT_RISK_TABLE_ID, KPI_CARDS_ID
+from saas_metrics.reports.dashboard import (
+    AT_RISK_TABLE_ID,
+    CHART_IDS,
+    KPI_CARDS_ID,
+    build_dashboard,
+)
+from saas_metrics.reports.data import DashboardData
 
 pytestmark = pytest.mark.browser
 

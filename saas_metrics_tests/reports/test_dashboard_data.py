@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 
 from saas_metrics.metrics.kpi import KPI_MONTHLY
-from saas_metrics.reports import DashboardData, load_dashboard_data
 from saas_metrics.reports.data import (
+    DashboardData,
     headline_wide,
     latest_month,
+    load_dashboard_data,
     provisional_cells,
     provisional_months,
 )

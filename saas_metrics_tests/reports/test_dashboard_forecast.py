@@ -9,10 +9,14 @@ import pandas as pd
 
 from saas_metrics.metrics.forecast_backtest import FORECAST_BACKTEST, KPI_FORECAST
 from saas_metrics.metrics.kpi import KPI_MONTHLY
-from saas_metrics.reports import DashboardData, render_dashboard
 from saas_metrics.reports.charts import forecast_figure
-from saas_metrics.reports.dashboard import forecast_subtitle
-from saas_metrics.reports.data import headline_wide, latest_forecast, load_dashboard_data
+from saas_metrics.reports.dashboard import forecast_subtitle, render_dashboard
+from saas_metrics.reports.data import (
+    DashboardData,
+    headline_wide,
+    latest_forecast,
+    load_dashboard_data,
+)
 from saas_metrics.warehouse import Warehouse
 
 

@@ -9,15 +9,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from saas_metrics.reports import CHART_IDS, DashboardData, build_dashboard, render_dashboard
 from saas_metrics.reports.dashboard import (
     AT_RISK_TABLE_ID,
+    CHART_IDS,
     at_risk_table_html,
+    build_dashboard,
     format_change,
     format_value,
     kpi_cards_html,
+    render_dashboard,
 )
-from saas_metrics.reports.data import AT_RISK_ACCOUNTS, headline_wide
+from saas_metrics.reports.data import AT_RISK_ACCOUNTS, DashboardData, headline_wide
 
 
 def test_page_is_self_contained_with_every_chart(dashboard_data: DashboardData) -> None:
