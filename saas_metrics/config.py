@@ -56,7 +56,7 @@ def last_complete_month(today: dt.date | None = None) -> dt.date:
 
 
 class RevenuePolicy(BaseModel):
-    """Revenue and retention policies (METRICS_SPEC.md, 'Revenue')."""
+    """Revenue and retention policies (docs/metric-definitions.md#revenue)."""
 
     churn_recognition: Literal["period_end", "cancellation"] = Field(
         "period_end",

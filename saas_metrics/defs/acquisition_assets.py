@@ -126,7 +126,7 @@ def build_acquisition_assets(settings: Settings, partitions: dg.PartitionsDefini
         """New MRR (and a count of 1 per customer) of the customers new in M, credited to their
         touchpoints up to the first paid date by six models: first_touch, last_touch, linear,
         u_shaped (40/20/40), w_shaped (30/30/30/10) and time_decay (7-day half-life).
-        Grain: month x model x channel x campaign. See docs/metrics.md#attribution."""
+        Grain: month x model x channel x campaign. See docs/metric-definitions.md#attribution."""
         new = mrr_movements[mrr_movements["movement"] == "new"]
         credits = attribute(new, touchpoints, contacts, deals, identity_links, policy, first_paid=customer_first_paid)
         check = attribution_sums_check(credits, mrr_movements)
@@ -176,7 +176,7 @@ def build_acquisition_assets(settings: Settings, partitions: dg.PartitionsDefini
         """Unique visitors, leads, MQLs, SQLs, PQLs, signups, lead velocity, lead-to-customer (cohort
         form, provisional until its N-day window has passed, and period form), visit-to-lead,
         trial-to-paid, demo-to-paid by demo type, viral coefficient, MQL -> SQL -> customer and PQL -> paid,
-        open and stage-weighted pipeline. See docs/metrics.md#funnel."""
+        open and stage-weighted pipeline. See docs/metric-definitions.md#funnel."""
         months = _months(context)
         as_of = pd.Timestamp.now(tz="UTC").tz_localize(None)
         usage = activation_crossings(warehouse.warehouse, policy.pql_event, policy.pql_event_count,

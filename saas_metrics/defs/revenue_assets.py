@@ -188,7 +188,7 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
         """One MRR movement per customer and month: new, expansion, contraction, churn, reactivation
         or unchanged, in constant currency (both month-ends at M's rate); fx_impact separately.
 
-        Reads customer_mrr of M-1 and M only. See docs/metrics.md#mrr-movements.
+        Reads customer_mrr of M-1 and M only. See docs/metric-definitions.md#customer-mrr-movements.
         """
         months = [pd.Timestamp(m) for m in window_months(asset_window(context))]
         before = months[0] - pd.DateOffset(months=1)

@@ -1,6 +1,6 @@
 """Marketing and sales funnel KPIs: visitors, leads, MQL/SQL/PQL, conversion rates, virality.
 
-METRICS_SPEC.md, "Funnel". For each month M (calendar month, UTC):
+docs/metric-definitions.md#funnel. For each month M (calendar month, UTC):
 
 - ``unique_visitors`` = distinct visitor_id with a web session started in M
   (not sessions); by session channel too (segment 'channel').

@@ -1,6 +1,6 @@
 """Identity resolution: billing customer <-> CRM company/contact <-> product account.
 
-METRICS_SPEC.md, "Conventions / Customer": CRM and product records link to a
+docs/metric-definitions.md#customer: CRM and product records link to a
 billing customer through identity resolution, explicit id mapping first, then
 email domain.
 

@@ -1,4 +1,4 @@
-"""Support ticket KPIs (METRICS_SPEC.md, 'Engagement, health and support': Support).
+"""Support ticket KPIs (docs/metric-definitions.md#support).
 
 For tickets created in M (``created_at`` in [first(M), first(M+1))):
 

@@ -1,4 +1,4 @@
-"""The KPI dashboard: one self-contained static HTML page (issue #9).
+"""The KPI dashboard: one self-contained static HTML page.
 
 :func:`build_dashboard` lays out KPI header cards for the latest month, the charts of
 :mod:`saas_metrics.reports.charts` and the at-risk accounts table. plotly.js is inlined
