@@ -82,5 +82,5 @@ def defs() -> dg.Definitions:
     """The code location's Definitions, built when Dagster loads the location (``dagster dev``,
     ``dagster api grpc -m saas_metrics.definitions``, a run worker), not when the module is imported:
     the CLI and the tests import :func:`build_definitions` from here and build their own, so an
-    eager module-level build was a second, unused one (about 0.7 s of every ``saas-metrics run``)."""
+    eager module-level build would be a second, unused one paid by every ``saas-metrics run``."""
     return build_definitions(get_settings())

@@ -124,8 +124,8 @@ def execute_without_output_capture(
 
     ``execute_in_process`` keeps every step's output value in memory until the run ends, so that
     ``result.output_for_node`` can return it. Our outputs are tables the IO manager has already
-    written to the warehouse, so a single-run backfill held every raw frame it had stored (about
-    1 GB at the benchmark's medium scale) for nothing. A run launched by the daemon or the UI
+    written to the warehouse, so a single-run backfill would hold every raw frame it had stored
+    for nothing. A run launched by the daemon or the UI
     never captures outputs; this makes the CLI's run behave the same. It calls the function
     ``execute_in_process`` itself calls, with capture off (dagster is pinned, and a test checks
     that an output is freed as soon as it is stored)."""

@@ -109,7 +109,7 @@ def place_in_months(
     lo, hi = pd.Timestamp(first), pd.Timestamp(last)
     end = hi + pd.DateOffset(months=1)
     times = frame[time_column]
-    # NumPy truncates to the month (NaT stays NaT); dt.to_period builds a Period per row, 10x slower.
+    # NumPy truncates to the month (NaT stays NaT) in C; dt.to_period builds a Period object per row.
     month_starts = times.to_numpy(dtype="datetime64[ns]").astype("datetime64[M]").astype("datetime64[ns]")
     months = pd.Series(month_starts, index=times.index)
     placed = months.where((times >= lo) & (times < end))
@@ -185,7 +185,7 @@ def data_docs_dir(settings: Settings) -> Path:
 
 def _id_set(ids: pd.Series) -> frozenset[str]:
     """The non-null ids as a set of str (built from a NumPy array: iterating an Arrow-backed Series
-    in Python is 5x slower)."""
+    in Python converts every value on its own)."""
     return frozenset(ids.dropna().astype(str).to_numpy(dtype=object))
 
 
@@ -386,7 +386,7 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
     )
     def stg_asset(context: AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         # A view, not a copy: for a usage table of millions of rows, reading the clean rows into
-        # pandas and writing them back cost more than the rest of the step (docs/benchmark.md).
+        # pandas and writing them back would cost more than the rest of the step.
         window = asset_window(context) if partitioned else None
         wh = warehouse.warehouse
         wh.ensure_view(stg_schema, raw_schema, where_sql=f'"{QUARANTINE_REASON}" IS NULL')

@@ -34,7 +34,7 @@ def validation_fingerprint(outcome: ValidationOutcome) -> str:
     """What a table's page shows, as a hash: row counts, success percent and every
     expectation's verdict, unexpected count and sample. Run-time values that change on
     every run without changing the verdicts (``now``) are left out, so an unchanged
-    validation is not rendered again (a build costs 0.3-0.9 s)."""
+    validation is not rendered again (rendering a page costs more than the validation it shows)."""
     content = {
         "table": outcome.table,
         "rows": len(outcome.annotated),
@@ -66,7 +66,7 @@ class _MemoryBytecodeCache:
 @cache
 def _share_compiled_templates() -> None:
     """GX builds a new Jinja environment for every page it renders, so it compiled its templates
-    again for every table (0.2-0.4 s of a 0.3-0.5 s page). Its views now share one bytecode cache:
+    again for every table (most of a page's rendering time). Its views share one bytecode cache:
     each template is compiled once per process. Rendering itself is unchanged."""
     import jinja2
     from great_expectations.render.view.view import DefaultJinjaView
