@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import dagster as dg
 from dagster._core.storage.tags import (
@@ -115,7 +116,7 @@ def materialise(
 def execute_without_output_capture(
     job: dg.JobDefinition,
     *,
-    run_config: dict[str, object],
+    run_config: Mapping[str, Any],
     instance: dg.DagsterInstance,
     tags: dict[str, str],
     raise_on_error: bool,

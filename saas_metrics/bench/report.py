@@ -73,9 +73,10 @@ def targets_table(results: list[BackendResult]) -> str:
             if medium.movement_to_floor is not None:
                 rows.append(("mrr_movements step <= 5 x DuckDB floor", f"{medium.movement_to_floor:.1f} x",
                              medium.movement_to_floor <= 5))
-        for r in (x for x in results if x.backend == backend and x.launched_to_cli is not None):
-            rows.append((f"{r.scale}: launched month <= 1.3 x CLI month", f"{r.launched_to_cli:.2f} x",
-                         r.launched_to_cli <= 1.3))  # type: ignore[operator]
+        for r in results:
+            if r.backend == backend and r.launched_to_cli is not None:
+                rows.append((f"{r.scale}: launched month <= 1.3 x CLI month", f"{r.launched_to_cli:.2f} x",
+                             r.launched_to_cli <= 1.3))
         if medium is not None and large is not None:
             ratio = large.full_seconds / medium.full_seconds
             rows.append(("large full <= 5.5 x medium full", f"{ratio:.2f} x", ratio <= 5.5))

@@ -185,8 +185,8 @@ def extract(table: str, client: ApiClient, start: dt.date | None, end: dt.date |
         if end is not None:
             filters.append({"propertyName": "hs_meeting_start_time", "operator": "LT", "value": str(epoch_ms(end))})
         meetings = search_objects(client, "meetings", MEETING_PROPERTIES, filters, page_size=page_size)
-        contacts = meeting_contacts(client, [str(m["id"]) for m in meetings])
-        rows = [{**property_row(m, MEETING_PROPERTIES), "contact_id": contacts.get(str(m["id"]))} for m in meetings]
+        contact_of = meeting_contacts(client, [str(m["id"]) for m in meetings])
+        rows = [{**property_row(m, MEETING_PROPERTIES), "contact_id": contact_of.get(str(m["id"]))} for m in meetings]
         return [NativeExtract("crm/meetings.csv", MEETING_COLUMNS, rows, "hubspot-api:/crm/v3/objects/meetings/search",
                               absent=absent_properties(meetings, MEETING_PROPERTIES))]
     if table == "crm_form_submissions":

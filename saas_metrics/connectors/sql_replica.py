@@ -241,6 +241,7 @@ def _item_versions(r: Replica) -> list[dict[str, Any]]:
 def _baselines(r: Replica) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Stripe-API-shaped current subscriptions and items -> the API connector's baseline histories."""
     item_frame = r.read("subscription_item")
+    assert item_frame is not None  # a required table raises when absent
     price_col = "price_id" if "price_id" in item_frame.columns else "plan_id"
     items_of: dict[str, list[dict[str, Any]]] = {}
     for item in _records(item_frame):
@@ -267,7 +268,7 @@ def _legacy_plans(plans: pd.DataFrame | None, products: dict[str, Any], known: s
     for p in _records(plans) if plans is not None else []:
         if p.get("id") in known:
             continue
-        product = products.get(p.get("product_id")) or {"id": p.get("product_id")}
+        product = products.get(p.get("product_id") or "") or {"id": p.get("product_id")}
         rows.append(stripe_api.price_row({
             **p, "unit_amount": p.get("amount"), "type": "recurring", "product": product,
             "metadata": _metadata(p.get("metadata")),
@@ -338,7 +339,7 @@ def _stripe(table: str, r: Replica, start: dt.date | None, end: dt.date | None) 
             r.read("price")  # neither table: the named "not found" error
         rows = []
         for p in _records(price_frame) if price_frame is not None else []:
-            product = products.get(p.get("product_id")) or {"id": p.get("product_id")}
+            product = products.get(p.get("product_id") or "") or {"id": p.get("product_id")}
             rows.append(stripe_api.price_row({**p, "product": product, "metadata": _metadata(p.get("metadata")), "recurring": {
                 "interval": p.get("recurring_interval"), "interval_count": p.get("recurring_interval_count"),
                 "usage_type": p.get("recurring_usage_type")}}))

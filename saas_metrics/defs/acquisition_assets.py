@@ -1,6 +1,7 @@
 """Acquisition assets: unified ad spend, attribution and the CAC family."""
 
 import datetime as dt
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -100,7 +101,7 @@ def build_acquisition_assets(settings: Settings, partitions: dg.PartitionsDefini
     ad_spend_schema = register_table("ad_spend_daily", with_month(AD_SPEND_STAGED))
     register_table("attribution_credits", ATTRIBUTION_CREDITS)
     kpi_acq_schema = kpi_table("kpi_acquisition", "CAC, payback, LTV:CAC, ROAS and per-platform ad KPIs per month.")
-    common = {"owners": ["team:marketing"], "kinds": kinds_for(settings), "partitions_def": partitions,
+    common: dict[str, Any] = {"owners": ["team:marketing"], "kinds": kinds_for(settings), "partitions_def": partitions,
               "backfill_policy": SINGLE_RUN, "group_name": "acquisition"}
 
     @dg.asset(metadata=table_metadata(ad_spend_schema),

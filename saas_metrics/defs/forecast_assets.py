@@ -7,6 +7,8 @@ as_of_month (replaced for the run's months in one statement each): kpi_forecast,
 forecast_backtest and forecast_assumptions.
 """
 
+from typing import Any
+
 import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
@@ -101,10 +103,10 @@ def build_forecast_assets(settings: Settings, partitions: dg.PartitionsDefinitio
     return [kpi_forecast]
 
 
-def forecast_metadata(forecast: pd.DataFrame, summary: pd.DataFrame) -> dict[str, object]:
+def forecast_metadata(forecast: pd.DataFrame, summary: pd.DataFrame) -> dict[str, Any]:
     """The last as-of month's backtest MAPE of MRR per method at a few horizons (numeric, stable
     keys), a markdown table of every horizon, and the base-case MRR at the end of the horizon."""
-    meta: dict[str, object] = {}
+    meta: dict[str, Any] = {}
     mrr = summary[summary["metric"] == "mrr"].pivot_table(index="horizon", columns="method", values="mape")
     for method in (FORECAST, LAST_VALUE, LINEAR_TREND):
         for h in METADATA_HORIZONS:
@@ -122,7 +124,7 @@ def forecast_metadata(forecast: pd.DataFrame, summary: pd.DataFrame) -> dict[str
     return meta
 
 
-def assumptions_metadata(assumptions: pd.DataFrame) -> dict[str, object]:
+def assumptions_metadata(assumptions: pd.DataFrame) -> dict[str, Any]:
     """The last as-of month's assumptions as a markdown table (scenario, assumption, band, value, window)."""
     if assumptions.empty:
         return {}

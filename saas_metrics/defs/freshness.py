@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -152,7 +153,7 @@ def evaluate_kpi_freshness(
     return not problems, problems, metadata
 
 
-def _result(passed: bool, problems: list[str], metadata: dict[str, object], severity: str) -> dg.AssetCheckResult:
+def _result(passed: bool, problems: list[str], metadata: dict[str, Any], severity: str) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=passed,
         severity=dg.AssetCheckSeverity(severity),
@@ -172,9 +173,13 @@ def _source_check(key: dg.AssetKey, table: str, system: str, time_column: str | 
     )
     def _check(context, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         current = settings or get_settings()
-        lister = list_files
-        if lister is None:
-            from saas_metrics.sources.registry import source_files as lister
+        lister: Callable[[Path], Mapping[str, Sequence[Path]]]
+        if list_files is None:
+            from saas_metrics.sources.registry import source_files
+
+            lister = source_files
+        else:
+            lister = list_files
         now = utcnow()
         paths = list(lister(Path(current.sources_dir)).get(system, []))
         newest_record = newest_record_time(warehouse.warehouse, key.path[-1], time_column) if time_column else None
@@ -224,7 +229,9 @@ def build_freshness_checks(
     """
     config = load_rules(rules_file).freshness
     if system_of is None:
-        from saas_metrics.sources.registry import SOURCE_SYSTEM_OF as system_of
+        from saas_metrics.sources.registry import SOURCE_SYSTEM_OF
+
+        system_of = SOURCE_SYSTEM_OF
     if time_column_of is None:
         from saas_metrics.sources.schemas import SCHEMAS
 

@@ -7,6 +7,8 @@ before M of ``kpi_revenue``.
 """
 
 
+from typing import Any
+
 import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
@@ -82,8 +84,8 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
     kpi_ltv_schema = kpi_table("kpi_ltv", "LTV / CLV KPIs per month.")
     kpi_segments_schema = kpi_table("kpi_segments", "Revenue and retention KPIs by segment per month.")
     register_table("cohort_retention", COHORT_RETENTION)
-    common = {"owners": ["team:revops"], "kinds": kinds_for(settings)}
-    monthly = {"partitions_def": partitions, "backfill_policy": SINGLE_RUN}
+    common: dict[str, Any] = {"owners": ["team:revops"], "kinds": kinds_for(settings)}
+    monthly: dict[str, Any] = {"partitions_def": partitions, "backfill_policy": SINGLE_RUN}
 
     @dg.multi_asset(
         outs={

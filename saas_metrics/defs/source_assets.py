@@ -13,9 +13,10 @@ raw = clean + quarantined for the window.
 
 import datetime as dt
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -260,7 +261,7 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
         deps.append(dg.AssetDep(dg.AssetKey([f"raw_{ref}"])))
     if "currency" in canonical.column_names and table != "fx_rates":
         deps.append(dg.AssetDep(dg.AssetKey(["raw_fx_rates"])))
-    part_kwargs = {"partitions_def": partitions, "backfill_policy": SINGLE_RUN} if partitioned else {}
+    part_kwargs: dict[str, Any] = {"partitions_def": partitions, "backfill_policy": SINGLE_RUN} if partitioned else {}
 
     @dg.asset(
         name=raw_schema.name,
@@ -292,6 +293,7 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
         outside = 0
         rows_read, excluded = len(frame), {}
         if partitioned:
+            assert window is not None and canonical.time_column is not None  # a partitioned table has both
             first, last = partition_bounds(context)
             months = place_in_months(frame, canonical.time_column, first, last, now=now)
             if read.all_times is None:
@@ -309,6 +311,7 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
                 frame = frame[in_window.to_numpy()]
         previous = None
         if partitioned:
+            assert window is not None
             prev_start = dt.date(window[0].year - (window[0].month == 1), (window[0].month - 2) % 12 + 1, 1)
             previous = warehouse.warehouse.count(raw_schema.name, (prev_start, window[0])) or None
         ctx = ValidationContext(
@@ -470,7 +473,7 @@ def _run_months(context: AssetExecutionContext, partitioned: bool) -> tuple[dt.d
     return None if keys is None else (dt.date.fromisoformat(keys[0]), dt.date.fromisoformat(keys[1]))
 
 
-def run_partition_range(tags: dict[str, str]) -> tuple[str, str] | None:
+def run_partition_range(tags: Mapping[str, str]) -> tuple[str, str] | None:
     """First and last partition key of a run from its tags (single partition or range); None when unpartitioned."""
     from dagster._core.storage.tags import (
         ASSET_PARTITION_RANGE_END_TAG,

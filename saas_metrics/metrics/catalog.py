@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from typing import Any
 
 from saas_metrics.metrics import kpi
 from saas_metrics.metrics.kpi import ALL, COUNT, CURRENCY, MONTHS, RATIO, MetricDef, defined_in
@@ -87,16 +88,16 @@ _MOVEMENT_RULE = (
 )
 
 
-def _def(name: str, unit: str, formula: str, inputs: str, source: str, domain: str = "revenue", **kw: object) -> MetricDef:
-    return MetricDef(name, unit, domain, formula, inputs, source, **kw)  # type: ignore[arg-type]
+def _def(name: str, unit: str, formula: str, inputs: str, source: str, domain: str = "revenue", **kw: Any) -> MetricDef:
+    return MetricDef(name, unit, domain, formula, inputs, source, **kw)
 
 
-def _ret(*args: str, **kw: object) -> MetricDef:
-    return _def(*args, domain="retention", **kw)
+def _ret(name: str, unit: str, formula: str, inputs: str, source: str, **kw: Any) -> MetricDef:
+    return _def(name, unit, formula, inputs, source, domain="retention", **kw)
 
 
-def _ltv(*args: str, **kw: object) -> MetricDef:
-    return _def(*args, domain="lifetime_value", **kw)
+def _ltv(name: str, unit: str, formula: str, inputs: str, source: str, **kw: Any) -> MetricDef:
+    return _def(name, unit, formula, inputs, source, domain="lifetime_value", **kw)
 
 
 def _segments(name: str) -> tuple[str, ...]:

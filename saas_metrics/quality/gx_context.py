@@ -75,7 +75,8 @@ def get_gx_context() -> AbstractDataContext:
 
 @cache
 def _batch_definition(table: str) -> Any:
-    datasource = get_gx_context().data_sources.get(DATASOURCE_NAME)
+    # The fluent pandas datasource; GX's registry hands it out as the base Datasource type.
+    datasource: Any = get_gx_context().data_sources.get(DATASOURCE_NAME)
     asset = datasource.add_dataframe_asset(table)
     return asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION_NAME)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -96,17 +97,17 @@ def attach(engine: sa.Engine) -> BackgroundCheckpointer:
     _ATTACHED[engine] = checkpointer
 
     @sa.event.listens_for(engine, "connect")
-    def _no_autocheckpoint(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    def _no_autocheckpoint(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")
 
     # SQLAlchemy's commit event comes just BEFORE the COMMIT, so it only marks the connection; the
     # checkpoint is asked for when the connection goes back to the pool, after its transaction.
     @sa.event.listens_for(engine, "commit")
-    def _mark_written(conn) -> None:  # type: ignore[no-untyped-def]
+    def _mark_written(conn: sa.Connection) -> None:
         conn.connection.info[_WRITTEN] = True
 
     @sa.event.listens_for(engine, "checkin")
-    def _checkpoint_soon(_dbapi_conn, record) -> None:  # type: ignore[no-untyped-def]
+    def _checkpoint_soon(_dbapi_conn: Any, record: Any) -> None:
         if record.info.pop(_WRITTEN, False):
             checkpointer.request()
 
