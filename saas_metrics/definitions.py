@@ -52,7 +52,6 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     job = dg.define_asset_job(
         JOB_NAME,
         selection=dg.AssetSelection.all(),
-        partitions_def=partitions,
         description="Every asset for a month (or, as a single-run backfill, a range of months).",
         executor_def=dg.in_process_executor,
     )

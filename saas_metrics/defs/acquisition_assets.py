@@ -181,7 +181,7 @@ def build_acquisition_assets(settings: Settings, partitions: dg.PartitionsDefini
         months = _months(context)
         as_of = pd.Timestamp.now(tz="UTC").tz_localize(None)
         usage = activation_crossings(warehouse.warehouse, policy.pql_event, policy.pql_event_count,
-                                     asset_window(context), context.run_id)
+                                     asset_window(context), context.run.run_id)
         forms_now = forms[forms["submitted_at"].dt.to_period("M").dt.to_timestamp().isin(months)]
         parts = [
             funnel_kpis(sessions, contacts, forms_now, accounts, usage, mrr_movements, customer_first_paid,

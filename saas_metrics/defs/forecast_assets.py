@@ -67,11 +67,11 @@ def build_forecast_assets(settings: Settings, partitions: dg.PartitionsDefinitio
         wh = warehouse.warehouse
         start = (months[0] - pd.DateOffset(months=policy.backtest_history_months - 1)).date()
         window = (start, asset_window(context)[1])
-        movements = wh.read(MRR_MOVEMENTS, window, cache_scope=context.run_id)
+        movements = wh.read(MRR_MOVEMENTS, window, cache_scope=context.run.run_id)
         # plan tiers only for the price-change shares: the estimation window is enough
         tiers_start = (months[0] - pd.DateOffset(months=policy.estimation_window_months - 1)).date()
         snapshots = wh.read(CUSTOMER_MRR, (max(start, tiers_start), window[1]),
-                            columns=["month", "customer_id", "mrr", "plan_tier"], cache_scope=context.run_id)
+                            columns=["month", "customer_id", "mrr", "plan_tier"], cache_scope=context.run.run_id)
         first_paid = customer_first_paid.set_index("customer_id")["first_paid_month"]
         bridge = bridge_history(movements, first_paid, policy.age_bands[-1] if policy.by_cohort_age else 0)
         errors = backtest(bridge, policy)

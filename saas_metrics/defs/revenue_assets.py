@@ -283,7 +283,7 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
         its diagonal; only the cohorts' first-month snapshots are read from history."""
         months = _months(context)
         first = customer_first_paid.set_index("customer_id")["first_paid_month"]
-        customer_mrr = warehouse.warehouse.read(CUSTOMER_MRR, asset_window(context), cache_scope=context.run_id)
+        customer_mrr = warehouse.warehouse.read(CUSTOMER_MRR, asset_window(context), cache_scope=context.run.run_id)
         history = _first_month_snapshots(warehouse, months)
         snapshots = pd.concat([history, customer_mrr], ignore_index=True).drop_duplicates(["month", "customer_id"])
         return cohort_retention(snapshots, first, months, policy.cohort_max_age_months)

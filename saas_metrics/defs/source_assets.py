@@ -335,7 +335,7 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
         if partitioned and not quarantined.empty:
             quarantined = file_under_row_months(quarantined, outcome.annotated)
         run_months = _run_months(context, partitioned)
-        quarantined = for_run(quarantined, context.run_id, run_months, snapshot=not partitioned)
+        quarantined = for_run(quarantined, context.run.run_id, run_months, snapshot=not partitioned)
         warehouse.warehouse.replace(QUARANTINED_ROWS, quarantined, window, where={"table_name": table})
         for rule, n in source_excluded.items():
             excluded[rule] = excluded.get(rule, 0) + n
@@ -344,14 +344,14 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
         if run_months:
             gap_window = (run_months[0], (pd.Timestamp(run_months[1]) + pd.DateOffset(months=1)).date())
             warehouse.warehouse.replace(SOURCE_GAPS, gap_frame(window_months(gap_window), source=system, table=table,
-                                                               gone=gone, run_id=context.run_id),
+                                                               gone=gone, run_id=context.run.run_id),
                                         gap_window, where={"table_name": table})
         for file, reason in gone:
             context.log.warning(f"{table}: {file} fed it before and is {reason} now; "
                                 f"NULL for {', '.join(metrics_fed_by(table)) or 'no headline metric'}")
         warehouse.warehouse.replace(SOURCE_ROW_ACCOUNTING, accounting_frame(
-            account, run_id=context.run_id, months=run_months, source=system, table=table,
-            recorded_at=now.to_pydatetime()), None, where={"run_id": context.run_id, "table_name": table})
+            account, run_id=context.run.run_id, months=run_months, source=system, table=table,
+            recorded_at=now.to_pydatetime()), None, where={"run_id": context.run.run_id, "table_name": table})
         context.log.info(f"{table}: {len(outcome.annotated)} rows, {len(outcome.clean)} clean, {len(quarantined)} quarantined"
                          + (f", {outside} dated outside the partitions (not in any partition)" if outside else ""))
         yield dg.Output(outcome.annotated, metadata={
@@ -394,7 +394,7 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
         wh = warehouse.warehouse
         wh.ensure_view(stg_schema, raw_schema, where_sql=f'"{QUARANTINE_REASON}" IS NULL')
         rows = wh.count(stg_schema.name, window)
-        wh.cache_subset(stg_schema, raw_schema, window, context.run_id, keep=lambda raw: raw[QUARANTINE_REASON].isna())
+        wh.cache_subset(stg_schema, raw_schema, window, context.run.run_id, keep=lambda raw: raw[QUARANTINE_REASON].isna())
         return dg.MaterializeResult(metadata={
             "dagster/row_count": rows,
             "table": dg.MetadataValue.text(stg_schema.name),

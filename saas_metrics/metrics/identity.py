@@ -267,6 +267,7 @@ def customer_channel(links: pd.DataFrame, contacts: pd.DataFrame) -> pd.DataFram
     customer has no CRM contact or the source is empty (campaign '(unknown)' likewise)."""
     source = contacts.drop_duplicates("contact_id").set_index("contact_id")
     out = links[["customer_id"]].copy()
-    out["channel"] = links["crm_contact_id"].map(source["original_source"]).fillna(UNKNOWN)
-    out["campaign"] = links["crm_contact_id"].map(source["original_campaign"]).fillna(UNKNOWN)
+    # As text first: with no contact the mapped column is float, which pandas will no longer fill with text.
+    out["channel"] = links["crm_contact_id"].map(source["original_source"]).astype("str").fillna(UNKNOWN)
+    out["campaign"] = links["crm_contact_id"].map(source["original_campaign"]).astype("str").fillna(UNKNOWN)
     return out.reset_index(drop=True)
