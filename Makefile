@@ -40,8 +40,10 @@ report: install
 bench: install
 	$(BIN)/saas-metrics bench
 
+## ruff, and mypy on the package (its settings: [tool.mypy] in pyproject.toml).
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 docs: install
 	$(BIN)/python -m saas_metrics.metrics.reference

@@ -38,7 +38,7 @@ DATA_DIR = Path(os.environ.get("SAAS_METRICS_DATA_DIR", PROJECT_ROOT / "data"))
 
 
 class RevenuePolicy(BaseModel):
-    """Revenue and retention policies (METRICS_SPEC.md, 'Revenue')."""
+    """Revenue and retention policies (docs/metric-definitions.md#revenue)."""
 
     churn_recognition: Literal["period_end", "cancellation"] = Field(
         "period_end",
@@ -171,7 +171,7 @@ class QualityPolicy(BaseModel):
     gx_detail_passing: bool = Field(
         False, description="validate passing expectations in GX's COMPLETE result format too (their element and missing "
         "counts then show in Data Docs); failing ones always get it. Off, they are checked with BOOLEAN_ONLY: "
-        "about 40 % less validation time",
+        "they skip the per-expectation metrics that take much of a validation's time",
     )
     unresolved_max_fraction: float = Field(
         0.05, ge=0, le=1,

@@ -14,7 +14,7 @@ import threading
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from saas_metrics.config import Settings
 from saas_metrics.links import served_roots
@@ -36,7 +36,7 @@ class DocsRequestHandler(SimpleHTTPRequestHandler):
                 return super().translate_path("/" + path[len(prefix):])
         return ""
 
-    def send_head(self):  # type: ignore[no-untyped-def]
+    def send_head(self) -> BinaryIO | None:
         clean = self.path.split("?", 1)[0]
         if clean == "/":
             return self._index()
@@ -50,7 +50,7 @@ class DocsRequestHandler(SimpleHTTPRequestHandler):
             return None
         return super().send_head()
 
-    def _index(self):  # type: ignore[no-untyped-def]
+    def _index(self) -> BinaryIO:
         import io
 
         links = "".join(f'<li><a href="{html.escape(p)}">{html.escape(p)}</a> ({html.escape(str(r))})</li>'

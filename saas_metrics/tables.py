@@ -61,7 +61,7 @@ class TableSchema:
 
     def empty_frame(self) -> pd.DataFrame:
         """No rows, the schema's typed columns: a copy of one built once per column list (typing
-        even an empty frame column by column took 10-15 ms, paid by every clean validation)."""
+        even an empty frame column by column has a fixed cost, paid by every clean validation)."""
         return _empty_frame(self.columns).copy()
 
 
@@ -114,8 +114,8 @@ def _already_typed(series: pd.Series, type_: ColumnType) -> pd.Series | None:
     """``series`` as ``type_`` when its dtype says no value needs parsing, else None.
 
     Most columns a run coerces already have their type (frames the pipeline built, numbers the
-    driver returned): the general path re-parsed each of them, about 0.8 ms a column, paid about
-    2,000 times a month whatever the data's size. The results are the general path's."""
+    driver returned): the general path would re-parse each of them, a fixed cost per column paid
+    thousands of times a month whatever the data's size. The results are the general path's."""
     dtype = series.dtype
     if type_ == "str" or type_ == "json":
         return series if dtype == TEXT_DTYPE else None
@@ -170,8 +170,8 @@ TEXT_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
 
 def text_series(values: np.ndarray, index: pd.Index) -> pd.Series:
     """An object array of ``str`` and ``None`` as a Series of pandas' text dtype, converted by Arrow
-    in one pass: ``pd.Series(values, dtype="str")`` checks each value in Python (0.29 s against
-    0.07 s for the three quarantine columns of 2.9 M rows, mostly null)."""
+    in one pass: ``pd.Series(values, dtype="str")`` checks each value in Python, which the
+    quarantine columns of millions of rows (mostly null) would pay."""
     array = pa.array(values, type=pa.large_string(), from_pandas=True)
     return pd.Series(pd.array(array, dtype=TEXT_DTYPE), index=index)
 
@@ -180,7 +180,7 @@ def isin(values: pd.Series, members: Collection[object]) -> pd.Series:
     """``values.isin(members)`` (nulls are never members), fast for Arrow-backed text.
 
     pandas' ``isin`` on an Arrow string column turns every member into a pyarrow scalar one at
-    a time: about 1 s for a set of 300,000 ids, paid by every reference and uniqueness rule of
+    a time, a cost that grows with the set and is paid by every reference and uniqueness rule of
     every validation. Here the members become one Arrow array and Arrow does the lookup."""
     dtype = values.dtype
     if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):

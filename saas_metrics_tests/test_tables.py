@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from saas_metrics.tables import Column, TableSchema, coerce_frame, isin, text_series
+from saas_metrics.tables import Column, ColumnType, TableSchema, coerce_frame, isin, text_series
 
 
 @pytest.mark.parametrize("dtype", ["str", "string[pyarrow]", object])
@@ -48,7 +48,7 @@ def test_empty_frame_is_typed_and_a_fresh_copy_each_time() -> None:
     first = schema.empty_frame()
     expected = coerce_frame(pd.DataFrame(columns=["id", "n", "at", "x"]), schema)
     pd.testing.assert_frame_equal(first, expected)
-    first["extra"] = []  # changing one empty frame ...
+    first["extra"] = pd.Series(dtype=object)  # changing one empty frame ...
     first.loc[0] = ["a", 1, pd.Timestamp("2024-01-01"), 1.0, None]
     pd.testing.assert_frame_equal(schema.empty_frame(), expected)  # ... leaves the next one as it was
     # Another table with the same columns gets the same typed frame.
@@ -74,9 +74,9 @@ _COERCE_CASES = {
 
 
 @pytest.mark.parametrize("type_", sorted(_COERCE_CASES))
-def test_coerce_frame_types_raw_and_already_typed_columns_alike(type_: str) -> None:
+def test_coerce_frame_types_raw_and_already_typed_columns_alike(type_: ColumnType) -> None:
     raw, typed, expected = _COERCE_CASES[type_]
-    schema = TableSchema("t", (Column("v", type_),))  # type: ignore[arg-type]
+    schema = TableSchema("t", (Column("v", type_),))
     want = pd.DataFrame({"v": expected})
     pd.testing.assert_frame_equal(coerce_frame(pd.DataFrame({"v": pd.Series(raw, dtype=object)}), schema), want)
     pd.testing.assert_frame_equal(coerce_frame(pd.DataFrame({"v": typed}), schema), want)
@@ -89,8 +89,8 @@ def test_coerce_frame_types_raw_and_already_typed_columns_alike(type_: str) -> N
     ("datetime", _ts("2024-01-05 13:00").dt.tz_localize("Europe/Berlin"), _ts("2024-01-05 12:00")),
     ("str", pd.Series(["a", None], dtype="string[python]"), pd.Series(["a", None], dtype="str")),
 ])
-def test_coerce_frame_converts_numpy_and_other_typed_columns(type_: str, values: pd.Series, expected: pd.Series) -> None:
-    schema = TableSchema("t", (Column("v", type_),))  # type: ignore[arg-type]
+def test_coerce_frame_converts_numpy_and_other_typed_columns(type_: ColumnType, values: pd.Series, expected: pd.Series) -> None:
+    schema = TableSchema("t", (Column("v", type_),))
     pd.testing.assert_frame_equal(coerce_frame(pd.DataFrame({"v": values}), schema), pd.DataFrame({"v": expected}))
 
 

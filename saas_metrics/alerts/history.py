@@ -34,7 +34,7 @@ from saas_metrics.alerts.rules import (
 )
 from saas_metrics.calendar import add_months, first_of_month, last_complete_month
 from saas_metrics.metrics.kpi import KPI_MONTHLY
-from saas_metrics.tables import Column, TableSchema
+from saas_metrics.tables import Column, ColumnType, TableSchema
 from saas_metrics.warehouse import Warehouse
 
 #: The warehouse tables the metric rules read (also the assets the sensor watches).
@@ -43,9 +43,9 @@ WATCHED_TABLES = ("kpi_monthly", "at_risk_accounts", "customer_health")
 AT_RISK_READ = TableSchema("at_risk_accounts", tuple(
     Column(c, "date" if c == "month" else "str" if c == "customer_id" else "float") for c in AT_RISK_COLUMNS
 ), time_column="month")
-_HEALTH_TYPES = {"month": "date", "customer_id": "str", "band": "str", "entered_critical": "bool"}
+_HEALTH_TYPES: dict[str, ColumnType] = {"month": "date", "customer_id": "str", "band": "str", "entered_critical": "bool"}
 HEALTH_READ = TableSchema("customer_health", tuple(
-    Column(c, _HEALTH_TYPES.get(c, "float")) for c in HEALTH_COLUMNS  # type: ignore[arg-type]
+    Column(c, _HEALTH_TYPES.get(c, "float")) for c in HEALTH_COLUMNS
 ), time_column="month")
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -154,11 +155,11 @@ class Outbox:
     def _insert_if_absent(self, conn: Connection, record: dict[str, object]) -> bool:
         dialect = conn.dialect.name
         if dialect in ("sqlite", "postgresql"):
-            if dialect == "sqlite":
-                from sqlalchemy.dialects.sqlite import insert
-            else:
-                from sqlalchemy.dialects.postgresql import insert
-            stmt = (insert(self.table).values(**record)
+            from sqlalchemy.dialects import postgresql, sqlite
+
+            # The two dialects' own INSERT builders: each has ON CONFLICT DO NOTHING.
+            dialect_module = sqlite if dialect == "sqlite" else postgresql
+            stmt = (dialect_module.insert(self.table).values(**record)
                     .on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(self.table.c.id))
             # RETURNING yields a row only when the insert happened (rowcount is -1 with RETURNING).
             return conn.execute(stmt).first() is not None
@@ -170,7 +171,7 @@ class Outbox:
             return False
 
     # -- delivery state ------------------------------------------------------
-    def pending(self, limit: int = 200) -> list[dict[str, object]]:
+    def pending(self, limit: int = 200) -> list[dict[str, Any]]:
         self.ensure()
         query = (sa.select(self.table).where(self.table.c.status == PENDING)
                  .order_by(self.table.c.id).limit(limit))

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -243,7 +243,7 @@ def _describe(exc: ValidationError, data: dict[str, Any], source: str) -> str:
 
 
 _RULE_TYPES = {
-    cls.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
+    get_args(cls.model_fields["type"].annotation)[0]
     for cls in (KpiThresholdRule, KpiChangeRule, AtRiskAccountRule, HealthEnteredCriticalRule,
                 HealthScoreDropRule, AssetCheckFailedRule, RunFailedRule)
 }

@@ -232,8 +232,8 @@ def bench_backend(scale: Scale, sources: Path, backend: str, repeats: int, work_
             # after it find the cache the backfill left, as every scheduled run does.
             shutil.rmtree(landing_cache_dir(work_dir), ignore_errors=True)
             fulls.append(run_worker(spec(url, first, BENCH_END_MONTH), work_dir))
-        # The last and the early month alternate: a drift in the machine's speed (25 % within the hour
-        # in round 7) then moves both alike instead of their ratio, which is a target.
+        # The last and the early month alternate: a drift in the shared machine's speed within the
+        # hour then moves both alike instead of their ratio, which is a target.
         lasts: list[RunMeasure] = []
         earlies: list[RunMeasure] = []
         for _ in range(repeats):

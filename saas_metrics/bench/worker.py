@@ -14,8 +14,12 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+
+if TYPE_CHECKING:  # dagster is imported where it is used: the worker starts timing before it
+    from dagster import DagsterInstance
 
 
 @dataclass
@@ -50,25 +54,25 @@ def warehouse_rows(url: str) -> int:
         return sum(int(conn.execute(sa.text(f'SELECT COUNT(*) FROM "{n}"')).scalar_one()) for n in names)
 
 
-def step_seconds(instance: object, run_id: str) -> dict[str, float]:
+def step_seconds(instance: DagsterInstance, run_id: str) -> dict[str, float]:
     """Duration of every succeeded step of the run (from STEP_SUCCESS events)."""
     import dagster as dg
 
     out: dict[str, float] = {}
-    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_SUCCESS):  # type: ignore[attr-defined]
+    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_SUCCESS):
         event = record.dagster_event
         if event is not None and event.step_key:
-            out[event.step_key] = event.event_specific_data.duration_ms / 1000.0
+            out[event.step_key] = event.step_success_data.duration_ms / 1000.0
     return out
 
 
-def step_at(instance: object, run_id: str, when: float) -> str | None:
+def step_at(instance: DagsterInstance, run_id: str, when: float) -> str | None:
     """The step that was running at ``when`` (time.time()), from the run's STEP_START events."""
     import dagster as dg
 
     starts = sorted(
         (record.timestamp, record.dagster_event.step_key)
-        for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START)  # type: ignore[attr-defined]
+        for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START)
         if record.dagster_event is not None and record.dagster_event.step_key
     )
     running = [step for started, step in starts if started <= when]

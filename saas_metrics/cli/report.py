@@ -9,7 +9,7 @@ import json
 import math
 
 import pandas as pd
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from saas_metrics.alerts.evaluate import evaluate_kpi_rules
@@ -280,8 +280,10 @@ def print_row_accounting(settings: Settings, console: Console, run_id: str | Non
         return
     table = Table(title=f"Rows set aside by run {accounts['run_id'].iloc[0][:8]} (source_row_accounting)",
                   title_justify="left", header_style="bold")
-    for name, justify in (("table", "left"), ("read", "right"), ("loaded", "right"), ("quarantined", "right"),
-                          ("excluded", "right"), ("excluded by rule", "left")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("table", "left"), ("read", "right"), ("loaded", "right"), ("quarantined", "right"),
+        ("excluded", "right"), ("excluded by rule", "left"))
+    for name, justify in columns:
         table.add_column(name, justify=justify, no_wrap=name != "excluded by rule")
     for row in accounts.itertuples():
         rules = ", ".join(f"{rule} {n}" for rule, n in json.loads(row.excluded_by_rule).items())

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from saas_metrics.connectors.config import ConnectorsConfig, Credentials
@@ -155,15 +155,20 @@ def subscription_row(s: Mapping[str, Any], history_since: int | None = None) -> 
     return row
 
 
+def _as_dict(value: Any) -> dict[str, Any]:
+    """``value`` when the API expanded it into an object, else an empty one (an id string or null)."""
+    return value if isinstance(value, dict) else {}
+
+
 def invoice_line_row(line: Mapping[str, Any], invoice_id: str | None) -> dict[str, Any]:
     """A line item flattened (classic fields, or the ``parent``/``pricing`` layout of API versions >= 2025-03)."""
     parent = line.get("parent") or {}
     details = parent.get("subscription_item_details") or parent.get("invoice_item_details") or {}
-    price = line.get("price") if isinstance(line.get("price"), dict) else {}
+    price = _as_dict(line.get("price"))
     price_id = _id(line.get("price")) or ((line.get("pricing") or {}).get("price_details") or {}).get("price")
     recurring = price.get("recurring") or {}
     line_type = line.get("type") or {"subscription_item_details": "subscription",
-                                      "invoice_item_details": "invoiceitem"}.get(parent.get("type"))
+                                      "invoice_item_details": "invoiceitem"}.get(parent.get("type") or "")
     taxes = line.get("tax_amounts") or line.get("taxes") or []
     period = line.get("period") or {}
     return {
@@ -182,12 +187,12 @@ def invoice_line_row(line: Mapping[str, Any], invoice_id: str | None) -> dict[st
 
 def _bills_service(line: Mapping[str, Any]) -> bool:
     """A licensed subscription line: its period is the service period (a metered line bills the last one)."""
-    price = line.get("price") if isinstance(line.get("price"), dict) else {}
+    price = _as_dict(line.get("price"))
     metered = (price.get("recurring") or {}).get("usage_type") == "metered"
     return line.get("type", "subscription") == "subscription" and not metered
 
 
-def invoice_row(i: Mapping[str, Any], lines: list[Mapping[str, Any]]) -> dict[str, Any]:
+def invoice_row(i: Mapping[str, Any], lines: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     lines = [line for line in lines if _bills_service(line)] or lines
     periods = [line.get("period") or {} for line in lines]
     starts = [p["start"] for p in periods if p.get("start") is not None]
@@ -234,7 +239,7 @@ def _items_of(subscription: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
     return {item["id"]: (_id(item.get("price") or item.get("plan")), item.get("quantity")) for item in items}
 
 
-def _ordered(events: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+def _ordered(events: Iterable[Mapping[str, Any]]) -> Sequence[Mapping[str, Any]]:
     """Oldest first (the API lists newest first; same-second events keep the API's relative order)."""
     return sorted(reversed(list(events)), key=lambda e: e.get("created") or 0)
 
@@ -272,7 +277,7 @@ def _baseline_history(sub: Mapping[str, Any]) -> tuple[list[dict], list[dict]]:
     items = [{"id": item["id"], "subscription": sub_id, "price": _id(item.get("price") or item.get("plan")),
               "quantity": item.get("quantity"), "valid_from": _iso(item.get("created") or sub.get("start_date")), "valid_to": _iso(ended)}
              for item in (sub.get("items") or {}).get("data") or []]
-    runs: list[tuple[str, int | None, int | None]] = []
+    runs: list[tuple[str | None, int | None, int | None]] = []
     paid_from = sub.get("start_date")
     if sub.get("trial_start") is not None:
         trial_to = None if status == "trialing" else sub.get("trial_end")
@@ -288,7 +293,7 @@ def _baseline_history(sub: Mapping[str, Any]) -> tuple[list[dict], list[dict]]:
     return items, statuses
 
 
-def subscription_histories(subscriptions: list[Mapping[str, Any]], events: list[Mapping[str, Any]]) -> tuple[list[dict], list[dict]]:
+def subscription_histories(subscriptions: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]]) -> tuple[list[dict], list[dict]]:
     """(item version rows, status history rows) of every subscription: from its subscription events when the
     API still has any, else the baseline from its current state."""
     snapshots: dict[str, list[tuple[int, Mapping[str, Any]]]] = {}
@@ -306,7 +311,7 @@ def subscription_histories(subscriptions: list[Mapping[str, Any]], events: list[
     return items, statuses
 
 
-def discount_rows(subscriptions: list[Mapping[str, Any]], events: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def discount_rows(subscriptions: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Discounts on subscriptions: current ones and those seen in ``customer.discount.*`` events (latest state wins)."""
     found: dict[str, Mapping[str, Any]] = {}
     for event in _ordered(e for e in events if e.get("type") in DISCOUNT_EVENTS):

@@ -1,6 +1,7 @@
 """Acquisition assets: unified ad spend, attribution and the CAC family."""
 
 import datetime as dt
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -99,7 +100,7 @@ def build_acquisition_assets(settings: Settings, partitions: dg.PartitionsDefini
     ad_spend_schema = register_table("ad_spend_daily", with_month(AD_SPEND_STAGED))
     register_table("attribution_credits", ATTRIBUTION_CREDITS)
     kpi_acq_schema = kpi_table("kpi_acquisition", "CAC, payback, LTV:CAC, ROAS and per-platform ad KPIs per month.")
-    common = {"owners": ["team:marketing"], "kinds": kinds_for(settings), "partitions_def": partitions,
+    common: dict[str, Any] = {"owners": ["team:marketing"], "kinds": kinds_for(settings), "partitions_def": partitions,
               "backfill_policy": SINGLE_RUN, "group_name": "acquisition"}
 
     @dg.asset(metadata=table_metadata(ad_spend_schema),
@@ -125,7 +126,7 @@ def build_acquisition_assets(settings: Settings, partitions: dg.PartitionsDefini
         """New MRR (and a count of 1 per customer) of the customers new in M, credited to their
         touchpoints up to the first paid date by six models: first_touch, last_touch, linear,
         u_shaped (40/20/40), w_shaped (30/30/30/10) and time_decay (7-day half-life).
-        Grain: month x model x channel x campaign. See docs/metrics.md#attribution."""
+        Grain: month x model x channel x campaign. See docs/metric-definitions.md#attribution."""
         new = mrr_movements[mrr_movements["movement"] == "new"]
         credits = attribute(new, touchpoints, contacts, deals, identity_links, policy, first_paid=customer_first_paid)
         check = attribution_sums_check(credits, mrr_movements)
@@ -175,11 +176,11 @@ def build_acquisition_assets(settings: Settings, partitions: dg.PartitionsDefini
         """Unique visitors, leads, MQLs, SQLs, PQLs, signups, lead velocity, lead-to-customer (cohort
         form, provisional until its N-day window has passed, and period form), visit-to-lead,
         trial-to-paid, demo-to-paid by demo type, viral coefficient, MQL -> SQL -> customer and PQL -> paid,
-        open and stage-weighted pipeline. See docs/metrics.md#funnel."""
+        open and stage-weighted pipeline. See docs/metric-definitions.md#funnel."""
         months = _months(context)
         as_of = pd.Timestamp.now(tz="UTC").tz_localize(None)
         usage = activation_crossings(warehouse.warehouse, policy.pql_event, policy.pql_event_count,
-                                     asset_window(context), context.run_id)
+                                     asset_window(context), context.run.run_id)
         forms_now = forms[month_of(forms["submitted_at"]).isin(months)]
         parts = [
             funnel_kpis(sessions, contacts, forms_now, accounts, usage, mrr_movements, customer_first_paid,

@@ -35,6 +35,7 @@ import pandas as pd
 from saas_metrics.alerts.delivery import (
     ALERT_WEBHOOK_ENV,
     SLACK_WEBHOOK_ENV,
+    Channel,
     DeliveryReport,
     LogChannel,
     deliver_pending,
@@ -84,7 +85,7 @@ def _currency() -> str:
 def _deliver(context, warehouse: Warehouse, config: AlertConfig) -> str:
     """Deliver pending alerts; the summary counts what is pending in the outbox afterwards."""
     env = {name: dg.EnvVar(name).get_value() for name in (SLACK_WEBHOOK_ENV, ALERT_WEBHOOK_ENV)}
-    channels = [LogChannel(context.log), *webhook_channels(env, config.delivery)]
+    channels: list[Channel] = [LogChannel(context.log), *webhook_channels(env, config.delivery)]
     report = deliver_pending(Outbox(warehouse.engine), channels, config.delivery)
     if report.errors:
         context.log.warning(f"alert delivery incomplete: {report.summary()}")
@@ -169,7 +170,10 @@ def recent_check_failures(context: dg.SensorEvaluationContext, seen: set[int]) -
             handled.add(record.id)
             if record.id in seen:
                 continue
-            evaluation = record.event.dagster_event.event_specific_data
+            event = record.event.dagster_event
+            evaluation = event.event_specific_data if event is not None else None
+            if not isinstance(evaluation, dg.AssetCheckEvaluation):  # a failed check record always holds one
+                continue
             partition = record.partition or getattr(evaluation, "partition", None)
             if partition is None:
                 run = context.instance.get_run_by_id(record.run_id)
@@ -211,7 +215,7 @@ def build_alert_sensors(
         config = load_rules(rules_file)
         wh = warehouse.warehouse
         first_tick = not context.cursor
-        if not first_tick:
+        if context.cursor:
             changed, new_cursor, skipped = _materialised_months(context, wh, json.loads(context.cursor), config)
             recheck_next = True
         else:

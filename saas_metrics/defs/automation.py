@@ -39,6 +39,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import numpy as np
@@ -68,8 +69,9 @@ AnyJob = dg.JobDefinition | UnresolvedAssetJobDefinition
 def _partitions(job: AnyJob, partitions_def: dg.PartitionsDefinition | None) -> dg.PartitionsDefinition:
     if partitions_def is not None:
         return partitions_def
-    if getattr(job, "partitions_def", None) is not None:
-        return job.partitions_def  # type: ignore[return-value]
+    job_partitions = getattr(job, "partitions_def", None)
+    if job_partitions is not None:
+        return job_partitions
     return monthly_partitions(get_settings())
 
 
@@ -192,7 +194,7 @@ def _registry() -> tuple[Callable, Callable, Mapping[str, str], Mapping[str, str
 
 def scan_sources(
     sources_dir: Path,
-    cursor: Mapping[str, object],
+    cursor: Mapping[str, Any],
     partition_keys: Sequence[str],
     now: dt.datetime,
     *,
@@ -201,15 +203,15 @@ def scan_sources(
     system_of: Mapping[str, str],
     time_column_of: Mapping[str, str | None],
     files_of: Mapping[str, Sequence[str]] | None = None,
-) -> tuple[dict[str, object], dict[str, set[str]]]:
+) -> tuple[dict[str, Any], dict[str, set[str]]]:
     """New cursor state and ``{partition key: changed tables}`` for the files under ``sources_dir``.
 
     ``files_of`` (table -> its native files, relative to ``sources_dir``) narrows
     the re-read to the tables whose own files changed; without it every table of
     a changed system is re-read.
     """
-    old_files: dict[str, dict] = dict(cursor.get("files", {}))  # type: ignore[arg-type]
-    old_tables: dict[str, dict[str, str]] = dict(cursor.get("tables", {}))  # type: ignore[arg-type]
+    old_files: dict[str, dict] = dict(cursor.get("files", {}))
+    old_tables: dict[str, dict[str, str]] = dict(cursor.get("tables", {}))
     files: dict[str, dict] = {}
     changed_files: set[str] = set()
     for system, paths in list_files(sources_dir).items():
@@ -275,12 +277,15 @@ def build_automation_sensors(
     )
     def source_arrival_sensor(context: dg.SensorEvaluationContext):
         folder = Path(sources_dir or (settings or get_settings()).sources_dir)
-        hooks = (list_files, read_table, system_of, time_column_of)
-        if any(h is None for h in hooks):
-            *registry, native_files = _registry()
-            lf, rt, so, tc = (h if h is not None else r for h, r in zip(hooks, registry, strict=True))
+        native_files: Mapping[str, Sequence[str]] | None = None
+        if list_files is None or read_table is None or system_of is None or time_column_of is None:
+            reg_lf, reg_rt, reg_so, reg_tc, native_files = _registry()
+            lf = list_files if list_files is not None else reg_lf
+            rt = read_table if read_table is not None else reg_rt
+            so = system_of if system_of is not None else reg_so
+            tc = time_column_of if time_column_of is not None else reg_tc
         else:
-            (lf, rt, so, tc), native_files = hooks, None
+            lf, rt, so, tc = list_files, read_table, system_of, time_column_of
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         cursor = json.loads(context.cursor) if context.cursor else None
         state, requests = scan_sources(folder, cursor or {}, _keys(parts, now), now, list_files=lf, read_table=rt,
@@ -290,7 +295,7 @@ def build_automation_sensors(
                                    "changes from now on trigger runs", cursor=json.dumps(state, sort_keys=True))
         if not requests:
             return dg.SensorResult(skip_reason="no source rows changed", cursor=json.dumps(state, sort_keys=True))
-        seq = int(state["seq"]) + 1  # type: ignore[call-overload]
+        seq = int(state["seq"]) + 1
         state["seq"] = seq
         run_requests = [
             dg.RunRequest(

@@ -21,9 +21,10 @@ def check_partition_windows(context: dg.AssetCheckExecutionContext) -> dict[str,
     """Each partition key of the run and its [start, end) month window."""
     op_context = context.op_execution_context
     partitions_def = op_context.assets_def.partitions_def
+    assert isinstance(partitions_def, dg.TimeWindowPartitionsDefinition), "metric checks are monthly"
     windows = {}
     for key in op_context.partition_keys:
-        window = partitions_def.time_window_for_partition_key(key)  # type: ignore[union-attr]
+        window = partitions_def.time_window_for_partition_key(key)
         windows[key] = (window.start.date(), window.end.date())
     return windows
 

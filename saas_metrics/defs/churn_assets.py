@@ -1,5 +1,7 @@
 """Churn reasons: thin wiring around saas_metrics.metrics.churn_reasons."""
 
+from typing import Any
+
 import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
@@ -19,7 +21,7 @@ from saas_metrics.warehouse.io_manager import register_table
 def build_churn_assets(settings: Settings, partitions: dg.PartitionsDefinition) -> list:
     register_table("churn_reasons", CHURN_REASONS)
     kpi_schema = kpi_table("kpi_churn_reasons", "Churned MRR and churned customers by churn reason per month.")
-    common = {"owners": ["team:customer-success"], "kinds": kinds_for(settings), "partitions_def": partitions,
+    common: dict[str, Any] = {"owners": ["team:customer-success"], "kinds": kinds_for(settings), "partitions_def": partitions,
               "backfill_policy": SINGLE_RUN, "group_name": "retention"}
 
     @dg.asset(name="churn_reasons", metadata=table_metadata(CHURN_REASONS),

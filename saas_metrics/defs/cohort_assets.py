@@ -42,7 +42,7 @@ def build_cohort_assets(settings: Settings, partitions: dg.PartitionsDefinition)
         Like cohort_retention, a month's partition holds its diagonal."""
         months = run_months(context)
         first = customer_first_paid.set_index("customer_id")["first_paid_month"]
-        current = warehouse.warehouse.read(CUSTOMER_MRR, asset_window(context), cache_scope=context.run_id)
+        current = warehouse.warehouse.read(CUSTOMER_MRR, asset_window(context), cache_scope=context.run.run_id)
         history = _first_month_snapshots(warehouse, months)
         snapshots = pd.concat([history, current], ignore_index=True).drop_duplicates(["month", "customer_id"])
         channel = customer_channels.drop_duplicates("customer_id").set_index("customer_id")["channel"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -40,7 +41,7 @@ def kinds_for(settings: Settings, *extra: str) -> set[str]:
     return {"pandas", warehouse_kind(settings), *extra}
 
 
-def table_metadata(schema: TableSchema) -> dict[str, object]:
+def table_metadata(schema: TableSchema) -> dict[str, Any]:
     return {
         "dagster/column_schema": dagster_column_schema(schema),
         "dagster/table_name": schema.name,

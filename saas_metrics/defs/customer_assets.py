@@ -1,6 +1,8 @@
 """Identity resolution: billing customers <-> CRM companies/contacts <-> product accounts."""
 
 
+from typing import Any
+
 import dagster as dg
 import pandas as pd
 
@@ -38,7 +40,7 @@ def build_customer_assets(settings: Settings) -> list:
     for schema in (IDENTITY_LINKS, IDENTITY_UNMATCHED, CUSTOMER_CHANNELS):
         register_table(schema.name, schema)
     warn_below = settings.acquisition.identity_match_rate_warn_below
-    common = {"owners": ["team:revops"], "kinds": kinds_for(settings)}
+    common: dict[str, Any] = {"owners": ["team:revops"], "kinds": kinds_for(settings)}
 
     @dg.multi_asset(
         outs={

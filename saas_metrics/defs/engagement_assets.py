@@ -1,6 +1,8 @@
 """Product usage, customer health, at-risk accounts, support and NPS assets."""
 
 
+from typing import Any
+
 import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
@@ -54,7 +56,7 @@ def build_engagement_assets(settings: Settings, partitions: dg.PartitionsDefinit
     for schema in (ACCOUNT_ENGAGEMENT, AT_RISK_ACCOUNTS, CUSTOMER_HEALTH, SUPPORT_TICKETS_MONTHLY):
         register_table(schema.name, schema)
     kpi_engagement_schema = kpi_table("kpi_engagement", "Usage, health, support and NPS KPIs per month.")
-    common = {"owners": ["team:customer-success"], "kinds": kinds_for(settings), "partitions_def": partitions,
+    common: dict[str, Any] = {"owners": ["team:customer-success"], "kinds": kinds_for(settings), "partitions_def": partitions,
               "backfill_policy": SINGLE_RUN}
 
     @dg.asset(name="account_engagement", group_name="engagement", metadata=table_metadata(ACCOUNT_ENGAGEMENT),

@@ -1,5 +1,7 @@
 """Growth and cash-efficiency KPIs: thin wiring around saas_metrics.metrics.growth."""
 
+from typing import Any
+
 import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
@@ -19,7 +21,7 @@ from saas_metrics.metrics.growth import GROWTH_LOOKBACK_MONTHS, growth_kpis
 def build_finance_assets(settings: Settings, partitions: dg.PartitionsDefinition) -> list:
     kpi_growth_schema = kpi_table("kpi_growth", "MRR growth (month over month, compounded over 3/6/12 months), "
                                                 "ARR growth year over year and ARR per customer per month.")
-    common = {"owners": ["team:finance"], "kinds": kinds_for(settings), "partitions_def": partitions,
+    common: dict[str, Any] = {"owners": ["team:finance"], "kinds": kinds_for(settings), "partitions_def": partitions,
               "backfill_policy": SINGLE_RUN, "group_name": "finance"}
 
     @dg.asset(metadata=table_metadata(kpi_growth_schema),

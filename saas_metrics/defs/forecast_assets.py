@@ -9,6 +9,8 @@ as_of_month (replaced for the run's months in one statement each): kpi_forecast,
 forecast_backtest and forecast_assumptions.
 """
 
+from typing import Any
+
 import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
@@ -72,11 +74,11 @@ def build_forecast_assets(settings: Settings, partitions: dg.PartitionsDefinitio
         wh = warehouse.warehouse
         start = (months[0] - pd.DateOffset(months=policy.backtest_history_months - 1)).date()
         window = (start, asset_window(context)[1])
-        movements = wh.read(MRR_MOVEMENTS, window, cache_scope=context.run_id)
+        movements = wh.read(MRR_MOVEMENTS, window, cache_scope=context.run.run_id)
         # plan tiers only for the price-change shares: the estimation window is enough
         tiers_start = (months[0] - pd.DateOffset(months=policy.estimation_window_months - 1)).date()
         snapshots = wh.read(CUSTOMER_MRR, (max(start, tiers_start), window[1]),
-                            columns=["month", "customer_id", "mrr", "plan_tier"], cache_scope=context.run_id)
+                            columns=["month", "customer_id", "mrr", "plan_tier"], cache_scope=context.run.run_id)
         first_paid = customer_first_paid.set_index("customer_id")["first_paid_month"]
         bridge = bridge_history(movements, first_paid, policy.age_bands[-1] if policy.by_cohort_age else 0)
         # deals in constant currency at the rate of the run's last month's end, like the bridge at T
@@ -112,10 +114,10 @@ def build_forecast_assets(settings: Settings, partitions: dg.PartitionsDefinitio
     return [kpi_forecast]
 
 
-def forecast_metadata(forecast: pd.DataFrame, summary: pd.DataFrame) -> dict[str, object]:
+def forecast_metadata(forecast: pd.DataFrame, summary: pd.DataFrame) -> dict[str, Any]:
     """The last as-of month's backtest MAPE of MRR per method at a few horizons (numeric, stable
     keys), a markdown table of every horizon, and the base-case MRR at the end of the horizon."""
-    meta: dict[str, object] = {}
+    meta: dict[str, Any] = {}
     mrr = summary[summary["metric"] == "mrr"].pivot_table(index="horizon", columns="method", values="mape")
     for method in (FORECAST, LAST_VALUE, LINEAR_TREND):
         for h in METADATA_HORIZONS:
@@ -137,7 +139,7 @@ def forecast_metadata(forecast: pd.DataFrame, summary: pd.DataFrame) -> dict[str
 FUNNEL_METADATA = ("funnel_weight", "open_pipeline_acv", "mrr_per_acv", "typical_won_acv", "asp")
 
 
-def assumptions_metadata(assumptions: pd.DataFrame) -> dict[str, object]:
+def assumptions_metadata(assumptions: pd.DataFrame) -> dict[str, Any]:
     """The last as-of month's assumptions as a markdown table (scenario, assumption, band, value, window;
     pipeline and trial conversions of 0 left out: forecast_assumptions has them all) and the new-business ones as
     numbers (open_pipeline_acv summed over deal ages)."""

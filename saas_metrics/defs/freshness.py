@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -155,7 +156,7 @@ def evaluate_kpi_freshness(
     return not problems, problems, metadata
 
 
-def _result(passed: bool, problems: list[str], metadata: dict[str, object], severity: str) -> dg.AssetCheckResult:
+def _result(passed: bool, problems: list[str], metadata: dict[str, Any], severity: str) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=passed,
         severity=dg.AssetCheckSeverity(severity),

@@ -21,7 +21,7 @@ def partition_months(context: dg.AssetExecutionContext) -> dict[str, dt.date]:
     """The run's partition keys of the asset and the first day of each one's month."""
     partitions_def = context.assets_def.partitions_def
     assert partitions_def is not None, "partition metadata needs a partitioned asset"
-    time_partitions: dg.TimeWindowPartitionsDefinition = partitions_def  # type: ignore[assignment]
+    time_partitions: dg.TimeWindowPartitionsDefinition = partitions_def
     return {key: time_partitions.time_window_for_partition_key(key).start.date() for key in context.partition_keys}
 
 

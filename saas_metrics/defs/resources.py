@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import dagster as dg
 
@@ -54,7 +55,7 @@ def secret_url(url: str, url_env: str, password_env: str) -> tuple[str | dg.EnvV
     )
 
 
-def warehouse_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+def warehouse_resources(settings: Settings) -> dict[str, dg.ConfigurableResource | dg.ConfigurableIOManager]:
     """The warehouse resource and the IO manager, both on the configured warehouse."""
     url, password = secret_url(settings.warehouse_url, "SAAS_METRICS_WAREHOUSE_URL", WAREHOUSE_PASSWORD_ENV)
     return {
@@ -77,7 +78,7 @@ SOURCE_SECRETS = {
 def sources_resource(settings: Settings) -> SourceSystemsResource:
     """The source systems as configured: files by default; api or sql per system
     (settings.connectors); secrets as dagster.EnvVar for the variables that are set."""
-    secrets = {field: dg.EnvVar(var) for field, var in SOURCE_SECRETS.items() if os.environ.get(var)}
+    secrets: dict[str, Any] = {field: dg.EnvVar(var) for field, var in SOURCE_SECRETS.items() if os.environ.get(var)}
     connectors = settings.connectors.model_dump(mode="json", exclude_none=True)
     replica = connectors.pop("sql_replica_url", None)
     if replica:

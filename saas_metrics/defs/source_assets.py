@@ -13,9 +13,10 @@ raw = clean + quarantined for the window.
 
 import datetime as dt
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -190,7 +191,7 @@ def data_docs_dir(settings: Settings) -> Path:
 
 def _id_set(ids: pd.Series) -> frozenset[str]:
     """The non-null ids as a set of str (built from a NumPy array: iterating an Arrow-backed Series
-    in Python is 5x slower)."""
+    in Python converts every value on its own)."""
     return frozenset(ids.dropna().astype(str).to_numpy(dtype=object))
 
 
@@ -265,7 +266,7 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
         deps.append(dg.AssetDep(dg.AssetKey([f"raw_{ref}"])))
     if "currency" in canonical.column_names and table != "fx_rates":
         deps.append(dg.AssetDep(dg.AssetKey(["raw_fx_rates"])))
-    part_kwargs = {"partitions_def": partitions, "backfill_policy": SINGLE_RUN} if partitioned else {}
+    part_kwargs: dict[str, Any] = {"partitions_def": partitions, "backfill_policy": SINGLE_RUN} if partitioned else {}
 
     @dg.asset(
         name=raw_schema.name,
@@ -297,6 +298,7 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
         outside = 0
         rows_read, excluded = len(frame), {}
         if partitioned:
+            assert window is not None and canonical.time_column is not None  # a partitioned table has both
             first, last = partition_bounds(context)
             months = place_in_months(frame, canonical.time_column, first, last, now=now)
             if read.all_times is None:
@@ -314,6 +316,7 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
                 frame = frame[in_window.to_numpy()]
         previous = None
         if partitioned:
+            assert window is not None
             prev_start = dt.date(window[0].year - (window[0].month == 1), (window[0].month - 2) % 12 + 1, 1)
             previous = warehouse.warehouse.count(raw_schema.name, (prev_start, window[0])) or None
         ctx = ValidationContext(
@@ -339,7 +342,7 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
         if partitioned and not quarantined.empty:
             quarantined = file_under_row_months(quarantined, outcome.annotated)
         run_months = _run_months(context, partitioned)
-        quarantined = for_run(quarantined, context.run_id, run_months, snapshot=not partitioned)
+        quarantined = for_run(quarantined, context.run.run_id, run_months, snapshot=not partitioned)
         warehouse.warehouse.replace(QUARANTINED_ROWS, quarantined, window, where={"table_name": table})
         for rule, n in source_excluded.items():
             excluded[rule] = excluded.get(rule, 0) + n
@@ -348,14 +351,14 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
         if run_months:
             gap_window = (run_months[0], (pd.Timestamp(run_months[1]) + pd.DateOffset(months=1)).date())
             warehouse.warehouse.replace(SOURCE_GAPS, gap_frame(window_months(gap_window), source=system, table=table,
-                                                               gone=gone, run_id=context.run_id),
+                                                               gone=gone, run_id=context.run.run_id),
                                         gap_window, where={"table_name": table})
         for file, reason in gone:
             context.log.warning(f"{table}: {file} fed it before and is {reason} now; "
                                 f"NULL for {', '.join(metrics_fed_by(table)) or 'no headline metric'}")
         warehouse.warehouse.replace(SOURCE_ROW_ACCOUNTING, accounting_frame(
-            account, run_id=context.run_id, months=run_months, source=system, table=table,
-            recorded_at=now.to_pydatetime()), None, where={"run_id": context.run_id, "table_name": table})
+            account, run_id=context.run.run_id, months=run_months, source=system, table=table,
+            recorded_at=now.to_pydatetime()), None, where={"run_id": context.run.run_id, "table_name": table})
         context.log.info(f"{table}: {len(outcome.annotated)} rows, {len(outcome.clean)} clean, {len(quarantined)} quarantined"
                          + (f", {outside} dated outside the partitions (not in any partition)" if outside else ""))
         yield dg.Output(outcome.annotated, metadata={
@@ -393,12 +396,12 @@ def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinit
     )
     def stg_asset(context: AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         # A view, not a copy: for a usage table of millions of rows, reading the clean rows into
-        # pandas and writing them back cost more than the rest of the step (docs/benchmark.md).
+        # pandas and writing them back would cost more than the rest of the step.
         window = asset_window(context) if partitioned else None
         wh = warehouse.warehouse
         wh.ensure_view(stg_schema, raw_schema, where_sql=f'"{QUARANTINE_REASON}" IS NULL')
         rows = wh.count(stg_schema.name, window)
-        wh.cache_subset(stg_schema, raw_schema, window, context.run_id, keep=lambda raw: raw[QUARANTINE_REASON].isna())
+        wh.cache_subset(stg_schema, raw_schema, window, context.run.run_id, keep=lambda raw: raw[QUARANTINE_REASON].isna())
         return dg.MaterializeResult(metadata={
             "dagster/row_count": rows,
             "table": dg.MetadataValue.text(stg_schema.name),
@@ -477,7 +480,7 @@ def _run_months(context: AssetExecutionContext, partitioned: bool) -> tuple[dt.d
     return None if keys is None else (dt.date.fromisoformat(keys[0]), dt.date.fromisoformat(keys[1]))
 
 
-def run_partition_range(tags: dict[str, str]) -> tuple[str, str] | None:
+def run_partition_range(tags: Mapping[str, str]) -> tuple[str, str] | None:
     """First and last partition key of a run from its tags (single partition or range); None when unpartitioned."""
     if ASSET_PARTITION_RANGE_START_TAG in tags and ASSET_PARTITION_RANGE_END_TAG in tags:
         return tags[ASSET_PARTITION_RANGE_START_TAG], tags[ASSET_PARTITION_RANGE_END_TAG]

@@ -1,6 +1,6 @@
 """Ad spend in the reporting currency, and per-platform ad KPIs.
 
-METRICS_SPEC.md, "Lifetime value and acquisition cost": S&M spend includes the ad
+docs/metric-definitions.md#sm-spend: S&M spend includes the ad
 spend of all platforms, converted to the reporting currency. Each spend row is
 converted at the rate in force on its own date (latest FX rate dated <= the
 spend date).

@@ -1,6 +1,6 @@
 """Multi-touch attribution of new customers and their new MRR to channels/campaigns.
 
-METRICS_SPEC.md, "Attribution". For each customer who is ``new`` in month M
+docs/metric-definitions.md#attribution. For each customer who is ``new`` in month M
 (mrr_movements; reactivations are not acquisitions), take the touchpoints of the
 customer's CRM contacts (identity.contact_customers) dated at or before the
 conversion time (the first paid date; the end of M when unknown), and within

@@ -1,6 +1,6 @@
 """Customer acquisition cost, payback, LTV:CAC, ROAS and traffic ROI.
 
-METRICS_SPEC.md, "Lifetime value and acquisition cost":
+docs/metric-definitions.md#lifetime-value-and-acquisition-cost:
 
 - ``ad_spend`` (M) = ad spend of all platforms in M, reporting currency.
 - ``sm_expenses`` (M) = finance ledger lines of departments ``sales`` and

@@ -12,14 +12,12 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from pathlib import Path
+from typing import Any
 
 from saas_metrics.metrics import kpi
-from saas_metrics.metrics.kpi import ALL, COUNT, CURRENCY, MONTHS, RATIO, MetricDef
+from saas_metrics.metrics.kpi import ALL, COUNT, CURRENCY, MONTHS, RATIO, MetricDef, defined_in
 from saas_metrics.metrics.segments import SEGMENT_METRICS, SEGMENTS
 
-_REV = "METRICS_SPEC.md 'Revenue (billing source)'"
-_RET = "METRICS_SPEC.md 'Retention and churn'"
-_LTV = "METRICS_SPEC.md 'Lifetime value and acquisition cost'"
 _MRR_POLICIES = ("reporting_currency", "revenue.churn_recognition", "revenue.delinquency_days")
 _MOVE_POLICIES = (*_MRR_POLICIES, "revenue.reactivation")
 _SEGMENTED = (ALL, *SEGMENTS)
@@ -91,16 +89,16 @@ _MOVEMENT_RULE = (
 )
 
 
-def _def(name: str, unit: str, formula: str, inputs: str, source: str, domain: str = "revenue", **kw: object) -> MetricDef:
-    return MetricDef(name, unit, domain, formula, inputs, source, **kw)  # type: ignore[arg-type]
+def _def(name: str, unit: str, formula: str, inputs: str, source: str, domain: str = "revenue", **kw: Any) -> MetricDef:
+    return MetricDef(name, unit, domain, formula, inputs, source, **kw)
 
 
-def _ret(*args: str, **kw: object) -> MetricDef:
-    return _def(*args, domain="retention", **kw)
+def _ret(name: str, unit: str, formula: str, inputs: str, source: str, **kw: Any) -> MetricDef:
+    return _def(name, unit, formula, inputs, source, domain="retention", **kw)
 
 
-def _ltv(*args: str, **kw: object) -> MetricDef:
-    return _def(*args, domain="lifetime_value", **kw)
+def _ltv(name: str, unit: str, formula: str, inputs: str, source: str, **kw: Any) -> MetricDef:
+    return _def(name, unit, formula, inputs, source, domain="lifetime_value", **kw)
 
 
 def _segments(name: str) -> tuple[str, ...]:
@@ -109,91 +107,91 @@ def _segments(name: str) -> tuple[str, ...]:
 
 REVENUE_METRICS: list[MetricDef] = [
     _def("mrr", CURRENCY, "sum over paying customers of customer MRR at the last instant of M (= arpa x customers)",
-         _SNAPSHOT, f"{_REV}: Line MRR, MRR (HubSpot guide)", policies=(*_MRR_POLICIES, "revenue.source"),
+         _SNAPSHOT, defined_in("mrr", "the HubSpot guide's MRR, from line MRR"), policies=(*_MRR_POLICIES, "revenue.source"),
          segments=_segments("mrr"), notes=_LINE_MRR, extra=_ENGINES),
-    _def("arr", CURRENCY, "12 x mrr", _SNAPSHOT, f"{_REV}: ARR", policies=_MRR_POLICIES, segments=_segments("arr")),
-    _def("arpa", CURRENCY, "mrr / customers (NULL when no customer)", _SNAPSHOT, f"{_REV}: ARPA",
+    _def("arr", CURRENCY, "12 x mrr", _SNAPSHOT, defined_in("arr"), policies=_MRR_POLICIES, segments=_segments("arr")),
+    _def("arpa", CURRENCY, "mrr / customers (NULL when no customer)", _SNAPSHOT, defined_in("arpa"),
          policies=_MRR_POLICIES, segments=_segments("arpa")),
-    _def("customers", COUNT, "customers with MRR > 0 at the last instant of M", _SNAPSHOT, f"{_REV}: MRR (paying customers)",
+    _def("customers", COUNT, "customers with MRR > 0 at the last instant of M", _SNAPSHOT, defined_in("mrr", "paying customers"),
          policies=_MRR_POLICIES, segments=_segments("customers")),
     _def("new_mrr", CURRENCY, "sum of m1 over customers with m0 = 0 < m1 that never paid before M", _MOVEMENTS,
-         f"{_REV}: Customer MRR movements", policies=_MOVE_POLICIES, segments=_segments("new_mrr"), notes=_MOVEMENT_RULE),
+         defined_in("customer-mrr-movements"), policies=_MOVE_POLICIES, segments=_segments("new_mrr"), notes=_MOVEMENT_RULE),
     _def("expansion_mrr", CURRENCY, "sum of m1 - m0' over customers with m1 > m0' > 0 (local amount grew)", _MOVEMENTS,
-         f"{_REV}: Customer MRR movements", policies=_MOVE_POLICIES, segments=_segments("expansion_mrr")),
+         defined_in("customer-mrr-movements"), policies=_MOVE_POLICIES, segments=_segments("expansion_mrr")),
     _def("contraction_mrr", CURRENCY, "sum of m0' - m1 over customers with 0 < m1 < m0' (local amount shrank)", _MOVEMENTS,
-         f"{_REV}: Customer MRR movements", policies=_MOVE_POLICIES, segments=_segments("contraction_mrr")),
+         defined_in("customer-mrr-movements"), policies=_MOVE_POLICIES, segments=_segments("contraction_mrr")),
     _def("churned_mrr", CURRENCY, "sum of m0' over customers with m0 > 0 = m1", _MOVEMENTS,
-         f"{_REV}: Customer MRR movements", policies=_MOVE_POLICIES, segments=(*_segments("churned_mrr"), _CHURN_REASON),
+         defined_in("customer-mrr-movements"), policies=_MOVE_POLICIES, segments=(*_segments("churned_mrr"), _CHURN_REASON),
          notes=_BY_REASON),
     _def("reactivation_mrr", CURRENCY, "sum of m1 over customers with m0 = 0 < m1 whose first paid month is before M",
-         _MOVEMENTS, f"{_REV}: Customer MRR movements", policies=_MOVE_POLICIES,
+         _MOVEMENTS, defined_in("customer-mrr-movements"), policies=_MOVE_POLICIES,
          notes="revenue.reactivation = never counts every return as new"),
     _def("fx_impact_mrr", CURRENCY, "sum of m0' - m0 (end of M-1 MRR revalued at M's rate minus as reported)", _MOVEMENTS,
-         f"{_REV} and 'Conventions' (reporting currency)", policies=("reporting_currency",)),
+         defined_in("reporting-currency"), policies=("reporting_currency",)),
     _def("net_new_mrr", CURRENCY, "new + expansion + reactivation - contraction - churn (fx_impact excluded)", _MOVEMENTS,
-         f"{_REV}: Net new MRR", policies=_MOVE_POLICIES, segments=_segments("net_new_mrr"),
+         defined_in("net-new-mrr"), policies=_MOVE_POLICIES, segments=_segments("net_new_mrr"),
          notes="bridge: mrr(M) = mrr(M-1) + net_new_mrr + fx_impact_mrr, checked to the cent"),
-    _def("new_customers", COUNT, "customers with movement new in M", _MOVEMENTS, f"{_REV}: Customer MRR movements",
+    _def("new_customers", COUNT, "customers with movement new in M", _MOVEMENTS, defined_in("customer-mrr-movements"),
          policies=_MOVE_POLICIES),
-    _def("churned_customers", COUNT, "customers with movement churn in M", _MOVEMENTS, f"{_REV}: Customer MRR movements",
+    _def("churned_customers", COUNT, "customers with movement churn in M", _MOVEMENTS, defined_in("customer-mrr-movements"),
          policies=_MOVE_POLICIES, segments=(ALL, _CHURN_REASON), notes=_BY_REASON),
     _def("reactivated_customers", COUNT, "customers with movement reactivation in M", _MOVEMENTS,
-         f"{_REV}: Customer MRR movements", policies=_MOVE_POLICIES),
+         defined_in("customer-mrr-movements"), policies=_MOVE_POLICIES),
     _def("expansion_share", RATIO, "expansion_mrr / (new_mrr + expansion_mrr + reactivation_mrr)", _MOVEMENTS,
-         f"{_REV}: Expansion share (the survey: 36 % of new ARR bookings)", policies=_MOVE_POLICIES),
-    _def("asp", CURRENCY, "new_mrr / new_customers", _MOVEMENTS, f"{_REV}: ASP", policies=_MOVE_POLICIES),
+         defined_in("expansion-share", "the survey: 36 % of new ARR bookings"), policies=_MOVE_POLICIES),
+    _def("asp", CURRENCY, "new_mrr / new_customers", _MOVEMENTS, defined_in("asp"), policies=_MOVE_POLICIES),
     _def("quick_ratio", RATIO, "(new_mrr + expansion_mrr + reactivation_mrr) / (churned_mrr + contraction_mrr)", _MOVEMENTS,
-         f"{_RET}: Quick ratio", policies=_MOVE_POLICIES),
+         defined_in("quick-ratio"), policies=_MOVE_POLICIES),
     _def("cmrr", CURRENCY,
          "mrr + MRR of subscriptions signed before M's end that start after it - MRR of subscriptions scheduled to cancel "
          "(canceled_at < end of M <= ended_at, or cancel_at_period_end / future cancel_at while not ended) - scheduled "
          "downgrades (a line active at M's end followed within one billing period by a lower-MRR interval of the same item)",
-         "revenue_intervals, billing_subscriptions, fx_rates", f"{_REV}: CMRR", policies=_MRR_POLICIES,
+         "revenue_intervals, billing_subscriptions, fx_rates", defined_in("cmrr"), policies=_MRR_POLICIES,
          notes="subscriptions still in a trial at M's end are not 'signed'; a cancelling subscription is not also a downgrade"),
-    _def("carr", CURRENCY, "12 x cmrr", "revenue_intervals, billing_subscriptions, fx_rates", f"{_REV}: CARR",
+    _def("carr", CURRENCY, "12 x cmrr", "revenue_intervals, billing_subscriptions, fx_rates", defined_in("carr"),
          policies=_MRR_POLICIES),
     _def("cash_collected", CURRENCY,
          "succeeded payments created in M - succeeded refunds created in M, each at its own date's rate",
-         "billing_payments, billing_refunds, fx_rates", f"{_REV}: Cash collected", policies=("reporting_currency",),
+         "billing_payments, billing_refunds, fx_rates", defined_in("cash-collected"), policies=("reporting_currency",),
          notes="refunds never change MRR"),
     _def("acv", CURRENCY,
          "mean amount (first-year contract value, at the close date's rate) of closed-won deals closed in M; when no "
          "closed-won deal has an amount, 12 x new_mrr / new_customers for every month",
-         "crm_deals, fx_rates (fallback: mrr_movements)", f"{_REV}: ACV", policies=("reporting_currency",),
+         "crm_deals, fx_rates (fallback: mrr_movements)", defined_in("acv"), policies=("reporting_currency",),
          notes="the value of NEW business (deals won in M); the annual revenue of an average CURRENT customer, which "
                "some guides call ACV, is arr_per_customer (arr / customers)"),
     # --- retention ---
     _ret("customer_churn_rate", RATIO, "churned_customers / customers at the end of M-1", _MOVEMENTS,
-         f"{_RET}: Customer churn rate (HubSpot guide; ChartMogul B2B)", policies=_MOVE_POLICIES,
+         defined_in("customer-churn-rate", "HubSpot guide; ChartMogul B2B"), policies=_MOVE_POLICIES,
          segments=_segments("customer_churn_rate"),
          notes="per segment, a customer belongs to its segment at M's end (churned: at M-1's end)"),
     _ret("customer_churn_rate_stripe", RATIO, "churned_customers / (customers at the end of M-1 + new_customers)", _MOVEMENTS,
-         f"{_RET}: Stripe's variant", policies=_MOVE_POLICIES),
-    _ret("customer_retention_rate", RATIO, "1 - customer_churn_rate", _MOVEMENTS, f"{_RET}: CRR", policies=_MOVE_POLICIES),
+         defined_in("customer-churn-rate-stripe"), policies=_MOVE_POLICIES),
+    _ret("customer_retention_rate", RATIO, "1 - customer_churn_rate", _MOVEMENTS, defined_in("customer-retention-rate"), policies=_MOVE_POLICIES),
     _ret("gross_mrr_churn_rate", RATIO, "(churned_mrr + contraction_mrr) / start MRR", _MOVEMENTS,
-         f"{_RET}: Gross MRR churn rate (the guide's revenue churn; by plan_tier = revenue churn by tier)",
+         defined_in("gross-mrr-churn-rate", "the guide's revenue churn; by plan_tier = revenue churn by tier"),
          policies=_MOVE_POLICIES, segments=_segments("gross_mrr_churn_rate"), notes=_CONSTANT),
     _ret("net_mrr_churn_rate", RATIO, "(churned_mrr + contraction_mrr - expansion_mrr - reactivation_mrr) / start MRR",
-         _MOVEMENTS, f"{_RET}: Net MRR churn rate (may be negative)", policies=_MOVE_POLICIES, notes=_CONSTANT),
-    _ret("grr", RATIO, "(start MRR - contraction_mrr - churned_mrr) / start MRR", _MOVEMENTS, f"{_RET}: GRR",
+         _MOVEMENTS, defined_in("net-mrr-churn-rate", "may be negative"), policies=_MOVE_POLICIES, notes=_CONSTANT),
+    _ret("grr", RATIO, "(start MRR - contraction_mrr - churned_mrr) / start MRR", _MOVEMENTS, defined_in("grr"),
          policies=_MOVE_POLICIES, segments=_segments("grr"), notes=_CONSTANT),
     _ret("nrr", RATIO, "(start MRR + expansion_mrr - contraction_mrr - churned_mrr) / start MRR (new and reactivation excluded)",
-         _MOVEMENTS, f"{_RET}: NRR", policies=_MOVE_POLICIES, segments=_segments("nrr"), notes=_CONSTANT),
+         _MOVEMENTS, defined_in("nrr"), policies=_MOVE_POLICIES, segments=_segments("nrr"), notes=_CONSTANT),
     _ret("annualised_customer_churn_rate", RATIO, "1 - (1 - customer_churn_rate)^12", _MOVEMENTS,
-         f"{_RET}: Annualised churn (not 12 x monthly)", policies=_MOVE_POLICIES),
+         defined_in("annualised-churn", "not 12 x monthly"), policies=_MOVE_POLICIES),
     _ret("annualised_gross_mrr_churn_rate", RATIO, "1 - (1 - gross_mrr_churn_rate)^12", _MOVEMENTS,
-         f"{_RET}: Annualised churn (not 12 x monthly)", policies=_MOVE_POLICIES),
+         defined_in("annualised-churn", "not 12 x monthly"), policies=_MOVE_POLICIES),
     # --- lifetime value ---
     _ltv("ltv", CURRENCY,
          "arpa(M) x gross_margin / mean of the available customer_churn_rate of the 6 months before M",
-         "kpi_monthly (arpa, customer_churn_rate)", f"{_LTV}: LTV (ChartMogul)",
+         "kpi_monthly (arpa, customer_churn_rate)", defined_in("ltv", "ChartMogul"),
          policies=("revenue.gross_margin", "revenue.ltv_churn_window_months"),
          notes="NULL when no month of the window has a churn rate or their mean is 0"),
     _ltv("clv_simple", CURRENCY, "arpa(M) / customer_churn_rate(M)", "kpi_monthly (arpa, customer_churn_rate)",
-         f"{_LTV}: clv_simple (the survey: churn 5 %, ARPA 500 -> 10,000)", notes="NULL when the churn of M is 0"),
+         defined_in("simple-clv", "the survey: churn 5 %, ARPA 500 -> 10,000"), notes="NULL when the churn of M is 0"),
     _ltv("clv_annual_spend", CURRENCY,
          "average annual spend x average lifetime in years = 12 x arpa(M) x customer_lifetime_months(M) / 12",
-         "kpi_monthly (arpa, customer_churn_rate)", f"{_LTV}: the guide's annual spend x lifetime",
+         "kpi_monthly (arpa, customer_churn_rate)", defined_in("annual-spend-x-lifetime"),
          policies=("revenue.clv_lifetime",),
          notes="default lifetime 1 / churn: agrees with clv_simple (churn 5 %, ARPA 500 -> 6,000 x 1.6667 = 10,000); "
                "clv_lifetime = compounded takes the years from the annualised churn (-> 13,053.70); no gross margin"),

@@ -1,4 +1,4 @@
-"""Cohort retention (METRICS_SPEC.md, 'Retention and churn', Cohorts).
+"""Cohort retention (docs/metric-definitions.md#cohorts).
 
 Cohort = the customer's first paid month (first month-end with MRR > 0). For month M and
 age k = M - cohort_month (0 <= k <= max_age):

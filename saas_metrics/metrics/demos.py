@@ -1,6 +1,6 @@
 """Demo KPIs: demos attended, demo-to-paid rate, days from demo request to customer.
 
-METRICS_SPEC.md, "Funnel / Demo-to-paid". For each month M, overall and by
+docs/metric-definitions.md#demo-to-paid. For each month M, overall and by
 demo type (segment 'demo_type': live = a live meeting, video = an on-demand demo video):
 
 - ``demos_attended`` = meetings with outcome ``completed`` starting in M.

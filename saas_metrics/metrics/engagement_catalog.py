@@ -1,14 +1,13 @@
 """Reference entries of every engagement, health, support and NPS metric in kpi_monthly.
 
 The formulas match the functions that emit them: usage.usage_kpis, health.health_kpis,
-support.support_kpis and nps.nps_kpis (METRICS_SPEC.md, 'Engagement, health and support').
+support.support_kpis and nps.nps_kpis (docs/metric-definitions.md#engagement-health-and-support).
 """
 
 from __future__ import annotations
 
-from saas_metrics.metrics.kpi import ALL, COUNT, HOURS, RATIO, SCORE, MetricDef
+from saas_metrics.metrics.kpi import ALL, COUNT, HOURS, RATIO, SCORE, MetricDef, defined_in
 
-_SPEC = "METRICS_SPEC.md 'Engagement, health and support'"
 _GUIDE = "the HubSpot/PMG guide 'Key SaaS metrics and how to track them in HubSpot' (2020)"
 _USAGE_POLICIES = ("engagement.usage_measure", "engagement.usage_event")
 _HEALTH_POLICIES = (
@@ -24,20 +23,20 @@ _PERCENTILE = "numpy.percentile, linear interpolation (1..10 h -> p90 9.1 h)"
 
 ENGAGEMENT_METRICS: list[MetricDef] = [
     # --- product usage (usage.usage_kpis) ---
-    MetricDef("active_users", COUNT, "engagement", "distinct user_id with any product event in M (MAU)", "product_usage", f"{_SPEC}: Active users (MAU)"),
+    MetricDef("active_users", COUNT, "engagement", "distinct user_id with any product event in M (MAU)", "product_usage", defined_in("active-users-and-stickiness")),
     MetricDef(
         "stickiness", RATIO, "engagement",
         "mean over the calendar days of M of distinct daily active users / MAU (DAU/MAU)",
-        "product_usage", f"{_SPEC}: stickiness = DAU/MAU",
+        "product_usage", defined_in("active-users-and-stickiness"),
     ),
     MetricDef(
         "usage_total", COUNT, "engagement",
         "sum over product accounts of usage(M) (active user-days by default)",
-        "account_engagement", f"{_SPEC}: Product usage", policies=_USAGE_POLICIES,
+        "account_engagement", defined_in("product-usage"), policies=_USAGE_POLICIES,
     ),
     MetricDef(
         "usage_per_account", COUNT, "engagement", "usage_total / product accounts with usage(M) > 0",
-        "account_engagement", f"{_SPEC}: Product usage", policies=_USAGE_POLICIES,
+        "account_engagement", defined_in("product-usage"), policies=_USAGE_POLICIES,
     ),
     MetricDef(
         "accounts_below_usage_floor", COUNT, "engagement",
@@ -51,18 +50,18 @@ ENGAGEMENT_METRICS: list[MetricDef] = [
         MetricDef(
             f"mrr_share_{band}", RATIO, "health",
             f"MRR of paying customers whose health band in M is '{band}' / MRR of all scored customers",
-            "customer_health, customer_mrr", f"{_SPEC}: Customer health score", policies=_HEALTH_POLICIES,
+            "customer_health, customer_mrr", defined_in("customer-health-score"), policies=_HEALTH_POLICIES,
             notes="health score = sum of weight x sub-score of usage trend, seat utilisation, support burden, NPS and billing health (docs/health.md)",
         )
         for band in ("healthy", "at_risk", "critical")
     ],
     MetricDef(
         "average_health_score", SCORE, "health", "unweighted mean health score (0-100) of the customers paying at the end of M",
-        "customer_health", f"{_SPEC}: Customer health score", policies=_HEALTH_POLICIES,
+        "customer_health", defined_in("customer-health-score"), policies=_HEALTH_POLICIES,
     ),
     MetricDef(
         "accounts_critical", COUNT, "health", "paying customers whose health score in M is below health_at_risk_min (40)",
-        "customer_health", f"{_SPEC}: Customer health score", policies=_HEALTH_POLICIES,
+        "customer_health", defined_in("customer-health-score"), policies=_HEALTH_POLICIES,
     ),
     MetricDef(
         "accounts_with_risky_ticket_topics", COUNT, "health",
@@ -75,23 +74,23 @@ ENGAGEMENT_METRICS: list[MetricDef] = [
     # --- support (support.support_kpis) ---
     MetricDef(
         "tickets_created", COUNT, "support", "count of support tickets with created_at in M",
-        "support_tickets", f"{_SPEC}: Support", segments=(ALL, "priority"),
+        "support_tickets", defined_in("support"), segments=(ALL, "priority"),
     ),
     MetricDef(
         "first_response_hours_median", HOURS, "support", "median of (first_response_at - created_at) in hours",
-        _TICKETS, f"{_SPEC}: Support", notes="tickets without a first response are excluded",
+        _TICKETS, defined_in("support"), notes="tickets without a first response are excluded",
     ),
     MetricDef(
         "first_response_hours_p90", HOURS, "support", f"90th percentile of (first_response_at - created_at) in hours, {_PERCENTILE}",
-        _TICKETS, f"{_SPEC}: Support",
+        _TICKETS, defined_in("support"),
     ),
     MetricDef(
         "resolution_hours_median", HOURS, "support", "median of (solved_at - created_at) in hours",
-        _TICKETS, f"{_SPEC}: Support", notes="unsolved tickets are excluded; the cohort is the creation month",
+        _TICKETS, defined_in("support"), notes="unsolved tickets are excluded; the cohort is the creation month",
     ),
     MetricDef(
         "resolution_hours_p90", HOURS, "support", f"90th percentile of (solved_at - created_at) in hours, {_PERCENTILE}",
-        _TICKETS, f"{_SPEC}: Support",
+        _TICKETS, defined_in("support"),
     ),
     MetricDef(
         "first_response_hours_mean", HOURS, "support", "arithmetic mean of (first_response_at - created_at) in hours",
@@ -105,16 +104,16 @@ ENGAGEMENT_METRICS: list[MetricDef] = [
     ),
     MetricDef(
         "open_backlog", COUNT, "support", "tickets created before first(M+1) and not solved by first(M+1)",
-        "support_tickets of M and every earlier month", f"{_SPEC}: Support (open backlog at month end)",
+        "support_tickets of M and every earlier month", defined_in("support", "open backlog at month end"),
     ),
     MetricDef(
         "tickets_per_account", COUNT, "support", "tickets_created / customers paying at the end of M",
-        "support_tickets, customer_mrr", f"{_SPEC}: Support", notes="emitted only when customer_mrr snapshots are passed",
+        "support_tickets, customer_mrr", defined_in("support"), notes="emitted only when customer_mrr snapshots are passed",
     ),
     # --- NPS (nps.nps_kpis) ---
     MetricDef(
         "nps", SCORE, "nps", "100 x (promoters (9-10) - detractors (0-6)) / responses in M; NULL when no response",
-        "nps_responses", f"{_SPEC}: NPS",
+        "nps_responses", defined_in("nps"),
     ),
-    MetricDef("nps_responses", COUNT, "nps", "NPS responses with a score submitted in M", "nps_responses", f"{_SPEC}: NPS"),
+    MetricDef("nps_responses", COUNT, "nps", "NPS responses with a score submitted in M", "nps_responses", defined_in("nps")),
 ]

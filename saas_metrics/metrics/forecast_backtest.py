@@ -141,7 +141,7 @@ def backtest_summary(errors: pd.DataFrame, as_of_month: pd.Timestamp, policy: Fo
     for (metric, method, horizon), group in rows.groupby(["metric", "method", "horizon"], sort=True):
         ape = group["ape"].dropna()
         ratio = group["ratio"].dropna().to_numpy()
-        bounds = (np.nan, np.nan)
+        bounds: tuple[float, ...] = (np.nan, np.nan)
         if method == FORECAST and len(ratio) >= policy.min_backtest_errors:
             bounds = tuple(float(q) for q in np.quantile(ratio, [low_q, high_q]))
         out.append({"as_of_month": as_of, "metric": metric, "method": method, "horizon": int(horizon),

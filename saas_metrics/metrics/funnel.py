@@ -1,6 +1,6 @@
 """Marketing and sales funnel KPIs: visitors, leads, MQL/SQL/PQL, conversion rates, virality.
 
-METRICS_SPEC.md, "Funnel". For each month M (calendar month, UTC):
+docs/metric-definitions.md#funnel. For each month M (calendar month, UTC):
 
 - ``unique_visitors`` = distinct visitor_id with a web session started in M
   (not sessions); by session channel too (segment 'channel').
@@ -125,7 +125,9 @@ def _pqls(product_accounts: pd.DataFrame, product_usage: pd.DataFrame, links: pd
     customer = product_accounts.drop_duplicates("account_id").set_index("account_id")["billing_customer_id"]
     by_link = links.dropna(subset=["product_account_id"]).drop_duplicates("product_account_id").set_index("product_account_id")["customer_id"]
     account_customer = pd.Series(reached_at.index.map(customer), index=reached_at.index)
-    account_customer = account_customer.fillna(pd.Series(reached_at.index.map(by_link), index=reached_at.index))
+    # Both as text: an all-null side maps to float, which pandas will no longer fill with (or into) text.
+    by_account = pd.Series(reached_at.index.map(by_link), index=reached_at.index)
+    account_customer = account_customer.astype("str").fillna(by_account.astype("str"))
     account_paid = pd.Series(pd.to_datetime(lookup(account_customer, paid_at)).to_numpy(), index=reached_at.index)
     not_paying = account_paid.isna() | (account_paid > reached_at)
     return pd.DataFrame({"reached_at": reached_at[not_paying], "paid_at": account_paid[not_paying].astype("datetime64[ns]")})

@@ -1,4 +1,4 @@
-"""Currency conversion with the canonical ``fx_rates`` table (METRICS_SPEC.md, 'Conventions').
+"""Currency conversion with the canonical ``fx_rates`` table (docs/metric-definitions.md#reporting-currency).
 
 ``fx_rates`` holds ``rate_to_usd`` (1 unit of ``currency`` = ``rate_to_usd`` USD) per date.
 Any reporting currency R is reached by the cross rate

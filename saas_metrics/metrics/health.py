@@ -1,4 +1,4 @@
-"""Customer health score per paying account-month (METRICS_SPEC.md, 'Customer health score').
+"""Customer health score per paying account-month (docs/metric-definitions.md#customer-health-score).
 
 Scored: every customer paying at the end of M (customer_mrr row with mrr > 0).
 score = sum over components of weight x sub-score, weights from

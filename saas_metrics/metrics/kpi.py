@@ -113,8 +113,9 @@ class MetricDef:
     """One metric's reference entry: docs/metrics.md is generated from these.
 
     ``name`` is the kpi_monthly metric name; ``formula`` is the exact formula in
-    words or symbols; ``source`` names where the definition comes from
-    (METRICS_SPEC.md section, vendor); ``policies`` names config fields that change it.
+    words or symbols; ``source`` names where the definition comes from (a section of
+    docs/metric-definitions.md, see :func:`defined_in`, or a vendor); ``policies`` names config
+    fields that change it.
     """
 
     name: str
@@ -127,6 +128,16 @@ class MetricDef:
     segments: tuple[str, ...] = (ALL,)
     notes: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+
+
+#: The page that defines every metric; catalogue entries cite its sections by anchor.
+DEFINITIONS_DOC = "docs/metric-definitions.md"
+
+
+def defined_in(anchor: str, note: str = "") -> str:
+    """A :class:`MetricDef` ``source``: section ``anchor`` of docs/metric-definitions.md, with an
+    optional note, e.g. ``defined_in("nrr")`` -> ``"docs/metric-definitions.md#nrr"``."""
+    return f"{DEFINITIONS_DOC}#{anchor}" + (f" ({note})" if note else "")
 
 
 def lookup(keys: pd.Series, table: pd.Series) -> pd.Series:

@@ -1,4 +1,4 @@
-"""Lifetime value (METRICS_SPEC.md, 'Lifetime value and acquisition cost').
+"""Lifetime value (docs/metric-definitions.md#ltv).
 
 * ltv(M) = ARPA(M) x gross_margin / mean(customer_churn_rate over the
   ``policy.ltv_churn_window_months`` (default 6) months BEFORE M) (ChartMogul). Months of the

@@ -1,4 +1,4 @@
-"""Customer MRR movements (METRICS_SPEC.md, 'Customer MRR movements' and 'Bridge identity').
+"""Customer MRR movements (docs/metric-definitions.md#customer-mrr-movements and #bridge-identity).
 
 For month M and customer c: m0 = MRR at the end of M-1 as reported then (M-1's rate),
 m0' = the same local amounts at M's rate (constant currency), m1 = MRR at the end of M.

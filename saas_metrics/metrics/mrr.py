@@ -1,4 +1,4 @@
-"""Customer MRR at each month-end (METRICS_SPEC.md, 'Revenue (billing source)').
+"""Customer MRR at each month-end (docs/metric-definitions.md#mrr).
 
 An interval [start_at, end_at) is active at the last instant of month M iff
 ``start_at < first(M+1)`` and (``end_at`` is NULL or ``end_at >= first(M+1)``): periods are

@@ -1,4 +1,4 @@
-"""Net Promoter Score (METRICS_SPEC.md, 'Engagement, health and support': NPS).
+"""Net Promoter Score (docs/metric-definitions.md#nps).
 
 For the responses submitted in M (``submitted_at`` in [first(M), first(M+1))) with a score:
 

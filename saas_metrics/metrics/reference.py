@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from saas_metrics.metrics.catalog import ALL_METRICS
-from saas_metrics.metrics.kpi import MetricDef
+from saas_metrics.metrics.kpi import DEFINITIONS_DOC, MetricDef
 
 DOCS_FILE = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 
@@ -20,7 +20,7 @@ Generated from the metric catalog (`saas_metrics/metrics/catalog.py` and the
 `saas_metrics/metrics/*_catalog.py` modules) by `python -m saas_metrics.metrics.reference`.
 Do not edit by hand: a test compares this file with the catalog.
 
-Conventions (METRICS_SPEC.md): months are calendar months in UTC; amounts are in the
+Conventions ([metric-definitions.md](metric-definitions.md#conventions)): months are calendar months in UTC; amounts are in the
 reporting currency (default USD) at the rate in force on the month's last day; rates are
 fractions (0.05 = 5 %) and NULL where the denominator is 0 or inputs are missing. Every
 metric is a row of `kpi_monthly(month, metric, segment, segment_value, value, unit,
@@ -34,6 +34,17 @@ Where these metrics are heading: the forecast of mrr, arr, customers, nrr and th
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ").strip()
+
+
+def _source_cell(source: str) -> str:
+    """A catalogue ``source`` as markdown: a section of the definitions page becomes a link that
+    works from docs/ (where metrics.md lives), the rest is kept as text."""
+    prefix = f"{DEFINITIONS_DOC}#"
+    if not source.startswith(prefix):
+        return _cell(source)
+    anchor, _, note = source[len(prefix):].partition(" ")
+    page = Path(DEFINITIONS_DOC).name
+    return _cell(f"[{page}#{anchor}]({page}#{anchor}) {note}")
 
 
 def render_metric_reference(defs: list[MetricDef]) -> str:
@@ -56,7 +67,7 @@ def render_metric_reference(defs: list[MetricDef]) -> str:
         lines.append("")
         for d in items:
             lines += [f"### {d.name}", "", f"- **Formula**: {_cell(d.formula)}", f"- **Unit**: {d.unit}",
-                      f"- **Inputs**: {_cell(d.inputs)}", f"- **Source**: {_cell(d.source)}"]
+                      f"- **Inputs**: {_cell(d.inputs)}", f"- **Source**: {_source_cell(d.source)}"]
             if d.policies:
                 lines.append("- **Policies**: " + ", ".join(f"`{p}`" for p in d.policies))
             lines.append("- **Segments**: " + ", ".join(d.segments))

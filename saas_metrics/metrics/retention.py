@@ -1,4 +1,4 @@
-"""Retention and churn rates from movement totals (METRICS_SPEC.md, 'Retention and churn').
+"""Retention and churn rates from movement totals (docs/metric-definitions.md#retention-and-churn).
 
 All rates are fractions and NaN where the denominator is 0. MRR rates use the start MRR at M's
 rate (``mrr_start_fx``, constant currency) so the numerators (movements at M's rate) and the

@@ -1,6 +1,6 @@
 """Revenue intervals: every stretch of time over which one subscription line earns a constant MRR.
 
-METRICS_SPEC.md, 'Revenue (billing source)'. The billing tables (Stripe-like subscriptions,
+docs/metric-definitions.md#line-mrr. The billing tables (Stripe-like subscriptions,
 item versions, prices, status history, discounts) and the periods-style import are both
 reduced to one table of half-open intervals ``[start_at, end_at)`` with a per-month amount
 ``mrr`` in the line's own currency. Everything downstream (snapshots, movements, cohorts,

@@ -1,4 +1,4 @@
-"""Headline revenue KPIs per month (METRICS_SPEC.md, 'Revenue (billing source)').
+"""Headline revenue KPIs per month (docs/metric-definitions.md#revenue).
 
 From customer snapshots (end of M) and movements (M-1 -> M, constant currency):
 
@@ -219,7 +219,7 @@ def cmrr_kpis(
     fx_rates: pd.DataFrame,
     reporting_currency: str,
 ) -> pd.DataFrame:
-    """kpi rows of cmrr and carr (METRICS_SPEC.md, 'CMRR'), at M's end E = first(M+1), M's rate.
+    """kpi rows of cmrr and carr (docs/metric-definitions.md#cmrr), at M's end E = first(M+1), M's rate.
 
     cmrr = MRR + signed-not-started - scheduled cancellations - scheduled downgrades, where
     * signed-not-started: subscriptions created before E whose first interval starts at or
@@ -311,7 +311,7 @@ def acv_kpis(
     months: Sequence[pd.Timestamp],
     reporting_currency: str,
 ) -> pd.DataFrame:
-    """kpi rows of acv (METRICS_SPEC.md, 'ACV').
+    """kpi rows of acv (docs/metric-definitions.md#acv).
 
     acv(M) = mean amount (first-year contract value, converted at the close date's rate) of
     closed-won deals closed in M. When the CRM has no amount on any closed-won deal, the

@@ -1,4 +1,4 @@
-"""Headline revenue KPIs per segment (METRICS_SPEC.md, 'Segments' and 'Revenue churn by tier').
+"""Headline revenue KPIs per segment (docs/metric-definitions.md#segments and #revenue-churn-by-tier).
 
 Segments: plan_tier, billing_interval, currency (from the customer MRR snapshot), country
 and channel (from the customer dimension: customer_id, country, currency, channel). A

@@ -1,4 +1,4 @@
-"""Support ticket KPIs (METRICS_SPEC.md, 'Engagement, health and support': Support).
+"""Support ticket KPIs (docs/metric-definitions.md#support).
 
 For tickets created in M (``created_at`` in [first(M), first(M+1))):
 
@@ -27,6 +27,7 @@ weekday name of ``created_at`` (Monday..Sunday, UTC), every combination present 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Final
 
 import numpy as np
 import pandas as pd
@@ -53,7 +54,7 @@ SUPPORT_TICKETS_MONTHLY = TableSchema(
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 UNKNOWN_PRIORITY = "unknown"
 SOLVED_STATUSES = ("solved", "closed")
-PERCENTILE_METHOD = "linear"
+PERCENTILE_METHOD: Final = "linear"
 
 _TICKET_COLUMNS = ["ticket_id", "customer_id", "created_at", "priority", "status", "first_response_at", "solved_at"]
 #: optional columns saying what a ticket is about (kept by prepare_tickets when present)

@@ -1,6 +1,6 @@
 """Free-trial KPIs: requested, started ("engaged"), abandoned, trial-to-paid.
 
-METRICS_SPEC.md, "Funnel / Trial-to-paid". For each month M:
+docs/metric-definitions.md#trial-to-paid. For each month M:
 
 - ``trials_requested`` = distinct contacts who submitted a ``free_trial`` form in M.
 - ``trials_started`` = product accounts whose ``trial_started_at`` is in M (the

@@ -1,6 +1,6 @@
 """Product usage per account-month, usage change and usage-drop at-risk accounts.
 
-METRICS_SPEC.md, 'Engagement, health and support':
+docs/metric-definitions.md#product-usage and #active-users-and-stickiness:
 
 - **usage(A, M)** of product account A in month M, by ``EngagementPolicy.usage_measure``:
   ``active_user_days`` (default) = distinct (user, date) pairs with an event,
@@ -167,7 +167,7 @@ def account_engagement(
     plus, when ``snapshots`` (customer_mrr) is given, the linked account of every customer
     paying at the end of M, with usage 0 when it had no event. A paying customer without a
     linked product account has no row (its usage is unknown, not 0).
-    Formulas: module docstring (METRICS_SPEC.md, 'Engagement, health and support').
+    Formulas: module docstring (docs/metric-definitions.md#product-usage).
     """
     policy = policy or EngagementPolicy()
     month_list = normalise_months(months)
@@ -224,7 +224,7 @@ def usage_kpis(engagement: pd.DataFrame, usage: pd.DataFrame, months: Iterable[o
     - stickiness = mean over the calendar days of M of distinct users active that day / MAU;
     - usage_total = sum of account usage (policy measure) in ``engagement`` for M;
     - usage_per_account = usage_total / accounts with usage > 0 in M (NaN when none).
-    METRICS_SPEC.md, 'Engagement, health and support'.
+    docs/metric-definitions.md#product-usage.
     """
     month_list = normalise_months(months)
     if not month_list:
@@ -292,7 +292,7 @@ def at_risk_accounts(
     (a drop of exactly the fraction is included; a relative tolerance of 1e-9 absorbs
     float rounding). health (customer_health) adds score and band, owners
     (customer_id, owner_id; may be empty or None) the CRM owner. Ordered by month, MRR desc.
-    METRICS_SPEC.md, 'Usage-drop at risk'.
+    docs/metric-definitions.md#usage-drop-at-risk.
     """
     policy = policy or EngagementPolicy()
     require_columns(engagement, ["month", "customer_id", "usage", "usage_previous", "usage_change", "usage_change_pct"], "engagement")

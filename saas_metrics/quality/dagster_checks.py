@@ -36,7 +36,7 @@ def check_specs(
             asset=asset_key,
             description=CHECK_DESCRIPTIONS[suffix],
             blocking=check_blocking(name),
-            **({"partitions_def": partitions_def} if partitions_def is not None else {}),
+            partitions_def=partitions_def,
         )
         for name, suffix in zip(check_names(table), CHECK_SUFFIXES, strict=True)
     ]

@@ -53,7 +53,7 @@ def _headline_wide(kpis: pd.DataFrame, metrics: Iterable[str]) -> pd.DataFrame:
 
 
 def check_bridge(kpis_or_frame: pd.DataFrame, *, name: str = "mrr_bridge", blocking: bool = True) -> CheckOutcome:
-    """MRR bridge identity (METRICS_SPEC.md 'Bridge identity'), to the cent:
+    """MRR bridge identity (docs/metric-definitions.md#bridge-identity), to the cent:
 
         mrr(M) = mrr(M-1) + new + expansion + reactivation - contraction - churn + fx_impact
 
@@ -104,7 +104,7 @@ def check_one_movement_per_customer_month(
     movements: pd.DataFrame, *, name: str = "mrr_movements_one_per_customer_month", blocking: bool = True
 ) -> CheckOutcome:
     """Every (month, customer_id) of ``mrr_movements`` has exactly one row, and every
-    ``movement`` is one of :data:`MOVEMENTS` (METRICS_SPEC.md 'MRR movements')."""
+    ``movement`` is one of :data:`MOVEMENTS` (docs/metric-definitions.md#customer-mrr-movements)."""
     missing = [c for c in ("month", "customer_id", "movement") if c not in movements.columns]
     if missing:
         raise ValueError(f"mrr_movements lacks column(s) {missing}")

@@ -4,7 +4,7 @@ Every builder takes plain frames (the headline KPIs as a month x metric frame fr
 :func:`saas_metrics.reports.data.headline_wide`, or a detail table) and returns a
 ``plotly.graph_objects.Figure``, or ``None`` when its data is missing, so the page
 can show a 'no data' note instead. Metric names are those of kpi_monthly
-(METRICS_SPEC.md); nothing here computes a metric, it only lays numbers out.
+(docs/metric-definitions.md); nothing here computes a metric, it only lays numbers out.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ SLATE = "#64748b"
 INK = "#0f172a"
 COLORWAY = [BLUE, AMBER, GREEN, PURPLE, RED, SKY, SLATE, "#db2777"]
 
-#: Bridge steps of METRICS_SPEC.md 'Bridge identity', in order, with their sign.
+#: Bridge steps of docs/metric-definitions.md#bridge-identity, in order, with their sign.
 BRIDGE_STEPS: tuple[tuple[str, str, int], ...] = (
     ("new_mrr", "New", +1),
     ("expansion_mrr", "Expansion", +1),
@@ -49,7 +49,7 @@ FUNNEL_STAGES: tuple[tuple[str, str], ...] = (
 #: customers have none: self-serve sign-ups become customers without being SQLs.
 FUNNEL_SUBSET_OF: dict[str, str] = {"leads": "unique_visitors", "mqls": "leads", "sqls": "mqls"}
 
-#: Attribution models in the order METRICS_SPEC.md 'Attribution' lists them.
+#: Attribution models in the order docs/metric-definitions.md#attribution lists them.
 MODEL_ORDER = ("first_touch", "last_touch", "linear", "u_shaped", "w_shaped", "time_decay")
 
 _CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹"}
@@ -116,7 +116,7 @@ def bridge_values(headline: pd.DataFrame, month: pd.Timestamp) -> pd.DataFrame |
     """The MRR bridge of ``month`` as rows (label, measure, value).
 
     start = MRR at the end of M-1, then + new + expansion + reactivation
-    - contraction - churn +/- FX (METRICS_SPEC.md 'Bridge identity'), end = MRR of M.
+    - contraction - churn +/- FX (docs/metric-definitions.md#bridge-identity), end = MRR of M.
     Contraction and churn are positive amounts in kpi_monthly and enter with a minus
     sign. Missing movements count as 0; if the steps do not reach the end MRR (to the
     cent) an 'Unreconciled' step shows the residue rather than hiding it. When M-1 has
@@ -266,7 +266,7 @@ def unit_economics_figure(headline: pd.DataFrame, currency: str = "USD", provisi
             line={"color": GREEN, "width": 2.5}, marker=marker, customdata=notes,
             hovertemplate="%{x|%b %Y}: %{y:.2f}×%{customdata}<extra>LTV:CAC</extra>",
         ), secondary_y=True)
-        # The 3x rule of thumb (METRICS_SPEC.md 'LTV:CAC'), drawn on the ratio axis.
+        # The 3x rule of thumb (docs/metric-definitions.md#ltv-to-cac), drawn on the ratio axis.
         fig.add_trace(go.Scatter(
             x=[headline.index.min(), headline.index.max()], y=[3, 3], name="3× target", mode="lines",
             line={"color": GREEN, "width": 1, "dash": "dash"}, hoverinfo="skip", showlegend=True,
@@ -362,7 +362,7 @@ def cohort_matrix(cohort_retention: pd.DataFrame, max_cohorts: int = 18) -> pd.D
 
 
 def cohort_heatmap_figure(cohort_retention: pd.DataFrame, max_cohorts: int = 18) -> go.Figure | None:
-    """Heatmap of logo retention (METRICS_SPEC.md 'Cohorts') by cohort and age in months."""
+    """Heatmap of logo retention (docs/metric-definitions.md#cohorts) by cohort and age in months."""
     matrix = cohort_matrix(cohort_retention, max_cohorts)
     if matrix is None:
         return None
@@ -399,7 +399,7 @@ def attribution_totals(
 ) -> pd.DataFrame | None:
     """New MRR credited per model and channel over the ``months`` months ending with
     ``month``: a channel x model frame, channels by credited new MRR (descending),
-    models in METRICS_SPEC.md order. None when there is no credit in the window."""
+    models in the order of docs/metric-definitions.md#attribution. None when there is no credit in the window."""
     window = trailing_months(month, months)
     rows = attribution_credits[attribution_credits["month"].isin(window)].dropna(subset=["model", "channel"])
     if rows.empty or rows["new_mrr"].isna().all():

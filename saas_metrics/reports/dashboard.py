@@ -1,4 +1,4 @@
-"""The KPI dashboard: one self-contained static HTML page (issue #9).
+"""The KPI dashboard: one self-contained static HTML page.
 
 :func:`build_dashboard` lays out KPI header cards for the latest month, the charts of
 :mod:`saas_metrics.reports.charts` and the at-risk accounts table. plotly.js is inlined
@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -173,7 +174,7 @@ def at_risk_table_html(at_risk_accounts: pd.DataFrame, currency: str = "USD", ma
     prefix = charts.currency_prefix(currency)
     total_mrr = float(rows["mrr"].sum())
 
-    def cell(column: str, value: object) -> str:
+    def cell(column: str, value: Any) -> str:
         if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
             return '<td class="muted">—</td>'
         if column == "mrr":

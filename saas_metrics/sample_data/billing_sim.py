@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,7 +137,7 @@ class BillingSimulator:
         return round(total * (1 - discount_pct / 100))
 
     def _invoice(self, cust: dict[str, Any], sub_id: str, created: dt.datetime, period_end: dt.datetime,
-                 subtotal: int, reason: str, paid: bool, lines: list[_Line] = (), discount_id: str | None = None,
+                 subtotal: int, reason: str, paid: bool, lines: Sequence[_Line] = (), discount_id: str | None = None,
                  ) -> dict[str, Any] | None:
         if created >= self.horizon:
             return None
@@ -158,7 +159,7 @@ class BillingSimulator:
             self._pay(invoice)
         return invoice
 
-    def _record_lines(self, invoice: dict[str, Any], sub_id: str, lines: list[_Line], discount_id: str | None) -> None:
+    def _record_lines(self, invoice: dict[str, Any], sub_id: str, lines: Sequence[_Line], discount_id: str | None) -> None:
         """The invoice's lines; line taxes are each line's share, the first line takes the rounding rest."""
         assert sum(line.amount - line.discount for line in lines) == invoice["subtotal"], "lines must add up to the subtotal"
         rate = TAX_RATE[invoice["currency"]]

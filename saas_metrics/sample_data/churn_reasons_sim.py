@@ -48,7 +48,8 @@ def plant_churn_reasons(seed: int, subscriptions: pd.DataFrame, at_risk: pd.Data
     recorded = np.where(voluntary, recorded, np.where(failed, "stripe_reason", "nowhere"))
     reason = np.where(failed, "payment_failed", reason)
 
-    feedback = np.where(recorded == "stripe_feedback", reason, None)
+    # numpy's stubs reject None as a fill value, which numpy takes (the result is an object array).
+    feedback = np.where(recorded == "stripe_feedback", reason, None)  # type: ignore[call-overload]
     comment = [COMMENTS.get(r) if f is not None and rng.random() < 0.4 else None for r, f in zip(reason, feedback, strict=True)]
     stripe = pd.DataFrame({
         "cancellation_details_reason": np.where(failed, "payment_failed", "cancellation_requested"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from operator import itemgetter
 
 import numpy as np
 import pandas as pd
@@ -145,4 +146,4 @@ def inject(frame: pd.DataFrame, spec: DefectSpec, file: str, rate: float, rng: n
            for row, column, kind, value in changes]
     log += [{"file": file, "line": line_of_key[row * 2 + 1], "column": spec.key or "", "defect": "duplicate_id",
              "value": "" if spec.key is None else _text(frame.at[row, spec.key])} for row in duplicates]
-    return combined, sorted(log, key=lambda d: int(d["line"]))  # type: ignore[arg-type]
+    return combined, sorted(log, key=itemgetter("line"))

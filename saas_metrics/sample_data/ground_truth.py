@@ -1,6 +1,6 @@
 """The MRR the simulator billed: the test oracle of the revenue metrics.
 
-METRICS_SPEC.md 'Revenue': line MRR = quantity x unit_amount x (1 - discount) /
+docs/metric-definitions.md#line-mrr: line MRR = quantity x unit_amount x (1 - discount) /
 interval_months of every recurring licensed item version active at the last
 instant of month M. Periods are half-open [from, to), so a version, status or
 discount that ends exactly on the 1st of M+1 still counts at the end of M.

@@ -128,7 +128,7 @@ def plant_ticket_topics(seed: int, tickets: pd.DataFrame, at_risk: pd.DataFrame)
     risky_customer = (month >= collapse_month_of(tickets["organization_external_id"], at_risk)).to_numpy()
     u = rng.random(len(tickets))
     planted = np.where(risky_customer, u < 0.8, u < 0.01)
-    topic = np.where(planted, np.array(sorted(RISKY_TAGS), dtype=object)[rng.integers(0, len(RISKY_TAGS), len(tickets))], None)
+    topic = np.where(planted, np.array(sorted(RISKY_TAGS), dtype=object)[rng.integers(0, len(RISKY_TAGS), len(tickets))], None)  # type: ignore[call-overload]  # None: see churn_reasons_sim
     topic = np.where(planted & ~risky_customer, "discount", topic)
     ordinary = tickets["subject"].map(SUBJECT_TOPIC)
     category = [RISKY_TAGS[t][0] if t else o[0] for t, o in zip(topic, ordinary, strict=True)]

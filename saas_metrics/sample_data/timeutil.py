@@ -30,9 +30,9 @@ def _missing(value: object) -> bool:
 
 
 def unix(value: dt.datetime | None) -> int | None:
-    return None if _missing(value) else int((value - EPOCH).total_seconds())
+    return None if value is None or _missing(value) else int((value - EPOCH).total_seconds())
 
 
 def iso_z(value: dt.datetime | None) -> str | None:
     """ISO 8601 with a ``Z`` suffix (HubSpot / Zendesk / Fivetran style)."""
-    return None if _missing(value) else value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if value is None or _missing(value) else value.strftime("%Y-%m-%dT%H:%M:%SZ")

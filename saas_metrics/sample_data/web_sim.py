@@ -17,7 +17,7 @@ ANONYMOUS_CHANNEL_SHARES = (0.18, 0.14, 0.06, 0.3, 0.1, 0.04, 0.05, 0.13)
 
 def _utm_table() -> list[tuple[str, str, str, str]]:
     """Every (channel, source, medium, campaign) combination anonymous visitors can arrive with."""
-    rows = []
+    rows: list[tuple[str, str, str, str]] = []
     for channel in ACQUISITION_CHANNELS:
         campaigns = [slug(c[1]) for c in CAMPAIGNS.get(channel, ())] or (list(EMAIL_CAMPAIGNS) if channel == "email" else [""])
         for source, medium in UTM_OF_CHANNEL[channel]:

@@ -43,7 +43,8 @@ def utm_from_url(url: object) -> tuple[str | None, str | None, str | None]:
     if not isinstance(url, str):
         return None, None, None
     query = parse_qs(urlsplit(url).query)
-    return tuple((query.get(k, [""])[0] or None) for k in ("utm_source", "utm_medium", "utm_campaign"))  # type: ignore[return-value]
+    source, medium, campaign = ((query.get(k, [""])[0] or None) for k in ("utm_source", "utm_medium", "utm_campaign"))
+    return source, medium, campaign
 
 
 def _domain(series: pd.Series) -> pd.Series:

@@ -18,6 +18,7 @@ so it survives the landing cache and reaches the raw asset without re-parsing an
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from saas_metrics.metrics.requirements import metrics_fed_by
 from saas_metrics.sources.schemas import SCHEMAS
@@ -76,7 +77,7 @@ class MissingColumnsWarning(UserWarning):
 
     def __init__(self, missing: tuple[MissingColumn, ...] | str) -> None:
         if isinstance(missing, str):  # re-created from its text (warnings are rebuilt from ``args``, e.g. by pytest-xdist)
-            self.missing = ()
+            self.missing: tuple[MissingColumn, ...] = ()
             super().__init__(missing)
             return
         self.missing = missing
@@ -97,5 +98,5 @@ class MissingColumnsWarning(UserWarning):
         return [asdict(m) for m in self.missing]
 
     @classmethod
-    def from_json(cls, items: list[dict[str, object]]) -> MissingColumnsWarning:
-        return cls(tuple(MissingColumn(**item) for item in items))  # type: ignore[arg-type]
+    def from_json(cls, items: list[dict[str, Any]]) -> MissingColumnsWarning:
+        return cls(tuple(MissingColumn(**item) for item in items))

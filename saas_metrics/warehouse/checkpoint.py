@@ -2,8 +2,8 @@
 
 In WAL mode a committed write goes to the ``-wal`` file; a *checkpoint* copies it into the
 database file. By default SQLite checkpoints inside the ``COMMIT`` that pushes the WAL past
-1,000 pages, so the writer waits for the copy: 2.5 s after loading the 2.9 M product-usage rows of
-the benchmark's medium scale (a 320 MB WAL). The warehouse's connections turn that off
+1,000 pages, so the writer waits for the copy, which after a large load (a month of product
+usage) is a long wait with the other core idle. The warehouse's connections turn that off
 (``PRAGMA wal_autocheckpoint=0``) and every write transaction wakes a thread that runs a PASSIVE checkpoint on
 its own connection instead. sqlite3 releases the GIL while SQLite works, so the copy runs on the
 other core while the run goes on.
@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -96,17 +97,17 @@ def attach(engine: sa.Engine) -> BackgroundCheckpointer:
     _ATTACHED[engine] = checkpointer
 
     @sa.event.listens_for(engine, "connect")
-    def _no_autocheckpoint(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    def _no_autocheckpoint(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")
 
     # SQLAlchemy's commit event comes just BEFORE the COMMIT, so it only marks the connection; the
     # checkpoint is asked for when the connection goes back to the pool, after its transaction.
     @sa.event.listens_for(engine, "commit")
-    def _mark_written(conn) -> None:  # type: ignore[no-untyped-def]
+    def _mark_written(conn: sa.Connection) -> None:
         conn.connection.info[_WRITTEN] = True
 
     @sa.event.listens_for(engine, "checkin")
-    def _checkpoint_soon(_dbapi_conn, record) -> None:  # type: ignore[no-untyped-def]
+    def _checkpoint_soon(_dbapi_conn: Any, record: Any) -> None:
         if record.info.pop(_WRITTEN, False):
             checkpointer.request()
 

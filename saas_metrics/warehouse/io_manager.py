@@ -21,6 +21,7 @@ from dagster import (
     MetadataValue,
     OutputContext,
     TableColumn,
+    TimeWindowPartitionsDefinition,
 )
 from dagster import TableSchema as DagsterTableSchema
 
@@ -110,8 +111,9 @@ def _add_partition_row_counts(context: OutputContext, frame: pd.DataFrame) -> No
     step = context.step_context
     months = frame[MONTH_COLUMN] if MONTH_COLUMN in frame.columns else None
     counts = pd.to_datetime(months).value_counts() if months is not None else pd.Series(dtype="int64")
+    assert isinstance(partitions_def, TimeWindowPartitionsDefinition), "partitioned tables are monthly"
     for key in context.asset_partition_keys:
-        window = partitions_def.time_window_for_partition_key(key)  # type: ignore[attr-defined]
+        window = partitions_def.time_window_for_partition_key(key)
         start = pd.Timestamp(window.start.date())
         step.add_asset_metadata({
             "dagster/row_count": int(counts.get(start, 0)),

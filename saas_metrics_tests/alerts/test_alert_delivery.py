@@ -95,7 +95,7 @@ def test_server_that_never_answers_is_sent_at_most_max_unknown_sends_then_the_al
 
 def test_a_receiver_slower_than_the_timeout_gets_each_alert_at_most_the_bound_and_takes_it_once(
         outbox: Outbox, webhook, alert_rows: Rows) -> None:
-    """The issue's case: a receiver that answers after the client's timeout. Every send is taken by
+    """A receiver that answers after the client's timeout. Every send is taken by
     the receiver; a receiver honouring the Idempotency-Key acts on each alert once, and no alert is
     sent more than max_unknown_sends times, however many ticks run."""
     webhook.delay = 0.6

@@ -1,4 +1,4 @@
-"""The DuckDB floor's SQL on hand-made customer MRR (METRICS_SPEC.md, 'Customer MRR movements')."""
+"""The DuckDB floor's SQL on hand-made customer MRR (docs/metric-definitions.md#customer-mrr-movements)."""
 
 from __future__ import annotations
 

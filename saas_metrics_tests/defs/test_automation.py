@@ -22,7 +22,7 @@ def make_job(partitions: dg.PartitionsDefinition) -> tuple[dg.AssetsDefinition, 
     def kpi_monthly() -> None:
         return None
 
-    return kpi_monthly, dg.define_asset_job("monthly_metrics_job", selection=[kpi_monthly], partitions_def=partitions)
+    return kpi_monthly, dg.define_asset_job("monthly_metrics_job", selection=[kpi_monthly])
 
 
 def make_defs(partitions: dg.PartitionsDefinition, folder: Path | None = None) -> dg.Definitions:

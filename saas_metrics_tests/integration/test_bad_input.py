@@ -1,4 +1,4 @@
-"""Bad input gets a clear answer, through the real pipeline (issue #3 items 4 and 8).
+"""Bad input gets a clear answer, through the real pipeline.
 
 A small generated company is copied and corrupted by hand, one defect per source
 file, so every outcome is exact: the quarantined row (table, rule, column, reason,

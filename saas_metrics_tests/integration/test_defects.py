@@ -1,4 +1,4 @@
-"""Defect injection end to end (issue #3 item 7): the simulator corrupts 2 % of the
+"""Defect injection end to end: the simulator corrupts 2 % of the
 rows and logs each one in ``_ground_truth/defects.csv`` (file, line, column, defect);
 the pipeline must quarantine EVERY logged defect and nothing else.
 

@@ -1,4 +1,4 @@
-"""Metric checks as Dagster asset checks (issue #3 item 5) and GX Data Docs (item 6).
+"""Metric checks as Dagster asset checks and GX Data Docs.
 
 One clean single-run range (3 months of the small sample company, Data Docs on)
 and one single-partition re-run: every check passes on clean data, the bridge

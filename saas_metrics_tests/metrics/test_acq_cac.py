@@ -61,7 +61,7 @@ def _value(kpis, metric, segment="all", segment_value="all", month=MAR):
 
 
 def test_blended_cac_100000_over_200():
-    # The seeds quote "$100,000 / 200 = $5,000"; the arithmetic is 500 (METRICS_SPEC: where a
+    # The seeds quote "$100,000 / 200 = $5,000"; the arithmetic is 500 (docs/metric-definitions.md: where a
     # seed's worked example is arithmetically wrong, the definition wins).
     kpis = _run()
     assert _value(kpis, "ad_spend") == pytest.approx(60_000.0)

@@ -14,7 +14,7 @@ def test_names_unique_and_entries_complete():
     units = {kpi.CURRENCY, kpi.COUNT, kpi.RATIO, kpi.MONTHS, kpi.DAYS}
     for d in ACQUISITION_METRICS:
         assert d.unit in units, d.name
-        assert d.formula and d.inputs and d.source.startswith(("METRICS_SPEC.md", "the ")), d.name
+        assert d.formula and d.inputs and d.source.startswith(("docs/metric-definitions.md#", "the ")), d.name
         assert d.name == d.name.lower() and " " not in d.name
 
 

@@ -59,7 +59,7 @@ def test_segmented_metrics_declare_their_segments():
 def test_catalog_entries_are_complete_and_unique():
     assert len(metric_names()) == len(ALL_METRICS)
     for d in REVENUE_METRICS:
-        assert d.formula and d.inputs and d.source.startswith(("METRICS_SPEC.md", "the ")), d.name
+        assert d.formula and d.inputs and d.source.startswith(("docs/metric-definitions.md#", "the ")), d.name
     assert all(d in ALL_METRICS for d in REVENUE_METRICS)
 
 

@@ -58,4 +58,4 @@ def test_catalog_covers_every_emitted_metric_with_its_unit() -> None:
 def test_catalog_entries_are_documented() -> None:
     for definition in ENGAGEMENT_METRICS:
         assert definition.formula and definition.inputs, definition.name
-        assert definition.source.startswith(("METRICS_SPEC.md", "the ")), definition.name
+        assert definition.source.startswith(("docs/metric-definitions.md#", "the ")), definition.name

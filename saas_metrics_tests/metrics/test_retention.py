@@ -1,4 +1,4 @@
-"""retention_rates: formulas and NULL rules (METRICS_SPEC.md, 'Retention and churn')."""
+"""retention_rates: formulas and NULL rules (docs/metric-definitions.md#retention-and-churn)."""
 
 from __future__ import annotations
 

@@ -180,7 +180,7 @@ def test_attribution_totals_per_channel_and_model_in_the_window() -> None:
         "new_mrr": [999.0, 60.0, 100.0, 0.0, 40.0, 40.0],
     }), ATTRIBUTION_CREDITS)
     totals = charts.attribution_totals(frame, MAR, months=2)
-    assert totals.columns.tolist() == ["first_touch", "linear"]  # METRICS_SPEC order
+    assert totals.columns.tolist() == ["first_touch", "linear"]  # the order of docs/metric-definitions.md#attribution
     assert totals.index.tolist() == ["paid_search", "organic"]  # by credited new MRR
     assert totals.loc["paid_search"].tolist() == [100.0, 60.0]
     assert totals.loc["organic"].tolist() == [40.0, 40.0]

@@ -33,7 +33,7 @@ def test_bad_input_is_refused_clearly() -> None:
     with pytest.raises(ValueError, match=r"kpi_monthly is missing required column\(s\) \['metric'\]"):
         DashboardData(kpi_monthly=pd.DataFrame({"month": ["2025-01-01"], "value": [1.0]}))
     with pytest.raises(TypeError, match="at_risk_accounts: expected a pandas DataFrame, got list"):
-        DashboardData(at_risk_accounts=[{"month": "2025-01-01"}])  # type: ignore[arg-type]
+        DashboardData(at_risk_accounts=[{"month": "2025-01-01"}])  # type: ignore[arg-type]  # the wrong type on purpose
 
 
 def test_latest_month_is_the_last_with_mrr_and_provisional_flag() -> None:

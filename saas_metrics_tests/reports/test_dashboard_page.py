@@ -46,7 +46,7 @@ def test_build_dashboard_writes_one_html_file(tmp_path: Path, dashboard_data: Da
 
 def test_build_dashboard_rejects_other_inputs(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="expects DashboardData"):
-        build_dashboard({"kpi_monthly": pd.DataFrame()}, tmp_path / "x.html")  # type: ignore[arg-type]
+        build_dashboard({"kpi_monthly": pd.DataFrame()}, tmp_path / "x.html")  # type: ignore[arg-type]  # the wrong type on purpose
 
 
 def test_empty_data_shows_no_data_notes_and_no_charts(tmp_path: Path) -> None:

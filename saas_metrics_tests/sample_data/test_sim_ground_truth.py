@@ -1,4 +1,4 @@
-"""The MRR oracle on hand-built billing records (METRICS_SPEC.md 'Revenue')."""
+"""The MRR oracle on hand-built billing records (docs/metric-definitions.md#line-mrr)."""
 
 from __future__ import annotations
 
