@@ -7,6 +7,7 @@ module to check (the tests that cover each use are named beside it).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
@@ -61,7 +62,7 @@ __all__ = [
 def execute_without_output_capture(
     job: dg.JobDefinition,
     *,
-    run_config: dict[str, object],
+    run_config: Mapping[str, Any],
     instance: dg.DagsterInstance,
     tags: dict[str, str],
     raise_on_error: bool,

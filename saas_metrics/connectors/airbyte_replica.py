@@ -87,7 +87,9 @@ class Streams:
             objects = [{k: _value(v) for k, v in row.items() if not k.startswith("_airbyte_")}
                        for row in (frame.to_dict("records") if frame is not None else [])]
         elif r.has(f"_airbyte_raw_{stream}"):
-            objects = [_value(d) if isinstance(d, str) else d for d in r.read(f"_airbyte_raw_{stream}")["_airbyte_data"]]
+            raw = r.read(f"_airbyte_raw_{stream}")
+            assert raw is not None  # has() said the table is there
+            objects = [_value(d) if isinstance(d, str) else d for d in raw["_airbyte_data"]]
         elif required:
             where = f"schema {r.schema!r}" if r.schema else "the default schema"
             raise ReplicaError(f"{r.system} replica: stream {stream!r} not found in {where} (Airbyte layout)")

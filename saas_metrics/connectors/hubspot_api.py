@@ -244,8 +244,8 @@ def extract_objects(table: str, source: ApiObjects, start: dt.date | None, end: 
                               absent=absent_properties(deals, DEAL_PROPERTIES))]
     if table == "crm_meetings":
         meetings = source.meetings(start, end)
-        contacts = source.meeting_contacts(meetings)
-        rows = [{**property_row(m, MEETING_PROPERTIES), "contact_id": contacts.get(str(m["id"]))} for m in meetings]
+        contact_of = source.meeting_contacts(meetings)
+        rows = [{**property_row(m, MEETING_PROPERTIES), "contact_id": contact_of.get(str(m["id"]))} for m in meetings]
         return [NativeExtract("crm/meetings.csv", MEETING_COLUMNS, rows, source.label(table),
                               absent=absent_properties(meetings, MEETING_PROPERTIES))]
     if table == "crm_form_submissions":

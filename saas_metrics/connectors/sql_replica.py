@@ -159,8 +159,8 @@ class Replica:
         for flag in sql_flags:
             query = query.where(sa.or_(flag.is_(None), flag.is_(False)))
         windowed = time_column is not None and time_column in t.c  # without it the table fails its schema check
-        sql_window = windowed and isinstance(t.c[time_column].type, sa.DateTime | sa.Date)
-        if sql_window:
+        sql_window = time_column is not None and windowed and isinstance(t.c[time_column].type, sa.DateTime | sa.Date)
+        if sql_window and time_column is not None:
             if start is not None:
                 query = query.where(t.c[time_column] >= dt.datetime(start.year, start.month, start.day))
                 deleted = deleted.where(t.c[time_column] >= dt.datetime(start.year, start.month, start.day))

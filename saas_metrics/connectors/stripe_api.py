@@ -341,12 +341,12 @@ Fetch = Callable[[str, Mapping[str, Any]], list[dict[str, Any]]]
 
 
 def _invoices_with_lines(fetch: Fetch, start: dt.date | None, end: dt.date | None) -> list[tuple[Mapping[str, Any], list[Mapping[str, Any]]]]:
-    out = []
+    out: list[tuple[Mapping[str, Any], list[Mapping[str, Any]]]] = []
     for invoice in fetch("/v1/invoices", unix_bounds(start, end)):
         lines_list = invoice.get("lines") or {}
-        lines = list(lines_list.get("data") or [])
+        lines: list[Mapping[str, Any]] = list(lines_list.get("data") or [])
         if lines_list.get("has_more"):
-            lines = fetch(f"/v1/invoices/{invoice['id']}/lines", {})
+            lines = list(fetch(f"/v1/invoices/{invoice['id']}/lines", {}))
         out.append((invoice, lines))
     return out
 
@@ -390,10 +390,10 @@ def extract_objects(table: str, fetch: Fetch, start: dt.date | None, end: dt.dat
         invoices = [invoice_row(i, ls) for i, ls in _invoices_with_lines(fetch, start, end)]
         return one("billing/invoices.csv", INVOICE_COLUMNS, invoices, "/v1/invoices")
     if table == "billing_invoice_lines":
-        invoices = _invoices_with_lines(fetch, None, None)  # the whole history, every time
-        lines = [invoice_line_row(line, invoice.get("id")) for invoice, invoice_lines in invoices for line in invoice_lines]
+        with_lines = _invoices_with_lines(fetch, None, None)  # the whole history, every time
+        lines = [invoice_line_row(line, invoice.get("id")) for invoice, invoice_lines in with_lines for line in invoice_lines]
         return [*one("billing/invoice_lines.csv", INVOICE_LINE_COLUMNS, lines, "/v1/invoices"),
-                *one("billing/invoices.csv", INVOICE_COLUMNS, [invoice_row(i, ls) for i, ls in invoices], "/v1/invoices")]
+                *one("billing/invoices.csv", INVOICE_COLUMNS, [invoice_row(i, ls) for i, ls in with_lines], "/v1/invoices")]
     if table == "billing_payments":
         return one("billing/charges.csv", CHARGE_COLUMNS, [charge_row(c) for c in fetch("/v1/charges", window)], "/v1/charges")
     if table == "billing_refunds":

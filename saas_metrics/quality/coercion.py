@@ -47,8 +47,8 @@ def typed_frame(frame: pd.DataFrame, schema: TableSchema) -> tuple[pd.DataFrame,
     errors: dict[int, dict[str, str]] = {}
     for col in to_coerce:
         failed = frame[col.name].notna().to_numpy() & typed[col.name].isna().to_numpy()
-        for row in np.flatnonzero(failed):
-            errors.setdefault(int(row), {})[col.name] = str(frame[col.name].iat[row])
+        for position in np.flatnonzero(failed).tolist():
+            errors.setdefault(position, {})[col.name] = str(frame[col.name].iat[position])
     if errors:
         merged = typed["_parse_errors"].astype(object).to_numpy(copy=True)
         for row, originals in errors.items():
