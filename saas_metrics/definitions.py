@@ -20,12 +20,12 @@ from saas_metrics.defs.engagement_assets import build_engagement_assets
 from saas_metrics.defs.finance_assets import build_finance_assets
 from saas_metrics.defs.forecast_assets import build_forecast_assets
 from saas_metrics.defs.freshness import build_freshness_checks, build_freshness_schedule
+from saas_metrics.defs.ingest import build_source_assets
 from saas_metrics.defs.metric_checks import build_metric_checks
 from saas_metrics.defs.partitions import monthly_partitions
 from saas_metrics.defs.report_assets import build_report_assets
 from saas_metrics.defs.resources import sources_resource, warehouse_resources
 from saas_metrics.defs.revenue_assets import build_revenue_assets
-from saas_metrics.defs.source_assets import build_source_assets
 from saas_metrics.runner import JOB_NAME
 from saas_metrics.sources.schemas import SCHEMAS
 from saas_metrics.warehouse.io_manager import declared_read_columns
