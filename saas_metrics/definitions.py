@@ -15,6 +15,7 @@ from saas_metrics.defs.alerting import build_alert_sensors
 from saas_metrics.defs.automation import build_automation_sensors, build_schedules
 from saas_metrics.defs.churn_assets import build_churn_assets
 from saas_metrics.defs.cohort_assets import build_cohort_assets
+from saas_metrics.defs.common import domain_kpi_assets
 from saas_metrics.defs.customer_assets import build_customer_assets
 from saas_metrics.defs.engagement_assets import build_engagement_assets
 from saas_metrics.defs.finance_assets import build_finance_assets
@@ -28,12 +29,7 @@ from saas_metrics.defs.resources import sources_resource, warehouse_resources
 from saas_metrics.defs.revenue_assets import build_revenue_assets
 from saas_metrics.runner import JOB_NAME
 from saas_metrics.sources.schemas import SCHEMAS
-from saas_metrics.warehouse.io_manager import declared_read_columns
-from saas_metrics.warehouse.store import keep_read_columns
-
-#: The domain KPI tables that kpi_monthly unions.
-KPI_SOURCES = ["kpi_revenue", "kpi_ltv", "kpi_segments", "kpi_acquisition", "kpi_funnel", "kpi_engagement"]
-KPI_SOURCES += ["kpi_growth", "kpi_finance", "kpi_churn_reasons"]
+from saas_metrics.warehouse.io_manager import TableRegistry
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
@@ -48,7 +44,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     assets += build_finance_assets(settings, partitions)
     assets += build_cohort_assets(settings, partitions)
     assets += build_churn_assets(settings, partitions)
-    assets += build_report_assets(settings, partitions, KPI_SOURCES)
+    # kpi_monthly unions the domain KPI tables the domains declare (kpi_metadata), in this order.
+    assets += build_report_assets(settings, partitions, domain_kpi_assets(assets))
     job = dg.define_asset_job(
         JOB_NAME,
         selection=dg.AssetSelection.all(),
@@ -59,9 +56,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     rules_file = settings.alert_rules_file
     freshness = build_freshness_checks([f"raw_{table}" for table in SCHEMAS], rules_file=rules_file, settings=settings)
     checks = [a for a in assets if isinstance(a, dg.AssetChecksDefinition)] + freshness + build_metric_checks(settings)
-    # A run's read cache keeps only the columns these definitions read (not, say, the lineage
-    # columns of millions of product usage rows).
-    keep_read_columns(declared_read_columns(assets + checks, extra={"stg_product_usage": ACTIVATION_COLUMNS}))
+    # The IO manager's tables, and the columns these definitions read of each (a run's read cache
+    # keeps only those: not, say, the lineage columns of millions of product usage rows).
+    tables = TableRegistry.from_definitions(assets + checks, extra_read_columns={"stg_product_usage": ACTIVATION_COLUMNS})
     return dg.Definitions(
         # Code references: each asset's page links to the function that computes it.
         assets=dg.with_source_code_references([a for a in assets if not isinstance(a, dg.AssetChecksDefinition)]),
@@ -73,7 +70,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         executor=dg.in_process_executor,
         schedules=[*build_schedules(job, partitions), build_freshness_schedule(freshness)],
         sensors=[*build_automation_sensors(job, partitions, settings=settings), *build_alert_sensors(rules_file)],
-        resources={**warehouse_resources(settings), "sources": sources_resource(settings)},
+        resources={**warehouse_resources(settings, tables), "sources": sources_resource(settings)},
     )
 
 

@@ -21,12 +21,10 @@ from saas_metrics.metrics.cohorts import (
     segmented_cohort_retention,
 )
 from saas_metrics.metrics.mrr import CUSTOMER_MRR
-from saas_metrics.warehouse.io_manager import register_table
 
 
 def build_cohort_assets(settings: Settings, partitions: dg.PartitionsDefinition) -> list:
     policy = settings.revenue
-    register_table("cohort_retention_segments", COHORT_RETENTION_SEGMENTS)
 
     @dg.asset(
         group_name="retention",

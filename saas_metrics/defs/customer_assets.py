@@ -13,7 +13,6 @@ from saas_metrics.metrics.identity import (
     resolve_identities,
 )
 from saas_metrics.tables import Column, TableSchema
-from saas_metrics.warehouse.io_manager import register_table
 
 IDENTITY_LINKS = TableSchema("identity_links", (
     Column("customer_id", "str", nullable=False),
@@ -35,8 +34,6 @@ CUSTOMER_CHANNELS = TableSchema("customer_channels", (
 
 
 def build_customer_assets(settings: Settings) -> list:
-    for schema in (IDENTITY_LINKS, IDENTITY_UNMATCHED, CUSTOMER_CHANNELS):
-        register_table(schema.name, schema)
     warn_below = settings.acquisition.identity_match_rate_warn_below
     common = {"owners": ["team:revops"], "kinds": kinds_for(settings)}
 

@@ -10,6 +10,8 @@ from saas_metrics.defs.common import (
     SINGLE_RUN,
     asset_window,
     kinds_for,
+    kpi_metadata,
+    run_months,
     table_metadata,
     window_months,
 )
@@ -28,7 +30,7 @@ from saas_metrics.metrics.usage import (
     usage_floor_kpis,
     usage_kpis,
 )
-from saas_metrics.warehouse.io_manager import COLUMNS_METADATA_KEY, register_table
+from saas_metrics.warehouse.io_manager import COLUMNS_METADATA_KEY
 
 #: Open tickets older than this many months before M are not read (backlog horizon).
 TICKET_HORIZON = dg.TimeWindowPartitionMapping(start_offset=-12, end_offset=0, allow_nonexistent_upstream_partitions=True)
@@ -50,8 +52,6 @@ def build_engagement_assets(settings: Settings, partitions: dg.PartitionsDefinit
     policy = settings.engagement
     nps_lookback = dg.TimeWindowPartitionMapping(start_offset=-(policy.health_nps_lookback_months), end_offset=0,
                                                  allow_nonexistent_upstream_partitions=True)
-    for schema in (ACCOUNT_ENGAGEMENT, AT_RISK_ACCOUNTS, CUSTOMER_HEALTH, SUPPORT_TICKETS_MONTHLY):
-        register_table(schema.name, schema)
     kpi_engagement_schema = kpi_table("kpi_engagement", "Usage, health, support and NPS KPIs per month.")
     common = {"owners": ["team:customer-success"], "kinds": kinds_for(settings), "partitions_def": partitions,
               "backfill_policy": SINGLE_RUN}
@@ -65,7 +65,7 @@ def build_engagement_assets(settings: Settings, partitions: dg.PartitionsDefinit
 
         Reads product usage of M-1 and M. See docs/health.md.
         """
-        months = _months(context)
+        months = run_months(context)
         in_window = usage["date"].dt.to_period("M").dt.to_timestamp().isin(months).to_numpy()
         # In a backfill from the first month every row is in the window: no copy of millions of rows.
         current, previous = (usage, usage.iloc[:0]) if in_window.all() else (usage[in_window], usage[~in_window])
@@ -87,7 +87,7 @@ def build_engagement_assets(settings: Settings, partitions: dg.PartitionsDefinit
         seat utilisation 20, support burden 15, NPS 15, billing health 15), each component's points
         stored; bands healthy >= 70, at risk 40-69, critical < 40. See docs/health.md.
         """
-        months = _months(context)
+        months = run_months(context)
         history = status_history.merge(subscriptions[["subscription_id", "customer_id"]], on="subscription_id", how="left")
         health = customer_health(engagement, customer_mrr, tickets, nps, history, invoices, payments,
                                  accounts[["account_id", "seats"]], months, policy)
@@ -109,9 +109,9 @@ def build_engagement_assets(settings: Settings, partitions: dg.PartitionsDefinit
               ins={"tickets": dg.AssetIn("stg_support_tickets")}, **common)
     def support_tickets_monthly(context: AssetExecutionContext, tickets: pd.DataFrame) -> pd.DataFrame:
         """Tickets created per month, priority and weekday."""
-        return ticket_breakdown(tickets, _months(context))
+        return ticket_breakdown(tickets, run_months(context))
 
-    @dg.asset(group_name="engagement", metadata=table_metadata(kpi_engagement_schema),
+    @dg.asset(group_name="engagement", metadata=kpi_metadata(kpi_engagement_schema),
               ins={"engagement": dg.AssetIn("account_engagement"), "usage": dg.AssetIn("stg_product_usage", metadata=USAGE_INPUT),
                    "health": dg.AssetIn("customer_health"),
                    "tickets": dg.AssetIn("stg_support_tickets", partition_mapping=TICKET_HORIZON),
@@ -119,7 +119,7 @@ def build_engagement_assets(settings: Settings, partitions: dg.PartitionsDefinit
     def kpi_engagement(context: AssetExecutionContext, engagement, usage, health, tickets, nps, customer_mrr) -> pd.DataFrame:
         """Usage (MAU, stickiness), health (share of MRR per band), support (response and resolution
         times, backlog) and NPS KPIs per month."""
-        months = _months(context)
+        months = run_months(context)
         parts = [usage_kpis(engagement, usage, months), health_kpis(health),
                  support_kpis(tickets, months, snapshots=customer_mrr), nps_kpis(nps, months)]
         if policy.usage_floor is not None:

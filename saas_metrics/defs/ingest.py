@@ -38,7 +38,6 @@ from saas_metrics.quality.validate import check_blocking
 from saas_metrics.sources.registry import SOURCE_SYSTEM_OF
 from saas_metrics.sources.schemas import SCHEMAS
 from saas_metrics.tables import TableSchema
-from saas_metrics.warehouse.io_manager import register_table
 
 RECONCILIATION_CHECK = "reconciliation"
 
@@ -158,11 +157,8 @@ def _in_dependency_order(members: list[SourceTable]) -> list[SourceTable]:
 def build_source_assets(settings: Settings, partitions: dg.PartitionsDefinition,
                         tables: Sequence[str] | None = None) -> list[dg.AssetsDefinition]:
     """One subsettable multi-asset per source system step (see :func:`source_steps`)."""
-    steps = source_steps(tables or list(SCHEMAS))
-    for member in (m for members in steps.values() for m in members):
-        register_table(member.raw_schema.name, member.raw_schema)
-        register_table(member.stg_schema.name, member.stg_schema)
-    return [source_step(name, members, settings, partitions) for name, members in steps.items()]
+    return [source_step(name, members, settings, partitions)
+            for name, members in source_steps(tables or list(SCHEMAS)).items()]
 
 
 def source_step(name: str, members: list[SourceTable], settings: Settings,

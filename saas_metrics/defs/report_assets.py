@@ -19,7 +19,6 @@ from saas_metrics.metrics.requirements import null_gaps, null_unavailable, unava
 from saas_metrics.quality.gaps import SOURCE_GAPS, gaps_by_month
 from saas_metrics.sources.schemas import SCHEMAS
 from saas_metrics.warehouse import Warehouse
-from saas_metrics.warehouse.io_manager import register_table
 
 #: Headline numbers emitted as numeric metadata (the Plots tab of kpi_monthly).
 PLOT_METRICS = (
@@ -35,7 +34,6 @@ def is_provisional_month(months: pd.Series, now: pd.Timestamp | None = None) -> 
 
 
 def build_report_assets(settings: Settings, partitions: dg.PartitionsDefinition, kpi_sources: list[str]) -> list:
-    register_table("kpi_monthly", KPI_MONTHLY)
 
     @dg.asset(
         group_name="reports",

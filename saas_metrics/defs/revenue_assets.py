@@ -16,6 +16,8 @@ from saas_metrics.defs.common import (
     SINGLE_RUN,
     asset_window,
     kinds_for,
+    kpi_metadata,
+    run_months,
     table_metadata,
     window_months,
 )
@@ -44,7 +46,6 @@ from saas_metrics.metrics.revenue_reconciliation import (
 )
 from saas_metrics.metrics.segments import segment_revenue_kpis
 from saas_metrics.tables import Column, TableSchema
-from saas_metrics.warehouse.io_manager import register_table
 
 CUSTOMER_FIRST_PAID = TableSchema(
     name="customer_first_paid",
@@ -66,22 +67,16 @@ SEGMENT_PLOT_METRICS = ("mrr", "customers")
 
 def kpi_table(name: str, description: str) -> TableSchema:
     """A domain's KPI rows, in the kpi_monthly shape."""
-    return register_table(name, TableSchema(name=name, columns=KPI_MONTHLY.columns, description=description,
-                                            time_column="month", key=KPI_MONTHLY.key))
+    return TableSchema(name=name, columns=KPI_MONTHLY.columns, description=description, time_column="month",
+                       key=KPI_MONTHLY.key)
 
 
 def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition) -> list:
     policy = settings.revenue
     currency = settings.reporting_currency
-    register_table("revenue_intervals", REVENUE_INTERVALS)
-    register_table("customer_first_paid", CUSTOMER_FIRST_PAID)
-    register_table("customer_mrr", CUSTOMER_MRR)
-    register_table("revenue_reconciliation", REVENUE_RECONCILIATION)
-    register_table("mrr_movements", MRR_MOVEMENTS)
     kpi_revenue_schema = kpi_table("kpi_revenue", "Revenue and retention KPIs (segment all) per month.")
     kpi_ltv_schema = kpi_table("kpi_ltv", "LTV / CLV KPIs per month.")
     kpi_segments_schema = kpi_table("kpi_segments", "Revenue and retention KPIs by segment per month.")
-    register_table("cohort_retention", COHORT_RETENTION)
     common = {"owners": ["team:revops"], "kinds": kinds_for(settings)}
     monthly = {"partitions_def": partitions, "backfill_policy": SINGLE_RUN}
 
@@ -208,7 +203,7 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
              "payments": dg.AssetIn("stg_billing_payments"), "refunds": dg.AssetIn("stg_billing_refunds"),
              "deals": dg.AssetIn("stg_crm_deals"),
              "fx_rates": dg.AssetIn("stg_fx_rates", partition_mapping=PREVIOUS_MONTH)},
-        metadata=table_metadata(kpi_revenue_schema),
+        metadata=kpi_metadata(kpi_revenue_schema),
         **monthly, **common,
     )
     def kpi_revenue(context: AssetExecutionContext, mrr_movements, customer_mrr, revenue_intervals, subscriptions,
@@ -216,7 +211,7 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
         """Revenue and retention KPIs per month (segment all): MRR, ARR, ARPA, ASP, ACV, the MRR
         movements and bridge, CMRR/CARR, cash collected, customer and revenue churn, NRR, GRR,
         quick ratio. Definitions: docs/metrics.md."""
-        months = _months(context)
+        months = run_months(context)
         core = revenue_kpis(mrr_movements, customer_mrr, months)
         wide = core[core["segment"] == "all"].pivot(index="month", columns="metric", values="value")
         parts = [
@@ -234,14 +229,14 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
     @dg.asset(
         group_name="retention",
         ins={"kpi_revenue": dg.AssetIn(partition_mapping=ltv_window)},
-        metadata=table_metadata(kpi_ltv_schema),
+        metadata=kpi_metadata(kpi_ltv_schema),
         **monthly, **common,
     )
     def kpi_ltv(context: AssetExecutionContext, kpi_revenue: pd.DataFrame) -> pd.DataFrame:
         """LTV = ARPA x gross margin / mean customer churn rate of the 6 months before M (ChartMogul);
         clv_simple = ARPA / churn of M; clv_annual_spend and customer_lifetime_months from one lifetime
         (revenue.clv_lifetime). Reads kpi_revenue of M-6 .. M only."""
-        months = _months(context)
+        months = run_months(context)
         head = kpi_revenue[kpi_revenue["segment"] == "all"]
         arpa = head[head["metric"] == "arpa"].set_index("month")["value"]
         churn = head[head["metric"] == "customer_churn_rate"].set_index("month")["value"]
@@ -251,7 +246,7 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
         group_name="retention",
         ins={"mrr_movements": dg.AssetIn(), "customer_mrr": dg.AssetIn(partition_mapping=PREVIOUS_MONTH),
              "customers": dg.AssetIn("stg_billing_customers"), "customer_channels": dg.AssetIn()},
-        metadata=table_metadata(kpi_segments_schema),
+        metadata=kpi_metadata(kpi_segments_schema),
         **monthly, **common,
     )
     def kpi_segments(context: AssetExecutionContext, mrr_movements, customer_mrr, customers, customer_channels) -> pd.DataFrame:
@@ -259,7 +254,7 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
         acquisition channel (revenue churn by tier = gross_mrr_churn_rate, segment plan_tier)."""
         dimension = customers[["customer_id", "country", "currency"]].merge(
             customer_channels[["customer_id", "channel"]], on="customer_id", how="left")
-        kpis = segment_revenue_kpis(mrr_movements, customer_mrr, dimension, _months(context))
+        kpis = segment_revenue_kpis(mrr_movements, customer_mrr, dimension, run_months(context))
         add_metadata_per_partition(context, kpi_headline_metadata(segment_headlines(kpis, SEGMENT_PLOT_METRICS), currency=currency))
         return kpis
 
@@ -279,7 +274,7 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
         """Logo and net MRR retention per first-paid-month cohort and age (0..36 months); computed
         before any segment filter; cohorts with 0 % retention are kept. A month's partition holds
         its diagonal; only the cohorts' first-month snapshots are read from history."""
-        months = _months(context)
+        months = run_months(context)
         first = customer_first_paid.set_index("customer_id")["first_paid_month"]
         customer_mrr = warehouse.warehouse.read(CUSTOMER_MRR, asset_window(context), cache_scope=context.run_id)
         history = _first_month_snapshots(warehouse, months)
