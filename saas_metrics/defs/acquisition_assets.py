@@ -15,7 +15,6 @@ from saas_metrics.defs.common import (
     lookback,
     run_months,
     table_metadata,
-    window_months,
 )
 from saas_metrics.defs.partition_metadata import with_headlines
 from saas_metrics.defs.resources import WarehouseResource
@@ -37,12 +36,6 @@ from saas_metrics.metrics.trials import trial_kpis
 from saas_metrics.tables import with_month
 from saas_metrics.warehouse import Warehouse
 from saas_metrics.warehouse.io_manager import COLUMNS_METADATA_KEY
-
-
-def _months(context: AssetExecutionContext) -> list[pd.Timestamp]:
-    return [pd.Timestamp(m) for m in window_months(asset_window(context))]
-
-
 
 #: The product usage columns :func:`activation_crossings` reads (from the run's read cache when it can).
 ACTIVATION_COLUMNS = ("date", "account_id", "event_name", "event_count")
@@ -92,15 +85,22 @@ def _metric_by_month(kpis: pd.DataFrame, metric: str) -> pd.Series:
     return rows.set_index("month")["value"]
 
 
+
+def _marketing(settings: Settings, partitions: dg.PartitionsDefinition) -> dict[str, object]:
+    """Owners, kinds, group and partitions of every acquisition asset."""
+    return {"owners": ["team:marketing"], "kinds": kinds_for(settings), "partitions_def": partitions,
+            "backfill_policy": SINGLE_RUN, "group_name": "acquisition"}
+
 def build_acquisition_assets(settings: Settings, partitions: dg.PartitionsDefinition) -> list:
-    policy = settings.acquisition
+    return [build(settings, partitions) for build in (
+        _ad_spend_daily, _attribution_credits, _kpi_acquisition, _kpi_funnel,
+    )]
+
+
+def _ad_spend_daily(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     currency = settings.reporting_currency
-    lag = lookback(policy.cac_lag_months)
-    touch_months = -(-(policy.attribution_lookback_days or 365) // 28)  # ceil(days / 28)
     ad_spend_schema = with_month(AD_SPEND_STAGED, "ad_spend_daily")
-    kpi_acq_schema = kpi_table("kpi_acquisition", "CAC, payback, LTV:CAC, ROAS and per-platform ad KPIs per month.")
-    common = {"owners": ["team:marketing"], "kinds": kinds_for(settings), "partitions_def": partitions,
-              "backfill_policy": SINGLE_RUN, "group_name": "acquisition"}
+    common = _marketing(settings, partitions)
 
     @dg.asset(metadata=table_metadata(ad_spend_schema),
               ins={"ad_spend": dg.AssetIn("stg_ad_spend"), "fx_rates": dg.AssetIn("stg_fx_rates", partition_mapping=PREVIOUS_MONTH)},
@@ -110,6 +110,14 @@ def build_acquisition_assets(settings: Settings, partitions: dg.PartitionsDefini
         reporting currency at the spend date's rate. Platform conversions stay per platform."""
         staged = stage_ad_spend(ad_spend, fx_rates, currency)
         return staged.assign(month=staged["date"].dt.to_period("M").dt.to_timestamp())
+
+    return ad_spend_daily
+
+
+def _attribution_credits(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    policy = settings.acquisition
+    touch_months = -(-(policy.attribution_lookback_days or 365) // 28)  # ceil(days / 28)
+    common = _marketing(settings, partitions)
 
     @dg.asset(metadata=table_metadata(ATTRIBUTION_CREDITS),
               ins={"mrr_movements": dg.AssetIn(),
@@ -134,6 +142,16 @@ def build_acquisition_assets(settings: Settings, partitions: dg.PartitionsDefini
         yield dg.AssetCheckResult(passed=bad.empty, check_name="credits_sum_to_new_mrr",
                                   metadata={"months_models_checked": len(check), "failures": len(bad)})
 
+    return attribution_credits
+
+
+def _kpi_acquisition(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    policy = settings.acquisition
+    currency = settings.reporting_currency
+    lag = lookback(policy.cac_lag_months)
+    kpi_acq_schema = kpi_table("kpi_acquisition", "CAC, payback, LTV:CAC, ROAS and per-platform ad KPIs per month.")
+    common = _marketing(settings, partitions)
+
     @dg.asset(metadata=kpi_metadata(kpi_acq_schema),
               ins={"ad_spend_daily": dg.AssetIn(partition_mapping=lag),
                    "expenses": dg.AssetIn("stg_finance_expenses", partition_mapping=lag),
@@ -156,6 +174,13 @@ def build_acquisition_assets(settings: Settings, partitions: dg.PartitionsDefini
         platform = ad_platform_kpis(ad_spend_daily[ad_spend_daily["month"].isin(months)], months)
         return with_headlines(context, kpi_frame(pd.concat([kpis, platform], ignore_index=True)), currency)
 
+    return kpi_acquisition
+
+
+def _kpi_funnel(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    policy = settings.acquisition
+    currency = settings.reporting_currency
+    common = _marketing(settings, partitions)
     usage_deps = [dg.AssetDep("stg_product_usage", partition_mapping=lookback(120))]
     kpi_funnel_schema = kpi_table("kpi_funnel", "Funnel, trial and demo KPIs per month.")
 
@@ -191,4 +216,5 @@ def build_acquisition_assets(settings: Settings, partitions: dg.PartitionsDefini
         kpis = kpi_frame(pd.concat([p for p in parts if len(p)], ignore_index=True)) if any(len(p) for p in parts) else kpi_frame([])
         return with_headlines(context, kpis, currency)
 
-    return [ad_spend_daily, attribution_credits, kpi_acquisition, kpi_funnel]
+    return kpi_funnel
+

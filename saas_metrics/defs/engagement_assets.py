@@ -8,12 +8,10 @@ from dagster import AssetExecutionContext
 from saas_metrics.config import Settings
 from saas_metrics.defs.common import (
     SINGLE_RUN,
-    asset_window,
     kinds_for,
     kpi_metadata,
     run_months,
     table_metadata,
-    window_months,
 )
 from saas_metrics.defs.partition_metadata import with_headlines
 from saas_metrics.defs.revenue_assets import PREVIOUS_MONTH, kpi_table
@@ -40,21 +38,26 @@ TICKET_HORIZON = dg.TimeWindowPartitionMapping(start_offset=-12, end_offset=0, a
 USAGE_INPUT = {COLUMNS_METADATA_KEY: list(USAGE_COLUMNS)}
 
 
-def _months(context: AssetExecutionContext) -> list[pd.Timestamp]:
-    return [pd.Timestamp(m) for m in window_months(asset_window(context))]
-
 
 def _in_months(frame: pd.DataFrame, months: list[pd.Timestamp]) -> pd.DataFrame:
     return frame[frame["month"].isin(months)] if "month" in frame.columns else frame
 
 
+
+def _customer_success(settings: Settings, partitions: dg.PartitionsDefinition) -> dict[str, object]:
+    """Owners, kinds and partitions of every engagement asset."""
+    return {"owners": ["team:customer-success"], "kinds": kinds_for(settings), "partitions_def": partitions,
+            "backfill_policy": SINGLE_RUN}
+
 def build_engagement_assets(settings: Settings, partitions: dg.PartitionsDefinition) -> list:
+    return [build(settings, partitions) for build in (
+        _account_engagement_asset, _customer_health_asset, _at_risk_accounts_asset, _support_tickets_monthly, _kpi_engagement,
+    )]
+
+
+def _account_engagement_asset(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     policy = settings.engagement
-    nps_lookback = dg.TimeWindowPartitionMapping(start_offset=-(policy.health_nps_lookback_months), end_offset=0,
-                                                 allow_nonexistent_upstream_partitions=True)
-    kpi_engagement_schema = kpi_table("kpi_engagement", "Usage, health, support and NPS KPIs per month.")
-    common = {"owners": ["team:customer-success"], "kinds": kinds_for(settings), "partitions_def": partitions,
-              "backfill_policy": SINGLE_RUN}
+    common = _customer_success(settings, partitions)
 
     @dg.asset(name="account_engagement", group_name="engagement", metadata=table_metadata(ACCOUNT_ENGAGEMENT),
               ins={"usage": dg.AssetIn("stg_product_usage", partition_mapping=PREVIOUS_MONTH, metadata=USAGE_INPUT),
@@ -70,6 +73,15 @@ def build_engagement_assets(settings: Settings, partitions: dg.PartitionsDefinit
         # In a backfill from the first month every row is in the window: no copy of millions of rows.
         current, previous = (usage, usage.iloc[:0]) if in_window.all() else (usage[in_window], usage[~in_window])
         return account_engagement(current, identity_links, months, previous, policy, snapshots=customer_mrr)
+
+    return account_engagement_asset
+
+
+def _customer_health_asset(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    policy = settings.engagement
+    nps_lookback = dg.TimeWindowPartitionMapping(start_offset=-(policy.health_nps_lookback_months), end_offset=0,
+                                                 allow_nonexistent_upstream_partitions=True)
+    common = _customer_success(settings, partitions)
 
     @dg.asset(name="customer_health", group_name="engagement", metadata=table_metadata(CUSTOMER_HEALTH),
               ins={"engagement": dg.AssetIn("account_engagement", partition_mapping=PREVIOUS_MONTH),
@@ -93,6 +105,13 @@ def build_engagement_assets(settings: Settings, partitions: dg.PartitionsDefinit
                                  accounts[["account_id", "seats"]], months, policy)
         return _in_months(health, months)
 
+    return customer_health_asset
+
+
+def _at_risk_accounts_asset(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    policy = settings.engagement
+    common = _customer_success(settings, partitions)
+
     @dg.asset(name="at_risk_accounts", group_name="engagement", metadata=table_metadata(AT_RISK_ACCOUNTS),
               ins={"engagement": dg.AssetIn("account_engagement"), "customer_mrr": dg.AssetIn(),
                    "health": dg.AssetIn("customer_health"), "identity_links": dg.AssetIn(),
@@ -105,11 +124,25 @@ def build_engagement_assets(settings: Settings, partitions: dg.PartitionsDefinit
                                       right_on="company_id", how="inner")[["customer_id", "owner_id"]]
         return at_risk_accounts(engagement, customer_mrr, health, owners, policy)
 
+    return at_risk_accounts_asset
+
+
+def _support_tickets_monthly(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    common = _customer_success(settings, partitions)
+
     @dg.asset(group_name="engagement", metadata=table_metadata(SUPPORT_TICKETS_MONTHLY),
               ins={"tickets": dg.AssetIn("stg_support_tickets")}, **common)
     def support_tickets_monthly(context: AssetExecutionContext, tickets: pd.DataFrame) -> pd.DataFrame:
         """Tickets created per month, priority and weekday."""
         return ticket_breakdown(tickets, run_months(context))
+
+    return support_tickets_monthly
+
+
+def _kpi_engagement(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    policy = settings.engagement
+    kpi_engagement_schema = kpi_table("kpi_engagement", "Usage, health, support and NPS KPIs per month.")
+    common = _customer_success(settings, partitions)
 
     @dg.asset(group_name="engagement", metadata=kpi_metadata(kpi_engagement_schema),
               ins={"engagement": dg.AssetIn("account_engagement"), "usage": dg.AssetIn("stg_product_usage", metadata=USAGE_INPUT),
@@ -127,4 +160,5 @@ def build_engagement_assets(settings: Settings, partitions: dg.PartitionsDefinit
         kpis = kpi_frame(pd.concat([p for p in parts if len(p)], ignore_index=True)) if any(len(p) for p in parts) else kpi_frame([])
         return with_headlines(context, kpis, settings.reporting_currency)
 
-    return [account_engagement_asset, customer_health_asset, at_risk_accounts_asset, support_tickets_monthly, kpi_engagement]
+    return kpi_engagement
+

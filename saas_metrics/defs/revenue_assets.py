@@ -19,7 +19,6 @@ from saas_metrics.defs.common import (
     kpi_metadata,
     run_months,
     table_metadata,
-    window_months,
 )
 from saas_metrics.defs.partition_metadata import (
     add_metadata_per_partition,
@@ -71,14 +70,26 @@ def kpi_table(name: str, description: str) -> TableSchema:
                        key=KPI_MONTHLY.key)
 
 
+KPI_REVENUE_TABLE = kpi_table("kpi_revenue", "Revenue and retention KPIs (segment all) per month.")
+KPI_LTV_TABLE = kpi_table("kpi_ltv", "LTV / CLV KPIs per month.")
+KPI_SEGMENTS_TABLE = kpi_table("kpi_segments", "Revenue and retention KPIs by segment per month.")
+
+
+def _revops(settings: Settings, partitions: dg.PartitionsDefinition | None = None) -> dict[str, object]:
+    """Owners and kinds of every revenue asset, and the monthly partitions of a partitioned one."""
+    monthly = {"partitions_def": partitions, "backfill_policy": SINGLE_RUN} if partitions is not None else {}
+    return {"owners": ["team:revops"], "kinds": kinds_for(settings), **monthly}
+
 def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition) -> list:
+    builders = (_revenue_intervals, _customer_first_paid, _customer_mrr, _mrr_movements_asset, _kpi_revenue, _kpi_ltv,
+                _kpi_segments, _cohort_retention_asset)
+    return [build(settings, partitions) for build in builders]
+
+
+def _revenue_intervals(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     policy = settings.revenue
     currency = settings.reporting_currency
-    kpi_revenue_schema = kpi_table("kpi_revenue", "Revenue and retention KPIs (segment all) per month.")
-    kpi_ltv_schema = kpi_table("kpi_ltv", "LTV / CLV KPIs per month.")
-    kpi_segments_schema = kpi_table("kpi_segments", "Revenue and retention KPIs by segment per month.")
-    common = {"owners": ["team:revops"], "kinds": kinds_for(settings)}
-    monthly = {"partitions_def": partitions, "backfill_policy": SINGLE_RUN}
+    common = _revops(settings)
 
     @dg.multi_asset(
         outs={
@@ -136,6 +147,12 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
         yield dg.AssetCheckResult(asset_key="revenue_reconciliation", check_name="engines_agree", passed=differences.empty,
                                   severity=dg.AssetCheckSeverity.WARN, metadata=counted)
 
+    return revenue_intervals
+
+
+def _customer_first_paid(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    common = _revops(settings)
+
     @dg.asset(group_name="revenue", metadata=table_metadata(CUSTOMER_FIRST_PAID), **common)
     def customer_first_paid(revenue_intervals: pd.DataFrame) -> pd.DataFrame:
         """Each customer's first paid month-end (cohort; new vs reactivation)."""
@@ -147,11 +164,18 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
         first_at = paid[reaches].groupby("customer_id")["start_at"].min().rename("first_paid_at")
         return first.merge(first_at, left_on="customer_id", right_index=True, how="left")
 
+    return customer_first_paid
+
+
+def _customer_mrr(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    currency = settings.reporting_currency
+    common = _revops(settings, partitions)
+
     @dg.asset(
         group_name="revenue",
         ins={"revenue_intervals": dg.AssetIn(), "fx_rates": dg.AssetIn("stg_fx_rates", partition_mapping=PREVIOUS_MONTH)},
         metadata=table_metadata(CUSTOMER_MRR),
-        **monthly, **common,
+        **common,
     )
     def customer_mrr(context: AssetExecutionContext, revenue_intervals: pd.DataFrame, fx_rates: pd.DataFrame) -> pd.DataFrame:
         """MRR of every paying customer at the last instant of the month (reporting currency and local).
@@ -159,12 +183,20 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
         Grain: month x customer. MRR(M) = sum of line MRR active at M's last instant,
         converted at the rate in force on M's last day. See docs/metrics.md#mrr.
         """
-        months = [pd.Timestamp(m) for m in window_months(asset_window(context))]
+        months = run_months(context)
         snapshots = customer_mrr_snapshots(revenue_intervals, months, fx_rates, currency)
         by_month = snapshots.groupby("month")
         add_monthly_values(context, {"mrr": by_month["mrr"].sum(), "customers": by_month["customer_id"].nunique()},
                            {"mrr": CURRENCY, "customers": COUNT}, currency)
         return snapshots
+
+    return customer_mrr
+
+
+def _mrr_movements_asset(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    policy = settings.revenue
+    currency = settings.reporting_currency
+    common = _revops(settings, partitions)
 
     @dg.asset(
         group_name="revenue",
@@ -176,7 +208,7 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
         },
         metadata=table_metadata(MRR_MOVEMENTS),
         name="mrr_movements",
-        **monthly, **common,
+        **common,
     )
     def mrr_movements_asset(context: AssetExecutionContext, customer_mrr: pd.DataFrame, revenue_intervals: pd.DataFrame,
                             customer_first_paid: pd.DataFrame, fx_rates: pd.DataFrame) -> pd.DataFrame:
@@ -185,7 +217,7 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
 
         Reads customer_mrr of M-1 and M only. See docs/metrics.md#mrr-movements.
         """
-        months = [pd.Timestamp(m) for m in window_months(asset_window(context))]
+        months = run_months(context)
         before = months[0] - pd.DateOffset(months=1)
         snapshots = customer_mrr
         if not (snapshots["month"] == before).any():
@@ -196,6 +228,13 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
         movements = mrr_movements(snapshots, months, fx_rates, currency, first_paid, policy)
         return movements
 
+    return mrr_movements_asset
+
+
+def _kpi_revenue(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    currency = settings.reporting_currency
+    common = _revops(settings, partitions)
+
     @dg.asset(
         group_name="revenue",
         ins={"mrr_movements": dg.AssetIn(), "customer_mrr": dg.AssetIn(), "revenue_intervals": dg.AssetIn(),
@@ -203,8 +242,8 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
              "payments": dg.AssetIn("stg_billing_payments"), "refunds": dg.AssetIn("stg_billing_refunds"),
              "deals": dg.AssetIn("stg_crm_deals"),
              "fx_rates": dg.AssetIn("stg_fx_rates", partition_mapping=PREVIOUS_MONTH)},
-        metadata=kpi_metadata(kpi_revenue_schema),
-        **monthly, **common,
+        metadata=kpi_metadata(KPI_REVENUE_TABLE),
+        **common,
     )
     def kpi_revenue(context: AssetExecutionContext, mrr_movements, customer_mrr, revenue_intervals, subscriptions,
                     payments, refunds, deals, fx_rates) -> pd.DataFrame:
@@ -223,14 +262,21 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
         ]
         return with_headlines(context, kpi_frame(pd.concat([p for p in parts if len(p)], ignore_index=True)), currency)
 
+    return kpi_revenue
+
+
+def _kpi_ltv(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    policy = settings.revenue
+    currency = settings.reporting_currency
+    common = _revops(settings, partitions)
     ltv_window = dg.TimeWindowPartitionMapping(start_offset=-policy.ltv_churn_window_months, end_offset=0,
                                                allow_nonexistent_upstream_partitions=True)
 
     @dg.asset(
         group_name="retention",
         ins={"kpi_revenue": dg.AssetIn(partition_mapping=ltv_window)},
-        metadata=kpi_metadata(kpi_ltv_schema),
-        **monthly, **common,
+        metadata=kpi_metadata(KPI_LTV_TABLE),
+        **common,
     )
     def kpi_ltv(context: AssetExecutionContext, kpi_revenue: pd.DataFrame) -> pd.DataFrame:
         """LTV = ARPA x gross margin / mean customer churn rate of the 6 months before M (ChartMogul);
@@ -242,12 +288,19 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
         churn = head[head["metric"] == "customer_churn_rate"].set_index("month")["value"]
         return with_headlines(context, ltv_kpis(arpa, churn, months, policy), currency)
 
+    return kpi_ltv
+
+
+def _kpi_segments(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    currency = settings.reporting_currency
+    common = _revops(settings, partitions)
+
     @dg.asset(
         group_name="retention",
         ins={"mrr_movements": dg.AssetIn(), "customer_mrr": dg.AssetIn(partition_mapping=PREVIOUS_MONTH),
              "customers": dg.AssetIn("stg_billing_customers"), "customer_channels": dg.AssetIn()},
-        metadata=kpi_metadata(kpi_segments_schema),
-        **monthly, **common,
+        metadata=kpi_metadata(KPI_SEGMENTS_TABLE),
+        **common,
     )
     def kpi_segments(context: AssetExecutionContext, mrr_movements, customer_mrr, customers, customer_channels) -> pd.DataFrame:
         """Headline revenue and retention metrics by plan tier, billing interval, country, currency and
@@ -258,6 +311,13 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
         add_metadata_per_partition(context, kpi_headline_metadata(segment_headlines(kpis, SEGMENT_PLOT_METRICS), currency=currency))
         return kpis
 
+    return kpi_segments
+
+
+def _cohort_retention_asset(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    policy = settings.revenue
+    common = _revops(settings, partitions)
+
     @dg.asset(
         group_name="retention",
         ins={"customer_first_paid": dg.AssetIn()},
@@ -267,7 +327,7 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
             start_offset=-policy.cohort_max_age_months, end_offset=0, allow_nonexistent_upstream_partitions=True))],
         metadata=table_metadata(COHORT_RETENTION),
         name="cohort_retention",
-        **monthly, **common,
+        **common,
     )
     def cohort_retention_asset(context: AssetExecutionContext, customer_first_paid,
                                warehouse: WarehouseResource) -> pd.DataFrame:
@@ -281,12 +341,9 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
         snapshots = pd.concat([history, customer_mrr], ignore_index=True).drop_duplicates(["month", "customer_id"])
         return cohort_retention(snapshots, first, months, policy.cohort_max_age_months)
 
-    return [revenue_intervals, customer_first_paid, customer_mrr, mrr_movements_asset, kpi_revenue, kpi_ltv,
-            kpi_segments, cohort_retention_asset]
+    return cohort_retention_asset
 
 
-def _months(context: AssetExecutionContext) -> list[pd.Timestamp]:
-    return [pd.Timestamp(m) for m in window_months(asset_window(context))]
 
 
 def _first_month_snapshots(warehouse: WarehouseResource, months: list[pd.Timestamp]) -> pd.DataFrame:
