@@ -10,6 +10,7 @@ from saas_metrics.config import Settings
 from saas_metrics.defs.common import (
     SINGLE_RUN,
     asset_window,
+    domain_defs,
     kinds_for,
     kpi_metadata,
     lookback,
@@ -218,3 +219,7 @@ def _kpi_funnel(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.A
 
     return kpi_funnel
 
+
+def defs(settings: Settings) -> dg.Definitions:
+    """Acquisition: ad spend, attribution, CAC and the funnel."""
+    return domain_defs(build_acquisition_assets, settings)

@@ -5,7 +5,14 @@ import pandas as pd
 from dagster import AssetExecutionContext
 
 from saas_metrics.config import Settings
-from saas_metrics.defs.common import SINGLE_RUN, kinds_for, kpi_metadata, run_months, table_metadata
+from saas_metrics.defs.common import (
+    SINGLE_RUN,
+    domain_defs,
+    kinds_for,
+    kpi_metadata,
+    run_months,
+    table_metadata,
+)
 from saas_metrics.defs.revenue_assets import kpi_table
 from saas_metrics.metrics.churn_reasons import (
     CHURN_REASONS,
@@ -38,3 +45,8 @@ def build_churn_assets(settings: Settings, partitions: dg.PartitionsDefinition) 
         return churn_reason_kpis(churn_reasons, run_months(context))
 
     return [churn_reasons_asset, kpi_churn_reasons]
+
+
+def defs(settings: Settings) -> dg.Definitions:
+    """Churn reasons."""
+    return domain_defs(build_churn_assets, settings)

@@ -8,6 +8,7 @@ from saas_metrics.config import Settings
 from saas_metrics.defs.common import (
     SINGLE_RUN,
     asset_window,
+    domain_defs,
     kinds_for,
     lookback,
     run_months,
@@ -48,3 +49,8 @@ def build_cohort_assets(settings: Settings, partitions: dg.PartitionsDefinition)
         return segmented_cohort_retention(snapshots, first, segments, months, policy.cohort_max_age_months)
 
     return [cohort_retention_segments]
+
+
+def defs(settings: Settings) -> dg.Definitions:
+    """Cohorts by channel and plan tier."""
+    return domain_defs(build_cohort_assets, settings)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import dagster as dg
 import pandas as pd
 
 from saas_metrics.config import Settings
+from saas_metrics.defs.partitions import monthly_partitions
 from saas_metrics.tables import TableSchema
 from saas_metrics.warehouse.io_manager import table_metadata
 
@@ -66,3 +67,9 @@ def run_months(context: dg.AssetExecutionContext) -> list[pd.Timestamp]:
 def lookback(months: int) -> dg.TimeWindowPartitionMapping:
     """Upstream partitions M-``months`` .. M (those before the first partition are skipped)."""
     return dg.TimeWindowPartitionMapping(start_offset=-months, end_offset=0, allow_nonexistent_upstream_partitions=True)
+
+
+def domain_defs(build: Callable[[Settings, dg.PartitionsDefinition], list], settings: Settings) -> dg.Definitions:
+    """A domain's Definitions: the assets ``build`` makes on the monthly partitions, each linked to the
+    function that computes it (the asset's page in the UI shows its code)."""
+    return dg.Definitions(assets=dg.with_source_code_references(build(settings, monthly_partitions(settings))))

@@ -5,7 +5,7 @@ import dagster as dg
 import pandas as pd
 
 from saas_metrics.config import Settings
-from saas_metrics.defs.common import kinds_for, table_metadata
+from saas_metrics.defs.common import domain_defs, kinds_for, table_metadata
 from saas_metrics.metrics.identity import (
     customer_channel,
     match_rate_warnings,
@@ -75,3 +75,8 @@ def build_customer_assets(settings: Settings) -> list:
         return customer_channel(identity_links, contacts)
 
     return [identity, customer_channels]
+
+
+def defs(settings: Settings) -> dg.Definitions:
+    """Customers: identity resolution and acquisition channels (not partitioned)."""
+    return domain_defs(lambda settings, _partitions: build_customer_assets(settings), settings)

@@ -8,6 +8,7 @@ from dagster import AssetExecutionContext
 from saas_metrics.config import Settings
 from saas_metrics.defs.common import (
     SINGLE_RUN,
+    domain_defs,
     kinds_for,
     kpi_metadata,
     run_months,
@@ -162,3 +163,7 @@ def _kpi_engagement(settings: Settings, partitions: dg.PartitionsDefinition) -> 
 
     return kpi_engagement
 
+
+def defs(settings: Settings) -> dg.Definitions:
+    """Engagement: usage, health, support and NPS."""
+    return domain_defs(build_engagement_assets, settings)

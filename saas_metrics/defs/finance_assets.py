@@ -7,6 +7,7 @@ from dagster import AssetExecutionContext
 from saas_metrics.config import Settings
 from saas_metrics.defs.common import (
     SINGLE_RUN,
+    domain_defs,
     kinds_for,
     kpi_metadata,
     lookback,
@@ -53,3 +54,8 @@ def build_finance_assets(settings: Settings, partitions: dg.PartitionsDefinition
         return finance_kpis(balances, expenses, fx_rates, history, run_months(context), settings.reporting_currency)
 
     return [kpi_growth, kpi_finance]
+
+
+def defs(settings: Settings) -> dg.Definitions:
+    """Growth and finance KPIs."""
+    return domain_defs(build_finance_assets, settings)

@@ -21,7 +21,13 @@ from dagster import AssetExecutionContext
 
 from saas_metrics.config import Settings
 from saas_metrics.connectors.resource import SourceSystemsResource
-from saas_metrics.defs.common import SINGLE_RUN, is_partitioned_table, kinds_for, table_metadata
+from saas_metrics.defs.common import (
+    SINGLE_RUN,
+    domain_defs,
+    is_partitioned_table,
+    kinds_for,
+    table_metadata,
+)
 from saas_metrics.defs.resources import WarehouseResource
 from saas_metrics.defs.source_assets import (
     REFERENCES,
@@ -219,3 +225,8 @@ def _fails_blocking(result: dg.AssetCheckResult) -> bool:
     name = result.check_name or ""
     failed = not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
     return failed and (check_blocking(name) or name == ROW_ACCOUNTING_CHECK)
+
+
+def defs(settings: Settings) -> dg.Definitions:
+    """The raw and staging tables of every source system."""
+    return domain_defs(build_source_assets, settings)

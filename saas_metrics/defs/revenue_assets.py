@@ -15,6 +15,7 @@ from saas_metrics.config import Settings
 from saas_metrics.defs.common import (
     SINGLE_RUN,
     asset_window,
+    domain_defs,
     kinds_for,
     kpi_metadata,
     run_months,
@@ -360,3 +361,8 @@ def _first_month_snapshots(warehouse: WarehouseResource, months: list[pd.Timesta
     sql = (f"SELECT {cols} FROM customer_mrr m WHERE m.month < :before "
            "AND (m.customer_id, m.month) IN (SELECT customer_id, first_paid_month FROM customer_first_paid)")
     return wh.query(sa.text(sql), CUSTOMER_MRR, CUSTOMER_MRR.column_names, {"before": months[0].date()})
+
+
+def defs(settings: Settings) -> dg.Definitions:
+    """Revenue and retention."""
+    return domain_defs(build_revenue_assets, settings)

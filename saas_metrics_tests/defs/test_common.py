@@ -33,3 +33,15 @@ def test_kpi_monthly_reads_every_domain_kpi_table() -> None:
     assert list(kpi_monthly.keys_by_input_name) == [
         "kpi_revenue", "kpi_ltv", "kpi_segments", "kpi_acquisition", "kpi_funnel", "kpi_engagement",
         "kpi_growth", "kpi_finance", "kpi_churn_reasons"]
+
+
+def test_each_domain_is_a_definitions_of_its_own_and_the_location_merges_them() -> None:
+    from saas_metrics.definitions import DOMAINS
+
+    settings = Settings()
+    keys_by_domain = [{k.to_user_string() for a in domain(settings).assets for k in a.keys} for domain in DOMAINS]
+    # No asset in two domains, and the code location holds every domain's assets (plus the reports).
+    assert sum(len(keys) for keys in keys_by_domain) == len(set().union(*keys_by_domain))
+    location = {k.to_user_string() for k in build_definitions(settings).resolve_asset_graph().get_all_asset_keys()}
+    assert location - set().union(*keys_by_domain) == {"kpi_monthly", "kpi_dashboard"}
+    assert {"raw_billing_invoices", "customer_mrr", "identity_links", "kpi_forecast"} <= set().union(*keys_by_domain)
