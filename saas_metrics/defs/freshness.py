@@ -206,6 +206,15 @@ def _kpi_check(key: dg.AssetKey, config: FreshnessConfig, settings: Settings | N
     return _check
 
 
+def kpi_freshness_policy(rules_file: Path | str | None = None) -> dg.FreshnessPolicy | None:
+    """Dagster's own freshness policy for kpi_monthly: failing once its latest materialisation is
+    older than ``freshness.kpi_monthly.max_age_hours`` (the UI's freshness status and the asset
+    health). The ``kpi_freshness`` check stays: it also requires the last complete month's rows,
+    and its failures reach the check-alert sensor."""
+    max_age = load_rules(rules_file).freshness.kpi_monthly.max_age_hours
+    return None if max_age is None else dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=max_age))
+
+
 def build_freshness_checks(
     raw_asset_keys: Sequence[dg.AssetKey | str],
     *,

@@ -12,6 +12,7 @@ from saas_metrics.defs.common import (
     kinds_for,
     table_metadata,
 )
+from saas_metrics.defs.freshness import kpi_freshness_policy
 from saas_metrics.defs.partition_metadata import with_headlines
 from saas_metrics.defs.resources import WarehouseResource
 from saas_metrics.metrics.kpi import KPI_MONTHLY, kpi_frame
@@ -43,6 +44,7 @@ def build_report_assets(settings: Settings, partitions: dg.PartitionsDefinition,
         owners=["team:revops"],
         kinds=kinds_for(settings),
         metadata=table_metadata(KPI_MONTHLY),
+        freshness_policy=kpi_freshness_policy(settings.alert_rules_file),
     )
     def kpi_monthly(context: AssetExecutionContext, warehouse: WarehouseResource, **domain_kpis: pd.DataFrame) -> pd.DataFrame:
         """Every KPI per month x metric x segment (segment 'all' = headline): the warehouse contract
