@@ -87,6 +87,16 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
     return [build(settings, partitions) for build in builders]
 
 
+def _engine_use(engines: pd.Series, source: str) -> tuple[dict[str, int], str]:
+    """How many subscriptions each revenue engine built, and (under ``auto``) the invoice-engine ones
+    named, first 50: per subscription it is revenue_intervals.source, the log and metadata name them."""
+    counts = engines.value_counts()
+    used = {f"subscriptions_on_{engine}_engine": int(counts.get(engine, 0)) for engine in ("subscriptions", "invoices")}
+    on_invoices = sorted(engines.index[engines.to_numpy() == "invoices"]) if source == "auto" else []
+    named = ", ".join(on_invoices[:50]) + (f" (+{len(on_invoices) - 50} more)" if len(on_invoices) > 50 else "")
+    return used, named
+
+
 def _revenue_intervals(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     policy = settings.revenue
     currency = settings.reporting_currency
@@ -126,11 +136,7 @@ def _revenue_intervals(settings: Settings, partitions: dg.PartitionsDefinition) 
         """
         intervals, engines = build_intervals_by_engine(customers, prices, subscriptions, items, status_history,
                                                        discounts, None, periods, invoice_lines, policy, currency)
-        counts = engines.value_counts()
-        used = {f"subscriptions_on_{engine}_engine": int(counts.get(engine, 0)) for engine in ("subscriptions", "invoices")}
-        # Per subscription: revenue_intervals.source; the log and metadata name the invoice-engine ones (first 50).
-        on_invoices = sorted(engines.index[engines.to_numpy() == "invoices"]) if policy.source == "auto" else []
-        named = ", ".join(on_invoices[:50]) + (f" (+{len(on_invoices) - 50} more)" if len(on_invoices) > 50 else "")
+        used, named = _engine_use(engines, policy.source)
         context.log.info(f"revenue.source={policy.source}: " + ", ".join(f"{k.split('_on_')[1]}: {v} subscription(s)" for k, v in used.items())
                          + (f"; on invoices: {named}" if named else ""))
         yield dg.Output(intervals, "revenue_intervals", metadata={"revenue_source": policy.source, **used,
