@@ -178,3 +178,12 @@ def test_kpi_monthly_carries_dagsters_freshness_policy_from_the_rules(tmp_path: 
     assert kpi_freshness_policy(rules).fail_window.to_timedelta() == dt.timedelta(hours=6)  # type: ignore[union-attr]
     rules.write_text("freshness:\n  kpi_monthly:\n    max_age_hours: null\n")
     assert kpi_freshness_policy(rules) is None
+
+
+def test_a_source_systems_tables_are_checked_by_one_step(location) -> None:
+    defs, schedule, _ = location
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def(schedule.job_name).execute_in_process(instance=instance)
+    steps = sorted(e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_SUCCESS)
+    assert steps == ["billing_source_freshness", "kpi_monthly_kpi_freshness"]
+    assert len(result.get_asset_check_evaluations()) == 3
