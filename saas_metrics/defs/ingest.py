@@ -214,9 +214,11 @@ def ingest_tables(context: AssetExecutionContext, members: list[SourceTable], so
                     if dg.AssetCheckKey(member.raw_key, event.check_name or "") not in checks:
                         continue
                 yield event
-        if member.raw_key in blocked or member.stg_key not in selected:
+        if member.raw_key in blocked:
             continue
-        yield stage(context, member.table, warehouse)
+        if member.stg_key in selected:
+            yield stage(context, member.table, warehouse)
+        # Also alone ("Execute" on the check in the UI): it counts what is stored.
         if dg.AssetCheckKey(member.stg_key, RECONCILIATION_CHECK) in checks:
             yield reconciliation_result(context, member.table, warehouse)
 

@@ -122,3 +122,13 @@ def test_a_failed_blocking_check_stops_its_table_and_the_tables_reading_it(fake_
     assert fake_tables == ["raw_billing_customers", "raw_billing_prices", "stg_billing_prices"]
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     assert "raw_billing_customers: billing_customers_schema" in str(failure.step_failure_data.error.message)
+
+
+def test_the_reconciliation_check_runs_alone(fake_tables: list[str], tmp_path: Path) -> None:
+    settings = Settings()
+    (step,) = build_source_assets(settings, monthly_partitions(settings), ["billing_customers", "billing_prices"])
+    check = dg.AssetCheckKey(dg.AssetKey("stg_billing_prices"), RECONCILIATION_CHECK)
+    result = dg.materialize([step], selection=dg.AssetSelection.checks(check), resources=_resources(tmp_path))
+    assert result.success and fake_tables == []  # nothing read, staged or stored
+    assert [(e.asset_key.to_user_string(), e.check_name) for e in result.get_asset_check_evaluations()] == [
+        ("stg_billing_prices", RECONCILIATION_CHECK)]
