@@ -166,7 +166,7 @@ def _result(passed: bool, problems: list[str], metadata: dict[str, object], seve
 def _source_checks(system: str, tables: Mapping[str, str | None], config: FreshnessConfig, settings: Settings | None,
                    list_files: Callable[[Path], Mapping[str, Sequence[Path]]] | None) -> dg.AssetChecksDefinition:
     """``source_freshness`` of the raw tables of one source system (``tables``: table -> time column),
-    evaluated by one step: the check is cheap, a step per table was mostly Dagster's own cost."""
+    evaluated by one step: the check is cheap, a step's fixed cost is not."""
     policy = config.for_system(system)
     specs = [dg.AssetCheckSpec(
         SOURCE_CHECK, asset=f"raw_{table}", blocking=False,

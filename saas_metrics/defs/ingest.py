@@ -3,9 +3,9 @@
 Every canonical table keeps its own ``raw_<table>`` and ``stg_<table>`` assets, checks, metadata
 and lineage in the UI, but the tables of one source system (split by partitioned / snapshot
 tables, which have different partitions) are materialised by ONE subsettable multi-asset step:
-a step costs Dagster's step machinery, events and look-ups whatever its size, and 27 tables x
-(raw + staging + reconciliation) steps were most of a month's fixed cost. Selecting one table in
-the UI still materialises that table alone (``can_subset``).
+a step costs Dagster's step machinery, events and look-ups whatever its size, and a source
+table's raw, staging and reconciliation work is small. Selecting one table in the UI still
+materialises that table alone (``can_subset``).
 
 Inside the step the tables run in dependency order (a child after the parents its integrity
 check reads); a table whose raw asset fails a blocking check is not staged, its in-step children
