@@ -2,22 +2,32 @@
 
 Everything is built from the typed settings (saas_metrics.config), so the UI,
 the CLI and the tests load the same graph; tests build their own with
-``build_definitions(Settings(...))``.
+``build_definitions(Settings(...))``. Each domain module has a ``defs(settings)`` with its
+assets (:data:`DOMAINS`); they are merged with the reports, checks, job, schedules, sensors and
+resources by ``dg.Definitions.merge``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import dagster as dg
 
 from saas_metrics.config import Settings, get_settings
-from saas_metrics.defs.acquisition_assets import ACTIVATION_COLUMNS, build_acquisition_assets
+from saas_metrics.defs import (
+    acquisition_assets,
+    churn_assets,
+    cohort_assets,
+    customer_assets,
+    engagement_assets,
+    finance_assets,
+    ingest,
+    revenue_assets,
+)
+from saas_metrics.defs.acquisition_assets import ACTIVATION_COLUMNS
 from saas_metrics.defs.alerting import build_alert_sensors
 from saas_metrics.defs.automation import build_automation_sensors, build_schedules
-from saas_metrics.defs.churn_assets import build_churn_assets
-from saas_metrics.defs.cohort_assets import build_cohort_assets
-from saas_metrics.defs.customer_assets import build_customer_assets
-from saas_metrics.defs.engagement_assets import build_engagement_assets
-from saas_metrics.defs.finance_assets import build_finance_assets
+from saas_metrics.defs.common import domain_defs, domain_kpi_assets
 from saas_metrics.defs.forecast_assets import build_forecast_assets
 from saas_metrics.defs.freshness import build_freshness_checks, build_freshness_schedule
 from saas_metrics.defs.jobs import monthly_metrics_job
@@ -25,50 +35,48 @@ from saas_metrics.defs.metric_checks import build_metric_checks
 from saas_metrics.defs.partitions import monthly_partitions
 from saas_metrics.defs.report_assets import build_report_assets
 from saas_metrics.defs.resources import sources_resource, warehouse_resources
-from saas_metrics.defs.revenue_assets import build_revenue_assets
-from saas_metrics.defs.source_assets import build_source_assets
 from saas_metrics.sources.schemas import SCHEMAS
-from saas_metrics.warehouse.io_manager import declared_read_columns
-from saas_metrics.warehouse.store import keep_read_columns
+from saas_metrics.warehouse.io_manager import TableRegistry
 
-#: The domain KPI tables that kpi_monthly unions.
-KPI_SOURCES = ["kpi_revenue", "kpi_ltv", "kpi_segments", "kpi_acquisition", "kpi_funnel", "kpi_engagement"]
-KPI_SOURCES += ["kpi_growth", "kpi_finance", "kpi_churn_reasons"]
+
+def _forecast_defs(settings: Settings) -> dg.Definitions:
+    return domain_defs(build_forecast_assets, settings)
+
+
+#: The domains, each a Definitions of its own assets; kpi_monthly unions their KPI tables in this order.
+DOMAINS: tuple[Callable[[Settings], dg.Definitions], ...] = (
+    ingest.defs, revenue_assets.defs, customer_assets.defs, acquisition_assets.defs, engagement_assets.defs,
+    _forecast_defs, finance_assets.defs, cohort_assets.defs, churn_assets.defs,
+)
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     partitions = monthly_partitions(settings)
-    assets: list = []
-    assets += build_source_assets(settings, partitions)
-    assets += build_revenue_assets(settings, partitions)
-    assets += build_customer_assets(settings)
-    assets += build_acquisition_assets(settings, partitions)
-    assets += build_engagement_assets(settings, partitions)
-    assets += build_forecast_assets(settings, partitions)
-    assets += build_finance_assets(settings, partitions)
-    assets += build_cohort_assets(settings, partitions)
-    assets += build_churn_assets(settings, partitions)
-    assets += build_report_assets(settings, partitions, KPI_SOURCES)
+    domains = dg.Definitions.merge(*(domain(settings) for domain in DOMAINS))
+    # kpi_monthly unions the domain KPI tables the domains declare (kpi_metadata).
+    reports = dg.with_source_code_references(
+        build_report_assets(settings, partitions, domain_kpi_assets(domains.assets or [])))
     job = monthly_metrics_job()
     rules_file = settings.alert_rules_file
     freshness = build_freshness_checks([f"raw_{table}" for table in SCHEMAS], rules_file=rules_file, settings=settings)
-    checks = [a for a in assets if isinstance(a, dg.AssetChecksDefinition)] + freshness + build_metric_checks(settings)
-    # A run's read cache keeps only the columns these definitions read (not, say, the lineage
-    # columns of millions of product usage rows).
-    keep_read_columns(declared_read_columns(assets + checks, extra={"stg_product_usage": ACTIVATION_COLUMNS}))
-    return dg.Definitions(
-        # Code references: each asset's page links to the function that computes it.
-        assets=dg.with_source_code_references([a for a in assets if not isinstance(a, dg.AssetChecksDefinition)]),
+    checks = freshness + build_metric_checks(settings)
+    # The IO manager's tables, and the columns these definitions read of each (a run's read cache
+    # keeps only those: not, say, the lineage columns of millions of product usage rows).
+    tables = TableRegistry.from_definitions([*(domains.assets or []), *reports, *checks],
+                                            extra_read_columns={"stg_product_usage": ACTIVATION_COLUMNS})
+    orchestration = dg.Definitions(
+        assets=reports,
         asset_checks=checks,
         jobs=[job],
         # One process per run, as `saas-metrics run` does: the multiprocess default starts a process
-        # per step, and each of 122 steps paid the imports (GX, pandas, Dagster) again, ten times the
-        # run. Applies to every job, also the implicit one behind "Materialize" in the UI.
+        # per step, and each step paid the imports (GX, pandas, Dagster) again, ten times the run.
+        # Applies to every job, also the implicit one behind "Materialize" in the UI.
         executor=dg.in_process_executor,
         schedules=[*build_schedules(job, partitions), build_freshness_schedule(freshness)],
         sensors=[*build_automation_sensors(job, partitions, settings=settings), *build_alert_sensors(rules_file)],
-        resources={**warehouse_resources(settings), "sources": sources_resource(settings)},
+        resources={**warehouse_resources(settings, tables), "sources": sources_resource(settings)},
     )
+    return dg.Definitions.merge(domains, orchestration)
 
 
 @dg.definitions

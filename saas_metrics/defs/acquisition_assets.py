@@ -12,9 +12,12 @@ from saas_metrics.config import Settings
 from saas_metrics.defs.common import (
     SINGLE_RUN,
     asset_window,
+    domain_defs,
     kinds_for,
+    kpi_metadata,
+    lookback,
+    run_months,
     table_metadata,
-    window_months,
 )
 from saas_metrics.defs.partition_metadata import with_headlines
 from saas_metrics.defs.resources import WarehouseResource
@@ -35,16 +38,7 @@ from saas_metrics.metrics.pipeline import pipeline_kpis
 from saas_metrics.metrics.trials import trial_kpis
 from saas_metrics.tables import with_month
 from saas_metrics.warehouse import Warehouse
-from saas_metrics.warehouse.io_manager import COLUMNS_METADATA_KEY, register_table
-
-
-def _months(context: AssetExecutionContext) -> list[pd.Timestamp]:
-    return [pd.Timestamp(m) for m in window_months(asset_window(context))]
-
-
-def _lookback(months: int) -> dg.TimeWindowPartitionMapping:
-    return dg.TimeWindowPartitionMapping(start_offset=-months, end_offset=0, allow_nonexistent_upstream_partitions=True)
-
+from saas_metrics.warehouse.io_manager import COLUMNS_METADATA_KEY
 
 #: The product usage columns :func:`activation_crossings` reads (from the run's read cache when it can).
 ACTIVATION_COLUMNS = ("date", "account_id", "event_name", "event_count")
@@ -92,16 +86,22 @@ def _metric_by_month(kpis: pd.DataFrame, metric: str) -> pd.Series:
     return rows.set_index("month")["value"]
 
 
+
+def _marketing(settings: Settings, partitions: dg.PartitionsDefinition) -> dict[str, Any]:
+    """Owners, kinds, group and partitions of every acquisition asset."""
+    return {"owners": ["team:marketing"], "kinds": kinds_for(settings), "partitions_def": partitions,
+            "backfill_policy": SINGLE_RUN, "group_name": "acquisition"}
+
 def build_acquisition_assets(settings: Settings, partitions: dg.PartitionsDefinition) -> list:
-    policy = settings.acquisition
+    return [build(settings, partitions) for build in (
+        _ad_spend_daily, _attribution_credits, _kpi_acquisition, _kpi_funnel,
+    )]
+
+
+def _ad_spend_daily(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     currency = settings.reporting_currency
-    lag = _lookback(policy.cac_lag_months)
-    touch_months = -(-(policy.attribution_lookback_days or 365) // 28)  # ceil(days / 28)
-    ad_spend_schema = register_table("ad_spend_daily", with_month(AD_SPEND_STAGED))
-    register_table("attribution_credits", ATTRIBUTION_CREDITS)
-    kpi_acq_schema = kpi_table("kpi_acquisition", "CAC, payback, LTV:CAC, ROAS and per-platform ad KPIs per month.")
-    common: dict[str, Any] = {"owners": ["team:marketing"], "kinds": kinds_for(settings), "partitions_def": partitions,
-              "backfill_policy": SINGLE_RUN, "group_name": "acquisition"}
+    ad_spend_schema = with_month(AD_SPEND_STAGED, "ad_spend_daily")
+    common = _marketing(settings, partitions)
 
     @dg.asset(metadata=table_metadata(ad_spend_schema),
               ins={"ad_spend": dg.AssetIn("stg_ad_spend"), "fx_rates": dg.AssetIn("stg_fx_rates", partition_mapping=PREVIOUS_MONTH)},
@@ -112,9 +112,17 @@ def build_acquisition_assets(settings: Settings, partitions: dg.PartitionsDefini
         staged = stage_ad_spend(ad_spend, fx_rates, currency)
         return staged.assign(month=month_of(staged["date"]))
 
+    return ad_spend_daily
+
+
+def _attribution_credits(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    policy = settings.acquisition
+    touch_months = -(-(policy.attribution_lookback_days or 365) // 28)  # ceil(days / 28)
+    common = _marketing(settings, partitions)
+
     @dg.asset(metadata=table_metadata(ATTRIBUTION_CREDITS),
               ins={"mrr_movements": dg.AssetIn(),
-                   "touchpoints": dg.AssetIn("stg_crm_touchpoints", partition_mapping=_lookback(touch_months),
+                   "touchpoints": dg.AssetIn("stg_crm_touchpoints", partition_mapping=lookback(touch_months),
                                              metadata={COLUMNS_METADATA_KEY: list(TOUCHPOINT_COLUMNS)}),
                    "contacts": dg.AssetIn("stg_crm_contacts"), "deals": dg.AssetIn("stg_crm_deals"),
                    "identity_links": dg.AssetIn(), "customer_first_paid": dg.AssetIn()},
@@ -135,10 +143,20 @@ def build_acquisition_assets(settings: Settings, partitions: dg.PartitionsDefini
         yield dg.AssetCheckResult(passed=bad.empty, check_name="credits_sum_to_new_mrr",
                                   metadata={"months_models_checked": len(check), "failures": len(bad)})
 
-    @dg.asset(metadata=table_metadata(kpi_acq_schema),
+    return attribution_credits
+
+
+def _kpi_acquisition(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    policy = settings.acquisition
+    currency = settings.reporting_currency
+    lag = lookback(policy.cac_lag_months)
+    kpi_acq_schema = kpi_table("kpi_acquisition", "CAC, payback, LTV:CAC, ROAS and per-platform ad KPIs per month.")
+    common = _marketing(settings, partitions)
+
+    @dg.asset(metadata=kpi_metadata(kpi_acq_schema),
               ins={"ad_spend_daily": dg.AssetIn(partition_mapping=lag),
                    "expenses": dg.AssetIn("stg_finance_expenses", partition_mapping=lag),
-                   "fx_rates": dg.AssetIn("stg_fx_rates", partition_mapping=_lookback(policy.cac_lag_months + 1)),
+                   "fx_rates": dg.AssetIn("stg_fx_rates", partition_mapping=lookback(policy.cac_lag_months + 1)),
                    "mrr_movements": dg.AssetIn(), "customer_channels": dg.AssetIn(),
                    "attribution_credits": dg.AssetIn(), "kpi_revenue": dg.AssetIn(), "kpi_ltv": dg.AssetIn()},
               **common)
@@ -147,7 +165,7 @@ def build_acquisition_assets(settings: Settings, partitions: dg.PartitionsDefini
         """sm_spend, ad_spend, cac (blended), paid_cac, CAC/ROAS/traffic ROI by channel and by
         attribution model, cac_payback_months, ltv_to_cac; per-platform ad KPIs.
         Spend of M-k divides customers of M (k = cac_lag_months)."""
-        months = _months(context)
+        months = run_months(context)
         kpis = cac_kpis(ad_spend_daily, expenses, fx_rates, mrr_movements, customer_channels, attribution_credits,
                         _metric_by_month(kpi_ltv, "ltv"), _metric_by_month(kpi_revenue, "asp"), months, policy,
                         currency, gross_margin=settings.revenue.gross_margin)
@@ -157,12 +175,19 @@ def build_acquisition_assets(settings: Settings, partitions: dg.PartitionsDefini
         platform = ad_platform_kpis(ad_spend_daily[ad_spend_daily["month"].isin(months)], months)
         return with_headlines(context, kpi_frame(pd.concat([kpis, platform], ignore_index=True)), currency)
 
-    usage_deps = [dg.AssetDep("stg_product_usage", partition_mapping=_lookback(120))]
+    return kpi_acquisition
+
+
+def _kpi_funnel(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    policy = settings.acquisition
+    currency = settings.reporting_currency
+    common = _marketing(settings, partitions)
+    usage_deps = [dg.AssetDep("stg_product_usage", partition_mapping=lookback(120))]
     kpi_funnel_schema = kpi_table("kpi_funnel", "Funnel, trial and demo KPIs per month.")
 
-    @dg.asset(metadata=table_metadata(kpi_funnel_schema), deps=usage_deps,
+    @dg.asset(metadata=kpi_metadata(kpi_funnel_schema), deps=usage_deps,
               ins={"sessions": dg.AssetIn("stg_web_sessions", metadata={COLUMNS_METADATA_KEY: list(SESSION_COLUMNS)}), "contacts": dg.AssetIn("stg_crm_contacts"),
-                   "forms": dg.AssetIn("stg_crm_form_submissions", partition_mapping=_lookback(3)),
+                   "forms": dg.AssetIn("stg_crm_form_submissions", partition_mapping=lookback(3)),
                    "meetings": dg.AssetIn("stg_crm_meetings"),
                    "accounts": dg.AssetIn("stg_product_accounts"),
                    "customers": dg.AssetIn("stg_billing_customers"),
@@ -177,7 +202,7 @@ def build_acquisition_assets(settings: Settings, partitions: dg.PartitionsDefini
         form, provisional until its N-day window has passed, and period form), visit-to-lead,
         trial-to-paid, demo-to-paid by demo type, viral coefficient, MQL -> SQL -> customer and PQL -> paid,
         open and stage-weighted pipeline. See docs/metric-definitions.md#funnel."""
-        months = _months(context)
+        months = run_months(context)
         as_of = pd.Timestamp.now(tz="UTC").tz_localize(None)
         usage = activation_crossings(warehouse.warehouse, policy.pql_event, policy.pql_event_count,
                                      asset_window(context), context.run.run_id)
@@ -192,4 +217,9 @@ def build_acquisition_assets(settings: Settings, partitions: dg.PartitionsDefini
         kpis = kpi_frame(pd.concat([p for p in parts if len(p)], ignore_index=True)) if any(len(p) for p in parts) else kpi_frame([])
         return with_headlines(context, kpis, currency)
 
-    return [ad_spend_daily, attribution_credits, kpi_acquisition, kpi_funnel]
+    return kpi_funnel
+
+
+def defs(settings: Settings) -> dg.Definitions:
+    """Acquisition: ad spend, attribution, CAC and the funnel."""
+    return domain_defs(build_acquisition_assets, settings)

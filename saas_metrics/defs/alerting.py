@@ -203,7 +203,12 @@ def build_alert_sensors(
     clear error) and re-read at every tick (edits apply without a reload).
     """
     load_rules(rules_file)
+    return [build(rules_file, minimum_interval_seconds, default_status)
+            for build in (_metric_alerts_sensor, _asset_check_alerts_sensor, _run_failure_alerts_sensor)]
 
+
+def _metric_alerts_sensor(rules_file: Path | str | None, minimum_interval_seconds: int,
+                          default_status: dg.DefaultSensorStatus) -> dg.SensorDefinition:
     @dg.sensor(
         name="metric_alerts_sensor",
         minimum_interval_seconds=minimum_interval_seconds,
@@ -231,6 +236,11 @@ def build_alert_sensors(
         first = "first tick, latest complete month only: " if first_tick else ""
         return dg.SkipReason(f"{first}evaluated {evaluated or 'nothing new'}{note}; {len(added)} new alert(s); {delivered}")
 
+    return metric_alerts_sensor
+
+
+def _asset_check_alerts_sensor(rules_file: Path | str | None, minimum_interval_seconds: int,
+                               default_status: dg.DefaultSensorStatus) -> dg.SensorDefinition:
     @dg.sensor(
         name="asset_check_alerts_sensor",
         minimum_interval_seconds=minimum_interval_seconds,
@@ -249,6 +259,11 @@ def build_alert_sensors(
         delivered = _deliver(context, wh, config)
         return dg.SkipReason(f"{len(failures)} failed check evaluation(s); {len(added)} new alert(s); {delivered}")
 
+    return asset_check_alerts_sensor
+
+
+def _run_failure_alerts_sensor(rules_file: Path | str | None, minimum_interval_seconds: int,
+                               default_status: dg.DefaultSensorStatus) -> dg.SensorDefinition:
     @dg.run_failure_sensor(
         name="run_failure_alerts_sensor",
         minimum_interval_seconds=minimum_interval_seconds,
@@ -268,4 +283,4 @@ def build_alert_sensors(
         _write(context, wh, evaluate_run_failure(failure, config.active(RunFailedRule)))
         _deliver(context, wh, config)
 
-    return [metric_alerts_sensor, asset_check_alerts_sensor, run_failure_alerts_sensor]
+    return run_failure_alerts_sensor

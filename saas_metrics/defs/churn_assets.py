@@ -7,7 +7,14 @@ import pandas as pd
 from dagster import AssetExecutionContext
 
 from saas_metrics.config import Settings
-from saas_metrics.defs.common import SINGLE_RUN, kinds_for, run_months, table_metadata
+from saas_metrics.defs.common import (
+    SINGLE_RUN,
+    domain_defs,
+    kinds_for,
+    kpi_metadata,
+    run_months,
+    table_metadata,
+)
 from saas_metrics.defs.revenue_assets import kpi_table
 from saas_metrics.metrics.churn_reasons import (
     CHURN_REASONS,
@@ -15,11 +22,9 @@ from saas_metrics.metrics.churn_reasons import (
     churn_reasons,
     reason_candidates,
 )
-from saas_metrics.warehouse.io_manager import register_table
 
 
 def build_churn_assets(settings: Settings, partitions: dg.PartitionsDefinition) -> list:
-    register_table("churn_reasons", CHURN_REASONS)
     kpi_schema = kpi_table("kpi_churn_reasons", "Churned MRR and churned customers by churn reason per month.")
     common: dict[str, Any] = {"owners": ["team:customer-success"], "kinds": kinds_for(settings), "partitions_def": partitions,
               "backfill_policy": SINGLE_RUN, "group_name": "retention"}
@@ -36,9 +41,14 @@ def build_churn_assets(settings: Settings, partitions: dg.PartitionsDefinition) 
         candidates = reason_candidates(subscriptions, companies, deals, reason_rows, identity_links)
         return churn_reasons(mrr_movements, candidates, run_months(context))
 
-    @dg.asset(metadata=table_metadata(kpi_schema), ins={"churn_reasons": dg.AssetIn()}, **common)
+    @dg.asset(metadata=kpi_metadata(kpi_schema), ins={"churn_reasons": dg.AssetIn()}, **common)
     def kpi_churn_reasons(context: AssetExecutionContext, churn_reasons: pd.DataFrame) -> pd.DataFrame:
         """churned_mrr and churned_customers by reason (segment churn_reason; 'unknown' is its own bucket)."""
         return churn_reason_kpis(churn_reasons, run_months(context))
 
     return [churn_reasons_asset, kpi_churn_reasons]
+
+
+def defs(settings: Settings) -> dg.Definitions:
+    """Churn reasons."""
+    return domain_defs(build_churn_assets, settings)

@@ -8,6 +8,7 @@ from saas_metrics.config import Settings
 from saas_metrics.defs.common import (
     SINGLE_RUN,
     asset_window,
+    domain_defs,
     kinds_for,
     lookback,
     run_months,
@@ -21,12 +22,10 @@ from saas_metrics.metrics.cohorts import (
     segmented_cohort_retention,
 )
 from saas_metrics.metrics.mrr import CUSTOMER_MRR
-from saas_metrics.warehouse.io_manager import register_table
 
 
 def build_cohort_assets(settings: Settings, partitions: dg.PartitionsDefinition) -> list:
     policy = settings.revenue
-    register_table("cohort_retention_segments", COHORT_RETENTION_SEGMENTS)
 
     @dg.asset(
         group_name="retention",
@@ -50,3 +49,8 @@ def build_cohort_assets(settings: Settings, partitions: dg.PartitionsDefinition)
         return segmented_cohort_retention(snapshots, first, segments, months, policy.cohort_max_age_months)
 
     return [cohort_retention_segments]
+
+
+def defs(settings: Settings) -> dg.Definitions:
+    """Cohorts by channel and plan tier."""
+    return domain_defs(build_cohort_assets, settings)

@@ -3,16 +3,35 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import dagster as dg
 import pandas as pd
 
 from saas_metrics.config import Settings
+from saas_metrics.defs.partitions import monthly_partitions
 from saas_metrics.tables import TableSchema
-from saas_metrics.warehouse.io_manager import dagster_column_schema
+from saas_metrics.warehouse.io_manager import table_metadata
 
 SINGLE_RUN = dg.BackfillPolicy.single_run()
+
+__all__ = ["table_metadata"]  # re-exported: the asset modules import it from here
+
+#: Metadata marking a domain's KPI table (kpi_monthly's shape): kpi_monthly unions every asset marked so.
+DOMAIN_KPIS_METADATA_KEY = "saas_metrics/domain_kpis"
+
+
+def kpi_metadata(schema: TableSchema) -> dict[str, Any]:
+    """:func:`table_metadata` of a domain KPI table, marked for kpi_monthly to find."""
+    return {**table_metadata(schema), DOMAIN_KPIS_METADATA_KEY: True}
+
+
+def domain_kpi_assets(definitions: Iterable[object]) -> list[str]:
+    """The domain KPI assets among ``definitions``, in their order (kpi_monthly keeps the first row
+    of a duplicated month x metric x segment)."""
+    return [key.path[-1] for d in definitions for key, spec in getattr(d, "specs_by_key", {}).items()
+            if spec.metadata.get(DOMAIN_KPIS_METADATA_KEY) is not None]
 
 
 def is_partitioned_table(schema: TableSchema) -> bool:
@@ -41,13 +60,6 @@ def kinds_for(settings: Settings, *extra: str) -> set[str]:
     return {"pandas", warehouse_kind(settings), *extra}
 
 
-def table_metadata(schema: TableSchema) -> dict[str, Any]:
-    return {
-        "dagster/column_schema": dagster_column_schema(schema),
-        "dagster/table_name": schema.name,
-    }
-
-
 def run_months(context: dg.AssetExecutionContext) -> list[pd.Timestamp]:
     """The run's months as first-of-month Timestamps."""
     return [pd.Timestamp(m) for m in window_months(asset_window(context))]
@@ -56,3 +68,9 @@ def run_months(context: dg.AssetExecutionContext) -> list[pd.Timestamp]:
 def lookback(months: int) -> dg.TimeWindowPartitionMapping:
     """Upstream partitions M-``months`` .. M (those before the first partition are skipped)."""
     return dg.TimeWindowPartitionMapping(start_offset=-months, end_offset=0, allow_nonexistent_upstream_partitions=True)
+
+
+def domain_defs(build: Callable[[Settings, dg.PartitionsDefinition], list], settings: Settings) -> dg.Definitions:
+    """A domain's Definitions: the assets ``build`` makes on the monthly partitions, each linked to the
+    function that computes it (the asset's page in the UI shows its code)."""
+    return dg.Definitions(assets=dg.with_source_code_references(build(settings, monthly_partitions(settings))))

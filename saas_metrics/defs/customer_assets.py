@@ -7,7 +7,7 @@ import dagster as dg
 import pandas as pd
 
 from saas_metrics.config import Settings
-from saas_metrics.defs.common import kinds_for, table_metadata
+from saas_metrics.defs.common import domain_defs, kinds_for, table_metadata
 from saas_metrics.metrics.identity import (
     customer_channel,
     match_rate_warnings,
@@ -15,7 +15,6 @@ from saas_metrics.metrics.identity import (
     resolve_identities,
 )
 from saas_metrics.tables import Column, TableSchema
-from saas_metrics.warehouse.io_manager import register_table
 
 IDENTITY_LINKS = TableSchema("identity_links", (
     Column("customer_id", "str", nullable=False),
@@ -37,8 +36,6 @@ CUSTOMER_CHANNELS = TableSchema("customer_channels", (
 
 
 def build_customer_assets(settings: Settings) -> list:
-    for schema in (IDENTITY_LINKS, IDENTITY_UNMATCHED, CUSTOMER_CHANNELS):
-        register_table(schema.name, schema)
     warn_below = settings.acquisition.identity_match_rate_warn_below
     common: dict[str, Any] = {"owners": ["team:revops"], "kinds": kinds_for(settings)}
 
@@ -80,3 +77,8 @@ def build_customer_assets(settings: Settings) -> list:
         return customer_channel(identity_links, contacts)
 
     return [identity, customer_channels]
+
+
+def defs(settings: Settings) -> dg.Definitions:
+    """Customers: identity resolution and acquisition channels (not partitioned)."""
+    return domain_defs(lambda settings, _partitions: build_customer_assets(settings), settings)

@@ -1,6 +1,7 @@
 """Product usage, customer health, at-risk accounts, support and NPS assets."""
 
 
+
 from typing import Any
 
 import dagster as dg
@@ -11,10 +12,11 @@ from saas_metrics.calendar import month_of
 from saas_metrics.config import Settings
 from saas_metrics.defs.common import (
     SINGLE_RUN,
-    asset_window,
+    domain_defs,
     kinds_for,
+    kpi_metadata,
+    run_months,
     table_metadata,
-    window_months,
 )
 from saas_metrics.defs.partition_metadata import with_headlines
 from saas_metrics.defs.revenue_assets import PREVIOUS_MONTH, kpi_table
@@ -31,7 +33,7 @@ from saas_metrics.metrics.usage import (
     usage_floor_kpis,
     usage_kpis,
 )
-from saas_metrics.warehouse.io_manager import COLUMNS_METADATA_KEY, register_table
+from saas_metrics.warehouse.io_manager import COLUMNS_METADATA_KEY
 
 #: Open tickets older than this many months before M are not read (backlog horizon).
 TICKET_HORIZON = dg.TimeWindowPartitionMapping(start_offset=-12, end_offset=0, allow_nonexistent_upstream_partitions=True)
@@ -41,23 +43,26 @@ TICKET_HORIZON = dg.TimeWindowPartitionMapping(start_offset=-12, end_offset=0, a
 USAGE_INPUT = {COLUMNS_METADATA_KEY: list(USAGE_COLUMNS)}
 
 
-def _months(context: AssetExecutionContext) -> list[pd.Timestamp]:
-    return [pd.Timestamp(m) for m in window_months(asset_window(context))]
-
 
 def _in_months(frame: pd.DataFrame, months: list[pd.Timestamp]) -> pd.DataFrame:
     return frame[frame["month"].isin(months)] if "month" in frame.columns else frame
 
 
+
+def _customer_success(settings: Settings, partitions: dg.PartitionsDefinition) -> dict[str, Any]:
+    """Owners, kinds and partitions of every engagement asset."""
+    return {"owners": ["team:customer-success"], "kinds": kinds_for(settings), "partitions_def": partitions,
+            "backfill_policy": SINGLE_RUN}
+
 def build_engagement_assets(settings: Settings, partitions: dg.PartitionsDefinition) -> list:
+    return [build(settings, partitions) for build in (
+        _account_engagement_asset, _customer_health_asset, _at_risk_accounts_asset, _support_tickets_monthly, _kpi_engagement,
+    )]
+
+
+def _account_engagement_asset(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     policy = settings.engagement
-    nps_lookback = dg.TimeWindowPartitionMapping(start_offset=-(policy.health_nps_lookback_months), end_offset=0,
-                                                 allow_nonexistent_upstream_partitions=True)
-    for schema in (ACCOUNT_ENGAGEMENT, AT_RISK_ACCOUNTS, CUSTOMER_HEALTH, SUPPORT_TICKETS_MONTHLY):
-        register_table(schema.name, schema)
-    kpi_engagement_schema = kpi_table("kpi_engagement", "Usage, health, support and NPS KPIs per month.")
-    common: dict[str, Any] = {"owners": ["team:customer-success"], "kinds": kinds_for(settings), "partitions_def": partitions,
-              "backfill_policy": SINGLE_RUN}
+    common = _customer_success(settings, partitions)
 
     @dg.asset(name="account_engagement", group_name="engagement", metadata=table_metadata(ACCOUNT_ENGAGEMENT),
               ins={"usage": dg.AssetIn("stg_product_usage", partition_mapping=PREVIOUS_MONTH, metadata=USAGE_INPUT),
@@ -68,11 +73,20 @@ def build_engagement_assets(settings: Settings, partitions: dg.PartitionsDefinit
 
         Reads product usage of M-1 and M. See docs/health.md.
         """
-        months = _months(context)
+        months = run_months(context)
         in_window = month_of(usage["date"]).isin(months).to_numpy()
         # In a backfill from the first month every row is in the window: no copy of millions of rows.
         current, previous = (usage, usage.iloc[:0]) if in_window.all() else (usage[in_window], usage[~in_window])
         return account_engagement(current, identity_links, months, previous, policy, snapshots=customer_mrr)
+
+    return account_engagement_asset
+
+
+def _customer_health_asset(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    policy = settings.engagement
+    nps_lookback = dg.TimeWindowPartitionMapping(start_offset=-(policy.health_nps_lookback_months), end_offset=0,
+                                                 allow_nonexistent_upstream_partitions=True)
+    common = _customer_success(settings, partitions)
 
     @dg.asset(name="customer_health", group_name="engagement", metadata=table_metadata(CUSTOMER_HEALTH),
               ins={"engagement": dg.AssetIn("account_engagement", partition_mapping=PREVIOUS_MONTH),
@@ -90,11 +104,18 @@ def build_engagement_assets(settings: Settings, partitions: dg.PartitionsDefinit
         seat utilisation 20, support burden 15, NPS 15, billing health 15), each component's points
         stored; bands healthy >= 70, at risk 40-69, critical < 40. See docs/health.md.
         """
-        months = _months(context)
+        months = run_months(context)
         history = status_history.merge(subscriptions[["subscription_id", "customer_id"]], on="subscription_id", how="left")
         health = customer_health(engagement, customer_mrr, tickets, nps, history, invoices, payments,
                                  accounts[["account_id", "seats"]], months, policy)
         return _in_months(health, months)
+
+    return customer_health_asset
+
+
+def _at_risk_accounts_asset(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    policy = settings.engagement
+    common = _customer_success(settings, partitions)
 
     @dg.asset(name="at_risk_accounts", group_name="engagement", metadata=table_metadata(AT_RISK_ACCOUNTS),
               ins={"engagement": dg.AssetIn("account_engagement"), "customer_mrr": dg.AssetIn(),
@@ -108,13 +129,27 @@ def build_engagement_assets(settings: Settings, partitions: dg.PartitionsDefinit
                                       right_on="company_id", how="inner")[["customer_id", "owner_id"]]
         return at_risk_accounts(engagement, customer_mrr, health, owners, policy)
 
+    return at_risk_accounts_asset
+
+
+def _support_tickets_monthly(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    common = _customer_success(settings, partitions)
+
     @dg.asset(group_name="engagement", metadata=table_metadata(SUPPORT_TICKETS_MONTHLY),
               ins={"tickets": dg.AssetIn("stg_support_tickets")}, **common)
     def support_tickets_monthly(context: AssetExecutionContext, tickets: pd.DataFrame) -> pd.DataFrame:
         """Tickets created per month, priority and weekday."""
-        return ticket_breakdown(tickets, _months(context))
+        return ticket_breakdown(tickets, run_months(context))
 
-    @dg.asset(group_name="engagement", metadata=table_metadata(kpi_engagement_schema),
+    return support_tickets_monthly
+
+
+def _kpi_engagement(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    policy = settings.engagement
+    kpi_engagement_schema = kpi_table("kpi_engagement", "Usage, health, support and NPS KPIs per month.")
+    common = _customer_success(settings, partitions)
+
+    @dg.asset(group_name="engagement", metadata=kpi_metadata(kpi_engagement_schema),
               ins={"engagement": dg.AssetIn("account_engagement"), "usage": dg.AssetIn("stg_product_usage", metadata=USAGE_INPUT),
                    "health": dg.AssetIn("customer_health"),
                    "tickets": dg.AssetIn("stg_support_tickets", partition_mapping=TICKET_HORIZON),
@@ -122,7 +157,7 @@ def build_engagement_assets(settings: Settings, partitions: dg.PartitionsDefinit
     def kpi_engagement(context: AssetExecutionContext, engagement, usage, health, tickets, nps, customer_mrr) -> pd.DataFrame:
         """Usage (MAU, stickiness), health (share of MRR per band), support (response and resolution
         times, backlog) and NPS KPIs per month."""
-        months = _months(context)
+        months = run_months(context)
         parts = [usage_kpis(engagement, usage, months), health_kpis(health),
                  support_kpis(tickets, months, snapshots=customer_mrr), nps_kpis(nps, months)]
         if policy.usage_floor is not None:
@@ -130,4 +165,9 @@ def build_engagement_assets(settings: Settings, partitions: dg.PartitionsDefinit
         kpis = kpi_frame(pd.concat([p for p in parts if len(p)], ignore_index=True)) if any(len(p) for p in parts) else kpi_frame([])
         return with_headlines(context, kpis, settings.reporting_currency)
 
-    return [account_engagement_asset, customer_health_asset, at_risk_accounts_asset, support_tickets_monthly, kpi_engagement]
+    return kpi_engagement
+
+
+def defs(settings: Settings) -> dg.Definitions:
+    """Engagement: usage, health, support and NPS."""
+    return domain_defs(build_engagement_assets, settings)

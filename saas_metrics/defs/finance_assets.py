@@ -7,7 +7,14 @@ import pandas as pd
 from dagster import AssetExecutionContext
 
 from saas_metrics.config import Settings
-from saas_metrics.defs.common import SINGLE_RUN, kinds_for, lookback, run_months, table_metadata
+from saas_metrics.defs.common import (
+    SINGLE_RUN,
+    domain_defs,
+    kinds_for,
+    kpi_metadata,
+    lookback,
+    run_months,
+)
 from saas_metrics.defs.revenue_assets import kpi_table
 from saas_metrics.metrics.finance import (
     LEDGER_LOOKBACK,
@@ -24,7 +31,7 @@ def build_finance_assets(settings: Settings, partitions: dg.PartitionsDefinition
     common: dict[str, Any] = {"owners": ["team:finance"], "kinds": kinds_for(settings), "partitions_def": partitions,
               "backfill_policy": SINGLE_RUN, "group_name": "finance"}
 
-    @dg.asset(metadata=table_metadata(kpi_growth_schema),
+    @dg.asset(metadata=kpi_metadata(kpi_growth_schema),
               ins={"kpi_revenue": dg.AssetIn(partition_mapping=lookback(GROWTH_LOOKBACK_MONTHS))}, **common)
     def kpi_growth(context: AssetExecutionContext, kpi_revenue: pd.DataFrame) -> pd.DataFrame:
         """mrr_growth_rate, cmgr_3m/6m/12m (compound monthly growth), arr_growth_rate_yoy and
@@ -34,7 +41,7 @@ def build_finance_assets(settings: Settings, partitions: dg.PartitionsDefinition
     kpi_finance_schema = kpi_table("kpi_finance", "Cash balance, operating expenses, net burn, runway, burn multiple, "
                                                   "magic number, operating margin and rule of 40 per month.")
 
-    @dg.asset(metadata=table_metadata(kpi_finance_schema),
+    @dg.asset(metadata=kpi_metadata(kpi_finance_schema),
               ins={"kpi_revenue": dg.AssetIn(partition_mapping=lookback(REVENUE_LOOKBACK)),
                    "kpi_acquisition": dg.AssetIn(partition_mapping=lookback(SPEND_LOOKBACK)),
                    "expenses": dg.AssetIn("stg_finance_expenses", partition_mapping=lookback(LEDGER_LOOKBACK)),
@@ -49,3 +56,8 @@ def build_finance_assets(settings: Settings, partitions: dg.PartitionsDefinition
         return finance_kpis(balances, expenses, fx_rates, history, run_months(context), settings.reporting_currency)
 
     return [kpi_growth, kpi_finance]
+
+
+def defs(settings: Settings) -> dg.Definitions:
+    """Growth and finance KPIs."""
+    return domain_defs(build_finance_assets, settings)

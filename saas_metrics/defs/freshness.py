@@ -22,7 +22,7 @@ from ``freshness_checks_schedule`` (hourly); failures reach the
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -156,8 +156,10 @@ def evaluate_kpi_freshness(
     return not problems, problems, metadata
 
 
-def _result(passed: bool, problems: list[str], metadata: dict[str, Any], severity: str) -> dg.AssetCheckResult:
+def _result(passed: bool, problems: list[str], metadata: dict[str, Any], severity: str,
+            key: dg.AssetCheckKey | None = None) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
+        **({"asset_key": key.asset_key, "check_name": key.name} if key is not None else {}),  # type: ignore[arg-type]  # both keys or neither
         passed=passed,
         severity=dg.AssetCheckSeverity(severity),
         description="fresh" if passed else "; ".join(problems),
@@ -165,28 +167,33 @@ def _result(passed: bool, problems: list[str], metadata: dict[str, Any], severit
     )
 
 
-def _source_check(key: dg.AssetKey, table: str, system: str, time_column: str | None, config: FreshnessConfig,
-                  settings: Settings | None, list_files: Callable[[Path], Mapping[str, Sequence[Path]]] | None):
+def _source_checks(system: str, tables: Mapping[str, str | None], config: FreshnessConfig, settings: Settings | None,
+                   list_files: Callable[[Path], Mapping[str, Sequence[Path]]] | None) -> dg.AssetChecksDefinition:
+    """``source_freshness`` of the raw tables of one source system (``tables``: table -> time column),
+    evaluated by one step: the check is cheap, a step's fixed cost is not."""
     policy = config.for_system(system)
-
-    @dg.asset_check(
-        asset=key, name=SOURCE_CHECK, blocking=False,
+    specs = [dg.AssetCheckSpec(
+        SOURCE_CHECK, asset=f"raw_{table}", blocking=False,
         description=f"Source `{system}`: newest landing file within {policy.max_file_age_hours} h"
         + (f", newest `{table}` record within {policy.max_record_age_days} days" if time_column else "") + ".",
-    )
-    def _check(context, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    ) for table, time_column in tables.items()]
+
+    @dg.multi_asset_check(name=f"{system}_source_freshness", specs=specs, can_subset=True)
+    def _checks(context, warehouse: WarehouseResource) -> Iterator[dg.AssetCheckResult]:
         current = settings or get_settings()
         lister = list_files or source_files
         now = utcnow()
-        paths = list(lister(Path(current.sources_dir)).get(system, []))
-        newest_record = newest_record_time(warehouse.warehouse, key.path[-1], time_column) if time_column else None
-        passed, problems, metadata = evaluate_source_freshness(
-            newest_file_time(paths), newest_record, policy, now=now,
-            reference=record_reference_time(config, current, now), has_time_column=time_column is not None,
-        )
-        return _result(passed, problems, {"source_system": system, **metadata}, config.severity)
+        newest_file = newest_file_time(list(lister(Path(current.sources_dir)).get(system, [])))
+        for key in sorted(context.selected_asset_check_keys, key=lambda k: k.asset_key.to_user_string()):
+            time_column = tables[key.asset_key.path[-1].removeprefix("raw_")]
+            newest_record = newest_record_time(warehouse.warehouse, key.asset_key.path[-1], time_column) if time_column else None
+            passed, problems, metadata = evaluate_source_freshness(
+                newest_file, newest_record, policy, now=now,
+                reference=record_reference_time(config, current, now), has_time_column=time_column is not None,
+            )
+            yield _result(passed, problems, {"source_system": system, **metadata}, config.severity, key)
 
-    return _check
+    return _checks
 
 
 def _kpi_check(key: dg.AssetKey, config: FreshnessConfig, settings: Settings | None):
@@ -208,6 +215,15 @@ def _kpi_check(key: dg.AssetKey, config: FreshnessConfig, settings: Settings | N
     return _check
 
 
+def kpi_freshness_policy(rules_file: Path | str | None = None) -> dg.FreshnessPolicy | None:
+    """Dagster's own freshness policy for kpi_monthly: failing once its latest materialisation is
+    older than ``freshness.kpi_monthly.max_age_hours`` (the UI's freshness status and the asset
+    health). The ``kpi_freshness`` check stays: it also requires the last complete month's rows,
+    and its failures reach the check-alert sensor."""
+    max_age = load_rules(rules_file).freshness.kpi_monthly.max_age_hours
+    return None if max_age is None else dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=max_age))
+
+
 def build_freshness_checks(
     raw_asset_keys: Sequence[dg.AssetKey | str],
     *,
@@ -218,7 +234,8 @@ def build_freshness_checks(
     time_column_of: Mapping[str, str | None] | None = None,
     list_files: Callable[[Path], Mapping[str, Sequence[Path]]] | None = None,
 ) -> list[dg.AssetChecksDefinition]:
-    """``source_freshness`` on every ``raw_<table>`` key and ``kpi_freshness`` on kpi_monthly.
+    """``source_freshness`` on every ``raw_<table>`` key (one step per source system) and
+    ``kpi_freshness`` on kpi_monthly.
 
     ``system_of`` / ``time_column_of`` default to the source registry and the
     canonical schemas; ``settings`` (sources_dir, last_month) defaults to
@@ -229,14 +246,14 @@ def build_freshness_checks(
         system_of = SOURCE_SYSTEM_OF
     if time_column_of is None:
         time_column_of = {name: schema.time_column for name, schema in SCHEMAS.items()}
-    checks = []
+    by_system: dict[str, dict[str, str | None]] = {}
     for raw in raw_asset_keys:
-        key = raw if isinstance(raw, dg.AssetKey) else dg.AssetKey([raw])
-        name = key.path[-1]
+        name = raw.path[-1] if isinstance(raw, dg.AssetKey) else raw
         table = name.removeprefix("raw_")
         if table not in system_of:
             raise ValueError(f"{name}: no source system known for table {table!r}")
-        checks.append(_source_check(key, table, system_of[table], time_column_of.get(table), config, settings, list_files))
+        by_system.setdefault(system_of[table], {})[table] = time_column_of.get(table)
+    checks = [_source_checks(system, tables, config, settings, list_files) for system, tables in by_system.items()]
     if kpi_asset_key is not None:
         kpi_key = kpi_asset_key if isinstance(kpi_asset_key, dg.AssetKey) else dg.AssetKey([kpi_asset_key])
         checks.append(_kpi_check(kpi_key, config, settings))

@@ -12,6 +12,7 @@ from saas_metrics.defs.common import (
     kinds_for,
     table_metadata,
 )
+from saas_metrics.defs.freshness import kpi_freshness_policy
 from saas_metrics.defs.partition_metadata import with_headlines
 from saas_metrics.defs.resources import WarehouseResource
 from saas_metrics.links import link_url
@@ -21,7 +22,6 @@ from saas_metrics.quality.gaps import SOURCE_GAPS, gaps_by_month
 from saas_metrics.reports.write import write_dashboard
 from saas_metrics.sources.schemas import SCHEMAS
 from saas_metrics.warehouse import Warehouse
-from saas_metrics.warehouse.io_manager import register_table
 
 #: Headline numbers emitted as numeric metadata (the Plots tab of kpi_monthly).
 PLOT_METRICS = (
@@ -37,7 +37,6 @@ def is_provisional_month(months: pd.Series, now: pd.Timestamp | None = None) -> 
 
 
 def build_report_assets(settings: Settings, partitions: dg.PartitionsDefinition, kpi_sources: list[str]) -> list:
-    register_table("kpi_monthly", KPI_MONTHLY)
 
     @dg.asset(
         group_name="reports",
@@ -47,6 +46,7 @@ def build_report_assets(settings: Settings, partitions: dg.PartitionsDefinition,
         owners=["team:revops"],
         kinds=kinds_for(settings),
         metadata=table_metadata(KPI_MONTHLY),
+        freshness_policy=kpi_freshness_policy(settings.alert_rules_file),
     )
     def kpi_monthly(context: AssetExecutionContext, warehouse: WarehouseResource, **domain_kpis: pd.DataFrame) -> pd.DataFrame:
         """Every KPI per month x metric x segment (segment 'all' = headline): the warehouse contract

@@ -1,11 +1,10 @@
 """Dagster resources: the warehouse and the source systems."""
 
-from __future__ import annotations
-
 import os
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 
 from saas_metrics.config import Settings
 from saas_metrics.connectors.resource import SourceSystemsResource
@@ -18,7 +17,7 @@ from saas_metrics.redaction import (
     without_password,
 )
 from saas_metrics.warehouse import Warehouse
-from saas_metrics.warehouse.io_manager import WarehouseIOManager
+from saas_metrics.warehouse.io_manager import EMPTY_REGISTRY, TableRegistry, WarehouseIOManager
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -27,10 +26,13 @@ class WarehouseResource(dg.ConfigurableResource):
 
     url: str
     password: str | None = None
+    #: Per table, the only columns the code location reads of it (from :class:`TableRegistry`): plain
+    #: config, so a sensor or test builds this resource without a registry.
+    read_columns: dict[str, list[str]] = Field(default_factory=dict)
 
     @property
     def warehouse(self) -> Warehouse:
-        return Warehouse(with_password(self.url, self.password))
+        return Warehouse(with_password(self.url, self.password), read_columns=self.read_columns)
 
 
 class SecretInConfigError(ValueError):
@@ -55,12 +57,14 @@ def secret_url(url: str, url_env: str, password_env: str) -> tuple[str | dg.EnvV
     )
 
 
-def warehouse_resources(settings: Settings) -> dict[str, dg.ConfigurableResource | dg.ConfigurableIOManager]:
-    """The warehouse resource and the IO manager, both on the configured warehouse."""
+def warehouse_resources(settings: Settings, tables: TableRegistry = EMPTY_REGISTRY) -> dict[str, dg.ConfigurableResource | dg.ConfigurableIOManager]:
+    """The warehouse resource and the IO manager, both on the configured warehouse, with the
+    registry of the definitions' tables."""
     url, password = secret_url(settings.warehouse_url, "SAAS_METRICS_WAREHOUSE_URL", WAREHOUSE_PASSWORD_ENV)
     return {
-        "warehouse": WarehouseResource(url=url, password=password),
-        "io_manager": WarehouseIOManager(warehouse_url=url, password=password),
+        "warehouse": WarehouseResource(url=url, password=password,
+                                       read_columns={t: sorted(c) for t, c in tables.read_columns.items()}),
+        "io_manager": WarehouseIOManager(warehouse_url=url, password=password, tables=tables),
     }
 
 

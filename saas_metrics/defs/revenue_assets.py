@@ -7,6 +7,7 @@ before M of ``kpi_revenue``.
 """
 
 
+
 from typing import Any
 
 import dagster as dg
@@ -18,9 +19,11 @@ from saas_metrics.config import Settings
 from saas_metrics.defs.common import (
     SINGLE_RUN,
     asset_window,
+    domain_defs,
     kinds_for,
+    kpi_metadata,
+    run_months,
     table_metadata,
-    window_months,
 )
 from saas_metrics.defs.partition_metadata import (
     add_metadata_per_partition,
@@ -47,7 +50,6 @@ from saas_metrics.metrics.revenue_reconciliation import (
 )
 from saas_metrics.metrics.segments import segment_revenue_kpis
 from saas_metrics.tables import Column, TableSchema
-from saas_metrics.warehouse.io_manager import register_table
 
 CUSTOMER_FIRST_PAID = TableSchema(
     name="customer_first_paid",
@@ -69,24 +71,40 @@ SEGMENT_PLOT_METRICS = ("mrr", "customers")
 
 def kpi_table(name: str, description: str) -> TableSchema:
     """A domain's KPI rows, in the kpi_monthly shape."""
-    return register_table(name, TableSchema(name=name, columns=KPI_MONTHLY.columns, description=description,
-                                            time_column="month", key=KPI_MONTHLY.key))
+    return TableSchema(name=name, columns=KPI_MONTHLY.columns, description=description, time_column="month",
+                       key=KPI_MONTHLY.key)
 
+
+KPI_REVENUE_TABLE = kpi_table("kpi_revenue", "Revenue and retention KPIs (segment all) per month.")
+KPI_LTV_TABLE = kpi_table("kpi_ltv", "LTV / CLV KPIs per month.")
+KPI_SEGMENTS_TABLE = kpi_table("kpi_segments", "Revenue and retention KPIs by segment per month.")
+
+
+def _revops(settings: Settings, partitions: dg.PartitionsDefinition | None = None) -> dict[str, Any]:
+    """Owners and kinds of every revenue asset, and the monthly partitions of a partitioned one."""
+    monthly = {"partitions_def": partitions, "backfill_policy": SINGLE_RUN} if partitions is not None else {}
+    return {"owners": ["team:revops"], "kinds": kinds_for(settings), **monthly}
 
 def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition) -> list:
+    builders = (_revenue_intervals, _customer_first_paid, _customer_mrr, _mrr_movements_asset, _kpi_revenue, _kpi_ltv,
+                _kpi_segments, _cohort_retention_asset)
+    return [build(settings, partitions) for build in builders]
+
+
+def _engine_use(engines: pd.Series, source: str) -> tuple[dict[str, int], str]:
+    """How many subscriptions each revenue engine built, and (under ``auto``) the invoice-engine ones
+    named, first 50: per subscription it is revenue_intervals.source, the log and metadata name them."""
+    counts = engines.value_counts()
+    used = {f"subscriptions_on_{engine}_engine": int(counts.get(engine, 0)) for engine in ("subscriptions", "invoices")}
+    on_invoices = sorted(engines.index[engines.to_numpy() == "invoices"]) if source == "auto" else []
+    named = ", ".join(on_invoices[:50]) + (f" (+{len(on_invoices) - 50} more)" if len(on_invoices) > 50 else "")
+    return used, named
+
+
+def _revenue_intervals(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     policy = settings.revenue
     currency = settings.reporting_currency
-    register_table("revenue_intervals", REVENUE_INTERVALS)
-    register_table("customer_first_paid", CUSTOMER_FIRST_PAID)
-    register_table("customer_mrr", CUSTOMER_MRR)
-    register_table("revenue_reconciliation", REVENUE_RECONCILIATION)
-    register_table("mrr_movements", MRR_MOVEMENTS)
-    kpi_revenue_schema = kpi_table("kpi_revenue", "Revenue and retention KPIs (segment all) per month.")
-    kpi_ltv_schema = kpi_table("kpi_ltv", "LTV / CLV KPIs per month.")
-    kpi_segments_schema = kpi_table("kpi_segments", "Revenue and retention KPIs by segment per month.")
-    register_table("cohort_retention", COHORT_RETENTION)
-    common: dict[str, Any] = {"owners": ["team:revops"], "kinds": kinds_for(settings)}
-    monthly: dict[str, Any] = {"partitions_def": partitions, "backfill_policy": SINGLE_RUN}
+    common = _revops(settings)
 
     @dg.multi_asset(
         outs={
@@ -122,11 +140,7 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
         """
         intervals, engines = build_intervals_by_engine(customers, prices, subscriptions, items, status_history,
                                                        discounts, None, periods, invoice_lines, policy, currency)
-        counts = engines.value_counts()
-        used = {f"subscriptions_on_{engine}_engine": int(counts.get(engine, 0)) for engine in ("subscriptions", "invoices")}
-        # Per subscription: revenue_intervals.source; the log and metadata name the invoice-engine ones (first 50).
-        on_invoices = sorted(engines.index[engines.to_numpy() == "invoices"]) if policy.source == "auto" else []
-        named = ", ".join(on_invoices[:50]) + (f" (+{len(on_invoices) - 50} more)" if len(on_invoices) > 50 else "")
+        used, named = _engine_use(engines, policy.source)
         context.log.info(f"revenue.source={policy.source}: " + ", ".join(f"{k.split('_on_')[1]}: {v} subscription(s)" for k, v in used.items())
                          + (f"; on invoices: {named}" if named else ""))
         yield dg.Output(intervals, "revenue_intervals", metadata={"revenue_source": policy.source, **used,
@@ -144,6 +158,12 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
         yield dg.AssetCheckResult(asset_key="revenue_reconciliation", check_name="engines_agree", passed=differences.empty,
                                   severity=dg.AssetCheckSeverity.WARN, metadata=counted)
 
+    return revenue_intervals
+
+
+def _customer_first_paid(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    common = _revops(settings)
+
     @dg.asset(group_name="revenue", metadata=table_metadata(CUSTOMER_FIRST_PAID), **common)
     def customer_first_paid(revenue_intervals: pd.DataFrame) -> pd.DataFrame:
         """Each customer's first paid month-end (cohort; new vs reactivation)."""
@@ -155,11 +175,18 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
         first_at = paid[reaches].groupby("customer_id")["start_at"].min().rename("first_paid_at")
         return first.merge(first_at, left_on="customer_id", right_index=True, how="left")
 
+    return customer_first_paid
+
+
+def _customer_mrr(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    currency = settings.reporting_currency
+    common = _revops(settings, partitions)
+
     @dg.asset(
         group_name="revenue",
         ins={"revenue_intervals": dg.AssetIn(), "fx_rates": dg.AssetIn("stg_fx_rates", partition_mapping=PREVIOUS_MONTH)},
         metadata=table_metadata(CUSTOMER_MRR),
-        **monthly, **common,
+        **common,
     )
     def customer_mrr(context: AssetExecutionContext, revenue_intervals: pd.DataFrame, fx_rates: pd.DataFrame) -> pd.DataFrame:
         """MRR of every paying customer at the last instant of the month (reporting currency and local).
@@ -167,12 +194,20 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
         Grain: month x customer. MRR(M) = sum of line MRR active at M's last instant,
         converted at the rate in force on M's last day. See docs/metrics.md#mrr.
         """
-        months = [pd.Timestamp(m) for m in window_months(asset_window(context))]
+        months = run_months(context)
         snapshots = customer_mrr_snapshots(revenue_intervals, months, fx_rates, currency)
         by_month = snapshots.groupby("month")
         add_monthly_values(context, {"mrr": by_month["mrr"].sum(), "customers": by_month["customer_id"].nunique()},
                            {"mrr": CURRENCY, "customers": COUNT}, currency)
         return snapshots
+
+    return customer_mrr
+
+
+def _mrr_movements_asset(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    policy = settings.revenue
+    currency = settings.reporting_currency
+    common = _revops(settings, partitions)
 
     @dg.asset(
         group_name="revenue",
@@ -184,7 +219,7 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
         },
         metadata=table_metadata(MRR_MOVEMENTS),
         name="mrr_movements",
-        **monthly, **common,
+        **common,
     )
     def mrr_movements_asset(context: AssetExecutionContext, customer_mrr: pd.DataFrame, revenue_intervals: pd.DataFrame,
                             customer_first_paid: pd.DataFrame, fx_rates: pd.DataFrame) -> pd.DataFrame:
@@ -193,7 +228,7 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
 
         Reads customer_mrr of M-1 and M only. See docs/metric-definitions.md#customer-mrr-movements.
         """
-        months = [pd.Timestamp(m) for m in window_months(asset_window(context))]
+        months = run_months(context)
         before = months[0] - pd.DateOffset(months=1)
         snapshots = customer_mrr
         if not (snapshots["month"] == before).any():
@@ -204,6 +239,13 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
         movements = mrr_movements(snapshots, months, fx_rates, currency, first_paid, policy)
         return movements
 
+    return mrr_movements_asset
+
+
+def _kpi_revenue(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    currency = settings.reporting_currency
+    common = _revops(settings, partitions)
+
     @dg.asset(
         group_name="revenue",
         ins={"mrr_movements": dg.AssetIn(), "customer_mrr": dg.AssetIn(), "revenue_intervals": dg.AssetIn(),
@@ -211,15 +253,15 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
              "payments": dg.AssetIn("stg_billing_payments"), "refunds": dg.AssetIn("stg_billing_refunds"),
              "deals": dg.AssetIn("stg_crm_deals"),
              "fx_rates": dg.AssetIn("stg_fx_rates", partition_mapping=PREVIOUS_MONTH)},
-        metadata=table_metadata(kpi_revenue_schema),
-        **monthly, **common,
+        metadata=kpi_metadata(KPI_REVENUE_TABLE),
+        **common,
     )
     def kpi_revenue(context: AssetExecutionContext, mrr_movements, customer_mrr, revenue_intervals, subscriptions,
                     payments, refunds, deals, fx_rates) -> pd.DataFrame:
         """Revenue and retention KPIs per month (segment all): MRR, ARR, ARPA, ASP, ACV, the MRR
         movements and bridge, CMRR/CARR, cash collected, customer and revenue churn, NRR, GRR,
         quick ratio. Definitions: docs/metrics.md."""
-        months = _months(context)
+        months = run_months(context)
         core = revenue_kpis(mrr_movements, customer_mrr, months)
         wide = core[core["segment"] == "all"].pivot(index="month", columns="metric", values="value")
         parts = [
@@ -231,40 +273,61 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
         ]
         return with_headlines(context, kpi_frame(pd.concat([p for p in parts if len(p)], ignore_index=True)), currency)
 
+    return kpi_revenue
+
+
+def _kpi_ltv(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    policy = settings.revenue
+    currency = settings.reporting_currency
+    common = _revops(settings, partitions)
     ltv_window = dg.TimeWindowPartitionMapping(start_offset=-policy.ltv_churn_window_months, end_offset=0,
                                                allow_nonexistent_upstream_partitions=True)
 
     @dg.asset(
         group_name="retention",
         ins={"kpi_revenue": dg.AssetIn(partition_mapping=ltv_window)},
-        metadata=table_metadata(kpi_ltv_schema),
-        **monthly, **common,
+        metadata=kpi_metadata(KPI_LTV_TABLE),
+        **common,
     )
     def kpi_ltv(context: AssetExecutionContext, kpi_revenue: pd.DataFrame) -> pd.DataFrame:
         """LTV = ARPA x gross margin / mean customer churn rate of the 6 months before M (ChartMogul);
         clv_simple = ARPA / churn of M; clv_annual_spend and customer_lifetime_months from one lifetime
         (revenue.clv_lifetime). Reads kpi_revenue of M-6 .. M only."""
-        months = _months(context)
+        months = run_months(context)
         head = kpi_revenue[kpi_revenue["segment"] == "all"]
         arpa = head[head["metric"] == "arpa"].set_index("month")["value"]
         churn = head[head["metric"] == "customer_churn_rate"].set_index("month")["value"]
         return with_headlines(context, ltv_kpis(arpa, churn, months, policy), currency)
 
+    return kpi_ltv
+
+
+def _kpi_segments(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    currency = settings.reporting_currency
+    common = _revops(settings, partitions)
+
     @dg.asset(
         group_name="retention",
         ins={"mrr_movements": dg.AssetIn(), "customer_mrr": dg.AssetIn(partition_mapping=PREVIOUS_MONTH),
              "customers": dg.AssetIn("stg_billing_customers"), "customer_channels": dg.AssetIn()},
-        metadata=table_metadata(kpi_segments_schema),
-        **monthly, **common,
+        metadata=kpi_metadata(KPI_SEGMENTS_TABLE),
+        **common,
     )
     def kpi_segments(context: AssetExecutionContext, mrr_movements, customer_mrr, customers, customer_channels) -> pd.DataFrame:
         """Headline revenue and retention metrics by plan tier, billing interval, country, currency and
         acquisition channel (revenue churn by tier = gross_mrr_churn_rate, segment plan_tier)."""
         dimension = customers[["customer_id", "country", "currency"]].merge(
             customer_channels[["customer_id", "channel"]], on="customer_id", how="left")
-        kpis = segment_revenue_kpis(mrr_movements, customer_mrr, dimension, _months(context))
+        kpis = segment_revenue_kpis(mrr_movements, customer_mrr, dimension, run_months(context))
         add_metadata_per_partition(context, kpi_headline_metadata(segment_headlines(kpis, SEGMENT_PLOT_METRICS), currency=currency))
         return kpis
+
+    return kpi_segments
+
+
+def _cohort_retention_asset(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    policy = settings.revenue
+    common = _revops(settings, partitions)
 
     @dg.asset(
         group_name="retention",
@@ -275,26 +338,23 @@ def build_revenue_assets(settings: Settings, partitions: dg.PartitionsDefinition
             start_offset=-policy.cohort_max_age_months, end_offset=0, allow_nonexistent_upstream_partitions=True))],
         metadata=table_metadata(COHORT_RETENTION),
         name="cohort_retention",
-        **monthly, **common,
+        **common,
     )
     def cohort_retention_asset(context: AssetExecutionContext, customer_first_paid,
                                warehouse: WarehouseResource) -> pd.DataFrame:
         """Logo and net MRR retention per first-paid-month cohort and age (0..36 months); computed
         before any segment filter; cohorts with 0 % retention are kept. A month's partition holds
         its diagonal; only the cohorts' first-month snapshots are read from history."""
-        months = _months(context)
+        months = run_months(context)
         first = customer_first_paid.set_index("customer_id")["first_paid_month"]
         customer_mrr = warehouse.warehouse.read(CUSTOMER_MRR, asset_window(context), cache_scope=context.run.run_id)
         history = _first_month_snapshots(warehouse, months)
         snapshots = pd.concat([history, customer_mrr], ignore_index=True).drop_duplicates(["month", "customer_id"])
         return cohort_retention(snapshots, first, months, policy.cohort_max_age_months)
 
-    return [revenue_intervals, customer_first_paid, customer_mrr, mrr_movements_asset, kpi_revenue, kpi_ltv,
-            kpi_segments, cohort_retention_asset]
+    return cohort_retention_asset
 
 
-def _months(context: AssetExecutionContext) -> list[pd.Timestamp]:
-    return [pd.Timestamp(m) for m in window_months(asset_window(context))]
 
 
 def _first_month_snapshots(warehouse: WarehouseResource, months: list[pd.Timestamp]) -> pd.DataFrame:
@@ -311,3 +371,8 @@ def _first_month_snapshots(warehouse: WarehouseResource, months: list[pd.Timesta
     sql = (f"SELECT {cols} FROM customer_mrr m WHERE m.month < :before "
            "AND (m.customer_id, m.month) IN (SELECT customer_id, first_paid_month FROM customer_first_paid)")
     return wh.query(sa.text(sql), CUSTOMER_MRR, CUSTOMER_MRR.column_names, {"before": months[0].date()})
+
+
+def defs(settings: Settings) -> dg.Definitions:
+    """Revenue and retention."""
+    return domain_defs(build_revenue_assets, settings)

@@ -1,4 +1,4 @@
-"""Raw and staging assets for every canonical source table (a factory: one pair per table).
+"""What the raw and staging assets of every canonical source table do (wired in defs/ingest.py).
 
 ``raw_<table>``: reads the source system (files, API or SQL replica) for the
 partition window, maps it to the canonical schema, validates it with the
@@ -13,10 +13,9 @@ raw = clean + quarantined for the window.
 
 import datetime as dt
 import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -32,11 +31,8 @@ from saas_metrics.config import Settings
 from saas_metrics.connectors.native import ExcludedRowsWarning
 from saas_metrics.connectors.resource import SourceSystemsResource
 from saas_metrics.defs.common import (
-    SINGLE_RUN,
     asset_window,
     is_partitioned_table,
-    kinds_for,
-    table_metadata,
     window_months,
 )
 from saas_metrics.defs.resources import WarehouseResource
@@ -47,7 +43,7 @@ from saas_metrics.quality.accounting import (
     accounting_frame,
     exclusions_by_time,
 )
-from saas_metrics.quality.dagster_checks import check_specs, to_asset_check_results
+from saas_metrics.quality.dagster_checks import to_asset_check_results
 from saas_metrics.quality.gaps import SOURCE_GAPS, file_state, gap_frame
 from saas_metrics.quality.quarantine import QUARANTINE_REASON, QUARANTINED_ROWS, for_run
 from saas_metrics.quality.replay import ValidationStore
@@ -57,7 +53,6 @@ from saas_metrics.sources.landing import read_landed
 from saas_metrics.sources.registry import NATIVE_FILES_OF, SOURCE_SYSTEM_OF, read_source_table
 from saas_metrics.sources.schemas import SCHEMAS
 from saas_metrics.tables import MONTH_COLUMN, Column, TableSchema
-from saas_metrics.warehouse.io_manager import register_table
 
 QUARANTINE_COLUMNS = (
     Column("_quarantine_rule", "str", "rule the row failed (null when clean)"),
@@ -245,194 +240,185 @@ def _existing_ids(warehouse: WarehouseResource, table: str, window: tuple[dt.dat
     return warehouse.warehouse.present_values(raw, key, ids, outside=window, where_sql=f'"{QUARANTINE_REASON}" IS NULL')
 
 
-def build_source_assets(settings: Settings, partitions: dg.PartitionsDefinition, tables: Sequence[str] | None = None) -> list:
-    """One raw asset, one staging asset and their checks per canonical table."""
-    definitions: list = []
-    for table in tables or list(SCHEMAS):
-        definitions.extend(_build_pair(table, settings, partitions))
-    return definitions
+@dataclass(frozen=True)
+class PlacedRead:
+    """A source read placed in the run's partitions: the rows of the run's window (with their
+    ``month``), what was read in all, and the rows no partition holds."""
+
+    frame: pd.DataFrame
+    notices: tuple[str, ...]
+    source_problems: tuple[str, ...]
+    account: RowAccount
+    outside: int
 
 
-def _build_pair(table: str, settings: Settings, partitions: dg.PartitionsDefinition) -> list:
+def read_placed(context: AssetExecutionContext, table: str, sources: SourceSystemsResource,
+                now: pd.Timestamp) -> PlacedRead:
+    """Read ``table`` for the run and keep the rows of its window (a snapshot table: every row)."""
     canonical = SCHEMAS[table]
-    system = SOURCE_SYSTEM_OF[table]
-    partitioned = is_partitioned_table(canonical)
-    raw_schema = register_table(f"raw_{table}", raw_storage_schema(table))
-    stg_schema = register_table(f"stg_{table}", stg_storage_schema(table))
-    raw_key = dg.AssetKey([raw_schema.name])
-    stg_key = dg.AssetKey([stg_schema.name])
-    deps: list[dg.AssetDep] = []
-    for ref in sorted(set(REFERENCES.get(table, {}).values())):
-        deps.append(dg.AssetDep(dg.AssetKey([f"raw_{ref}"])))
-    if "currency" in canonical.column_names and table != "fx_rates":
-        deps.append(dg.AssetDep(dg.AssetKey(["raw_fx_rates"])))
-    part_kwargs: dict[str, Any] = {"partitions_def": partitions, "backfill_policy": SINGLE_RUN} if partitioned else {}
+    window = asset_window(context) if is_partitioned_table(canonical) else None
+    read = read_with_notices(table, sources, window, now.to_pydatetime())
+    for notice in read.notices:
+        context.log.warning(notice)
+    frame, outside, rows_read, excluded = read.frame, 0, len(read.frame), {}
+    if window is not None:
+        assert canonical.time_column is not None  # a partitioned table has its time column
+        first, last = partition_bounds(context)
+        months = place_in_months(frame, canonical.time_column, first, last, now=now)
+        if read.all_times is None:
+            outside, times, placed = int(months.isna().sum()), frame[canonical.time_column], months
+        else:
+            outside, times = rows_outside_partitions(read.all_times, first, last, now=now), read.all_times
+            placed = place_in_months(pd.DataFrame({canonical.time_column: times}), canonical.time_column, first, last, now=now)
+        rows_read, excluded = len(times), exclusions_by_time(times, placed, window, first)
+        frame = frame.assign(**{MONTH_COLUMN: months})
+        in_window = (months >= pd.Timestamp(window[0])) & (months < pd.Timestamp(window[1]))
+        if not in_window.all():
+            frame = frame[in_window.to_numpy()]
+    for rule, n in read.excluded.items():
+        excluded[rule] = excluded.get(rule, 0) + n
+    # What the connector excluded was read too (the loaded and quarantined rows are known after validation).
+    account = RowAccount(rows_read + sum(read.excluded.values()), 0, 0, excluded)
+    return PlacedRead(frame, read.notices, read.source_problems, account, outside)
 
-    @dg.asset(
-        name=raw_schema.name,
-        group_name=f"raw_{system}",
-        description=f"{canonical.description}\n\nRaw rows of `{table}` in the canonical schema, read from the "
-        f"`{system}` source, every row kept and annotated with its quarantine reason (null when clean). "
-        "Validated by its Great Expectations suite (asset checks).",
-        deps=deps,
-        check_specs=[*check_specs(table, raw_key), dg.AssetCheckSpec(
-            SOURCE_COMPLETE_CHECK, asset=raw_key,
-            description="No native file that fed this table in other months is absent or empty now (its metrics "
-            "would read as zero; they are NULL for the run's months instead)."), dg.AssetCheckSpec(
-            ROW_ACCOUNTING_CHECK, asset=raw_key, blocking=True,
-            description="Every row read is loaded, quarantined or excluded by a named rule: read = loaded + "
-            "quarantined + excluded for this table and run (table source_row_accounting).")],
-        kinds=kinds_for(settings, "great_expectations"),
-        owners=["team:data"],
-        metadata=table_metadata(raw_schema),
-        tags={"layer": "raw", "source_system": system},
-        **part_kwargs,
+
+def validation_context(context: AssetExecutionContext, table: str, warehouse: WarehouseResource, settings: Settings,
+                       placed: PlacedRead) -> ValidationContext:
+    """What the table's suite checks the rows against: the window, the parents' clean ids, the
+    currencies known, the previous month's row count and the ids stored in other partitions."""
+    window = asset_window(context) if is_partitioned_table(SCHEMAS[table]) else None
+    previous = None
+    if window is not None:
+        prev_start = (pd.Timestamp(window[0]) - pd.DateOffset(months=1)).date()
+        previous = warehouse.warehouse.count(f"raw_{table}", (prev_start, window[0])) or None
+    return ValidationContext(
+        table=table,
+        window_start=window[0] if window else None,
+        window_end=window[1] if window else None,
+        now=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        known_currencies=_known_currencies(warehouse, settings),
+        reference_ids=_reference_ids(warehouse, table),
+        quarantined_reference_ids=_quarantined_reference_ids(warehouse, table),
+        previous_row_count=previous,
+        existing_ids=_existing_ids(warehouse, table, window, placed.frame),
+        policy=settings.quality,
+        data_docs_dir=data_docs_dir(settings),
+        source_problems=placed.source_problems,
+        stored_validations=ValidationStore(warehouse.warehouse),
+        run_id=context.run.run_id,
     )
-    def raw_asset(context: AssetExecutionContext, sources: SourceSystemsResource, warehouse: WarehouseResource):
-        window = asset_window(context) if partitioned else None
-        now = pd.Timestamp.now(tz="UTC").tz_localize(None)
-        read = read_with_notices(table, sources, window, now.to_pydatetime())
-        for notice in read.notices:
-            context.log.warning(notice)
-        frame = read.frame
-        outside = 0
-        rows_read, excluded = len(frame), {}
-        if partitioned:
-            assert window is not None and canonical.time_column is not None  # a partitioned table has both
-            first, last = partition_bounds(context)
-            months = place_in_months(frame, canonical.time_column, first, last, now=now)
-            if read.all_times is None:
-                outside = int(months.isna().sum())
-                times, placed = frame[canonical.time_column], months
-            else:
-                outside = rows_outside_partitions(read.all_times, first, last, now=now)
-                times = read.all_times
-                placed = place_in_months(pd.DataFrame({canonical.time_column: times}), canonical.time_column, first, last, now=now)
-            rows_read, excluded = len(times), exclusions_by_time(times, placed, window, first)
-            del times, placed
-            frame = frame.assign(**{MONTH_COLUMN: months})
-            in_window = (months >= pd.Timestamp(window[0])) & (months < pd.Timestamp(window[1]))
-            if not in_window.all():
-                frame = frame[in_window.to_numpy()]
-        previous = None
-        if partitioned:
-            assert window is not None
-            prev_start = dt.date(window[0].year - (window[0].month == 1), (window[0].month - 2) % 12 + 1, 1)
-            previous = warehouse.warehouse.count(raw_schema.name, (prev_start, window[0])) or None
-        ctx = ValidationContext(
-            table=table,
-            window_start=window[0] if window else None,
-            window_end=window[1] if window else None,
-            now=dt.datetime.now(dt.UTC).replace(tzinfo=None),
-            known_currencies=_known_currencies(warehouse, settings),
-            reference_ids=_reference_ids(warehouse, table),
-            quarantined_reference_ids=_quarantined_reference_ids(warehouse, table),
-            previous_row_count=previous,
-            existing_ids=_existing_ids(warehouse, table, window, frame),
-            policy=settings.quality,
-            data_docs_dir=data_docs_dir(settings),
-            source_problems=read.source_problems,
-            stored_validations=ValidationStore(warehouse.warehouse),
-            run_id=context.run_id,
-        )
-        outcome = validate_table(frame.reset_index(drop=True), ctx)
-        notices, source_excluded = list(read.notices), read.excluded
-        del read, frame  # the file's rows as read: only the annotated rows are stored from here on
-        quarantined = outcome.quarantined
-        if partitioned and not quarantined.empty:
-            quarantined = file_under_row_months(quarantined, outcome.annotated)
-        run_months = _run_months(context, partitioned)
-        quarantined = for_run(quarantined, context.run.run_id, run_months, snapshot=not partitioned)
-        warehouse.warehouse.replace(QUARANTINED_ROWS, quarantined, window, where={"table_name": table})
-        for rule, n in source_excluded.items():
-            excluded[rule] = excluded.get(rule, 0) + n
-        account = RowAccount(rows_read + sum(source_excluded.values()), len(outcome.clean), len(quarantined), excluded)
-        gone = gone_sources(table, sources, warehouse, settings.quality.expected_sources) if run_months else []
-        if run_months:
-            gap_window = (run_months[0], (pd.Timestamp(run_months[1]) + pd.DateOffset(months=1)).date())
-            warehouse.warehouse.replace(SOURCE_GAPS, gap_frame(window_months(gap_window), source=system, table=table,
-                                                               gone=gone, run_id=context.run.run_id),
-                                        gap_window, where={"table_name": table})
-        for file, reason in gone:
-            context.log.warning(f"{table}: {file} fed it before and is {reason} now; "
-                                f"NULL for {', '.join(metrics_fed_by(table)) or 'no headline metric'}")
-        warehouse.warehouse.replace(SOURCE_ROW_ACCOUNTING, accounting_frame(
-            account, run_id=context.run.run_id, months=run_months, source=system, table=table,
-            recorded_at=now.to_pydatetime()), None, where={"run_id": context.run.run_id, "table_name": table})
-        context.log.info(f"{table}: {len(outcome.annotated)} rows, {len(outcome.clean)} clean, {len(quarantined)} quarantined"
-                         + (f", {outside} dated outside the partitions (not in any partition)" if outside else ""))
-        yield dg.Output(outcome.annotated, metadata={
-            "dagster/row_count": len(outcome.annotated),
-            "clean_rows": len(outcome.clean),
-            "quarantined_rows": len(quarantined),
-            "rows_outside_partitions": outside,
-            "source_notices": dg.MetadataValue.json(notices),
-        })
-        yield from to_asset_check_results(outcome, raw_key)
-        yield dg.AssetCheckResult(
-            check_name=SOURCE_COMPLETE_CHECK, passed=not gone, severity=dg.AssetCheckSeverity.WARN,
-            description=f"{table}: " + ("; ".join(f"{f} is {r} (it fed the table before)" for f, r in gone) or "every source present"),
-            metadata={"gone": dg.MetadataValue.json([{"file": f, "reason": r} for f, r in gone]),
-                      "metrics_nulled": dg.MetadataValue.json(list(metrics_fed_by(table)) if gone else [])},
-        )
-        yield dg.AssetCheckResult(
-            check_name=ROW_ACCOUNTING_CHECK, passed=account.balanced, severity=dg.AssetCheckSeverity.ERROR,
-            description=f"{table}: {account.describe()}",
-            metadata={"rows_read": account.read, "rows_loaded": account.loaded, "rows_quarantined": account.quarantined,
-                      "rows_excluded": account.excluded_total, "excluded_by_rule": dg.MetadataValue.json(dict(account.excluded))},
-        )
 
-    @dg.asset(
-        name=stg_schema.name,
-        group_name="staging",
-        description=f"Clean rows of `{table}` (canonical schema): raw rows minus the quarantined ones. "
-        f"A view of `raw_{table}` (no copy of the rows).",
-        deps=[raw_key],
-        kinds=kinds_for(settings),
-        owners=["team:data"],
-        metadata=table_metadata(stg_schema),
-        tags={"layer": "staging", "source_system": system},
-        **part_kwargs,
+
+def store_bookkeeping(context: AssetExecutionContext, table: str, sources: SourceSystemsResource,
+                      warehouse: WarehouseResource, settings: Settings, quarantined: pd.DataFrame,
+                      account: RowAccount, now: pd.Timestamp) -> list[tuple[str, str]]:
+    """Write the run's quarantined rows, source gaps and row accounting of ``table``; returns the
+    native files gone since an earlier run."""
+    partitioned = is_partitioned_table(SCHEMAS[table])
+    system, wh = SOURCE_SYSTEM_OF[table], warehouse.warehouse
+    window = asset_window(context) if partitioned else None
+    run_months = _run_months(context, partitioned)
+    wh.replace(QUARANTINED_ROWS, for_run(quarantined, context.run.run_id, run_months, snapshot=not partitioned),
+               window, where={"table_name": table})
+    gone = gone_sources(table, sources, warehouse, settings.quality.expected_sources) if run_months else []
+    if run_months:
+        gap_window = (run_months[0], (pd.Timestamp(run_months[1]) + pd.DateOffset(months=1)).date())
+        gaps = gap_frame(window_months(gap_window), source=system, table=table, gone=gone, run_id=context.run.run_id)
+        wh.replace(SOURCE_GAPS, gaps, gap_window, where={"table_name": table})
+    for file, reason in gone:
+        context.log.warning(f"{table}: {file} fed it before and is {reason} now; "
+                            f"NULL for {', '.join(metrics_fed_by(table)) or 'no headline metric'}")
+    wh.replace(SOURCE_ROW_ACCOUNTING, accounting_frame(
+        account, run_id=context.run.run_id, months=run_months, source=system, table=table,
+        recorded_at=now.to_pydatetime()), None, where={"run_id": context.run.run_id, "table_name": table})
+    return gone
+
+
+def raw_events(context: AssetExecutionContext, table: str, sources: SourceSystemsResource,
+               warehouse: WarehouseResource, settings: Settings) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    """``raw_<table>``: read, place, validate and store every row annotated (the output), the
+    quarantined rows, gaps and accounting, then the suite's checks, source_complete and row_accounting."""
+    raw_key = dg.AssetKey([f"raw_{table}"])
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None)
+    placed = read_placed(context, table, sources, now)
+    outcome = validate_table(placed.frame.reset_index(drop=True), validation_context(context, table, warehouse, settings, placed))
+    quarantined = outcome.quarantined
+    if is_partitioned_table(SCHEMAS[table]) and not quarantined.empty:
+        quarantined = file_under_row_months(quarantined, outcome.annotated)
+    account = replace(placed.account, loaded=len(outcome.clean), quarantined=len(quarantined))
+    notices, outside = list(placed.notices), placed.outside
+    del placed  # the file's rows as read: only the annotated rows are stored from here on
+    gone = store_bookkeeping(context, table, sources, warehouse, settings, quarantined, account, now)
+    context.log.info(f"{table}: {len(outcome.annotated)} rows, {len(outcome.clean)} clean, {len(quarantined)} quarantined"
+                     + (f", {outside} dated outside the partitions (not in any partition)" if outside else ""))
+    yield dg.Output(outcome.annotated, output_name=raw_key.path[-1], metadata={
+        "dagster/row_count": len(outcome.annotated),
+        "clean_rows": len(outcome.clean),
+        "quarantined_rows": len(quarantined),
+        "rows_outside_partitions": outside,
+        "source_notices": dg.MetadataValue.json(notices),
+    })
+    yield from to_asset_check_results(outcome, raw_key)
+    yield source_complete_result(table, raw_key, gone)
+    yield row_accounting_result(table, raw_key, account)
+
+
+def source_complete_result(table: str, raw_key: dg.AssetKey, gone: list[tuple[str, str]]) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        asset_key=raw_key, check_name=SOURCE_COMPLETE_CHECK, passed=not gone, severity=dg.AssetCheckSeverity.WARN,
+        description=f"{table}: " + ("; ".join(f"{f} is {r} (it fed the table before)" for f, r in gone) or "every source present"),
+        metadata={"gone": dg.MetadataValue.json([{"file": f, "reason": r} for f, r in gone]),
+                  "metrics_nulled": dg.MetadataValue.json(list(metrics_fed_by(table)) if gone else [])},
     )
-    def stg_asset(context: AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-        # A view, not a copy: for a usage table of millions of rows, reading the clean rows into
-        # pandas and writing them back would cost more than the rest of the step.
-        window = asset_window(context) if partitioned else None
-        wh = warehouse.warehouse
-        wh.ensure_view(stg_schema, raw_schema, where_sql=f'"{QUARANTINE_REASON}" IS NULL')
-        rows = wh.count(stg_schema.name, window)
-        wh.cache_subset(stg_schema, raw_schema, window, context.run.run_id, keep=lambda raw: raw[QUARANTINE_REASON].isna())
-        return dg.MaterializeResult(metadata={
-            "dagster/row_count": rows,
-            "table": dg.MetadataValue.text(stg_schema.name),
-            "window": dg.MetadataValue.text("all rows" if window is None else f"[{window[0]}, {window[1]})"),
-        })
 
-    @dg.asset_check(
-        asset=stg_key,
-        name="reconciliation",
-        blocking=True,
-        description=f"Nothing is lost: raw_{table} rows = stg_{table} rows + quarantined rows of {table}, for every partition of the run.",
+
+def row_accounting_result(table: str, raw_key: dg.AssetKey, account: RowAccount) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        asset_key=raw_key, check_name=ROW_ACCOUNTING_CHECK, passed=account.balanced, severity=dg.AssetCheckSeverity.ERROR,
+        description=f"{table}: {account.describe()}",
+        metadata={"rows_read": account.read, "rows_loaded": account.loaded, "rows_quarantined": account.quarantined,
+                  "rows_excluded": account.excluded_total, "excluded_by_rule": dg.MetadataValue.json(dict(account.excluded))},
     )
-    def reconciliation(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        # Only this run's partitions: in a multi-run backfill another run may be between its raw and
-        # staging writes of its own month, which is not a loss.
-        window = run_partition_range(context.run.tags) if partitioned else None
-        counts = reconcile_counts(warehouse.warehouse, table, partitioned, window)
-        mismatched = counts[counts["raw"] != counts["clean"] + counts["quarantined"]]
-        return dg.AssetCheckResult(
-            passed=mismatched.empty,
-            severity=dg.AssetCheckSeverity.ERROR,
-            metadata={
-                "raw_rows": int(counts["raw"].sum()),
-                "clean_rows": int(counts["clean"].sum()),
-                "quarantined_rows": int(counts["quarantined"].sum()),
-                "partitions_checked": len(counts),
-                "mismatched_partitions": dg.MetadataValue.md(mismatched.to_markdown(index=False) if not mismatched.empty else "none"),
-            },
-        )
 
-    return [raw_asset, stg_asset, reconciliation]
+
+def stage(context: AssetExecutionContext, table: str, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """``stg_<table>``: a view of the raw table's clean rows. A view, not a copy: for a usage table of
+    millions of rows, reading the clean rows into pandas and writing them back cost more than the
+    rest of the step; the run's cached raw rows are kept as the view's read."""
+    raw_schema, stg_schema = raw_storage_schema(table), stg_storage_schema(table)
+    window = asset_window(context) if is_partitioned_table(SCHEMAS[table]) else None
+    wh = warehouse.warehouse
+    wh.ensure_view(stg_schema, raw_schema, where_sql=f'"{QUARANTINE_REASON}" IS NULL')
+    rows = wh.count(stg_schema.name, window)
+    wh.cache_subset(stg_schema, raw_schema, window, context.run.run_id, keep=lambda raw: raw[QUARANTINE_REASON].isna())
+    return dg.MaterializeResult(asset_key=stg_schema.name, metadata={
+        "dagster/row_count": rows,
+        "table": dg.MetadataValue.text(stg_schema.name),
+        "window": dg.MetadataValue.text("all rows" if window is None else f"[{window[0]}, {window[1]})"),
+    })
+
+
+def reconciliation_result(context: AssetExecutionContext, table: str, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """raw = clean + quarantined rows of ``table`` for every partition of the run. Only this run's
+    partitions: in a multi-run backfill another run may be between its raw and staging writes of its
+    own month, which is not a loss."""
+    partitioned = is_partitioned_table(SCHEMAS[table])
+    window = run_partition_range(context.run.tags) if partitioned else None
+    counts = reconcile_counts(warehouse.warehouse, table, partitioned, window)
+    mismatched = counts[counts["raw"] != counts["clean"] + counts["quarantined"]]
+    return dg.AssetCheckResult(
+        asset_key=f"stg_{table}",
+        check_name="reconciliation",
+        passed=mismatched.empty,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "raw_rows": int(counts["raw"].sum()),
+            "clean_rows": int(counts["clean"].sum()),
+            "quarantined_rows": int(counts["quarantined"].sum()),
+            "partitions_checked": len(counts),
+            "mismatched_partitions": dg.MetadataValue.md(mismatched.to_markdown(index=False) if not mismatched.empty else "none"),
+        },
+    )
 
 
 def gone_sources(table: str, sources: SourceSystemsResource, warehouse: WarehouseResource,

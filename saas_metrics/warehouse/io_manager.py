@@ -1,17 +1,18 @@
 """A partition-aware Dagster IO manager over :class:`Warehouse`.
 
-An asset's output (a DataFrame) is written to the table named after the asset,
-with the schema registered for it in :data:`TABLE_SCHEMAS`. A partitioned
+An asset's output (a DataFrame) is written to the table named after the asset, with the schema
+its :class:`TableRegistry` holds for it: the registry is built from the definitions (each asset
+declares its table in its metadata, :func:`table_metadata`) and handed to the IO manager. A partitioned
 output (one month, or a range in a single-run backfill) replaces exactly its
 time window in one transaction; an unpartitioned output replaces the table.
 Inputs read back exactly the upstream window that the partition mapping asks for,
 and only the columns an input declares in its metadata (``{"columns": [...]}``) when it does.
 """
 
-from __future__ import annotations
-
 import datetime as dt
 from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import pandas as pd
 from dagster import (
@@ -20,33 +21,79 @@ from dagster import (
     InputContext,
     MetadataValue,
     OutputContext,
+    ResourceDependency,
     TableColumn,
     TimeWindowPartitionsDefinition,
 )
 from dagster import TableSchema as DagsterTableSchema
 
 from saas_metrics.redaction import with_password
-from saas_metrics.tables import MONTH_COLUMN, TableSchema
+from saas_metrics.tables import MONTH_COLUMN, Column, TableSchema
 from saas_metrics.warehouse.store import Warehouse
 
 STAGING_PREFIX = "stg_"
 #: Input metadata key naming the columns an input reads (all columns when absent).
 COLUMNS_METADATA_KEY = "columns"
 
-#: asset name -> schema of its warehouse table (filled where assets are defined).
-TABLE_SCHEMAS: dict[str, TableSchema] = {}
+#: Asset metadata key holding the asset's warehouse table schema (JSON, see :func:`table_metadata`).
+SCHEMA_METADATA_KEY = "saas_metrics/table_schema"
 
 _DAGSTER_TYPES = {"str": "string", "json": "json", "float": "float", "int": "int", "bool": "bool", "date": "date", "datetime": "timestamp"}
 
 
-def register_table(asset_name: str, schema: TableSchema) -> TableSchema:
-    """Declare the warehouse table of an asset (its name becomes the asset name)."""
-    stored = TableSchema(
-        name=asset_name, columns=schema.columns, description=schema.description,
-        time_column=schema.time_column, key=schema.key,
-    )
-    TABLE_SCHEMAS[asset_name] = stored
-    return stored
+def schema_to_json(schema: TableSchema) -> dict[str, object]:
+    return asdict(schema)
+
+
+def schema_from_json(data: Mapping[str, object]) -> TableSchema:
+    columns = tuple(Column(**c) for c in data["columns"])  # type: ignore[attr-defined]  # JSON: a list of column dicts
+    return TableSchema(**{**data, "columns": columns, "key": tuple(data.get("key") or ())})  # type: ignore[arg-type]
+
+
+def table_metadata(schema: TableSchema) -> dict[str, Any]:
+    """An asset's metadata for its warehouse table: the column schema and table name the UI shows,
+    and the schema itself, from which :meth:`TableRegistry.from_definitions` builds the registry."""
+    return {
+        "dagster/column_schema": dagster_column_schema(schema),
+        "dagster/table_name": schema.name,
+        SCHEMA_METADATA_KEY: MetadataValue.json(schema_to_json(schema)),
+    }
+
+
+@dataclass(frozen=True)
+class TableRegistry:
+    """What the IO manager needs to know of the code location, as data: the warehouse table of
+    each asset it stores, and per table the only columns its readers ask for (a run's read cache
+    keeps only those)."""
+
+    schemas: Mapping[str, TableSchema] = field(default_factory=dict)
+    read_columns: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def schema_for(self, asset_name: str) -> TableSchema:
+        try:
+            return self.schemas[asset_name]
+        except KeyError as exc:
+            raise KeyError(f"asset {asset_name!r} has no warehouse table schema in the IO manager's registry") from exc
+
+    @classmethod
+    def from_definitions(cls, definitions: Iterable[Any],
+                         extra_read_columns: Mapping[str, Iterable[str]] | None = None) -> "TableRegistry":
+        """The tables the ``definitions`` (assets and asset checks) declare in their metadata (named
+        after their asset), and the columns their inputs read (:func:`declared_read_columns`)."""
+        definitions = list(definitions)
+        schemas: dict[str, TableSchema] = {}
+        for definition in definitions:
+            for key, spec in getattr(definition, "specs_by_key", {}).items():
+                declared = spec.metadata.get(SCHEMA_METADATA_KEY)
+                if declared is not None:
+                    schema = schema_from_json(getattr(declared, "value", declared))
+                    schemas[key.path[-1]] = TableSchema(
+                        name=key.path[-1], columns=schema.columns, description=schema.description,
+                        time_column=schema.time_column, key=schema.key)
+        return cls(schemas, declared_read_columns(definitions, extra=extra_read_columns))
+
+
+EMPTY_REGISTRY = TableRegistry()
 
 
 def dagster_column_schema(schema: TableSchema) -> DagsterTableSchema:
@@ -95,14 +142,6 @@ def _run_id(context: InputContext | OutputContext) -> str | None:
         return None
 
 
-def _schema_for(context: InputContext | OutputContext) -> TableSchema:
-    name = context.asset_key.path[-1]
-    try:
-        return TABLE_SCHEMAS[name]
-    except KeyError as exc:
-        raise KeyError(f"asset {name!r} has no registered warehouse table schema") from exc
-
-
 def _add_partition_row_counts(context: OutputContext, frame: pd.DataFrame) -> None:
     """Each partition's own row count and window on its materialization: the output metadata of a
     single-run backfill is stamped on every partition, so without this each month showed the
@@ -123,19 +162,21 @@ def _add_partition_row_counts(context: OutputContext, frame: pd.DataFrame) -> No
 
 class WarehouseIOManager(ConfigurableIOManager):
     """Stores DataFrames in the SQL warehouse at ``warehouse_url`` (SQLite or PostgreSQL); ``password``,
-    when set (from ``dg.EnvVar``), goes into that URL."""
+    when set (from ``dg.EnvVar``), goes into that URL; ``tables``: the registry of the assets' tables."""
 
     warehouse_url: str
     password: str | None = None
+    # Dagster resolves a ResourceDependency field to its value; the default is that value already.
+    tables: ResourceDependency[TableRegistry] = EMPTY_REGISTRY  # type: ignore[assignment]
 
     @property
     def warehouse(self) -> Warehouse:
-        return Warehouse(with_password(self.warehouse_url, self.password))
+        return Warehouse(with_password(self.warehouse_url, self.password), read_columns=self.tables.read_columns)
 
     def handle_output(self, context: OutputContext, obj: pd.DataFrame | None) -> None:
         if obj is None:
             return
-        schema = _schema_for(context)
+        schema = self.tables.schema_for(context.asset_key.path[-1])
         window = _window(context)
         rows = self.warehouse.replace(schema, obj, window, cache_scope=_run_id(context))
         context.add_output_metadata({
@@ -150,7 +191,7 @@ class WarehouseIOManager(ConfigurableIOManager):
         upstream = context.upstream_output
         if upstream is None or upstream.asset_key is None:
             raise ValueError("WarehouseIOManager loads asset inputs only")
-        schema = _schema_for(upstream)
+        schema = self.tables.schema_for(upstream.asset_key.path[-1])
         # An input may declare the columns it needs (AssetIn(metadata={"columns": [...]})): a consumer
         # of a table of millions of rows then does not read its lineage columns back.
         columns = (context.definition_metadata or {}).get(COLUMNS_METADATA_KEY)

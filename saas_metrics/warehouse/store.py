@@ -91,9 +91,12 @@ class Warehouse:
 
     _ddl_lock = threading.Lock()
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, read_columns: Mapping[str, Iterable[str]] | None = None) -> None:
+        """``read_columns``: per table, the only columns the code location reads of it; a run's read
+        cache keeps only those (and ``month``) of such a table (see :meth:`ReadCache.put`)."""
         self.url = url
         self.engine = make_engine(url)
+        self.read_columns = {table: frozenset(cols) | {MONTH_COLUMN} for table, cols in (read_columns or {}).items()}
 
     @property
     def dialect(self) -> str:
@@ -193,7 +196,7 @@ class Warehouse:
             self._insert(conn, table, schema, frame)
         _READ_CACHE.forget(self.url, schema.name)
         if cache_scope is not None and not where and _stored_exactly(frame, schema):
-            _READ_CACHE.put(self.url, cache_scope, schema, window, None, frame)
+            _READ_CACHE.put(self.url, cache_scope, schema, window, None, frame, kept=self.read_columns.get(schema.name))
         return len(frame)
 
     def cache_subset(self, target: TableSchema, source: TableSchema, window: tuple[dt.date, dt.date] | None,
@@ -208,7 +211,8 @@ class Warehouse:
         rows = keep(frame).to_numpy()
         subset = frame[list(target.column_names)]
         # Clean exports keep every row: no copy of millions of rows to drop none.
-        _READ_CACHE.put(self.url, cache_scope, target, window, None, subset if rows.all() else subset[rows].reset_index(drop=True))
+        _READ_CACHE.put(self.url, cache_scope, target, window, None, subset if rows.all() else subset[rows].reset_index(drop=True),
+                        kept=self.read_columns.get(target.name))
         return True
 
     def ensure_view(self, view: TableSchema, source: TableSchema, *, where_sql: str = "") -> None:
@@ -316,7 +320,7 @@ class Warehouse:
             if hit is not None:
                 return hit
             frame = self.read(schema, window, columns=_with_month(schema, columns))
-            _READ_CACHE.put(self.url, cache_scope, schema, window, columns, frame)
+            _READ_CACHE.put(self.url, cache_scope, schema, window, columns, frame, kept=self.read_columns.get(schema.name))
             return frame if columns is None else frame[list(columns)]
         if not self.has_table(schema.name):
             return schema.empty_frame() if columns is None else schema.empty_frame()[list(columns)]
@@ -503,7 +507,6 @@ class ReadCache:
     def __init__(self, min_rows: int = 10_000, max_rows: int = 20_000_000) -> None:
         self.min_rows = min_rows
         self.max_rows = max_rows
-        self._kept_columns: dict[str, frozenset[str]] = {}
         self._views: dict[tuple[str, str], set[str]] = {}
         self._entries: OrderedDict[tuple[str, str, str], tuple[tuple[dt.date, dt.date] | None, frozenset[str] | None, pd.DataFrame]] = OrderedDict()
         self._lock = threading.Lock()
@@ -531,25 +534,15 @@ class ReadCache:
             frame = frame.reset_index(drop=True)
         return (frame if columns is None else frame[list(columns)]).copy(deep=False)
 
-    def keep_columns(self, columns_by_table: Mapping[str, Iterable[str]]) -> None:
-        """Keep only these columns (and ``month``) of these tables: every reader of such a table in
-        the code location declares the columns it reads, and the rest (lineage columns of staging
-        tables, say) would only hold memory. A read asking for other columns misses and goes to the
-        database. Replaces the previous declaration; tables not named keep every column."""
-        with self._lock:
-            self._kept_columns = {table: frozenset(cols) | {MONTH_COLUMN} for table, cols in columns_by_table.items()}
-
-    def kept_columns(self, table: str) -> frozenset[str] | None:
-        """The columns kept of ``table`` (None: every column)."""
-        return self._kept_columns.get(table)
-
     def put(self, url: str, scope: str, schema: TableSchema, window: tuple[dt.date, dt.date] | None,
-            columns: Sequence[str] | None, frame: pd.DataFrame) -> None:
+            columns: Sequence[str] | None, frame: pd.DataFrame, *, kept: frozenset[str] | None = None) -> None:
+        """Keep ``frame`` as the run ``scope``'s read of ``window`` and ``columns``; with ``kept`` (the only
+        columns any reader of the table asks for) the other columns are dropped first: they would only
+        hold memory, and a read asking for them misses and goes to the database."""
         if len(frame) < self.min_rows or len(frame) > self.max_rows:
             return
         if window is not None and MONTH_COLUMN not in frame.columns:
             return
-        kept = self._kept_columns.get(schema.name)
         if kept is not None and not set(frame.columns) <= kept:
             frame = frame[[c for c in frame.columns if c in kept]]
             columns = list(frame.columns)  # the entry no longer answers a read of every column
@@ -581,10 +574,6 @@ class ReadCache:
 _READ_CACHE = ReadCache()
 
 
-def keep_read_columns(columns_by_table: Mapping[str, Iterable[str]]) -> None:
-    """Declare, for this process's read cache, the only columns read from these tables
-    (:meth:`ReadCache.keep_columns`)."""
-    _READ_CACHE.keep_columns(columns_by_table)
 #: (url, table, column) known to have an index in this process (see Warehouse._ensure_index).
 _INDEXED: set[tuple[str, str, str]] = set()
 

@@ -27,7 +27,7 @@ def test_tiny_bench_writes_the_table_and_duckdb_equals_the_pipeline(tmp_path: Pa
     # into a run worker, beside `saas-metrics run` on the same instance.
     assert result.launched_month_seconds is not None and result.launched_month_seconds > 0
     assert result.cli_instance_month_seconds is not None and result.cli_instance_month_seconds > 0
-    assert result.steps_per_month is not None and result.steps_per_month > 100
+    assert result.steps_per_month is not None and result.steps_per_month > 40
     assert result.events_per_month is not None and result.events_per_month > 5 * result.steps_per_month
     text = output.read_text()
     assert re.search(r"\| tiny \| sqlite \| [\d.,]+ \| [\d.,]+ \| [\d.]+ \| \d+ \| [\d,]+ \|", text), text

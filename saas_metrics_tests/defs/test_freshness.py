@@ -166,3 +166,24 @@ def test_kpi_check_table_count_uses_the_month_window(tmp_path: Path) -> None:
     with warehouse.engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO kpi_monthly (month, metric, segment, segment_value) VALUES ('2024-04-01', 'mrr', 'all', 'all')"))
     assert warehouse.count("kpi_monthly", window=(dt.date(2024, 5, 1), dt.date(2024, 6, 1))) == 0
+
+
+def test_kpi_monthly_carries_dagsters_freshness_policy_from_the_rules(tmp_path: Path) -> None:
+    from saas_metrics.defs.freshness import kpi_freshness_policy
+
+    # The packaged rules: 36 h, as the kpi_freshness check measures it.
+    assert kpi_freshness_policy().fail_window.to_timedelta() == dt.timedelta(hours=36)  # type: ignore[union-attr]
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("freshness:\n  kpi_monthly:\n    max_age_hours: 6\n")
+    assert kpi_freshness_policy(rules).fail_window.to_timedelta() == dt.timedelta(hours=6)  # type: ignore[union-attr]
+    rules.write_text("freshness:\n  kpi_monthly:\n    max_age_hours: null\n")
+    assert kpi_freshness_policy(rules) is None
+
+
+def test_a_source_systems_tables_are_checked_by_one_step(location) -> None:
+    defs, schedule, _ = location
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def(schedule.job_name).execute_in_process(instance=instance)
+    steps = sorted(e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_SUCCESS)
+    assert steps == ["billing_source_freshness", "kpi_monthly_kpi_freshness"]
+    assert len(result.get_asset_check_evaluations()) == 3

@@ -43,7 +43,9 @@ def test_a_password_given_apart_goes_in_at_use(monkeypatch: pytest.MonkeyPatch, 
     resources = warehouse_resources(settings)
     assert "hunter22" not in _shown(resources["warehouse"]) and PASSWORD_ENV in _shown(resources["warehouse"])
     assert resources["warehouse"].process_config_and_initialize().warehouse.url == "postgresql://u:hunter22@h/db"
-    assert resources["io_manager"].process_config_and_initialize().warehouse.url == "postgresql://u:hunter22@h/db"
+    # The IO manager holds the table registry (a nested resource): it is initialised as a context manager.
+    with resources["io_manager"].process_config_and_initialize_cm() as io_manager:
+        assert io_manager.warehouse.url == "postgresql://u:hunter22@h/db"
 
 
 def test_a_password_in_a_config_file_or_argument_is_refused_without_showing_it() -> None:

@@ -360,13 +360,18 @@ def missing_column(clean_copy_source: Path, tmp_path_factory: pytest.TempPathFac
 def test_missing_required_column_fails_the_schema_check_and_skips_downstream(missing_column: RunOutcome) -> None:
     outcome = missing_column
     assert ("raw_billing_payments", "billing_payments_schema", "ERROR") in outcome.checks_failed
-    # Dagster stops the raw step on its failed blocking check: a named check failure, not a traceback
-    assert outcome.steps_failed == ["raw_billing_payments"]
+    # Dagster stops the billing step on its failed blocking check: a named check failure, not a traceback
+    assert outcome.steps_failed == ["ingest_billing"]
     assert outcome.error == (
-        "raw_billing_payments: DagsterAssetCheckFailedError: 1 blocking asset check failed with ERROR severity: "
+        "ingest_billing: DagsterAssetCheckFailedError: 1 blocking asset check failed with ERROR severity: "
         "raw_billing_payments: billing_payments_schema"
     )
-    assert {"stg_billing_payments", "kpi_revenue", "kpi_monthly"} <= set(outcome.steps_skipped)
+    assert {"kpi_revenue", "kpi_monthly"} <= set(outcome.steps_skipped)
+    # In the step, the failed table is not staged; the other billing tables are.
+    materialized = {record.asset_key.to_user_string() for record in outcome.instance.get_records_for_run(  # type: ignore[attr-defined]
+        outcome.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records}
+    assert "raw_billing_payments" in materialized and "stg_billing_payments" not in materialized  # stored, not staged
+    assert {"raw_billing_invoices", "stg_billing_invoices", "raw_billing_refunds", "stg_billing_refunds"} <= materialized
     evaluation = check_evaluations(outcome.instance, outcome.run_id)[("raw_billing_payments", "billing_payments_schema")]  # type: ignore[attr-defined]
     assert not evaluation.passed
     assert "billing/charges.csv lacks required column(s) amount (rule required_column)" in evaluation.description

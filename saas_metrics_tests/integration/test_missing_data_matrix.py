@@ -19,8 +19,10 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from saas_metrics.defs.ingest import source_steps
 from saas_metrics.metrics.kpi import KPI_MONTHLY
 from saas_metrics.runner import RunOutcome, materialise
+from saas_metrics.sources.schemas import SCHEMAS
 from saas_metrics.warehouse import Warehouse
 from saas_metrics_tests.conftest import END_MONTH
 from saas_metrics_tests.integration.helpers import make_settings
@@ -123,7 +125,9 @@ def test_without_fx_the_run_stops_on_named_checks_not_an_exception(company: Path
     assert "DagsterAssetCheckFailedError" in outcome.error and "_integrity" in outcome.error, outcome.error
     blocking = [(asset, check) for asset, check, severity in outcome.checks_failed if severity == "ERROR"]
     assert blocking and all(check.endswith("_integrity") for _, check in blocking), blocking
-    assert set(outcome.steps_failed) == {asset for asset, _ in blocking}
+    # Each failed step is the step of a source system whose table failed its integrity check.
+    steps_of = {m.raw_key.to_user_string(): name for name, members in source_steps(SCHEMAS).items() for m in members}
+    assert set(outcome.steps_failed) == {steps_of[asset] for asset, _ in blocking}
 
 
 def test_a_file_gone_since_an_earlier_run_is_null_not_zero(company: Path, complete: pd.DataFrame, tmp_path: Path) -> None:

@@ -4,13 +4,16 @@ identical tables: every output table row for row (floats to 1e-9)."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
 
+from saas_metrics.config import Settings
+from saas_metrics.definitions import build_definitions
 from saas_metrics.warehouse import Warehouse
-from saas_metrics.warehouse.io_manager import TABLE_SCHEMAS
+from saas_metrics.warehouse.io_manager import TableRegistry
 from saas_metrics_tests.conftest import END_MONTH
 from saas_metrics_tests.integration.helpers import make_settings, run_months
 
@@ -20,11 +23,17 @@ RUN_SPECIFIC = {"run_id", "recorded_at", "quarantined_at"}
 MUST_HAVE = {"kpi_monthly", "mrr_movements", "customer_mrr", "cohort_retention", "attribution_credits", "quarantined_rows"}
 
 
+@functools.cache
+def _tables() -> TableRegistry:
+    """The code location's tables, as the IO manager gets them."""
+    return build_definitions(Settings()).resources["io_manager"].tables
+
+
 def table_frame(url: str, name: str) -> pd.DataFrame:
     """The table typed by its registered schema (raw SQL read as text for unregistered ones), sorted."""
     wh = Warehouse(url)
     columns = {c["name"] for c in sa.inspect(wh.engine).get_columns(name)}
-    schema = TABLE_SCHEMAS.get(name)
+    schema = _tables().schemas.get(name)
     if schema is not None:
         frame = wh.read(wh.storage_columns(schema, partitioned="month" in columns))
     else:

@@ -1,18 +1,30 @@
-"""Which columns of a table the inputs of a code location read (what the run's read cache keeps)."""
+"""The IO manager on its own registry of tables, and which columns of a table the inputs of a code
+location read (what the run's read cache keeps)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
+import pytest
 
 from saas_metrics.config import Settings
 from saas_metrics.defs.acquisition_assets import ACTIVATION_COLUMNS
 from saas_metrics.metrics.attribution import TOUCHPOINT_COLUMNS
 from saas_metrics.metrics.funnel import SESSION_COLUMNS
 from saas_metrics.metrics.usage import USAGE_COLUMNS
-from saas_metrics.warehouse import store
-from saas_metrics.warehouse.io_manager import COLUMNS_METADATA_KEY, declared_read_columns
+from saas_metrics.tables import Column, TableSchema
+from saas_metrics.warehouse import Warehouse
+from saas_metrics.warehouse.io_manager import (
+    COLUMNS_METADATA_KEY,
+    TableRegistry,
+    WarehouseIOManager,
+    declared_read_columns,
+    table_metadata,
+)
+
+ORDERS = TableSchema("orders", (Column("id", "str"), Column("amount", "float")), key=("id",))
 
 
 def _columns(*names: str) -> dict[str, list[str]]:
@@ -52,12 +64,49 @@ def test_declared_columns_are_unioned_per_table_and_a_whole_read_or_a_dependency
 def test_the_code_location_keeps_the_metric_columns_of_its_big_staging_tables_not_their_lineage(tmp_path: Path) -> None:
     from saas_metrics.definitions import build_definitions
 
-    build_definitions(Settings(warehouse_url=f"sqlite:///{tmp_path / 'w.db'}", sources_dir=tmp_path))
-    usage = store._READ_CACHE.kept_columns("stg_product_usage")
-    sessions = store._READ_CACHE.kept_columns("stg_web_sessions")
-    assert usage == {*USAGE_COLUMNS, *ACTIVATION_COLUMNS, "month"}
-    assert sessions == {*SESSION_COLUMNS, "month"}
-    assert store._READ_CACHE.kept_columns("stg_crm_touchpoints") == {*TOUCHPOINT_COLUMNS, "month"}
+    defs = build_definitions(Settings(warehouse_url=f"sqlite:///{tmp_path / 'w.db'}", sources_dir=tmp_path))
+    tables: TableRegistry = defs.resources["io_manager"].tables
+    # The warehouse resource (the staging step's cache of clean rows) gets the same read columns.
+    assert {t: set(c) for t, c in defs.resources["warehouse"].read_columns.items()} == tables.read_columns
+    usage, sessions = tables.read_columns["stg_product_usage"], tables.read_columns["stg_web_sessions"]
+    assert usage == {*USAGE_COLUMNS, *ACTIVATION_COLUMNS}
+    assert sessions == set(SESSION_COLUMNS)
+    assert tables.read_columns["stg_crm_touchpoints"] == set(TOUCHPOINT_COLUMNS)
     assert not any(c.startswith("_") for c in usage | sessions)
     # Tables some asset reads whole stay whole.
-    assert store._READ_CACHE.kept_columns("customer_mrr") is None
+    assert "customer_mrr" not in tables.read_columns
+    # Every table the IO manager stores comes from the definitions' own metadata.
+    assert {"raw_billing_invoices", "stg_billing_invoices", "customer_mrr", "kpi_monthly"} <= set(tables.schemas)
+    assert tables.schemas["raw_billing_invoices"].time_column == "month"
+
+
+def test_the_registry_is_read_from_the_assets_metadata_and_named_after_the_asset() -> None:
+    @dg.asset(name="orders_copy", metadata=table_metadata(ORDERS))
+    def orders_copy() -> None: ...
+
+    @dg.asset
+    def untracked() -> None: ...
+
+    registry = TableRegistry.from_definitions([orders_copy, untracked])
+    assert registry.schemas == {"orders_copy": TableSchema("orders_copy", ORDERS.columns, key=("id",))}
+    with pytest.raises(KeyError, match="'untracked' has no warehouse table schema"):
+        registry.schema_for("untracked")
+
+
+def test_an_io_manager_with_its_own_registry_stores_and_loads_without_the_code_location(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+
+    @dg.asset(metadata=table_metadata(ORDERS))
+    def orders() -> pd.DataFrame:
+        return pd.DataFrame({"id": ["a", "b"], "amount": [1.5, 2.0]})
+
+    @dg.asset
+    def total(orders: pd.DataFrame) -> None:
+        assert orders["amount"].sum() == 3.5
+
+    io_manager = WarehouseIOManager(warehouse_url=url, tables=TableRegistry.from_definitions([orders, total]))
+    assert dg.materialize([orders, total], resources={"io_manager": io_manager}).success
+    assert Warehouse(url).read(ORDERS)["id"].tolist() == ["a", "b"]
+    # Without a registry that knows the table, the IO manager says so.
+    failed = dg.materialize([orders], resources={"io_manager": WarehouseIOManager(warehouse_url=url)}, raise_on_error=False)
+    assert not failed.success

@@ -339,9 +339,8 @@ def test_a_cache_told_the_columns_read_keeps_only_those_and_reads_others_from_th
 
     cache = store.ReadCache(min_rows=1)
     monkeypatch.setattr(store, "_READ_CACHE", cache)
-    store.keep_read_columns({"stg_x": ["id"]})
-    assert cache.kept_columns("stg_x") == {"id", "month"} and cache.kept_columns("raw_x") is None
-    warehouse = Warehouse(f"sqlite:///{tmp_path / 'k.db'}")
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'k.db'}", read_columns={"stg_x": ["id"]})
+    assert warehouse.read_columns == {"stg_x": {"id", "month"}}
     raw = TableSchema("raw_x", (Column("month", "date"), Column("id", "str"), Column("t", "datetime"), Column("bad", "str")),
                       time_column="month")
     stg = TableSchema("stg_x", (Column("month", "date"), Column("id", "str"), Column("t", "datetime")), time_column="month")
