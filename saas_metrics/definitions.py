@@ -26,6 +26,7 @@ from saas_metrics.defs.report_assets import build_report_assets
 from saas_metrics.defs.resources import sources_resource, warehouse_resources
 from saas_metrics.defs.revenue_assets import build_revenue_assets
 from saas_metrics.defs.source_assets import build_source_assets
+from saas_metrics.metrics.usage import USAGE_COLUMNS
 from saas_metrics.runner import JOB_NAME
 from saas_metrics.sources.schemas import SCHEMAS
 from saas_metrics.warehouse.io_manager import declared_read_columns
@@ -60,8 +61,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     freshness = build_freshness_checks([f"raw_{table}" for table in SCHEMAS], rules_file=rules_file, settings=settings)
     checks = [a for a in assets if isinstance(a, dg.AssetChecksDefinition)] + freshness + build_metric_checks(settings)
     # A run's read cache keeps only the columns these definitions read (not, say, the lineage
-    # columns of millions of product usage rows).
-    keep_read_columns(declared_read_columns(assets + checks, extra={"stg_product_usage": ACTIVATION_COLUMNS}))
+    # columns of millions of product usage rows). Product usage has no loaded input: its readers
+    # read it directly, a month at a time, and these are their columns.
+    usage_reads = {"stg_product_usage": frozenset(USAGE_COLUMNS) | frozenset(ACTIVATION_COLUMNS)}
+    keep_read_columns({**declared_read_columns(assets + checks), **usage_reads})
     return dg.Definitions(
         # Code references: each asset's page links to the function that computes it.
         assets=dg.with_source_code_references([a for a in assets if not isinstance(a, dg.AssetChecksDefinition)]),

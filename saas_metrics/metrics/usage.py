@@ -24,7 +24,7 @@ identity ``links`` (``product_account_id`` -> ``customer_id``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -237,8 +237,69 @@ def account_engagement(
     return coerce_frame(out, ACCOUNT_ENGAGEMENT)
 
 
-def usage_kpis(engagement: pd.DataFrame, usage: pd.DataFrame, months: Iterable[object]) -> pd.DataFrame:
+def account_engagement_by_month(
+    usage_of: Callable[[pd.Timestamp], pd.DataFrame],
+    links: pd.DataFrame,
+    months: Iterable[object],
+    policy: EngagementPolicy | None = None,
+    snapshots: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """:func:`account_engagement` of ``months`` computed one month at a time, with the same rows:
+    a month's row depends only on the usage of M and M-1 and the snapshots of M.
+
+    ``usage_of(M)`` returns the canonical product_usage rows of month M (an empty frame when M has
+    none: M-1 of the first month is then known to be empty, as when :func:`account_engagement` is
+    given an empty ``prev_usage``). At most two months of usage are held at once, so a range of
+    any length needs the memory of its largest two months."""
+    policy = policy or EngagementPolicy()
+    month_list = normalise_months(months)
+    if not month_list:
+        return ACCOUNT_ENGAGEMENT.empty_frame()
+    snapshot_months = None
+    if snapshots is not None:
+        require_columns(snapshots, ["month", "customer_id", "mrr"], "snapshots")
+        snapshot_months = month_of(snapshots["month"]).to_numpy()
+    parts: list[pd.DataFrame] = []
+    held: tuple[pd.Timestamp, pd.DataFrame] | None = None
+    for month in month_list:
+        before = previous_month(month)
+        previous = held[1] if held is not None and held[0] == before else usage_of(before)
+        current = usage_of(month)
+        month_snapshots = None if snapshots is None else snapshots[snapshot_months == month.to_datetime64()]
+        parts.append(account_engagement(current, links, [month], previous, policy, snapshots=month_snapshots))
+        held = (month, current)
+    parts = [p for p in parts if len(p)] or parts[:1]
+    return coerce_frame(pd.concat(parts, ignore_index=True), ACCOUNT_ENGAGEMENT)
+
+
+def usage_activity(usage: pd.DataFrame | None, months: list[pd.Timestamp]) -> pd.DataFrame:
+    """Per month of ``months`` with events in ``usage``: ``active_users`` = distinct user_id with an
+    event in M (over all accounts) and ``user_days`` = distinct (user_id, date) pairs with an event
+    in M (index ``month``; months without events are absent). Rows of other months are ignored.
+
+    Example: u1 active on Jan 2 in two accounts and on Jan 3, u2 on Jan 2 -> January:
+    active_users 2, user_days 3."""
+    empty = pd.DataFrame({"active_users": pd.Series(dtype="int64"), "user_days": pd.Series(dtype="int64")},
+                         index=pd.DatetimeIndex([], name="month"))
+    if usage is None:
+        return empty
+    rows = _event_rows(usage, None)
+    in_months = rows["month"].isin(months).to_numpy()
+    if not in_months.all():
+        rows = rows.loc[in_months]
+    if rows.empty:
+        return empty
+    user_day_rows = rows[["month", "user_id", "date"]].drop_duplicates()
+    grouped = user_day_rows.groupby("month")
+    return pd.DataFrame({"active_users": grouped["user_id"].nunique(), "user_days": grouped.size()})
+
+
+def usage_kpis(engagement: pd.DataFrame, usage: pd.DataFrame | Iterable[pd.DataFrame],
+               months: Iterable[object]) -> pd.DataFrame:
     """Usage KPIs per month (kpi_monthly rows, segment 'all').
+
+    ``usage``: the canonical product_usage rows of ``months``, as one frame or as chunks that
+    each hold whole months (a month's rows in one chunk), so a range is counted month by month.
 
     - active_users = distinct user_id with any event in M, over all accounts (MAU);
     - stickiness = mean over the calendar days of M of distinct users active that day / MAU;
@@ -250,14 +311,14 @@ def usage_kpis(engagement: pd.DataFrame, usage: pd.DataFrame, months: Iterable[o
     if not month_list:
         return kpi.kpi_frame([])
     require_columns(engagement, ["month", "account_id", "usage"], "engagement")
-    rows = _event_rows(usage, None)
-    in_months = rows["month"].isin(month_list).to_numpy()
-    if not in_months.all():
-        rows = rows.loc[in_months]
     index = pd.DatetimeIndex(month_list, name="month")
-    user_day_rows = rows[["month", "user_id", "date"]].drop_duplicates()
-    mau = user_day_rows.groupby("month")["user_id"].nunique().reindex(index).fillna(0)
-    user_days = user_day_rows.groupby("month").size().reindex(index).fillna(0)
+    chunks = [usage] if isinstance(usage, pd.DataFrame) else usage
+    # Each month's activity depends on that month's rows only, so chunks (a month each) are counted
+    # one at a time and only their per-month counts are kept.
+    activity = [usage_activity(chunk, month_list) for chunk in chunks]
+    counts = pd.concat(activity).groupby(level="month").sum() if activity else usage_activity(None, month_list)
+    mau = counts["active_users"].reindex(index).fillna(0)
+    user_days = counts["user_days"].reindex(index).fillna(0)
     dau_avg = user_days / index.days_in_month
     eng = engagement.assign(month=month_of(engagement["month"]))
     eng = eng.loc[eng["month"].isin(month_list)]

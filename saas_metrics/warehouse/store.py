@@ -352,6 +352,14 @@ class Warehouse:
             return coerce_frame(pd.DataFrame(columns=names), sub)
         return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
 
+    def read_month(self, schema: TableSchema, month: dt.date, *, columns: Sequence[str] | None = None,
+                   cache_scope: str | None = None) -> pd.DataFrame:
+        """The rows of the one month starting ``month`` (:meth:`read` of that window): for readers
+        that go through a range month by month, so they hold a month of an event table at a time."""
+        start = pd.Timestamp(month).date()
+        end = (pd.Timestamp(start) + pd.DateOffset(months=1)).date()
+        return self.read(schema, month_window(start, end), columns=columns, cache_scope=cache_scope)
+
     def cached(self, schema: TableSchema, window: tuple[dt.date, dt.date] | None, columns: Sequence[str] | None,
                cache_scope: str) -> pd.DataFrame | None:
         """The rows of ``window`` and ``columns`` from the run's read cache when it covers them, else
@@ -489,25 +497,37 @@ def _with_month(schema: TableSchema, columns: Sequence[str] | None) -> list[str]
     return [MONTH_COLUMN, *columns]
 
 
+def frame_bytes(frame: pd.DataFrame) -> int:
+    """Memory held by ``frame``'s columns (Arrow-backed text: its buffers, without visiting values)."""
+    return int(frame.memory_usage(index=False, deep=True).sum())
+
+
+#: A cache entry: window, columns (None: every column), frame, its bytes.
+_Entry = tuple[tuple[dt.date, dt.date] | None, frozenset[str] | None, pd.DataFrame, int]
+
+
 class ReadCache:
     """Frames read during one run, reused by later reads of the same table in that run.
 
     In a single-run backfill several assets read the same big table (product usage is read by
     account_engagement for M-1..M and by kpi_engagement for M): the second read is sliced from
     the first instead of fetching millions of rows again. Only reads of at least ``min_rows`` rows
-    are kept, at most ``max_rows`` rows in all (least recently used dropped first); every write
-    to a table through :class:`Warehouse` in this process forgets that table's entries, and
+    are kept, at most ``max_bytes`` of frames in all (least recently used dropped first); every
+    write to a table through :class:`Warehouse` in this process forgets that table's entries, and
     entries are scoped to one run id, so another run (or process) never sees them, and only the
-    latest run's entries are kept. The row bound is sized so that the usage and session tables of
-    50,000 customers over 36 months (14.5 M + 4.3 M rows) fit: a cache that stops covering the
-    data at some scale makes the cost grow faster than the data (docs/benchmark.md)."""
+    latest run's entries are kept.
 
-    def __init__(self, min_rows: int = 10_000, max_rows: int = 20_000_000) -> None:
+    The bound is memory, not rows, so that a run's memory does not grow with the history: a
+    backfill whose event tables fit keeps them and slices every month from memory; one whose
+    tables do not fit reads them a month at a time from the warehouse (their readers go month by
+    month), and the cache then holds a month, not the history."""
+
+    def __init__(self, min_rows: int = 10_000, max_bytes: int = 768 * 2**20) -> None:
         self.min_rows = min_rows
-        self.max_rows = max_rows
+        self.max_bytes = max_bytes
         self._kept_columns: dict[str, frozenset[str]] = {}
         self._views: dict[tuple[str, str], set[str]] = {}
-        self._entries: OrderedDict[tuple[str, str, str], tuple[tuple[dt.date, dt.date] | None, frozenset[str] | None, pd.DataFrame]] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str, str], _Entry] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, url: str, scope: str, schema: TableSchema, window: tuple[dt.date, dt.date] | None,
@@ -518,7 +538,7 @@ class ReadCache:
             entry = self._entries.get((url, scope, schema.name))
             if entry is None:
                 return None
-            cached_window, cached_columns, frame = entry
+            cached_window, cached_columns, frame, _ = entry
             if exact and cached_window != window:
                 return None
             wanted = frozenset(columns) if columns is not None else None
@@ -547,7 +567,7 @@ class ReadCache:
 
     def put(self, url: str, scope: str, schema: TableSchema, window: tuple[dt.date, dt.date] | None,
             columns: Sequence[str] | None, frame: pd.DataFrame) -> None:
-        if len(frame) < self.min_rows or len(frame) > self.max_rows:
+        if len(frame) < self.min_rows:
             return
         if window is not None and MONTH_COLUMN not in frame.columns:
             return
@@ -555,13 +575,16 @@ class ReadCache:
         if kept is not None and not set(frame.columns) <= kept:
             frame = frame[[c for c in frame.columns if c in kept]]
             columns = list(frame.columns)  # the entry no longer answers a read of every column
+        size = frame_bytes(frame)
+        if size > self.max_bytes:
+            return
         with self._lock:
             # One run at a time keeps entries: a finished run's frames are dropped by the next run's first put.
             for key in [k for k in self._entries if k[1] != scope]:
                 del self._entries[key]
-            self._entries[(url, scope, schema.name)] = (window, frozenset(frame.columns) if columns is not None else None, frame)
+            self._entries[(url, scope, schema.name)] = (window, frozenset(frame.columns) if columns is not None else None, frame, size)
             self._entries.move_to_end((url, scope, schema.name))
-            while sum(len(e[2]) for e in self._entries.values()) > self.max_rows:
+            while sum(e[3] for e in self._entries.values()) > self.max_bytes:
                 self._entries.popitem(last=False)
 
     def depends(self, url: str, view: str, table: str) -> None:

@@ -372,3 +372,26 @@ def test_replace_where_a_list_replaces_the_rows_of_each_value(warehouse: Warehou
     assert warehouse.read(schema).sort_values("v")["v"].tolist() == [1.0, 20.0, 30.0]
     warehouse.replace(schema, pd.DataFrame({"as_of_month": [JAN], "v": [10.0]}), where={"as_of_month": JAN})
     assert warehouse.read(schema).sort_values("v")["v"].tolist() == [10.0, 20.0, 30.0]
+
+
+def test_the_read_cache_is_bounded_by_memory_and_a_month_read_slices_a_held_range(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from saas_metrics.warehouse import store
+
+    schema = TableSchema("events", (Column("month", "date"), Column("v", "float")), time_column="month")
+    two_months = coerce_frame(pd.DataFrame({"month": [JAN] * 3 + [FEB] * 2, "v": [1.0, 2.0, 3.0, 4.0, 5.0]}), schema)
+    size = store.frame_bytes(two_months)
+    assert size == 5 * 8 + 5 * 8  # a datetime64 and a float64 column, 8 bytes a value
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'b.db'}")
+    # A cache smaller than the range: the range is written but not held, and each month is read from the database.
+    monkeypatch.setattr(store, "_READ_CACHE", store.ReadCache(min_rows=1, max_bytes=size - 1))
+    warehouse.replace(schema, two_months, (JAN, MAR), cache_scope="run-1")
+    fetched = count_database_reads(monkeypatch)
+    assert warehouse.read_month(schema, FEB, cache_scope="run-1")["v"].tolist() == [4.0, 5.0]
+    assert len(fetched) == 1
+    # Large enough: each month is sliced from the range the write left in memory.
+    monkeypatch.setattr(store, "_READ_CACHE", store.ReadCache(min_rows=1, max_bytes=size))
+    warehouse.replace(schema, two_months, (JAN, MAR), cache_scope="run-2")
+    assert warehouse.read_month(schema, JAN, columns=["v"], cache_scope="run-2")["v"].tolist() == [1.0, 2.0, 3.0]
+    assert warehouse.read_month(schema, FEB, cache_scope="run-2")["v"].tolist() == [4.0, 5.0]
+    assert len(fetched) == 1
