@@ -2,8 +2,8 @@
 
 In WAL mode a committed write goes to the ``-wal`` file; a *checkpoint* copies it into the
 database file. By default SQLite checkpoints inside the ``COMMIT`` that pushes the WAL past
-1,000 pages, so the writer waits for the copy: 2.5 s after loading the 2.9 M product-usage rows of
-the benchmark's medium scale (a 320 MB WAL). The warehouse's connections turn that off
+1,000 pages, so the writer waits for the copy, which after loading millions of event rows is a WAL
+of hundreds of megabytes. The warehouse's connections turn that off
 (``PRAGMA wal_autocheckpoint=0``) and every write transaction wakes a thread that runs a PASSIVE checkpoint on
 its own connection instead. sqlite3 releases the GIL while SQLite works, so the copy runs on the
 other core while the run goes on.

@@ -59,7 +59,9 @@ def test_a_failed_write_leaves_the_previous_data(warehouse: Warehouse, monkeypat
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(Warehouse, "_insert", boom)
+    from saas_metrics.warehouse import store
+
+    monkeypatch.setattr(store, "insert_frame", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         warehouse.replace(KPI_MONTHLY, rows("2024-01-01", [9]), (JAN, FEB))
     monkeypatch.undo()
@@ -376,11 +378,11 @@ def test_replace_where_a_list_replaces_the_rows_of_each_value(warehouse: Warehou
 
 def test_the_read_cache_is_bounded_by_memory_and_a_month_read_slices_a_held_range(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from saas_metrics.warehouse import store
+    from saas_metrics.warehouse import read_cache, store
 
     schema = TableSchema("events", (Column("month", "date"), Column("v", "float")), time_column="month")
     two_months = coerce_frame(pd.DataFrame({"month": [JAN] * 3 + [FEB] * 2, "v": [1.0, 2.0, 3.0, 4.0, 5.0]}), schema)
-    size = store.frame_bytes(two_months)
+    size = read_cache.frame_bytes(two_months)
     assert size == 5 * 8 + 5 * 8  # a datetime64 and a float64 column, 8 bytes a value
     warehouse = Warehouse(f"sqlite:///{tmp_path / 'b.db'}")
     # A cache smaller than the range: the range is written but not held, and each month is read from the database.
