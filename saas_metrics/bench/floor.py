@@ -1,6 +1,6 @@
 """The DuckDB floor: customer MRR totals and MRR movements computed by plain SQL on the
 pipeline's exported ``customer_mrr`` and ``customer_first_paid`` tables, timed, and checked
-against what the pipeline wrote (METRICS_SPEC.md, 'Customer MRR movements').
+against what the pipeline wrote (the movement rules of docs/metrics.md).
 
 The SQL mirrors metrics/movements.py: m0 = MRR at the end of M-1, m0' = M-1's local amount
 at M's rate (+ any other-currency MRR at M-1's rate), m1 = MRR at the end of M; new /

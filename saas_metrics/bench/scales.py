@@ -1,4 +1,4 @@
-"""Named data scales of the benchmark (issue #8, docs/benchmark.md)."""
+"""Named data scales of the benchmark (docs/benchmark.md)."""
 
 from __future__ import annotations
 
