@@ -25,6 +25,7 @@ identity ``links`` (``product_account_id`` -> ``customer_id``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -168,6 +169,31 @@ def _usage_measure(rows: pd.DataFrame, policy: EngagementPolicy, user_days: pd.S
     return _active_user_days(_user_day_rows(rows)).astype("float64")
 
 
+@dataclass(frozen=True)
+class _Activity:
+    """Per (month, account_id): the policy's usage measure, MAU and active user-days, and the
+    (month, account_id) pairs with an event. Each month's figures come from that month's rows only."""
+
+    measure: pd.Series
+    mau: pd.Series
+    user_days: pd.Series
+    active: pd.DataFrame
+
+    @staticmethod
+    def of(rows: pd.DataFrame, policy: EngagementPolicy) -> _Activity:
+        """The activity of event ``rows`` (:func:`_event_rows`)."""
+        user_day_rows = _user_day_rows(rows)
+        user_days = _active_user_days(user_day_rows)
+        return _Activity(measure=_usage_measure(rows, policy, user_days),
+                         mau=user_day_rows.groupby(["month", "account_id"])["user_id"].nunique(),
+                         user_days=user_days, active=user_day_rows[["month", "account_id"]].drop_duplicates())
+
+    def and_(self, other: _Activity) -> _Activity:
+        """Both activities (of different months) as one."""
+        return _Activity(*(pd.concat([a, b]) for a, b in ((self.measure, other.measure), (self.mau, other.mau),
+                                                             (self.user_days, other.user_days), (self.active, other.active))))
+
+
 def account_engagement(
     usage: pd.DataFrame,
     links: pd.DataFrame,
@@ -193,24 +219,23 @@ def account_engagement(
     month_list = normalise_months(months)
     if not month_list:
         return ACCOUNT_ENGAGEMENT.empty_frame()
-    previous = {m: previous_month(m) for m in month_list}
-    covered = set(month_list) | (set(previous.values()) if prev_usage is not None else set())
+    covered = set(month_list) | ({previous_month(m) for m in month_list} if prev_usage is not None else set())
     rows = _event_rows(usage, prev_usage)
     in_covered = rows["month"].isin(covered).to_numpy()
     if not in_covered.all():
         rows = rows.loc[in_covered]
+    return _engagement_rows(_Activity.of(rows, policy), month_list, covered, account_customer_map(links), snapshots)
 
-    user_day_rows = _user_day_rows(rows)
-    user_days = _active_user_days(user_day_rows)
-    measure = _usage_measure(rows, policy, user_days)
-    mau = user_day_rows.groupby(["month", "account_id"])["user_id"].nunique()
 
+def _engagement_rows(activity: _Activity, month_list: list[pd.Timestamp], covered: set[pd.Timestamp],
+                     account_map: pd.DataFrame, snapshots: pd.DataFrame | None) -> pd.DataFrame:
+    """ACCOUNT_ENGAGEMENT rows of ``month_list`` from the activity of the ``covered`` months."""
+    previous = {m: previous_month(m) for m in month_list}
     # Candidate (month, account) rows: active in M, active in M-1, or paying at the end of M.
-    active = user_day_rows[["month", "account_id"]].drop_duplicates()
+    active = activity.active
     current = active.loc[active["month"].isin(month_list)]
     prev_to_month = {p: m for m, p in previous.items()}
     was_active = active.loc[active["month"].isin(prev_to_month)].assign(month=lambda f: f["month"].map(prev_to_month))
-    account_map = account_customer_map(links)
     candidates = [current, was_active]
     if snapshots is not None:
         require_columns(snapshots, ["month", "customer_id", "mrr"], "snapshots")
@@ -223,14 +248,14 @@ def account_engagement(
 
     key = pd.MultiIndex.from_frame(out[["month", "account_id"]])
     prev_key = pd.MultiIndex.from_arrays([out["month"].map(previous), out["account_id"]])
-    out["usage"] = measure.reindex(key).fillna(0.0).to_numpy()
+    out["usage"] = activity.measure.reindex(key).fillna(0.0).to_numpy()
     prev_known = out["month"].map(previous).isin(covered).to_numpy()
-    out["usage_previous"] = np.where(prev_known, measure.reindex(prev_key).fillna(0.0).to_numpy(), np.nan)
+    out["usage_previous"] = np.where(prev_known, activity.measure.reindex(prev_key).fillna(0.0).to_numpy(), np.nan)
     out["usage_change"] = out["usage"] - out["usage_previous"]
     out["usage_change_pct"] = kpi.safe_divide(out["usage_change"], out["usage_previous"])
-    out["active_users"] = mau.reindex(key).fillna(0).to_numpy()
+    out["active_users"] = activity.mau.reindex(key).fillna(0).to_numpy()
     days_in_month = out["month"].dt.days_in_month.to_numpy()
-    out["dau_avg"] = user_days.reindex(key).fillna(0).to_numpy() / days_in_month
+    out["dau_avg"] = activity.user_days.reindex(key).fillna(0).to_numpy() / days_in_month
     out["stickiness"] = kpi.safe_divide(out["dau_avg"], out["active_users"])
     out = out.merge(account_map, on="account_id", how="left")
     out = out.sort_values(["month", "account_id"])
@@ -249,24 +274,31 @@ def account_engagement_by_month(
 
     ``usage_of(M)`` returns the canonical product_usage rows of month M (an empty frame when M has
     none: M-1 of the first month is then known to be empty, as when :func:`account_engagement` is
-    given an empty ``prev_usage``). At most two months of usage are held at once, so a range of
-    any length needs the memory of its largest two months."""
+    given an empty ``prev_usage``). One month of usage is held at a time, and each month's rows are
+    counted once (its activity is kept for the next month's change), so a range of any length
+    needs the memory of its largest month."""
     policy = policy or EngagementPolicy()
     month_list = normalise_months(months)
     if not month_list:
         return ACCOUNT_ENGAGEMENT.empty_frame()
+    account_map = account_customer_map(links)
     snapshot_months = None
     if snapshots is not None:
         require_columns(snapshots, ["month", "customer_id", "mrr"], "snapshots")
         snapshot_months = month_of(snapshots["month"]).to_numpy()
+
+    def activity_of(month: pd.Timestamp) -> _Activity:
+        rows = _event_rows(usage_of(month), None)
+        return _Activity.of(rows.loc[(rows["month"] == month).to_numpy()], policy)
+
     parts: list[pd.DataFrame] = []
-    held: tuple[pd.Timestamp, pd.DataFrame] | None = None
+    held: tuple[pd.Timestamp, _Activity] | None = None
     for month in month_list:
         before = previous_month(month)
-        previous = held[1] if held is not None and held[0] == before else usage_of(before)
-        current = usage_of(month)
+        previous = held[1] if held is not None and held[0] == before else activity_of(before)
+        current = activity_of(month)
         month_snapshots = None if snapshots is None else snapshots[snapshot_months == month.to_datetime64()]
-        parts.append(account_engagement(current, links, [month], previous, policy, snapshots=month_snapshots))
+        parts.append(_engagement_rows(previous.and_(current), [month], {before, month}, account_map, month_snapshots))
         held = (month, current)
     parts = [p for p in parts if len(p)] or parts[:1]
     return coerce_frame(pd.concat(parts, ignore_index=True), ACCOUNT_ENGAGEMENT)

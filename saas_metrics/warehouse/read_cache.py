@@ -8,6 +8,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from saas_metrics.tables import MONTH_COLUMN, TableSchema
@@ -19,6 +20,18 @@ def with_month_column(schema: TableSchema, columns: Sequence[str] | None) -> lis
         return None if columns is None else list(columns)
     return [MONTH_COLUMN, *columns]
 
+
+
+def rows_of_window(frame: pd.DataFrame, window: tuple[dt.date, dt.date]) -> pd.DataFrame:
+    """The rows of ``frame`` whose ``month`` is in ``window``, with a fresh index. Rows stored in time
+    order hold a window as one run of rows, which is sliced without copying; others are gathered
+    (a gather of Arrow text costs as much as the whole frame, once per month read)."""
+    months = frame[MONTH_COLUMN].to_numpy()
+    inside = (months >= pd.Timestamp(window[0]).to_datetime64()) & (months < pd.Timestamp(window[1]).to_datetime64())
+    positions = np.flatnonzero(inside)
+    if len(positions) and positions[-1] - positions[0] + 1 == len(positions):
+        return frame.iloc[positions[0]:positions[-1] + 1].reset_index(drop=True)
+    return frame[inside].reset_index(drop=True)
 
 
 def frame_bytes(frame: pd.DataFrame) -> int:
@@ -71,11 +84,13 @@ class ReadCache:
             if cached_window is not None and (window is None or window[0] < cached_window[0] or window[1] > cached_window[1]):
                 return None
             self._entries.move_to_end((url, scope, schema.name))
+        if columns is not None:
+            frame = frame[list(dict.fromkeys([*columns, MONTH_COLUMN])) if window != cached_window else list(columns)]
         if window is not None and window != cached_window:
-            months = frame[MONTH_COLUMN]
-            frame = frame[((months >= pd.Timestamp(window[0])) & (months < pd.Timestamp(window[1]))).to_numpy()]
-            frame = frame.reset_index(drop=True)
-        return (frame if columns is None else frame[list(columns)]).copy(deep=False)
+            frame = rows_of_window(frame, window)
+            if columns is not None:
+                frame = frame[list(columns)]
+        return frame.copy(deep=False)
 
     def keep_columns(self, columns_by_table: Mapping[str, Iterable[str]]) -> None:
         """Keep only these columns (and ``month``) of these tables: every reader of such a table in
