@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -397,3 +398,17 @@ def test_the_read_cache_is_bounded_by_memory_and_a_month_read_slices_a_held_rang
     assert warehouse.read_month(schema, JAN, columns=["v"], cache_scope="run-2")["v"].tolist() == [1.0, 2.0, 3.0]
     assert warehouse.read_month(schema, FEB, cache_scope="run-2")["v"].tolist() == [4.0, 5.0]
     assert len(fetched) == 1
+
+
+def test_a_window_of_rows_in_time_order_is_a_slice_and_of_mixed_rows_a_gather() -> None:
+    from saas_metrics.warehouse.read_cache import rows_of_window
+
+    ordered = pd.DataFrame({"month": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-02-01", "2024-03-01"]),
+                            "v": [1.0, 2.0, 3.0, 4.0]})
+    february = rows_of_window(ordered, (FEB, MAR))
+    assert february["v"].tolist() == [2.0, 3.0] and list(february.index) == [0, 1]
+    assert np.shares_memory(february["v"].to_numpy(), ordered["v"].to_numpy())  # a view, not a copy
+    mixed = ordered.iloc[[1, 0, 3, 2]].reset_index(drop=True)
+    assert rows_of_window(mixed, (FEB, MAR))["v"].tolist() == [2.0, 3.0]
+    assert rows_of_window(mixed, (JAN, FEB))["v"].tolist() == [1.0]
+    assert rows_of_window(ordered, (dt.date(2023, 1, 1), JAN)).empty
