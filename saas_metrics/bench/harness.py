@@ -22,7 +22,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from saas_metrics.bench.floor import FloorCheck, compare_with_pipeline, duckdb_floor
+from saas_metrics.bench.floor import FloorCheck, FloorResult, compare_with_pipeline, duckdb_floor
 from saas_metrics.bench.launched import compare_roads
 from saas_metrics.bench.machine import (
     CPU_PROBE_KEY,
@@ -66,14 +66,26 @@ class BackendResult:
     # worker) and by `saas-metrics run`, on one persistent instance: seconds a user waits for each.
     launched_month_seconds: float | None = None
     cli_instance_month_seconds: float | None = None
-    steps_per_month: int | None = None
+    steps_per_month: int | None = None  # of the median last-month run (its event log)
     events_per_month: int | None = None
+    # Peak RSS of the full backfills and of the month runs apart, and the step running at each.
+    full_peak_rss_mb: float | None = None
+    full_peak_step: str | None = None
+    month_peak_rss_mb: float | None = None
+    month_peak_step: str | None = None
+    # DuckDB computing the revenue metrics of the last month alone (its MRR, customers and movements).
+    month_floor_seconds: float | None = None
 
     @property
     def launched_to_cli(self) -> float | None:
         if not self.launched_month_seconds or not self.cli_instance_month_seconds:
             return None
         return self.launched_month_seconds / self.cli_instance_month_seconds
+
+    @property
+    def month_to_floor(self) -> float | None:
+        """A month of the pipeline / DuckDB's floor of the same month's revenue metrics."""
+        return self.last_month_seconds / self.month_floor_seconds if self.month_floor_seconds else None
 
     @property
     def rows_per_second(self) -> float:
@@ -189,21 +201,34 @@ def postgres_unreachable(admin_url: str) -> str | None:
         return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
-def check_floor(url: str, work_dir: Path, reporting_currency: str = "USD") -> tuple[float, FloorCheck]:
-    """DuckDB floor seconds and its comparison with the pipeline's tables in ``url``."""
-    # Deferred: Dagster and the asset modules (about 4 s) load in the harness only for this comparison.
+def _floor_run(url: str, work_dir: Path, reporting_currency: str, window: tuple[dt.date, dt.date] | None) -> FloorResult:
+    """The DuckDB floor over the pipeline's ``customer_mrr`` of ``window`` (all months when None)."""
+    # Deferred: Dagster and the asset modules (seconds of imports) load in the harness only for this comparison.
     from saas_metrics.defs.revenue_assets import CUSTOMER_FIRST_PAID
     from saas_metrics.defs.source_assets import stg_storage_schema
-    from saas_metrics.metrics.kpi import KPI_MONTHLY
-    from saas_metrics.metrics.movements import MRR_MOVEMENTS
     from saas_metrics.metrics.mrr import CUSTOMER_MRR
     from saas_metrics.warehouse import Warehouse
 
     warehouse = Warehouse(url)
     fx = warehouse.read(stg_storage_schema("fx_rates"), columns=["date", "currency", "rate_to_usd"])
-    floor = duckdb_floor(warehouse.read(CUSTOMER_MRR), warehouse.read(CUSTOMER_FIRST_PAID), fx, reporting_currency, work_dir)
-    check = compare_with_pipeline(floor, warehouse.read(MRR_MOVEMENTS), warehouse.read(KPI_MONTHLY))
-    return floor.seconds, check
+    return duckdb_floor(warehouse.read(CUSTOMER_MRR, window), warehouse.read(CUSTOMER_FIRST_PAID), fx, reporting_currency, work_dir)
+
+
+def check_floor(url: str, work_dir: Path, reporting_currency: str = "USD") -> tuple[float, FloorCheck]:
+    """DuckDB floor seconds and its comparison with the pipeline's tables in ``url``."""
+    from saas_metrics.metrics.kpi import KPI_MONTHLY
+    from saas_metrics.metrics.movements import MRR_MOVEMENTS
+    from saas_metrics.warehouse import Warehouse
+
+    floor = _floor_run(url, work_dir, reporting_currency, None)
+    warehouse = Warehouse(url)
+    return floor.seconds, compare_with_pipeline(floor, warehouse.read(MRR_MOVEMENTS), warehouse.read(KPI_MONTHLY))
+
+
+def month_floor_seconds(url: str, work_dir: Path, month: dt.date, reporting_currency: str = "USD") -> float:
+    """Seconds DuckDB takes for the revenue metrics of ``month`` alone: from ``customer_mrr`` of M-1
+    and M, the MRR and customers of both and every customer's movement into M."""
+    return _floor_run(url, work_dir, reporting_currency, (add_months(month, -1), add_months(month, 1))).seconds
 
 
 def road_env(sources: Path, url: str, first: dt.date, work_dir: Path) -> dict[str, str]:
@@ -242,10 +267,13 @@ def bench_backend(scale: Scale, sources: Path, backend: str, repeats: int, work_
         roads = (compare_roads(road_env(sources, url, first, work_dir), work_dir, BENCH_END_MONTH.isoformat(), repeats)
                  if launched else None)
         floor_seconds, check = check_floor(url, work_dir)
+        month_floor = month_floor_seconds(url, work_dir, BENCH_END_MONTH)
     finally:
         db.drop_all()
     median_full = sorted(fulls, key=lambda m: m.seconds)[len(fulls) // 2]
     median_last = sorted(lasts, key=lambda m: m.seconds)[len(lasts) // 2]
+    full_peak = max(fulls, key=lambda m: m.peak_rss_mb)
+    month_peak = max(lasts + earlies, key=lambda m: m.peak_rss_mb)
     return BackendResult(
         scale=scale.name, backend=backend, customers=scale.customers, months=scale.months, repeats=repeats,
         full_seconds=statistics.median(m.seconds for m in fulls),
@@ -261,8 +289,13 @@ def bench_backend(scale: Scale, sources: Path, backend: str, repeats: int, work_
         peak_step=max(fulls + lasts + earlies, key=lambda m: m.peak_rss_mb).peak_step,
         launched_month_seconds=roads.launched_seconds if roads else None,
         cli_instance_month_seconds=roads.cli_seconds if roads else None,
-        steps_per_month=roads.launched[-1].steps if roads else None,
-        events_per_month=roads.launched[-1].events if roads else None,
+        steps_per_month=median_last.steps,
+        events_per_month=median_last.events,
+        full_peak_rss_mb=full_peak.peak_rss_mb,
+        full_peak_step=full_peak.peak_step,
+        month_peak_rss_mb=month_peak.peak_rss_mb,
+        month_peak_step=month_peak.peak_step,
+        month_floor_seconds=month_floor,
     )
 
 

@@ -2,8 +2,9 @@
 saas_metrics.bench.worker SPEC_JSON``) so that its peak memory and caches are its own.
 
 It prints one JSON line: wall seconds of ``runner.materialise`` (definitions included),
-peak RSS, rows in the warehouse afterwards, and each step's duration from the run's
-event log (the ``mrr_movements`` step is compared with the DuckDB floor)."""
+peak RSS and the step running at the peak, rows in the warehouse afterwards, each step's
+duration from the run's event log (the ``mrr_movements`` step is compared with the DuckDB
+floor) and the run's count of steps and events."""
 
 from __future__ import annotations
 
@@ -41,6 +42,8 @@ class RunMeasure:
     error: str | None = None
     step_seconds: dict[str, float] = field(default_factory=dict)
     peak_step: str | None = None  # the step running when the sampled RSS peaked
+    steps: int | None = None  # steps that succeeded (the run's event log)
+    events: int | None = None  # entries of the run's event log
 
 
 def warehouse_rows(url: str) -> int:
@@ -64,6 +67,13 @@ def step_seconds(instance: DagsterInstance, run_id: str) -> dict[str, float]:
         if event is not None and event.step_key:
             out[event.step_key] = event.step_success_data.duration_ms / 1000.0
     return out
+
+
+def log_counts(instance: DagsterInstance, run_id: str) -> tuple[int, int]:
+    """(succeeded steps, event log entries) of the run, counted as the launched road counts them."""
+    logs = instance.all_logs(run_id)
+    steps = sum(1 for log in logs if log.dagster_event is not None and log.dagster_event.event_type_value == "STEP_SUCCESS")
+    return steps, len(logs)
 
 
 def step_at(instance: DagsterInstance, run_id: str, when: float) -> str | None:
@@ -97,6 +107,7 @@ def run_once(spec: RunSpec) -> RunMeasure:
         outcome = materialise(settings, dt.date.fromisoformat(spec.run_start), dt.date.fromisoformat(spec.run_end),
                               instance=instance)
         seconds = time.perf_counter() - started
+    steps, events = log_counts(instance, outcome.run_id)
     return RunMeasure(
         seconds=seconds,
         peak_rss_mb=memory.peak_mb,
@@ -105,6 +116,8 @@ def run_once(spec: RunSpec) -> RunMeasure:
         error=None if outcome.success else f"{outcome.error} {outcome.steps_failed[:5]}",
         step_seconds=step_seconds(instance, outcome.run_id),
         peak_step=step_at(instance, outcome.run_id, memory.sampled_at),
+        steps=steps,
+        events=events,
     )
 
 

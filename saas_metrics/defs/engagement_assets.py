@@ -1,14 +1,12 @@
 """Product usage, customer health, at-risk accounts, support and NPS assets."""
 
-
-
+from collections.abc import Callable
 from typing import Any
 
 import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
 
-from saas_metrics.calendar import month_of
 from saas_metrics.config import Settings
 from saas_metrics.defs.common import (
     SINGLE_RUN,
@@ -19,7 +17,9 @@ from saas_metrics.defs.common import (
     table_metadata,
 )
 from saas_metrics.defs.partition_metadata import with_headlines
+from saas_metrics.defs.resources import WarehouseResource
 from saas_metrics.defs.revenue_assets import PREVIOUS_MONTH, kpi_table
+from saas_metrics.defs.source_assets import stg_storage_schema
 from saas_metrics.metrics.health import CUSTOMER_HEALTH, customer_health, health_kpis
 from saas_metrics.metrics.kpi import kpi_frame
 from saas_metrics.metrics.nps import nps_kpis
@@ -28,19 +28,21 @@ from saas_metrics.metrics.usage import (
     ACCOUNT_ENGAGEMENT,
     AT_RISK_ACCOUNTS,
     USAGE_COLUMNS,
-    account_engagement,
+    account_engagement_by_month,
     at_risk_accounts,
     usage_floor_kpis,
     usage_kpis,
 )
-from saas_metrics.warehouse.io_manager import COLUMNS_METADATA_KEY
 
 #: Open tickets older than this many months before M are not read (backlog horizon).
 TICKET_HORIZON = dg.TimeWindowPartitionMapping(start_offset=-12, end_offset=0, allow_nonexistent_upstream_partitions=True)
 
 
-#: Usage has millions of rows: its consumers read only the columns the usage math needs.
-USAGE_INPUT = {COLUMNS_METADATA_KEY: list(USAGE_COLUMNS)}
+def _usage_by_month(context: AssetExecutionContext, warehouse: WarehouseResource) -> Callable[[pd.Timestamp], pd.DataFrame]:
+    """product_usage rows of one month (the columns the usage math reads): usage has millions of
+    rows, so its readers go through a range a month at a time (from the run's read cache when it holds them)."""
+    schema, wh = stg_storage_schema("product_usage"), warehouse.warehouse
+    return lambda month: wh.read_month(schema, month, columns=USAGE_COLUMNS, cache_scope=context.run.run_id)
 
 
 
@@ -65,19 +67,16 @@ def _account_engagement_asset(settings: Settings, partitions: dg.PartitionsDefin
     common = _customer_success(settings, partitions)
 
     @dg.asset(name="account_engagement", group_name="engagement", metadata=table_metadata(ACCOUNT_ENGAGEMENT),
-              ins={"usage": dg.AssetIn("stg_product_usage", partition_mapping=PREVIOUS_MONTH, metadata=USAGE_INPUT),
-                   "identity_links": dg.AssetIn(), "customer_mrr": dg.AssetIn()}, **common)
-    def account_engagement_asset(context: AssetExecutionContext, usage: pd.DataFrame, identity_links: pd.DataFrame,
-                                 customer_mrr: pd.DataFrame) -> pd.DataFrame:
+              deps=[dg.AssetDep("stg_product_usage", partition_mapping=PREVIOUS_MONTH)],
+              ins={"identity_links": dg.AssetIn(), "customer_mrr": dg.AssetIn()}, **common)
+    def account_engagement_asset(context: AssetExecutionContext, identity_links: pd.DataFrame,
+                                 customer_mrr: pd.DataFrame, warehouse: WarehouseResource) -> pd.DataFrame:
         """Usage per account and month (active user-days by default), its change vs M-1, MAU and stickiness.
 
-        Reads product usage of M-1 and M. See docs/health.md.
+        Reads product usage of M-1 and M, a month at a time. See docs/health.md.
         """
-        months = run_months(context)
-        in_window = month_of(usage["date"]).isin(months).to_numpy()
-        # In a backfill from the first month every row is in the window: no copy of millions of rows.
-        current, previous = (usage, usage.iloc[:0]) if in_window.all() else (usage[in_window], usage[~in_window])
-        return account_engagement(current, identity_links, months, previous, policy, snapshots=customer_mrr)
+        return account_engagement_by_month(_usage_by_month(context, warehouse), identity_links, run_months(context),
+                                           policy, snapshots=customer_mrr)
 
     return account_engagement_asset
 
@@ -150,14 +149,16 @@ def _kpi_engagement(settings: Settings, partitions: dg.PartitionsDefinition) -> 
     common = _customer_success(settings, partitions)
 
     @dg.asset(group_name="engagement", metadata=kpi_metadata(kpi_engagement_schema),
-              ins={"engagement": dg.AssetIn("account_engagement"), "usage": dg.AssetIn("stg_product_usage", metadata=USAGE_INPUT),
-                   "health": dg.AssetIn("customer_health"),
+              deps=[dg.AssetDep("stg_product_usage")],
+              ins={"engagement": dg.AssetIn("account_engagement"), "health": dg.AssetIn("customer_health"),
                    "tickets": dg.AssetIn("stg_support_tickets", partition_mapping=TICKET_HORIZON),
                    "nps": dg.AssetIn("stg_nps_responses"), "customer_mrr": dg.AssetIn()}, **common)
-    def kpi_engagement(context: AssetExecutionContext, engagement, usage, health, tickets, nps, customer_mrr) -> pd.DataFrame:
+    def kpi_engagement(context: AssetExecutionContext, engagement, health, tickets, nps, customer_mrr,
+                       warehouse: WarehouseResource) -> pd.DataFrame:
         """Usage (MAU, stickiness), health (share of MRR per band), support (response and resolution
         times, backlog) and NPS KPIs per month."""
         months = run_months(context)
+        usage = map(_usage_by_month(context, warehouse), months)
         parts = [usage_kpis(engagement, usage, months), health_kpis(health),
                  support_kpis(tickets, months, snapshots=customer_mrr), nps_kpis(nps, months)]
         if policy.usage_floor is not None:

@@ -24,7 +24,8 @@ identity ``links`` (``product_account_id`` -> ``customer_id``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -148,6 +149,31 @@ def _usage_measure(rows: pd.DataFrame, policy: EngagementPolicy, user_days: pd.S
     return _active_user_days(_user_day_rows(rows)).astype("float64")
 
 
+@dataclass(frozen=True)
+class _Activity:
+    """Per (month, account_id): the policy's usage measure, MAU and active user-days, and the
+    (month, account_id) pairs with an event. Each month's figures come from that month's rows only."""
+
+    measure: pd.Series
+    mau: pd.Series
+    user_days: pd.Series
+    active: pd.DataFrame
+
+    @staticmethod
+    def of(rows: pd.DataFrame, policy: EngagementPolicy) -> _Activity:
+        """The activity of event ``rows`` (:func:`_event_rows`)."""
+        user_day_rows = _user_day_rows(rows)
+        user_days = _active_user_days(user_day_rows)
+        return _Activity(measure=_usage_measure(rows, policy, user_days),
+                         mau=user_day_rows.groupby(["month", "account_id"])["user_id"].nunique(),
+                         user_days=user_days, active=user_day_rows[["month", "account_id"]].drop_duplicates())
+
+    def and_(self, other: _Activity) -> _Activity:
+        """Both activities (of different months) as one."""
+        return _Activity(*(pd.concat([a, b]) for a, b in ((self.measure, other.measure), (self.mau, other.mau),
+                                                             (self.user_days, other.user_days), (self.active, other.active))))
+
+
 def account_engagement(
     usage: pd.DataFrame,
     links: pd.DataFrame,
@@ -173,24 +199,23 @@ def account_engagement(
     month_list = normalise_months(months)
     if not month_list:
         return ACCOUNT_ENGAGEMENT.empty_frame()
-    previous = {m: previous_month(m) for m in month_list}
-    covered = set(month_list) | (set(previous.values()) if prev_usage is not None else set())
+    covered = set(month_list) | ({previous_month(m) for m in month_list} if prev_usage is not None else set())
     rows = _event_rows(usage, prev_usage)
     in_covered = rows["month"].isin(covered).to_numpy()
     if not in_covered.all():
         rows = rows.loc[in_covered]
+    return _engagement_rows(_Activity.of(rows, policy), month_list, covered, account_customer_map(links), snapshots)
 
-    user_day_rows = _user_day_rows(rows)
-    user_days = _active_user_days(user_day_rows)
-    measure = _usage_measure(rows, policy, user_days)
-    mau = user_day_rows.groupby(["month", "account_id"])["user_id"].nunique()
 
+def _engagement_rows(activity: _Activity, month_list: list[pd.Timestamp], covered: set[pd.Timestamp],
+                     account_map: pd.DataFrame, snapshots: pd.DataFrame | None) -> pd.DataFrame:
+    """ACCOUNT_ENGAGEMENT rows of ``month_list`` from the activity of the ``covered`` months."""
+    previous = {m: previous_month(m) for m in month_list}
     # Candidate (month, account) rows: active in M, active in M-1, or paying at the end of M.
-    active = user_day_rows[["month", "account_id"]].drop_duplicates()
+    active = activity.active
     current = active.loc[active["month"].isin(month_list)]
     prev_to_month = {p: m for m, p in previous.items()}
     was_active = active.loc[active["month"].isin(prev_to_month)].assign(month=lambda f: f["month"].map(prev_to_month))
-    account_map = account_customer_map(links)
     candidates = [current, was_active]
     if snapshots is not None:
         require_columns(snapshots, ["month", "customer_id", "mrr"], "snapshots")
@@ -203,22 +228,90 @@ def account_engagement(
 
     key = pd.MultiIndex.from_frame(out[["month", "account_id"]])
     prev_key = pd.MultiIndex.from_arrays([out["month"].map(previous), out["account_id"]])
-    out["usage"] = measure.reindex(key).fillna(0.0).to_numpy()
+    out["usage"] = activity.measure.reindex(key).fillna(0.0).to_numpy()
     prev_known = out["month"].map(previous).isin(covered).to_numpy()
-    out["usage_previous"] = np.where(prev_known, measure.reindex(prev_key).fillna(0.0).to_numpy(), np.nan)
+    out["usage_previous"] = np.where(prev_known, activity.measure.reindex(prev_key).fillna(0.0).to_numpy(), np.nan)
     out["usage_change"] = out["usage"] - out["usage_previous"]
     out["usage_change_pct"] = kpi.safe_divide(out["usage_change"], out["usage_previous"])
-    out["active_users"] = mau.reindex(key).fillna(0).to_numpy()
+    out["active_users"] = activity.mau.reindex(key).fillna(0).to_numpy()
     days_in_month = out["month"].dt.days_in_month.to_numpy()
-    out["dau_avg"] = user_days.reindex(key).fillna(0).to_numpy() / days_in_month
+    out["dau_avg"] = activity.user_days.reindex(key).fillna(0).to_numpy() / days_in_month
     out["stickiness"] = kpi.safe_divide(out["dau_avg"], out["active_users"])
     out = out.merge(account_map, on="account_id", how="left")
     out = out.sort_values(["month", "account_id"])
     return coerce_frame(out, ACCOUNT_ENGAGEMENT)
 
 
-def usage_kpis(engagement: pd.DataFrame, usage: pd.DataFrame, months: Iterable[object]) -> pd.DataFrame:
+def account_engagement_by_month(
+    usage_of: Callable[[pd.Timestamp], pd.DataFrame],
+    links: pd.DataFrame,
+    months: Iterable[object],
+    policy: EngagementPolicy | None = None,
+    snapshots: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """:func:`account_engagement` of ``months`` computed one month at a time, with the same rows:
+    a month's row depends only on the usage of M and M-1 and the snapshots of M.
+
+    ``usage_of(M)`` returns the canonical product_usage rows of month M (an empty frame when M has
+    none: M-1 of the first month is then known to be empty, as when :func:`account_engagement` is
+    given an empty ``prev_usage``). One month of usage is held at a time, and each month's rows are
+    counted once (its activity is kept for the next month's change), so a range of any length
+    needs the memory of its largest month."""
+    policy = policy or EngagementPolicy()
+    month_list = normalise_months(months)
+    if not month_list:
+        return ACCOUNT_ENGAGEMENT.empty_frame()
+    account_map = account_customer_map(links)
+    snapshot_months = None
+    if snapshots is not None:
+        require_columns(snapshots, ["month", "customer_id", "mrr"], "snapshots")
+        snapshot_months = month_of(snapshots["month"]).to_numpy()
+
+    def activity_of(month: pd.Timestamp) -> _Activity:
+        rows = _event_rows(usage_of(month), None)
+        return _Activity.of(rows.loc[(rows["month"] == month).to_numpy()], policy)
+
+    parts: list[pd.DataFrame] = []
+    held: tuple[pd.Timestamp, _Activity] | None = None
+    for month in month_list:
+        before = previous_month(month)
+        previous = held[1] if held is not None and held[0] == before else activity_of(before)
+        current = activity_of(month)
+        month_snapshots = None if snapshots is None else snapshots[snapshot_months == month.to_datetime64()]
+        parts.append(_engagement_rows(previous.and_(current), [month], {before, month}, account_map, month_snapshots))
+        held = (month, current)
+    parts = [p for p in parts if len(p)] or parts[:1]
+    return coerce_frame(pd.concat(parts, ignore_index=True), ACCOUNT_ENGAGEMENT)
+
+
+def usage_activity(usage: pd.DataFrame | None, months: list[pd.Timestamp]) -> pd.DataFrame:
+    """Per month of ``months`` with events in ``usage``: ``active_users`` = distinct user_id with an
+    event in M (over all accounts) and ``user_days`` = distinct (user_id, date) pairs with an event
+    in M (index ``month``; months without events are absent). Rows of other months are ignored.
+
+    Example: u1 active on Jan 2 in two accounts and on Jan 3, u2 on Jan 2 -> January:
+    active_users 2, user_days 3."""
+    empty = pd.DataFrame({"active_users": pd.Series(dtype="int64"), "user_days": pd.Series(dtype="int64")},
+                         index=pd.DatetimeIndex([], name="month"))
+    if usage is None:
+        return empty
+    rows = _event_rows(usage, None)
+    in_months = rows["month"].isin(months).to_numpy()
+    if not in_months.all():
+        rows = rows.loc[in_months]
+    if rows.empty:
+        return empty
+    user_day_rows = rows[["month", "user_id", "date"]].drop_duplicates()
+    grouped = user_day_rows.groupby("month")
+    return pd.DataFrame({"active_users": grouped["user_id"].nunique(), "user_days": grouped.size()})
+
+
+def usage_kpis(engagement: pd.DataFrame, usage: pd.DataFrame | Iterable[pd.DataFrame],
+               months: Iterable[object]) -> pd.DataFrame:
     """Usage KPIs per month (kpi_monthly rows, segment 'all').
+
+    ``usage``: the canonical product_usage rows of ``months``, as one frame or as chunks that
+    each hold whole months (a month's rows in one chunk), so a range is counted month by month.
 
     - active_users = distinct user_id with any event in M, over all accounts (MAU);
     - stickiness = mean over the calendar days of M of distinct users active that day / MAU;
@@ -230,14 +323,14 @@ def usage_kpis(engagement: pd.DataFrame, usage: pd.DataFrame, months: Iterable[o
     if not month_list:
         return kpi.kpi_frame([])
     require_columns(engagement, ["month", "account_id", "usage"], "engagement")
-    rows = _event_rows(usage, None)
-    in_months = rows["month"].isin(month_list).to_numpy()
-    if not in_months.all():
-        rows = rows.loc[in_months]
     index = pd.DatetimeIndex(month_list, name="month")
-    user_day_rows = rows[["month", "user_id", "date"]].drop_duplicates()
-    mau = user_day_rows.groupby("month")["user_id"].nunique().reindex(index).fillna(0)
-    user_days = user_day_rows.groupby("month").size().reindex(index).fillna(0)
+    chunks = [usage] if isinstance(usage, pd.DataFrame) else usage
+    # Each month's activity depends on that month's rows only, so chunks (a month each) are counted
+    # one at a time and only their per-month counts are kept.
+    activity = [usage_activity(chunk, month_list) for chunk in chunks]
+    counts = pd.concat(activity).groupby(level="month").sum() if activity else usage_activity(None, month_list)
+    mau = counts["active_users"].reindex(index).fillna(0)
+    user_days = counts["user_days"].reindex(index).fillna(0)
     dau_avg = user_days / index.days_in_month
     eng = engagement.assign(month=month_of(engagement["month"]))
     eng = eng.loc[eng["month"].isin(month_list)]

@@ -74,7 +74,13 @@ def map_distinct(values: pd.Series, parse: Callable[[pd.Series], pd.Series]) -> 
     """``parse`` applied to the distinct values of ``values`` only, broadcast back to every row
     (nulls stay null). A column of millions of rows usually repeats a few thousand values (dates,
     counts, codes), and parsing text is the slow part; with mostly distinct values it is parsed as is."""
-    codes, uniques = pd.factorize(values.to_numpy(dtype=object, na_value=None), use_na_sentinel=True)
+    if isinstance(values.dtype, pd.StringDtype):
+        # Arrow-backed text is factorised by Arrow: no Python string is made per row (for millions of
+        # event rows that was the step's largest transient memory, and glibc kept much of it).
+        codes, text_uniques = pd.factorize(values, use_na_sentinel=True)
+        uniques = np.asarray(text_uniques, dtype=object)
+    else:
+        codes, uniques = pd.factorize(values.to_numpy(dtype=object, na_value=None), use_na_sentinel=True)
     if len(uniques) * 2 > len(values):
         return parse(values)
     parsed = parse(pd.Series(uniques, dtype=object))
@@ -168,7 +174,9 @@ def _parse_as_text(data: bytes) -> pd.DataFrame:
     strings that then have to be converted to Arrow. Raises ``pyarrow.ArrowInvalid`` on a line with
     another number of fields than the header."""
     body = data[len(codecs.BOM_UTF8):] if data.startswith(codecs.BOM_UTF8) else data
-    header = _unique_names(next(csv.reader([body.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")]), []))
+    newline = body.find(b"\n")
+    first_line = body if newline < 0 else body[:newline]  # not split(): that copies the rest of the file
+    header = _unique_names(next(csv.reader([first_line.decode("utf-8").rstrip("\r")]), []))
     table = pa_csv.read_csv(
         io.BytesIO(body),
         read_options=pa_csv.ReadOptions(column_names=header, skip_rows=1),
@@ -366,10 +374,21 @@ class NativeTable:
                 data[name] = values.reset_index(drop=True)
             else:
                 data[name] = pd.Series([values] * n, dtype=object)
-        files, lines = self.lineage or ([self.source_file] * n, np.arange(1, n + 1))
-        data["_source_file"] = pd.Series(list(files), dtype=object)
-        data["_source_line"] = pd.Series(lines, dtype="Int64")
-        data["_parse_errors"] = pd.Series([json.dumps(e, sort_keys=True) if e else None for e in self.errors], dtype=object)
+        # One file's rows name it as Arrow text built in one piece: a Python list of n references (and
+        # its object copy) per lineage column was a large share of reading millions of event rows.
+        text = pd.api.types.pandas_dtype("str")
+        if self.lineage is None:
+            data["_source_file"] = pd.Series(pa.repeat(pa.scalar(self.source_file, pa.string()), n), dtype=text)
+            data["_source_line"] = pd.Series(np.arange(1, n + 1), dtype="Int64")
+        else:
+            data["_source_file"] = pd.Series(list(self.lineage[0]), dtype=object)
+            data["_source_line"] = pd.Series(self.lineage[1], dtype="Int64")
+        failed = [(row, e) for row, e in enumerate(self.errors) if e]
+        errors = pd.Series(pa.nulls(n, pa.string()), dtype=text)
+        if failed:
+            errors = errors.astype(object)
+            errors.iloc[[row for row, _ in failed]] = [json.dumps(e, sort_keys=True) for _, e in failed]
+        data["_parse_errors"] = errors
         frame = pd.DataFrame(data, index=pd.RangeIndex(n))
         return coerce_frame(frame, schema)
 

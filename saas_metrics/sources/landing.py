@@ -1,8 +1,8 @@
 """A columnar landing cache of canonical source tables read from native files.
 
-Landing files are whole-history exports, so parsing them is a cost that grows with history,
-paid by every monthly run (the product usage export alone has millions of rows at a few
-thousand customers). The first read of a table maps its native file(s) to the canonical
+Landing files are whole-history exports, so parsing them is a cost that grows with history:
+the product usage export of a few thousand customers has millions of rows, and parsing and typing
+them every monthly run would make a month's cost grow with the history. The first read of a table maps its native file(s) to the canonical
 frame as usual (:func:`saas_metrics.sources.registry.read_source_table`) and stores that frame
 as Parquet. Later reads of the same, unchanged files read the Parquet file and only the rows a
 month's run needs (a pyarrow filter on the time column, which skips whole row groups of files
@@ -94,8 +94,8 @@ _writers_lock = threading.Lock()
 
 def _store_in_background(cache_dir: Path, table: str, key: str, frame: pd.DataFrame, notices: list[dict[str, Any]]) -> None:
     """:func:`_store` on a thread of its own, so the caller validates the rows while Arrow encodes
-    and writes them (Parquet writing releases the GIL), instead of the run waiting for the write.
-    pandas' copy-on-write keeps ``frame`` as read whatever the caller derives from it.
+    and writes them (Parquet writing releases the GIL), instead of making a cold read wait for the
+    write. pandas' copy-on-write keeps ``frame`` as read whatever the caller derives from it.
     A failed write is logged, never raised: the cache is an optimisation, and the file it would
     have replaced is only ever swapped in whole (temp file + rename). The thread is not a daemon:
     the interpreter waits for it before exiting; :func:`wait_for_stores` waits for it at once."""

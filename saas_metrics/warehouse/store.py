@@ -8,82 +8,37 @@ previous data intact. Unpartitioned tables are replaced whole, the same way.
 
 Tables are created from their :class:`~saas_metrics.tables.TableSchema`, so
 column types are stable whatever the first partition happens to contain.
-PostgreSQL is bulk-loaded with ``COPY``; other databases use executemany.
+This module is the table access; the engine and table definitions are in
+:mod:`~saas_metrics.warehouse.engine`, bulk loading in :mod:`~saas_metrics.warehouse.bulk_load` and
+the run's read cache in :mod:`~saas_metrics.warehouse.read_cache`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import io
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from functools import lru_cache
-from itertools import chain
-from typing import Any
+from typing import Any, cast
 
-import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from saas_metrics.tables import MONTH_COLUMN, Column, TableSchema, coerce_frame
-from saas_metrics.warehouse import checkpoint
+from saas_metrics.warehouse.bulk_load import CHUNK_ROWS, insert_frame
+from saas_metrics.warehouse.engine import (
+    SQL_TYPES,
+    build_table,
+    driver_connection,
+    lock_table,
+    make_engine,
+    month_window,
+    sa_table,
+)
+from saas_metrics.warehouse.read_cache import ReadCache, with_month_column
 
-_SQL_TYPES: dict[str, sa.types.TypeEngine] = {
-    "str": sa.Text(),
-    "json": sa.Text(),
-    "float": sa.Float(precision=53),
-    "int": sa.BigInteger(),
-    "bool": sa.Boolean(),
-    "date": sa.Date(),
-    "datetime": sa.DateTime(),
-}
-
-
-#: Rows per batch when writing or reading big tables (bounds the memory of Python row tuples).
-CHUNK_ROWS = 200_000
-#: Rows per INSERT statement on SQLite, within the bound-variable limit of old SQLite builds (999).
-SQLITE_ROWS_PER_INSERT = 50
-SQLITE_MAX_VARIABLES = 999
-
-
-def _chunks(frame: pd.DataFrame, size: int = CHUNK_ROWS):  # type: ignore[no-untyped-def]
-    """Consecutive row slices of ``frame`` of at most ``size`` rows (views, not copies)."""
-    for start in range(0, len(frame), size):
-        yield frame.iloc[start:start + size]
-
-
-def month_window(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
-    """A half-open month window [start, end) of first-of-month dates."""
-    if start.day != 1 or end.day != 1 or end <= start:
-        raise ValueError(f"not a month window: [{start}, {end})")
-    return start, end
-
-
-@lru_cache(maxsize=8)
-def make_engine(url: str) -> Engine:
-    """One engine per URL per process. SQLite gets WAL and a busy timeout so the
-    webserver can read while a run writes."""
-    if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 60})
-
-        @sa.event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.close()
-
-        checkpoint.attach(engine)  # WAL checkpoints off the writer's path (warehouse/checkpoint.py)
-        return engine
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    return sa.create_engine(url, pool_pre_ping=True)
+__all__ = ["ReadCache", "Warehouse", "make_engine", "month_window"]
 
 
 class Warehouse:
@@ -106,7 +61,7 @@ class Warehouse:
     def sa_table(self, schema: TableSchema, columns: Sequence[str] | None = None) -> sa.Table:
         """The SQLAlchemy table of ``schema`` (optionally only ``columns``). The same schema always gives the
         same Table object, so a ``where`` built on ``sa_table(schema)`` can be passed to :meth:`read`."""
-        return _sa_table(schema, None if columns is None else tuple(columns))
+        return sa_table(schema, None if columns is None else tuple(columns))
 
     def storage_columns(self, schema: TableSchema, partitioned: bool) -> TableSchema:
         """The schema as stored: partitioned tables get the ``month`` column first."""
@@ -127,9 +82,9 @@ class Warehouse:
             own = conn is None
             conn = conn or self.engine.connect()
             try:
-                _lock_table(conn, schema.name)
+                lock_table(conn, schema.name)
                 insp = sa.inspect(conn)
-                table = _build_table(schema, None)  # not the shared Table: the index below attaches to it
+                table = build_table(schema, None)  # not the shared Table: the index below attaches to it
                 if not insp.has_table(schema.name):
                     table.create(conn)
                     if MONTH_COLUMN in schema.column_names:
@@ -138,7 +93,7 @@ class Warehouse:
                     existing = {c["name"] for c in insp.get_columns(schema.name)}
                     for col in schema.columns:
                         if col.name not in existing:
-                            ddl_type = _SQL_TYPES[col.type].compile(dialect=conn.dialect)
+                            ddl_type = SQL_TYPES[col.type].compile(dialect=conn.dialect)
                             conn.execute(sa.text(f'ALTER TABLE "{schema.name}" ADD COLUMN "{col.name}" {ddl_type}'))
                 if own:
                     conn.commit()
@@ -179,11 +134,11 @@ class Warehouse:
         self.ensure_table(schema)
         table = self.sa_table(schema)
         with self.engine.begin() as conn:
-            _lock_table(conn, schema.name)
+            lock_table(conn, schema.name)
             delete = table.delete()
             # A window holding every stored row (a backfill of every month again) empties the table
             # with a DELETE without WHERE, which SQLite does page by page (its truncate optimisation)
-            # instead of row by row through the indexes: 8 s for 848,000 session rows.
+            # instead of row by row through every index (slow for millions of event rows).
             if window is not None and (where or not _holds(window, _month_range(conn, schema.name))):
                 delete = delete.where(table.c[MONTH_COLUMN] >= window[0], table.c[MONTH_COLUMN] < window[1])
             elif not where:
@@ -191,9 +146,9 @@ class Warehouse:
             for name, value in (where or {}).items():
                 # A list or tuple replaces the rows holding any of its values (several partitions at once).
                 is_many = isinstance(value, list | tuple)
-                delete = delete.where(table.c[name].in_(value) if is_many else table.c[name] == value)
+                delete = delete.where(table.c[name].in_(cast("list[Any] | tuple[Any, ...]", value)) if is_many else table.c[name] == value)
             conn.execute(delete)
-            self._insert(conn, table, schema, frame)
+            insert_frame(conn, table, schema, frame)
         _READ_CACHE.forget(self.url, schema.name)
         if cache_scope is not None and not where and _stored_exactly(frame, schema):
             _READ_CACHE.put(self.url, cache_scope, schema, window, None, frame, kept=self.read_columns.get(schema.name))
@@ -228,7 +183,7 @@ class Warehouse:
         where = f" WHERE {where_sql}" if where_sql else ""
         _READ_CACHE.depends(self.url, view.name, source.name)
         with self._ddl_lock, self.engine.begin() as conn:
-            _lock_table(conn, view.name)
+            lock_table(conn, view.name)
             insp = sa.inspect(conn)
             if view.name in insp.get_view_names():
                 if [c["name"] for c in insp.get_columns(view.name)] == view.column_names:
@@ -243,62 +198,9 @@ class Warehouse:
         frame = coerce_frame(frame, schema)
         self.ensure_table(schema)
         with self.engine.begin() as conn:
-            self._insert(conn, self.sa_table(schema), schema, frame)
+            insert_frame(conn, self.sa_table(schema), schema, frame)
         _READ_CACHE.forget(self.url, schema.name)
         return len(frame)
-
-    def _insert(self, conn: Connection, table: sa.Table, schema: TableSchema, frame: pd.DataFrame) -> None:
-        if frame.empty:
-            return
-        if conn.dialect.name == "postgresql":
-            self._copy_postgres(conn, schema, frame)
-            return
-        if conn.dialect.name == "sqlite":
-            self._insert_sqlite(conn, schema, frame)
-            return
-        records = _records(frame, schema)
-        conn.execute(table.insert(), records)
-
-    @staticmethod
-    def _insert_sqlite(conn: Connection, schema: TableSchema, frame: pd.DataFrame) -> None:
-        """executemany straight on the DBAPI cursor (same transaction), several rows per INSERT
-        statement: sqlite3's per-statement cost (reset, bind, step) was half the time of loading
-        millions of rows one statement per row (20 s -> 11 s for 2.9 M usage rows in memory).
-
-        A column that is null in every row of a chunk is left out of that chunk's INSERT (the
-        table has no defaults, so it is stored as NULL all the same): binding the nulls of the
-        mostly empty quarantine and parse-error columns was half of what remained (11 s -> 5 s)."""
-        cursor = conn.connection.driver_connection.cursor()
-        try:
-            for chunk in _chunks(frame):
-                names, columns = _sqlite_columns(chunk, schema)
-                width = len(names)
-                per_insert = max(1, min(SQLITE_ROWS_PER_INSERT, SQLITE_MAX_VARIABLES // width))
-                quoted = ", ".join(f'"{c}"' for c in names)
-                insert = f'INSERT INTO "{schema.name}" ({quoted}) VALUES '
-                one = "(" + ", ".join("?" for _ in names) + ")"
-                step = per_insert * width
-                values = list(chain.from_iterable(zip(*columns, strict=True)))
-                whole = len(chunk) // per_insert * step
-                if whole:
-                    many = insert + ", ".join([one] * per_insert)
-                    cursor.executemany(many, (values[i:i + step] for i in range(0, whole, step)))
-                rest = values[whole:]
-                if rest:
-                    cursor.executemany(insert + one, (rest[i:i + width] for i in range(0, len(rest), width)))
-        finally:
-            cursor.close()
-
-    @staticmethod
-    def _copy_postgres(conn: Connection, schema: TableSchema, frame: pd.DataFrame) -> None:
-        """Bulk load with COPY ... FROM STDIN (CSV), the fast path on PostgreSQL. Each chunk's CSV text
-        is written by Arrow's CSV writer (:func:`_copy_csv`), so only one chunk's text is in memory
-        at a time."""
-        cols = ", ".join(f'"{c}"' for c in schema.column_names)
-        dbapi = conn.connection.driver_connection
-        with dbapi.cursor() as cur, cur.copy(f'COPY "{schema.name}" ({cols}) FROM STDIN WITH (FORMAT csv)') as copy:
-            for chunk in _chunks(frame):
-                copy.write(_copy_csv(chunk, schema))
 
     # -- reads --------------------------------------------------------------
     def read(
@@ -319,7 +221,7 @@ class Warehouse:
             hit = _READ_CACHE.get(self.url, cache_scope, schema, window, columns)
             if hit is not None:
                 return hit
-            frame = self.read(schema, window, columns=_with_month(schema, columns))
+            frame = self.read(schema, window, columns=with_month_column(schema, columns))
             _READ_CACHE.put(self.url, cache_scope, schema, window, columns, frame, kept=self.read_columns.get(schema.name))
             return frame if columns is None else frame[list(columns)]
         if not self.has_table(schema.name):
@@ -353,6 +255,14 @@ class Warehouse:
         if not parts:
             return coerce_frame(pd.DataFrame(columns=names), sub)
         return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+
+    def read_month(self, schema: TableSchema, month: dt.date, *, columns: Sequence[str] | None = None,
+                   cache_scope: str | None = None) -> pd.DataFrame:
+        """The rows of the one month starting ``month`` (:meth:`read` of that window): for readers
+        that go through a range month by month, so they hold a month of an event table at a time."""
+        start = pd.Timestamp(month).date()
+        end = (pd.Timestamp(start) + pd.DateOffset(months=1)).date()
+        return self.read(schema, month_window(start, end), columns=columns, cache_scope=cache_scope)
 
     def cached(self, schema: TableSchema, window: tuple[dt.date, dt.date] | None, columns: Sequence[str] | None,
                cache_scope: str) -> pd.DataFrame | None:
@@ -394,8 +304,8 @@ class Warehouse:
             if conn.dialect.name == "postgresql":
                 # One round trip (the values are one array parameter), and LATERAL ... LIMIT 1 makes
                 # the plan one lookup per value in the column's index, whatever the statistics say.
-                # A temporary table with EXISTS got a hash join over the whole table instead: 1.6 s
-                # against 0.3 s for a month's 34,000 session ids among 850,000. Without statistics the
+                # A temporary table with EXISTS got a hash join over the whole table instead, a cost
+                # that grows with the history rather than with the month's ids. Without statistics the
                 # estimate can pass JIT's thresholds; compiling never pays for index lookups.
                 conn.execute(sa.text("SET LOCAL jit = off"))
                 found = conn.execute(sa.text(
@@ -405,7 +315,7 @@ class Warehouse:
                 return frozenset(str(v) for v in found)
             conn.execute(sa.text("CREATE TEMPORARY TABLE _probe_values (value TEXT PRIMARY KEY)"))
             try:
-                cursor = conn.connection.driver_connection.cursor()
+                cursor = driver_connection(conn).cursor()
                 try:
                     for start in range(0, len(unique), CHUNK_ROWS):
                         cursor.executemany("INSERT INTO _probe_values (value) VALUES (?)",
@@ -424,8 +334,8 @@ class Warehouse:
 
     def _drop_probe_indexes(self, conn: Connection, table: str) -> None:
         """Before ``table`` is loaded whole again, drop the indexes :meth:`_ensure_index` made: the
-        next probe builds each again in one sort, where keeping it made the load insert every row into
-        it (session ids: 2.2 s -> 9 s for 848,000 rows). The month index stays."""
+        next probe builds each again in one sort, where keeping it makes the load insert every row into
+        it one by one, several times slower. The month index stays."""
         for index in sa.inspect(conn).get_indexes(table):
             name = index["name"] or ""
             if name.startswith(f"ix_{table}_") and name != f"ix_{table}_{MONTH_COLUMN}":
@@ -439,7 +349,7 @@ class Warehouse:
         if key in _INDEXED:
             return
         with self._ddl_lock, self.engine.begin() as conn:
-            _lock_table(conn, table)
+            lock_table(conn, table)
             conn.execute(sa.text(f'CREATE INDEX IF NOT EXISTS "ix_{table}_{column}" ON "{table}" ("{column}")'))
         _INDEXED.add(key)
 
@@ -459,8 +369,8 @@ class Warehouse:
 
 def _month_range(conn: Connection, name: str) -> tuple[dt.date, dt.date] | None:
     # Two scalar subqueries, not MIN and MAX in one SELECT: SQLite answers a lone MIN or MAX from
-    # the index's first or last entry, but both together scan the whole index (0.3 s for 2.9 M
-    # usage rows, on every monthly replace of the table).
+    # the index's first or last entry, but both together scan the whole index (on every monthly
+    # replace of the table, a cost that would grow with the history).
     low, high = conn.execute(sa.text(_MONTH_RANGE_SQL.format(column=MONTH_COLUMN, table=name))).one()
     return None if low is None else (pd.Timestamp(str(low)).date(), pd.Timestamp(str(high)).date())
 
@@ -484,226 +394,9 @@ def _stored_exactly(frame: pd.DataFrame, schema: TableSchema) -> bool:
     return True
 
 
-def _with_month(schema: TableSchema, columns: Sequence[str] | None) -> list[str] | None:
-    """``columns`` plus the month column (so a cached frame can be sliced by window)."""
-    if columns is None or MONTH_COLUMN not in schema.column_names or MONTH_COLUMN in columns:
-        return None if columns is None else list(columns)
-    return [MONTH_COLUMN, *columns]
-
-
-class ReadCache:
-    """Frames read during one run, reused by later reads of the same table in that run.
-
-    In a single-run backfill several assets read the same big table (product usage is read by
-    account_engagement for M-1..M and by kpi_engagement for M): the second read is sliced from
-    the first instead of fetching millions of rows again. Only reads of at least ``min_rows`` rows
-    are kept, at most ``max_rows`` rows in all (least recently used dropped first); every write
-    to a table through :class:`Warehouse` in this process forgets that table's entries, and
-    entries are scoped to one run id, so another run (or process) never sees them, and only the
-    latest run's entries are kept. The row bound is sized so that the usage and session tables of
-    50,000 customers over 36 months (14.5 M + 4.3 M rows) fit: a cache that stops covering the
-    data at some scale makes the cost grow faster than the data (docs/benchmark.md)."""
-
-    def __init__(self, min_rows: int = 10_000, max_rows: int = 20_000_000) -> None:
-        self.min_rows = min_rows
-        self.max_rows = max_rows
-        self._views: dict[tuple[str, str], set[str]] = {}
-        self._entries: OrderedDict[tuple[str, str, str], tuple[tuple[dt.date, dt.date] | None, frozenset[str] | None, pd.DataFrame]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, url: str, scope: str, schema: TableSchema, window: tuple[dt.date, dt.date] | None,
-            columns: Sequence[str] | None, *, exact: bool = False) -> pd.DataFrame | None:
-        """The cached rows of ``window`` and ``columns`` of the run ``scope`` (None: not cached);
-        ``exact``: only an entry of exactly that window."""
-        with self._lock:
-            entry = self._entries.get((url, scope, schema.name))
-            if entry is None:
-                return None
-            cached_window, cached_columns, frame = entry
-            if exact and cached_window != window:
-                return None
-            wanted = frozenset(columns) if columns is not None else None
-            if cached_columns is not None and (wanted is None or not wanted <= cached_columns):
-                return None
-            if cached_window is not None and (window is None or window[0] < cached_window[0] or window[1] > cached_window[1]):
-                return None
-            self._entries.move_to_end((url, scope, schema.name))
-        if window is not None and window != cached_window:
-            months = frame[MONTH_COLUMN]
-            frame = frame[((months >= pd.Timestamp(window[0])) & (months < pd.Timestamp(window[1]))).to_numpy()]
-            frame = frame.reset_index(drop=True)
-        return (frame if columns is None else frame[list(columns)]).copy(deep=False)
-
-    def put(self, url: str, scope: str, schema: TableSchema, window: tuple[dt.date, dt.date] | None,
-            columns: Sequence[str] | None, frame: pd.DataFrame, *, kept: frozenset[str] | None = None) -> None:
-        """Keep ``frame`` as the run ``scope``'s read of ``window`` and ``columns``; with ``kept`` (the only
-        columns any reader of the table asks for) the other columns are dropped first: they would only
-        hold memory, and a read asking for them misses and goes to the database."""
-        if len(frame) < self.min_rows or len(frame) > self.max_rows:
-            return
-        if window is not None and MONTH_COLUMN not in frame.columns:
-            return
-        if kept is not None and not set(frame.columns) <= kept:
-            frame = frame[[c for c in frame.columns if c in kept]]
-            columns = list(frame.columns)  # the entry no longer answers a read of every column
-        with self._lock:
-            # One run at a time keeps entries: a finished run's frames are dropped by the next run's first put.
-            for key in [k for k in self._entries if k[1] != scope]:
-                del self._entries[key]
-            self._entries[(url, scope, schema.name)] = (window, frozenset(frame.columns) if columns is not None else None, frame)
-            self._entries.move_to_end((url, scope, schema.name))
-            while sum(len(e[2]) for e in self._entries.values()) > self.max_rows:
-                self._entries.popitem(last=False)
-
-    def depends(self, url: str, view: str, table: str) -> None:
-        """``view`` reads ``table``: forgetting the table forgets the view too."""
-        with self._lock:
-            self._views.setdefault((url, table), set()).add(view)
-
-    def forget(self, url: str, table: str) -> None:
-        with self._lock:
-            names = {table} | self._views.get((url, table), set())
-            for key in [k for k in self._entries if k[0] == url and k[2] in names]:
-                del self._entries[key]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
 
 _READ_CACHE = ReadCache()
 
 
 #: (url, table, column) known to have an index in this process (see Warehouse._ensure_index).
 _INDEXED: set[tuple[str, str, str]] = set()
-
-
-def _lock_table(conn: Connection, name: str) -> None:
-    """Serialise writers of one table across processes until the transaction ends, BEFORE the
-    transaction reads anything it decides on (what exists, which months are stored): concurrent
-    runs then neither race on CREATE TABLE / CREATE VIEW nor delete rows another run committed
-    after the read (a window holding "every stored month" empties the whole table).
-
-    PostgreSQL: a transaction-level advisory lock per table (each later statement of the
-    transaction sees what the previous holder committed). SQLite: ``BEGIN IMMEDIATE``, the
-    database's write lock, taken as the transaction's first statement. sqlite3 otherwise begins a
-    transaction only at the first INSERT/UPDATE/DELETE, so the reads before it ran outside any
-    transaction, on whatever was committed at that moment."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": f"saas_metrics:{name}"})
-    elif conn.dialect.name == "sqlite":
-        dbapi = conn.connection.driver_connection
-        if not dbapi.in_transaction:  # in one already: a write began it, so the lock is held
-            dbapi.execute("BEGIN IMMEDIATE")
-
-
-_TABLES: dict[tuple[object, ...], sa.Table] = {}
-_TABLES_LOCK = threading.Lock()
-
-
-def _sa_table(schema: TableSchema, columns: tuple[str, ...] | None) -> sa.Table:
-    key = (schema.name, tuple((c.name, c.type) for c in schema.columns), columns)
-    with _TABLES_LOCK:
-        table = _TABLES.get(key)
-        if table is None:
-            table = _TABLES[key] = _build_table(schema, columns)
-        return table
-
-
-def _build_table(schema: TableSchema, columns: tuple[str, ...] | None) -> sa.Table:
-    cols = [sa.Column(c.name, _SQL_TYPES[c.type]) for c in schema.columns if columns is None or c.name in columns]
-    return sa.Table(schema.name, sa.MetaData(), *cols)
-
-
-def _nullable(values: np.ndarray, missing: np.ndarray) -> list[object]:
-    out = values.astype(object)
-    out[missing] = None
-    return out.tolist()
-
-
-def _arrow_column(values: pd.Series, type_: str) -> pa.Array:
-    """One column as Arrow, in the form both bulk loads store: dates as date32, datetimes
-    truncated to microseconds (what PostgreSQL keeps and SQLAlchemy's SQLite format writes)."""
-    array = pa.array(values, from_pandas=True)
-    if type_ == "date":
-        return pc.cast(array, pa.date32(), safe=False)
-    if type_ == "datetime":
-        return pc.cast(array, pa.timestamp("us"), safe=False)
-    return array
-
-
-def _copy_csv(frame: pd.DataFrame, schema: TableSchema) -> bytes:
-    """``frame`` as COPY CSV text, written by Arrow (pandas' ``to_csv`` took 13 s for the 2.9 M usage
-    rows of the benchmark's medium scale, Arrow 0.9 s). Text is always quoted and a null is an
-    unquoted empty field, so an empty string stays an empty string. Dates as 'YYYY-MM-DD',
-    datetimes truncated to microseconds, booleans true/false, floats in their shortest exact form."""
-    arrays = [_arrow_column(frame[col.name], col.type) for col in schema.columns]
-    sink = io.BytesIO()
-    pa_csv.write_csv(pa.Table.from_arrays(arrays, names=schema.column_names), sink,
-                     pa_csv.WriteOptions(include_header=False, quoting_style="needed"))
-    return sink.getvalue()
-
-
-def _as_text(values: pd.Series, type_: str) -> list[object]:
-    """Dates and datetimes as SQLAlchemy's SQLite text ('YYYY-MM-DD', 'YYYY-MM-DD HH:MM:SS.ffffff'),
-    None for NaT. Each distinct value is formatted once (a month column of millions of rows has a
-    few dozen) and by Arrow's cast to string, which writes exactly these forms in C: pandas'
-    strftime took 0.72 s for the 848,000 distinct session timestamps of the medium scale, this 0.2 s."""
-    codes, uniques = pd.factorize(values)
-    text = pc.cast(_arrow_column(pd.Series(uniques), type_), pa.string()).to_numpy(zero_copy_only=False)
-    return np.where(codes >= 0, text[codes] if len(text) else None, None).tolist()
-
-
-def _sqlite_columns(frame: pd.DataFrame, schema: TableSchema) -> tuple[list[str], list[list[object]]]:
-    """The names and values of the columns of ``frame`` that hold at least one value, in
-    SQLAlchemy's SQLite storage format (the format its Date/DateTime/Boolean types write and
-    parse): dates 'YYYY-MM-DD', datetimes 'YYYY-MM-DD HH:MM:SS.ffffff', bools 1/0, None for nulls;
-    built column-wise without per-value Python branches. A column with no value at all is left
-    out (at least one column is always kept, so an all-null row is still a row)."""
-    names: list[str] = []
-    cols: list[list[object]] = []
-    for col in schema.columns:
-        s = frame[col.name]
-        missing = s.isna().to_numpy()
-        if missing.all():
-            continue
-        names.append(col.name)
-        if not missing.any() and col.type in ("str", "json"):
-            cols.append(s.to_numpy(dtype=object).tolist())
-        elif col.type in ("date", "datetime"):
-            cols.append(_as_text(s, col.type))
-        elif col.type == "float":
-            cols.append(_nullable(s.to_numpy(dtype="float64", na_value=np.nan), missing))
-        elif col.type == "int":
-            cols.append(_nullable(s.astype("Int64").to_numpy(dtype="int64", na_value=0), missing))
-        elif col.type == "bool":
-            cols.append(_nullable(s.astype("boolean").to_numpy(dtype="int64", na_value=0), missing))
-        else:
-            cols.append(_nullable(s.to_numpy(dtype=object, na_value=None), missing))
-    if not names:
-        first = schema.columns[0].name
-        return [first], [[None] * len(frame)]
-    return names, cols
-
-
-def _records(frame: pd.DataFrame, schema: TableSchema) -> list[dict[str, object]]:
-    """Rows as plain Python values (None for nulls) for executemany."""
-    cols: dict[str, list[object]] = {}
-    for col in schema.columns:
-        s = frame[col.name]
-        if col.type == "date":
-            values = [None if pd.isna(v) else v.date() for v in s]
-        elif col.type == "datetime":
-            values = [None if pd.isna(v) else v.to_pydatetime() for v in s]
-        elif col.type == "float":
-            arr = s.to_numpy(dtype="float64", na_value=np.nan)
-            values = [None if np.isnan(v) else float(v) for v in arr]
-        elif col.type == "int":
-            values = [None if v is pd.NA else int(v) for v in s.astype("Int64")]
-        elif col.type == "bool":
-            values = [None if v is pd.NA else bool(v) for v in s]
-        else:
-            values = [None if v is None or (isinstance(v, float) and np.isnan(v)) else v for v in s.astype("object")]
-        cols[col.name] = values
-    names = list(cols)
-    return [dict(zip(names, row, strict=True)) for row in zip(*cols.values(), strict=True)]

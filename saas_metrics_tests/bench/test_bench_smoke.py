@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from saas_metrics.bench import run_benchmark
-from saas_metrics.bench.report import END_MARKER, START_MARKER
+from saas_metrics.bench.harness import BackendResult
+from saas_metrics.bench.report import (
+    END_MARKER,
+    START_MARKER,
+    fixed_cost_lines,
+    month_table,
+    targets_table,
+)
 
 
 def test_tiny_bench_writes_the_table_and_duckdb_equals_the_pipeline(tmp_path: Path) -> None:
@@ -28,10 +35,15 @@ def test_tiny_bench_writes_the_table_and_duckdb_equals_the_pipeline(tmp_path: Pa
     assert result.launched_month_seconds is not None and result.launched_month_seconds > 0
     assert result.cli_instance_month_seconds is not None and result.cli_instance_month_seconds > 0
     assert result.steps_per_month is not None and result.steps_per_month > 40
+    assert result.month_floor_seconds is not None and result.month_floor_seconds > 0
+    assert result.full_peak_rss_mb is not None and result.month_peak_rss_mb is not None
     assert result.events_per_month is not None and result.events_per_month > 5 * result.steps_per_month
     text = output.read_text()
-    assert re.search(r"\| tiny \| sqlite \| [\d.,]+ \| [\d.,]+ \| [\d.]+ \| \d+ \| [\d,]+ \|", text), text
-    assert "launched month <= 1.3 x CLI month" in text
+    # The month's row (seconds, steps, events, its DuckDB floor and the ratio) and the UI's road.
+    assert re.search(r"\| tiny \| sqlite \| [\d.,]+ \| \d+ \| [\d,]+ \| [\d.]+ \| [\d,]+ \|", text), text
+    assert re.search(r"\| tiny \| sqlite \| [\d.,]+ \| [\d.,]+ \| [\d.]+ \|\n", text), text
+    assert "launched month <= 1.3 x CLI month" in text and "| tiny month <= 8 s | sqlite |" in text
+    assert "- sqlite: a tiny month takes **" in text and "### Peak memory" in text
     assert "hand-written before" in text and "hand-written after" in text and "\nold\n" not in text
     assert "| tiny | sqlite | 150 x 7 |" in text and "yes (" in text
     assert "| CPU |" in text and "| dagster |" in text
@@ -50,15 +62,33 @@ def test_bench_refuses_unknown_scales_backends_and_repeats(tmp_path: Path) -> No
         run_benchmark(["tiny"], ["sqlite"], 0, work_dir=tmp_path, output=None, log=False)
 
 
+def _result(scale: str, full: float, month: float, peak_mib: float, *, early: float | None = None) -> BackendResult:
+    return BackendResult(scale=scale, backend="sqlite", customers=10_000, months=36, repeats=1, full_seconds=full,
+                         last_month_seconds=month, early_month_seconds=early or month, peak_rss_mb=peak_mib,
+                         warehouse_rows=1, movement_step_seconds=1.0)
+
+
 def test_the_memory_target_is_two_decimal_gigabytes() -> None:
-    from saas_metrics.bench.harness import BackendResult
-    from saas_metrics.bench.report import targets_table
-
-    def medium(peak_mib: float) -> BackendResult:
-        return BackendResult(scale="medium", backend="sqlite", customers=10_000, months=36, repeats=1, full_seconds=60,
-                             last_month_seconds=10, early_month_seconds=10, peak_rss_mb=peak_mib, warehouse_rows=1,
-                             movement_step_seconds=1.0)
-
     # 1,950 MiB is under 2 GiB but over 2 GB (2e9 bytes = 1,907.3 MiB): not met.
-    assert "| medium peak memory < 2 GB (1,907 MiB) | sqlite | 1,950 MiB | NO |" in targets_table([medium(1950)])
-    assert "| medium peak memory < 2 GB (1,907 MiB) | sqlite | 1,900 MiB | yes |" in targets_table([medium(1900)])
+    assert "| large peak memory < 2 GB (1,907 MiB) | sqlite | 1,950 MiB | NO |" in targets_table([_result("large", 400, 50, 1950)])
+    assert "| large peak memory < 2 GB (1,907 MiB) | sqlite | 1,900 MiB | yes |" in targets_table([_result("large", 400, 50, 1900)])
+
+
+def test_targets_fixed_cost_and_month_table_by_hand() -> None:
+    tiny = _result("tiny", 20, 8.0, 400)
+    medium = _result("medium", 100, 20.0, 1500, early=16.0)
+    medium.steps_per_month, medium.events_per_month, medium.month_floor_seconds = 140, 1516, 0.5
+    large = _result("large", 450, 60.0, 1800)
+    table = targets_table([tiny, medium, large])
+    assert "| tiny month <= 8 s | sqlite | 8.0 s | yes |" in table
+    assert "| medium month <= 15 s | sqlite | 20.0 s | NO |" in table
+    assert "| medium full backfill <= 90 s | sqlite | 100.0 s | NO |" in table
+    assert "| medium month 36 <= 1.3 x month 6 | sqlite | 1.25 x | yes |" in table  # 20 / 16
+    assert "| large full backfill <= 5 x medium | sqlite | 4.50 x | yes |" in table  # 450 / 100
+    # The fixed cost is the tiny month; of the medium month, 20 - 8 = 12 s grows with the data.
+    assert fixed_cost_lines([tiny, medium]) == (
+        "- sqlite: a tiny month takes **8.0 s**; a medium month 20.0 s, of which 12.0 s grows with the data")
+    assert "add `--scale tiny`" in fixed_cost_lines([medium])
+    # A month of 20 s against DuckDB's 0.5 s for the same month's revenue metrics: 40 x.
+    assert "| medium | sqlite | 20.0 | 140 | 1,516 | 0.50 | 40 |" in month_table([medium])
+    assert "| tiny | sqlite | 8.0 | n/a | n/a | n/a | n/a |" in month_table([tiny])

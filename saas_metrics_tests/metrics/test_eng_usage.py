@@ -12,7 +12,9 @@ from saas_metrics.metrics.usage import (
     ACCOUNT_ENGAGEMENT,
     AT_RISK_ACCOUNTS,
     account_engagement,
+    account_engagement_by_month,
     at_risk_accounts,
+    usage_activity,
     usage_kpis,
 )
 
@@ -255,3 +257,66 @@ def test_accounts_below_the_absolute_usage_floor_by_hand():
     assert got[jan] == 2.0  # c1 and c3
     assert got[feb] == 0.0  # no paying customer scored in February
     assert usage_floor_kpis(engagement, snapshots, [jan], floor=1.0).iloc[0]["value"] == 1.0  # c3 only
+
+
+MAR = T("2024-03-01")
+
+
+def month_reader(usage: pd.DataFrame):  # type: ignore[no-untyped-def]
+    """usage_of(M): the rows of ``usage`` dated in month M, and the months it was asked for."""
+    asked: list[pd.Timestamp] = []
+
+    def usage_of(month: pd.Timestamp) -> pd.DataFrame:
+        asked.append(month)
+        dates = pd.to_datetime(usage["date"])
+        return usage[(dates >= month) & (dates < month + pd.offsets.MonthBegin(1))].reset_index(drop=True)
+
+    return usage_of, asked
+
+
+def test_engagement_month_by_month_equals_the_whole_range() -> None:
+    # a: 3 user-days in January, 1 in February, none in March; b: 2 in February (one on Feb 29), 1 in March.
+    usage = pd.concat([JANUARY, usage_rows(("2024-02-01", "a", "u1", "view", 1), ("2024-02-10", "b", "u3", "view", 2),
+                                           ("2024-02-29", "b", "u3", "view", 1), ("2024-03-05", "b", "u4", "view", 1))],
+                      ignore_index=True)
+    pairs, snaps = links(("c1", "a"), ("c2", "b")), snapshots(MAR, ("c1", 100.0, "growth"))
+    usage_of, asked = month_reader(usage)
+    by_month = account_engagement_by_month(usage_of, pairs, [FEB, JAN, MAR], snapshots=snaps)
+    whole = account_engagement(usage, pairs, [JAN, FEB, MAR], EMPTY, snapshots=snaps)
+    pd.testing.assert_frame_equal(by_month, whole)
+    # December (before the first month) is read once; every month after that once, as M then as M-1.
+    assert asked == [T("2023-12-01"), JAN, FEB, MAR]
+    a_mar = row(by_month, MAR, "a")  # paying in March, no event: usage 0, down from 1
+    assert (a_mar["usage_previous"], a_mar["usage"], a_mar["usage_change_pct"]) == (1.0, 0.0, -1.0)
+    b_feb = row(by_month, FEB, "b")
+    assert (b_feb["usage_previous"], b_feb["usage"], b_feb["active_users"]) == (0.0, 2.0, 1)
+    assert b_feb["dau_avg"] == pytest.approx(2 / 29)
+
+
+def test_engagement_month_by_month_of_no_months_is_empty() -> None:
+    usage_of, asked = month_reader(JANUARY)
+    assert account_engagement_by_month(usage_of, links(("c1", "a")), []).empty
+    assert asked == []
+
+
+def test_usage_activity_by_hand() -> None:
+    # u1 on Jan 1 in two accounts and on Jan 2, u2 on Jan 1 -> 2 users, 3 user-days; a February row is not counted.
+    usage = pd.concat([JANUARY, usage_rows(("2024-01-01", "b", "u1", "view", 4), ("2024-02-03", "b", "u5", "view", 1))],
+                      ignore_index=True)
+    activity = usage_activity(usage, [JAN])
+    assert activity.loc[JAN, "active_users"] == 2 and activity.loc[JAN, "user_days"] == 3
+    assert list(activity.index) == [JAN]
+    assert usage_activity(None, [JAN]).empty
+
+
+def test_usage_kpis_from_monthly_chunks_equal_one_frame() -> None:
+    usage = pd.concat([JANUARY, usage_rows(("2024-01-01", "b", "u1", "view", 4), ("2024-02-03", "b", "u5", "view", 1))],
+                      ignore_index=True)
+    pairs = links(("c1", "a"), ("c2", "b"))
+    engagement = account_engagement(usage, pairs, [JAN, FEB], EMPTY)
+    usage_of, _ = month_reader(usage)
+    chunked = usage_kpis(engagement, map(usage_of, [JAN, FEB]), [JAN, FEB])
+    pd.testing.assert_frame_equal(chunked, usage_kpis(engagement, usage, [JAN, FEB]))
+    kpis = chunked.set_index(["month", "metric"])["value"]
+    assert kpis[(FEB, "active_users")] == 1.0
+    assert kpis[(FEB, "stickiness")] == pytest.approx((1 / 29) / 1)

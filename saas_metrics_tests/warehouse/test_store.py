@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -59,7 +60,9 @@ def test_a_failed_write_leaves_the_previous_data(warehouse: Warehouse, monkeypat
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(Warehouse, "_insert", boom)
+    from saas_metrics.warehouse import store
+
+    monkeypatch.setattr(store, "insert_frame", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         warehouse.replace(KPI_MONTHLY, rows("2024-01-01", [9]), (JAN, FEB))
     monkeypatch.undo()
@@ -371,3 +374,40 @@ def test_replace_where_a_list_replaces_the_rows_of_each_value(warehouse: Warehou
     assert warehouse.read(schema).sort_values("v")["v"].tolist() == [1.0, 20.0, 30.0]
     warehouse.replace(schema, pd.DataFrame({"as_of_month": [JAN], "v": [10.0]}), where={"as_of_month": JAN})
     assert warehouse.read(schema).sort_values("v")["v"].tolist() == [10.0, 20.0, 30.0]
+
+
+def test_the_read_cache_is_bounded_by_memory_and_a_month_read_slices_a_held_range(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from saas_metrics.warehouse import read_cache, store
+
+    schema = TableSchema("events", (Column("month", "date"), Column("v", "float")), time_column="month")
+    two_months = coerce_frame(pd.DataFrame({"month": [JAN] * 3 + [FEB] * 2, "v": [1.0, 2.0, 3.0, 4.0, 5.0]}), schema)
+    size = read_cache.frame_bytes(two_months)
+    assert size == 5 * 8 + 5 * 8  # a datetime64 and a float64 column, 8 bytes a value
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'b.db'}")
+    # A cache smaller than the range: the range is written but not held, and each month is read from the database.
+    monkeypatch.setattr(store, "_READ_CACHE", store.ReadCache(min_rows=1, max_bytes=size - 1))
+    warehouse.replace(schema, two_months, (JAN, MAR), cache_scope="run-1")
+    fetched = count_database_reads(monkeypatch)
+    assert warehouse.read_month(schema, FEB, cache_scope="run-1")["v"].tolist() == [4.0, 5.0]
+    assert len(fetched) == 1
+    # Large enough: each month is sliced from the range the write left in memory.
+    monkeypatch.setattr(store, "_READ_CACHE", store.ReadCache(min_rows=1, max_bytes=size))
+    warehouse.replace(schema, two_months, (JAN, MAR), cache_scope="run-2")
+    assert warehouse.read_month(schema, JAN, columns=["v"], cache_scope="run-2")["v"].tolist() == [1.0, 2.0, 3.0]
+    assert warehouse.read_month(schema, FEB, cache_scope="run-2")["v"].tolist() == [4.0, 5.0]
+    assert len(fetched) == 1
+
+
+def test_a_window_of_rows_in_time_order_is_a_slice_and_of_mixed_rows_a_gather() -> None:
+    from saas_metrics.warehouse.read_cache import rows_of_window
+
+    ordered = pd.DataFrame({"month": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-02-01", "2024-03-01"]),
+                            "v": [1.0, 2.0, 3.0, 4.0]})
+    february = rows_of_window(ordered, (FEB, MAR))
+    assert february["v"].tolist() == [2.0, 3.0] and list(february.index) == [0, 1]
+    assert np.shares_memory(february["v"].to_numpy(), ordered["v"].to_numpy())  # a view, not a copy
+    mixed = ordered.iloc[[1, 0, 3, 2]].reset_index(drop=True)
+    assert rows_of_window(mixed, (FEB, MAR))["v"].tolist() == [2.0, 3.0]
+    assert rows_of_window(mixed, (JAN, FEB))["v"].tolist() == [1.0]
+    assert rows_of_window(ordered, (dt.date(2023, 1, 1), JAN)).empty

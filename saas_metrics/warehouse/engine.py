@@ -1,0 +1,99 @@
+"""The warehouse's engine and table definitions: one SQLAlchemy engine per URL, the column types
+of a :class:`~saas_metrics.tables.TableSchema`, shared ``Table`` objects and the per-table write lock."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from functools import lru_cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from saas_metrics.tables import TableSchema
+from saas_metrics.warehouse import checkpoint
+
+SQL_TYPES: dict[str, sa.types.TypeEngine] = {
+    "str": sa.Text(),
+    "json": sa.Text(),
+    "float": sa.Float(precision=53),
+    "int": sa.BigInteger(),
+    "bool": sa.Boolean(),
+    "date": sa.Date(),
+    "datetime": sa.DateTime(),
+}
+
+
+
+def month_window(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
+    """A half-open month window [start, end) of first-of-month dates."""
+    if start.day != 1 or end.day != 1 or end <= start:
+        raise ValueError(f"not a month window: [{start}, {end})")
+    return start, end
+
+
+@lru_cache(maxsize=8)
+def make_engine(url: str) -> Engine:
+    """One engine per URL per process. SQLite gets WAL and a busy timeout so the
+    webserver can read while a run writes."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 60})
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        checkpoint.attach(engine)  # WAL checkpoints off the writer's path (warehouse/checkpoint.py)
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def lock_table(conn: Connection, name: str) -> None:
+    """Serialise writers of one table across processes until the transaction ends, BEFORE the
+    transaction reads anything it decides on (what exists, which months are stored): concurrent
+    runs then neither race on CREATE TABLE / CREATE VIEW nor delete rows another run committed
+    after the read (a window holding "every stored month" empties the whole table).
+
+    PostgreSQL: a transaction-level advisory lock per table (each later statement of the
+    transaction sees what the previous holder committed). SQLite: ``BEGIN IMMEDIATE``, the
+    database's write lock, taken as the transaction's first statement. sqlite3 otherwise begins a
+    transaction only at the first INSERT/UPDATE/DELETE, so the reads before it ran outside any
+    transaction, on whatever was committed at that moment."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": f"saas_metrics:{name}"})
+    elif conn.dialect.name == "sqlite":
+        dbapi = driver_connection(conn)
+        if not dbapi.in_transaction:  # in one already: a write began it, so the lock is held
+            dbapi.execute("BEGIN IMMEDIATE")
+
+
+_TABLES: dict[tuple[object, ...], sa.Table] = {}
+_TABLES_LOCK = threading.Lock()
+
+
+def sa_table(schema: TableSchema, columns: tuple[str, ...] | None) -> sa.Table:
+    key = (schema.name, tuple((c.name, c.type) for c in schema.columns), columns)
+    with _TABLES_LOCK:
+        table = _TABLES.get(key)
+        if table is None:
+            table = _TABLES[key] = build_table(schema, columns)
+        return table
+
+
+def build_table(schema: TableSchema, columns: tuple[str, ...] | None) -> sa.Table:
+    cols = [sa.Column(c.name, SQL_TYPES[c.type]) for c in schema.columns if columns is None or c.name in columns]
+    return sa.Table(schema.name, sa.MetaData(), *cols)
+
+
+def driver_connection(conn: sa.Connection) -> Any:
+    """The DBAPI connection under ``conn`` (for COPY, executemany and SQLite's BEGIN IMMEDIATE); a
+    checked-out connection always has one."""
+    dbapi = conn.connection.driver_connection
+    assert dbapi is not None
+    return dbapi

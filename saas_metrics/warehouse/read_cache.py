@@ -1,0 +1,131 @@
+"""The run's read cache: frames read (or written) during one run, reused by later reads of the same
+table in that run, within a memory budget."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from saas_metrics.tables import MONTH_COLUMN, TableSchema
+
+
+def with_month_column(schema: TableSchema, columns: Sequence[str] | None) -> list[str] | None:
+    """``columns`` plus the month column (so a cached frame can be sliced by window)."""
+    if columns is None or MONTH_COLUMN not in schema.column_names or MONTH_COLUMN in columns:
+        return None if columns is None else list(columns)
+    return [MONTH_COLUMN, *columns]
+
+
+
+def rows_of_window(frame: pd.DataFrame, window: tuple[dt.date, dt.date]) -> pd.DataFrame:
+    """The rows of ``frame`` whose ``month`` is in ``window``, with a fresh index. Rows stored in time
+    order hold a window as one run of rows, which is sliced without copying; others are gathered
+    (a gather of Arrow text costs as much as the whole frame, once per month read)."""
+    months = frame[MONTH_COLUMN].to_numpy()
+    inside = (months >= pd.Timestamp(window[0]).to_datetime64()) & (months < pd.Timestamp(window[1]).to_datetime64())
+    positions = np.flatnonzero(inside)
+    if len(positions) and positions[-1] - positions[0] + 1 == len(positions):
+        return frame.iloc[positions[0]:positions[-1] + 1].reset_index(drop=True)
+    return frame[inside].reset_index(drop=True)
+
+
+def frame_bytes(frame: pd.DataFrame) -> int:
+    """Memory held by ``frame``'s columns (Arrow-backed text: its buffers, without visiting values)."""
+    return int(frame.memory_usage(index=False, deep=True).sum())
+
+
+#: A cache entry: window, columns (None: every column), frame, its bytes.
+_Entry = tuple[tuple[dt.date, dt.date] | None, frozenset[str] | None, pd.DataFrame, int]
+
+
+class ReadCache:
+    """Frames read during one run, reused by later reads of the same table in that run.
+
+    In a single-run backfill several assets read the same big table (product usage is read by
+    account_engagement for M-1..M and by kpi_engagement for M): the second read is sliced from
+    the first instead of fetching millions of rows again. Only reads of at least ``min_rows`` rows
+    are kept, at most ``max_bytes`` of frames in all (least recently used dropped first); every
+    write to a table through :class:`Warehouse` in this process forgets that table's entries, and
+    entries are scoped to one run id, so another run (or process) never sees them, and only the
+    latest run's entries are kept.
+
+    The bound is memory, not rows, so that a run's memory does not grow with the history: a
+    backfill whose event tables fit keeps them and slices every month from memory; one whose
+    tables do not fit reads them a month at a time from the warehouse (their readers go month by
+    month), and the cache then holds a month, not the history."""
+
+    def __init__(self, min_rows: int = 10_000, max_bytes: int = 768 * 2**20) -> None:
+        self.min_rows = min_rows
+        self.max_bytes = max_bytes
+        self._views: dict[tuple[str, str], set[str]] = {}
+        self._entries: OrderedDict[tuple[str, str, str], _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, url: str, scope: str, schema: TableSchema, window: tuple[dt.date, dt.date] | None,
+            columns: Sequence[str] | None, *, exact: bool = False) -> pd.DataFrame | None:
+        """The cached rows of ``window`` and ``columns`` of the run ``scope`` (None: not cached);
+        ``exact``: only an entry of exactly that window."""
+        with self._lock:
+            entry = self._entries.get((url, scope, schema.name))
+            if entry is None:
+                return None
+            cached_window, cached_columns, frame, _ = entry
+            if exact and cached_window != window:
+                return None
+            wanted = frozenset(columns) if columns is not None else None
+            if cached_columns is not None and (wanted is None or not wanted <= cached_columns):
+                return None
+            if cached_window is not None and (window is None or window[0] < cached_window[0] or window[1] > cached_window[1]):
+                return None
+            self._entries.move_to_end((url, scope, schema.name))
+        if columns is not None:
+            frame = frame[list(dict.fromkeys([*columns, MONTH_COLUMN])) if window != cached_window else list(columns)]
+        if window is not None and window != cached_window:
+            frame = rows_of_window(frame, window)
+            if columns is not None:
+                frame = frame[list(columns)]
+        return frame.copy(deep=False)
+
+    def put(self, url: str, scope: str, schema: TableSchema, window: tuple[dt.date, dt.date] | None,
+            columns: Sequence[str] | None, frame: pd.DataFrame, *, kept: frozenset[str] | None = None) -> None:
+        """Keep ``frame`` as the run ``scope``'s read of ``window`` and ``columns``; with ``kept`` (the only
+        columns any reader of the table asks for) the other columns are dropped first: they would only
+        hold memory, and a read asking for them misses and goes to the database."""
+        if len(frame) < self.min_rows:
+            return
+        if window is not None and MONTH_COLUMN not in frame.columns:
+            return
+        if kept is not None and not set(frame.columns) <= kept:
+            frame = frame[[c for c in frame.columns if c in kept]]
+            columns = list(frame.columns)  # the entry no longer answers a read of every column
+        size = frame_bytes(frame)
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            # One run at a time keeps entries: a finished run's frames are dropped by the next run's first put.
+            for key in [k for k in self._entries if k[1] != scope]:
+                del self._entries[key]
+            self._entries[(url, scope, schema.name)] = (window, frozenset(frame.columns) if columns is not None else None, frame, size)
+            self._entries.move_to_end((url, scope, schema.name))
+            while sum(e[3] for e in self._entries.values()) > self.max_bytes:
+                self._entries.popitem(last=False)
+
+    def depends(self, url: str, view: str, table: str) -> None:
+        """``view`` reads ``table``: forgetting the table forgets the view too."""
+        with self._lock:
+            self._views.setdefault((url, table), set()).add(view)
+
+    def forget(self, url: str, table: str) -> None:
+        with self._lock:
+            names = {table} | self._views.get((url, table), set())
+            for key in [k for k in self._entries if k[0] == url and k[2] in names]:
+                del self._entries[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
