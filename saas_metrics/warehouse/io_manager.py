@@ -106,8 +106,9 @@ def declared_read_columns(definitions: Iterable[AssetsDefinition],
                           extra: Mapping[str, Iterable[str]] | None = None) -> dict[str, frozenset[str]]:
     """Per upstream table, the union of the columns that its loaded inputs in ``definitions``
     (assets and asset checks) declare, for the tables whose every loaded input declares its columns;
-    a table that some input reads whole is left out. ``extra``: columns read outside inputs (a
-    direct warehouse read of the same table), added to a table's union."""
+    a table that some input reads whole is left out. ``extra``: columns read outside inputs (direct
+    warehouse reads, such as product usage read a month at a time), added to the table's union
+    (a table only read that way has just these)."""
     union: dict[str, set[str]] = {}
     read_whole: set[str] = set()
     for definition in definitions:
@@ -122,8 +123,7 @@ def declared_read_columns(definitions: Iterable[AssetsDefinition],
             else:
                 union.setdefault(table, set()).update(columns)
     for table, columns in (extra or {}).items():
-        if table in union:
-            union[table].update(columns)
+        union.setdefault(table, set()).update(columns)
     return {table: frozenset(columns) for table, columns in union.items() if table not in read_whole}
 
 

@@ -57,8 +57,8 @@ def test_declared_columns_are_unioned_per_table_and_a_whole_read_or_a_dependency
     columns = declared_read_columns([events, people, plans, daily, by_kind, after_plans, events_have_plans],
                                     extra={"events": ["amount"], "unread": ["x"]})
     # events: both readers' columns plus the extra direct read; people: by_kind reads it whole;
-    # plans: only the check loads it; an extra read alone does not declare a table.
-    assert columns == {"events": {"day", "user", "kind", "amount"}, "plans": {"plan_id"}}
+    # plans: only the check loads it; unread: no input loads it, only a direct read of those columns.
+    assert columns == {"events": {"day", "user", "kind", "amount"}, "plans": {"plan_id"}, "unread": {"x"}}
 
 
 def test_the_code_location_keeps_the_metric_columns_of_its_big_staging_tables_not_their_lineage(tmp_path: Path) -> None:
