@@ -83,7 +83,7 @@ class RowAccount:
 def exclusions_by_time(times: pd.Series, placed: pd.Series, window: tuple[dt.date, dt.date],
                        first: dt.date) -> dict[str, int]:
     """Rows excluded by their time: ``placed`` is each row's partition month (NaT: none, see
-    ``source_assets.place_in_months``); a row placed outside the run's ``window`` is
+    ``defs.source_reads.place_in_months``); a row placed outside the run's ``window`` is
     ``outside_run_months``, one in no partition is before / far before ``first`` or after the end."""
     lo, hi = pd.Timestamp(window[0]), pd.Timestamp(window[1])
     placed_somewhere = placed.notna()

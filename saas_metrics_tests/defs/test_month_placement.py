@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from saas_metrics.defs.source_assets import place_in_months, rows_outside_partitions
+from saas_metrics.defs.source_reads import place_in_months, rows_outside_partitions
 
 FIRST, LAST = dt.date(2024, 1, 1), dt.date(2024, 3, 1)
 NOW = pd.Timestamp("2024-06-15 12:00")

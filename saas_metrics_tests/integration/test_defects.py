@@ -28,10 +28,10 @@ import pytest
 from saas_metrics.calendar import add_months, last_complete_month
 from saas_metrics.defs.source_assets import (
     REFERENCES,
-    place_in_months,
     reconcile_counts,
     stg_storage_schema,
 )
+from saas_metrics.defs.source_reads import place_in_months
 from saas_metrics.quality.quarantine import QUARANTINED_ROWS
 from saas_metrics.runner import RunOutcome, materialise
 from saas_metrics.sources.registry import read_source_table

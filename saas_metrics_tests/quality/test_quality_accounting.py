@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 
-from saas_metrics.defs.source_assets import place_in_months
+from saas_metrics.defs.source_reads import place_in_months
 from saas_metrics.quality.accounting import (
     EXCLUSION_RULES,
     RowAccount,
