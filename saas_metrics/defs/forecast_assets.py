@@ -40,6 +40,8 @@ from saas_metrics.metrics.forecast_backtest import (
 from saas_metrics.metrics.forecast_pipeline import FunnelData, deal_facts, new_business, trial_facts
 from saas_metrics.metrics.movements import MRR_MOVEMENTS
 from saas_metrics.metrics.mrr import CUSTOMER_MRR
+from saas_metrics.tables import TableSchema
+from saas_metrics.warehouse import Warehouse
 
 #: Horizons whose backtest MAPE is numeric metadata (the asset's Plots tab).
 METADATA_HORIZONS = (1, 3, 6, 12)
@@ -97,12 +99,8 @@ def build_forecast_assets(settings: Settings, partitions: dg.PartitionsDefinitio
             forecasts.append(rows)
             summaries.append(summary)
             assumptions.append(assumed)
-        as_of = [m.date() for m in months]
-        written = {}
-        for schema, frames in ((KPI_FORECAST, forecasts), (FORECAST_BACKTEST, summaries),
-                               (FORECAST_ASSUMPTIONS, assumptions)):
-            frame = pd.concat(frames, ignore_index=True) if frames else schema.empty_frame()
-            written[schema.name] = wh.replace(schema, frame, where={"as_of_month": as_of})
+        written = _store(wh, months, [(KPI_FORECAST, forecasts), (FORECAST_BACKTEST, summaries),
+                                      (FORECAST_ASSUMPTIONS, assumptions)])
         last = summaries[-1] if summaries else FORECAST_BACKTEST.empty_frame()
         return dg.MaterializeResult(metadata={
             "dagster/row_count": written[KPI_FORECAST.name],
@@ -112,6 +110,17 @@ def build_forecast_assets(settings: Settings, partitions: dg.PartitionsDefinitio
         })
 
     return [kpi_forecast]
+
+
+def _store(wh: Warehouse, months: list[pd.Timestamp],
+           frames_of: list[tuple[TableSchema, list[pd.DataFrame]]]) -> dict[str, int]:
+    """Replace each table's rows of the run's as-of months with its frames; rows written per table."""
+    as_of = [m.date() for m in months]
+    written = {}
+    for schema, frames in frames_of:
+        frame = pd.concat(frames, ignore_index=True) if frames else schema.empty_frame()
+        written[schema.name] = wh.replace(schema, frame, where={"as_of_month": as_of})
+    return written
 
 
 def forecast_metadata(forecast: pd.DataFrame, summary: pd.DataFrame) -> dict[str, Any]:
