@@ -21,8 +21,10 @@ def run_with_progress(settings: Settings, start: dt.date, end: dt.date, console:
     defs = build_definitions(settings)
     job = defs.resolve_job_def(JOB_NAME)
     total = len(job.graph.node_dict)
+    assets = len(job.asset_layer.executable_asset_keys)
     console.print(
-        f"materialising [bold]{total}[/bold] assets for [bold]{start:%Y-%m}[/bold]..[bold]{end:%Y-%m}[/bold] "
+        f"materialising [bold]{assets}[/bold] assets in [bold]{total}[/bold] steps for "
+        f"[bold]{start:%Y-%m}[/bold]..[bold]{end:%Y-%m}[/bold] "
         f"as one single-run backfill into {redact(settings.warehouse_url)}"
     )
     progress = Progress(
