@@ -21,7 +21,7 @@ def run_with_progress(settings: Settings, start: dt.date, end: dt.date, console:
     defs = build_definitions(settings)
     job = defs.resolve_job_def(JOB_NAME)
     total = len(job.graph.node_dict)
-    assets = len(job.asset_layer.executable_asset_keys)
+    assets = len(list(job.asset_layer.executable_asset_keys))
     console.print(
         f"materialising [bold]{assets}[/bold] assets in [bold]{total}[/bold] steps for "
         f"[bold]{start:%Y-%m}[/bold]..[bold]{end:%Y-%m}[/bold] "
