@@ -36,7 +36,9 @@ def account_customers(product_accounts: pd.DataFrame, links: pd.DataFrame) -> pd
     accounts = product_accounts.drop_duplicates("account_id").set_index("account_id")
     by_link = links.dropna(subset=["product_account_id"]).drop_duplicates("product_account_id").set_index("product_account_id")["customer_id"]
     explicit = accounts["billing_customer_id"] if "billing_customer_id" in accounts else pd.Series(index=accounts.index, dtype="str")
-    return explicit.fillna(pd.Series(accounts.index.map(by_link), index=accounts.index))
+    # Cast to the explicit column's type: with no links the mapped values are all-NaN floats.
+    linked = pd.Series(accounts.index.map(by_link), index=accounts.index).astype(explicit.dtype)
+    return explicit.fillna(linked)
 
 
 def trial_kpis(

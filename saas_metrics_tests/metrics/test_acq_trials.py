@@ -9,7 +9,7 @@ import pytest
 
 from saas_metrics.config import AcquisitionPolicy
 from saas_metrics.metrics.acquisition_catalog import catalog_mismatches
-from saas_metrics.metrics.trials import trial_kpis
+from saas_metrics.metrics.trials import account_customers, trial_kpis
 
 T = pd.Timestamp
 MAR = T("2024-03-01")
@@ -82,3 +82,15 @@ def test_month_without_trials_has_nan_rate():
 
 def test_every_emitted_metric_is_in_the_catalog():
     assert catalog_mismatches(_run("2024-04-15")) == []
+
+
+def test_account_customers_without_identity_links_keeps_the_explicit_ids_only() -> None:
+    # A company with no billing system has no links: the accounts' own ids stand, the rest stay unknown
+    # (no pandas fill of a text column with float NaNs).
+    accounts = pd.DataFrame({"account_id": pd.Series(["a", "b"], dtype="str"),
+                             "billing_customer_id": pd.Series([None, "c1"], dtype="str")})
+    no_links = pd.DataFrame({"product_account_id": pd.Series([], dtype="object"), "customer_id": pd.Series([], dtype="float64")})
+    customers = account_customers(accounts, no_links)
+    assert customers.isna().tolist() == [True, False] and customers["b"] == "c1"
+    linked = account_customers(accounts, pd.DataFrame({"product_account_id": ["a"], "customer_id": ["c9"]}))
+    assert linked.tolist() == ["c9", "c1"]
