@@ -25,6 +25,10 @@ from saas_metrics.defs.partitions import partition_key
 from saas_metrics.errors import describe_error_info
 from saas_metrics.sources.landing import wait_for_stores
 
+#: The console logger's level of a CLI run: the CLI shows its own progress and every event is in
+#: the Dagster instance, so formatting a thousand log lines to the terminal only costs time.
+CLI_LOG_LEVEL = "CRITICAL"
+
 
 @dataclass
 class RunOutcome:

@@ -95,7 +95,7 @@ def run_once(spec: RunSpec) -> RunMeasure:
 
     from saas_metrics.bench.memory import PeakMemory
     from saas_metrics.config import Settings
-    from saas_metrics.runner import materialise
+    from saas_metrics.runner import CLI_LOG_LEVEL, materialise
 
     # As the CLI does: the URL (which may carry a password) reaches the resources as an env var.
     os.environ["SAAS_METRICS_WAREHOUSE_URL"] = spec.warehouse_url
@@ -105,7 +105,7 @@ def run_once(spec: RunSpec) -> RunMeasure:
     with PeakMemory() as memory:
         started = time.perf_counter()
         outcome = materialise(settings, dt.date.fromisoformat(spec.run_start), dt.date.fromisoformat(spec.run_end),
-                              instance=instance)
+                              instance=instance, log_level=CLI_LOG_LEVEL)  # as `saas-metrics run` does
         seconds = time.perf_counter() - started
     steps, events = log_counts(instance, outcome.run_id)
     return RunMeasure(

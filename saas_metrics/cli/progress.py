@@ -14,7 +14,7 @@ from saas_metrics.config import Settings
 from saas_metrics.definitions import build_definitions
 from saas_metrics.defs.jobs import JOB_NAME
 from saas_metrics.redaction import redact
-from saas_metrics.runner import RunOutcome, materialise
+from saas_metrics.runner import CLI_LOG_LEVEL, RunOutcome, materialise
 
 
 def run_with_progress(settings: Settings, start: dt.date, end: dt.date, console: Console) -> RunOutcome:
@@ -43,7 +43,7 @@ def run_with_progress(settings: Settings, start: dt.date, end: dt.date, console:
                 progress.advance(task)
 
         # The console shows progress; the full event log is in the Dagster instance (make ui).
-        outcome = materialise(settings, start, end, defs=defs, on_event=on_event, log_level="CRITICAL")
+        outcome = materialise(settings, start, end, defs=defs, on_event=on_event, log_level=CLI_LOG_LEVEL)
     failed = outcome.checks_failed
     console.print(
         f"run [bold]{outcome.run_id[:8]}[/bold]: {outcome.steps_succeeded} steps succeeded, "
