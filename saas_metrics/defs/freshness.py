@@ -157,38 +157,63 @@ def evaluate_kpi_freshness(
 
 
 def _result(passed: bool, problems: list[str], metadata: dict[str, Any], severity: str,
-            key: dg.AssetCheckKey | None = None) -> dg.AssetCheckResult:
+            key: dg.AssetCheckKey) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
-        **({"asset_key": key.asset_key, "check_name": key.name} if key is not None else {}),  # type: ignore[arg-type]  # both keys or neither
-        passed=passed,
-        severity=dg.AssetCheckSeverity(severity),
-        description="fresh" if passed else "; ".join(problems),
-        metadata=metadata,
+        asset_key=key.asset_key, check_name=key.name, passed=passed, severity=dg.AssetCheckSeverity(severity),
+        description="fresh" if passed else "; ".join(problems), metadata=metadata,
     )
 
 
-def _source_checks(system: str, tables: Mapping[str, str | None], config: FreshnessConfig, settings: Settings | None,
-                   list_files: Callable[[Path], Mapping[str, Sequence[Path]]] | None) -> dg.AssetChecksDefinition:
-    """``source_freshness`` of the raw tables of one source system (``tables``: table -> time column),
-    evaluated by one step: the check is cheap, a step's fixed cost is not."""
+FRESHNESS_STEP = "freshness_checks"
+
+
+def _source_specs(system: str, tables: Mapping[str, str | None], config: FreshnessConfig) -> list[dg.AssetCheckSpec]:
+    """``source_freshness`` of the raw tables of one source system (``tables``: table -> time column)."""
     policy = config.for_system(system)
-    specs = [dg.AssetCheckSpec(
+    return [dg.AssetCheckSpec(
         SOURCE_CHECK, asset=f"raw_{table}", blocking=False,
         description=f"Source `{system}`: newest landing file within {policy.max_file_age_hours} h"
         + (f", newest `{table}` record within {policy.max_record_age_days} days" if time_column else "") + ".",
     ) for table, time_column in tables.items()]
 
-    @dg.multi_asset_check(name=f"{system}_source_freshness", specs=specs, can_subset=True)
+
+def _kpi_spec(key: dg.AssetKey, config: FreshnessConfig) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        KPI_CHECK, asset=key, blocking=False,
+        description=f"kpi_monthly materialised within {config.kpi_monthly.max_age_hours} h and holding the last complete month.",
+    )
+
+
+def _freshness_checks(by_system: Mapping[str, Mapping[str, str | None]], kpi_key: dg.AssetKey | None,
+                      config: FreshnessConfig, settings: Settings | None,
+                      list_files: Callable[[Path], Mapping[str, Sequence[Path]]] | None) -> dg.AssetChecksDefinition:
+    """Every freshness check, evaluated by one step: each check is cheap, a step's fixed cost is not.
+    The checks stay selectable one by one (the UI's Execute on one check runs that check alone)."""
+    system_of_raw = {f"raw_{table}": system for system, tables in by_system.items() for table in tables}
+    specs = [spec for system, tables in by_system.items() for spec in _source_specs(system, tables, config)]
+    if kpi_key is not None:
+        specs.append(_kpi_spec(kpi_key, config))
+
+    @dg.multi_asset_check(name=FRESHNESS_STEP, specs=specs, can_subset=True)
     def _checks(context, warehouse: WarehouseResource) -> Iterator[dg.AssetCheckResult]:
         current = settings or get_settings()
         lister = list_files or source_files
         now = utcnow()
-        newest_file = newest_file_time(list(lister(Path(current.sources_dir)).get(system, [])))
-        for key in sorted(context.selected_asset_check_keys, key=lambda k: k.asset_key.to_user_string()):
-            time_column = tables[key.asset_key.path[-1].removeprefix("raw_")]
-            newest_record = newest_record_time(warehouse.warehouse, key.asset_key.path[-1], time_column) if time_column else None
+        files: Mapping[str, Sequence[Path]] | None = None
+        newest_file: dict[str, dt.datetime | None] = {}
+        for key in sorted(context.selected_asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name)):
+            if key.name == KPI_CHECK:
+                yield _kpi_result(context.instance, key, warehouse.warehouse, config, current)
+                continue
+            raw = key.asset_key.path[-1]
+            system = system_of_raw[raw]
+            if system not in newest_file:
+                files = files if files is not None else lister(Path(current.sources_dir))
+                newest_file[system] = newest_file_time(list(files.get(system, [])))
+            time_column = by_system[system][raw.removeprefix("raw_")]
+            newest_record = newest_record_time(warehouse.warehouse, raw, time_column) if time_column else None
             passed, problems, metadata = evaluate_source_freshness(
-                newest_file, newest_record, policy, now=now,
+                newest_file[system], newest_record, config.for_system(system), now=now,
                 reference=record_reference_time(config, current, now), has_time_column=time_column is not None,
             )
             yield _result(passed, problems, {"source_system": system, **metadata}, config.severity, key)
@@ -196,23 +221,14 @@ def _source_checks(system: str, tables: Mapping[str, str | None], config: Freshn
     return _checks
 
 
-def _kpi_check(key: dg.AssetKey, config: FreshnessConfig, settings: Settings | None):
-    policy = config.kpi_monthly
-
-    @dg.asset_check(
-        asset=key, name=KPI_CHECK, blocking=False,
-        description=f"kpi_monthly materialised within {policy.max_age_hours} h and holding the last complete month.",
-    )
-    def _check(context, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        current = settings or get_settings()
-        event = context.instance.get_latest_materialization_event(key)
-        last = None if event is None else dt.datetime.fromtimestamp(event.timestamp, dt.UTC).replace(tzinfo=None)
-        month = current.last_month
-        rows = warehouse.warehouse.count(key.path[-1], window=(month, add_months(month, 1)))
-        passed, problems, metadata = evaluate_kpi_freshness(last, rows, policy, now=utcnow(), last_month=month)
-        return _result(passed, problems, metadata, config.severity)
-
-    return _check
+def _kpi_result(instance: dg.DagsterInstance, key: dg.AssetCheckKey, warehouse: Warehouse, config: FreshnessConfig,
+                settings: Settings) -> dg.AssetCheckResult:
+    event = instance.get_latest_materialization_event(key.asset_key)
+    last = None if event is None else dt.datetime.fromtimestamp(event.timestamp, dt.UTC).replace(tzinfo=None)
+    month = settings.last_month
+    rows = warehouse.count(key.asset_key.path[-1], window=(month, add_months(month, 1)))
+    passed, problems, metadata = evaluate_kpi_freshness(last, rows, config.kpi_monthly, now=utcnow(), last_month=month)
+    return _result(passed, problems, metadata, config.severity, key)
 
 
 def kpi_freshness_policy(rules_file: Path | str | None = None) -> dg.FreshnessPolicy | None:
@@ -234,8 +250,8 @@ def build_freshness_checks(
     time_column_of: Mapping[str, str | None] | None = None,
     list_files: Callable[[Path], Mapping[str, Sequence[Path]]] | None = None,
 ) -> list[dg.AssetChecksDefinition]:
-    """``source_freshness`` on every ``raw_<table>`` key (one step per source system) and
-    ``kpi_freshness`` on kpi_monthly.
+    """``source_freshness`` on every ``raw_<table>`` key and ``kpi_freshness`` on kpi_monthly, as one
+    checks definition (one step).
 
     ``system_of`` / ``time_column_of`` default to the source registry and the
     canonical schemas; ``settings`` (sources_dir, last_month) defaults to
@@ -253,11 +269,9 @@ def build_freshness_checks(
         if table not in system_of:
             raise ValueError(f"{name}: no source system known for table {table!r}")
         by_system.setdefault(system_of[table], {})[table] = time_column_of.get(table)
-    checks = [_source_checks(system, tables, config, settings, list_files) for system, tables in by_system.items()]
-    if kpi_asset_key is not None:
-        kpi_key = kpi_asset_key if isinstance(kpi_asset_key, dg.AssetKey) else dg.AssetKey([kpi_asset_key])
-        checks.append(_kpi_check(kpi_key, config, settings))
-    return checks
+    kpi_key = None if kpi_asset_key is None else (
+        kpi_asset_key if isinstance(kpi_asset_key, dg.AssetKey) else dg.AssetKey([kpi_asset_key]))
+    return [_freshness_checks(by_system, kpi_key, config, settings, list_files)]
 
 
 def build_freshness_schedule(

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from saas_metrics.alerts.rules import KpiFreshness, SourceFreshness
 from saas_metrics.config import Settings
 from saas_metrics.defs.freshness import (
+    FRESHNESS_STEP,
     build_freshness_checks,
     build_freshness_schedule,
     evaluate_kpi_freshness,
@@ -180,10 +181,10 @@ def test_kpi_monthly_carries_dagsters_freshness_policy_from_the_rules(tmp_path: 
     assert kpi_freshness_policy(rules) is None
 
 
-def test_a_source_systems_tables_are_checked_by_one_step(location) -> None:
+def test_every_freshness_check_is_evaluated_by_one_step(location) -> None:
     defs, schedule, _ = location
     with dg.instance_for_test() as instance:
         result = defs.resolve_job_def(schedule.job_name).execute_in_process(instance=instance)
     steps = sorted(e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_SUCCESS)
-    assert steps == ["billing_source_freshness", "kpi_monthly_kpi_freshness"]
+    assert steps == [FRESHNESS_STEP]
     assert len(result.get_asset_check_evaluations()) == 3

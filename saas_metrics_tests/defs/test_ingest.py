@@ -18,6 +18,7 @@ from saas_metrics.config import Settings
 from saas_metrics.connectors.resource import SourceSystemsResource
 from saas_metrics.definitions import build_definitions
 from saas_metrics.defs import ingest
+from saas_metrics.defs.freshness import FRESHNESS_STEP
 from saas_metrics.defs.ingest import RECONCILIATION_CHECK, build_source_assets, source_steps
 from saas_metrics.defs.partitions import monthly_partitions, partition_key
 from saas_metrics.defs.resources import WarehouseResource
@@ -77,7 +78,7 @@ def test_one_table_alone_materialises_only_that_table(small_sources: Path, tmp_p
     assert checked == suite | {("raw_support_tickets", "row_accounting"), ("raw_support_tickets", "source_complete"),
                                ("raw_support_tickets", "source_freshness"), ("stg_support_tickets", RECONCILIATION_CHECK)}
     steps = [e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_SUCCESS]
-    assert steps == ["ingest_support", "support_source_freshness"]
+    assert steps == ["ingest_support", FRESHNESS_STEP]
 
 
 def _resources(sources: Path) -> dict[str, object]:
