@@ -87,9 +87,14 @@ def headline_value(headline: pd.DataFrame, month: pd.Timestamp, metric: str) -> 
     return float(headline.at[month, metric])
 
 
+#: The plotly template of every chart. Applied when a figure is written out
+#: (:func:`saas_metrics.reports.dashboard.figure_html`), not on the figure: assigning a named
+#: template validates and copies the whole template into each figure, most of a chart's cost.
+TEMPLATE = "plotly_white"
+
+
 def _base_layout(fig: go.Figure, *, height: int = 360) -> go.Figure:
     fig.update_layout(
-        template="plotly_white",
         colorway=COLORWAY,
         height=height,
         margin={"l": 60, "r": 24, "t": 36, "b": 48},

@@ -14,11 +14,13 @@ import html
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from saas_metrics.atomic import write_text_atomically
@@ -214,8 +216,19 @@ def _no_data(message: str) -> str:
     return f'<div class="no-data" role="note"><strong>No data.</strong> {html.escape(message)}</div>'
 
 
-def _figure_html(fig: go.Figure, div_id: str) -> str:
-    return fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config=_PLOTLY_CONFIG)
+@cache
+def _template_json() -> dict[str, Any]:
+    template: Any = pio.templates[charts.TEMPLATE]
+    return template.to_plotly_json()
+
+
+def figure_html(fig: go.Figure, div_id: str) -> str:
+    """The chart's div, drawn with :data:`charts.TEMPLATE`: the template's JSON is set on the
+    figure's serialised layout, once validated per process rather than once per figure."""
+    spec = fig.to_dict()
+    spec["layout"]["template"] = _template_json()
+    return pio.to_html(spec, full_html=False, include_plotlyjs=False, div_id=div_id, config=_PLOTLY_CONFIG,
+                       validate=False)
 
 
 def _section(key: str, title: str, subtitle: str, body: str, *, wide: bool = False) -> str:
@@ -229,7 +242,7 @@ def _chart_section(
     key: str, title: str, subtitle: str, build: Callable[[], go.Figure | None], missing: str, *, wide: bool = False
 ) -> str:
     fig = build()
-    body = _figure_html(fig, CHART_IDS[key]) if fig is not None else _no_data(missing)
+    body = figure_html(fig, CHART_IDS[key]) if fig is not None else _no_data(missing)
     return _section(key, title, subtitle, body, wide=wide)
 
 
