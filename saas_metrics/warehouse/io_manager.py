@@ -178,7 +178,8 @@ class WarehouseIOManager(ConfigurableIOManager):
             return
         schema = self.tables.schema_for(context.asset_key.path[-1])
         window = _window(context)
-        rows = self.warehouse.replace(schema, obj, window, cache_scope=_run_id(context))
+        # A snapshot table unchanged since its last write (most of them, most months) is not written again.
+        rows = self.warehouse.replace(schema, obj, window, cache_scope=_run_id(context), skip_unchanged=True)
         context.add_output_metadata({
             "dagster/row_count": rows,
             "table": MetadataValue.text(schema.name),

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from saas_metrics.tables import MONTH_COLUMN, Column, TableSchema, coerce_frame
+from saas_metrics.warehouse import stored_content
 from saas_metrics.warehouse.bulk_load import CHUNK_ROWS, insert_frame
 from saas_metrics.warehouse.engine import (
     SQL_TYPES,
@@ -37,6 +38,7 @@ from saas_metrics.warehouse.engine import (
     sa_table,
 )
 from saas_metrics.warehouse.read_cache import ReadCache, with_month_column
+from saas_metrics.warehouse.stored_content import STORED_CONTENT, content_fingerprint
 
 __all__ = ["ReadCache", "Warehouse", "make_engine", "month_window"]
 
@@ -113,6 +115,7 @@ class Warehouse:
         *,
         where: dict[str, object] | None = None,
         cache_scope: str | None = None,
+        skip_unchanged: bool = False,
     ) -> int:
         """Replace the rows of ``window`` (all rows when None; optionally only those
         matching ``where`` filters: a value, or a list of values) by ``frame``, atomically. Rows of
@@ -120,7 +123,10 @@ class Warehouse:
         another partition. Returns the number of rows written.
 
         With ``cache_scope`` (a run id) the written rows are also kept as that run's read of the
-        window (write-through :class:`ReadCache`), so the run's next reader does not fetch them back."""
+        window (write-through :class:`ReadCache`), so the run's next reader does not fetch them back.
+
+        With ``skip_unchanged``, a whole-table write (no window, no ``where``) whose rows are exactly
+        those of the table's last write is not done again (:mod:`~saas_metrics.warehouse.stored_content`)."""
         frame = coerce_frame(frame, schema)
         if window is not None:
             if MONTH_COLUMN not in schema.column_names:
@@ -132,9 +138,17 @@ class Warehouse:
                 bad = sorted({str(m)[:10] for m in months[outside]})
                 raise ValueError(f"{schema.name}: {int(outside.sum())} rows fall outside the window [{window[0]}, {window[1]}): months {bad[:5]}")
         self.ensure_table(schema)
+        fingerprinting = skip_unchanged and window is None and not where
+        fingerprint = content_fingerprint(frame) if fingerprinting else None
+        if fingerprinting:
+            self.ensure_table(STORED_CONTENT)
         table = self.sa_table(schema)
         with self.engine.begin() as conn:
             lock_table(conn, schema.name)
+            if fingerprint is not None and self._holds_exactly(conn, schema.name, fingerprint, len(frame)):
+                self._cache_written(schema, frame, None, cache_scope)
+                return len(frame)
+            self._forget_content(conn, schema.name)
             delete = table.delete()
             # A window holding every stored row (a backfill of every month again) empties the table
             # with a DELETE without WHERE, which SQLite does page by page (its truncate optimisation)
@@ -149,10 +163,31 @@ class Warehouse:
                 delete = delete.where(table.c[name].in_(cast("list[Any] | tuple[Any, ...]", value)) if is_many else table.c[name] == value)
             conn.execute(delete)
             insert_frame(conn, table, schema, frame)
+            if fingerprint is not None:
+                stored_content.record(conn, schema.name, None, fingerprint, len(frame))
         _READ_CACHE.forget(self.url, schema.name)
-        if cache_scope is not None and not where and _stored_exactly(frame, schema):
-            _READ_CACHE.put(self.url, cache_scope, schema, window, None, frame, kept=self.read_columns.get(schema.name))
+        if not where:
+            self._cache_written(schema, frame, window, cache_scope)
         return len(frame)
+
+    def _cache_written(self, schema: TableSchema, frame: pd.DataFrame, window: tuple[dt.date, dt.date] | None,
+                       cache_scope: str | None) -> None:
+        if cache_scope is not None and _stored_exactly(frame, schema):
+            _READ_CACHE.put(self.url, cache_scope, schema, window, None, frame, kept=self.read_columns.get(schema.name))
+
+    @staticmethod
+    def _holds_exactly(conn: Connection, name: str, fingerprint: str, rows: int) -> bool:
+        """Whether table ``name`` holds exactly the rows whose fingerprint is ``fingerprint``: its last
+        write recorded that fingerprint and it still has that many rows."""
+        if stored_content.recorded(conn, name, None) != fingerprint:
+            return False
+        return int(conn.execute(sa.text(f'SELECT COUNT(*) FROM "{name}"')).scalar_one()) == rows
+
+    @staticmethod
+    def _forget_content(conn: Connection, name: str) -> None:
+        """Drop ``name``'s fingerprints (it is being written), when any were ever recorded here."""
+        if sa.inspect(conn).has_table(STORED_CONTENT.name):
+            stored_content.forget(conn, name)
 
     def cache_subset(self, target: TableSchema, source: TableSchema, window: tuple[dt.date, dt.date] | None,
                      cache_scope: str, keep: Callable[[pd.DataFrame], pd.Series]) -> bool:
@@ -198,6 +233,7 @@ class Warehouse:
         frame = coerce_frame(frame, schema)
         self.ensure_table(schema)
         with self.engine.begin() as conn:
+            self._forget_content(conn, schema.name)
             insert_frame(conn, self.sa_table(schema), schema, frame)
         _READ_CACHE.forget(self.url, schema.name)
         return len(frame)
