@@ -153,7 +153,7 @@ class PlacedRead:
 
 
 def read_placed(context: AssetExecutionContext, table: str, sources: SourceSystemsResource,
-                now: pd.Timestamp, max_rows: int = BATCH_ROWS) -> PlacedRead:
+                now: pd.Timestamp, max_rows: int | None = None) -> PlacedRead:
     """Read ``table`` for the run and keep the rows of its window (a snapshot table: every row).
 
     Files through the landing cache are read a batch at a time: the first month's read gives the
@@ -182,7 +182,7 @@ def read_placed(context: AssetExecutionContext, table: str, sources: SourceSyste
     account = RowAccount(len(times) + sum(read.excluded.values()), 0, 0, excluded)
     in_window = (placed >= pd.Timestamp(window[0])) & (placed < pd.Timestamp(window[1]))
     counts = {m.date(): int(n) for m, n in placed[in_window].value_counts().items()}
-    batches = tuple(month_batches(window, counts, max_rows))
+    batches = tuple(month_batches(window, counts, max_rows or BATCH_ROWS))
     outside = int(placed.isna().sum())
     del times, placed, in_window
 
