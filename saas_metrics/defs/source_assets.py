@@ -157,12 +157,14 @@ def _existing_ids(warehouse: WarehouseResource, table: str, window: tuple[dt.dat
 
 def validation_context(context: AssetExecutionContext, table: str, warehouse: WarehouseResource, settings: Settings,
                        frame: pd.DataFrame, source_problems: tuple[str, ...] = (),
-                       batch: tuple[dt.date, dt.date] | None = None) -> ValidationContext:
+                       batch: tuple[dt.date, dt.date] | None = None,
+                       earlier: ValidationContext | None = None) -> ValidationContext:
     """What the table's suite checks ``frame`` against: the window (``batch``, a run's batch of
     months, or the run's window), the parents' clean ids, the currencies known, the row count of
     the month before and the ids stored in other partitions. The run's earlier batches are stored
     already, so they count as other partitions; its later months (stored by an earlier run, about
-    to be replaced) do not."""
+    to be replaced) do not. ``earlier``: the context of the run's previous batch, whose parents'
+    ids and currencies are those of this batch too (the step writes no parent table)."""
     run_window = asset_window(context) if is_partitioned_table(SCHEMAS[table]) else None
     window = batch or run_window
     previous, others = None, None
@@ -170,6 +172,10 @@ def validation_context(context: AssetExecutionContext, table: str, warehouse: Wa
         prev_start = (pd.Timestamp(window[0]) - pd.DateOffset(months=1)).date()
         previous = warehouse.warehouse.count(f"raw_{table}", (prev_start, window[0])) or None
         others = (window[0], run_window[1])
+    if earlier is not None:
+        return replace(earlier, window_start=window[0] if window else None, window_end=window[1] if window else None,
+                       now=dt.datetime.now(dt.UTC).replace(tzinfo=None), previous_row_count=previous,
+                       existing_ids=_existing_ids(warehouse, table, others, frame))
     return ValidationContext(
         table=table,
         window_start=window[0] if window else None,
@@ -231,8 +237,9 @@ def raw_events(context: AssetExecutionContext, table: str, sources: SourceSystem
     summaries, quarantined_parts, labels = [], [], []
     snapshot: pd.DataFrame | None = None
     month_counts = pd.Series(dtype="int64")
+    ctx: ValidationContext | None = None
     for batch, frame in placed.frames():
-        ctx = validation_context(context, table, warehouse, settings, frame, placed.source_problems, batch)
+        ctx = validation_context(context, table, warehouse, settings, frame, placed.source_problems, batch, ctx)
         outcome = validate_table(frame.reset_index(drop=True), ctx)
         del frame
         quarantined = outcome.quarantined
