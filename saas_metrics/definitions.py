@@ -35,6 +35,7 @@ from saas_metrics.defs.metric_checks import build_metric_checks
 from saas_metrics.defs.partitions import monthly_partitions
 from saas_metrics.defs.report_assets import build_report_assets
 from saas_metrics.defs.resources import sources_resource, warehouse_resources
+from saas_metrics.metrics.funnel import SESSION_COLUMNS
 from saas_metrics.metrics.usage import USAGE_COLUMNS
 from saas_metrics.sources.schemas import SCHEMAS
 from saas_metrics.warehouse.io_manager import TableRegistry
@@ -63,9 +64,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     checks = freshness + build_metric_checks(settings)
     # The IO manager's tables, and the columns these definitions read of each (a run's read cache
     # keeps only those: not, say, the lineage columns of millions of product usage rows). Product
-    # usage has no loaded input: its readers read it directly, a month at a time, with these columns.
-    usage_reads = {"stg_product_usage": [*USAGE_COLUMNS, *ACTIVATION_COLUMNS]}
-    tables = TableRegistry.from_definitions([*(domains.assets or []), *reports, *checks], extra_read_columns=usage_reads)
+    # usage and web sessions have no loaded input: their readers read them directly, a month at a
+    # time, with these columns.
+    event_reads = {"stg_product_usage": [*USAGE_COLUMNS, *ACTIVATION_COLUMNS], "stg_web_sessions": SESSION_COLUMNS}
+    tables = TableRegistry.from_definitions([*(domains.assets or []), *reports, *checks], extra_read_columns=event_reads)
     orchestration = dg.Definitions(
         assets=reports,
         asset_checks=checks,

@@ -7,7 +7,7 @@ import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
 
-from saas_metrics.calendar import month_of
+from saas_metrics.calendar import add_months, month_of
 from saas_metrics.config import Settings
 from saas_metrics.defs.common import (
     SINGLE_RUN,
@@ -18,6 +18,7 @@ from saas_metrics.defs.common import (
     lookback,
     run_months,
     table_metadata,
+    window_months,
 )
 from saas_metrics.defs.partition_metadata import with_headlines
 from saas_metrics.defs.resources import WarehouseResource
@@ -32,7 +33,7 @@ from saas_metrics.metrics.attribution import (
 )
 from saas_metrics.metrics.cac import cac_kpis, without_spend_data
 from saas_metrics.metrics.demos import demo_kpis
-from saas_metrics.metrics.funnel import SESSION_COLUMNS, first_reached, funnel_kpis
+from saas_metrics.metrics.funnel import SESSION_COLUMNS, VisitorCounts, first_reached, funnel_kpis
 from saas_metrics.metrics.kpi import kpi_frame
 from saas_metrics.metrics.pipeline import pipeline_kpis
 from saas_metrics.metrics.trials import trial_kpis
@@ -52,33 +53,50 @@ def activation_crossings(wh: Warehouse, event: str, threshold: int, window: tupl
     for the FIRST time, which needs each account's history.
 
     The history is not read row by row: the warehouse sums each account's count before the window
-    (one row per account, about 11,000 instead of 438,000 at 10,000 customers over 36 months) and
-    only the window's rows are read, from the run's read cache when it holds them. A backfill whose
-    cache holds every month from the first takes all of it from there."""
+    (one row per account, about 11,000 instead of 438,000 at 10,000 customers over 36 months), and
+    the window is gone through a month at a time, each month's counts carried into the next, so a
+    backfill holds one month of usage, not the range's (from the run's read cache when it holds
+    them; a backfill whose cache holds every month from the first takes all of it from there)."""
     import sqlalchemy as sa
 
     schema = stg_storage_schema("product_usage")
     columns = list(ACTIVATION_COLUMNS)
-    if not wh.has_table(schema.name):
+    first = wh.first_month(schema.name) if wh.has_table(schema.name) else None
+    if first is None:
         return schema.empty_frame()[columns]
     start, end = window
-    first = wh.first_month(schema.name)
-    held = wh.cached(schema, (first, end), columns, run_id) if run_id and first and first < end else None
-    if held is not None:
-        prior = None
-    else:
-        t = wh.sa_table(schema)
+    t = wh.sa_table(schema)
+    from_cache = bool(run_id) and first < end and wh.cached(schema, (first, end), columns, str(run_id)) is not None
+    begin = min(first, start) if from_cache else start
+    prior = pd.Series(dtype="int64")
+    if begin > first:
         prior_rows = wh.query(
             sa.select(t.c["account_id"], sa.cast(sa.func.sum(t.c["event_count"]), sa.BigInteger).label("event_count"))
-            .where(t.c["event_name"] == event, t.c["date"] < start).group_by(t.c["account_id"]),
+            .where(t.c["event_name"] == event, t.c["date"] < begin).group_by(t.c["account_id"]),
             schema, ["account_id", "event_count"])
         prior = prior_rows.set_index("account_id")["event_count"]
-        held = wh.cached(schema, window, columns, run_id) if run_id else None
-        if held is None:
-            held = wh.read(schema, window, where=t.c["event_name"] == event, columns=columns)
-    rows = held[((held["event_name"] == event) & (held["date"] < pd.Timestamp(end))).to_numpy()]
-    reached = first_reached(rows, event, threshold, prior)
-    return reached[(reached["date"] >= pd.Timestamp(start)).to_numpy()].reset_index(drop=True)[columns]
+    found = []
+    for month in window_months((begin, end)):
+        month_window = (month, add_months(month, 1))
+        rows = wh.cached(schema, month_window, columns, run_id) if run_id else None
+        if rows is None:
+            rows = wh.read(schema, month_window, where=t.c["event_name"] == event, columns=columns)
+        rows = rows[((rows["event_name"] == event) & (rows["date"] < pd.Timestamp(end))).to_numpy()]
+        reached = first_reached(rows, event, threshold, prior)
+        found.append(reached[(reached["date"] >= pd.Timestamp(start)).to_numpy()])
+        prior = prior.add(rows.groupby("account_id")["event_count"].sum(), fill_value=0)
+    return pd.concat(found, ignore_index=True)[columns] if found else schema.empty_frame()[columns]
+
+
+def visitor_counts(wh: Warehouse, window: tuple[dt.date, dt.date], run_id: str | None = None) -> VisitorCounts:
+    """The funnel's unique visitors of ``window``, from the web sessions read a month at a time (from
+    the run's read cache when it holds them): a backfill holds one month of sessions, not the range's."""
+    schema = stg_storage_schema("web_sessions")
+    if not wh.has_table(schema.name):
+        return VisitorCounts.concat([])
+    return VisitorCounts.concat([
+        VisitorCounts.of(wh.read_month(schema, month, columns=list(SESSION_COLUMNS), cache_scope=run_id))
+        for month in window_months(window)])
 
 
 def _metric_by_month(kpis: pd.DataFrame, metric: str) -> pd.Series:
@@ -182,11 +200,11 @@ def _kpi_funnel(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.A
     policy = settings.acquisition
     currency = settings.reporting_currency
     common = _marketing(settings, partitions)
-    usage_deps = [dg.AssetDep("stg_product_usage", partition_mapping=lookback(120))]
+    usage_deps = [dg.AssetDep("stg_product_usage", partition_mapping=lookback(120)), dg.AssetDep("stg_web_sessions")]
     kpi_funnel_schema = kpi_table("kpi_funnel", "Funnel, trial and demo KPIs per month.")
 
     @dg.asset(metadata=kpi_metadata(kpi_funnel_schema), deps=usage_deps,
-              ins={"sessions": dg.AssetIn("stg_web_sessions", metadata={COLUMNS_METADATA_KEY: list(SESSION_COLUMNS)}), "contacts": dg.AssetIn("stg_crm_contacts"),
+              ins={"contacts": dg.AssetIn("stg_crm_contacts"),
                    "forms": dg.AssetIn("stg_crm_form_submissions", partition_mapping=lookback(3)),
                    "meetings": dg.AssetIn("stg_crm_meetings"),
                    "accounts": dg.AssetIn("stg_product_accounts"),
@@ -195,7 +213,7 @@ def _kpi_funnel(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.A
                    "deals": dg.AssetIn("stg_crm_deals"),
                    "fx_rates": dg.AssetIn("stg_fx_rates", partition_mapping=PREVIOUS_MONTH)},
               **common)
-    def kpi_funnel(context: AssetExecutionContext, sessions, contacts, forms, meetings, accounts, customers,
+    def kpi_funnel(context: AssetExecutionContext, contacts, forms, meetings, accounts, customers,
                    mrr_movements, customer_first_paid, identity_links, deals, fx_rates,
                    warehouse: WarehouseResource) -> pd.DataFrame:
         """Unique visitors, leads, MQLs, SQLs, PQLs, signups, lead velocity, lead-to-customer (cohort
@@ -206,6 +224,7 @@ def _kpi_funnel(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.A
         as_of = pd.Timestamp.now(tz="UTC").tz_localize(None)
         usage = activation_crossings(warehouse.warehouse, policy.pql_event, policy.pql_event_count,
                                      asset_window(context), context.run.run_id)
+        sessions = visitor_counts(warehouse.warehouse, asset_window(context), context.run.run_id)
         forms_now = forms[month_of(forms["submitted_at"]).isin(months)]
         parts = [
             funnel_kpis(sessions, contacts, forms_now, accounts, usage, mrr_movements, customer_first_paid,

@@ -15,6 +15,7 @@ import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -33,21 +34,23 @@ from saas_metrics.defs.common import (
     window_months,
 )
 from saas_metrics.defs.resources import WarehouseResource
-from saas_metrics.defs.source_reads import PlacedRead, read_placed
+from saas_metrics.defs.source_reads import read_placed
 from saas_metrics.metrics.requirements import metrics_fed_by
 from saas_metrics.quality.accounting import (
     SOURCE_ROW_ACCOUNTING,
     RowAccount,
     accounting_frame,
 )
+from saas_metrics.quality.combine import combine_summaries, summarise
 from saas_metrics.quality.dagster_checks import to_asset_check_results
 from saas_metrics.quality.gaps import SOURCE_GAPS, file_state, gap_frame
 from saas_metrics.quality.quarantine import QUARANTINE_REASON, QUARANTINED_ROWS, for_run
-from saas_metrics.quality.replay import ValidationStore
+from saas_metrics.quality.replay import ValidationStore, window_label
 from saas_metrics.quality.validate import ValidationContext, validate_table
 from saas_metrics.sources.registry import NATIVE_FILES_OF, SOURCE_SYSTEM_OF
 from saas_metrics.sources.schemas import SCHEMAS
 from saas_metrics.tables import MONTH_COLUMN, Column, TableSchema
+from saas_metrics.warehouse.io_manager import month_row_counts, partition_row_count_metadata
 
 QUARANTINE_COLUMNS = (
     Column("_quarantine_rule", "str", "rule the row failed (null when clean)"),
@@ -153,14 +156,26 @@ def _existing_ids(warehouse: WarehouseResource, table: str, window: tuple[dt.dat
 
 
 def validation_context(context: AssetExecutionContext, table: str, warehouse: WarehouseResource, settings: Settings,
-                       placed: PlacedRead) -> ValidationContext:
-    """What the table's suite checks the rows against: the window, the parents' clean ids, the
-    currencies known, the previous month's row count and the ids stored in other partitions."""
-    window = asset_window(context) if is_partitioned_table(SCHEMAS[table]) else None
-    previous = None
-    if window is not None:
+                       frame: pd.DataFrame, source_problems: tuple[str, ...] = (),
+                       batch: tuple[dt.date, dt.date] | None = None,
+                       earlier: ValidationContext | None = None) -> ValidationContext:
+    """What the table's suite checks ``frame`` against: the window (``batch``, a run's batch of
+    months, or the run's window), the parents' clean ids, the currencies known, the row count of
+    the month before and the ids stored in other partitions. The run's earlier batches are stored
+    already, so they count as other partitions; its later months (stored by an earlier run, about
+    to be replaced) do not. ``earlier``: the context of the run's previous batch, whose parents'
+    ids and currencies are those of this batch too (the step writes no parent table)."""
+    run_window = asset_window(context) if is_partitioned_table(SCHEMAS[table]) else None
+    window = batch or run_window
+    previous, others = None, None
+    if window is not None and run_window is not None:
         prev_start = (pd.Timestamp(window[0]) - pd.DateOffset(months=1)).date()
         previous = warehouse.warehouse.count(f"raw_{table}", (prev_start, window[0])) or None
+        others = (window[0], run_window[1])
+    if earlier is not None:
+        return replace(earlier, window_start=window[0] if window else None, window_end=window[1] if window else None,
+                       now=dt.datetime.now(dt.UTC).replace(tzinfo=None), previous_row_count=previous,
+                       existing_ids=_existing_ids(warehouse, table, others, frame))
     return ValidationContext(
         table=table,
         window_start=window[0] if window else None,
@@ -170,27 +185,26 @@ def validation_context(context: AssetExecutionContext, table: str, warehouse: Wa
         reference_ids=_reference_ids(warehouse, table),
         quarantined_reference_ids=_quarantined_reference_ids(warehouse, table),
         previous_row_count=previous,
-        existing_ids=_existing_ids(warehouse, table, window, placed.frame),
+        existing_ids=_existing_ids(warehouse, table, others, frame),
         policy=settings.quality,
         data_docs_dir=data_docs_dir(settings),
-        source_problems=placed.source_problems,
+        source_problems=source_problems,
         stored_validations=ValidationStore(warehouse.warehouse),
         run_id=context.run.run_id,
     )
 
 
-def store_bookkeeping(context: AssetExecutionContext, table: str, sources: SourceSystemsResource,
-                      warehouse: WarehouseResource, settings: Settings, quarantined: pd.DataFrame,
-                      account: RowAccount, now: pd.Timestamp) -> list[tuple[str, str]]:
-    """Write the run's quarantined rows, source gaps and row accounting of ``table``; returns the
-    native files gone since an earlier run."""
+def store_bookkeeping(context: AssetExecutionContext, table: str, warehouse: WarehouseResource,
+                      quarantined: pd.DataFrame, account: RowAccount, now: pd.Timestamp,
+                      gone: list[tuple[str, str]]) -> None:
+    """Write the run's quarantined rows, source gaps (``gone``: native files gone since an earlier
+    run) and row accounting of ``table``."""
     partitioned = is_partitioned_table(SCHEMAS[table])
     system, wh = SOURCE_SYSTEM_OF[table], warehouse.warehouse
     window = asset_window(context) if partitioned else None
     run_months = _run_months(context, partitioned)
     wh.replace(QUARANTINED_ROWS, for_run(quarantined, context.run.run_id, run_months, snapshot=not partitioned),
                window, where={"table_name": table})
-    gone = gone_sources(table, sources, warehouse, settings.quality.expected_sources) if run_months else []
     if run_months:
         gap_window = (run_months[0], (pd.Timestamp(run_months[1]) + pd.DateOffset(months=1)).date())
         gaps = gap_frame(window_months(gap_window), source=system, table=table, gone=gone, run_id=context.run.run_id)
@@ -201,34 +215,70 @@ def store_bookkeeping(context: AssetExecutionContext, table: str, sources: Sourc
     wh.replace(SOURCE_ROW_ACCOUNTING, accounting_frame(
         account, run_id=context.run.run_id, months=run_months, source=system, table=table,
         recorded_at=now.to_pydatetime()), None, where={"run_id": context.run.run_id, "table_name": table})
-    return gone
 
 
 def raw_events(context: AssetExecutionContext, table: str, sources: SourceSystemsResource,
                warehouse: WarehouseResource, settings: Settings) -> Iterator[dg.Output | dg.AssetCheckResult]:
-    """``raw_<table>``: read, place, validate and store every row annotated (the output), the
-    quarantined rows, gaps and accounting, then the suite's checks, source_complete and row_accounting."""
+    """``raw_<table>``: read, place, validate and store every row annotated, the quarantined rows,
+    gaps and accounting, then the suite's checks, source_complete and row_accounting.
+
+    A run's window is validated and stored in batches of months (``source_reads.BATCH_ROWS``),
+    each batch against what the earlier ones stored; the checks are the batches' combined
+    (:mod:`saas_metrics.quality.combine`). A partitioned table's rows are stored here, batch by
+    batch, and its output carries no value; a snapshot's go through the IO manager."""
     raw_key = dg.AssetKey([f"raw_{table}"])
+    raw_schema = raw_storage_schema(table)
+    partitioned = is_partitioned_table(SCHEMAS[table])
     now = pd.Timestamp.now(tz="UTC").tz_localize(None)
     placed = read_placed(context, table, sources, now)
-    outcome = validate_table(placed.frame.reset_index(drop=True), validation_context(context, table, warehouse, settings, placed))
-    quarantined = outcome.quarantined
-    if is_partitioned_table(SCHEMAS[table]) and not quarantined.empty:
-        quarantined = file_under_row_months(quarantined, outcome.annotated)
-    account = replace(placed.account, loaded=len(outcome.clean), quarantined=len(quarantined))
-    notices, outside = list(placed.notices), placed.outside
-    del placed  # the file's rows as read: only the annotated rows are stored from here on
-    gone = store_bookkeeping(context, table, sources, warehouse, settings, quarantined, account, now)
-    context.log.info(f"{table}: {len(outcome.annotated)} rows, {len(outcome.clean)} clean, {len(quarantined)} quarantined"
-                     + (f", {outside} dated outside the partitions (not in any partition)" if outside else ""))
-    yield dg.Output(outcome.annotated, output_name=raw_key.path[-1], metadata={
-        "dagster/row_count": len(outcome.annotated),
-        "clean_rows": len(outcome.clean),
+    # Before any write: a file that fed the stored rows of the run's months is seen in them.
+    gone = (gone_sources(table, sources, warehouse, settings.quality.expected_sources)
+            if _run_months(context, partitioned) else [])
+    summaries, quarantined_parts, labels = [], [], []
+    snapshot: pd.DataFrame | None = None
+    month_counts = pd.Series(dtype="int64")
+    ctx: ValidationContext | None = None
+    for batch, frame in placed.frames():
+        ctx = validation_context(context, table, warehouse, settings, frame, placed.source_problems, batch, ctx)
+        outcome = validate_table(frame.reset_index(drop=True), ctx)
+        del frame
+        quarantined = outcome.quarantined
+        if partitioned and not quarantined.empty:
+            quarantined = file_under_row_months(quarantined, outcome.annotated)
+        quarantined_parts.append(quarantined)
+        summaries.append(summarise(outcome))
+        labels.append(window_label(*batch) if batch else "all rows")
+        if batch is None:
+            snapshot = outcome.annotated
+        else:
+            # One batch (a month run, a small table): the run's read cache keeps the rows, as before.
+            scope = context.run.run_id if len(placed.batches) == 1 else None
+            warehouse.warehouse.replace(raw_schema, outcome.annotated, batch, cache_scope=scope)
+            month_counts = month_counts.add(month_row_counts(outcome.annotated), fill_value=0)
+        del outcome
+    summary = combine_summaries(summaries, labels)
+    quarantined = pd.concat(quarantined_parts, ignore_index=True) if len(quarantined_parts) > 1 else quarantined_parts[0]
+    account = replace(placed.account, loaded=summary.clean_rows, quarantined=len(quarantined))
+    store_bookkeeping(context, table, warehouse, quarantined, account, now, gone)
+    context.log.info(f"{table}: {summary.rows} rows, {summary.clean_rows} clean, {len(quarantined)} quarantined"
+                     + (f" (validated in {len(labels)} batches of months)" if len(labels) > 1 else "")
+                     + (f", {placed.outside} dated outside the partitions (not in any partition)" if placed.outside else ""))
+    metadata: dict[str, Any] = {
+        "dagster/row_count": summary.rows,
+        "clean_rows": summary.clean_rows,
         "quarantined_rows": len(quarantined),
-        "rows_outside_partitions": outside,
-        "source_notices": dg.MetadataValue.json(notices),
-    })
-    yield from to_asset_check_results(outcome, raw_key)
+        "rows_outside_partitions": placed.outside,
+        "source_notices": dg.MetadataValue.json(list(placed.notices)),
+    }
+    if partitioned:
+        window = asset_window(context)
+        metadata |= {"table": dg.MetadataValue.text(raw_schema.name),
+                     "window": dg.MetadataValue.text(f"[{window[0]}, {window[1]})")}
+        for key, per_partition in partition_row_count_metadata(
+                context.assets_def.partitions_def, context.partition_keys, month_counts.astype("int64")):
+            context.add_asset_metadata(per_partition, asset_key=raw_key, partition_key=key)
+    yield dg.Output(snapshot, output_name=raw_key.path[-1], metadata=metadata)
+    yield from to_asset_check_results(summary, raw_key)
     yield source_complete_result(table, raw_key, gone)
     yield row_accounting_result(table, raw_key, account)
 

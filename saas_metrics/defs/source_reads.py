@@ -8,19 +8,20 @@ keep the rows of the run's window with their ``month``, counting the rows no par
 
 import datetime as dt
 import warnings
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 from dagster import AssetExecutionContext
 
-from saas_metrics.calendar import month_of
+from saas_metrics.calendar import add_months, month_of
 from saas_metrics.connectors.native import ExcludedRowsWarning
 from saas_metrics.connectors.resource import SourceSystemsResource
-from saas_metrics.defs.common import asset_window, is_partitioned_table
+from saas_metrics.defs.common import asset_window, is_partitioned_table, window_months
 from saas_metrics.quality.accounting import RowAccount, exclusions_by_time
 from saas_metrics.sources.drift import MissingColumn, MissingColumnsWarning
-from saas_metrics.sources.landing import read_landed
+from saas_metrics.sources.landing import read_landed, wait_for_stores
 from saas_metrics.sources.registry import read_source_table
 from saas_metrics.sources.schemas import SCHEMAS
 from saas_metrics.tables import MONTH_COLUMN
@@ -109,46 +110,105 @@ def read_with_notices(table: str, sources: SourceSystemsResource | Path,
     return SourceRead(frame, tuple(dict.fromkeys(notices)), tuple(dict.fromkeys(missing)), all_times, excluded)
 
 
+#: The most rows a raw step validates and stores at once: a run's window is cut into batches of
+#: whole months holding at most this many rows (a bigger month is a batch of its own), so the
+#: step's peak memory follows its largest month, not the run's history. A month run, and a range
+#: of a small table, is one batch: the same single validation as before.
+BATCH_ROWS = 400_000
+
+Window = tuple[dt.date, dt.date]
+
+
+def month_batches(window: Window, rows_per_month: Mapping[dt.date, int], max_rows: int = BATCH_ROWS) -> list[Window]:
+    """``window`` cut into consecutive [start, end) batches of whole months of at most ``max_rows``
+    rows (``rows_per_month``; a month over the limit is one batch)."""
+    batches: list[Window] = []
+    start, rows = window[0], 0
+    for month in window_months(window):
+        n = rows_per_month.get(month, 0)
+        if month > start and rows + n > max_rows:
+            batches.append((start, month))
+            start, rows = month, 0
+        rows += n
+    return [*batches, (start, window[1])]
+
+
 @dataclass(frozen=True)
 class PlacedRead:
-    """A source read placed in the run's partitions: the rows of the run's window (with their
-    ``month``), what was read in all, and the rows no partition holds."""
+    """A source read placed in the run's partitions: what was read in all, the rows no partition
+    holds, and the run's rows in batches of months (:func:`month_batches`; one batch with window
+    None for a snapshot table), read one batch at a time by :meth:`frames`."""
 
-    frame: pd.DataFrame
     notices: tuple[str, ...]
     source_problems: tuple[str, ...]
     account: RowAccount
     outside: int
+    batches: tuple[Window | None, ...]
+    rows_of: Callable[[Window | None], pd.DataFrame] = field(repr=False)
+
+    def frames(self) -> Iterator[tuple[Window | None, pd.DataFrame]]:
+        """Each batch's window and rows (with their ``month``), read when asked for."""
+        for window in self.batches:
+            yield window, self.rows_of(window)
 
 
 def read_placed(context: AssetExecutionContext, table: str, sources: SourceSystemsResource,
-                now: pd.Timestamp) -> PlacedRead:
-    """Read ``table`` for the run and keep the rows of its window (a snapshot table: every row)."""
+                now: pd.Timestamp, max_rows: int | None = None) -> PlacedRead:
+    """Read ``table`` for the run and keep the rows of its window (a snapshot table: every row).
+
+    Files through the landing cache are read a batch at a time: the first month's read gives the
+    time of every row (so the batches and the row accounting), later batches are read from the
+    cache (after the first read of a cold cache has finished storing it). Other sources are read
+    for the whole window and cut into batches in memory."""
     canonical = SCHEMAS[table]
-    window = asset_window(context) if is_partitioned_table(canonical) else None
-    read = read_with_notices(table, sources, window, now.to_pydatetime())
-    for notice in read.notices:
-        context.log.warning(notice)
-    frame, outside, rows_read, excluded = read.frame, 0, len(read.frame), {}
-    if window is not None:
-        assert canonical.time_column is not None  # a partitioned table has its time column
-        first, last = partition_bounds(context)
-        months = place_in_months(frame, canonical.time_column, first, last, now=now)
-        if read.all_times is None:
-            outside, times, placed = int(months.isna().sum()), frame[canonical.time_column], months
-        else:
-            outside, times = rows_outside_partitions(read.all_times, first, last, now=now), read.all_times
-            placed = place_in_months(pd.DataFrame({canonical.time_column: times}), canonical.time_column, first, last, now=now)
-        rows_read, excluded = len(times), exclusions_by_time(times, placed, window, first)
-        frame = frame.assign(**{MONTH_COLUMN: months})
-        in_window = (months >= pd.Timestamp(window[0])) & (months < pd.Timestamp(window[1]))
-        if not in_window.all():
-            frame = frame[in_window.to_numpy()]
+    if not is_partitioned_table(canonical):
+        read = _logged(context, read_with_notices(table, sources, None, now.to_pydatetime()))
+        frame = read.frame
+        account = RowAccount(len(frame) + sum(read.excluded.values()), 0, 0, dict(read.excluded))
+        return PlacedRead(read.notices, read.source_problems, account, 0, (None,), lambda _: frame)
+    assert canonical.time_column is not None  # a partitioned table has its time column
+    time_column = canonical.time_column
+    window = asset_window(context)
+    first, last = partition_bounds(context)
+    lazy = not isinstance(sources, Path) and sources.kind_of(table) == "files" and bool(sources.landing_cache_dir)
+    probe = (window[0], add_months(window[0], 1)) if lazy else window
+    read = _logged(context, read_with_notices(table, sources, probe, now.to_pydatetime()))
+    times = read.frame[time_column] if read.all_times is None else read.all_times
+    placed = place_in_months(pd.DataFrame({time_column: times}), time_column, first, last, now=now)
+    excluded = exclusions_by_time(times, placed, window, first)
     for rule, n in read.excluded.items():
         excluded[rule] = excluded.get(rule, 0) + n
     # What the connector excluded was read too (the loaded and quarantined rows are known after validation).
-    account = RowAccount(rows_read + sum(read.excluded.values()), 0, 0, excluded)
-    return PlacedRead(frame, read.notices, read.source_problems, account, outside)
+    account = RowAccount(len(times) + sum(read.excluded.values()), 0, 0, excluded)
+    in_window = (placed >= pd.Timestamp(window[0])) & (placed < pd.Timestamp(window[1]))
+    counts = {m.date(): int(n) for m, n in placed[in_window].value_counts().items()}
+    batches = tuple(month_batches(window, counts, max_rows or BATCH_ROWS))
+    outside = int(placed.isna().sum())
+    del times, placed, in_window
+
+    def placed_rows(frame: pd.DataFrame, batch: Window) -> pd.DataFrame:
+        months = place_in_months(frame, time_column, first, last, now=now)
+        frame = frame.assign(**{MONTH_COLUMN: months})
+        keep = (months >= pd.Timestamp(batch[0])) & (months < pd.Timestamp(batch[1]))
+        return frame if keep.all() else frame[keep.to_numpy()]
+
+    notices, problems = read.notices, read.source_problems
+    if read.all_times is None or batches == (probe,):
+        whole = read.frame
+        return PlacedRead(notices, problems, account, outside, batches, lambda batch: placed_rows(whole, batch or window))
+    del read  # the probe's rows are read again with their batch
+    wait_for_stores()  # a cold cache: the later batches read what the first read is storing
+
+    def read_batch(batch: Window | None) -> pd.DataFrame:
+        return placed_rows(read_with_notices(table, sources, batch, now.to_pydatetime()).frame, batch or window)
+
+    return PlacedRead(notices, problems, account, outside, batches, read_batch)
+
+
+def _logged(context: AssetExecutionContext, read: SourceRead) -> SourceRead:
+    for notice in read.notices:
+        context.log.warning(notice)
+    return read
 
 
 def partition_bounds(context: AssetExecutionContext) -> tuple[dt.date, dt.date]:

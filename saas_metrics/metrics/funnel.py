@@ -44,6 +44,7 @@ docs/metric-definitions.md#funnel. For each month M (calendar month, UTC):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -170,8 +171,50 @@ def _stage_conversion(contacts: pd.DataFrame, customer_of: pd.Series, paid_at: p
 SESSION_COLUMNS = ("session_id", "visitor_id", "started_at", "channel")
 
 
+@dataclass(frozen=True)
+class VisitorCounts:
+    """Unique visitors per month (``by_month``) and per month and session channel (``by_channel``,
+    indexed by month and channel), and every channel a session carried (``channels``): all the
+    funnel reads of web sessions. A month's distinct visitors depend on that month's sessions only,
+    so a range's counts are its months' counts put together (:meth:`concat`), and a caller can read
+    sessions a month at a time."""
+
+    by_month: pd.Series
+    by_channel: pd.Series
+    channels: frozenset[str]
+
+    @classmethod
+    def of(cls, sessions: pd.DataFrame) -> VisitorCounts:
+        """The counts of ``sessions`` (a session without a start time or visitor is not counted,
+        its channel is still a channel)."""
+        month = month_of(sessions["started_at"])
+        channel = sessions["channel"].fillna(UNKNOWN)
+        frame = pd.DataFrame({"month": month.to_numpy(), "channel": channel.to_numpy(),
+                              "id": sessions["visitor_id"].to_numpy()}).dropna(subset=["month", "id"])
+        return cls(frame.groupby("month")["id"].nunique().astype("float64"),
+                   frame.groupby(["month", "channel"])["id"].nunique().astype("float64"),
+                   frozenset(channel.dropna()))
+
+    @classmethod
+    def concat(cls, parts: Sequence[VisitorCounts]) -> VisitorCounts:
+        """The counts of disjoint months put together."""
+        if not parts:
+            return cls.of(pd.DataFrame({"started_at": pd.Series(dtype="datetime64[ns]"),
+                                        "channel": pd.Series(dtype="str"), "visitor_id": pd.Series(dtype="str")}))
+        return cls(pd.concat([p.by_month for p in parts]), pd.concat([p.by_channel for p in parts]),
+                   frozenset().union(*(p.channels for p in parts)))
+
+    def in_months(self, months: list[pd.Timestamp]) -> pd.Series:
+        return self.by_month.groupby(level=0).sum().reindex(months).fillna(0.0).astype("float64")
+
+    def by_months_and_channels(self, months: list[pd.Timestamp], channels: list[str]) -> pd.Series:
+        grid = pd.MultiIndex.from_product([months, channels], names=["month", "channel"])
+        counts = self.by_channel.groupby(level=[0, 1]).sum().rename_axis(["month", "channel"])
+        return counts.reindex(grid).fillna(0.0).astype("float64")
+
+
 def funnel_kpis(
-    sessions: pd.DataFrame,
+    sessions: pd.DataFrame | VisitorCounts,
     contacts: pd.DataFrame,
     form_submissions: pd.DataFrame,
     product_accounts: pd.DataFrame,
@@ -187,15 +230,16 @@ def funnel_kpis(
 ) -> pd.DataFrame:
     """kpi_monthly rows of the funnel for each month in ``months`` (module docstring).
 
-    ``billing_customers`` (optional) adds the billing referral field to the CRM's.
+    ``sessions``: the web sessions of the months, or their :class:`VisitorCounts` (what a caller
+    reading the sessions a month at a time passes). ``billing_customers`` (optional) adds the
+    billing referral field to the CRM's.
     """
     month_index = normalise_months(months)
     paid_at = first_paid_lookup(first_paid)
     window = policy.lead_to_customer_days
 
-    visitor_month = month_of(sessions["started_at"])
-    session_channel = sessions["channel"].fillna(UNKNOWN)
-    umv = _counts(month_index, visitor_month, sessions["visitor_id"])
+    visitors = sessions if isinstance(sessions, VisitorCounts) else VisitorCounts.of(sessions)
+    umv = visitors.in_months(month_index)
 
     lead_month = month_of(contacts["created_at"])
     lead_channel = _lead_channel(contacts, form_submissions)
@@ -248,9 +292,9 @@ def funnel_kpis(
     cohort_units = {"lead_to_customer_rate": kpi.RATIO, **dict.fromkeys(stage_rates, kpi.RATIO)}
     parts = [kpi.wide_to_kpi(headline, units), kpi.wide_to_kpi(cohort, cohort_units, provisional=provisional)]
 
-    channels = sorted(set(session_channel.dropna()) | set(lead_channel.dropna()))
+    channels = sorted(visitors.channels | set(lead_channel.dropna()))
     if channels:
-        umv_c = _counts_by(month_index, visitor_month, session_channel, sessions["visitor_id"], channels)
+        umv_c = visitors.by_months_and_channels(month_index, channels)
         leads_c = _counts_by(month_index, lead_month, lead_channel, contacts["contact_id"], channels)
         conv_c = _counts_by(month_index, lead_month, lead_channel, converted_ids, channels)
         by_channel = pd.DataFrame({

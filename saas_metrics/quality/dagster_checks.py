@@ -19,6 +19,7 @@ from saas_metrics.quality.checks import (
     check_blocking,
     check_names,
 )
+from saas_metrics.quality.combine import ValidationSummary, summarise
 from saas_metrics.quality.outcomes import CheckOutcome
 from saas_metrics.quality.validate import ValidationOutcome
 
@@ -60,7 +61,7 @@ def _metadata_value(value: Any) -> Any:
     return dg.MetadataValue.json(value)
 
 
-def _provenance(outcome: ValidationOutcome) -> dict[str, Any]:
+def _provenance(outcome: ValidationSummary) -> dict[str, Any]:
     """Whether GX validated in this run or its stored findings were replayed, and from which run."""
     replayed = outcome.replayed_from
     if replayed is None:
@@ -73,11 +74,14 @@ def _provenance(outcome: ValidationOutcome) -> dict[str, Any]:
 
 
 def to_asset_check_results(
-    outcome: ValidationOutcome, asset_key: dg.AssetKey | str | Sequence[str]
+    outcome: ValidationOutcome | ValidationSummary, asset_key: dg.AssetKey | str | Sequence[str]
 ) -> list[dg.AssetCheckResult]:
-    """One AssetCheckResult per check of ``outcome``: severity, verdict, the check's
-    own metadata, the suite's success percent, the failing expectations (with
-    unexpected counts and sanitised samples) and a link to the Data Docs page."""
+    """One AssetCheckResult per check of ``outcome`` (a validation, or the summary of a run's
+    batches of months): severity, verdict, the check's own metadata, the suite's success percent,
+    the failing expectations (with unexpected counts and sanitised samples) and a link to the
+    Data Docs page."""
+    if isinstance(outcome, ValidationOutcome):
+        outcome = summarise(outcome)
     failing = [
         {k: v for k, v in asdict(e).items() if v is not None}
         for e in outcome.expectations
@@ -86,9 +90,9 @@ def to_asset_check_results(
     shared: dict[str, Any] = {
         "success_percent": dg.MetadataValue.float(float(outcome.success_percent)),
         "failing_expectations": dg.MetadataValue.json(failing),
-        "rows": len(outcome.annotated),
-        "clean_rows": len(outcome.clean),
-        "quarantined_rows": len(outcome.quarantined),
+        "rows": outcome.rows,
+        "clean_rows": outcome.clean_rows,
+        "quarantined_rows": outcome.quarantined_rows,
     }
     shared.update(_provenance(outcome))
     if outcome.data_docs_index is not None:

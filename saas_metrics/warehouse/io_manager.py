@@ -10,7 +10,7 @@ and only the columns an input declares in its metadata (``{"columns": [...]}``) 
 """
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -142,22 +142,26 @@ def _run_id(context: InputContext | OutputContext) -> str | None:
         return None
 
 
-def _add_partition_row_counts(context: OutputContext, frame: pd.DataFrame) -> None:
-    """Each partition's own row count and window on its materialization: the output metadata of a
-    single-run backfill is stamped on every partition, so without this each month showed the
-    whole range's row count."""
-    partitions_def = context.asset_partitions_def
-    step = context.step_context
-    months = frame[MONTH_COLUMN] if MONTH_COLUMN in frame.columns else None
-    counts = pd.to_datetime(months).value_counts() if months is not None else pd.Series(dtype="int64")
+def month_row_counts(frame: pd.DataFrame) -> pd.Series:
+    """Rows per ``month`` of ``frame`` (indexed by the month's Timestamp)."""
+    if MONTH_COLUMN not in frame.columns:
+        return pd.Series(dtype="int64")
+    return pd.to_datetime(frame[MONTH_COLUMN]).value_counts()
+
+
+def partition_row_count_metadata(partitions_def: object, partition_keys: Iterable[str],
+                                 counts: Mapping[pd.Timestamp, int]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each partition's own row count and window, to stamp on its materialization: the output
+    metadata of a single-run backfill is stamped on every partition, so without this each month
+    showed the whole range's row count. Used by :meth:`WarehouseIOManager.handle_output` and by a
+    step that stores its rows month by month itself (the raw steps, ``defs/source_assets.py``)."""
     assert isinstance(partitions_def, TimeWindowPartitionsDefinition), "partitioned tables are monthly"
-    for key in context.asset_partition_keys:
+    for key in partition_keys:
         window = partitions_def.time_window_for_partition_key(key)
-        start = pd.Timestamp(window.start.date())
-        step.add_asset_metadata({
-            "dagster/row_count": int(counts.get(start, 0)),
+        yield key, {
+            "dagster/row_count": int(counts.get(pd.Timestamp(window.start.date()), 0)),
             "window": MetadataValue.text(f"[{window.start.date()}, {window.end.date()})"),
-        }, asset_key=context.asset_key, partition_key=key)
+        }
 
 
 class WarehouseIOManager(ConfigurableIOManager):
@@ -174,6 +178,8 @@ class WarehouseIOManager(ConfigurableIOManager):
         return Warehouse(with_password(self.warehouse_url, self.password), read_columns=self.tables.read_columns)
 
     def handle_output(self, context: OutputContext, obj: pd.DataFrame | None) -> None:
+        # None: the step stored its rows itself, month by month (the raw steps of long event
+        # tables, see docs/architecture.md "Memory bounded by the month").
         if obj is None:
             return
         schema = self.tables.schema_for(context.asset_key.path[-1])
@@ -186,7 +192,9 @@ class WarehouseIOManager(ConfigurableIOManager):
             "window": MetadataValue.text("all rows" if window is None else f"[{window[0]}, {window[1]})"),
         })
         if window is not None:
-            _add_partition_row_counts(context, obj)
+            for key, metadata in partition_row_count_metadata(context.asset_partitions_def, context.asset_partition_keys,
+                                                              month_row_counts(obj)):
+                context.step_context.add_asset_metadata(metadata, asset_key=context.asset_key, partition_key=key)
 
     def load_input(self, context: InputContext) -> pd.DataFrame:
         upstream = context.upstream_output

@@ -1,0 +1,122 @@
+"""A raw step validates and stores a run's window in batches of months (its memory follows the
+largest month): the stored rows, the quarantine and the check verdicts are those of one validation
+of the whole window, including a duplicate id in two different months of the run."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+
+from saas_metrics.calendar import add_months
+from saas_metrics.definitions import build_definitions
+from saas_metrics.defs import source_reads
+from saas_metrics.defs.partitions import partition_key
+from saas_metrics.defs.source_assets import raw_storage_schema
+from saas_metrics.defs.source_reads import month_batches
+from saas_metrics.quality.accounting import SOURCE_ROW_ACCOUNTING
+from saas_metrics.quality.quarantine import QUARANTINED_ROWS
+from saas_metrics.runner import JOB_NAME
+from saas_metrics.warehouse.store import Warehouse
+from saas_metrics_tests.conftest import END_MONTH
+from saas_metrics_tests.integration.helpers import make_settings
+
+START = add_months(END_MONTH, -11)
+TABLES = ("web_sessions", "product_usage")
+DAY_US = 86_400 * 10**6
+
+
+def test_batches_are_whole_months_of_at_most_the_budget() -> None:
+    window = (dt.date(2024, 1, 1), dt.date(2024, 6, 1))
+    counts = {dt.date(2024, 1, 1): 3, dt.date(2024, 2, 1): 3, dt.date(2024, 3, 1): 9, dt.date(2024, 5, 1): 1}
+    assert month_batches(window, counts, 6) == [
+        (dt.date(2024, 1, 1), dt.date(2024, 3, 1)),  # 3 + 3
+        (dt.date(2024, 3, 1), dt.date(2024, 4, 1)),  # one month over the budget is a batch of its own
+        (dt.date(2024, 4, 1), dt.date(2024, 6, 1)),  # an empty month and 1
+    ]
+    assert month_batches(window, counts, 100) == [window]
+    assert month_batches((dt.date(2024, 1, 1), dt.date(2024, 2, 1)), {}, 1) == [(dt.date(2024, 1, 1), dt.date(2024, 2, 1))]
+
+
+@pytest.fixture(scope="module")
+def sources_with_a_cross_month_duplicate(small_sources: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small company, plus a web session whose id is also the id of a session two months
+    earlier (appended at the end of the file: the later row is the duplicate either way)."""
+    out = tmp_path_factory.mktemp("dup_sources")
+    shutil.copytree(small_sources, out, dirs_exist_ok=True)
+    path = out / "web" / "sessions.csv"
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    early = next(r for r in rows if r["event_date"].startswith(f"{START.year}{START.month:02d}"))
+    moved = dt.datetime.fromtimestamp(int(early["event_timestamp"]) / 1e6, dt.UTC) + dt.timedelta(days=62)
+    copy = {**early, "event_date": moved.strftime("%Y%m%d"), "event_timestamp": str(int(early["event_timestamp"]) + 62 * DAY_US)}
+    with path.open("a", newline="") as f:
+        csv.DictWriter(f, fieldnames=list(rows[0])).writerow(copy)
+    return out
+
+
+def _run(sources: Path, tmp_path: Path, name: str, max_rows: int, monkeypatch: pytest.MonkeyPatch,
+         landing_cache: bool) -> tuple[str, dict[tuple[str, str], bool], list[str]]:
+    url = f"sqlite:///{tmp_path / name}.db"
+    monkeypatch.setattr(source_reads, "BATCH_ROWS", max_rows)
+    settings = make_settings(sources, url, start=START, end=END_MONTH, quality={"data_docs": False},
+                             landing_cache_dir=tmp_path / f"{name}_landing" if landing_cache else None)
+    selection = [dg.AssetKey(f"{layer}_{t}") for t in (*TABLES, "product_accounts") for layer in ("raw", "stg")]
+    instance = dg.DagsterInstance.ephemeral()
+    result = build_definitions(settings).resolve_job_def(JOB_NAME).execute_in_process(
+        instance=instance, asset_selection=selection, raise_on_error=False,
+        tags={ASSET_PARTITION_RANGE_START_TAG: partition_key(START), ASSET_PARTITION_RANGE_END_TAG: partition_key(END_MONTH)})
+    assert result.success
+    verdicts = {(e.asset_check_evaluation_data.asset_key.to_user_string(), e.asset_check_evaluation_data.check_name):
+                e.asset_check_evaluation_data.passed
+                for e in result.all_events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION}
+    logs = [e.user_message for e in instance.all_logs(result.run_id) if "batches of months" in e.user_message]
+    return url, verdicts, logs
+
+
+def _stored(url: str, table: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    wh = Warehouse(url)
+    raw = wh.read(raw_storage_schema(table)).sort_values(["_source_file", "_source_line"]).reset_index(drop=True)
+    quarantined = wh.read(QUARANTINED_ROWS)
+    quarantined = quarantined[quarantined["table_name"] == table]
+    quarantined = (quarantined[["month", "source_file", "source_line", "rule", "column_name"]]
+                   .sort_values(["source_file", "source_line"]).reset_index(drop=True))
+    accounting = wh.read(SOURCE_ROW_ACCOUNTING)
+    accounting = accounting[accounting["table_name"] == table]
+    return raw, quarantined, accounting
+
+
+@pytest.mark.parametrize("landing_cache", [True, False], ids=["landing_cache", "files"])
+def test_month_batches_store_and_judge_as_one_validation(sources_with_a_cross_month_duplicate: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch, landing_cache: bool) -> None:
+    sources = sources_with_a_cross_month_duplicate
+    whole_url, whole, whole_logs = _run(sources, tmp_path, "whole", 10**9, monkeypatch, landing_cache)
+    batched_url, batched, batched_logs = _run(sources, tmp_path, "batched", 1, monkeypatch, landing_cache)
+    assert not whole_logs
+    assert len(batched_logs) == len(TABLES) and all("in 12 batches" in m for m in batched_logs)  # one month a batch
+    assert batched == whole
+    assert whole[("raw_web_sessions", "web_sessions_row_rules")] is False  # the duplicate is caught
+    for table in TABLES:
+        raw_whole, quarantined_whole, accounting_whole = _stored(whole_url, table)
+        raw_batched, quarantined_batched, accounting_batched = _stored(batched_url, table)
+        reason = "_quarantine_reason"  # the duplicate's wording names the other partition instead of the line
+        pd.testing.assert_frame_equal(raw_batched.drop(columns=reason), raw_whole.drop(columns=reason))
+        pd.testing.assert_series_equal(raw_batched[reason].isna(), raw_whole[reason].isna())
+        pd.testing.assert_frame_equal(quarantined_batched, quarantined_whole)
+        counts = ["rows_read", "rows_loaded", "rows_quarantined", "rows_excluded"]
+        pd.testing.assert_frame_equal(accounting_batched[counts].reset_index(drop=True),
+                                      accounting_whole[counts].reset_index(drop=True))
+        row = accounting_batched.iloc[0]
+        assert row["rows_read"] == row["rows_loaded"] + row["rows_quarantined"] + row["rows_excluded"]
+    duplicates = _stored(batched_url, "web_sessions")[1]
+    assert (duplicates["rule"] == "duplicate").sum() == 1
+    assert duplicates.loc[duplicates["rule"] == "duplicate", "month"].iloc[0] == pd.Timestamp(add_months(START, 2))
