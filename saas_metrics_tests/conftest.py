@@ -82,6 +82,23 @@ def small_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+#: The first month of small_backfill: 12 months to END_MONTH.
+SMALL_START = dt.date(2024, 7, 1)
+
+
+@pytest.fixture(scope="session")
+def small_backfill(small_sources: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The SQLite warehouse URL of small_sources' 12 months (SMALL_START..END_MONTH, default settings)
+    as one single-run backfill. Built once per xdist worker for the files that only read it (or re-run
+    a month and assert the tables did not change): test_pipeline_sqlite.py and test_guide_metrics.py
+    each ran this same backfill of their own."""
+    from saas_metrics_tests.integration.helpers import make_settings, run_months
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('small_backfill') / 'warehouse.db'}"
+    run_months(make_settings(small_sources, url, start=SMALL_START, end=END_MONTH))
+    return url
+
+
 def postgres_reason() -> str | None:
     """None when PostgreSQL is reachable, else why not."""
     try:
