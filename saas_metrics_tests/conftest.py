@@ -17,6 +17,38 @@ import sqlalchemy as sa
 END_MONTH = dt.date(2025, 6, 1)
 POSTGRES_ADMIN_URL = os.environ.get("SAAS_METRICS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
+#: The slowest files, slowest first (pytest --durations, summed per file). `make test` runs
+#: `-n 2 --dist loadfile` (a whole file on one worker, files handed out in collection order, with
+#: xdist's reordering by test count turned off in pyproject): started first, these no longer leave
+#: one worker finishing a two-minute file alone while the other idles. Order only, never selection.
+SLOWEST_FILES = (
+    "saas_metrics_tests/cli/test_readme_commands.py",
+    "saas_metrics_tests/integration/test_missing_data_matrix.py",
+    "saas_metrics_tests/cli/test_readme_runs.py",
+    "saas_metrics_tests/bench/test_bench_smoke.py",
+    "saas_metrics_tests/integration/test_ui_partitions.py",
+    "saas_metrics_tests/integration/test_secrets.py",
+    "saas_metrics_tests/integration/test_concurrent_backfill.py",
+    "saas_metrics_tests/integration/test_pipeline_sqlite.py",
+    "saas_metrics_tests/integration/test_bad_input.py",
+    "saas_metrics_tests/integration/test_postgres_parity.py",
+    "saas_metrics_tests/integration/test_invoice_engine.py",
+    "saas_metrics_tests/integration/test_landing_cache.py",
+    "saas_metrics_tests/integration/test_metric_checks.py",
+    "saas_metrics_tests/bench/test_bench_launched.py",
+    "saas_metrics_tests/integration/test_runner_progress.py",
+    "saas_metrics_tests/integration/test_guide_metrics.py",
+    "saas_metrics_tests/quality/test_quality_replay.py",
+    "saas_metrics_tests/integration/test_defects.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the slowest files first (a stable sort: every other file, and the tests within each
+    file, keep their order)."""
+    rank = {path: i for i, path in enumerate(SLOWEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
@@ -48,6 +80,23 @@ def small_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("small_sources")
     generate(out, seed=7, customers=150, months=12, end_month=END_MONTH)
     return out
+
+
+#: The first month of small_backfill: 12 months to END_MONTH.
+SMALL_START = dt.date(2024, 7, 1)
+
+
+@pytest.fixture(scope="session")
+def small_backfill(small_sources: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The SQLite warehouse URL of small_sources' 12 months (SMALL_START..END_MONTH, default settings)
+    as one single-run backfill. Built once per xdist worker for the files that only read it (or re-run
+    a month and assert the tables did not change): test_pipeline_sqlite.py and test_guide_metrics.py
+    each ran this same backfill of their own."""
+    from saas_metrics_tests.integration.helpers import make_settings, run_months
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('small_backfill') / 'warehouse.db'}"
+    run_months(make_settings(small_sources, url, start=SMALL_START, end=END_MONTH))
+    return url
 
 
 def postgres_reason() -> str | None:

@@ -1,12 +1,12 @@
-"""Every command the README shows is run here, through the installed entry points, as a reader
-would type it (smaller data where the README's sizes would take minutes).
+"""Every command the README shows is run here or in test_readme_runs.py (a file of its own, so
+that the two workers of `make test` run them side by side), through the installed entry points,
+as a reader would type it (smaller data where the README's sizes would take minutes).
 
 A command added to a README code block without a test here fails
 :func:`test_every_readme_command_is_covered`."""
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 import subprocess
@@ -25,10 +25,10 @@ BIN = Path(sys.executable).parent
 
 #: README command (the program and sub-command) -> the test that runs it.
 COVERED = {
-    "make run": "test_make_run_materialises_the_sample_data",
+    "make run": "test_readme_runs.py::test_make_run_materialises_the_sample_data",
     "make test": ".ci/run runs it on every submission",
     "make ui": "saas_metrics_tests/bench/test_bench_smoke.py launches a month through the daemon `make ui` starts",
-    "mkdir": "test_periods_export_runs_as_shown",
+    "mkdir": "test_readme_runs.py::test_periods_export_runs_as_shown",
     "saas-metrics run": "test_defect_demo_runs_with_several_seeds",
     "saas-metrics generate-sample-data": "test_defect_demo_runs_with_several_seeds",
     "saas-metrics report": "test_report_formats_after_a_run",
@@ -116,35 +116,3 @@ def test_report_formats_after_a_run(defect_demo: dict[int, tuple[Path, dict[str,
     html = _run(["saas-metrics", "report", "--html"], env, root)
     assert html.returncode == 0, html.stderr[-2000:]
     assert (root / "data" / "reports" / "dashboard.html").stat().st_size > 10_000
-
-
-def test_periods_export_runs_as_shown(tmp_path: Path) -> None:
-    """The README's 'Billing from a periods export': one file, three settings, a run."""
-    mine = tmp_path / "mine"
-    mine.mkdir()
-    with (mine / "subscription_periods.csv").open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["subscription_id", "customer_id", "start_date", "end_date", "monthly_amount"])
-        writer.writerows([["s1", "c1", "2022-01-01", "", "100"], ["s2", "c2", "2022-03-15", "2023-06-01", "250"],
-                          ["s3", "c3", "2024-02-01", "", "40"]])
-    env = {"SAAS_METRICS_SOURCES_DIR": str(mine), "SAAS_METRICS_START_MONTH": "2022-01",
-           "SAAS_METRICS_END_MONTH": "2024-12", "SAAS_METRICS_WAREHOUSE_URL": f"sqlite:///{tmp_path / 'mine.db'}",
-           "DAGSTER_HOME": str(tmp_path / "home"), "SAAS_METRICS_DATA_DIR": str(tmp_path / "data")}
-    proc = _run(["saas-metrics", "run"], env, tmp_path)
-    _assert_clean_run(proc)
-    assert re.search(r"2024-12 .*?\b140\b", proc.stdout), proc.stdout[-3000:]  # s1 100 + s3 40
-
-
-def test_make_run_materialises_the_sample_data(tmp_path: Path) -> None:
-    """`make run` is `saas-metrics run --generate-if-missing` (checked on the Makefile): here on a small
-    generated company already in the data folder, so the test does not spend minutes generating."""
-    recipe = subprocess.run(["make", "-n", "run"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True).stdout
-    assert "saas-metrics run --generate-if-missing" in recipe
-    data = tmp_path / "data"
-    gen = _run(["saas-metrics", "generate-sample-data", "--customers", "40", "--months", "3",
-                "--out", str(data / "sources")], {}, tmp_path)
-    assert gen.returncode == 0, gen.stderr[-2000:]
-    env = {"SAAS_METRICS_DATA_DIR": str(data), "DAGSTER_HOME": str(data / "dagster_home"),
-           "SAAS_METRICS_START_MONTH": add_months(last_complete_month(), -2).strftime("%Y-%m")}
-    _assert_clean_run(_run(["saas-metrics", "run", "--generate-if-missing"], env, tmp_path))
-    assert (data / "warehouse.db").stat().st_size > 100_000

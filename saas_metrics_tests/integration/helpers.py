@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import sqlite3
 from pathlib import Path
 
 import dagster as dg
@@ -29,3 +31,12 @@ def run_months(settings: Settings, start: dt.date | None = None, end: dt.date | 
 def read_sorted(warehouse_url: str, schema: TableSchema, by: list[str]) -> pd.DataFrame:
     frame = Warehouse(warehouse_url).read(schema)
     return frame.sort_values(by, kind="stable").reset_index(drop=True)
+
+
+def sqlite_copy(warehouse_url: str, path: Path) -> str:
+    """A copy of a SQLite warehouse at ``path`` (its URL), for a test that changes it while others read the original."""
+    # SQLite's backup API, not a file copy: the newest pages may still be in the -wal file.
+    with contextlib.closing(sqlite3.connect(warehouse_url.removeprefix("sqlite:///"))) as source, \
+            contextlib.closing(sqlite3.connect(path)) as target:
+        source.backup(target)
+    return f"sqlite:///{path}"

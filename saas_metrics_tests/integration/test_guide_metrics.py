@@ -4,7 +4,6 @@ reasons and ticket topics are found; the CLV forms agree."""
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import pandas as pd
@@ -13,10 +12,10 @@ import pytest
 from saas_metrics.metrics.churn_reasons import CHURN_REASONS
 from saas_metrics.metrics.health import CUSTOMER_HEALTH
 from saas_metrics.metrics.kpi import KPI_MONTHLY
-from saas_metrics_tests.conftest import END_MONTH
-from saas_metrics_tests.integration.helpers import make_settings, read_sorted, run_months
+from saas_metrics_tests.conftest import SMALL_START
+from saas_metrics_tests.integration.helpers import read_sorted
 
-START = dt.date(2024, 7, 1)
+START = SMALL_START
 #: metric -> months (0-based from START) at whose start it is still NULL for want of history
 HISTORY_NEEDED = {
     "mrr_growth_rate": 1, "cmgr_3m": 3, "cmgr_6m": 6, "arr_per_customer": 0,
@@ -30,10 +29,9 @@ NEVER_IN_A_YEAR = ("cmgr_12m", "arr_growth_rate_yoy", "rule_of_40")
 
 
 @pytest.fixture(scope="module")
-def run(small_sources: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = f"sqlite:///{tmp_path_factory.mktemp('wh') / 'warehouse.db'}"
-    run_months(make_settings(small_sources, url, start=START, end=END_MONTH))
-    return url
+def run(small_backfill: str) -> str:
+    """small_sources' 12 months from START as one backfill (shared with test_pipeline_sqlite.py: see conftest)."""
+    return small_backfill
 
 
 @pytest.fixture(scope="module")

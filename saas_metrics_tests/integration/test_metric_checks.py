@@ -8,9 +8,7 @@ warehouse-reading check functions run on a tampered copy of the warehouse.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +27,7 @@ from saas_metrics.defs.metric_checks import (
 from saas_metrics.runner import RunOutcome, materialise
 from saas_metrics.warehouse import Warehouse
 from saas_metrics_tests.conftest import END_MONTH
-from saas_metrics_tests.integration.helpers import make_settings
+from saas_metrics_tests.integration.helpers import make_settings, sqlite_copy
 
 START = dt.date(2025, 4, 1)
 WINDOW = (START, dt.date(2025, 7, 1))
@@ -126,12 +124,7 @@ def test_data_docs_are_built_under_the_settings_folder_and_linked(clean: CleanRu
 @pytest.fixture
 def tampered(clean: CleanRun, tmp_path: Path) -> Warehouse:
     """A copy of the clean warehouse to break."""
-    copy = tmp_path / "tampered.db"
-    # SQLite's backup API, not a file copy: the newest pages may still be in the -wal file.
-    with contextlib.closing(sqlite3.connect(clean.url.removeprefix("sqlite:///"))) as source, \
-            contextlib.closing(sqlite3.connect(copy)) as target:
-        source.backup(target)
-    return Warehouse(f"sqlite:///{copy}")
+    return Warehouse(sqlite_copy(clean.url, tmp_path / "tampered.db"))
 
 
 def _execute(wh: Warehouse, sql: str, **params: object) -> None:

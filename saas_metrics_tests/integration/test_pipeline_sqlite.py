@@ -16,19 +16,21 @@ from saas_metrics.metrics.cohorts import COHORT_RETENTION
 from saas_metrics.metrics.kpi import KPI_MONTHLY
 from saas_metrics.metrics.movements import MRR_MOVEMENTS
 from saas_metrics.metrics.mrr import CUSTOMER_MRR
-from saas_metrics_tests.conftest import END_MONTH
-from saas_metrics_tests.integration.helpers import make_settings, read_sorted, run_months
+from saas_metrics_tests.conftest import END_MONTH, SMALL_START
+from saas_metrics_tests.integration.helpers import (
+    make_settings,
+    read_sorted,
+    run_months,
+    sqlite_copy,
+)
 
-START = dt.date(2024, 7, 1)
+START = SMALL_START
 
 
-@pytest.fixture(scope="module")
-def full_run(small_sources: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """All 12 months as one single-run backfill into a fresh SQLite warehouse."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('wh') / 'warehouse.db'}"
-    settings = make_settings(small_sources, url, start=START, end=END_MONTH)
-    run_months(settings)
-    return url
+@pytest.fixture
+def full_run(small_backfill: str) -> str:
+    """All 12 months as one single-run backfill into a SQLite warehouse (shared: see conftest)."""
+    return small_backfill
 
 
 def test_definitions_load_and_have_groups_and_partitions(small_sources: Path, tmp_path: Path) -> None:
@@ -67,9 +69,11 @@ def test_mrr_equals_simulator_ground_truth(full_run: str, small_sources: Path) -
     assert len(merged) > 500
 
 
-def test_rerunning_a_month_leaves_identical_tables(full_run: str, small_sources: Path) -> None:
+def test_rerunning_a_month_leaves_identical_tables(full_run: str, small_sources: Path, tmp_path: Path) -> None:
     # A one-month run reads its history differently from the backfill (the PQL crossings computed by
     # the warehouse, only the cohorts' first months of customer_mrr): the results must not differ.
+    # On a copy of the backfill: the other tests read the shared one as the backfill left it.
+    full_run = sqlite_copy(full_run, tmp_path / "rerun.db")
     identical = (CUSTOMER_MRR, MRR_MOVEMENTS, COHORT_RETENTION)
     before = {s.name: read_sorted(full_run, s, list(s.key)) for s in (*identical, KPI_MONTHLY)}
     settings = make_settings(small_sources, full_run, start=START, end=END_MONTH)
