@@ -26,7 +26,9 @@ run: install
 ## reachable; CI sets SAAS_METRICS_REQUIRE_POSTGRES=1 so they must run).
 test: install
 	bash scripts/install_chromium.sh
-	$(BIN)/pytest -n 2 --dist loadfile -q
+	# --no-loadscope-reorder: files are handed out in collection order, which conftest.py sorts
+	# slowest first (xdist's own order, by test count, started the one-test files of minutes last).
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder -q
 
 ## The Dagster UI and daemon (schedules, sensors) with run history kept under data/, and
 ## the dashboard and GX Data Docs over HTTP on 127.0.0.1:3001 (the UI's links point there).
