@@ -19,7 +19,7 @@ POSTGRES_ADMIN_URL = os.environ.get("SAAS_METRICS_TEST_POSTGRES_URL", "postgresq
 
 #: The slowest files, slowest first (pytest --durations, summed per file). `make test` runs
 #: `-n 2 --dist loadfile` (a whole file on one worker, files handed out in collection order, with
-#: xdist's reordering by test count turned off in pyproject): started first, these no longer leave
+#: xdist's reordering by test count turned off by make test): started first, these no longer leave
 #: one worker finishing a two-minute file alone while the other idles. Order only, never selection.
 SLOWEST_FILES = (
     "saas_metrics_tests/cli/test_readme_commands.py",
