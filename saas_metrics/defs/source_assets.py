@@ -238,6 +238,8 @@ def raw_events(context: AssetExecutionContext, table: str, sources: SourceSystem
     snapshot: pd.DataFrame | None = None
     month_counts = pd.Series(dtype="int64")
     ctx: ValidationContext | None = None
+    # Several batches: their rows are gathered for the run's read cache while they fit its budget.
+    fill = warehouse.warehouse.batch_fill(raw_schema) if partitioned and len(placed.batches) > 1 else None
     for batch, frame in placed.frames():
         ctx = validation_context(context, table, warehouse, settings, frame, placed.source_problems, batch, ctx)
         outcome = validate_table(frame.reset_index(drop=True), ctx)
@@ -254,8 +256,13 @@ def raw_events(context: AssetExecutionContext, table: str, sources: SourceSystem
             # One batch (a month run, a small table): the run's read cache keeps the rows, as before.
             scope = context.run.run_id if len(placed.batches) == 1 else None
             warehouse.warehouse.replace(raw_schema, outcome.annotated, batch, cache_scope=scope)
+            if fill is not None:
+                fill.add(outcome.annotated)
             month_counts = month_counts.add(month_row_counts(outcome.annotated), fill_value=0)
         del outcome
+    if fill is not None and (written := fill.frame()) is not None:
+        warehouse.warehouse.keep_written(raw_schema, written, asset_window(context), context.run.run_id)
+    del fill
     summary = combine_summaries(summaries, labels)
     quarantined = pd.concat(quarantined_parts, ignore_index=True) if len(quarantined_parts) > 1 else quarantined_parts[0]
     account = replace(placed.account, loaded=summary.clean_rows, quarantined=len(quarantined))

@@ -39,6 +39,35 @@ def frame_bytes(frame: pd.DataFrame) -> int:
     return int(frame.memory_usage(index=False, deep=True).sum())
 
 
+class BatchFill:
+    """The rows of a table written batch by batch in one run, gathered for the run's read cache
+    while they fit its budget (only the ``kept`` columns): a table stored in batches is then read
+    back from memory by the run's later steps, as one written whole is, and one too big for the
+    cache is not held at all (its batches are dropped as soon as they pass the budget)."""
+
+    def __init__(self, max_bytes: int, kept: frozenset[str] | None) -> None:
+        self.max_bytes = max_bytes
+        self.kept = kept
+        self.parts: list[pd.DataFrame] | None = []
+        self.bytes = 0
+
+    def add(self, frame: pd.DataFrame) -> None:
+        if self.parts is None:
+            return
+        part = frame if self.kept is None else frame[[c for c in frame.columns if c in self.kept]]
+        self.bytes += frame_bytes(part)
+        if self.bytes > self.max_bytes:
+            self.parts = None
+        else:
+            self.parts.append(part)
+
+    def frame(self) -> pd.DataFrame | None:
+        """Every batch's rows in order, or None once they passed the budget."""
+        if not self.parts:
+            return None
+        return self.parts[0] if len(self.parts) == 1 else pd.concat(self.parts, ignore_index=True)
+
+
 #: A cache entry: window, columns (None: every column), frame, its bytes.
 _Entry = tuple[tuple[dt.date, dt.date] | None, frozenset[str] | None, pd.DataFrame, int]
 

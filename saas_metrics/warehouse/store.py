@@ -37,7 +37,7 @@ from saas_metrics.warehouse.engine import (
     month_window,
     sa_table,
 )
-from saas_metrics.warehouse.read_cache import ReadCache, with_month_column
+from saas_metrics.warehouse.read_cache import BatchFill, ReadCache, with_month_column
 from saas_metrics.warehouse.stored_content import STORED_CONTENT, content_fingerprint
 
 __all__ = ["ReadCache", "Warehouse", "make_engine", "month_window"]
@@ -169,6 +169,16 @@ class Warehouse:
         if not where:
             self._cache_written(schema, frame, window, cache_scope)
         return len(frame)
+
+    def batch_fill(self, schema: TableSchema) -> BatchFill:
+        """A gatherer of the batches of ``schema`` a step writes one by one, for :meth:`keep_written`."""
+        return BatchFill(_READ_CACHE.max_bytes, self.read_columns.get(schema.name))
+
+    def keep_written(self, schema: TableSchema, frame: pd.DataFrame, window: tuple[dt.date, dt.date] | None,
+                     cache_scope: str) -> None:
+        """Keep ``frame``, the rows just written to ``window`` of ``schema`` (in batches), as the run's
+        read of that window."""
+        self._cache_written(schema, frame, window, cache_scope)
 
     def _cache_written(self, schema: TableSchema, frame: pd.DataFrame, window: tuple[dt.date, dt.date] | None,
                        cache_scope: str | None) -> None:

@@ -21,8 +21,10 @@ from saas_metrics.calendar import add_months
 from saas_metrics.definitions import build_definitions
 from saas_metrics.defs import source_reads
 from saas_metrics.defs.partitions import partition_key
-from saas_metrics.defs.source_assets import raw_storage_schema
+from saas_metrics.defs.source_assets import raw_storage_schema, stg_storage_schema
 from saas_metrics.defs.source_reads import month_batches
+from saas_metrics.metrics.funnel import SESSION_COLUMNS
+from saas_metrics.metrics.usage import USAGE_COLUMNS
 from saas_metrics.quality.accounting import SOURCE_ROW_ACCOUNTING
 from saas_metrics.quality.quarantine import QUARANTINED_ROWS
 from saas_metrics.runner import JOB_NAME
@@ -65,7 +67,7 @@ def sources_with_a_cross_month_duplicate(small_sources: Path, tmp_path_factory: 
 
 
 def _run(sources: Path, tmp_path: Path, name: str, max_rows: int, monkeypatch: pytest.MonkeyPatch,
-         landing_cache: bool) -> tuple[str, dict[tuple[str, str], bool], list[str]]:
+         landing_cache: bool) -> tuple[str, dict[tuple[str, str], bool], list[str], str]:
     url = f"sqlite:///{tmp_path / name}.db"
     monkeypatch.setattr(source_reads, "BATCH_ROWS", max_rows)
     settings = make_settings(sources, url, start=START, end=END_MONTH, quality={"data_docs": False},
@@ -80,7 +82,7 @@ def _run(sources: Path, tmp_path: Path, name: str, max_rows: int, monkeypatch: p
                 e.asset_check_evaluation_data.passed
                 for e in result.all_events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION}
     logs = [e.user_message for e in instance.all_logs(result.run_id) if "batches of months" in e.user_message]
-    return url, verdicts, logs
+    return url, verdicts, logs, result.run_id
 
 
 def _stored(url: str, table: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -99,8 +101,8 @@ def _stored(url: str, table: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFr
 def test_month_batches_store_and_judge_as_one_validation(sources_with_a_cross_month_duplicate: Path, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch, landing_cache: bool) -> None:
     sources = sources_with_a_cross_month_duplicate
-    whole_url, whole, whole_logs = _run(sources, tmp_path, "whole", 10**9, monkeypatch, landing_cache)
-    batched_url, batched, batched_logs = _run(sources, tmp_path, "batched", 1, monkeypatch, landing_cache)
+    whole_url, whole, whole_logs, _ = _run(sources, tmp_path, "whole", 10**9, monkeypatch, landing_cache)
+    batched_url, batched, batched_logs, run_id = _run(sources, tmp_path, "batched", 1, monkeypatch, landing_cache)
     assert not whole_logs
     assert len(batched_logs) == len(TABLES) and all("in 12 batches" in m for m in batched_logs)  # one month a batch
     assert batched == whole
@@ -120,3 +122,13 @@ def test_month_batches_store_and_judge_as_one_validation(sources_with_a_cross_mo
     duplicates = _stored(batched_url, "web_sessions")[1]
     assert (duplicates["rule"] == "duplicate").sum() == 1
     assert duplicates.loc[duplicates["rule"] == "duplicate", "month"].iloc[0] == pd.Timestamp(add_months(START, 2))
+
+    # The batches' rows were gathered for the run's read cache: the run's later steps read the
+    # staging rows the warehouse holds, from memory.
+    window = (START, add_months(END_MONTH, 1))
+    for table, columns in (("web_sessions", list(SESSION_COLUMNS)), ("product_usage", list(USAGE_COLUMNS))):
+        stg = stg_storage_schema(table)
+        cached = Warehouse(batched_url).cached(stg, window, columns, run_id)
+        assert cached is not None, f"stg_{table} is not in the run's read cache"
+        stored = Warehouse(batched_url).read(stg, window, columns=columns)
+        pd.testing.assert_frame_equal(cached.reset_index(drop=True), stored.reset_index(drop=True))
