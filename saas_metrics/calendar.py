@@ -81,9 +81,10 @@ def next_month(month: pd.Timestamp | pd.Series) -> pd.Timestamp | pd.Series:
 def month_index(ts: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     """Months since year 0 (year * 12 + month - 1) of each timestamp; -1 for NaT.
     month_index([2024-03-17]) = [2024 * 12 + 2] = [24290]."""
-    s = pd.Series(pd.to_datetime(ts)).astype(MONTH_DTYPE)
-    out = (s.dt.year * 12 + s.dt.month - 1).to_numpy(dtype="float64")
-    return np.where(np.isnan(out), -1, out).astype("int64")
+    values = pd.Series(pd.to_datetime(ts)).astype(MONTH_DTYPE).to_numpy()
+    # numpy's month unit counts months since 1970-01 (floored), so no per-field .dt accessors are needed.
+    months = values.astype("datetime64[M]").astype("int64") + 1970 * 12
+    return np.where(np.isnat(values), -1, months)
 
 
 def months_from_index(index: np.ndarray) -> pd.Series:
