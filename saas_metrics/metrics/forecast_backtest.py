@@ -140,15 +140,22 @@ def backtest_summary(errors: pd.DataFrame, as_of_month: pd.Timestamp, policy: Fo
     rows = rows.assign(ape=(rows["predicted"] - rows["actual"]).abs() / rows["actual"].abs().where(rows["actual"] != 0),
                        ratio=rows["actual"] / rows["predicted"].where(rows["predicted"] != 0) - 1)
     low_q, high_q = (1 - policy.interval_level) / 2, (1 + policy.interval_level) / 2
+    # Each group's rows as slices of arrays sorted by group (row order kept within a group): a Series
+    # per group cost more than its statistics. mape is the mean as Series.mean takes it (sum / count).
+    grouped = rows.groupby(["metric", "method", "horizon"], sort=True)
+    codes = grouped.ngroup().to_numpy()
+    order = np.argsort(codes, kind="stable")
+    starts = np.searchsorted(codes[order], np.arange(grouped.ngroups + 1))
+    apes, ratios = rows["ape"].to_numpy(dtype="float64")[order], rows["ratio"].to_numpy(dtype="float64")[order]
     out = []
-    for (metric, method, horizon), group in rows.groupby(["metric", "method", "horizon"], sort=True):
-        ape = group["ape"].dropna()
-        ratio = group["ratio"].dropna().to_numpy()
+    for g, (metric, method, horizon) in enumerate(grouped.size().index):
+        ape, ratio = apes[starts[g]:starts[g + 1]], ratios[starts[g]:starts[g + 1]]
+        ape, ratio = ape[~np.isnan(ape)], ratio[~np.isnan(ratio)]
         bounds: tuple[float, ...] = (np.nan, np.nan)
         if method == FORECAST and len(ratio) >= policy.min_backtest_errors:
             bounds = tuple(float(q) for q in np.quantile(ratio, [low_q, high_q]))
         out.append({"as_of_month": as_of, "metric": metric, "method": method, "horizon": int(horizon),
-                    "mape": float(ape.mean()) if len(ape) else np.nan, "origins": len(ape),
+                    "mape": float(ape.sum() / np.float64(len(ape))) if len(ape) else np.nan, "origins": len(ape),
                     "error_low": bounds[0], "error_high": bounds[1]})
     if not out:
         return FORECAST_BACKTEST.empty_frame()
