@@ -348,8 +348,14 @@ def reconcilable_intervals(
     invoice_lines: pd.DataFrame | None,
     policy: RevenuePolicy,
     reporting_currency: str,
+    *,
+    built: tuple[pd.DataFrame, pd.Series] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Both engines' intervals of the subscriptions both can run (item versions and recurring invoice lines)."""
+    """Both engines' intervals of the subscriptions both can run (item versions and recurring invoice lines).
+
+    ``built``: what :func:`build_intervals_by_engine` returned for the same inputs. The subscription
+    engine works one subscription at a time, so the intervals it already built there are taken as
+    they are; only the subscriptions it ran on the invoice engine are run on the subscription engine here."""
     items = conform(items, src.BILLING_SUBSCRIPTION_ITEMS)
     billed = recurring_charge_lines(invoice_lines)["subscription_id"]
     items = items[isin(items["subscription_id"], billed).to_numpy()]  # the subscriptions both engines can run
@@ -357,7 +363,40 @@ def reconcilable_intervals(
     subs = subs[isin(subs["subscription_id"], items["subscription_id"]).to_numpy()]
     if subs.empty:
         return empty_frame(REVENUE_INTERVALS), empty_frame(REVENUE_INTERVALS)
-    by_subscriptions = build_revenue_intervals(customers, prices, subs, items,
-                                               status_history, discounts, None, None, policy, reporting_currency)
+    if built is None:
+        by_subscriptions = build_revenue_intervals(customers, prices, subs, items, status_history, discounts, None, None,
+                                                   policy, reporting_currency)
+    else:
+        by_subscriptions = _on_subscription_engine(built, customers, prices, subs, items, status_history, discounts,
+                                                   policy, reporting_currency)
     by_invoices = invoice_intervals(customers, prices, subs, invoice_lines, discounts, policy, reporting_currency)
     return by_subscriptions, by_invoices
+
+
+def _on_subscription_engine(
+    built: tuple[pd.DataFrame, pd.Series],
+    customers: pd.DataFrame,
+    prices: pd.DataFrame,
+    subs: pd.DataFrame,
+    items: pd.DataFrame,
+    status_history: pd.DataFrame,
+    discounts: pd.DataFrame,
+    policy: RevenuePolicy,
+    reporting_currency: str,
+) -> pd.DataFrame:
+    """The subscription engine's intervals of ``subs``: the rows ``built`` has of those it ran on that
+    engine, plus a run of the others (sorted as build_revenue_intervals sorts)."""
+    intervals, engines = built
+    elsewhere = engines.index[engines.to_numpy() != "subscriptions"].to_series()
+    rerun = isin(subs["subscription_id"], elsewhere).to_numpy()
+    ids = subs.loc[~rerun, "subscription_id"]
+    frames = [intervals[isin(intervals["subscription_id"], ids).to_numpy()]]
+    if rerun.any():
+        frames.append(build_revenue_intervals(customers, prices, subs[rerun], items[isin(items["subscription_id"], elsewhere).to_numpy()],
+                                              status_history, discounts, None, None, policy, reporting_currency))
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return empty_frame(REVENUE_INTERVALS)
+    out = pd.concat(frames, ignore_index=True)
+    out = out.sort_values(["customer_id", "subscription_id", "item_id", "start_at"], kind="stable")
+    return to_schema(out, REVENUE_INTERVALS)

@@ -12,6 +12,7 @@ from saas_metrics.metrics.invoice_revenue import (
     build_intervals_by_engine,
     choose_engines,
     invoice_intervals,
+    reconcilable_intervals,
 )
 from saas_metrics.metrics.mrr import customer_mrr_snapshots
 from saas_metrics.metrics.revenue_reconciliation import month_ends, reconcile_engines
@@ -247,6 +248,33 @@ def test_choose_engines_and_reconciliation() -> None:
         [T("2025-02-01"), "c3", "EUR", 10.0, 12.0, 2.0, "amount"],
         [T("2025-02-01"), "c4", "USD", 0.0, 30.0, 30.0, "only_invoices"]]
     assert reconcile_engines(by_subscriptions.iloc[:0], by_invoices.iloc[:0], []).empty
+
+
+@pytest.mark.parametrize("source", ["auto", "subscriptions", "invoices"])
+def test_reconcilable_intervals_reuse_the_built_subscription_engine(source: str) -> None:
+    # v runs on the subscription engine under auto, x on the invoice engine (its history starts late): the
+    # reconciliation takes v's intervals from the build and runs x (and, under invoices, v) itself.
+    subs = coerce_frame(pd.DataFrame([sub("v"), {**sub("x"), "history_since": T("2025-03-01")}, sub("y", start="2025-02-10"),
+                                      sub("w")]), src.BILLING_SUBSCRIPTIONS)
+    customers = coerce_frame(subs[["customer_id"]].assign(currency="USD"), src.BILLING_CUSTOMERS)
+    items = coerce_frame(pd.DataFrame({"item_version_id": ["1", "2", "3", "4"], "item_id": ["1", "2", "2", "3"],
+                                       "subscription_id": ["v", "x", "x", "y"], "price_id": ["p_m", "p_m", "p_eur", "p_q"],
+                                       "quantity": [2.0, 1.0, 3.0, 1.0],
+                                       "valid_from": [pd.NaT, T("2025-01-01"), T("2025-03-01"), pd.NaT],
+                                       "valid_to": [pd.NaT, T("2025-03-01"), pd.NaT, pd.NaT]}), src.BILLING_SUBSCRIPTION_ITEMS)
+    disc = coerce_frame(pd.DataFrame({"discount_id": ["d1"], "subscription_id": ["v"], "percent_off": [10.0],
+                                      "start_at": [T("2025-02-01")], "end_at": [T("2025-04-01")]}), src.BILLING_DISCOUNTS)
+    lines = pd.DataFrame([line(s, "p_m", 1, 100, "2025-01-01", "2025-02-01") for s in ("v", "x", "w")]
+                         + [line("y", "p_q", 1, 270, "2025-02-10", "2025-05-10")])
+    policy = RevenuePolicy(source=source)
+    args = (customers, PRICES, subs, items, None, disc)
+    built = build_intervals_by_engine(*args, None, None, lines, policy, "USD")
+    assert (built[1] == "invoices").any() == (source != "subscriptions")
+    fresh = reconcilable_intervals(*args, lines, policy, "USD")
+    reused = reconcilable_intervals(*args, lines, policy, "USD", built=built)
+    assert set(fresh[0]["subscription_id"]) == {"v", "x", "y"}
+    for a, b in zip(fresh, reused, strict=True):
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
 
 
 def test_build_by_engine_with_histories_deleted() -> None:
