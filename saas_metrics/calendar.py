@@ -94,7 +94,7 @@ _FIRST_MONTH_INDEX, _LAST_MONTH_INDEX = 1677 * 12 + 9, 2262 * 12 + 2
 def months_from_index(index: np.ndarray) -> pd.Series:
     """Inverse of :func:`month_index`: month keys."""
     idx = np.asarray(index, dtype="int64")
-    if len(idx) and not (_FIRST_MONTH_INDEX <= idx.min() and idx.max() <= _LAST_MONTH_INDEX):
+    if len(idx) and not (idx.min() >= _FIRST_MONTH_INDEX and idx.max() <= _LAST_MONTH_INDEX):
         # outside the months datetime64[ns] holds whole: pandas raises its own error
         return pd.Series(pd.to_datetime({"year": idx // 12, "month": idx % 12 + 1, "day": 1})).astype(MONTH_DTYPE)
     # numpy's month unit counts months since 1970-01: no parsing of year/month fields.

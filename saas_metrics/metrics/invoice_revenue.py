@@ -208,8 +208,9 @@ def _coverage(lines: pd.DataFrame, subs: pd.DataFrame, policy: RevenuePolicy) ->
 
 def _known_discounts(lines: pd.DataFrame, discounts: pd.DataFrame) -> set[str]:
     """Ids of billing_discounts rows some line names."""
-    named = lines["discount_ids"].dropna().str.split(",").explode().str.strip()
-    return set(named) & set(discounts["discount_id"])
+    texts = pd.unique(lines["discount_ids"].dropna())  # a few hundred distinct lists among 100,000s of lines
+    named = {name.strip() for text in texts for name in text.split(",")}
+    return named & set(discounts["discount_id"])
 
 
 def _explained_by_known(discount_ids: pd.Series, known_discounts: set[str]) -> np.ndarray:
