@@ -78,10 +78,13 @@ def next_month(month: pd.Timestamp | pd.Series) -> pd.Timestamp | pd.Series:
     return month + pd.offsets.MonthBegin(1)
 
 
-def month_index(ts: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+def month_index(ts: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
     """Months since year 0 (year * 12 + month - 1) of each timestamp; -1 for NaT.
     month_index([2024-03-17]) = [2024 * 12 + 2] = [24290]."""
-    values = pd.Series(pd.to_datetime(ts)).astype(MONTH_DTYPE).to_numpy()
+    if isinstance(ts, np.ndarray) and ts.dtype == MONTH_DTYPE:
+        values = ts  # already what the conversion below makes
+    else:
+        values = pd.Series(pd.to_datetime(ts)).astype(MONTH_DTYPE).to_numpy()
     # numpy's month unit counts months since 1970-01 (floored), so no per-field .dt accessors are needed.
     months = values.astype("datetime64[M]").astype("int64") + 1970 * 12
     return np.where(np.isnat(values), -1, months)

@@ -9,6 +9,8 @@ import pytest
 from saas_metrics.config import RevenuePolicy
 from saas_metrics.metrics.invoice_revenue import (
     UnpricedLinesWarning,
+    _explained_by_known,
+    _known_discounts,
     build_intervals_by_engine,
     choose_engines,
     invoice_intervals,
@@ -124,6 +126,22 @@ def test_discount_ending_known_and_unknown_to_the_discounts_table() -> None:
     expected = {"2025-01": 80, "2025-02": 80, "2025-03": 100}
     # f: the discounts table knows di_1 (20 % until 1 March); g: 20 / 100 of the line
     assert mrr(lines, subs, discounts) == {**months("cus_f", expected), **months("cus_g", expected)}
+
+
+def test_discount_ids_are_read_per_distinct_text_as_per_line() -> None:
+    # a line's discounts are explained when it names at least one and all it names are known; blanks and
+    # spaces around the commas are no names (decided once per distinct text, the same for every line)
+    texts = ["d1", "d1, d2", "d1,dX", " d2 ,, d1 ", ",", "", " ", None, "dX", "d1", None, "d2,"]
+    known = {"d1", "d2"}
+    per_line = [bool(names) and all(n in known for n in names)
+                for names in ([n.strip() for n in (t or "").split(",") if n.strip()] for t in texts)]
+    for dtype in ("str", object):
+        ids = pd.Series(texts, dtype=dtype)
+        assert _explained_by_known(ids, known).tolist() == per_line
+        assert _explained_by_known(ids.iloc[:0], known).tolist() == []
+        lines = pd.DataFrame({"discount_ids": ids})
+        table = pd.DataFrame({"discount_id": ["d1", "d2", "d3", ""]})
+        assert _known_discounts(lines, table) == {"d1", "d2", ""}  # ',' names the blank id a table may hold
 
 
 def test_discount_ending_inside_an_annual_term_ends_there() -> None:
