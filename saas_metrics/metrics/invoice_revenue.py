@@ -354,7 +354,8 @@ def reconcilable_intervals(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Both engines' intervals of the subscriptions both can run (item versions and recurring invoice lines).
 
-    ``built``: what :func:`build_intervals_by_engine` returned for the same inputs. The subscription
+    ``built``: what :func:`build_intervals_by_engine` returned for the same inputs (and ``invoices``
+    None, as here: the synthetic status histories then agree). The subscription
     engine works one subscription at a time, so the intervals it already built there are taken as
     they are; only the subscriptions it ran on the invoice engine are run on the subscription engine here."""
     items = conform(items, src.BILLING_SUBSCRIPTION_ITEMS)
