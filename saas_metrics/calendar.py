@@ -78,18 +78,30 @@ def next_month(month: pd.Timestamp | pd.Series) -> pd.Timestamp | pd.Series:
     return month + pd.offsets.MonthBegin(1)
 
 
-def month_index(ts: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+def month_index(ts: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
     """Months since year 0 (year * 12 + month - 1) of each timestamp; -1 for NaT.
     month_index([2024-03-17]) = [2024 * 12 + 2] = [24290]."""
-    s = pd.Series(pd.to_datetime(ts)).astype(MONTH_DTYPE)
-    out = (s.dt.year * 12 + s.dt.month - 1).to_numpy(dtype="float64")
-    return np.where(np.isnan(out), -1, out).astype("int64")
+    if isinstance(ts, np.ndarray) and ts.dtype == MONTH_DTYPE:
+        values = ts  # already what the conversion below makes
+    else:
+        values = pd.Series(pd.to_datetime(ts)).astype(MONTH_DTYPE).to_numpy()
+    # numpy's month unit counts months since 1970-01 (floored), so no per-field .dt accessors are needed.
+    months = values.astype("datetime64[M]").astype("int64") + 1970 * 12
+    return np.where(np.isnat(values), -1, months)
+
+
+#: month_index of the first and last whole months datetime64[ns] holds (1677-10 .. 2262-03).
+_FIRST_MONTH_INDEX, _LAST_MONTH_INDEX = 1677 * 12 + 9, 2262 * 12 + 2
 
 
 def months_from_index(index: np.ndarray) -> pd.Series:
     """Inverse of :func:`month_index`: month keys."""
     idx = np.asarray(index, dtype="int64")
-    return pd.Series(pd.to_datetime({"year": idx // 12, "month": idx % 12 + 1, "day": 1})).astype(MONTH_DTYPE)
+    if len(idx) and not (idx.min() >= _FIRST_MONTH_INDEX and idx.max() <= _LAST_MONTH_INDEX):
+        # outside the months datetime64[ns] holds whole: pandas raises its own error
+        return pd.Series(pd.to_datetime({"year": idx // 12, "month": idx % 12 + 1, "day": 1})).astype(MONTH_DTYPE)
+    # numpy's month unit counts months since 1970-01: no parsing of year/month fields.
+    return pd.Series((idx - 1970 * 12).astype("datetime64[M]").astype(MONTH_DTYPE))
 
 
 def shift_months(months: pd.Series, n: int | np.ndarray) -> pd.Series:

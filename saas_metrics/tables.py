@@ -186,6 +186,10 @@ def isin(values: pd.Series, members: Collection[object]) -> pd.Series:
     if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
         return values.isin(members)
     column = pa.array(values.array)
-    value_set = pa.array([m for m in members if isinstance(m, str)], type=column.type)
+    if isinstance(members, (pd.Series, pd.Index)) and members.dtype == dtype:
+        # Arrow text members (another table's id column) go over as they are: no Python pass over them.
+        value_set = pc.drop_null(pa.chunked_array(pa.array(members.array)).combine_chunks())
+    else:
+        value_set = pa.array([m for m in members if isinstance(m, str)], type=column.type)
     found = pc.fill_null(pc.is_in(column, value_set=value_set), False)
     return pd.Series(np.asarray(found, dtype=bool), index=values.index, name=values.name)

@@ -75,6 +75,24 @@ def test_month_arithmetic() -> None:
     assert list(moved) == [T("2025-01-01"), T("2023-12-01")] and list(moved.index) == [7, 9]
 
 
+def test_month_index_and_back_over_the_whole_datetime_range() -> None:
+    # month_index counts with numpy's month unit: it is year * 12 + month - 1 before 1970 as after,
+    # for Series, DatetimeIndex and datetime64 arrays of any unit; months_from_index is its inverse
+    stamps = pd.Series(pd.to_datetime(np.linspace(pd.Timestamp("1677-09-22").value, pd.Timestamp("2262-04-10").value,
+                                                  5001).astype("int64")))
+    stamps[::97] = pd.NaT
+    expected = np.where(stamps.isna(), -1, stamps.dt.year.fillna(0) * 12 + stamps.dt.month.fillna(1) - 1).astype("int64")
+    for given in (stamps, pd.DatetimeIndex(stamps), stamps.to_numpy(), stamps.to_numpy().astype("datetime64[s]")):
+        assert np.array_equal(month_index(given), expected)
+    idx = np.arange(1677 * 12 + 9, 2262 * 12 + 4)
+    back = months_from_index(idx)
+    assert str(back.dtype) == "datetime64[ns]" and list(back.iloc[[0, -1]]) == [T("1677-10-01"), T("2262-04-01")]
+    assert np.array_equal(month_index(back), idx) and back.dt.day.eq(1).all()
+    assert months_from_index(np.array([], dtype="int64")).empty
+    with pytest.raises(pd.errors.OutOfBoundsDatetime):
+        months_from_index(np.array([1677 * 12 + 8]))
+
+
 def test_month_keys_are_computed_only_here() -> None:
     """No module computes month keys its own way (the simulator, which stands for the vendors'
     systems, keeps its own calendar in sample_data/timeutil.py)."""

@@ -33,6 +33,16 @@ def test_isin_on_a_large_id_set() -> None:
     assert np.array_equal(got.to_numpy(), values.isin(frozenset(ids)).to_numpy())
 
 
+@pytest.mark.parametrize("wrap", [pd.Series, pd.Index])
+def test_isin_with_another_text_column_as_members(wrap: type) -> None:
+    # an Arrow text column (another table's ids) is handed to Arrow as it is: same answer, nulls never members
+    values = pd.Series(["a", None, "b", "c", "a", "d"], dtype="str")
+    members = wrap(["c", None, "a", "a", "zz"], dtype="str")
+    assert isin(values, members).tolist() == [True, False, False, True, True, False]
+    assert isin(values, wrap([], dtype="str")).tolist() == [False] * 6
+    assert isin(values, wrap(["b"], dtype=object)).tolist() == [False, False, True, False, False, False]
+
+
 @pytest.mark.parametrize("values", [["a", None, "b"], [None, None], [], ["only"]])
 def test_text_series_is_what_pandas_builds_for_str(values: list[str | None]) -> None:
     array = np.array(values, dtype=object)

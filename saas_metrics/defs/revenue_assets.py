@@ -147,7 +147,8 @@ def _revenue_intervals(settings: Settings, partitions: dg.PartitionsDefinition) 
                                                                    "invoice_engine_subscriptions": named or "-"})
 
         by_subscriptions, by_invoices = reconcilable_intervals(customers, prices, subscriptions, items, status_history,
-                                                               discounts, invoice_lines, policy, currency)
+                                                               discounts, invoice_lines, policy, currency,
+                                                               built=(intervals, engines))
         months = month_ends(by_subscriptions, by_invoices, pd.Timestamp(settings.last_month))
         differences = reconcile_engines(by_subscriptions, by_invoices, months)
         reasons = differences["reason"].value_counts()

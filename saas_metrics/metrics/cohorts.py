@@ -26,7 +26,7 @@ from saas_metrics.calendar import month_index, months_from_index, normalise_mont
 from saas_metrics.metrics.frames import conform, empty_frame, to_schema
 from saas_metrics.metrics.kpi import safe_divide
 from saas_metrics.metrics.mrr import CUSTOMER_MRR
-from saas_metrics.tables import Column, TableSchema
+from saas_metrics.tables import Column, TableSchema, isin
 
 COHORT_RETENTION = TableSchema(
     name="cohort_retention",
@@ -139,7 +139,7 @@ def segmented_cohort_retention(
         value_of = value_of.where(value_of.notna(), UNKNOWN_SEGMENT).astype(str)
         for value in sorted(value_of.unique()):
             members = value_of.index[value_of == value]
-            rows = cohort_retention(snaps[customer.isin(members).to_numpy()], fpm.reindex(members), months, max_age)
+            rows = cohort_retention(snaps[isin(customer, members).to_numpy()], fpm.reindex(members), months, max_age)
             if len(rows):
                 parts.append(rows.assign(segment=segment, segment_value=value))
     if not parts:

@@ -109,7 +109,9 @@ def backtest(history: pd.DataFrame, policy: ForecastPolicy, funnel: FunnelData |
         return pd.DataFrame(columns=columns)
     totals = history_totals(history)
     months = list(totals.index)
-    frames = []
+    # The rows of each (origin, metric) are gathered as arrays and framed once: a frame per piece
+    # cost more than the projections themselves.
+    parts: dict[str, list[np.ndarray]] = {c: [] for c in columns}
     for i in range(policy.backtest_min_history_months - 1, len(months) - 1):
         origin = months[i]
         horizon = min(policy.horizon_months, len(months) - 1 - i)
@@ -118,16 +120,17 @@ def backtest(history: pd.DataFrame, policy: ForecastPolicy, funnel: FunnelData |
         horizons = np.arange(1, horizon + 1)
         past = totals.iloc[: i + 1]
         for metric in FORECAST_METRICS:
-            frames.append(pd.DataFrame({
-                "origin": origin, "horizon": np.tile(horizons, 3), "month": np.tile(predicted.index.to_numpy(), 3),
-                "metric": metric, "method": np.repeat(METHODS, horizon),
-                "predicted": np.concatenate([predicted[metric].to_numpy(), np.full(horizon, past[metric].iloc[-1]),
-                                             _trend_forecast(past[metric].to_numpy(), horizons)]),
-                "actual": np.tile(actual[metric].to_numpy(), 3),
-            }))
-    if not frames:
+            parts["origin"].append(np.full(3 * horizon, pd.Timestamp(origin).to_datetime64()))
+            parts["horizon"].append(np.tile(horizons, 3))
+            parts["month"].append(np.tile(predicted.index.to_numpy(), 3))
+            parts["metric"].append(np.full(3 * horizon, metric, dtype=object))
+            parts["method"].append(np.repeat(np.asarray(METHODS, dtype=object), horizon))
+            parts["predicted"].append(np.concatenate([predicted[metric].to_numpy(), np.full(horizon, past[metric].iloc[-1]),
+                                                      _trend_forecast(past[metric].to_numpy(), horizons)]))
+            parts["actual"].append(np.tile(actual[metric].to_numpy(), 3))
+    if not parts["origin"]:
         return pd.DataFrame(columns=columns)
-    return pd.concat(frames, ignore_index=True)[columns]
+    return pd.DataFrame({c: np.concatenate(parts[c]) for c in columns})
 
 
 def backtest_summary(errors: pd.DataFrame, as_of_month: pd.Timestamp, policy: ForecastPolicy) -> pd.DataFrame:
@@ -137,15 +140,22 @@ def backtest_summary(errors: pd.DataFrame, as_of_month: pd.Timestamp, policy: Fo
     rows = rows.assign(ape=(rows["predicted"] - rows["actual"]).abs() / rows["actual"].abs().where(rows["actual"] != 0),
                        ratio=rows["actual"] / rows["predicted"].where(rows["predicted"] != 0) - 1)
     low_q, high_q = (1 - policy.interval_level) / 2, (1 + policy.interval_level) / 2
+    # Each group's rows as slices of arrays sorted by group (row order kept within a group): a Series
+    # per group cost more than its statistics. mape is the mean as Series.mean takes it (sum / count).
+    grouped = rows.groupby(["metric", "method", "horizon"], sort=True)
+    codes = grouped.ngroup().to_numpy()
+    order = np.argsort(codes, kind="stable")
+    starts = np.searchsorted(codes[order], np.arange(grouped.ngroups + 1))
+    apes, ratios = rows["ape"].to_numpy(dtype="float64")[order], rows["ratio"].to_numpy(dtype="float64")[order]
     out = []
-    for (metric, method, horizon), group in rows.groupby(["metric", "method", "horizon"], sort=True):
-        ape = group["ape"].dropna()
-        ratio = group["ratio"].dropna().to_numpy()
+    for g, (metric, method, horizon) in enumerate(grouped.size().index):
+        ape, ratio = apes[starts[g]:starts[g + 1]], ratios[starts[g]:starts[g + 1]]
+        ape, ratio = ape[~np.isnan(ape)], ratio[~np.isnan(ratio)]
         bounds: tuple[float, ...] = (np.nan, np.nan)
         if method == FORECAST and len(ratio) >= policy.min_backtest_errors:
             bounds = tuple(float(q) for q in np.quantile(ratio, [low_q, high_q]))
         out.append({"as_of_month": as_of, "metric": metric, "method": method, "horizon": int(horizon),
-                    "mape": float(ape.mean()) if len(ape) else np.nan, "origins": len(ape),
+                    "mape": float(ape.sum() / np.float64(len(ape))) if len(ape) else np.nan, "origins": len(ape),
                     "error_low": bounds[0], "error_high": bounds[1]})
     if not out:
         return FORECAST_BACKTEST.empty_frame()

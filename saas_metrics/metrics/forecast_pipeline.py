@@ -185,16 +185,17 @@ def estimate_funnel(facts: pd.DataFrame, new: pd.DataFrame, as_of_month: pd.Time
     as_of = pd.Timestamp(as_of_month)
     first = as_of - pd.DateOffset(months=window_months - 1)
     new = new[(new["month"] <= as_of)]
-    new_mrr_by_customer = new.groupby("customer_id")["amount"].sum()
     t = int(month_index(pd.Series([as_of]))[0])
     w0 = t - window_months + 1
-    f = facts[pd.to_datetime(facts["created_month"]) <= as_of]
-    created = month_index(pd.Series(pd.to_datetime(f["created_month"]).to_numpy()))
-    closed_at = pd.to_datetime(f["closed_month"])
-    closed_known = closed_at.notna().to_numpy() & (closed_at <= as_of).to_numpy()
-    closed = np.where(closed_known, month_index(pd.Series(closed_at.to_numpy())), np.iinfo("int64").max)
-    won = f["won"].astype(bool).to_numpy() & closed_known
-    acv = f["acv"].to_numpy(dtype="float64")
+    # The facts' columns are read once as arrays (this runs for every backtest origin).
+    known = (pd.to_datetime(facts["created_month"]) <= as_of).to_numpy()
+    created = month_index(pd.to_datetime(facts["created_month"]).to_numpy()[known])
+    closed_at = pd.to_datetime(facts["closed_month"]).to_numpy()[known]
+    closed_known = ~np.isnat(closed_at) & (closed_at <= as_of.to_datetime64())
+    closed = np.where(closed_known, month_index(closed_at), np.iinfo("int64").max)
+    won = facts["won"].astype(bool).to_numpy()[known] & closed_known
+    acv = facts["acv"].to_numpy(dtype="float64")[known]
+    customers = facts["customer_id"].to_numpy()[known]
 
     n_bands = len(DEAL_AGE_BANDS)
 
@@ -207,19 +208,22 @@ def estimate_funnel(facts: pd.DataFrame, new: pd.DataFrame, as_of_month: pd.Time
     open_acv = np.bincount(band_now[open_now], weights=acv[open_now], minlength=n_bands)
     conversion, fresh = np.zeros((horizon, n_bands)), np.zeros(horizon)
     origins = [open_by_band(s) for s in range(w0, t)]
+    # ACV open at each origin S by band, and the wins of each month M (created, acv): the same for every lag h.
+    open_at = [np.bincount(band[is_open], weights=acv[is_open], minlength=n_bands) for is_open, band in origins]
+    won_in = [(created[sel], acv[sel]) for sel in (won & (closed == m) for m in range(w0, t + 1))]
     for h in range(1, horizon + 1):
         num, den = np.zeros(n_bands), np.zeros(n_bands)
-        for s, (is_open, band) in zip(range(w0, t - h + 1), origins, strict=False):
-            den += np.bincount(band[is_open], weights=acv[is_open], minlength=n_bands)
+        for s, (is_open, band), open_acv_s in zip(range(w0, t - h + 1), origins, open_at, strict=False):
+            den += open_acv_s
             hit = is_open & won & (closed == s + h)
             num += np.bincount(band[hit], weights=acv[hit], minlength=n_bands)
         conversion[h - 1] = np.divide(num, den, out=np.zeros(n_bands), where=den > 0)
-        fresh[h - 1] = sum(acv[won & (closed == m) & (created > m - h)].sum() for m in range(w0, t + 1)) / window_months
+        fresh[h - 1] = sum(won_acv[won_created > m - h].sum() for m, (won_created, won_acv) in zip(range(w0, t + 1), won_in, strict=True)) / window_months
     won_window = won & (closed >= w0) & (closed <= t)
     # a win before the first month of movements read has no new MRR to match: left out of f
     priced = closed >= (int(month_index(new["month"]).min()) if len(new) else t + 1)
-    linked = won_window & priced & f["customer_id"].notna().to_numpy()
-    linked_mrr = pd.Series(f["customer_id"].to_numpy()[linked]).map(new_mrr_by_customer).fillna(0.0).to_numpy()
+    linked = won_window & priced & pd.notna(customers)
+    linked_mrr = pd.Series(customers[linked]).map(new.groupby("customer_id")["amount"].sum()).fillna(0.0).to_numpy()
     mrr_per_acv = safe_divide(linked_mrr.sum(), acv[linked].sum())
     mrr_per_acv = 0.0 if np.isnan(mrr_per_acv) else float(mrr_per_acv)
     won_count = int(won_window.sum())

@@ -38,7 +38,7 @@ import pandas as pd
 from saas_metrics.config import RevenuePolicy
 from saas_metrics.metrics.frames import canonical, empty_frame, to_schema
 from saas_metrics.sources import schemas as src
-from saas_metrics.tables import Column, TableSchema
+from saas_metrics.tables import Column, TableSchema, isin
 
 REVENUE_INTERVALS = TableSchema(
     name="revenue_intervals",
@@ -118,7 +118,7 @@ def build_revenue_intervals(
         reporting_currency,
     )
     periods = canonical(periods, src.BILLING_SUBSCRIPTION_PERIODS)
-    periods = periods[~periods["subscription_id"].isin(set(subscriptions["subscription_id"]))]
+    periods = periods[~isin(periods["subscription_id"], subscriptions["subscription_id"]).to_numpy()]
     from_periods = _period_intervals(periods, reporting_currency)
     frames = [f for f in (billing, from_periods) if len(f)]
     if not frames:
@@ -220,12 +220,12 @@ def _recurring_lines(
     reporting_currency: str,
 ) -> pd.DataFrame:
     """Item versions of recurring licensed prices with their base MRR and [lo, hi) window."""
-    unknown_prices = set(items["price_id"]) - set(prices["price_id"])
-    if unknown_prices:
-        raise ValueError(f"subscription items reference unknown price_id(s): {sorted(unknown_prices)[:5]}")
-    unknown_subs = set(items["subscription_id"]) - set(subscriptions["subscription_id"])
-    if unknown_subs:
-        raise ValueError(f"subscription items reference unknown subscription_id(s): {sorted(unknown_subs)[:5]}")
+    unknown_prices = items.loc[~isin(items["price_id"], prices["price_id"]).to_numpy(), "price_id"]
+    if len(unknown_prices):
+        raise ValueError(f"subscription items reference unknown price_id(s): {sorted(set(unknown_prices))[:5]}")
+    unknown_subs = items.loc[~isin(items["subscription_id"], subscriptions["subscription_id"]).to_numpy(), "subscription_id"]
+    if len(unknown_subs):
+        raise ValueError(f"subscription items reference unknown subscription_id(s): {sorted(set(unknown_subs))[:5]}")
     subs = subscriptions[["subscription_id", "customer_id", "start_at", "created_at", "trial_end", "canceled_at", "ended_at"]]
     lines = items.merge(prices.drop(columns=[c.name for c in src.LINEAGE_COLUMNS]), on="price_id", how="left")
     lines = lines.merge(subs, on="subscription_id", how="left")
@@ -272,7 +272,7 @@ def _paying_runs(
     active runs pay; past_due runs pay for their first ``delinquency_days`` days.
     """
     hist = status_history[["subscription_id", "status", "valid_from", "valid_to"]].dropna(subset=["valid_from"])
-    synthetic = _synthetic_history(subscriptions[~subscriptions["subscription_id"].isin(set(hist["subscription_id"]))], invoices)
+    synthetic = _synthetic_history(subscriptions[~isin(subscriptions["subscription_id"], hist["subscription_id"]).to_numpy()], invoices)
     hist = pd.concat([h for h in (hist, synthetic) if len(h)], ignore_index=True) if len(synthetic) else hist
     if hist.empty:
         return pd.DataFrame({"subscription_id": pd.Series(dtype=object), "run_from": pd.Series(dtype="datetime64[ns]"), "run_to": pd.Series(dtype="datetime64[ns]")})

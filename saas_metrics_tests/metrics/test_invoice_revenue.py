@@ -9,9 +9,12 @@ import pytest
 from saas_metrics.config import RevenuePolicy
 from saas_metrics.metrics.invoice_revenue import (
     UnpricedLinesWarning,
+    _explained_by_known,
+    _known_discounts,
     build_intervals_by_engine,
     choose_engines,
     invoice_intervals,
+    reconcilable_intervals,
 )
 from saas_metrics.metrics.mrr import customer_mrr_snapshots
 from saas_metrics.metrics.revenue_reconciliation import month_ends, reconcile_engines
@@ -123,6 +126,22 @@ def test_discount_ending_known_and_unknown_to_the_discounts_table() -> None:
     expected = {"2025-01": 80, "2025-02": 80, "2025-03": 100}
     # f: the discounts table knows di_1 (20 % until 1 March); g: 20 / 100 of the line
     assert mrr(lines, subs, discounts) == {**months("cus_f", expected), **months("cus_g", expected)}
+
+
+def test_discount_ids_are_read_per_distinct_text_as_per_line() -> None:
+    # a line's discounts are explained when it names at least one and all it names are known; blanks and
+    # spaces around the commas are no names (decided once per distinct text, the same for every line)
+    texts = ["d1", "d1, d2", "d1,dX", " d2 ,, d1 ", ",", "", " ", None, "dX", "d1", None, "d2,"]
+    known = {"d1", "d2"}
+    per_line = [bool(names) and all(n in known for n in names)
+                for names in ([n.strip() for n in (t or "").split(",") if n.strip()] for t in texts)]
+    for dtype in ("str", object):
+        ids = pd.Series(texts, dtype=dtype)
+        assert _explained_by_known(ids, known).tolist() == per_line
+        assert _explained_by_known(ids.iloc[:0], known).tolist() == []
+        lines = pd.DataFrame({"discount_ids": ids})
+        table = pd.DataFrame({"discount_id": ["d1", "d2", "d3", ""]})
+        assert _known_discounts(lines, table) == {"d1", "d2", ""}  # ',' names the blank id a table may hold
 
 
 def test_discount_ending_inside_an_annual_term_ends_there() -> None:
@@ -247,6 +266,33 @@ def test_choose_engines_and_reconciliation() -> None:
         [T("2025-02-01"), "c3", "EUR", 10.0, 12.0, 2.0, "amount"],
         [T("2025-02-01"), "c4", "USD", 0.0, 30.0, 30.0, "only_invoices"]]
     assert reconcile_engines(by_subscriptions.iloc[:0], by_invoices.iloc[:0], []).empty
+
+
+@pytest.mark.parametrize("source", ["auto", "subscriptions", "invoices"])
+def test_reconcilable_intervals_reuse_the_built_subscription_engine(source: str) -> None:
+    # v runs on the subscription engine under auto, x on the invoice engine (its history starts late): the
+    # reconciliation takes v's intervals from the build and runs x (and, under invoices, v) itself.
+    subs = coerce_frame(pd.DataFrame([sub("v"), {**sub("x"), "history_since": T("2025-03-01")}, sub("y", start="2025-02-10"),
+                                      sub("w")]), src.BILLING_SUBSCRIPTIONS)
+    customers = coerce_frame(subs[["customer_id"]].assign(currency="USD"), src.BILLING_CUSTOMERS)
+    items = coerce_frame(pd.DataFrame({"item_version_id": ["1", "2", "3", "4"], "item_id": ["1", "2", "2", "3"],
+                                       "subscription_id": ["v", "x", "x", "y"], "price_id": ["p_m", "p_m", "p_eur", "p_q"],
+                                       "quantity": [2.0, 1.0, 3.0, 1.0],
+                                       "valid_from": [pd.NaT, T("2025-01-01"), T("2025-03-01"), pd.NaT],
+                                       "valid_to": [pd.NaT, T("2025-03-01"), pd.NaT, pd.NaT]}), src.BILLING_SUBSCRIPTION_ITEMS)
+    disc = coerce_frame(pd.DataFrame({"discount_id": ["d1"], "subscription_id": ["v"], "percent_off": [10.0],
+                                      "start_at": [T("2025-02-01")], "end_at": [T("2025-04-01")]}), src.BILLING_DISCOUNTS)
+    lines = pd.DataFrame([line(s, "p_m", 1, 100, "2025-01-01", "2025-02-01") for s in ("v", "x", "w")]
+                         + [line("y", "p_q", 1, 270, "2025-02-10", "2025-05-10")])
+    policy = RevenuePolicy(source=source)
+    args = (customers, PRICES, subs, items, None, disc)
+    built = build_intervals_by_engine(*args, None, None, lines, policy, "USD")
+    assert (built[1] == "invoices").any() == (source != "subscriptions")
+    fresh = reconcilable_intervals(*args, lines, policy, "USD")
+    reused = reconcilable_intervals(*args, lines, policy, "USD", built=built)
+    assert set(fresh[0]["subscription_id"]) == {"v", "x", "y"}
+    for a, b in zip(fresh, reused, strict=True):
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
 
 
 def test_build_by_engine_with_histories_deleted() -> None:
