@@ -19,7 +19,7 @@ from saas_metrics_tests.integration.helpers import make_settings, run_months
 
 START = dt.date(2025, 1, 1)
 #: Columns that name the run or its wall-clock time: different in any two runs, whatever the database.
-RUN_SPECIFIC = {"run_id", "recorded_at", "quarantined_at"}
+RUN_SPECIFIC = {"run_id", "recorded_at", "quarantined_at", "stored_at"}
 MUST_HAVE = {"kpi_monthly", "mrr_movements", "customer_mrr", "cohort_retention", "attribution_credits", "quarantined_rows"}
 
 
