@@ -24,10 +24,10 @@ run: install
 
 ## The whole test suite (PostgreSQL tests skip with a reason when no server is
 ## reachable; CI sets SAAS_METRICS_REQUIRE_POSTGRES=1 so they must run).
+## --no-loadscope-reorder: files are handed out in collection order, which conftest.py sorts
+## slowest first (xdist's own order, by test count, started the one-test files of minutes last).
 test: install
 	bash scripts/install_chromium.sh
-	# --no-loadscope-reorder: files are handed out in collection order, which conftest.py sorts
-	# slowest first (xdist's own order, by test count, started the one-test files of minutes last).
 	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder -q
 
 ## The Dagster UI and daemon (schedules, sensors) with run history kept under data/, and
