@@ -67,7 +67,7 @@ def sources_with_a_cross_month_duplicate(small_sources: Path, tmp_path_factory: 
 
 
 def _run(sources: Path, tmp_path: Path, name: str, max_rows: int, monkeypatch: pytest.MonkeyPatch,
-         landing_cache: bool) -> tuple[str, dict[tuple[str, str], bool], list[str], str]:
+         landing_cache: bool) -> tuple[str, dict[tuple[str, str], bool], list[str], str, dg.DagsterInstance]:
     url = f"sqlite:///{tmp_path / name}.db"
     monkeypatch.setattr(source_reads, "BATCH_ROWS", max_rows)
     settings = make_settings(sources, url, start=START, end=END_MONTH, quality={"data_docs": False},
@@ -82,7 +82,7 @@ def _run(sources: Path, tmp_path: Path, name: str, max_rows: int, monkeypatch: p
                 e.asset_check_evaluation_data.passed
                 for e in result.all_events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION}
     logs = [e.user_message for e in instance.all_logs(result.run_id) if "batches of months" in e.user_message]
-    return url, verdicts, logs, result.run_id
+    return url, verdicts, logs, result.run_id, instance
 
 
 def _stored(url: str, table: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -101,8 +101,8 @@ def _stored(url: str, table: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFr
 def test_month_batches_store_and_judge_as_one_validation(sources_with_a_cross_month_duplicate: Path, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch, landing_cache: bool) -> None:
     sources = sources_with_a_cross_month_duplicate
-    whole_url, whole, whole_logs, _ = _run(sources, tmp_path, "whole", 10**9, monkeypatch, landing_cache)
-    batched_url, batched, batched_logs, run_id = _run(sources, tmp_path, "batched", 1, monkeypatch, landing_cache)
+    whole_url, whole, whole_logs, _, _ = _run(sources, tmp_path, "whole", 10**9, monkeypatch, landing_cache)
+    batched_url, batched, batched_logs, run_id, instance = _run(sources, tmp_path, "batched", 1, monkeypatch, landing_cache)
     assert not whole_logs
     assert len(batched_logs) == len(TABLES) and all("in 12 batches" in m for m in batched_logs)  # one month a batch
     assert batched == whole
@@ -132,3 +132,16 @@ def test_month_batches_store_and_judge_as_one_validation(sources_with_a_cross_mo
         assert cached is not None, f"stg_{table} is not in the run's read cache"
         stored = Warehouse(batched_url).read(stg, window, columns=columns)
         pd.testing.assert_frame_equal(cached.reset_index(drop=True), stored.reset_index(drop=True))
+
+    # As the UI shows them: each partition's materialization of the batched run carries that
+    # month's own row count, as stored.
+    for table in TABLES:
+        raw = raw_storage_schema(table)
+        stored_counts = Warehouse(batched_url).read(raw, columns=["month"])["month"].dt.strftime("%Y-%m-%d").value_counts()
+        records = instance.fetch_materializations(dg.AssetKey(raw.name), limit=100).records
+        recorded = {r.asset_materialization.partition: r.asset_materialization.metadata["dagster/row_count"].value
+                    for r in records if r.asset_materialization is not None}
+        months = [add_months(START, i).isoformat() for i in range(12)]
+        assert sorted(recorded) == months
+        assert [recorded[m] for m in months] == [int(stored_counts.get(m, 0)) for m in months]
+        assert len(set(recorded.values())) > 1, "every month stamped with one figure is the old bug"
