@@ -9,6 +9,10 @@ Every row carries ``_source_file`` (path relative to the sources folder) and
 ``_source_line`` (1-based data line, header excluded; blank lines are skipped).
 A missing file gives an empty canonical frame and a warning naming the source
 system; an empty file (zero bytes or header only) an empty frame.
+
+A big file may be read a piece at a time (:mod:`saas_metrics.sources.pieces`): while a
+:class:`TextPiece` is active (:func:`reading_piece`), :func:`open_native` gives that piece's rows
+for its file, numbered on from the rows of the pieces before it.
 """
 
 from __future__ import annotations
@@ -21,7 +25,10 @@ import logging
 import re
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -204,10 +211,15 @@ def _read_text(path: Path) -> tuple[pd.DataFrame, dict[int, str]]:
         # The exact path keeps and flags the bad lines (wrong number of fields, bytes that are not UTF-8).
         return _read_with_csv_module(data)
     if _has_padded_fields(data):
-        for col in frame.columns:
-            stripped = frame[col].str.strip()
-            frame[col] = stripped.where(stripped != "")
+        _strip_values(frame)
     return frame, {}
+
+
+def _strip_values(frame: pd.DataFrame) -> None:
+    """Blanks around every text value of ``frame`` removed in place ('' after stripping -> null)."""
+    for col in frame.columns:
+        stripped = frame[col].str.strip()
+        frame[col] = stripped.where(stripped != "")
 
 
 def read_text_csv(path: Path) -> tuple[pd.DataFrame, dict[int, str]]:
@@ -261,15 +273,27 @@ def _from_iso(text: pd.Series, unit: str | None = None) -> pd.Series:
     return parsed.dt.tz_localize(None).astype("datetime64[ns]")
 
 
-def _parse_timestamps(text: pd.Series, unit: str | None) -> pd.Series:
+#: (column, parser, unit) -> whether the column's values were guessed to be unix numbers
+FormGuesses = dict[tuple[str, str, str | None], bool]
+
+
+def _parse_timestamps(text: pd.Series, unit: str | None, guesses: FormGuesses | None = None,
+                      key: tuple[str, str, str | None] = ("", "", None)) -> pd.Series:
     """Unix numbers (``unit`` s/ms/us, or by magnitude when None) or ISO 8601 text -> naive UTC.
     The column's usual form is guessed from its first values and tried first; values it cannot
-    parse get the other form."""
+    parse get the other form. The guess decides the few values that read both ways ('2024',
+    '20240101'), so a file read in pieces makes it once, in its first piece: ``guesses`` keeps it
+    under ``key`` for the pieces after."""
     out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
     values = text[text.notna()]
     if values.empty:
         return out
-    numeric_first = bool(values.head(20).astype(str).str.fullmatch(_NUMERIC).mean() >= 0.5)
+    if guesses is not None and key in guesses:
+        numeric_first = guesses[key]
+    else:
+        numeric_first = bool(values.head(20).astype(str).str.fullmatch(_NUMERIC).mean() >= 0.5)
+        if guesses is not None:
+            guesses[key] = numeric_first
     first, second = (_from_numbers, _from_iso) if numeric_first else (_from_iso, _from_numbers)
     parsed = first(values, unit)
     failed = parsed.isna()
@@ -284,10 +308,15 @@ class NativeTable:
     """One native file's text rows, with parsers that record what failed."""
 
     def __init__(self, raw: pd.DataFrame, *, source_file: str, line_errors: Mapping[int, str] | None = None,
-                 system: str = "", lineage: tuple[Sequence[str], Sequence[int]] | None = None) -> None:
+                 system: str = "", lineage: tuple[Sequence[str], Sequence[int]] | None = None,
+                 first_line: int = 1, form_guesses: FormGuesses | None = None) -> None:
         self.raw = raw.reset_index(drop=True)
         self.source_file = source_file
         self.system = system
+        # A piece of a file (TextPiece): the ``_source_line`` of its first row, and the timestamp
+        # forms guessed in the file's first piece.
+        self.first_line = first_line
+        self.form_guesses = form_guesses
         # Rows gathered from several files (downloaded exports) name their own file and line.
         self.lineage = lineage
         self.errors: list[dict[str, str] | None] = [None] * len(self.raw)
@@ -340,14 +369,16 @@ class NativeTable:
 
     def timestamp(self, column: str, target: str, *, unit: str | None = None) -> pd.Series:
         text = self.text(column, target)
-        parsed = map_distinct(text, lambda v: _parse_timestamps(v, unit))
+        key = (column, "timestamp", unit)
+        parsed = map_distinct(text, lambda v: _parse_timestamps(v, unit, self.form_guesses, key))
         self._record(target, text, parsed)
         return parsed
 
     def date(self, column: str, target: str, *, fmt: str | None = None) -> pd.Series:
         text = self.text(column, target)
         if fmt is None:
-            parsed = map_distinct(text, lambda v: _parse_timestamps(v, None).dt.normalize())
+            key = (column, "date", None)
+            parsed = map_distinct(text, lambda v: _parse_timestamps(v, None, self.form_guesses, key).dt.normalize())
         else:
             parsed = map_distinct(text, lambda v: pd.to_datetime(v, format=fmt, errors="coerce").astype("datetime64[ns]"))
         self._record(target, text, parsed)
@@ -379,7 +410,7 @@ class NativeTable:
         text = pd.api.types.pandas_dtype("str")
         if self.lineage is None:
             data["_source_file"] = pd.Series(pa.repeat(pa.scalar(self.source_file, pa.string()), n), dtype=text)
-            data["_source_line"] = pd.Series(np.arange(1, n + 1), dtype="Int64")
+            data["_source_line"] = pd.Series(np.arange(self.first_line, self.first_line + n), dtype="Int64")
         else:
             data["_source_file"] = pd.Series(list(self.lineage[0]), dtype=object)
             data["_source_line"] = pd.Series(self.lineage[1], dtype="Int64")
@@ -422,8 +453,41 @@ def open_native(sources_dir: Path, relative: str, system: str, *, optional: bool
         else:
             warnings.warn(message, SourceFileMissing, stacklevel=3)
         return None
+    piece = _PIECE.get()
+    if piece is not None and piece.path == path.resolve():
+        piece.opened = True
+        return NativeTable(piece.frame, source_file=relative, line_errors=piece.line_errors, system=system,
+                           first_line=piece.first_line, form_guesses=piece.form_guesses)
     raw, line_errors = read_text_csv(path)
     return NativeTable(raw, source_file=relative, line_errors=line_errors, system=system)
+
+
+@dataclass
+class TextPiece:
+    """Some consecutive rows of the native file at ``path`` (resolved) as text, as :func:`read_text_csv`
+    would give them (``line_errors`` keyed by row position in the piece), standing for the whole file
+    while :func:`reading_piece` is active: the table's reader then maps just these rows."""
+
+    path: Path
+    frame: pd.DataFrame
+    line_errors: dict[int, str]
+    first_line: int  #: the ``_source_line`` of the piece's first row
+    form_guesses: FormGuesses = field(default_factory=dict)  #: shared by the pieces of one file
+    opened: bool = False  #: set when a reader opened the piece (else it read something else)
+
+
+_PIECE: ContextVar[TextPiece | None] = ContextVar("saas_metrics_native_piece", default=None)
+
+
+@contextmanager
+def reading_piece(piece: TextPiece) -> Iterator[TextPiece]:
+    """Within the block, :func:`open_native` of ``piece.path`` gives the piece (a context variable:
+    other threads, and other files, read as usual)."""
+    token = _PIECE.set(piece)
+    try:
+        yield piece
+    finally:
+        _PIECE.reset(token)
 
 
 def upper(series: pd.Series) -> pd.Series:

@@ -8,6 +8,16 @@ as Parquet. Later reads of the same, unchanged files read the Parquet file and o
 month's run needs (a pyarrow filter on the time column, which skips whole row groups of files
 written in time order), so a month costs its own rows rather than the whole history.
 
+A cold read of a table whose input is one native file larger than
+:data:`saas_metrics.sources.pieces.PIECE_BYTES` (the product usage and web session exports) never
+holds the whole frame: the file is cut into pieces at row boundaries, each piece is mapped by the
+table's reader (:func:`saas_metrics.sources.pieces.canonical_pieces`) and appended to the Parquet
+file by one ``ParquetWriter`` (in row groups of :data:`ROW_GROUP_ROWS`, as a whole write makes them,
+the next piece parsed while the last one is written), and the call is then served from the cache
+file like a warm read. Its peak follows the piece, not the export (for the large bench's 658 MB usage
+export: see docs/architecture.md), and its rows, dtypes, lineage and warnings are those of the
+whole read. Downloaded exports, several files and files that cannot be cut safely are read whole.
+
 The cache key holds every native file's path, size and modification time, and a fingerprint
 of the source readers' code: a new export, an edited file or a new reader version is read from
 the CSV again. The reader's warnings (a missing file, a file lacking columns) are stored with the
@@ -26,12 +36,16 @@ import os
 import threading
 import uuid
 import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from saas_metrics.sources import exports, pieces
 from saas_metrics.sources.drift import MissingColumnsWarning
 from saas_metrics.sources.files import SourceFileMissing
 from saas_metrics.sources.registry import input_files, read_source_table
@@ -73,19 +87,150 @@ def _paths(cache_dir: Path, table: str, key: str) -> tuple[Path, Path]:
     return cache_dir / f"{table}-{key}.parquet", cache_dir / f"{table}-{key}.json"
 
 
+def _temp_path(cache_dir: Path, table: str) -> Path:
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    return cache_dir / f".{table}-{uuid.uuid4().hex}.tmp"
+
+
 def _store(cache_dir: Path, table: str, key: str, frame: pd.DataFrame, notices: list[dict[str, Any]]) -> None:
     """Write the frame and its warnings atomically (temp file + rename); drop older versions of the table."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    data, meta = _paths(cache_dir, table, key)
-    tmp = cache_dir / f".{table}-{uuid.uuid4().hex}.tmp"
+    tmp = _temp_path(cache_dir, table)
     frame.to_parquet(tmp, index=False, row_group_size=ROW_GROUP_ROWS)
+    _publish(cache_dir, table, key, tmp, len(frame), notices)
+
+
+def _publish(cache_dir: Path, table: str, key: str, tmp: Path, rows: int, notices: list[dict[str, Any]]) -> None:
+    """Rename the written Parquet file ``tmp`` into place, write its warnings beside it (the data file
+    first: a reader needs both) and drop the table's older versions."""
+    data, meta = _paths(cache_dir, table, key)
     os.replace(tmp, data)
     tmp_meta = tmp.with_suffix(".json")
-    tmp_meta.write_text(json.dumps({"table": table, "rows": len(frame), "notices": notices}))
+    tmp_meta.write_text(json.dumps({"table": table, "rows": rows, "notices": notices}))
     os.replace(tmp_meta, meta)
     for old in cache_dir.glob(f"{table}-*"):
         if old not in (data, meta):
             old.unlink(missing_ok=True)
+
+
+def _one_big_file(table: str, sources_dir: Path) -> str | None:
+    """The one native file ``table`` is read from when it is bigger than a piece and no downloaded
+    export stands beside it (the pieces' reader maps native files only), else None."""
+    files = input_files(table, sources_dir)
+    if len(files) != 1:
+        return None
+    path = Path(sources_dir) / files[0]
+    if not path.is_file() or path.stat().st_size <= pieces.PIECE_BYTES:
+        return None
+    if exports.exports_in(Path(sources_dir), files[0].split("/", 1)[0]):
+        return None
+    return files[0]
+
+
+class _PieceWriter:
+    """Canonical pieces appended to one Parquet file in row groups of :data:`ROW_GROUP_ROWS`, each
+    write on a thread of its own while the caller parses the next piece (Arrow encodes and writes
+    without the GIL). The first piece's schema is the file's; at most one write is in flight."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows = 0
+        self._writer: pq.ParquetWriter | None = None
+        self._schema: pa.Schema | None = None
+        self._carry: pa.Table | None = None  # the rows after the last full row group
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="landing-pieces")
+        self._pending: Future[None] | None = None
+
+    def append(self, frame: pd.DataFrame) -> None:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self._schema is None:
+            self._schema = table.schema
+            self._writer = pq.ParquetWriter(self.path, self._schema)
+        elif not len(table):
+            return
+        else:
+            table = table.cast(self._schema)
+        self.rows += len(table)
+        if self._carry is not None:
+            table = pa.concat_tables([self._carry, table])
+        full = len(table) - len(table) % ROW_GROUP_ROWS
+        # A copy, not a slice: a slice would keep the whole piece's buffers until the next write.
+        self._carry = table.take(pa.array(range(full, len(table)), pa.int64())) if full < len(table) else None
+        if full:
+            self._write(table.slice(0, full))
+
+    def _write(self, table: pa.Table) -> None:
+        assert self._writer is not None
+        self._wait()
+        self._pending = self._pool.submit(self._writer.write_table, table, row_group_size=ROW_GROUP_ROWS)
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def finish(self) -> None:
+        """Write the last rows and close the file (a file without rows keeps the first piece's schema)."""
+        if self._carry is not None and len(self._carry):
+            self._write(self._carry)
+        self._carry = None
+        self._wait()
+        self._pool.shutdown()
+        if self._writer is not None:
+            self._writer.close()
+
+    def abandon(self) -> None:
+        """Stop (after the write in flight) and remove the partial file."""
+        try:
+            self._wait()
+        except Exception:  # noqa: BLE001 - the caller is already handling the first error
+            pass
+        self._pool.shutdown()
+        if self._writer is not None:
+            self._writer.close()
+        self.path.unlink(missing_ok=True)
+
+
+def _write_pieces(cache_dir: Path, table: str, key: str, sources_dir: Path, relative: str,
+                  mode: pieces.TextMode) -> None:
+    """Map ``relative`` piece by piece into the cache file of ``table`` (see the module docstring).
+    The warnings are the first piece's, then any later piece's that are new."""
+    writer = _PieceWriter(_temp_path(cache_dir, table))
+    notices: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    try:
+        for index, piece in enumerate(pieces.canonical_pieces(table, sources_dir, relative, mode)):
+            for caught in piece.caught:
+                notice = _notice(caught.message, caught.category)
+                text = json.dumps(notice, sort_keys=True)
+                if index == 0 or text not in seen:
+                    notices.append(notice)
+                    seen.add(text)
+            writer.append(piece.frame)
+            del piece
+        writer.finish()
+    except BaseException:
+        writer.abandon()
+        raise
+    _publish(cache_dir, table, key, writer.path, writer.rows, notices)
+
+
+def _store_in_pieces(cache_dir: Path, table: str, key: str, sources_dir: Path, relative: str) -> bool:
+    """Store ``table`` read in pieces; False when it has to be read whole (a file that cannot be cut at
+    its rows, or a cache that cannot be written)."""
+    mode = pieces.TextMode()
+    while True:
+        try:
+            _write_pieces(cache_dir, table, key, sources_dir, relative, mode)
+            return True
+        except pieces.ModeChanged as changed:  # a later piece needs the whole file parsed another way
+            logger.info("landing cache: %s read again in pieces as %s", relative, changed.mode)
+            mode = changed.mode
+        except pieces.NotSplittable as exc:
+            logger.info("landing cache: %s read whole (%s)", relative, exc)
+            return False
+        except OSError:
+            logger.warning("landing cache: could not store %s in %s; reading it whole", table, cache_dir, exc_info=True)
+            return False
 
 
 _writers: list[threading.Thread] = []
@@ -151,11 +296,15 @@ def read_landed(
     With a ``window`` (and a table with a time column) the frame holds only the rows whose time
     is in the window, null, or after ``now``, in file order; the second value is then the time
     column of ALL rows (for counting rows outside every partition). Without a window: every row,
-    and None. The reader's warnings are raised on every call, cached or not."""
+    and None. The reader's warnings are raised on every call, cached or not. A cold read of one big
+    native file is stored piece by piece, then served from the cache file."""
     cache_dir = Path(cache_dir)
     key = cache_key(table, sources_dir)
     data, meta = _paths(cache_dir, table, key)
     if not (data.is_file() and meta.is_file()):
+        relative = _one_big_file(table, sources_dir)
+        if relative is not None and _store_in_pieces(cache_dir, table, key, Path(sources_dir), relative):
+            return _read_cached(data, meta, table, window, now)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             frame = read_source_table(table, sources_dir)
