@@ -180,15 +180,17 @@ def _parse_as_text(data: bytes) -> pd.DataFrame:
     reader parses on every core straight into Arrow strings, where pandas' C parser makes Python
     strings that then have to be converted to Arrow. Raises ``pyarrow.ArrowInvalid`` on a line with
     another number of fields than the header."""
-    body = data[len(codecs.BOM_UTF8):] if data.startswith(codecs.BOM_UTF8) else data
-    newline = body.find(b"\n")
-    first_line = body if newline < 0 else body[:newline]  # not split(): that copies the rest of the file
+    start = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    newline = data.find(b"\n", start)
+    first_line = data[start:] if newline < 0 else data[start:newline]  # not split(): that copies the rest of the file
     header = _unique_names(next(csv.reader([first_line.decode("utf-8").rstrip("\r")]), []))
+    # Arrow reads the bytes where they are (no copy without the BOM either), straight into the large
+    # strings of pandas' text dtype (Arrow's default small strings were converted: another copy).
     table = pa_csv.read_csv(
-        io.BytesIO(body),
+        pa.BufferReader(pa.py_buffer(data).slice(start)),
         read_options=pa_csv.ReadOptions(column_names=header, skip_rows=1),
         parse_options=pa_csv.ParseOptions(ignore_empty_lines=True),
-        convert_options=pa_csv.ConvertOptions(column_types=dict.fromkeys(header, pa.string()), null_values=[""],
+        convert_options=pa_csv.ConvertOptions(column_types=dict.fromkeys(header, pa.large_string()), null_values=[""],
                                               strings_can_be_null=True, quoted_strings_can_be_null=True),
     )
     text = pd.api.types.pandas_dtype("str")
@@ -454,10 +456,12 @@ def open_native(sources_dir: Path, relative: str, system: str, *, optional: bool
             warnings.warn(message, SourceFileMissing, stacklevel=3)
         return None
     piece = _PIECE.get()
-    if piece is not None and piece.path == path.resolve():
-        piece.opened = True
-        return NativeTable(piece.frame, source_file=relative, line_errors=piece.line_errors, system=system,
-                           first_line=piece.first_line, form_guesses=piece.form_guesses)
+    if piece is not None:
+        if piece.path == path.resolve():
+            piece.opened = True
+            return NativeTable(piece.frame, source_file=relative, line_errors=piece.line_errors, system=system,
+                               first_line=piece.first_line, form_guesses=piece.form_guesses)
+        piece.other_files.append(relative)
     raw, line_errors = read_text_csv(path)
     return NativeTable(raw, source_file=relative, line_errors=line_errors, system=system)
 
@@ -474,6 +478,7 @@ class TextPiece:
     first_line: int  #: the ``_source_line`` of the piece's first row
     form_guesses: FormGuesses = field(default_factory=dict)  #: shared by the pieces of one file
     opened: bool = False  #: set when a reader opened the piece (else it read something else)
+    other_files: list[str] = field(default_factory=list)  #: other native files the reader opened meanwhile
 
 
 _PIECE: ContextVar[TextPiece | None] = ContextVar("saas_metrics_native_piece", default=None)

@@ -27,8 +27,9 @@ What makes a piece's rows those of the whole read:
 - **Guesses.** A timestamp column's form (unix number or ISO text) is guessed in the first piece
   and kept for the others (:data:`~saas_metrics.sources.files.FormGuesses`).
 
-The table's reader must map each row on its own (every reader of this package does; the lookups of
-invoice lines and refunds into another whole file are row by row too).
+The table's reader must map each row on its own (every reader of this package does). A reader that
+opens another native file too (invoice lines take their invoice's customer and dates from
+invoices.csv) would read that file again for every piece: such a table is read whole.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ from saas_metrics.sources.registry import read_source_table
 
 #: About how many bytes of rows one piece holds (the pieces' peak memory follows it). A file is read
 #: in pieces when it is larger than this.
-PIECE_BYTES = 64 * 1024 * 1024
+PIECE_BYTES = 16 * 1024 * 1024
 #: The longest header line looked for (a file whose first line is longer is read whole).
 _MAX_HEADER_BYTES = 1024 * 1024
 _QUOTE, _COMMA, _LF, _CR = 34, 44, 10, 13
@@ -164,8 +165,10 @@ def split_pieces(path: Path, piece_bytes: int | None = None) -> Iterator[bytes]:
         pending = b""
         while True:
             chunk = handle.read(size)
+            at_end = len(chunk) < size
             pending = pending + chunk if pending else chunk
-            if len(chunk) < size:  # the end of the file
+            del chunk  # else the buffer would live on beside its piece
+            if at_end:
                 if not _quotes_are_structural(np.frombuffer(pending, dtype=np.uint8), final=True):
                     raise NotSplittable(f"{path}: a quote inside an unquoted field")
                 if pending:
@@ -208,6 +211,8 @@ def canonical_pieces(table: str, sources_dir: Path, relative: str, mode: TextMod
             frame = read_source_table(table, sources_dir)
         if not piece.opened:
             raise NotSplittable(f"{table}: its reader did not read {relative} as a native file")
+        if piece.other_files:  # read again for every piece (invoice lines take their invoice's fields)
+            raise NotSplittable(f"{table}: its reader also reads {', '.join(dict.fromkeys(piece.other_files))}")
         first_line += len(text)
         del text, piece
         yield CanonicalPiece(frame, caught)
