@@ -28,6 +28,7 @@ keep their file order and lineage columns (``_source_file``, ``_source_line``,
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import datetime as dt
 import hashlib
@@ -181,10 +182,8 @@ class _PieceWriter:
 
     def abandon(self) -> None:
         """Stop (after the write in flight) and remove the partial file."""
-        try:
+        with contextlib.suppress(Exception):  # the caller is already handling the first error
             self._wait()
-        except Exception:  # noqa: BLE001 - the caller is already handling the first error
-            pass
         self._pool.shutdown()
         if self._writer is not None:
             self._writer.close()

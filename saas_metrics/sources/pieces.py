@@ -163,6 +163,7 @@ def split_pieces(path: Path, piece_bytes: int | None = None) -> Iterator[bytes]:
     with path.open("rb") as handle:
         header = _header(handle, path)
         pending = b""
+        yielded = 0
         while True:
             chunk = handle.read(size)
             at_end = len(chunk) < size
@@ -171,13 +172,14 @@ def split_pieces(path: Path, piece_bytes: int | None = None) -> Iterator[bytes]:
             if at_end:
                 if not _quotes_are_structural(np.frombuffer(pending, dtype=np.uint8), final=True):
                     raise NotSplittable(f"{path}: a quote inside an unquoted field")
-                if pending:
+                if pending or not yielded:  # a header-only file is one piece: no rows, the header's warnings
                     yield b"".join((header, pending))
                 return
             cut = _row_end(pending)
             if cut:
                 piece = b"".join((header, memoryview(pending)[:cut]))
                 pending = pending[cut:]  # before the yield: the piece is parsed without the buffer it came from
+                yielded += 1
                 yield piece
                 del piece
 
