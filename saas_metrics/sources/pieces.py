@@ -143,14 +143,17 @@ def _quotes_are_structural(raw: np.ndarray, *, final: bool) -> bool:
 def _row_end(buffer: bytes) -> int:
     """The offset just after the last line end of ``buffer`` that ends a row (an even number of
     quotes before it), or 0 when none does; :class:`NotSplittable` when a quote is misplaced."""
-    end = buffer.rfind(b"\n")
-    if end < 0 or b'"' not in buffer:
-        return end + 1
+    last = buffer.rfind(b"\n")
+    if last < 0 or b'"' not in buffer:
+        return last + 1
     raw = np.frombuffer(buffer, dtype=np.uint8)
     quotes = np.flatnonzero(raw == _QUOTE)
+    end = last
     while end >= 0 and np.searchsorted(quotes, end) % 2:
         end = buffer.rfind(b"\n", 0, end)
-    if end >= 0 and not _quotes_are_structural(raw[:end + 1], final=False):
+    # Checked up to the last line end even when no row ends there: a stray quote would otherwise make
+    # the parity odd up to the end of the file, and the buffer grow to all of it before being rejected.
+    if not _quotes_are_structural(raw[:(end if end >= 0 else last) + 1], final=False):
         raise NotSplittable("a quote inside an unquoted field: quote parity cannot find the rows")
     return end + 1
 
@@ -173,15 +176,18 @@ def split_pieces(path: Path, piece_bytes: int | None = None) -> Iterator[bytes]:
                 if not _quotes_are_structural(np.frombuffer(pending, dtype=np.uint8), final=True):
                     raise NotSplittable(f"{path}: a quote inside an unquoted field")
                 if pending or not yielded:  # a header-only file is one piece: no rows, the header's warnings
-                    yield b"".join((header, pending))
+                    last = [b"".join((header, pending))]
+                    del pending
+                    yield last.pop()
                 return
             cut = _row_end(pending)
             if cut:
-                piece = b"".join((header, memoryview(pending)[:cut]))
-                pending = pending[cut:]  # before the yield: the piece is parsed without the buffer it came from
+                # Handed over without a reference kept here, and the buffer it came from dropped before:
+                # while the caller parses a piece, this generator holds only the next piece's start.
+                piece = [b"".join((header, memoryview(pending)[:cut]))]
+                pending = pending[cut:]
                 yielded += 1
-                yield piece
-                del piece
+                yield piece.pop()
 
 
 @dataclass(frozen=True)

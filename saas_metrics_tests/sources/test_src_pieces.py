@@ -258,6 +258,32 @@ def test_split_pieces_cut_whole_rows_after_an_even_count_of_quotes(tmp_path: Pat
     assert all(piece.count(b'"') % 2 == 0 and piece.endswith((b"\n", b"3")) for piece in cut)
 
 
+def test_a_stray_quote_is_found_in_the_first_buffer_not_at_the_end_of_the_file(tmp_path: Path) -> None:
+    """A quote inside an unquoted field makes the parity odd at every later line end: the file is
+    rejected when the buffer holding it is checked, not after the buffer has grown to the whole file."""
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"k,v\n" + b'a,5" screen\n' + b"b,c\n" * 10_000)
+    reads: list[int] = []
+    real_open = Path.open
+
+    def counting_open(self: Path, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        handle = real_open(self, *args, **kwargs)  # type: ignore[call-overload]
+        read = handle.read
+
+        def counted(n: int = -1) -> bytes:
+            reads.append(n)
+            return read(n)
+
+        handle.read = counted
+        return handle
+
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(Path, "open", counting_open)
+        with pytest.raises(pieces.NotSplittable, match="quote"):
+            next(pieces.split_pieces(path, 64))
+    assert reads == [64]
+
+
 @pytest.mark.parametrize(("data", "final", "expected"), [
     (b'a,"b",c\n', False, True),
     (b'"a ""q"" b",c\n', False, True),
