@@ -411,13 +411,13 @@ class NativeTable:
         # its object copy) per lineage column was a large share of reading millions of event rows.
         text = pd.api.types.pandas_dtype("str")
         if self.lineage is None:
-            data["_source_file"] = pd.Series(pa.repeat(pa.scalar(self.source_file, pa.string()), n), dtype=text)
+            data["_source_file"] = pd.Series(pa.repeat(pa.scalar(self.source_file, pa.large_string()), n), dtype=text)
             data["_source_line"] = pd.Series(np.arange(self.first_line, self.first_line + n), dtype="Int64")
         else:
             data["_source_file"] = pd.Series(list(self.lineage[0]), dtype=object)
             data["_source_line"] = pd.Series(self.lineage[1], dtype="Int64")
         failed = [(row, e) for row, e in enumerate(self.errors) if e]
-        errors = pd.Series(pa.nulls(n, pa.string()), dtype=text)
+        errors = pd.Series(pa.nulls(n, pa.large_string()), dtype=text)
         if failed:
             errors = errors.astype(object)
             errors.iloc[[row for row, _ in failed]] = [json.dumps(e, sort_keys=True) for _, e in failed]
