@@ -44,6 +44,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -157,7 +158,7 @@ class _PieceWriter:
             table = pa.concat_tables([self._carry, table])
         full = len(table) - len(table) % ROW_GROUP_ROWS
         # A copy, not a slice: a slice would keep the whole piece's buffers until the next write.
-        self._carry = table.take(pa.array(range(full, len(table)), pa.int64())) if full < len(table) else None
+        self._carry = table.take(pa.array(np.arange(full, len(table)))) if full < len(table) else None
         if full:
             self._write(table.slice(0, full))
 
