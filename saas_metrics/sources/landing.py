@@ -187,8 +187,9 @@ class _PieceWriter:
         with contextlib.suppress(Exception):  # the caller is already handling the first error
             self._wait()
         self._pool.shutdown()
-        if self._writer is not None:
-            self._writer.close()
+        with contextlib.suppress(Exception):
+            if self._writer is not None:
+                self._writer.close()
         self.path.unlink(missing_ok=True)
 
 
