@@ -62,6 +62,10 @@ def materialise(
     end = end or settings.last_month
     if end < start:
         raise ValueError(f"end month {end} is before start month {start}")
+    if start < settings.first_month or end > settings.last_month:
+        # Caught here, not by the steps: Dagster would fail every partitioned step minutes into the run.
+        raise ValueError(f"months {start:%Y-%m}..{end:%Y-%m} are outside the partitions "
+                         f"{settings.first_month:%Y-%m}..{settings.last_month:%Y-%m}")
     job = defs.resolve_job_def(JOB_NAME)
     tags = {
         ASSET_PARTITION_RANGE_START_TAG: partition_key(start),

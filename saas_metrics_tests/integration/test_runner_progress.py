@@ -3,9 +3,11 @@ run once, in order, and nothing of an earlier run in the same instance."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from saas_metrics.definitions import build_definitions
 from saas_metrics.defs.freshness import FRESHNESS_STEP
@@ -31,3 +33,18 @@ def test_progress_events_arrive_once_each_from_the_new_run_only(small_sources: P
     assert len(succeeded) == len(set(succeeded)) == outcome.steps_succeeded == steps
     assert [e.event_type for e in events].count(dg.DagsterEventType.RUN_START) == 1
     assert events[-1].event_type == dg.DagsterEventType.RUN_SUCCESS
+
+
+def test_a_range_outside_the_partitions_is_refused_before_any_step_runs(small_sources: Path, tmp_path: Path) -> None:
+    """An end month past the partitions (an exclusive end passed as the last month) is a clear error
+    at once, not four failed ingest steps minutes into the run."""
+    settings = make_settings(small_sources, f"sqlite:///{tmp_path / 'w.db'}", start=END_MONTH, end=END_MONTH,
+                             landing_cache_dir=tmp_path / "cache")
+    instance = dg.DagsterInstance.ephemeral()
+    after = (END_MONTH.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    with pytest.raises(ValueError, match="outside the partitions"):
+        materialise(settings, END_MONTH, after, instance=instance)
+    with pytest.raises(ValueError, match="outside the partitions"):
+        materialise(settings, END_MONTH.replace(year=END_MONTH.year - 5), END_MONTH, instance=instance)
+    assert instance.get_runs() == []
+    assert not (tmp_path / "w.db").exists()
