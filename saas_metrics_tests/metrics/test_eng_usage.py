@@ -11,8 +11,8 @@ from saas_metrics.config import EngagementPolicy
 from saas_metrics.metrics.usage import (
     ACCOUNT_ENGAGEMENT,
     AT_RISK_ACCOUNTS,
-    account_engagement,
     USAGE_ACTIVITY,
+    account_engagement,
     account_engagement_by_month,
     at_risk_accounts,
     engagement_by_month,
