@@ -37,6 +37,8 @@ from collections.abc import Sequence
 from functools import cache
 from types import ModuleType
 
+from saas_metrics.heap import collector_paused, freeze_new_long_lived_objects
+
 #: Modules GX imports at import time only for expectations and renderers we do not use.
 DEFERRED_MODULES: tuple[str, ...] = ("scipy.stats", "altair")
 
@@ -69,13 +71,20 @@ class DeferringFinder(importlib.abc.MetaPathFinder):
 @cache
 def import_great_expectations() -> ModuleType:
     """The ``great_expectations`` module, imported with :data:`DEFERRED_MODULES` deferred (see the
-    module docstring). Every place that may be the first to import GX calls this first."""
+    module docstring). Every place that may be the first to import GX calls this first.
+
+    The import creates a few hundred thousand objects that live as long as the process: the cyclic
+    collector is paused while it runs (it triggered two full collections, walking the whole heap
+    for nothing) and, in a run that froze its heap (:func:`saas_metrics.heap.frozen_heap`), they
+    are frozen with it, so the run's later full collections skip them (``saas_metrics/heap.py``)."""
     finder = DeferringFinder(DEFERRED_MODULES)
     sys.meta_path.insert(0, finder)
     try:
-        import great_expectations
+        with collector_paused():
+            import great_expectations
     finally:
         sys.meta_path.remove(finder)
+    freeze_new_long_lived_objects()
     return great_expectations
 
 
