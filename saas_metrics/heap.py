@@ -3,7 +3,7 @@
 A month run holds about half a million long-lived objects before its first step (Dagster, pandas,
 SQLAlchemy, the definitions) and gains a few hundred thousand more when Great Expectations is
 imported. CPython's full collections walk every one of them, and a run made four to six: measured
-with ``gc.callbacks`` on a tiny month, about 7 % of the run went to the collector, mostly to those
+with ``gc.callbacks`` on a tiny month, 7-9 % of the run went to the collector, mostly to those
 full collections, while the objects they walked could never be garbage during the run.
 
 ``gc.freeze()`` (standard library) moves every object alive at that moment to a permanent
