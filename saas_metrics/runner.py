@@ -23,6 +23,7 @@ from saas_metrics.definitions import build_definitions
 from saas_metrics.defs.jobs import JOB_NAME
 from saas_metrics.defs.partitions import partition_key
 from saas_metrics.errors import describe_error_info
+from saas_metrics.heap import frozen_heap
 from saas_metrics.sources.landing import wait_for_stores
 
 #: The console logger's level of a CLI run: the CLI shows its own progress and every event is in
@@ -78,9 +79,12 @@ def materialise(
     def _run() -> None:
         try:
             run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-            result_holder["result"] = execute_without_output_capture(
-                job, run_config=run_config, instance=instance, tags=tags, raise_on_error=raise_on_error,
-            )
+            # The objects alive now (Dagster, the definitions, the libraries) outlive the run: the
+            # cyclic collector's full collections skip them while it runs (saas_metrics/heap.py).
+            with frozen_heap():
+                result_holder["result"] = execute_without_output_capture(
+                    job, run_config=run_config, instance=instance, tags=tags, raise_on_error=raise_on_error,
+                )
         finally:
             # The run's landing-cache writes finish with it (a later run finds the cache complete).
             wait_for_stores()

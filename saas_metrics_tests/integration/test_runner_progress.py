@@ -4,6 +4,7 @@ run once, in order, and nothing of an earlier run in the same instance."""
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from pathlib import Path
 
 import dagster as dg
@@ -23,8 +24,16 @@ def test_progress_events_arrive_once_each_from_the_new_run_only(small_sources: P
     instance = dg.DagsterInstance.ephemeral()
     run_months(settings, END_MONTH, END_MONTH, instance=instance)  # an earlier run in the same instance
     events: list[dg.DagsterEvent] = []
-    outcome = materialise(settings, END_MONTH, END_MONTH, instance=instance, on_event=events.append)
+    frozen: list[int] = []  # the heap's frozen objects while the run goes (saas_metrics/heap.py)
+
+    def on_event(event: dg.DagsterEvent) -> None:
+        events.append(event)
+        frozen.append(gc.get_freeze_count())
+
+    assert gc.get_freeze_count() == 0
+    outcome = materialise(settings, END_MONTH, END_MONTH, instance=instance, on_event=on_event)
     assert outcome.success
+    assert max(frozen) > 0 and gc.get_freeze_count() == 0  # frozen for the run, released after it
     succeeded = [e.step_key for e in events if e.event_type == dg.DagsterEventType.STEP_SUCCESS]
     steps = len(build_definitions(settings).resolve_job_def(JOB_NAME).graph.node_dict)  # one step per asset group node
     # One step per source system (raw + staging + checks of its tables), one for every freshness
