@@ -23,6 +23,7 @@ from saas_metrics.definitions import build_definitions
 from saas_metrics.defs.jobs import JOB_NAME
 from saas_metrics.defs.partitions import partition_key
 from saas_metrics.errors import describe_error_info
+from saas_metrics.heap import frozen_heap
 from saas_metrics.sources.landing import wait_for_stores
 
 #: The console logger's level of a CLI run: the CLI shows its own progress and every event is in
@@ -62,6 +63,10 @@ def materialise(
     end = end or settings.last_month
     if end < start:
         raise ValueError(f"end month {end} is before start month {start}")
+    if start < settings.first_month or end > settings.last_month:
+        # Caught here, not by the steps: Dagster would fail every partitioned step minutes into the run.
+        raise ValueError(f"months {start:%Y-%m}..{end:%Y-%m} are outside the partitions "
+                         f"{settings.first_month:%Y-%m}..{settings.last_month:%Y-%m}")
     job = defs.resolve_job_def(JOB_NAME)
     tags = {
         ASSET_PARTITION_RANGE_START_TAG: partition_key(start),
@@ -74,9 +79,12 @@ def materialise(
     def _run() -> None:
         try:
             run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-            result_holder["result"] = execute_without_output_capture(
-                job, run_config=run_config, instance=instance, tags=tags, raise_on_error=raise_on_error,
-            )
+            # The objects alive now (Dagster, the definitions, the libraries) outlive the run: the
+            # cyclic collector's full collections skip them while it runs (saas_metrics/heap.py).
+            with frozen_heap():
+                result_holder["result"] = execute_without_output_capture(
+                    job, run_config=run_config, instance=instance, tags=tags, raise_on_error=raise_on_error,
+                )
         finally:
             # The run's landing-cache writes finish with it (a later run finds the cache complete).
             wait_for_stores()

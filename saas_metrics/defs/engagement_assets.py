@@ -27,11 +27,12 @@ from saas_metrics.metrics.support import SUPPORT_TICKETS_MONTHLY, support_kpis, 
 from saas_metrics.metrics.usage import (
     ACCOUNT_ENGAGEMENT,
     AT_RISK_ACCOUNTS,
+    USAGE_ACTIVITY,
     USAGE_COLUMNS,
-    account_engagement_by_month,
     at_risk_accounts,
+    engagement_by_month,
     usage_floor_kpis,
-    usage_kpis,
+    usage_kpis_from_activity,
 )
 
 #: Open tickets older than this many months before M are not read (backlog horizon).
@@ -65,18 +66,28 @@ def build_engagement_assets(settings: Settings, partitions: dg.PartitionsDefinit
 def _account_engagement_asset(settings: Settings, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     policy = settings.engagement
     common = _customer_success(settings, partitions)
+    group = {"group_name": "engagement", "owners": common["owners"], "kinds": common["kinds"]}
 
-    @dg.asset(name="account_engagement", group_name="engagement", metadata=table_metadata(ACCOUNT_ENGAGEMENT),
-              deps=[dg.AssetDep("stg_product_usage", partition_mapping=PREVIOUS_MONTH)],
-              ins={"identity_links": dg.AssetIn(), "customer_mrr": dg.AssetIn()}, **common)
+    @dg.multi_asset(
+        outs={"account_engagement": dg.AssetOut(description=ACCOUNT_ENGAGEMENT.description,
+                                                metadata=table_metadata(ACCOUNT_ENGAGEMENT), **group),
+              "usage_activity": dg.AssetOut(description=USAGE_ACTIVITY.description,
+                                            metadata=table_metadata(USAGE_ACTIVITY), **group)},
+        deps=[dg.AssetDep("stg_product_usage", partition_mapping=PREVIOUS_MONTH)],
+        ins={"identity_links": dg.AssetIn(), "customer_mrr": dg.AssetIn()},
+        partitions_def=partitions, backfill_policy=SINGLE_RUN, name="account_engagement")
     def account_engagement_asset(context: AssetExecutionContext, identity_links: pd.DataFrame,
-                                 customer_mrr: pd.DataFrame, warehouse: WarehouseResource) -> pd.DataFrame:
-        """Usage per account and month (active user-days by default), its change vs M-1, MAU and stickiness.
+                                 customer_mrr: pd.DataFrame, warehouse: WarehouseResource):
+        """account_engagement: usage per account and month (active user-days by default), its change
+        vs M-1, MAU and stickiness. usage_activity: distinct active users and user-days per month over
+        all accounts, counted from the same rows (the usage KPIs read it instead of the usage again).
 
         Reads product usage of M-1 and M, a month at a time. See docs/health.md.
         """
-        return account_engagement_by_month(_usage_by_month(context, warehouse), identity_links, run_months(context),
-                                           policy, snapshots=customer_mrr)
+        result = engagement_by_month(_usage_by_month(context, warehouse), identity_links, run_months(context),
+                                     policy, snapshots=customer_mrr)
+        yield dg.Output(result.engagement, "account_engagement")
+        yield dg.Output(result.activity, "usage_activity")
 
     return account_engagement_asset
 
@@ -149,17 +160,16 @@ def _kpi_engagement(settings: Settings, partitions: dg.PartitionsDefinition) -> 
     common = _customer_success(settings, partitions)
 
     @dg.asset(group_name="engagement", metadata=kpi_metadata(kpi_engagement_schema),
-              deps=[dg.AssetDep("stg_product_usage")],
-              ins={"engagement": dg.AssetIn("account_engagement"), "health": dg.AssetIn("customer_health"),
+              ins={"engagement": dg.AssetIn("account_engagement"), "activity": dg.AssetIn("usage_activity"),
+                   "health": dg.AssetIn("customer_health"),
                    "tickets": dg.AssetIn("stg_support_tickets", partition_mapping=TICKET_HORIZON),
                    "nps": dg.AssetIn("stg_nps_responses"), "customer_mrr": dg.AssetIn()}, **common)
-    def kpi_engagement(context: AssetExecutionContext, engagement, health, tickets, nps, customer_mrr,
-                       warehouse: WarehouseResource) -> pd.DataFrame:
+    def kpi_engagement(context: AssetExecutionContext, engagement, activity, health, tickets, nps,
+                       customer_mrr) -> pd.DataFrame:
         """Usage (MAU, stickiness), health (share of MRR per band), support (response and resolution
         times, backlog) and NPS KPIs per month."""
         months = run_months(context)
-        usage = map(_usage_by_month(context, warehouse), months)
-        parts = [usage_kpis(engagement, usage, months), health_kpis(health),
+        parts = [usage_kpis_from_activity(engagement, activity, months), health_kpis(health),
                  support_kpis(tickets, months, snapshots=customer_mrr), nps_kpis(nps, months)]
         if policy.usage_floor is not None:
             parts.append(usage_floor_kpis(engagement, customer_mrr, months, policy.usage_floor))

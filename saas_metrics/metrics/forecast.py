@@ -244,10 +244,11 @@ def estimate_assumptions(
     asp = safe_divide(new_business["new_mrr"], new_business["new_customers"])
     streams: dict[str, FunnelAssumptions | None] = {"deals": None, "trials": None}
     if policy.new_mrr_method == "funnel" and funnel is not None:
-        for name, facts in (("deals", funnel.deals), ("trials", funnel.trials)):
+        for name, facts, arrays in (("deals", funnel.deals, "deal_arrays"), ("trials", funnel.trials, "trial_arrays")):
             if facts is not None and len(facts):
-                streams[name] = estimate_funnel(facts, funnel.new, as_of, policy.estimation_window_months,
-                                                policy.horizon_months, policy.min_won_deals)
+                streams[name] = estimate_funnel(getattr(funnel, arrays), funnel.new_arrays, as_of,
+                                                policy.estimation_window_months, policy.horizon_months,
+                                                policy.min_won_deals)
     at_end = hist[hist["month"] == as_of].groupby("age")[["mrr_end", "customers_end"]].sum().reindex(
         range(max_age + 1), fill_value=0.0)
     return ForecastAssumptions(

@@ -46,6 +46,7 @@ won(1) = 30,000 + 0 + 12,000 = 42,000; new_mrr(1) = 4,000 + 0.05 x (42,000 - 30,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -100,12 +101,66 @@ class FunnelAssumptions:
 
 
 @dataclass(frozen=True)
+class FactArrays:
+    """The columns of :func:`deal_facts` (or :func:`trial_facts`) as arrays, converted once: the backtest
+    estimates the funnel from every origin on the same facts, and the conversions (to datetimes, month
+    indices, the text column to an object array) cost more than the estimate itself."""
+
+    created: np.ndarray  # datetime64[ns] creation month
+    created_index: np.ndarray  # its month_index
+    closed: np.ndarray  # datetime64[ns] close month, NaT while open
+    closed_index: np.ndarray  # its month_index (-1 while open)
+    won: np.ndarray
+    acv: np.ndarray
+    customers: np.ndarray  # object: the billing customer, None / NaN when not linked
+
+    @staticmethod
+    def of(facts: pd.DataFrame) -> FactArrays:
+        created = pd.to_datetime(facts["created_month"]).to_numpy()
+        closed = pd.to_datetime(facts["closed_month"]).to_numpy()
+        return FactArrays(created=created, created_index=month_index(created), closed=closed,
+                          closed_index=month_index(closed), won=facts["won"].astype(bool).to_numpy(),
+                          acv=facts["acv"].to_numpy(dtype="float64"), customers=facts["customer_id"].to_numpy())
+
+
+@dataclass(frozen=True)
+class NewArrays:
+    """:func:`new_business` as arrays, its customers as codes of ``customers`` (converted once, as FactArrays)."""
+
+    month: np.ndarray  # datetime64[ns]
+    month_index: np.ndarray
+    codes: np.ndarray  # index into customers
+    customers: pd.Index
+    amount: np.ndarray
+
+    @staticmethod
+    def of(new: pd.DataFrame) -> NewArrays:
+        month = pd.to_datetime(new["month"]).to_numpy()
+        codes, customers = pd.factorize(new["customer_id"].to_numpy())
+        return NewArrays(month=month, month_index=month_index(month), codes=codes, customers=pd.Index(customers),
+                         amount=new["amount"].to_numpy(dtype="float64"))
+
+
+@dataclass(frozen=True)
 class FunnelData:
-    """What the funnel streams are estimated from: :func:`new_business`, :func:`deal_facts`, :func:`trial_facts`."""
+    """What the funnel streams are estimated from: :func:`new_business`, :func:`deal_facts`, :func:`trial_facts`
+    (and the same as arrays, made on first use and kept for every later origin of a backtest)."""
 
     new: pd.DataFrame
     deals: pd.DataFrame | None = None
     trials: pd.DataFrame | None = None
+
+    @cached_property
+    def new_arrays(self) -> NewArrays:
+        return NewArrays.of(self.new)
+
+    @cached_property
+    def deal_arrays(self) -> FactArrays | None:
+        return None if self.deals is None else FactArrays.of(self.deals)
+
+    @cached_property
+    def trial_arrays(self) -> FactArrays | None:
+        return None if self.trials is None else FactArrays.of(self.trials)
 
 
 def deal_facts(deals: pd.DataFrame | None, links: pd.DataFrame | None, fx_rates: pd.DataFrame | None,
@@ -175,27 +230,29 @@ def new_business(movements: pd.DataFrame) -> pd.DataFrame:
                          "amount": new["amount"].to_numpy(dtype="float64")})
 
 
-def estimate_funnel(facts: pd.DataFrame, new: pd.DataFrame, as_of_month: pd.Timestamp, window_months: int,
-                    horizon: int, min_won_deals: int) -> FunnelAssumptions:
+def estimate_funnel(facts: pd.DataFrame | FactArrays, new: pd.DataFrame | NewArrays, as_of_month: pd.Timestamp,
+                    window_months: int, horizon: int, min_won_deals: int) -> FunnelAssumptions:
     """FunnelAssumptions from the deals known at ``as_of_month``'s end (module docstring).
 
     ``facts``: :func:`deal_facts`; ``new``: :func:`new_business` (only its months up to the as-of
-    month are read).
+    month are read); either as frames or as the arrays a backtest converts once for all its origins
+    (:class:`FunnelData`), with the same result.
     """
+    a = facts if isinstance(facts, FactArrays) else FactArrays.of(facts)
+    n = new if isinstance(new, NewArrays) else NewArrays.of(new)
     as_of = pd.Timestamp(as_of_month)
     first = as_of - pd.DateOffset(months=window_months - 1)
-    new = new[(new["month"] <= as_of)]
+    up_to = n.month <= as_of.to_datetime64()
     t = int(month_index(pd.Series([as_of]))[0])
     w0 = t - window_months + 1
-    # The facts' columns are read once as arrays (this runs for every backtest origin).
-    known = (pd.to_datetime(facts["created_month"]) <= as_of).to_numpy()
-    created = month_index(pd.to_datetime(facts["created_month"]).to_numpy()[known])
-    closed_at = pd.to_datetime(facts["closed_month"]).to_numpy()[known]
+    known = a.created <= as_of.to_datetime64()
+    created = a.created_index[known]
+    closed_at = a.closed[known]
     closed_known = ~np.isnat(closed_at) & (closed_at <= as_of.to_datetime64())
-    closed = np.where(closed_known, month_index(closed_at), np.iinfo("int64").max)
-    won = facts["won"].astype(bool).to_numpy()[known] & closed_known
-    acv = facts["acv"].to_numpy(dtype="float64")[known]
-    customers = facts["customer_id"].to_numpy()[known]
+    closed = np.where(closed_known, a.closed_index[known], np.iinfo("int64").max)
+    won = a.won[known] & closed_known
+    acv = a.acv[known]
+    customers = a.customers[known]
 
     n_bands = len(DEAL_AGE_BANDS)
 
@@ -221,9 +278,13 @@ def estimate_funnel(facts: pd.DataFrame, new: pd.DataFrame, as_of_month: pd.Time
         fresh[h - 1] = sum(won_acv[won_created > m - h].sum() for m, (won_created, won_acv) in zip(range(w0, t + 1), won_in, strict=True)) / window_months
     won_window = won & (closed >= w0) & (closed <= t)
     # a win before the first month of movements read has no new MRR to match: left out of f
-    priced = closed >= (int(month_index(new["month"]).min()) if len(new) else t + 1)
+    priced = closed >= (int(n.month_index[up_to].min()) if up_to.any() else t + 1)
     linked = won_window & priced & pd.notna(customers)
-    linked_mrr = pd.Series(customers[linked]).map(new.groupby("customer_id")["amount"].sum()).fillna(0.0).to_numpy()
+    # Each linked customer's new MRR up to the as-of month: the sums per customer code are those of a
+    # groupby by the customer text (same rows, same order), without factorising the text per origin.
+    summed = up_to & (n.codes >= 0)  # a customer the text lacks (code -1) is no group, as groupby drops NaN keys
+    new_mrr = pd.Series(n.amount[summed]).groupby(n.codes[summed]).sum()
+    linked_mrr = pd.Series(n.customers.get_indexer(customers[linked])).map(new_mrr).fillna(0.0).to_numpy()
     mrr_per_acv = safe_divide(linked_mrr.sum(), acv[linked].sum())
     mrr_per_acv = 0.0 if np.isnan(mrr_per_acv) else float(mrr_per_acv)
     won_count = int(won_window.sum())

@@ -98,17 +98,37 @@ def open_at_month_end(tickets: pd.DataFrame, months: Iterable[object]) -> pd.Dat
 
     Open at the end of M: created_at < first(M+1) and not solved by then
     (solved_at >= first(M+1), or solved_at null while the status is not solved/closed).
-    ``tickets`` is the output of :func:`prepare_tickets`.
+    ``tickets`` is the output of :func:`prepare_tickets`. Rows in ticket order, then month order.
     """
     month_list = normalise_months(months)
     if not month_list or tickets.empty:
         return tickets.iloc[0:0].assign(month=pd.Series(dtype="datetime64[ns]"))
-    ends = pd.DataFrame({"end_month": month_list, "cutoff": [next_month(m) for m in month_list]})
-    pairs = tickets.drop(columns="month").merge(ends, how="cross")
-    unsolved = pairs["solved_at"].isna() & ~pairs["status"].astype(str).str.lower().isin(SOLVED_STATUSES)
-    is_open = (pairs["created_at"] < pairs["cutoff"]) & (unsolved | (pairs["solved_at"] >= pairs["cutoff"]))
-    pairs = pairs.loc[is_open].drop(columns="cutoff").rename(columns={"end_month": "month"})
-    return pairs.reset_index(drop=True)
+    is_open = _open_at_cutoffs(tickets, month_list)
+    ticket_positions, month_positions = np.nonzero(is_open)  # row-major: ticket by ticket, months in order
+    pairs = tickets.drop(columns="month").iloc[ticket_positions].reset_index(drop=True)
+    pairs["month"] = pd.DatetimeIndex(month_list).to_numpy()[month_positions]
+    return pairs
+
+
+def open_backlog(tickets: pd.DataFrame, months: Iterable[object]) -> pd.Series:
+    """Tickets open at the end of each month (:func:`open_at_month_end`), counted (index ``month``)."""
+    month_list = normalise_months(months)
+    index = pd.DatetimeIndex(month_list, name="month")
+    if not month_list or tickets.empty:
+        return pd.Series(0, index=index, dtype="int64")
+    return pd.Series(_open_at_cutoffs(tickets, month_list).sum(axis=0), index=index, dtype="int64")
+
+
+def _open_at_cutoffs(tickets: pd.DataFrame, month_list: list[pd.Timestamp]) -> np.ndarray:
+    """A (ticket, month) boolean grid: open at the end of the month. A grid of booleans instead of a
+    cross join of the tickets' columns: over a long history the join held every open ticket's text
+    once per month."""
+    created = tickets["created_at"].to_numpy(dtype="datetime64[ns]")
+    solved = tickets["solved_at"].to_numpy(dtype="datetime64[ns]")
+    unsolved = (tickets["solved_at"].isna() & ~tickets["status"].astype(str).str.lower().isin(SOLVED_STATUSES)).to_numpy()
+    cutoffs = pd.DatetimeIndex([next_month(m) for m in month_list]).to_numpy(dtype="datetime64[ns]")
+    # NaT compares False either way, as in the pandas comparisons this replaces.
+    return (created[:, None] < cutoffs[None, :]) & (unsolved[:, None] | (solved[:, None] >= cutoffs[None, :]))
 
 
 def _hours(later: pd.Series, earlier: pd.Series) -> pd.Series:
@@ -143,8 +163,7 @@ def support_kpis(tickets: pd.DataFrame, months: Iterable[object], snapshots: pd.
         wide[f"{prefix}_median"] = by_month[column].agg(lambda s: _percentile(s, 50)).reindex(index).to_numpy()
         wide[f"{prefix}_p90"] = by_month[column].agg(lambda s: _percentile(s, 90)).reindex(index).to_numpy()
         wide[f"{prefix}_mean"] = by_month[column].mean().reindex(index).to_numpy()
-    backlog = open_at_month_end(prepared, month_list)
-    wide["open_backlog"] = backlog.groupby("month").size().reindex(index).fillna(0).to_numpy()
+    wide["open_backlog"] = open_backlog(prepared, month_list).to_numpy()
     units = {
         "tickets_created": kpi.COUNT,
         "first_response_hours_median": kpi.HOURS,

@@ -75,6 +75,18 @@ AT_RISK_ACCOUNTS = TableSchema(
     key=("month", "customer_id"),
 )
 
+USAGE_ACTIVITY = TableSchema(
+    name="usage_activity",
+    description="Product activity per month over all accounts: distinct active users (MAU) and user-days.",
+    columns=(
+        Column("month", "date", "first day of the month", nullable=False),
+        Column("active_users", "int", "distinct user_id with any event in M, over all accounts", nullable=False),
+        Column("user_days", "int", "distinct (user_id, date) pairs with an event in M", nullable=False),
+    ),
+    time_column="month",
+    key=("month",),
+)
+
 _USAGE_KEY = ["date", "account_id", "user_id", "event_name"]
 #: The usage columns the functions of this module read (a loader need not read more).
 USAGE_COLUMNS = (*_USAGE_KEY, "event_count")
@@ -242,6 +254,15 @@ def _engagement_rows(activity: _Activity, month_list: list[pd.Timestamp], covere
     return coerce_frame(out, ACCOUNT_ENGAGEMENT)
 
 
+@dataclass(frozen=True)
+class MonthlyEngagement:
+    """What one pass over a range's usage gives: ACCOUNT_ENGAGEMENT rows and USAGE_ACTIVITY rows
+    (one per month of the range, zeros for a month without events)."""
+
+    engagement: pd.DataFrame
+    activity: pd.DataFrame
+
+
 def account_engagement_by_month(
     usage_of: Callable[[pd.Timestamp], pd.DataFrame],
     links: pd.DataFrame,
@@ -249,8 +270,21 @@ def account_engagement_by_month(
     policy: EngagementPolicy | None = None,
     snapshots: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """:func:`account_engagement` of ``months`` computed one month at a time, with the same rows:
-    a month's row depends only on the usage of M and M-1 and the snapshots of M.
+    """The ACCOUNT_ENGAGEMENT rows of :func:`engagement_by_month`."""
+    return engagement_by_month(usage_of, links, months, policy, snapshots).engagement
+
+
+def engagement_by_month(
+    usage_of: Callable[[pd.Timestamp], pd.DataFrame],
+    links: pd.DataFrame,
+    months: Iterable[object],
+    policy: EngagementPolicy | None = None,
+    snapshots: pd.DataFrame | None = None,
+) -> MonthlyEngagement:
+    """:func:`account_engagement` of ``months`` computed one month at a time, with the same rows,
+    and the :func:`usage_activity` of each month from the same rows (so the usage KPIs need no
+    second read of the usage): a month's rows depend only on the usage of M and M-1 and the
+    snapshots of M.
 
     ``usage_of(M)`` returns the canonical product_usage rows of month M (an empty frame when M has
     none: M-1 of the first month is then known to be empty, as when :func:`account_engagement` is
@@ -260,28 +294,50 @@ def account_engagement_by_month(
     policy = policy or EngagementPolicy()
     month_list = normalise_months(months)
     if not month_list:
-        return ACCOUNT_ENGAGEMENT.empty_frame()
+        return MonthlyEngagement(ACCOUNT_ENGAGEMENT.empty_frame(), USAGE_ACTIVITY.empty_frame())
     account_map = account_customer_map(links)
     snapshot_months = None
     if snapshots is not None:
         require_columns(snapshots, ["month", "customer_id", "mrr"], "snapshots")
         snapshot_months = month_of(snapshots["month"]).to_numpy()
+    totals: list[pd.DataFrame] = []
 
-    def activity_of(month: pd.Timestamp) -> _Activity:
+    def activity_of(month: pd.Timestamp, *, counted: bool) -> _Activity:
         rows = _event_rows(usage_of(month), None)
-        return _Activity.of(rows.loc[(rows["month"] == month).to_numpy()], policy)
+        rows = rows.loc[(rows["month"] == month).to_numpy()]
+        if counted:
+            totals.append(_activity_counts(rows))
+        return _Activity.of(rows, policy)
 
     parts: list[pd.DataFrame] = []
     held: tuple[pd.Timestamp, _Activity] | None = None
     for month in month_list:
         before = previous_month(month)
-        previous = held[1] if held is not None and held[0] == before else activity_of(before)
-        current = activity_of(month)
+        previous = held[1] if held is not None and held[0] == before else activity_of(before, counted=False)
+        current = activity_of(month, counted=True)
         month_snapshots = None if snapshots is None else snapshots[snapshot_months == month.to_datetime64()]
         parts.append(_engagement_rows(previous.and_(current), [month], {before, month}, account_map, month_snapshots))
         held = (month, current)
     parts = [p for p in parts if len(p)] or parts[:1]
-    return coerce_frame(pd.concat(parts, ignore_index=True), ACCOUNT_ENGAGEMENT)
+    engagement = coerce_frame(pd.concat(parts, ignore_index=True), ACCOUNT_ENGAGEMENT)
+    return MonthlyEngagement(engagement, activity_table(pd.concat(totals), month_list))
+
+
+def activity_table(counts: pd.DataFrame, months: list[pd.Timestamp]) -> pd.DataFrame:
+    """USAGE_ACTIVITY rows of ``months`` from :func:`usage_activity` counts (indexed by month; a month
+    absent from them had no event and gets zeros)."""
+    index = pd.DatetimeIndex(months, name="month")
+    summed = counts.groupby(level="month").sum() if len(counts) else counts
+    table = summed.reindex(index).fillna(0).astype("int64").reset_index()
+    return coerce_frame(table, USAGE_ACTIVITY)
+
+
+def _activity_counts(rows: pd.DataFrame) -> pd.DataFrame:
+    """``active_users`` and ``user_days`` per month of event ``rows`` (:func:`_event_rows`; index ``month``,
+    months without events absent): distinct users, and distinct (user, date) pairs, over all accounts."""
+    user_day_rows = rows[["month", "user_id", "date"]].drop_duplicates()
+    grouped = user_day_rows.groupby("month")
+    return pd.DataFrame({"active_users": grouped["user_id"].nunique(), "user_days": grouped.size()})
 
 
 def usage_activity(usage: pd.DataFrame | None, months: list[pd.Timestamp]) -> pd.DataFrame:
@@ -301,20 +357,30 @@ def usage_activity(usage: pd.DataFrame | None, months: list[pd.Timestamp]) -> pd
         rows = rows.loc[in_months]
     if rows.empty:
         return empty
-    user_day_rows = rows[["month", "user_id", "date"]].drop_duplicates()
-    grouped = user_day_rows.groupby("month")
-    return pd.DataFrame({"active_users": grouped["user_id"].nunique(), "user_days": grouped.size()})
+    return _activity_counts(rows)
 
 
 def usage_kpis(engagement: pd.DataFrame, usage: pd.DataFrame | Iterable[pd.DataFrame],
                months: Iterable[object]) -> pd.DataFrame:
-    """Usage KPIs per month (kpi_monthly rows, segment 'all').
+    """:func:`usage_kpis_from_activity` with the activity counted from ``usage``: the canonical
+    product_usage rows of ``months``, as one frame or as chunks that each hold whole months (a
+    month's rows in one chunk), so a range is counted month by month."""
+    month_list = normalise_months(months)
+    chunks = [usage] if isinstance(usage, pd.DataFrame) else usage
+    # Each month's activity depends on that month's rows only, so chunks (a month each) are counted
+    # one at a time and only their per-month counts are kept.
+    counts = [usage_activity(chunk, month_list) for chunk in chunks]
+    activity = activity_table(pd.concat(counts) if counts else usage_activity(None, month_list), month_list)
+    return usage_kpis_from_activity(engagement, activity, month_list)
 
-    ``usage``: the canonical product_usage rows of ``months``, as one frame or as chunks that
-    each hold whole months (a month's rows in one chunk), so a range is counted month by month.
+
+def usage_kpis_from_activity(engagement: pd.DataFrame, activity: pd.DataFrame, months: Iterable[object]) -> pd.DataFrame:
+    """Usage KPIs per month (kpi_monthly rows, segment 'all') from USAGE_ACTIVITY rows (a month
+    without a row counts as no activity) and ACCOUNT_ENGAGEMENT rows.
 
     - active_users = distinct user_id with any event in M, over all accounts (MAU);
-    - stickiness = mean over the calendar days of M of distinct users active that day / MAU;
+    - stickiness = mean over the calendar days of M of distinct users active that day / MAU
+      = (user_days / days in M) / MAU;
     - usage_total = sum of account usage (policy measure) in ``engagement`` for M;
     - usage_per_account = usage_total / accounts with usage > 0 in M (NaN when none).
     docs/metric-definitions.md#product-usage.
@@ -323,14 +389,11 @@ def usage_kpis(engagement: pd.DataFrame, usage: pd.DataFrame | Iterable[pd.DataF
     if not month_list:
         return kpi.kpi_frame([])
     require_columns(engagement, ["month", "account_id", "usage"], "engagement")
+    require_columns(activity, ["month", "active_users", "user_days"], "activity")
     index = pd.DatetimeIndex(month_list, name="month")
-    chunks = [usage] if isinstance(usage, pd.DataFrame) else usage
-    # Each month's activity depends on that month's rows only, so chunks (a month each) are counted
-    # one at a time and only their per-month counts are kept.
-    activity = [usage_activity(chunk, month_list) for chunk in chunks]
-    counts = pd.concat(activity).groupby(level="month").sum() if activity else usage_activity(None, month_list)
-    mau = counts["active_users"].reindex(index).fillna(0)
-    user_days = counts["user_days"].reindex(index).fillna(0)
+    counts = activity.assign(month=month_of(activity["month"])).set_index("month")
+    mau = counts["active_users"].astype("float64").reindex(index).fillna(0.0)
+    user_days = counts["user_days"].astype("float64").reindex(index).fillna(0.0)
     dau_avg = user_days / index.days_in_month
     eng = engagement.assign(month=month_of(engagement["month"]))
     eng = eng.loc[eng["month"].isin(month_list)]

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from saas_metrics.atomic import write_text_atomically
 from saas_metrics.compat import share_compiled_gx_templates
+from saas_metrics.quality.gx_import import import_great_expectations
 from saas_metrics.quality.offline_docs import OFFLINE_VERSION, localise_site
 
 if TYPE_CHECKING:
@@ -77,8 +78,11 @@ def escaped_result(result: Any) -> Any:
 
 def _build_table_site(outcome: ValidationOutcome, site_dir: Path) -> Path:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    # Deferred: GX takes seconds to import; a replay renders nothing. Imported by
+    # import_great_expectations before share_compiled_gx_templates imports a part of it.
+    import_great_expectations()
     share_compiled_gx_templates()
-    import great_expectations as gx  # deferred: GX takes seconds to import; a replay renders nothing
+    import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.base import ProgressBarsConfig
     from great_expectations.data_context.types.resource_identifiers import (

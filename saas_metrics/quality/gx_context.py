@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from saas_metrics.quality.expectations import SuiteVariant, suite_columns, suite_spec
+from saas_metrics.quality.gx_import import import_great_expectations
 
 if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuite, ExpectationSuiteValidationResult
@@ -48,7 +49,9 @@ def _limit_batch_fingerprint() -> None:
 def get_gx_context() -> AbstractDataContext:
     """The one ephemeral GX context of this process (analytics and progress bars off)."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    # Deferred: GX takes seconds to import; only a step that validates (no replay) pays it.
+    # Deferred: GX takes seconds to import; only a step that validates (no replay) pays it, and
+    # without the modules of expectations we never use (quality/gx_import.py).
+    import_great_expectations()
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -70,10 +73,10 @@ def _batch_definition(table: str) -> Any:
 @cache
 def get_suite(variant: SuiteVariant) -> ExpectationSuite:
     """The expectation suite of one table variant (:func:`suite_spec`), created and registered once."""
-    import great_expectations as gx  # deferred: GX takes seconds to import
+    context = get_gx_context()  # imports GX first (import_great_expectations)
+    import great_expectations as gx
     import great_expectations.expectations as gxe
 
-    context = get_gx_context()
     suite = gx.ExpectationSuite(name=variant.suite_name, meta={"table": variant.table})
     for spec in suite_spec(variant):
         suite.add_expectation(getattr(gxe, spec.gx_class)(**copy.deepcopy(spec.kwargs), meta=dict(spec.meta)))

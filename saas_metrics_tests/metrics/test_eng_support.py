@@ -7,7 +7,14 @@ import math
 import pandas as pd
 import pytest
 
-from saas_metrics.metrics.support import SUPPORT_TICKETS_MONTHLY, support_kpis, ticket_breakdown
+from saas_metrics.metrics.support import (
+    SUPPORT_TICKETS_MONTHLY,
+    open_at_month_end,
+    open_backlog,
+    prepare_tickets,
+    support_kpis,
+    ticket_breakdown,
+)
 
 T = pd.Timestamp
 H = pd.Timedelta(hours=1)
@@ -91,6 +98,13 @@ def test_open_backlog_across_months() -> None:
         ]
     )
     kpis = values(support_kpis(frame, [JAN, FEB]))
+    prepared = prepare_tickets(frame)
+    open_pairs = open_at_month_end(prepared, [JAN, FEB, MAR])
+    # Ticket by ticket, months in order: t2 in January; t3 every month; t4 in February; t6 in March.
+    assert list(zip(open_pairs["ticket_id"], open_pairs["month"], strict=True)) == [
+        ("t2", JAN), ("t3", JAN), ("t3", FEB), ("t3", MAR), ("t4", FEB), ("t6", MAR)]
+    assert open_backlog(prepared, [JAN, FEB, MAR]).tolist() == [2, 2, 2]
+    assert open_backlog(prepared.iloc[0:0], [JAN]).tolist() == [0] and open_at_month_end(prepared, []).empty
     assert kpis[(JAN, "open_backlog", "all", "all")] == 2.0  # t2, t3
     assert kpis[(FEB, "open_backlog", "all", "all")] == 2.0  # t3, t4
     # a one-month run needs the earlier months' tickets too; with them it agrees

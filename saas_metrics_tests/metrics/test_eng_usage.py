@@ -11,11 +11,14 @@ from saas_metrics.config import EngagementPolicy
 from saas_metrics.metrics.usage import (
     ACCOUNT_ENGAGEMENT,
     AT_RISK_ACCOUNTS,
+    USAGE_ACTIVITY,
     account_engagement,
     account_engagement_by_month,
     at_risk_accounts,
+    engagement_by_month,
     usage_activity,
     usage_kpis,
+    usage_kpis_from_activity,
 )
 
 T = pd.Timestamp
@@ -320,3 +323,36 @@ def test_usage_kpis_from_monthly_chunks_equal_one_frame() -> None:
     kpis = chunked.set_index(["month", "metric"])["value"]
     assert kpis[(FEB, "active_users")] == 1.0
     assert kpis[(FEB, "stickiness")] == pytest.approx((1 / 29) / 1)
+
+
+def test_one_pass_gives_engagement_and_each_months_activity() -> None:
+    # January: u1 on Jan 1 (accounts a and b) and Jan 2, u2 on Jan 1 -> 2 users, 3 user-days.
+    # February: no event. March: u4 on Mar 5 in b -> 1 user, 1 user-day. December (M-1 of January):
+    # u9 on Dec 31, read for January's change but not counted as a month of the run.
+    usage = pd.concat([JANUARY, usage_rows(("2024-01-01", "b", "u1", "view", 4), ("2024-03-05", "b", "u4", "view", 1),
+                                           ("2023-12-31", "a", "u9", "view", 1))], ignore_index=True)
+    pairs = links(("c1", "a"), ("c2", "b"))
+    usage_of, asked = month_reader(usage)
+    result = engagement_by_month(usage_of, pairs, [JAN, FEB, MAR])
+    assert asked == [T("2023-12-01"), JAN, FEB, MAR]  # each month read once for both tables
+    pd.testing.assert_frame_equal(result.engagement, account_engagement_by_month(month_reader(usage)[0], pairs, [JAN, FEB, MAR]))
+    activity = result.activity
+    assert list(activity.columns) == USAGE_ACTIVITY.column_names
+    assert activity["month"].tolist() == [JAN, FEB, MAR]
+    assert activity["active_users"].tolist() == [2, 0, 1]
+    assert activity["user_days"].tolist() == [3, 0, 1]
+    # The KPIs from the stored activity are those counted from the usage itself.
+    pd.testing.assert_frame_equal(usage_kpis_from_activity(result.engagement, activity, [JAN, FEB, MAR]),
+                                  usage_kpis(result.engagement, usage, [JAN, FEB, MAR]))
+
+
+def test_activity_of_no_months_is_empty_and_a_missing_month_counts_as_no_activity() -> None:
+    usage_of, asked = month_reader(JANUARY)
+    assert engagement_by_month(usage_of, links(("c1", "a")), []).activity.empty and asked == []
+    engagement = account_engagement(JANUARY, links(("c1", "a")), [JAN, FEB], EMPTY)
+    january_only = pd.DataFrame({"month": [JAN], "active_users": [2], "user_days": [3]})
+    kpis = usage_kpis_from_activity(engagement, january_only, [JAN, FEB]).set_index(["month", "metric"])["value"]
+    assert kpis[(JAN, "active_users")] == 2.0 and kpis[(JAN, "stickiness")] == pytest.approx((3 / 31) / 2)
+    assert kpis[(FEB, "active_users")] == 0.0 and math.isnan(kpis[(FEB, "stickiness")])
+    with pytest.raises(ValueError, match="activity is missing column"):
+        usage_kpis_from_activity(engagement, january_only.drop(columns="user_days"), [JAN])

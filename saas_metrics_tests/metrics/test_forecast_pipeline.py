@@ -17,7 +17,9 @@ from saas_metrics.metrics.forecast import (
 )
 from saas_metrics.metrics.forecast_pipeline import (
     DEAL_COLUMNS,
+    FactArrays,
     FunnelData,
+    NewArrays,
     deal_facts,
     estimate_funnel,
     new_business,
@@ -196,3 +198,43 @@ def test_funnel_without_linked_wins_has_no_weight():
     f = estimate_funnel(unlinked, new(), MAR, window_months=3, horizon=2, min_won_deals=4)
     assert f.mrr_per_acv == 0.0 and f.weight == 0.0
     assert f.new_mrr(1, 100.0, 1.0) == 100.0
+
+
+def _same_funnel(a, b) -> None:
+    assert dataclasses.asdict(a).keys() == dataclasses.asdict(b).keys()
+    for key, value in dataclasses.asdict(a).items():
+        assert np.array_equal(np.asarray(value), np.asarray(dataclasses.asdict(b)[key])), key
+
+
+def test_funnel_from_arrays_converted_once_equals_the_frames():
+    """The backtest converts the facts and the new movements to arrays once (FunnelData) and estimates every
+    origin from them: the same assumptions as from the frames, origin by origin."""
+    # C new twice by March (its 300 of May moved to Feb, and 40 more in March): its sum is 340 up to March,
+    # 300 up to February; a new movement without a customer belongs to no one.
+    extra = pd.DataFrame({"month": [FEB, MAR, MAR], "customer_id": ["C", "C", None], "amount": [300.0, 40.0, 7.0]})
+    movements = pd.concat([new()[new()["customer_id"] != "C"], extra], ignore_index=True)
+    deals = facts().assign(closed_month=lambda d: d["closed_month"].where(d["deal_id"] != "D5", MAR))
+    data = FunnelData(movements, deals=deals)
+    assert data.deal_arrays is data.deal_arrays and data.new_arrays is data.new_arrays  # made once
+    assert data.trial_arrays is None
+    for cut in (JAN, FEB, MAR, APR, MAY):
+        from_frames = estimate_funnel(deals, movements, cut, window_months=3, horizon=2, min_won_deals=4)
+        from_arrays = estimate_funnel(data.deal_arrays, data.new_arrays, cut, window_months=3, horizon=2, min_won_deals=4)
+        _same_funnel(from_frames, from_arrays)
+    # by hand at March: D1 (A, 90), D3 (B, 160) and D5 (C, 300 + 40) won in the window, ACV 1,200 + 2,400 + 3,600
+    at_mar = estimate_funnel(data.deal_arrays, data.new_arrays, MAR, window_months=3, horizon=2, min_won_deals=4)
+    assert at_mar.mrr_per_acv == pytest.approx((90 + 160 + 340) / 7200) and at_mar.won_deals == 3
+    # at February D5 is not won yet: only A's deal is (B's closes in March)
+    at_feb = estimate_funnel(data.deal_arrays, data.new_arrays, FEB, window_months=3, horizon=2, min_won_deals=4)
+    assert at_feb.mrr_per_acv == pytest.approx(90 / 1200) and at_feb.won_deals == 1
+
+
+def test_arrays_of_the_facts_and_of_new_business():
+    a = FactArrays.of(facts())
+    assert list(a.created_index[:2]) == [2024 * 12, 2024 * 12]  # January 2024
+    assert a.closed_index[3] == -1 and np.isnat(a.closed[3])  # D4 is open
+    assert list(a.acv) == [1200.0, 600.0, 2400.0, 1200.0, 3600.0, 9000.0, 1000.0]
+    n = NewArrays.of(new())
+    assert list(n.customers[n.codes]) == ["A", "B", "D", "C"] and list(n.month_index) == [24289, 24290, 24291, 24292]
+    empty = estimate_funnel(FactArrays.of(facts().iloc[0:0]), NewArrays.of(new().iloc[0:0]), MAR, 3, 2, 4)
+    assert empty.won_deals == 0 and empty.mrr_per_acv == 0.0 and list(empty.open_acv) == [0.0, 0.0, 0.0, 0.0]
