@@ -49,6 +49,7 @@ from saas_metrics.calendar import month_of, normalise_months
 from saas_metrics.config import AcquisitionPolicy, CostScopeLine
 from saas_metrics.metrics import kpi
 from saas_metrics.metrics.ad_spend import to_reporting
+from saas_metrics.metrics.frames import fill_label
 from saas_metrics.sources.schemas import PAID_CHANNELS
 
 SM_DEPARTMENTS = ("sales", "marketing")
@@ -179,7 +180,7 @@ def cac_kpis(
 
     new = movements[movements["movement"] == "new"].assign(month=lambda f: _month_of(f["month"]))
     channel_of = customer_channels.drop_duplicates("customer_id").set_index("customer_id")["channel"]
-    new = new.assign(channel=new["customer_id"].map(channel_of).fillna(UNKNOWN))
+    new = new.assign(channel=fill_label(new["customer_id"].map(channel_of), UNKNOWN))
     new_count = new.groupby("month")["customer_id"].nunique().reindex(month_index).fillna(0.0)
     paid_count = new[new["channel"].isin(PAID_CHANNELS)].groupby("month")["customer_id"].nunique().reindex(month_index).fillna(0.0)
 

@@ -62,6 +62,15 @@ def to_schema(frame: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
     return pd.DataFrame(out).reset_index(drop=True)
 
 
+def fill_label(values: pd.Series, label: str) -> pd.Series:
+    """``values`` (text labels) with ``label`` where missing. A label looked up through an empty
+    mapping comes out float64 (all missing), which pandas 3.1 deprecates filling with text (pandas 4
+    raises): such a column is made object first, so the result is the same on every pandas 3."""
+    if values.dtype.kind == "f":
+        values = values.astype(object)
+    return values.fillna(label)
+
+
 def canonical(frame: pd.DataFrame | None, schema: TableSchema) -> pd.DataFrame:
     """An input frame conformed to its source schema (:func:`conform`); a non-empty frame that lacks a
     required (non-nullable) column raises ValueError naming it."""

@@ -21,9 +21,9 @@ def test_periods_export_runs_as_shown(tmp_path: Path) -> None:
     with (mine / "subscription_periods.csv").open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["subscription_id", "customer_id", "start_date", "end_date", "monthly_amount"])
-        writer.writerows([["s1", "c1", "2022-01-01", "", "100"], ["s2", "c2", "2022-03-15", "2023-06-01", "250"],
+        writer.writerows([["s1", "c1", "2022-01-01", "", "100"], ["s2", "c2", "2024-03-15", "2024-06-01", "250"],
                           ["s3", "c3", "2024-02-01", "", "40"]])
-    env = {"SAAS_METRICS_SOURCES_DIR": str(mine), "SAAS_METRICS_START_MONTH": "2022-01",
+    env = {"SAAS_METRICS_SOURCES_DIR": str(mine), "SAAS_METRICS_START_MONTH": "2024-01",
            "SAAS_METRICS_END_MONTH": "2024-12", "SAAS_METRICS_WAREHOUSE_URL": f"sqlite:///{tmp_path / 'mine.db'}",
            "DAGSTER_HOME": str(tmp_path / "home"), "SAAS_METRICS_DATA_DIR": str(tmp_path / "data")}
     proc = _run(["saas-metrics", "run"], env, tmp_path)

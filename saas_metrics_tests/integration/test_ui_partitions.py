@@ -63,7 +63,7 @@ def test_each_partition_records_its_own_mrr(ranged_run: tuple[str, dg.DagsterIns
     assert len({round(float(recorded[k]["mrr"]), 2) for k in KEYS}) == len(KEYS), "a flat line is the old bug"
 
 
-@pytest.mark.parametrize("asset", ["kpi_monthly", "customer_mrr", "mrr_movements", "raw_billing_invoices"])
+@pytest.mark.parametrize("asset", ["kpi_monthly", "customer_mrr", "mrr_movements", "raw_billing_invoices", "usage_activity"])
 def test_each_partition_records_its_own_row_count_and_window(ranged_run: tuple[str, dg.DagsterInstance], asset: str) -> None:
     url, instance = ranged_run
     recorded = _materializations(instance, asset)

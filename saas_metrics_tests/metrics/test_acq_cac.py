@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import pandas as pd
 import pytest
@@ -167,3 +168,18 @@ def test_cost_scope_lines_with_category_and_share():
     assert _value(kpis, "cac_fully_loaded") == pytest.approx(375.0)
     with pytest.raises(ValueError):
         CostScopeLine(department="sales", share=1.5)
+
+
+def test_without_customer_channels_every_new_customer_is_unknown_and_nothing_warns():
+    """No CRM: customer_channels is empty, so every new customer's channel is unknown (none paid).
+    pandas 3.1 warns (and pandas 4 will raise) when a text label fills a mapped column that came out
+    float64 because the mapping was empty."""
+    spend = _spend([("2024-03-03", "google_ads", 40_000.0)])
+    no_channels = pd.DataFrame({"customer_id": pd.Series([], dtype="str"), "channel": pd.Series([], dtype="object"),
+                                "campaign": pd.Series([], dtype="object")})
+    asp = pd.DataFrame({"month": [MAR], "metric": ["asp"], "segment": ["all"], "value": [100.0]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kpis = cac_kpis(spend, _expenses(), FX, _movements(), no_channels, None, None, asp, [MAR], AcquisitionPolicy(), "USD")
+    assert _value(kpis, "paid_new_customers") == 0
+    assert _value(kpis, "cac") == pytest.approx((40_000.0 + 25_000.0 + 15_000.0) / 200)
