@@ -37,6 +37,17 @@ from dagster._core.execution.execute_in_process import core_execute_in_process, 
 # ``status`` argument takes this enum, which 1.13 does not export). (defs/alerting.py)
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
+# Dagster's SQLite event log (the default of a local DAGSTER_HOME), its shard name, busy timeout and
+# engine factory, and the config data every ConfigurableClass takes: what a storage class named in
+# dagster.yaml subclasses and is built with; 1.13 exports none of them. (dagster_storage.py;
+# saas_metrics_tests/test_dagster_storage.py)
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    INDEX_SHARD_NAME,
+    SQLITE_BUSY_TIMEOUT_SECONDS,
+    SqliteEventLogStorage,
+)
+from dagster._core.storage.sql import create_engine as create_dagster_engine
+
 # The run tags of a single-run backfill's partition range and of a one-partition run. Dagster
 # documents the tag names ("dagster/asset_partition_range_start", ...) but exports no constant;
 # these keep our runs and our readers of run tags on Dagster's own spelling. (runner.py,
@@ -46,14 +57,20 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
     PARTITION_NAME_TAG,
 )
+from dagster._serdes.config_class import ConfigurableClassData
 
 __all__ = [
     "ASSET_PARTITION_RANGE_END_TAG",
     "ASSET_PARTITION_RANGE_START_TAG",
+    "INDEX_SHARD_NAME",
     "PARTITION_NAME_TAG",
+    "SQLITE_BUSY_TIMEOUT_SECONDS",
     "AssetCheckEvaluationTargetMaterializationData",
     "AssetCheckExecutionRecordStatus",
+    "ConfigurableClassData",
+    "SqliteEventLogStorage",
     "UnresolvedAssetJobDefinition",
+    "create_dagster_engine",
     "execute_without_output_capture",
     "share_compiled_gx_templates",
 ]

@@ -11,12 +11,24 @@ its version. The daemon and the webserver in production use the shipped PostgreS
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from filelock import FileLock
 
-#: The config written into a new home: no telemetry (everything else is Dagster's default).
-DEFAULT_INSTANCE_CONFIG = "telemetry:\n  enabled: false\n"
+#: What an earlier version wrote into a new home; such a home is given the current default.
+PREVIOUS_DEFAULT_CONFIG = "telemetry:\n  enabled: false\n"
+
+
+def default_instance_config(home: Path) -> str:
+    """The config written into a new home: no telemetry, and Dagster's SQLite event log (in its
+    usual place, ``history/runs``) with its engines kept (saas_metrics/dagster_storage.py);
+    everything else is Dagster's default."""
+    return (
+        "telemetry:\n  enabled: false\n"
+        "event_log_storage:\n  module: saas_metrics.dagster_storage\n  class: PooledSqliteEventLogStorage\n"
+        f"  config:\n    base_dir: {json.dumps(str(home / 'history' / 'runs'))}\n"
+    )
 #: Held while the instance's storage is created or checked (a lock file in the home).
 LOCK_NAME = ".saas_metrics_instance.lock"
 #: How long a command waits for another one setting up the same home.
@@ -33,8 +45,8 @@ def prepare_dagster_home(home: Path) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     with FileLock(str(home / LOCK_NAME), timeout=LOCK_TIMEOUT_SECONDS):
         config = home / "dagster.yaml"
-        if not config.exists():
-            config.write_text(DEFAULT_INSTANCE_CONFIG)
+        if not config.exists() or config.read_text() == PREVIOUS_DEFAULT_CONFIG:
+            config.write_text(default_instance_config(home))
         instance = dg.DagsterInstance.from_config(str(home))
         try:
             # The storages are made when the instance opens; these reads make sure it really did.

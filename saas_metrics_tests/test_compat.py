@@ -32,7 +32,10 @@ def test_private_apis_are_imported_only_in_the_compat_module() -> None:
         "dagster._core.definitions.unresolved_asset_job_definition",
         "dagster._core.execution.execute_in_process",
         "dagster._core.storage.asset_check_execution_record",
+        "dagster._core.storage.event_log.sqlite.sqlite_event_log",
+        "dagster._core.storage.sql",
         "dagster._core.storage.tags",
+        "dagster._serdes.config_class",
         "great_expectations.render.view.view",
     ]
 

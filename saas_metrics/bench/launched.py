@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from saas_metrics.dagster_home import default_instance_config
+
 DEFINITIONS_MODULE = "saas_metrics.definitions"
 JOB_NAME = "monthly_metrics_job"
 PARTITION_TAG = "dagster/partition"
@@ -47,10 +49,10 @@ def _bin(name: str) -> str:
 
 
 def prepare_home(dagster_home: Path) -> None:
-    """A fresh instance directory with an explicit (default, queued) configuration."""
+    """A fresh instance directory with the configuration a new home of the CLI gets (queued runs)."""
     shutil.rmtree(dagster_home, ignore_errors=True)
     dagster_home.mkdir(parents=True)
-    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    (dagster_home / "dagster.yaml").write_text(default_instance_config(dagster_home.resolve()))
     # Create the storage now, from one process: the daemon and the first command creating it at
     # once race on its schema ("table jobs already exists").
     _instance(dagster_home).get_run_records(limit=1)

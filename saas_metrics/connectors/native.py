@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import tempfile
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from saas_metrics.sources.drift import MissingColumnsWarning
+from saas_metrics.sources.notices import collecting_notices, notify
 from saas_metrics.sources.registry import read_source_table
 
 
@@ -79,8 +79,7 @@ def to_canonical(table: str, extracts: Sequence[NativeExtract], start: dt.date |
                  include_unplaced: bool = False) -> pd.DataFrame:
     """The canonical ``table`` from native ``extracts``, windowed exactly like ``read_source_table``."""
     labels: Mapping[str, str] = {e.relative: e.source for e in extracts}
-    with tempfile.TemporaryDirectory(prefix="saas_metrics_landing_") as tmp, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with tempfile.TemporaryDirectory(prefix="saas_metrics_landing_") as tmp, collecting_notices() as caught:
         folder = Path(tmp)
         for extract in extracts:
             _write(folder, extract)
@@ -90,8 +89,8 @@ def to_canonical(table: str, extracts: Sequence[NativeExtract], start: dt.date |
         if isinstance(message, MissingColumnsWarning):
             message = MissingColumnsWarning(tuple(dataclasses.replace(m, source=labels.get(m.source, m.source))
                                                   for m in message.missing))
-        warnings.warn(message, stacklevel=2)
+        notify(message, stacklevel=2)
     for extract in extracts:
         if extract.excluded:
-            warnings.warn(ExcludedRowsWarning(extract.source, extract.excluded), stacklevel=2)
+            notify(ExcludedRowsWarning(extract.source, extract.excluded), stacklevel=2)
     return frame.assign(_source_file=frame["_source_file"].map(lambda f: labels.get(f, f)).astype(object))

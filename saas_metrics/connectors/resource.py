@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from saas_metrics.connectors import (
 from saas_metrics.connectors.config import ConnectorsConfig, Credentials, SourceKind
 from saas_metrics.connectors.native import NativeExtract, to_canonical
 from saas_metrics.redaction import with_password
+from saas_metrics.sources.notices import notify
 from saas_metrics.sources.registry import SOURCE_SYSTEM_OF, read_source_table
 from saas_metrics.warehouse.store import make_engine
 
@@ -98,7 +98,7 @@ def _ads_extracts(config: ConnectorsConfig, credentials: Credentials, start: dt.
     ]
     for platform, accounts, module in platforms:
         if not accounts:
-            warnings.warn(f"ads/{platform}: no account configured (ConnectorsConfig); no {platform} rows extracted", stacklevel=3)
+            notify(f"ads/{platform}: no account configured (ConnectorsConfig); no {platform} rows extracted", stacklevel=3)
             extracts.append(NativeExtract(module.RELATIVE, module.COLUMNS, [], f"{platform}-api:not-configured"))
             continue
         if platform == "google_ads":

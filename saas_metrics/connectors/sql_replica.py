@@ -29,7 +29,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,6 +37,7 @@ import sqlalchemy as sa
 
 from saas_metrics.connectors import hubspot_api, stripe_api
 from saas_metrics.connectors.native import NativeExtract
+from saas_metrics.sources.notices import notify
 
 TABLES = ("billing_customers", "billing_prices", "billing_subscriptions", "billing_subscription_items",
           "billing_subscription_status_history", "billing_discounts", "billing_invoices", "billing_payments",
@@ -454,7 +454,7 @@ class NoDiscountTableWarning(UserWarning):
 def _discounts(r: Replica) -> list[dict[str, Any]]:
     table = primary_table("billing_discounts", r)
     if not r.has(table):
-        warnings.warn(NoDiscountTableWarning(
+        notify(NoDiscountTableWarning(
             f"stripe replica: neither subscription_discount nor discount in {r.schema or 'the default schema'}: "
             "no discounts read (every subscription at its full price)"), stacklevel=2)
         return []

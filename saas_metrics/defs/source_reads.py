@@ -7,7 +7,6 @@ keep the rows of the run's window with their ``month``, counting the rows no par
 """
 
 import datetime as dt
-import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from saas_metrics.defs.common import asset_window, is_partitioned_table, window_
 from saas_metrics.quality.accounting import RowAccount, exclusions_by_time
 from saas_metrics.sources.drift import MissingColumn, MissingColumnsWarning
 from saas_metrics.sources.landing import read_landed, wait_for_stores
+from saas_metrics.sources.notices import collecting_notices
 from saas_metrics.sources.registry import read_source_table
 from saas_metrics.sources.schemas import SCHEMAS
 from saas_metrics.tables import MONTH_COLUMN
@@ -85,8 +85,7 @@ def read_with_notices(table: str, sources: SourceSystemsResource | Path,
     the rows the window may place (see :func:`saas_metrics.sources.landing.read_landed`) and
     ``all_times`` the time of every row."""
     all_times = None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with collecting_notices() as caught:  # not catch_warnings: see saas_metrics/sources/notices.py
         if isinstance(sources, Path):
             frame = read_source_table(table, sources)
         elif sources.kind_of(table) == "files" and sources.landing_cache_dir:

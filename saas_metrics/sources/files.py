@@ -23,7 +23,6 @@ import io
 import json
 import logging
 import re
-import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -39,6 +38,7 @@ import pyarrow.csv as pa_csv
 
 from saas_metrics.sources import exports
 from saas_metrics.sources.drift import MissingColumn, MissingColumnsWarning, required_columns
+from saas_metrics.sources.notices import notify
 from saas_metrics.tables import TableSchema, coerce_frame
 
 logger = logging.getLogger(__name__)
@@ -394,7 +394,7 @@ class NativeTable:
         return parsed.astype("boolean")
 
     def _warn_missing(self, columns: Mapping[str, Any], schema: TableSchema) -> None:
-        warnings.warn(MissingColumnsWarning(_missing_in(self, columns, schema)), stacklevel=4)
+        notify(MissingColumnsWarning(_missing_in(self, columns, schema)), stacklevel=4)
 
     def finish(self, columns: Mapping[str, Any], schema: TableSchema) -> pd.DataFrame:
         """The canonical frame: ``columns`` (canonical name -> Series or scalar) + lineage, coerced to ``schema``."""
@@ -453,7 +453,7 @@ def open_native(sources_dir: Path, relative: str, system: str, *, optional: bool
         if optional:
             logger.info(message)
         else:
-            warnings.warn(message, SourceFileMissing, stacklevel=3)
+            notify(message, SourceFileMissing, stacklevel=3)
         return None
     piece = _PIECE.get()
     if piece is not None:

@@ -38,7 +38,6 @@ import logging
 import os
 import threading
 import uuid
-import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
@@ -52,6 +51,7 @@ import pyarrow.parquet as pq
 from saas_metrics.sources import exports, pieces
 from saas_metrics.sources.drift import MissingColumnsWarning
 from saas_metrics.sources.files import SourceFileMissing
+from saas_metrics.sources.notices import collecting_notices, notify
 from saas_metrics.sources.registry import input_files, read_source_table
 from saas_metrics.sources.schemas import SCHEMAS
 from saas_metrics.tables import coerce_frame
@@ -306,9 +306,9 @@ def _replay(notices: list[dict[str, Any]]) -> None:
     categories[SourceFileMissing.__name__] = SourceFileMissing
     for notice in notices:
         if "missing_columns" in notice:
-            warnings.warn(MissingColumnsWarning.from_json(notice["missing_columns"]), stacklevel=3)
+            notify(MissingColumnsWarning.from_json(notice["missing_columns"]), stacklevel=3)
         else:
-            warnings.warn(notice["message"], categories.get(notice["category"], UserWarning), stacklevel=3)
+            notify(notice["message"], categories.get(notice["category"], UserWarning), stacklevel=3)
 
 
 def read_landed(
@@ -332,8 +332,7 @@ def read_landed(
         relative = _one_big_file(table, sources_dir)
         if relative is not None and _store_in_pieces(cache_dir, table, key, Path(sources_dir), relative):
             return _read_cached(data, meta, table, window, now)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with collecting_notices() as caught:
             frame = read_source_table(table, sources_dir)
         notices = [_notice(w.message, w.category) for w in caught]
         _store_in_background(cache_dir, table, key, frame, notices)

@@ -54,6 +54,7 @@ from saas_metrics.sources.files import (
     _strip_values,
     reading_piece,
 )
+from saas_metrics.sources.notices import collecting_notices
 from saas_metrics.sources.registry import read_source_table
 
 #: About how many bytes of rows one piece holds (the pieces' peak memory follows it). A file is read
@@ -214,8 +215,7 @@ def canonical_pieces(table: str, sources_dir: Path, relative: str, mode: TextMod
         text, line_errors = parse_piece(data, mode)
         del data
         piece = TextPiece(path, text, line_errors, first_line, guesses)
-        with warnings.catch_warnings(record=True) as caught, reading_piece(piece):
-            warnings.simplefilter("always")
+        with collecting_notices() as caught, reading_piece(piece):
             frame = read_source_table(table, sources_dir)
         if not piece.opened:
             raise NotSplittable(f"{table}: its reader did not read {relative} as a native file")

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from saas_metrics.dagster_home import default_instance_config
+
 RUNS = 3
 
 
@@ -59,4 +61,4 @@ def test_first_runs_started_together_on_a_new_home_all_succeed(tmp_path: Path) -
         assert len(runs) == RUNS and {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}
     finally:
         instance.dispose()
-    assert (home / "dagster.yaml").read_text() == "telemetry:\n  enabled: false\n"
+    assert (home / "dagster.yaml").read_text() == default_instance_config(home)

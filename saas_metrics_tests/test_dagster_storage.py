@@ -1,0 +1,102 @@
+"""The local home's event log with kept engines (saas_metrics/dagster_storage.py): what a run stores
+is what Dagster's own SQLite event log stores, another process's view reads it, and old engines
+are closed."""
+
+from pathlib import Path
+
+import dagster as dg
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    INDEX_SHARD_NAME,
+    SqliteEventLogStorage,
+)
+
+from saas_metrics.dagster_home import (
+    PREVIOUS_DEFAULT_CONFIG,
+    default_instance_config,
+    prepare_dagster_home,
+)
+from saas_metrics.dagster_storage import RUN_SHARD_ENGINES, PooledSqliteEventLogStorage
+
+
+@dg.asset(partitions_def=dg.StaticPartitionsDefinition(["a", "b"]))
+def numbers(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    context.log.info(f"partition {context.partition_key}")
+    return dg.MaterializeResult(metadata={"partition": context.partition_key})
+
+
+@dg.asset_check(asset=numbers)
+def numbers_check() -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=True)
+
+
+def _event_kinds(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    return [e.dagster_event.event_type_value for e in instance.all_logs(run_id) if e.dagster_event is not None]
+
+
+def _run(instance: dg.DagsterInstance, partition: str) -> str:
+    result = dg.materialize([numbers, numbers_check], instance=instance, partition_key=partition)
+    assert result.success
+    return result.run_id
+
+
+def test_a_new_home_keeps_engines_and_stores_what_dagster_s_own_event_log_stores(tmp_path: Path) -> None:
+    home = prepare_dagster_home(tmp_path / "home")
+    assert (home / "dagster.yaml").read_text() == default_instance_config(home)
+    ours = dg.DagsterInstance.from_config(str(home))
+    plain_home = tmp_path / "plain"
+    plain_home.mkdir()
+    (plain_home / "dagster.yaml").write_text(PREVIOUS_DEFAULT_CONFIG)
+    plain = dg.DagsterInstance.from_config(str(plain_home))
+    try:
+        assert type(ours.event_log_storage) is PooledSqliteEventLogStorage
+        assert type(plain.event_log_storage) is SqliteEventLogStorage
+        run_ids = [_run(ours, "a"), _run(ours, "b")]
+        plain_ids = [_run(plain, "a"), _run(plain, "b")]
+        for run_id, plain_id in zip(run_ids, plain_ids, strict=True):
+            assert _event_kinds(ours, run_id) == _event_kinds(plain, plain_id)
+        # Another process's view of the home (a new instance: the webserver, the daemon) reads it all.
+        other = dg.DagsterInstance.from_config(str(home))
+        try:
+            assert [_event_kinds(other, r) for r in run_ids] == [_event_kinds(ours, r) for r in run_ids]
+            records = other.fetch_materializations(numbers.key, limit=10).records
+            assert sorted(r.asset_materialization.partition for r in records) == ["a", "b"]
+            check = other.event_log_storage.get_latest_asset_check_execution_by_key([numbers_check.check_key])
+            assert check[numbers_check.check_key].run_id == run_ids[-1]
+        finally:
+            other.dispose()
+        # Dagster's files are where its own event log keeps them.
+        assert {p.name for p in (home / "history" / "runs").glob("*.db")} == {"index.db", *(f"{r}.db" for r in run_ids)}
+    finally:
+        ours.dispose()
+        plain.dispose()
+
+
+def test_old_run_engines_are_closed_and_a_wipe_starts_clean(tmp_path: Path) -> None:
+    home = prepare_dagster_home(tmp_path / "home")
+    instance = dg.DagsterInstance.from_config(str(home))
+    try:
+        storage = instance.event_log_storage
+        assert isinstance(storage, PooledSqliteEventLogStorage)
+        run_ids = [_run(instance, "a") for _ in range(RUN_SHARD_ENGINES + 3)]
+        assert len(storage._engines) <= RUN_SHARD_ENGINES + 1  # the index shard and the newest run shards
+        assert all("ASSET_MATERIALIZATION" in _event_kinds(instance, r) for r in run_ids)  # old shards reopen
+        instance.wipe()
+        # Every run shard's engine closed before its file went; the index (kept) was opened again.
+        assert set(storage._engines) <= {INDEX_SHARD_NAME} and instance.get_runs() == []
+        again = _run(instance, "b")
+        assert "ASSET_MATERIALIZATION" in _event_kinds(instance, again)
+    finally:
+        instance.dispose()
+    assert not storage._engines
+
+
+def test_a_home_with_the_previous_default_config_gets_the_current_one(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(PREVIOUS_DEFAULT_CONFIG)
+    prepare_dagster_home(home)
+    assert (home / "dagster.yaml").read_text() == default_instance_config(home.resolve())
+    own = "telemetry:\n  enabled: true\n"  # a config the user wrote is left alone
+    (home / "dagster.yaml").write_text(own)
+    prepare_dagster_home(home)
+    assert (home / "dagster.yaml").read_text() == own
