@@ -33,9 +33,19 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 # With InMemoryJob above: the function ``execute_in_process`` calls, and the run tags it adds.
 from dagster._core.execution.execute_in_process import core_execute_in_process, merge_run_tags
 
+# Dagster's in-memory event log (that of ``DagsterInstance.ephemeral()``), which our
+# ``KeptConnectionEventLogStorage`` subclasses, and the parts ``DagsterInstance.ephemeral()`` builds
+# its instance from (here and with the storage imports below), to build the same instance with that
+# event log: 1.13 exports neither the storage classes nor a way to give ``ephemeral()`` another event log. (dagster_storage.py;
+# saas_metrics_tests/test_dagster_storage.py)
+from dagster._core.instance.types import InstanceType
+from dagster._core.launcher.sync_in_memory_run_launcher import SyncInMemoryRunLauncher
+from dagster._core.run_coordinator import DefaultRunCoordinator
+
 # The status filter of ``DagsterInstance.get_asset_check_execution_history`` (a public method whose
 # ``status`` argument takes this enum, which 1.13 does not export). (defs/alerting.py)
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.storage.event_log.in_memory import InMemoryEventLogStorage
 
 # Dagster's SQLite event log (the default of a local DAGSTER_HOME), its shard name, busy timeout and
 # engine factory, and the config data every ConfigurableClass takes: what a storage class named in
@@ -46,6 +56,9 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     SQLITE_BUSY_TIMEOUT_SECONDS,
     SqliteEventLogStorage,
 )
+from dagster._core.storage.noop_compute_log_manager import NoOpComputeLogManager
+from dagster._core.storage.root import TemporaryLocalArtifactStorage
+from dagster._core.storage.runs import InMemoryRunStorage
 from dagster._core.storage.sql import create_engine as create_dagster_engine
 
 # The run tags of a single-run backfill's partition range and of a one-partition run. Dagster
@@ -68,9 +81,11 @@ __all__ = [
     "AssetCheckEvaluationTargetMaterializationData",
     "AssetCheckExecutionRecordStatus",
     "ConfigurableClassData",
+    "InMemoryEventLogStorage",
     "SqliteEventLogStorage",
     "UnresolvedAssetJobDefinition",
     "create_dagster_engine",
+    "ephemeral_instance_with",
     "execute_without_output_capture",
     "share_compiled_gx_templates",
 ]
@@ -104,6 +119,20 @@ def execute_without_output_capture(
                                 instance=instance, run_config=run_config),
     )
 
+
+def ephemeral_instance_with(event_storage: InMemoryEventLogStorage) -> dg.DagsterInstance:
+    """The instance ``dg.DagsterInstance.ephemeral()`` returns (in-memory runs, no compute logs,
+    runs launched in process), with ``event_storage`` as its event log. Replaces: Dagster's
+    ``create_ephemeral_instance`` (dagster._core.instance.factory), whose event log is fixed."""
+    return dg.DagsterInstance(
+        instance_type=InstanceType.EPHEMERAL,
+        local_artifact_storage=TemporaryLocalArtifactStorage(),
+        run_storage=InMemoryRunStorage(),
+        event_storage=event_storage,
+        compute_log_manager=NoOpComputeLogManager(),
+        run_coordinator=DefaultRunCoordinator(),
+        run_launcher=SyncInMemoryRunLauncher(),
+    )
 
 
 class _MemoryBytecodeCache:

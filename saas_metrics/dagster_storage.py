@@ -1,4 +1,4 @@
-"""Dagster's SQLite event log, with its database engines kept instead of made for every event.
+"""Dagster's SQLite event logs, with their connections kept instead of made for every event.
 
 Dagster's ``SqliteEventLogStorage`` (the event log of a local ``DAGSTER_HOME``: ``make run``,
 ``make ui``, the daemon's runs) opens every connection through a new SQLAlchemy engine with no
@@ -15,6 +15,12 @@ engines of the most recent run shards are kept (:data:`RUN_SHARD_ENGINES`); olde
 so a long-lived webserver or daemon does not keep a file open per run it ever read.
 
 The default ``dagster.yaml`` of a new home names it (:mod:`saas_metrics.dagster_home`).
+
+The ephemeral instance (in-process runs of the tests and the benchmark) has the same cost in
+Dagster's ``InMemoryEventLogStorage``: a new connection to its in-memory database, and two
+``PRAGMA`` statements, for every event, and a table lookup for every check evaluation.
+:func:`ephemeral_instance` is ``dg.DagsterInstance.ephemeral()`` with
+:class:`KeptConnectionEventLogStorage`, which keeps one connection for the instance's life.
 """
 
 from __future__ import annotations
@@ -25,14 +31,19 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import dagster as dg
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import StaticPool
 
 from saas_metrics.compat import (
     INDEX_SHARD_NAME,
     SQLITE_BUSY_TIMEOUT_SECONDS,
     ConfigurableClassData,
+    InMemoryEventLogStorage,
     SqliteEventLogStorage,
     create_dagster_engine,
+    ephemeral_instance_with,
 )
 
 #: Run shards whose engine stays open, besides the index shard (the runs being written or watched).
@@ -45,6 +56,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._engines_lock = threading.Lock()
+        self._tables_seen: set[str] = set()
         super().__init__(base_dir, inst_data)
 
     @classmethod
@@ -76,6 +88,19 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             with engine.connect() as conn, conn.begin():
                 yield conn
 
+    def has_table(self, table_name: str) -> bool:
+        """Whether the index shard has the table, through its kept engine (Dagster asks at every
+        check evaluation, and made an engine for each). A table found stays found: migrations add
+        tables, and only :meth:`wipe` removes the shard."""
+        if table_name in self._tables_seen:
+            return True
+        engine = self._engine(INDEX_SHARD_NAME)
+        with engine.connect() as conn:
+            found = bool(engine.dialect.has_table(conn, table_name))
+        if found:
+            self._tables_seen.add(table_name)
+        return found
+
     def dispose_engines(self) -> None:
         """Close every kept connection (before the shard files go, and when the instance ends)."""
         with self._engines_lock:
@@ -84,8 +109,39 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     def wipe(self) -> None:
         self.dispose_engines()
+        self._tables_seen.clear()
         super().wipe()
 
     def dispose(self) -> None:
         self.dispose_engines()
         super().dispose()
+
+
+class KeptConnectionEventLogStorage(InMemoryEventLogStorage):
+    """Dagster's in-memory event log, its transactions on one connection kept for its life.
+
+    Dagster's own opens a connection per transaction (``NullPool``) and sets two pragmas on each;
+    the database lives as long as any connection to it does, which Dagster's held connection
+    ensures. Here the engine's ``StaticPool`` hands out one connection, usable from any thread
+    because ``_db_lock`` still serialises every transaction. The tables are made once, in
+    ``__init__``, and never dropped, so :meth:`has_table` (asked at every check evaluation)
+    answers from the names read then."""
+
+    def __init__(self, inst_data: ConfigurableClassData | None = None, preload: Any = None) -> None:
+        super().__init__(inst_data, preload)
+        self._engine = create_dagster_engine(self._engine.url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+        with self._held_conn.begin():
+            self._tables = frozenset(sa.inspect(self._held_conn).get_table_names())
+
+    def has_table(self, table_name: str) -> bool:
+        return table_name in self._tables
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        with self._db_lock, self._engine.connect() as conn, conn.begin():
+            yield conn
+
+
+def ephemeral_instance() -> dg.DagsterInstance:
+    """``dg.DagsterInstance.ephemeral()`` with :class:`KeptConnectionEventLogStorage` as its event log."""
+    return ephemeral_instance_with(KeptConnectionEventLogStorage())

@@ -1,7 +1,8 @@
-"""The local home's event log with kept engines (saas_metrics/dagster_storage.py): what a run stores
-is what Dagster's own SQLite event log stores, another process's view reads it, and old engines
-are closed."""
+"""The event logs with kept connections (saas_metrics/dagster_storage.py): what a run stores is what
+Dagster's own event log stores (the local home's SQLite one and the ephemeral instance's in-memory
+one), another process's view reads it, old engines are closed, other threads can write."""
 
+import threading
 from pathlib import Path
 
 import dagster as dg
@@ -15,7 +16,12 @@ from saas_metrics.dagster_home import (
     default_instance_config,
     prepare_dagster_home,
 )
-from saas_metrics.dagster_storage import RUN_SHARD_ENGINES, PooledSqliteEventLogStorage
+from saas_metrics.dagster_storage import (
+    RUN_SHARD_ENGINES,
+    KeptConnectionEventLogStorage,
+    PooledSqliteEventLogStorage,
+    ephemeral_instance,
+)
 
 
 @dg.asset(partitions_def=dg.StaticPartitionsDefinition(["a", "b"]))
@@ -64,6 +70,8 @@ def test_a_new_home_keeps_engines_and_stores_what_dagster_s_own_event_log_stores
             assert check[numbers_check.check_key].run_id == run_ids[-1]
         finally:
             other.dispose()
+        assert ours.event_log_storage.has_table("asset_check_executions")
+        assert not ours.event_log_storage.has_table("no_such_table")
         # Dagster's files are where its own event log keeps them.
         assert {p.name for p in (home / "history" / "runs").glob("*.db")} == {"index.db", *(f"{r}.db" for r in run_ids)}
     finally:
@@ -100,3 +108,27 @@ def test_a_home_with_the_previous_default_config_gets_the_current_one(tmp_path: 
     (home / "dagster.yaml").write_text(own)
     prepare_dagster_home(home)
     assert (home / "dagster.yaml").read_text() == own
+
+
+def test_the_ephemeral_instance_stores_what_dagster_s_own_stores_from_any_thread() -> None:
+    ours, plain = ephemeral_instance(), dg.DagsterInstance.ephemeral()
+    try:
+        assert type(ours.event_log_storage) is KeptConnectionEventLogStorage
+        assert ours.is_ephemeral and type(ours.run_launcher) is type(plain.run_launcher)
+        run_ids = [_run(ours, "a")]
+        # A run in another thread writes through the same kept connection (the CLI's runs do).
+        worker = threading.Thread(target=lambda: run_ids.append(_run(ours, "b")))
+        worker.start()
+        worker.join()
+        plain_ids = [_run(plain, "a"), _run(plain, "b")]
+        assert [_event_kinds(ours, r) for r in run_ids] == [_event_kinds(plain, r) for r in plain_ids]
+        records = ours.fetch_materializations(numbers.key, limit=10).records
+        assert sorted(r.asset_materialization.partition for r in records) == ["a", "b"]
+        check = ours.event_log_storage.get_latest_asset_check_execution_by_key([numbers_check.check_key])
+        assert check[numbers_check.check_key].run_id == run_ids[-1]
+        assert ours.event_log_storage.has_table("asset_check_executions")
+        assert not ours.event_log_storage.has_table("no_such_table")
+        assert {r.run_id for r in ours.get_runs()} == set(run_ids)
+    finally:
+        ours.dispose()
+        plain.dispose()

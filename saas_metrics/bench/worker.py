@@ -91,17 +91,16 @@ def step_at(instance: DagsterInstance, run_id: str, when: float) -> str | None:
 
 def run_once(spec: RunSpec) -> RunMeasure:
     # Deferred: Dagster and the pipeline load in this fresh process only, not in the harness.
-    import dagster as dg
-
     from saas_metrics.bench.memory import PeakMemory
     from saas_metrics.config import Settings
+    from saas_metrics.dagster_storage import ephemeral_instance
     from saas_metrics.runner import CLI_LOG_LEVEL, materialise
 
     # As the CLI does: the URL (which may carry a password) reaches the resources as an env var.
     os.environ["SAAS_METRICS_WAREHOUSE_URL"] = spec.warehouse_url
     settings = Settings(sources_dir=Path(spec.sources_dir), warehouse_url=spec.warehouse_url,
                         start_month=spec.first_month, end_month=spec.last_month)
-    instance = dg.DagsterInstance.ephemeral()
+    instance = ephemeral_instance()
     with PeakMemory() as memory:
         started = time.perf_counter()
         outcome = materialise(settings, dt.date.fromisoformat(spec.run_start), dt.date.fromisoformat(spec.run_end),

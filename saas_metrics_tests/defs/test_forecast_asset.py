@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from saas_metrics.config import ForecastPolicy, Settings
+from saas_metrics.dagster_storage import ephemeral_instance
 from saas_metrics.definitions import build_definitions
 from saas_metrics.defs.customer_assets import IDENTITY_LINKS
 from saas_metrics.defs.partitions import partition_key
@@ -58,7 +59,7 @@ def company() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, p
 def run_forecast(settings: Settings, start: dt.date, end: dt.date) -> dg.ExecuteInProcessResult:
     job = build_definitions(settings).resolve_implicit_global_asset_job_def().get_subset(
         asset_selection={dg.AssetKey("kpi_forecast")})
-    return job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), tags={
+    return job.execute_in_process(instance=ephemeral_instance(), tags={
         "dagster/asset_partition_range_start": partition_key(start),
         "dagster/asset_partition_range_end": partition_key(end)})
 

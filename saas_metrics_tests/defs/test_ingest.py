@@ -16,6 +16,7 @@ from dagster._core.storage.tags import (
 
 from saas_metrics.config import Settings
 from saas_metrics.connectors.resource import SourceSystemsResource
+from saas_metrics.dagster_storage import ephemeral_instance
 from saas_metrics.definitions import build_definitions
 from saas_metrics.defs import ingest
 from saas_metrics.defs.freshness import FRESHNESS_STEP
@@ -67,7 +68,7 @@ def test_one_table_alone_materialises_only_that_table(small_sources: Path, tmp_p
     month = partition_key(END_MONTH)
     selection = [dg.AssetKey("raw_support_tickets"), dg.AssetKey("stg_support_tickets")]
     result = build_definitions(settings).resolve_job_def(JOB_NAME).execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(), asset_selection=selection,
+        instance=ephemeral_instance(), asset_selection=selection,
         tags={ASSET_PARTITION_RANGE_START_TAG: month, ASSET_PARTITION_RANGE_END_TAG: month})
     assert result.success
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}

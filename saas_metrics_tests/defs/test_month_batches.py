@@ -18,6 +18,7 @@ from dagster._core.storage.tags import (
 )
 
 from saas_metrics.calendar import add_months
+from saas_metrics.dagster_storage import ephemeral_instance
 from saas_metrics.definitions import build_definitions
 from saas_metrics.defs import source_reads
 from saas_metrics.defs.partitions import partition_key
@@ -73,7 +74,7 @@ def _run(sources: Path, tmp_path: Path, name: str, max_rows: int, monkeypatch: p
     settings = make_settings(sources, url, start=START, end=END_MONTH, quality={"data_docs": False},
                              landing_cache_dir=tmp_path / f"{name}_landing" if landing_cache else None)
     selection = [dg.AssetKey(f"{layer}_{t}") for t in (*TABLES, "product_accounts") for layer in ("raw", "stg")]
-    instance = dg.DagsterInstance.ephemeral()
+    instance = ephemeral_instance()
     result = build_definitions(settings).resolve_job_def(JOB_NAME).execute_in_process(
         instance=instance, asset_selection=selection, raise_on_error=False,
         tags={ASSET_PARTITION_RANGE_START_TAG: partition_key(START), ASSET_PARTITION_RANGE_END_TAG: partition_key(END_MONTH)})

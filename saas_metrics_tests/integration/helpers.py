@@ -11,6 +11,7 @@ import dagster as dg
 import pandas as pd
 
 from saas_metrics.config import Settings
+from saas_metrics.dagster_storage import ephemeral_instance
 from saas_metrics.runner import RunOutcome, materialise
 from saas_metrics.tables import TableSchema
 from saas_metrics.warehouse import Warehouse
@@ -22,7 +23,7 @@ def make_settings(sources: Path, warehouse_url: str, *, start: dt.date, end: dt.
 
 def run_months(settings: Settings, start: dt.date | None = None, end: dt.date | None = None,
                instance: dg.DagsterInstance | None = None) -> RunOutcome:
-    instance = instance or dg.DagsterInstance.ephemeral()
+    instance = instance or ephemeral_instance()
     outcome = materialise(settings, start, end, instance=instance)
     assert outcome.success, f"run failed: {outcome.error} {outcome.steps_failed}"
     return outcome

@@ -24,6 +24,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from saas_metrics.dagster_storage import ephemeral_instance
 from saas_metrics.defs.source_assets import reconcile_counts
 from saas_metrics.metrics.kpi import KPI_MONTHLY
 from saas_metrics.quality.quarantine import QUARANTINED_ROWS
@@ -180,7 +181,7 @@ def broken(clean_copy_source: Path, tmp_path_factory: pytest.TempPathFactory) ->
     where = corrupt(src)
     url = f"sqlite:///{root / 'warehouse.db'}"
     settings = make_settings(src, url, start=START, end=END_MONTH, quality={"data_docs": False})
-    instance = dg.DagsterInstance.ephemeral()
+    instance = ephemeral_instance()
     outcome = materialise(settings, instance=instance)
     return BrokenRun(url, src, outcome, where, instance)
 
@@ -331,7 +332,7 @@ def test_rerunning_a_partition_replaces_its_quarantined_rows(broken: BrokenRun) 
     charges.at[w.charge_negative_line - 1, "amount"] = w.charge_negative_original
     _write(charges, broken.sources / "billing/charges.csv")
     settings = make_settings(broken.sources, broken.url, start=START, end=END_MONTH, quality={"data_docs": False})
-    outcome = materialise(settings, month, month, instance=dg.DagsterInstance.ephemeral())
+    outcome = materialise(settings, month, month, instance=ephemeral_instance())
     assert outcome.success, outcome.error
     after = quarantined(broken.url, "billing_payments")
     assert w.charge_negative_line not in set(after["source_line"])
@@ -350,7 +351,7 @@ def missing_column(clean_copy_source: Path, tmp_path_factory: pytest.TempPathFac
     charges = _read(src / "billing/charges.csv")
     _write(charges.drop(columns=["amount"]), src / "billing/charges.csv")
     settings = make_settings(src, f"sqlite:///{root / 'warehouse.db'}", start=START, end=END_MONTH, quality={"data_docs": False})
-    instance = dg.DagsterInstance.ephemeral()
+    instance = ephemeral_instance()
     outcome = materialise(settings, instance=instance)
     outcome.instance = instance  # type: ignore[attr-defined]
     outcome.url = settings.warehouse_url  # type: ignore[attr-defined]

@@ -21,11 +21,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import dagster as dg
 import pandas as pd
 import pytest
 
 from saas_metrics.calendar import add_months, last_complete_month
+from saas_metrics.dagster_storage import ephemeral_instance
 from saas_metrics.defs.source_assets import (
     REFERENCES,
     reconcile_counts,
@@ -64,7 +64,7 @@ def defect_run(tmp_path_factory: pytest.TempPathFactory) -> DefectRun:
     # an incomplete parent table at real volumes, so it is relaxed for this tiny company.
     settings = make_settings(root / "sources", url, start=add_months(end, -(MONTHS - 1)), end=end,
                              quality={"data_docs": False})
-    outcome = materialise(settings, instance=dg.DagsterInstance.ephemeral())
+    outcome = materialise(settings, instance=ephemeral_instance())
     defects = pd.read_csv(root / "sources" / "_ground_truth" / "defects.csv", dtype=str, keep_default_na=False)
     defects["line"] = defects["line"].astype(int)
     quarantined = Warehouse(url).read(QUARANTINED_ROWS)

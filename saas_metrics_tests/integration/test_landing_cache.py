@@ -10,6 +10,7 @@ import dagster as dg
 import pandas as pd
 
 from saas_metrics.config import Settings
+from saas_metrics.dagster_storage import ephemeral_instance
 from saas_metrics.defs.source_assets import raw_storage_schema, stg_storage_schema
 from saas_metrics.metrics.kpi import KPI_MONTHLY
 from saas_metrics.sources.schemas import SCHEMAS
@@ -44,7 +45,7 @@ def _tables(url: str) -> dict[str, pd.DataFrame]:
 def test_a_warm_cache_month_equals_a_month_parsed_from_the_exports(small_sources: Path, tmp_path: Path) -> None:
     plain_url = f"sqlite:///{tmp_path / 'plain.db'}"
     plain = make_settings(small_sources, plain_url, start=START, end=END_MONTH, landing_cache_dir=None)
-    plain_instance = dg.DagsterInstance.ephemeral()
+    plain_instance = ephemeral_instance()
     run_months(plain, MONTH, MONTH, instance=plain_instance)
     assert not (tmp_path / "cache").exists()
 
@@ -52,7 +53,7 @@ def test_a_warm_cache_month_equals_a_month_parsed_from_the_exports(small_sources
     cached = make_settings(small_sources, cached_url, start=START, end=END_MONTH, landing_cache_dir=tmp_path / "cache")
     run_months(cached, MONTH, MONTH)  # cold: parses the exports and fills the cache
     assert len(list((tmp_path / "cache").glob("*.parquet"))) >= 20
-    warm_instance = dg.DagsterInstance.ephemeral()
+    warm_instance = ephemeral_instance()
     run_months(cached, MONTH, MONTH, instance=warm_instance)  # warm: reads the month's rows from Parquet
 
     expected, actual = _tables(plain_url), _tables(cached_url)

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from saas_metrics.dagster_storage import ephemeral_instance
 from saas_metrics.defs.metric_checks import (
     REQUIRED_HEADLINE_METRICS,
     bridge_outcome,
@@ -74,7 +75,7 @@ def clean(small_sources: Path, tmp_path_factory: pytest.TempPathFactory) -> Clea
     root = tmp_path_factory.mktemp("metric_checks")
     url = f"sqlite:///{root / 'warehouse.db'}"
     settings = make_settings(small_sources, url, start=START, end=END_MONTH, reports_dir=root / "reports")
-    instance = dg.DagsterInstance.ephemeral()
+    instance = ephemeral_instance()
     outcome = materialise(settings, instance=instance)
     one_month = materialise(settings, dt.date(2025, 5, 1), dt.date(2025, 5, 1), instance=instance)
     return CleanRun(url, root, outcome, one_month, instance)

@@ -15,10 +15,10 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
-import dagster as dg
 import pandas as pd
 import pytest
 
+from saas_metrics.dagster_storage import ephemeral_instance
 from saas_metrics.defs.ingest import source_steps
 from saas_metrics.metrics.kpi import KPI_MONTHLY
 from saas_metrics.runner import RunOutcome, materialise
@@ -63,7 +63,7 @@ def _run(company: Path, root: Path, start: dt.date = START, change=None, end: dt
         change(sources)
     settings = make_settings(sources, f"sqlite:///{root / 'warehouse.db'}", start=start, end=end,
                              quality={"data_docs": False})
-    outcome = materialise(settings, instance=dg.DagsterInstance.ephemeral(), log_level="ERROR")
+    outcome = materialise(settings, instance=ephemeral_instance(), log_level="ERROR")
     kpi = Warehouse(settings.warehouse_url).read(KPI_MONTHLY) if outcome.success else KPI_MONTHLY.empty_frame()
     head = kpi[kpi["segment"] == "all"].pivot(index="month", columns="metric", values="value")
     # A domain with no input at all may emit no row for its metric: absent reads as NULL here (never 0).
@@ -145,7 +145,7 @@ def test_a_file_gone_since_an_earlier_run_is_null_not_zero(company: Path, comple
     settings = make_settings(sources, url, start=START, end=END_MONTH, quality={"data_docs": False})
     saved = (sources / "ads/google_ads.csv").read_bytes()
     (sources / "ads/google_ads.csv").unlink()
-    instance = dg.DagsterInstance.ephemeral()
+    instance = ephemeral_instance()
     gone = materialise(settings, END_MONTH, END_MONTH, instance=instance, log_level="ERROR")
     assert gone.success, gone.error
     assert ("raw_ad_spend", "source_complete", "WARN") in gone.checks_failed
@@ -167,14 +167,14 @@ def test_a_file_gone_since_an_earlier_run_is_null_not_zero(company: Path, comple
     # Two runs of every month while the file is still gone: after the first, no stored row shows that
     # Google Ads ever fed the table; the gap found before keeps its metrics NULL.
     for _ in range(2):
-        again = materialise(settings, instance=dg.DagsterInstance.ephemeral(), log_level="ERROR")
+        again = materialise(settings, instance=ephemeral_instance(), log_level="ERROR")
         assert again.success, again.error
     head = Warehouse(url).read(KPI_MONTHLY)
     head = head[head["segment"] == "all"].pivot(index="month", columns="metric", values="value")
     assert head["ad_spend"].isna().all() and head["cac"].isna().all()
 
     (sources / "ads/google_ads.csv").write_bytes(saved)
-    back = materialise(settings, instance=dg.DagsterInstance.ephemeral(), log_level="ERROR")
+    back = materialise(settings, instance=ephemeral_instance(), log_level="ERROR")
     assert back.success and not [c for c in back.checks_failed if c[1] == "source_complete"]
     assert Warehouse(url).read(SOURCE_GAPS).empty and run_notes(settings, back.run_id) == []
     head = Warehouse(url).read(KPI_MONTHLY)
@@ -190,7 +190,7 @@ def test_an_expected_source_that_never_came_is_null_not_zero(company: Path, comp
     url = f"sqlite:///{tmp_path / 'warehouse.db'}"
     settings = make_settings(sources, url, start=START, end=END_MONTH,
                              quality={"data_docs": False, "expected_sources": ["ads/google_ads.csv", "web"]})
-    outcome = materialise(settings, instance=dg.DagsterInstance.ephemeral(), log_level="ERROR")
+    outcome = materialise(settings, instance=ephemeral_instance(), log_level="ERROR")
     assert outcome.success, outcome.error
     assert ("raw_ad_spend", "source_complete", "WARN") in outcome.checks_failed
     assert not [c for c in outcome.checks_failed if c[0] == "raw_web_sessions" and c[1] == "source_complete"]  # web is there

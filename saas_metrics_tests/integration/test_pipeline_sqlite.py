@@ -7,10 +7,10 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import dagster as dg
 import pandas as pd
 import pytest
 
+from saas_metrics.dagster_storage import ephemeral_instance
 from saas_metrics.definitions import build_definitions
 from saas_metrics.metrics.cohorts import COHORT_RETENTION
 from saas_metrics.metrics.kpi import KPI_MONTHLY
@@ -91,7 +91,7 @@ def test_rerunning_a_month_leaves_identical_tables(full_run: str, small_sources:
 def test_one_partition_materialises_alone(small_sources: Path, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'one.db'}"
     settings = make_settings(small_sources, url, start=START, end=END_MONTH)
-    instance = dg.DagsterInstance.ephemeral()
+    instance = ephemeral_instance()
     run_months(settings, dt.date(2025, 1, 1), dt.date(2025, 1, 1), instance=instance)
     movements = read_sorted(url, MRR_MOVEMENTS, ["month", "customer_id"])
     assert set(movements["month"]) == {pd.Timestamp("2025-01-01")}

@@ -9,6 +9,7 @@ import weakref
 import dagster as dg
 
 from saas_metrics.compat import execute_without_output_capture
+from saas_metrics.dagster_storage import ephemeral_instance
 
 
 class Payload:
@@ -48,7 +49,7 @@ def _job_recording_liveness() -> tuple[dg.JobDefinition, list[weakref.ref[Payloa
 
 def test_an_output_is_freed_once_stored() -> None:
     job, produced, alive = _job_recording_liveness()
-    result = execute_without_output_capture(job, run_config={}, instance=dg.DagsterInstance.ephemeral(), tags={},
+    result = execute_without_output_capture(job, run_config={}, instance=ephemeral_instance(), tags={},
                                             raise_on_error=True)
     assert result.success
     assert len(produced) == 1 and alive == [False]
@@ -57,5 +58,5 @@ def test_an_output_is_freed_once_stored() -> None:
 def test_execute_in_process_would_keep_it_alive() -> None:
     """The control: the test above can tell, because Dagster's own call does keep the output."""
     job, _, alive = _job_recording_liveness()
-    assert job.execute_in_process(instance=dg.DagsterInstance.ephemeral()).success
+    assert job.execute_in_process(instance=ephemeral_instance()).success
     assert alive == [True]

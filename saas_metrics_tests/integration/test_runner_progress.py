@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from saas_metrics.dagster_storage import ephemeral_instance
 from saas_metrics.definitions import build_definitions
 from saas_metrics.defs.freshness import FRESHNESS_STEP
 from saas_metrics.defs.jobs import JOB_NAME
@@ -21,7 +22,7 @@ from saas_metrics_tests.integration.helpers import make_settings, run_months
 def test_progress_events_arrive_once_each_from_the_new_run_only(small_sources: Path, tmp_path: Path) -> None:
     settings = make_settings(small_sources, f"sqlite:///{tmp_path / 'w.db'}", start=END_MONTH, end=END_MONTH,
                              landing_cache_dir=tmp_path / "cache")
-    instance = dg.DagsterInstance.ephemeral()
+    instance = ephemeral_instance()
     run_months(settings, END_MONTH, END_MONTH, instance=instance)  # an earlier run in the same instance
     events: list[dg.DagsterEvent] = []
     frozen: list[int] = []  # the heap's frozen objects while the run goes (saas_metrics/heap.py)
@@ -52,7 +53,7 @@ def test_a_range_outside_the_partitions_is_refused_before_any_step_runs(small_so
     at once, not four failed ingest steps minutes into the run."""
     settings = make_settings(small_sources, f"sqlite:///{tmp_path / 'w.db'}", start=END_MONTH, end=END_MONTH,
                              landing_cache_dir=tmp_path / "cache")
-    instance = dg.DagsterInstance.ephemeral()
+    instance = ephemeral_instance()
     after = (END_MONTH.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
     with pytest.raises(ValueError, match="outside the partitions"):
         materialise(settings, END_MONTH, after, instance=instance)

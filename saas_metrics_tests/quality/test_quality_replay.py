@@ -12,6 +12,7 @@ import pytest
 from quality_frames import NOW, canonical, context, payment
 
 from saas_metrics.config import QualityPolicy
+from saas_metrics.dagster_storage import ephemeral_instance
 from saas_metrics.quality import expectations, gx_context, replay, validate_table
 from saas_metrics.quality.dagster_checks import to_asset_check_results
 from saas_metrics.quality.replay import VALIDATION_RESULTS, ValidationStore
@@ -215,7 +216,7 @@ def test_a_second_run_of_a_raw_asset_replays_its_checks(small_sources: Path, tmp
     settings = make_settings(small_sources, f"sqlite:///{tmp_path / 'w.db'}", start=dt.date(2025, 1, 1), end=END_MONTH)
     defs = build_definitions(settings)
     key = dg.AssetKey("raw_billing_prices")
-    instance = dg.DagsterInstance.ephemeral()
+    instance = ephemeral_instance()
 
     def checks_of_a_run() -> tuple[str, dict[str, tuple]]:
         result = dg.materialize([defs.resolve_assets_def(key)], selection=[key], instance=instance,
