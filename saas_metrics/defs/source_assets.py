@@ -239,7 +239,8 @@ def raw_events(context: AssetExecutionContext, table: str, sources: SourceSystem
     month_counts = pd.Series(dtype="int64")
     ctx: ValidationContext | None = None
     # Several batches: their rows are gathered for the run's read cache while they fit its budget.
-    fill = warehouse.warehouse.batch_fill(raw_schema) if partitioned and len(placed.batches) > 1 else None
+    fill = (warehouse.warehouse.batch_fill(raw_schema, context.run.run_id, placed.rows)
+            if partitioned and len(placed.batches) > 1 else None)
     for batch, frame in placed.frames():
         ctx = validation_context(context, table, warehouse, settings, frame, placed.source_problems, batch, ctx)
         outcome = validate_table(frame.reset_index(drop=True), ctx)

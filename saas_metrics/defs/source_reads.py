@@ -144,6 +144,8 @@ class PlacedRead:
     outside: int
     batches: tuple[Window | None, ...]
     rows_of: Callable[[Window | None], pd.DataFrame] = field(repr=False)
+    #: Rows of every batch together (None where unknown before reading: a snapshot table).
+    rows: int | None = None
 
     def frames(self) -> Iterator[tuple[Window | None, pd.DataFrame]]:
         """Each batch's window and rows (with their ``month``), read when asked for."""
@@ -194,14 +196,15 @@ def read_placed(context: AssetExecutionContext, table: str, sources: SourceSyste
     notices, problems = read.notices, read.source_problems
     if read.all_times is None or batches == (probe,):
         whole = read.frame
-        return PlacedRead(notices, problems, account, outside, batches, lambda batch: placed_rows(whole, batch or window))
+        return PlacedRead(notices, problems, account, outside, batches, lambda batch: placed_rows(whole, batch or window),
+                          sum(counts.values()))
     del read  # the probe's rows are read again with their batch
     wait_for_stores()  # a cold cache: the later batches read what the first read is storing
 
     def read_batch(batch: Window | None) -> pd.DataFrame:
         return placed_rows(read_with_notices(table, sources, batch, now.to_pydatetime()).frame, batch or window)
 
-    return PlacedRead(notices, problems, account, outside, batches, read_batch)
+    return PlacedRead(notices, problems, account, outside, batches, read_batch, sum(counts.values()))
 
 
 def _logged(context: AssetExecutionContext, read: SourceRead) -> SourceRead:

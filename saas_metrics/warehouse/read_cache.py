@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -43,23 +43,40 @@ class BatchFill:
     """The rows of a table written batch by batch in one run, gathered for the run's read cache
     while they fit its budget (only the ``kept`` columns): a table stored in batches is then read
     back from memory by the run's later steps, as one written whole is, and one too big for the
-    cache is not held at all (its batches are dropped as soon as they pass the budget)."""
+    cache is not held at all.
 
-    def __init__(self, max_bytes: int, kept: frozenset[str] | None) -> None:
+    With ``expected_rows`` (the rows of every batch, known before the first is read) the first
+    batch's bytes per row project the whole table: one that will not fit is dropped at once, not
+    after gathering a budget's worth, and one that will fit has ``make_room(bytes)`` called with
+    its projected size, so the cache drops its least recently used frames now rather than when the
+    gathered table is put. Either way the cache and the fill together stay within one budget."""
+
+    def __init__(self, max_bytes: int, kept: frozenset[str] | None, expected_rows: int | None = None,
+                 make_room: Callable[[int], None] | None = None) -> None:
         self.max_bytes = max_bytes
         self.kept = kept
+        self.expected_rows = expected_rows
+        self.make_room = make_room
         self.parts: list[pd.DataFrame] | None = []
         self.bytes = 0
+        self.rows = 0
 
     def add(self, frame: pd.DataFrame) -> None:
         if self.parts is None:
             return
         part = frame if self.kept is None else frame[[c for c in frame.columns if c in self.kept]]
+        first = not self.parts
         self.bytes += frame_bytes(part)
-        if self.bytes > self.max_bytes:
+        self.rows += len(part)
+        projected = self.bytes
+        if self.expected_rows and self.rows:
+            projected = max(self.bytes, round(self.bytes / self.rows * self.expected_rows))
+        if projected > self.max_bytes:
             self.parts = None
-        else:
-            self.parts.append(part)
+            return
+        if first and self.make_room is not None:
+            self.make_room(projected)
+        self.parts.append(part)
 
     def frame(self) -> pd.DataFrame | None:
         """Every batch's rows in order, or None once they passed the budget."""
@@ -142,6 +159,15 @@ class ReadCache:
             self._entries[(url, scope, schema.name)] = (window, frozenset(frame.columns) if columns is not None else None, frame, size)
             self._entries.move_to_end((url, scope, schema.name))
             while sum(e[3] for e in self._entries.values()) > self.max_bytes:
+                self._entries.popitem(last=False)
+
+    def make_room(self, scope: str, size: int) -> None:
+        """Drop the least recently used frames until ``size`` more bytes fit the budget (a table being
+        gathered for this run, :class:`BatchFill`), and every other run's frames."""
+        with self._lock:
+            for key in [k for k in self._entries if k[1] != scope]:
+                del self._entries[key]
+            while self._entries and sum(e[3] for e in self._entries.values()) + size > self.max_bytes:
                 self._entries.popitem(last=False)
 
     def depends(self, url: str, view: str, table: str) -> None:

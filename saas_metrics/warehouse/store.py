@@ -170,9 +170,11 @@ class Warehouse:
             self._cache_written(schema, frame, window, cache_scope)
         return len(frame)
 
-    def batch_fill(self, schema: TableSchema) -> BatchFill:
-        """A gatherer of the batches of ``schema`` a step writes one by one, for :meth:`keep_written`."""
-        return BatchFill(_READ_CACHE.max_bytes, self.read_columns.get(schema.name))
+    def batch_fill(self, schema: TableSchema, cache_scope: str, expected_rows: int | None = None) -> BatchFill:
+        """A gatherer of the batches of ``schema`` a step writes one by one in the run ``cache_scope``,
+        ``expected_rows`` in all, for :meth:`keep_written`."""
+        return BatchFill(_READ_CACHE.max_bytes, self.read_columns.get(schema.name), expected_rows,
+                         make_room=lambda size: _READ_CACHE.make_room(cache_scope, size))
 
     def keep_written(self, schema: TableSchema, frame: pd.DataFrame, window: tuple[dt.date, dt.date] | None,
                      cache_scope: str) -> None:

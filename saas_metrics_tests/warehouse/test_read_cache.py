@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from saas_metrics.warehouse.read_cache import BatchFill, frame_bytes
+from saas_metrics.tables import Column, TableSchema
+from saas_metrics.warehouse.read_cache import BatchFill, ReadCache, frame_bytes
 
 
 def batch(month: str, n: int) -> pd.DataFrame:
@@ -32,3 +33,41 @@ def test_batches_past_the_budget_are_dropped_and_stay_dropped() -> None:
     assert fill.frame() is None and fill.parts is None
     fill.add(batch("2024-03-01", 1))  # a small batch after the budget passed does not bring a part back
     assert fill.frame() is None
+
+
+def test_a_table_projected_past_the_budget_is_dropped_at_its_first_batch() -> None:
+    one = batch("2024-01-01", 100)
+    rooms: list[int] = []
+    # 100 rows fit the budget, but the batches announce 1,000 rows in all: ten times the first's bytes.
+    fill = BatchFill(max_bytes=frame_bytes(one) * 5, kept=None, expected_rows=1_000, make_room=rooms.append)
+    fill.add(one)
+    assert fill.parts is None and fill.frame() is None and rooms == []
+
+
+def test_a_table_projected_to_fit_makes_room_for_its_whole_size_once() -> None:
+    one = batch("2024-01-01", 100)
+    rooms: list[int] = []
+    fill = BatchFill(max_bytes=frame_bytes(one) * 5, kept=None, expected_rows=300, make_room=rooms.append)
+    for month in ("2024-01-01", "2024-02-01", "2024-03-01"):
+        fill.add(batch(month, 100))
+    assert rooms == [frame_bytes(one) * 3]
+    out = fill.frame()
+    assert out is not None and len(out) == 300
+
+
+def _schema(name: str) -> TableSchema:
+    return TableSchema(name=name, columns=(Column("month", "date", ""), Column("account_id", "str", ""),
+                                           Column("events", "int", ""), Column("note", "str", "")))
+
+
+def test_making_room_drops_the_least_recently_used_frames_and_other_runs_frames() -> None:
+    frame = batch("2024-01-01", 50)
+    size = frame_bytes(frame)
+    cache = ReadCache(min_rows=1, max_bytes=size * 3)
+    for name in ("a", "b", "c"):
+        cache.put("url", "run1", _schema(name), None, None, frame)
+    assert cache.get("url", "run1", _schema("a"), None, None) is not None  # "a" now the most recent
+    cache.make_room("run1", size)
+    assert [n for n in "abc" if cache.get("url", "run1", _schema(n), None, None) is not None] == ["a", "c"]
+    cache.make_room("run2", 0)  # another run's gathering: run1's frames go
+    assert all(cache.get("url", "run1", _schema(n), None, None) is None for n in "abc")
