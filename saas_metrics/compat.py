@@ -87,6 +87,7 @@ __all__ = [
     "create_dagster_engine",
     "ephemeral_instance_with",
     "execute_without_output_capture",
+    "run_step_keys",
     "share_compiled_gx_templates",
 ]
 
@@ -118,6 +119,14 @@ def execute_without_output_capture(
         run_tags=merge_run_tags(job_def=job, partition_key=None, tags=tags, asset_selection=None,
                                 instance=instance, run_config=run_config),
     )
+
+
+def run_step_keys(step_context: Any) -> frozenset[str]:
+    """The keys of every step the run executes, from the step's context (an IO manager's
+    ``context.step_context``). Replaces: ``StepExecutionContext.execution_plan`` (not a public
+    property; no public context says which steps a run selected). (warehouse/io_manager.py;
+    saas_metrics_tests/warehouse/test_io_manager.py)"""
+    return frozenset(step_context.execution_plan.step_keys_to_execute)
 
 
 def ephemeral_instance_with(event_storage: InMemoryEventLogStorage) -> dg.DagsterInstance:

@@ -27,9 +27,10 @@ from dagster import (
 )
 from dagster import TableSchema as DagsterTableSchema
 
+from saas_metrics.compat import run_step_keys
 from saas_metrics.redaction import with_password
 from saas_metrics.tables import MONTH_COLUMN, Column, TableSchema
-from saas_metrics.warehouse.store import Warehouse
+from saas_metrics.warehouse.store import Warehouse, release_finished_reads
 
 STAGING_PREFIX = "stg_"
 #: Input metadata key naming the columns an input reads (all columns when absent).
@@ -68,6 +69,9 @@ class TableRegistry:
 
     schemas: Mapping[str, TableSchema] = field(default_factory=dict)
     read_columns: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    #: Per table, the steps that read it (an input or a declared dependency): once every one of them
+    #: in a run has finished, the run's read cache lets the table's frames go.
+    readers: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     def schema_for(self, asset_name: str) -> TableSchema:
         try:
@@ -90,7 +94,7 @@ class TableRegistry:
                     schemas[key.path[-1]] = TableSchema(
                         name=key.path[-1], columns=schema.columns, description=schema.description,
                         time_column=schema.time_column, key=schema.key)
-        return cls(schemas, declared_read_columns(definitions, extra=extra_read_columns))
+        return cls(schemas, declared_read_columns(definitions, extra=extra_read_columns), declared_readers(definitions))
 
 
 EMPTY_REGISTRY = TableRegistry()
@@ -125,6 +129,22 @@ def declared_read_columns(definitions: Iterable[AssetsDefinition],
     for table, columns in (extra or {}).items():
         union.setdefault(table, set()).update(columns)
     return {table: frozenset(columns) for table, columns in union.items() if table not in read_whole}
+
+
+def declared_readers(definitions: Iterable[Any]) -> dict[str, frozenset[str]]:
+    """Per upstream table, the steps (op names) of ``definitions`` that depend on it, through a
+    loaded input or a dependency only (a step that reads a table from the warehouse itself declares
+    it as a dependency, for the lineage); a step's own outputs are not counted."""
+    readers: dict[str, set[str]] = {}
+    for definition in definitions:
+        node = getattr(definition, "node_def", None)
+        if node is None:
+            continue
+        own = {key.path[-1] for key in getattr(definition, "keys", ())}
+        for key in definition.keys_by_input_name.values():
+            if key.path[-1] not in own:
+                readers.setdefault(key.path[-1], set()).add(node.name)
+    return {table: frozenset(steps) for table, steps in readers.items()}
 
 
 def _window(context: InputContext | OutputContext) -> tuple[dt.date, dt.date] | None:
@@ -204,7 +224,12 @@ class WarehouseIOManager(ConfigurableIOManager):
         # An input may declare the columns it needs (AssetIn(metadata={"columns": [...]})): a consumer
         # of a table of millions of rows then does not read its lineage columns back.
         columns = (context.definition_metadata or {}).get(COLUMNS_METADATA_KEY)
-        frame = self.warehouse.read(schema, _window(context), columns=columns, cache_scope=_run_id(context))
+        scope = _run_id(context)
+        if scope is not None:
+            steps = run_step_keys(context.step_context)
+            release_finished_reads(scope, context.step_context.step.key,
+                                   {table: readers & steps for table, readers in self.tables.readers.items()})
+        frame = self.warehouse.read(schema, _window(context), columns=columns, cache_scope=scope)
         if schema.name.startswith(STAGING_PREFIX) and MONTH_COLUMN in frame.columns:
             # Staging tables are read in their canonical schema: `month` is only how they are stored.
             frame = frame.drop(columns=MONTH_COLUMN)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -111,6 +111,8 @@ class ReadCache:
         self._views: dict[tuple[str, str], set[str]] = {}
         self._entries: OrderedDict[tuple[str, str, str], _Entry] = OrderedDict()
         self._lock = threading.Lock()
+        # The run whose steps load inputs, the step loading now, and the steps that loaded before it.
+        self._loading: tuple[str | None, str | None, set[str]] = (None, None, set())
 
     def get(self, url: str, scope: str, schema: TableSchema, window: tuple[dt.date, dt.date] | None,
             columns: Sequence[str] | None, *, exact: bool = False) -> pd.DataFrame | None:
@@ -169,6 +171,22 @@ class ReadCache:
                 del self._entries[key]
             while self._entries and sum(e[3] for e in self._entries.values()) + size > self.max_bytes:
                 self._entries.popitem(last=False)
+
+    def release_finished(self, scope: str, step: str, readers: Mapping[str, frozenset[str]]) -> None:
+        """Step ``step`` of the run ``scope`` loads an input. A run's steps execute one at a time in
+        its process, so the steps that loaded inputs before this one have finished: the frames of
+        every table all of whose ``readers`` in the run (step keys) are among them are dropped, as no
+        later step of the run asks for them. A table with no known readers stays (least recently
+        used first, as before); a reader that never loads an input never counts as finished."""
+        with self._lock:
+            run, current, finished = self._loading
+            if run != scope:
+                current, finished = None, set()
+            if step != current and current is not None:
+                finished.add(current)
+            self._loading = (scope, step, finished)
+            for key in [k for k in self._entries if k[1] == scope and k[2] in readers and readers[k[2]] <= finished]:
+                del self._entries[key]
 
     def depends(self, url: str, view: str, table: str) -> None:
         """``view`` reads ``table``: forgetting the table forgets the view too."""

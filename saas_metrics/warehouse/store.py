@@ -446,5 +446,11 @@ def _stored_exactly(frame: pd.DataFrame, schema: TableSchema) -> bool:
 _READ_CACHE = ReadCache()
 
 
+def release_finished_reads(scope: str, step: str, readers: Mapping[str, frozenset[str]]) -> None:
+    """The run's read cache lets go of the tables whose readers have all finished
+    (:meth:`ReadCache.release_finished`)."""
+    _READ_CACHE.release_finished(scope, step, readers)
+
+
 #: (url, table, column) known to have an index in this process (see Warehouse._ensure_index).
 _INDEXED: set[tuple[str, str, str]] = set()

@@ -110,3 +110,51 @@ def test_an_io_manager_with_its_own_registry_stores_and_loads_without_the_code_l
     # Without a registry that knows the table, the IO manager says so.
     failed = dg.materialize([orders], resources={"io_manager": WarehouseIOManager(warehouse_url=url)}, raise_on_error=False)
     assert not failed.success
+
+
+def test_a_run_s_read_cache_lets_a_table_go_once_every_step_reading_it_has_finished(tmp_path: Path) -> None:
+    from saas_metrics.warehouse import store
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    rows = 12_000  # above the cache's minimum, so the tables are kept at all
+    first = TableSchema("first", (Column("id", "str"), Column("n", "int")))
+    second = TableSchema("second", (Column("id", "str"), Column("n", "int")))
+    cached: dict[str, set[str]] = {}
+
+    def tables_in_cache() -> set[str]:
+        return {key[2] for key in store._READ_CACHE._entries}
+
+    @dg.asset(name="first", metadata=table_metadata(first))
+    def first_asset() -> pd.DataFrame:
+        return pd.DataFrame({"id": [f"c{i}" for i in range(rows)], "n": range(rows)})
+
+    @dg.asset(name="second", metadata=table_metadata(second))
+    def second_asset(first: pd.DataFrame) -> pd.DataFrame:
+        return first.assign(n=first["n"] * 2)
+
+    @dg.asset(deps=["first"])  # reads `first` itself: a dependency counts as a reader
+    def last_of_first(second: pd.DataFrame) -> None:
+        cached["last_of_first"] = tables_in_cache()
+
+    @dg.asset(deps=["last_of_first"])  # runs last
+    def only_second(second: pd.DataFrame) -> None:
+        cached["only_second"] = tables_in_cache()
+
+    assets = [first_asset, second_asset, last_of_first, only_second]
+    registry = TableRegistry.from_definitions(assets)
+    assert registry.readers["first"] == {"second", "last_of_first"}
+    assert registry.readers["second"] == {"last_of_first", "only_second"}
+    assert registry.readers["last_of_first"] == {"only_second"}
+    io_manager = WarehouseIOManager(warehouse_url=url, tables=registry)
+    result = dg.materialize(assets, resources={"io_manager": io_manager})
+    assert result.success
+    steps = [e.step_key for e in result.all_events if e.event_type_value == "STEP_START"]
+    assert steps == ["first", "second", "last_of_first", "only_second"]
+    # While the last reader of `first` runs, both tables are kept; once it has finished, `first` goes
+    # and `second` stays for its last reader.
+    assert cached["last_of_first"] == {"first", "second"}
+    assert cached["only_second"] == {"second"}
+    # A run without `last_of_first`: `first`'s readers in that run are done once `second` is.
+    cached.clear()
+    assert dg.materialize(assets, resources={"io_manager": io_manager}, selection=["first", "second", "only_second"]).success
+    assert cached["only_second"] == {"second"}
