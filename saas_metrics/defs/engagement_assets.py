@@ -20,7 +20,12 @@ from saas_metrics.defs.partition_metadata import with_headlines
 from saas_metrics.defs.resources import WarehouseResource
 from saas_metrics.defs.revenue_assets import PREVIOUS_MONTH, kpi_table
 from saas_metrics.defs.source_assets import stg_storage_schema
-from saas_metrics.metrics.health import CUSTOMER_HEALTH, customer_health, health_kpis
+from saas_metrics.metrics.health import (
+    CUSTOMER_HEALTH,
+    HEALTH_INPUT_COLUMNS,
+    customer_health,
+    health_kpis,
+)
 from saas_metrics.metrics.kpi import kpi_frame
 from saas_metrics.metrics.nps import nps_kpis
 from saas_metrics.metrics.support import SUPPORT_TICKETS_MONTHLY, support_kpis, ticket_breakdown
@@ -34,6 +39,7 @@ from saas_metrics.metrics.usage import (
     usage_floor_kpis,
     usage_kpis_from_activity,
 )
+from saas_metrics.warehouse.io_manager import reads
 
 #: Open tickets older than this many months before M are not read (backlog horizon).
 TICKET_HORIZON = dg.TimeWindowPartitionMapping(start_offset=-12, end_offset=0, allow_nonexistent_upstream_partitions=True)
@@ -99,15 +105,19 @@ def _customer_health_asset(settings: Settings, partitions: dg.PartitionsDefiniti
     common = _customer_success(settings, partitions)
 
     @dg.asset(name="customer_health", group_name="engagement", metadata=table_metadata(CUSTOMER_HEALTH),
-              ins={"engagement": dg.AssetIn("account_engagement", partition_mapping=PREVIOUS_MONTH),
-                   "customer_mrr": dg.AssetIn(partition_mapping=PREVIOUS_MONTH),
+              ins={"engagement": dg.AssetIn("account_engagement", partition_mapping=PREVIOUS_MONTH,
+                                            metadata=reads(HEALTH_INPUT_COLUMNS["engagement"])),
+                   "customer_mrr": dg.AssetIn(partition_mapping=PREVIOUS_MONTH, metadata=reads(HEALTH_INPUT_COLUMNS["snapshots"])),
                    "tickets": dg.AssetIn("stg_support_tickets", partition_mapping=TICKET_HORIZON),
-                   "nps": dg.AssetIn("stg_nps_responses", partition_mapping=nps_lookback),
-                   "status_history": dg.AssetIn("stg_billing_subscription_status_history"),
-                   "subscriptions": dg.AssetIn("stg_billing_subscriptions"),
-                   "invoices": dg.AssetIn("stg_billing_invoices", partition_mapping=PREVIOUS_MONTH),
-                   "payments": dg.AssetIn("stg_billing_payments", partition_mapping=PREVIOUS_MONTH),
-                   "accounts": dg.AssetIn("stg_product_accounts")}, **common)
+                   "nps": dg.AssetIn("stg_nps_responses", partition_mapping=nps_lookback, metadata=reads(HEALTH_INPUT_COLUMNS["nps"])),
+                   "status_history": dg.AssetIn("stg_billing_subscription_status_history",
+                                                metadata=reads(HEALTH_INPUT_COLUMNS["status_history"])),
+                   "subscriptions": dg.AssetIn("stg_billing_subscriptions", metadata=reads(["subscription_id", "customer_id"])),
+                   "invoices": dg.AssetIn("stg_billing_invoices", partition_mapping=PREVIOUS_MONTH,
+                                          metadata=reads(HEALTH_INPUT_COLUMNS["invoices"])),
+                   "payments": dg.AssetIn("stg_billing_payments", partition_mapping=PREVIOUS_MONTH,
+                                          metadata=reads(HEALTH_INPUT_COLUMNS["payments"])),
+                   "accounts": dg.AssetIn("stg_product_accounts", metadata=reads(HEALTH_INPUT_COLUMNS["seats"]))}, **common)
     def customer_health_asset(context: AssetExecutionContext, engagement, customer_mrr, tickets, nps, status_history,
                               subscriptions, invoices, payments, accounts) -> pd.DataFrame:
         """Health score 0-100 per paying customer and month from weighted components (usage trend 35,
@@ -116,8 +126,7 @@ def _customer_health_asset(settings: Settings, partitions: dg.PartitionsDefiniti
         """
         months = run_months(context)
         history = status_history.merge(subscriptions[["subscription_id", "customer_id"]], on="subscription_id", how="left")
-        health = customer_health(engagement, customer_mrr, tickets, nps, history, invoices, payments,
-                                 accounts[["account_id", "seats"]], months, policy)
+        health = customer_health(engagement, customer_mrr, tickets, nps, history, invoices, payments, accounts, months, policy)
         return _in_months(health, months)
 
     return customer_health_asset

@@ -254,6 +254,19 @@ def health_band(score: pd.Series | np.ndarray, policy: EngagementPolicy) -> np.n
     )
 
 
+#: The columns :func:`customer_health` reads of each input (the asset's inputs declare them, so a
+#: backfill does not load the lineage and other columns of whole-range billing tables).
+HEALTH_INPUT_COLUMNS: dict[str, list[str]] = {
+    "engagement": ["month", "customer_id", "account_id", "usage", "usage_previous", "usage_change_pct", "active_users"],
+    "snapshots": ["month", "customer_id", "mrr"],
+    "status_history": ["subscription_id", "status", "valid_from", "valid_to"],
+    "invoices": ["subscription_id", "customer_id", "status", "created_at", "due_at", "paid_at"],
+    "payments": ["customer_id", "status", "created_at"],
+    "nps": ["customer_id", "score", "submitted_at"],
+    "seats": ["account_id", "seats"],
+}
+
+
 def customer_health(
     engagement: pd.DataFrame,
     snapshots: pd.DataFrame,

@@ -61,6 +61,12 @@ def table_metadata(schema: TableSchema) -> dict[str, Any]:
     }
 
 
+def reads(columns: Iterable[str]) -> dict[str, list[str]]:
+    """An input's metadata declaring the only columns its asset reads of the table:
+    ``dg.AssetIn(metadata=reads([...]))``. The IO manager then loads just those."""
+    return {COLUMNS_METADATA_KEY: list(columns)}
+
+
 @dataclass(frozen=True)
 class TableRegistry:
     """What the IO manager needs to know of the code location, as data: the warehouse table of
