@@ -85,6 +85,11 @@ class BatchFill:
         return self.parts[0] if len(self.parts) == 1 else pd.concat(self.parts, ignore_index=True)
 
 
+#: The run's read cache budget. Tables are let go once their readers have finished, so the cache
+#: holds what is still to be read; a bigger budget did not make a medium backfill faster, and every
+#: step of a large one held that much more (docs/benchmark.md, "Where memory goes").
+READ_CACHE_BYTES = 256 * 2**20
+
 #: A cache entry: window, columns (None: every column), frame, its bytes.
 _Entry = tuple[tuple[dt.date, dt.date] | None, frozenset[str] | None, pd.DataFrame, int]
 
@@ -105,7 +110,7 @@ class ReadCache:
     tables do not fit reads them a month at a time from the warehouse (their readers go month by
     month), and the cache then holds a month, not the history."""
 
-    def __init__(self, min_rows: int = 10_000, max_bytes: int = 768 * 2**20) -> None:
+    def __init__(self, min_rows: int = 10_000, max_bytes: int = READ_CACHE_BYTES) -> None:
         self.min_rows = min_rows
         self.max_bytes = max_bytes
         self._views: dict[tuple[str, str], set[str]] = {}
