@@ -37,7 +37,7 @@ DEFERRED_IMPORTS: dict[tuple[str, str], tuple[frozenset[str], str]] = {
         frozenset({"saas_metrics.warehouse.store"}),
         "the harness imports RunSpec from the worker; the pipeline loads only in the measured process"),
     ("saas_metrics.bench.worker", "run_once"): (
-        frozenset({"saas_metrics.bench.memory", "saas_metrics.config", "saas_metrics.runner"}),
+        frozenset({"saas_metrics.bench.memory", "saas_metrics.config", "saas_metrics.dagster_storage", "saas_metrics.runner"}),
         "the measured run loads Dagster and the pipeline in its own fresh process, not in the harness"),
     ("saas_metrics.bench.harness", "ensure_data"): (
         frozenset({"saas_metrics.sample_data"}),
