@@ -5,6 +5,7 @@ of the whole window, including a duplicate id in two different months of the run
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import shutil
 from pathlib import Path
@@ -20,7 +21,7 @@ from dagster._core.storage.tags import (
 from saas_metrics.calendar import add_months
 from saas_metrics.dagster_storage import ephemeral_instance
 from saas_metrics.definitions import build_definitions
-from saas_metrics.defs import source_reads
+from saas_metrics.defs import source_assets, source_reads
 from saas_metrics.defs.partitions import partition_key
 from saas_metrics.defs.source_assets import raw_storage_schema, stg_storage_schema
 from saas_metrics.defs.source_reads import month_batches
@@ -67,6 +68,28 @@ def sources_with_a_cross_month_duplicate(small_sources: Path, tmp_path_factory: 
     return out
 
 
+def _recording_reads(monkeypatch: pytest.MonkeyPatch) -> dict[str, tuple[int | None, list[int]]]:
+    """Per table read by the raw steps: the rows its PlacedRead announced before reading, and the
+    rows of each batch it then gave."""
+    seen: dict[str, tuple[int | None, list[int]]] = {}
+    place = source_assets.read_placed
+
+    def recording(context, table, sources, now, max_rows=None):  # type: ignore[no-untyped-def]
+        placed = place(context, table, sources, now, max_rows)
+        batches: list[int] = []
+        seen[table] = (placed.rows, batches)
+
+        def counted(window: source_reads.Window | None) -> pd.DataFrame:
+            frame = placed.rows_of(window)
+            batches.append(len(frame))
+            return frame
+
+        return dataclasses.replace(placed, rows_of=counted)
+
+    monkeypatch.setattr(source_assets, "read_placed", recording)
+    return seen
+
+
 def _run(sources: Path, tmp_path: Path, name: str, max_rows: int, monkeypatch: pytest.MonkeyPatch,
          landing_cache: bool) -> tuple[str, dict[tuple[str, str], bool], list[str], str, dg.DagsterInstance]:
     url = f"sqlite:///{tmp_path / name}.db"
@@ -103,7 +126,14 @@ def test_month_batches_store_and_judge_as_one_validation(sources_with_a_cross_mo
                                                          monkeypatch: pytest.MonkeyPatch, landing_cache: bool) -> None:
     sources = sources_with_a_cross_month_duplicate
     whole_url, whole, whole_logs, _, _ = _run(sources, tmp_path, "whole", 10**9, monkeypatch, landing_cache)
+    reads = _recording_reads(monkeypatch)
     batched_url, batched, batched_logs, run_id, instance = _run(sources, tmp_path, "batched", 1, monkeypatch, landing_cache)
+    # The rows a batched read announces (what the read cache projects a table's size from) are
+    # the rows its batches then give, before validation.
+    for table in TABLES:
+        announced, batch_rows = reads[table]
+        assert len(batch_rows) == 12 and min(batch_rows) > 0
+        assert announced == sum(batch_rows)
     assert not whole_logs
     assert len(batched_logs) == len(TABLES) and all("in 12 batches" in m for m in batched_logs)  # one month a batch
     assert batched == whole
