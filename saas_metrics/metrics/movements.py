@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from saas_metrics.calendar import normalise_months, shift_months
+from saas_metrics.calendar import normalise_months
 from saas_metrics.config import RevenuePolicy
 from saas_metrics.metrics.frames import conform, empty_frame, to_schema
 from saas_metrics.metrics.fx import month_last_day, rate_on
@@ -68,20 +68,34 @@ def mrr_movements(
 ) -> pd.DataFrame:
     """Movements for every month in ``months``; the snapshots must hold M-1 .. last month.
 
-    A customer missing from a month's snapshot had MRR 0 at that month-end.
+    A customer missing from a month's snapshot had MRR 0 at that month-end. A month's movements
+    read its own and the previous month-end only, so they are computed a month at a time: the join
+    and the classification hold one month's customers, not the range's.
     """
     months = normalise_months(months)
     if not months:
         return empty_frame(MRR_MOVEMENTS)
     snaps = conform(snapshots_prev_and_current, CUSTOMER_MRR)
     snaps = snaps[snaps["mrr"] > 0]
-    month_set = pd.Series(months, dtype="datetime64[ns]")
-    prev_months = shift_months(month_set, -1)
-    current = snaps[snaps["month"].isin(month_set)]
-    previous = snaps[snaps["month"].isin(prev_months)]
-    previous = previous.assign(month=shift_months(previous["month"], 1))
-    previous = previous[previous["month"].isin(month_set)]
+    snapshot_months = snaps["month"].to_numpy()
+    fpm_lookup = pd.Series(pd.to_datetime(first_paid_month).to_numpy(), index=first_paid_month.index.astype(str))
+    fpm_lookup = fpm_lookup[~fpm_lookup.index.duplicated()]
 
+    def month_end(month: pd.Timestamp) -> pd.DataFrame:
+        return snaps.iloc[np.flatnonzero(snapshot_months == month.to_datetime64())]
+
+    parts = [_month_movements(month, month_end(month), month_end(month - pd.DateOffset(months=1)), fx_rates,
+                              reporting_currency, fpm_lookup, policy) for month in months]
+    parts = [part for part in parts if len(part)]
+    if not parts:
+        return empty_frame(MRR_MOVEMENTS)
+    return to_schema(pd.concat(parts, ignore_index=True), MRR_MOVEMENTS)
+
+
+def _month_movements(month: pd.Timestamp, current: pd.DataFrame, previous: pd.DataFrame, fx_rates: pd.DataFrame,
+                     reporting_currency: str, fpm_lookup: pd.Series, policy: RevenuePolicy) -> pd.DataFrame:
+    """The movements of one month from its month-end's snapshot rows and the previous one's."""
+    previous = previous.assign(month=month)
     both = current[["month", "customer_id", "currency", "mrr_local", "mrr"]].merge(
         previous[["month", "customer_id", "currency", "mrr_local", "fx_rate", "mrr"]],
         on=["month", "customer_id"], how="outer", suffixes=("_1", "_0"),
@@ -111,8 +125,6 @@ def mrr_movements(
         & np.isclose(both["mrr_local_1"].fillna(0.0).to_numpy(), local0, rtol=0, atol=LOCAL_TOLERANCE)
         & np.isclose(m1, m0_fx, rtol=0, atol=LOCAL_TOLERANCE)
     )
-    fpm_lookup = pd.Series(pd.to_datetime(first_paid_month).to_numpy(), index=first_paid_month.index.astype(str))
-    fpm_lookup = fpm_lookup[~fpm_lookup.index.duplicated()]
     fpm = pd.Series(fpm_lookup.reindex(both["customer_id"].astype(str).to_numpy()).to_numpy(), index=both.index)
     paid_before = (fpm < both["month"]).fillna(False).to_numpy(dtype=bool) & (policy.reactivation != "never")
 

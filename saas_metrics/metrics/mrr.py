@@ -46,14 +46,19 @@ CUSTOMER_MRR = TableSchema(
 )
 
 
-def active_line_months(intervals: pd.DataFrame, months: Sequence[pd.Timestamp]) -> pd.DataFrame:
-    """One row per (interval, month M in ``months``) with the interval active at M's end.
+ACTIVE_LINE_COLUMNS = ("customer_id", "subscription_id", "currency", "mrr", "plan_tier", "billing_interval")
+
+
+def active_line_months(intervals: pd.DataFrame, months: Sequence[pd.Timestamp],
+                       columns: Sequence[str] = ACTIVE_LINE_COLUMNS) -> pd.DataFrame:
+    """One row per (interval, month M in ``months``) with the interval active at M's end: the
+    interval's ``columns`` and the month's index ``m``.
 
     Active months of [start, end): month(start) .. month(end) - 1 (end NaT: open).
     Vectorised by repeating each interval over its overlap with the requested range.
     """
     wanted = np.array(sorted({int(i) for i in month_index(pd.Series(months))}), dtype="int64")
-    cols = ["customer_id", "subscription_id", "currency", "mrr", "plan_tier", "billing_interval"]
+    cols = list(columns)
     if len(intervals) == 0 or len(wanted) == 0:
         return pd.DataFrame({**{c: pd.Series(dtype=object) for c in cols}, "m": pd.Series(dtype="int64")})
     first = month_index(intervals["start_at"])

@@ -54,12 +54,28 @@ def month_ends(by_subscriptions: pd.DataFrame, by_invoices: pd.DataFrame, last_m
     return list(pd.date_range(first, last_month, freq="MS"))
 
 
+#: Month-ends compared at a time: a customer-month depends on its own month only, so the expansion
+#: of both engines' intervals over the months is held a year at a time, not for the whole history.
+MONTHS_PER_CHUNK = 12
+
+
 def reconcile_engines(by_subscriptions: pd.DataFrame, by_invoices: pd.DataFrame, months: list[pd.Timestamp]) -> pd.DataFrame:
     """Customer-months (and currency) of ``months`` whose MRR differs between the two engines' intervals."""
+    sides = [conform(frame, REVENUE_INTERVALS)[["customer_id", "currency", "mrr", "start_at", "end_at"]]
+             for frame in (by_subscriptions, by_invoices)]
+    chunks = [_differences(*sides, months[i:i + MONTHS_PER_CHUNK]) for i in range(0, len(months), MONTHS_PER_CHUNK)]
+    both = pd.concat(chunks, ignore_index=True) if chunks else _differences(*sides, [])
+    both["month"] = months_from_index(both["m"].to_numpy()).to_numpy()
+    both = both.sort_values(["month", "customer_id", "currency"], kind="stable")
+    return to_schema(both.astype({"reason": object}), REVENUE_RECONCILIATION)
+
+
+def _differences(by_subscriptions: pd.DataFrame, by_invoices: pd.DataFrame, months: list[pd.Timestamp]) -> pd.DataFrame:
+    """The differing customer-months of ``months`` (month as its index ``m``), with the reason."""
     key = ["m", "customer_id", "currency"]
     sides = []
     for frame, name in ((by_subscriptions, "mrr_subscriptions"), (by_invoices, "mrr_invoices")):
-        active = active_line_months(conform(frame, REVENUE_INTERVALS), months)
+        active = active_line_months(frame, months, columns=("customer_id", "currency", "mrr"))
         sides.append(active.groupby(key, as_index=False)["mrr"].sum().rename(columns={"mrr": name}))
     both = sides[0].merge(sides[1], on=key, how="outer")
     subs = both["mrr_subscriptions"].astype("float64").fillna(0.0).to_numpy()
@@ -71,6 +87,4 @@ def reconcile_engines(by_subscriptions: pd.DataFrame, by_invoices: pd.DataFrame,
         [both["mrr_invoices"] <= TOLERANCE, both["mrr_subscriptions"] <= TOLERANCE],
         ["only_subscriptions", "only_invoices"], default="amount",
     )
-    both["month"] = months_from_index(both["m"].to_numpy()).to_numpy()
-    both = both.sort_values(["month", "customer_id", "currency"], kind="stable")
-    return to_schema(both.astype({"reason": object}), REVENUE_RECONCILIATION)
+    return both

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from saas_metrics.config import RevenuePolicy
+from saas_metrics.metrics import revenue_reconciliation
 from saas_metrics.metrics.invoice_revenue import (
     UnpricedLinesWarning,
     _explained_by_known,
@@ -266,6 +267,22 @@ def test_choose_engines_and_reconciliation() -> None:
         [T("2025-02-01"), "c3", "EUR", 10.0, 12.0, 2.0, "amount"],
         [T("2025-02-01"), "c4", "USD", 0.0, 30.0, 30.0, "only_invoices"]]
     assert reconcile_engines(by_subscriptions.iloc[:0], by_invoices.iloc[:0], []).empty
+
+
+@pytest.mark.parametrize("chunk", [1, 2])
+def test_reconciliation_a_few_months_at_a_time_equals_all_at_once(monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+    rows = [("c1", "USD", "2024-11-01", None, 100.0, 100.0), ("c2", "USD", "2024-12-20", "2025-03-01", 50.0, 55.0),
+            ("c3", "EUR", "2025-01-10", "2025-04-01", 10.0, 12.0), ("c4", "GBP", "2024-10-01", None, 7.0, 7.5)]
+    by_subscriptions = pd.DataFrame([{"customer_id": c, "subscription_id": c, "item_id": c, "currency": cur, "start_at": T(a),
+                                      "end_at": T(b) if b else pd.NaT, "mrr": s, "source": "x"} for c, cur, a, b, s, _ in rows])
+    by_invoices = by_subscriptions.assign(mrr=[i for *_, i in rows], end_at=by_subscriptions["end_at"].fillna(T("2025-02-01")))
+    months = month_ends(by_subscriptions, by_invoices, T("2025-04-01"))
+    assert len(months) == 7
+    whole = reconcile_engines(by_subscriptions, by_invoices, months)
+    monkeypatch.setattr(revenue_reconciliation, "MONTHS_PER_CHUNK", chunk)
+    pd.testing.assert_frame_equal(reconcile_engines(by_subscriptions, by_invoices, months), whole)
+    # c1 3 months only on subscriptions; c2 3, c3 3 and c4 4 months of amount; c4 3 months only on subscriptions
+    assert len(whole) == 16 and whole["reason"].value_counts().to_dict() == {"amount": 10, "only_subscriptions": 6}
 
 
 @pytest.mark.parametrize("source", ["auto", "subscriptions", "invoices"])
