@@ -275,6 +275,12 @@ class Settings(BaseSettings):
         "not the whole export; None disables it (saas_metrics/sources/landing.py)",
     )
     alert_rules_file: Path | None = Field(None, description="YAML alert rules (default: the packaged defaults)")
+    read_cache_mb: int = Field(
+        256, ge=0,
+        description="MiB of warehouse tables a run keeps in memory for its later steps (docs/architecture.md, "
+        "the read cache): more makes a large site's month faster (its revenue steps share their snapshot "
+        "tables), less lowers a long backfill's peak memory; 0 reads every input from the warehouse",
+    )
 
     revenue: RevenuePolicy = Field(default_factory=RevenuePolicy)
     acquisition: AcquisitionPolicy = Field(default_factory=AcquisitionPolicy)

@@ -18,6 +18,8 @@ from saas_metrics.redaction import (
 )
 from saas_metrics.warehouse import Warehouse
 from saas_metrics.warehouse.io_manager import EMPTY_REGISTRY, TableRegistry, WarehouseIOManager
+from saas_metrics.warehouse.read_cache import READ_CACHE_MB
+from saas_metrics.warehouse.store import prepare_run_memory
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -29,10 +31,15 @@ class WarehouseResource(dg.ConfigurableResource):
     #: Per table, the only columns the code location reads of it (from :class:`TableRegistry`): plain
     #: config, so a sensor or test builds this resource without a registry.
     read_columns: dict[str, list[str]] = Field(default_factory=dict)
+    #: The run's read cache budget in MiB (the setting ``read_cache_mb``).
+    read_cache_mb: int = READ_CACHE_MB
 
     @property
     def warehouse(self) -> Warehouse:
         return Warehouse(with_password(self.url, self.password), read_columns=self.read_columns)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        prepare_run_memory(self.read_cache_mb)
 
 
 class SecretInConfigError(ValueError):
@@ -63,8 +70,10 @@ def warehouse_resources(settings: Settings, tables: TableRegistry = EMPTY_REGIST
     url, password = secret_url(settings.warehouse_url, "SAAS_METRICS_WAREHOUSE_URL", WAREHOUSE_PASSWORD_ENV)
     return {
         "warehouse": WarehouseResource(url=url, password=password,
-                                       read_columns={t: sorted(c) for t, c in tables.read_columns.items()}),
-        "io_manager": WarehouseIOManager(warehouse_url=url, password=password, tables=tables),
+                                       read_columns={t: sorted(c) for t, c in tables.read_columns.items()},
+                                       read_cache_mb=settings.read_cache_mb),
+        "io_manager": WarehouseIOManager(warehouse_url=url, password=password, tables=tables,
+                                         read_cache_mb=settings.read_cache_mb),
     }
 
 

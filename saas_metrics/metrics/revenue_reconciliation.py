@@ -61,10 +61,12 @@ MONTHS_PER_CHUNK = 12
 
 def reconcile_engines(by_subscriptions: pd.DataFrame, by_invoices: pd.DataFrame, months: list[pd.Timestamp]) -> pd.DataFrame:
     """Customer-months (and currency) of ``months`` whose MRR differs between the two engines' intervals."""
-    sides = [conform(frame, REVENUE_INTERVALS)[["customer_id", "currency", "mrr", "start_at", "end_at"]]
-             for frame in (by_subscriptions, by_invoices)]
-    chunks = [_differences(*sides, months[i:i + MONTHS_PER_CHUNK]) for i in range(0, len(months), MONTHS_PER_CHUNK)]
-    both = pd.concat(chunks, ignore_index=True) if chunks else _differences(*sides, [])
+    columns = ["customer_id", "currency", "mrr", "start_at", "end_at"]
+    subscriptions = conform(by_subscriptions, REVENUE_INTERVALS)[columns]
+    invoices = conform(by_invoices, REVENUE_INTERVALS)[columns]
+    chunks = [_differences(subscriptions, invoices, months[i:i + MONTHS_PER_CHUNK])
+              for i in range(0, len(months), MONTHS_PER_CHUNK)]
+    both = pd.concat(chunks, ignore_index=True) if chunks else _differences(subscriptions, invoices, [])
     both["month"] = months_from_index(both["m"].to_numpy()).to_numpy()
     both = both.sort_values(["month", "customer_id", "currency"], kind="stable")
     return to_schema(both.astype({"reason": object}), REVENUE_RECONCILIATION)

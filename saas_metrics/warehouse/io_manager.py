@@ -18,6 +18,7 @@ import pandas as pd
 from dagster import (
     AssetsDefinition,
     ConfigurableIOManager,
+    InitResourceContext,
     InputContext,
     MetadataValue,
     OutputContext,
@@ -30,7 +31,8 @@ from dagster import TableSchema as DagsterTableSchema
 from saas_metrics.compat import run_step_keys
 from saas_metrics.redaction import with_password
 from saas_metrics.tables import MONTH_COLUMN, Column, TableSchema
-from saas_metrics.warehouse.store import Warehouse, release_finished_reads
+from saas_metrics.warehouse.read_cache import READ_CACHE_MB
+from saas_metrics.warehouse.store import Warehouse, prepare_run_memory, release_finished_reads
 
 STAGING_PREFIX = "stg_"
 #: Input metadata key naming the columns an input reads (all columns when absent).
@@ -198,10 +200,15 @@ class WarehouseIOManager(ConfigurableIOManager):
     password: str | None = None
     # Dagster resolves a ResourceDependency field to its value; the default is that value already.
     tables: ResourceDependency[TableRegistry] = EMPTY_REGISTRY  # type: ignore[assignment]
+    #: The run's read cache budget in MiB (the setting ``read_cache_mb``).
+    read_cache_mb: int = READ_CACHE_MB
 
     @property
     def warehouse(self) -> Warehouse:
         return Warehouse(with_password(self.warehouse_url, self.password), read_columns=self.tables.read_columns)
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        prepare_run_memory(self.read_cache_mb)
 
     def handle_output(self, context: OutputContext, obj: pd.DataFrame | None) -> None:
         # None: the step stored its rows itself, month by month (the raw steps of long event

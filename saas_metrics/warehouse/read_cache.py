@@ -85,10 +85,12 @@ class BatchFill:
         return self.parts[0] if len(self.parts) == 1 else pd.concat(self.parts, ignore_index=True)
 
 
-#: The run's read cache budget. Tables are let go once their readers have finished, so the cache
-#: holds what is still to be read; a bigger budget did not make a medium backfill faster, and every
-#: step of a large one held that much more (docs/benchmark.md, "Where memory goes").
-READ_CACHE_BYTES = 256 * 2**20
+#: The run's read cache budget by default (the setting ``read_cache_mb``). Tables are let go once
+#: their readers have finished, so the cache holds what is still to be read; a bigger budget did not
+#: make a medium backfill faster, and every step of a large one held that much more, while a large
+#: site's months read the snapshot tables their revenue steps share again (docs/benchmark.md).
+READ_CACHE_MB = 256
+READ_CACHE_BYTES = READ_CACHE_MB * 2**20
 
 #: A cache entry: window, columns (None: every column), frame, its bytes.
 _Entry = tuple[tuple[dt.date, dt.date] | None, frozenset[str] | None, pd.DataFrame, int]
@@ -166,6 +168,13 @@ class ReadCache:
             self._entries[(url, scope, schema.name)] = (window, frozenset(frame.columns) if columns is not None else None, frame, size)
             self._entries.move_to_end((url, scope, schema.name))
             while sum(e[3] for e in self._entries.values()) > self.max_bytes:
+                self._entries.popitem(last=False)
+
+    def resize(self, max_bytes: int) -> None:
+        """A new budget; the least recently used frames go until the kept ones fit it."""
+        with self._lock:
+            self.max_bytes = max_bytes
+            while self._entries and sum(e[3] for e in self._entries.values()) > max_bytes:
                 self._entries.popitem(last=False)
 
     def make_room(self, scope: str, size: int) -> None:

@@ -25,6 +25,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from saas_metrics.arrow_pool import use_returning_arrow_pool
 from saas_metrics.tables import MONTH_COLUMN, Column, TableSchema, coerce_frame
 from saas_metrics.warehouse import stored_content
 from saas_metrics.warehouse.bulk_load import CHUNK_ROWS, insert_frame
@@ -444,6 +445,14 @@ def _stored_exactly(frame: pd.DataFrame, schema: TableSchema) -> bool:
 
 
 _READ_CACHE = ReadCache()
+
+
+def prepare_run_memory(read_cache_mb: int) -> None:
+    """What a process sets before it executes a run's steps: the run's read cache budget
+    (``read_cache_mb`` MiB, the setting), and an Arrow memory pool that gives freed pages back
+    to the system (:mod:`saas_metrics.arrow_pool`)."""
+    _READ_CACHE.resize(read_cache_mb * 2**20)
+    use_returning_arrow_pool()
 
 
 def release_finished_reads(scope: str, step: str, readers: Mapping[str, frozenset[str]]) -> None:

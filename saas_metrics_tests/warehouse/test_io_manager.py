@@ -3,6 +3,7 @@ location read (what the run's read cache keeps)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -110,6 +111,63 @@ def test_an_io_manager_with_its_own_registry_stores_and_loads_without_the_code_l
     # Without a registry that knows the table, the IO manager says so.
     failed = dg.materialize([orders], resources={"io_manager": WarehouseIOManager(warehouse_url=url)}, raise_on_error=False)
     assert not failed.success
+
+
+@pytest.fixture
+def _restored_run_memory() -> Iterator[None]:
+    """The process's read cache budget and Arrow pool as they were before the test's runs set them."""
+    import pyarrow as pa
+
+    from saas_metrics.warehouse import store
+
+    budget, pool = store._READ_CACHE.max_bytes, pa.default_memory_pool()
+    yield
+    store._READ_CACHE.resize(budget)
+    pa.set_memory_pool(pool)
+
+
+@pytest.mark.usefixtures("_restored_run_memory")
+def test_a_run_sets_its_read_cache_budget_and_a_returning_arrow_pool(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyarrow as pa
+
+    from saas_metrics.arrow_pool import POOL_ENV, use_returning_arrow_pool
+    from saas_metrics.defs.resources import warehouse_resources
+    from saas_metrics.warehouse import store
+
+    monkeypatch.delenv(POOL_ENV, raising=False)
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    rows = 12_000  # above the cache's minimum rows
+    big = TableSchema("big", (Column("id", "str"), Column("n", "int")))
+    kept: dict[int, set[str]] = {}
+
+    @dg.asset(name="big", metadata=table_metadata(big))
+    def big_asset() -> pd.DataFrame:
+        return pd.DataFrame({"id": [f"c{i}" for i in range(rows)], "n": range(rows)})
+
+    @dg.asset
+    def reader(big: pd.DataFrame) -> None:
+        kept[store._READ_CACHE.max_bytes] = {key[2] for key in store._READ_CACHE._entries}
+
+    registry = TableRegistry.from_definitions([big_asset, reader])
+    pa.set_memory_pool(pa.system_memory_pool())
+    for mib in (0, 64):
+        io_manager = WarehouseIOManager(warehouse_url=url, tables=registry, read_cache_mb=mib)
+        assert dg.materialize([big_asset, reader], resources={"io_manager": io_manager}).success
+    # Nothing kept without a budget; the written table kept for its reader with one.
+    assert kept == {0: set(), 64 * 2**20: {"big"}}
+    # The run's Arrow pool gives freed pages back (jemalloc where this pyarrow has it).
+    assert pa.default_memory_pool().backend_name == use_returning_arrow_pool() != "system"
+    # The setting reaches both of the code location's warehouse resources.
+    monkeypatch.setenv("SAAS_METRICS_READ_CACHE_MB", "512")
+    resources = warehouse_resources(Settings(warehouse_url=url))
+    assert resources["io_manager"].read_cache_mb == 512 and resources["warehouse"].read_cache_mb == 512
+
+
+def test_the_default_budget_is_the_setting_s_default() -> None:
+    from saas_metrics.warehouse.read_cache import READ_CACHE_BYTES
+
+    assert Settings().read_cache_mb * 2**20 == READ_CACHE_BYTES
 
 
 def test_a_run_s_read_cache_lets_a_table_go_once_every_step_reading_it_has_finished(tmp_path: Path) -> None:
