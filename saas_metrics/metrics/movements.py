@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from saas_metrics.calendar import normalise_months
+from saas_metrics.calendar import normalise_months, shift_months
 from saas_metrics.config import RevenuePolicy
 from saas_metrics.metrics.frames import conform, empty_frame, to_schema
 from saas_metrics.metrics.fx import month_last_day, rate_on
@@ -58,6 +58,11 @@ MRR_MOVEMENTS = TableSchema(
 )
 
 
+#: Months whose movements are computed together: a month reads its own and the previous month-end
+#: only, so a long range goes a year at a time and holds a year's join, not the range's.
+MONTHS_PER_CHUNK = 12
+
+
 def mrr_movements(
     snapshots_prev_and_current: pd.DataFrame,
     months: Sequence[pd.Timestamp],
@@ -69,33 +74,34 @@ def mrr_movements(
     """Movements for every month in ``months``; the snapshots must hold M-1 .. last month.
 
     A customer missing from a month's snapshot had MRR 0 at that month-end. A month's movements
-    read its own and the previous month-end only, so they are computed a month at a time: the join
-    and the classification hold one month's customers, not the range's.
+    read its own and the previous month-end only, so they are computed :data:`MONTHS_PER_CHUNK`
+    months at a time.
     """
     months = normalise_months(months)
     if not months:
         return empty_frame(MRR_MOVEMENTS)
     snaps = conform(snapshots_prev_and_current, CUSTOMER_MRR)
     snaps = snaps[snaps["mrr"] > 0]
-    snapshot_months = snaps["month"].to_numpy()
     fpm_lookup = pd.Series(pd.to_datetime(first_paid_month).to_numpy(), index=first_paid_month.index.astype(str))
     fpm_lookup = fpm_lookup[~fpm_lookup.index.duplicated()]
-
-    def month_end(month: pd.Timestamp) -> pd.DataFrame:
-        return snaps.iloc[np.flatnonzero(snapshot_months == month.to_datetime64())]
-
-    parts = [_month_movements(month, month_end(month), month_end(month - pd.DateOffset(months=1)), fx_rates,
-                              reporting_currency, fpm_lookup, policy) for month in months]
+    parts = [_movements(snaps, months[i:i + MONTHS_PER_CHUNK], fx_rates, reporting_currency, fpm_lookup, policy)
+             for i in range(0, len(months), MONTHS_PER_CHUNK)]
     parts = [part for part in parts if len(part)]
     if not parts:
         return empty_frame(MRR_MOVEMENTS)
-    return to_schema(pd.concat(parts, ignore_index=True), MRR_MOVEMENTS)
+    return parts[0] if len(parts) == 1 else to_schema(pd.concat(parts, ignore_index=True), MRR_MOVEMENTS)
 
 
-def _month_movements(month: pd.Timestamp, current: pd.DataFrame, previous: pd.DataFrame, fx_rates: pd.DataFrame,
-                     reporting_currency: str, fpm_lookup: pd.Series, policy: RevenuePolicy) -> pd.DataFrame:
-    """The movements of one month from its month-end's snapshot rows and the previous one's."""
-    previous = previous.assign(month=month)
+def _movements(snaps: pd.DataFrame, months: list[pd.Timestamp], fx_rates: pd.DataFrame, reporting_currency: str,
+               fpm_lookup: pd.Series, policy: RevenuePolicy) -> pd.DataFrame:
+    """The movements of ``months`` from the paying customers' snapshot rows (M-1 .. the last month)."""
+    month_set = pd.Series(months, dtype="datetime64[ns]")
+    prev_months = shift_months(month_set, -1)
+    current = snaps[snaps["month"].isin(month_set)]
+    previous = snaps[snaps["month"].isin(prev_months)]
+    previous = previous.assign(month=shift_months(previous["month"], 1))
+    previous = previous[previous["month"].isin(month_set)]
+
     both = current[["month", "customer_id", "currency", "mrr_local", "mrr"]].merge(
         previous[["month", "customer_id", "currency", "mrr_local", "fx_rate", "mrr"]],
         on=["month", "customer_id"], how="outer", suffixes=("_1", "_0"),

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from saas_metrics.config import RevenuePolicy
+from saas_metrics.metrics import movements
 from saas_metrics.metrics.movements import MRR_MOVEMENTS, mrr_movements
 from saas_metrics.metrics.revenue_kpis import movement_bridge_residuals
 
@@ -83,6 +84,15 @@ def test_range_of_months_equals_month_by_month():
     assert mar.loc["eur", "movement"] == "contraction" and mar.loc["eur", "amount"] == pytest.approx(12.0)
     assert set(mar.index) == {"expand", "contract", "new", "back", "same", "eur", "eur_up"}
     assert (mar.drop(index=["expand", "eur"])["movement"] == "churn").all()
+
+
+def test_a_range_computed_a_month_at_a_time_equals_the_range_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    more = pd.concat([SNAPSHOTS, pd.DataFrame([snap(MAR, "expand", 150.0), snap(MAR, "eur", 90.0, "EUR", 1.20)])], ignore_index=True)
+    whole = mrr_movements(more, [FEB, MAR], FX, "USD", FIRST_PAID, RevenuePolicy())
+    monkeypatch.setattr(movements, "MONTHS_PER_CHUNK", 1)
+    pd.testing.assert_frame_equal(mrr_movements(more, [FEB, MAR], FX, "USD", FIRST_PAID, RevenuePolicy()), whole)
+    # February: expand, contract, churn, new, back, same, eur, eur_up; March: the seven of the test above
+    assert whole["month"].value_counts().to_dict() == {FEB: 8, MAR: 7}
 
 
 def test_missing_rate_is_a_clear_error():
