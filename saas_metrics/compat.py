@@ -45,10 +45,12 @@ from dagster._core.run_coordinator import DefaultRunCoordinator
 # The status filter of ``DagsterInstance.get_asset_check_execution_history`` (a public method whose
 # ``status`` argument takes this enum, which 1.13 does not export). (defs/alerting.py)
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.storage.event_log import AssetKeyTable
 from dagster._core.storage.event_log.in_memory import InMemoryEventLogStorage
 
 # Dagster's SQLite event log (the default of a local DAGSTER_HOME), its shard name, busy timeout and
-# engine factory, and the config data every ConfigurableClass takes: what a storage class named in
+# engine factory, its asset key table (whose columns the kept-connection storages answer from what
+# they read once), and the config data every ConfigurableClass takes: what a storage class named in
 # dagster.yaml subclasses and is built with; 1.13 exports none of them. (dagster_storage.py;
 # saas_metrics_tests/test_dagster_storage.py)
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
@@ -80,6 +82,7 @@ __all__ = [
     "SQLITE_BUSY_TIMEOUT_SECONDS",
     "AssetCheckEvaluationTargetMaterializationData",
     "AssetCheckExecutionRecordStatus",
+    "AssetKeyTable",
     "ConfigurableClassData",
     "InMemoryEventLogStorage",
     "SqliteEventLogStorage",

@@ -39,6 +39,7 @@ from sqlalchemy.pool import StaticPool
 from saas_metrics.compat import (
     INDEX_SHARD_NAME,
     SQLITE_BUSY_TIMEOUT_SECONDS,
+    AssetKeyTable,
     ConfigurableClassData,
     InMemoryEventLogStorage,
     SqliteEventLogStorage,
@@ -57,6 +58,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._engines_lock = threading.Lock()
         self._tables_seen: set[str] = set()
+        self._asset_key_columns_seen: set[str] = set()
         super().__init__(base_dir, inst_data)
 
     @classmethod
@@ -101,6 +103,22 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             self._tables_seen.add(table_name)
         return found
 
+    def _has_asset_key_col_on_connection(self, conn: Connection, column_name: str) -> bool:
+        """Whether the asset key table has the column: Dagster inspects the table's columns again
+        at every asset record look-up and every asset event. A column found stays found, as
+        :meth:`has_table`'s tables do (migrations add columns)."""
+        if column_name in self._asset_key_columns_seen:
+            return True
+        found = super()._has_asset_key_col_on_connection(conn, column_name)
+        if found:
+            self._asset_key_columns_seen.add(column_name)
+        return found
+
+    def has_asset_key_col(self, column_name: str) -> bool:
+        if column_name in self._asset_key_columns_seen:
+            return True
+        return super().has_asset_key_col(column_name)
+
     def dispose_engines(self) -> None:
         """Close every kept connection (before the shard files go, and when the instance ends)."""
         with self._engines_lock:
@@ -110,6 +128,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def wipe(self) -> None:
         self.dispose_engines()
         self._tables_seen.clear()
+        self._asset_key_columns_seen.clear()
         super().wipe()
 
     def dispose(self) -> None:
@@ -124,17 +143,26 @@ class KeptConnectionEventLogStorage(InMemoryEventLogStorage):
     the database lives as long as any connection to it does, which Dagster's held connection
     ensures. Here the engine's ``StaticPool`` hands out one connection, usable from any thread
     because ``_db_lock`` still serialises every transaction. The tables are made once, in
-    ``__init__``, and never dropped, so :meth:`has_table` (asked at every check evaluation)
-    answers from the names read then."""
+    ``__init__``, and never dropped, so :meth:`has_table` (asked at every check evaluation) and
+    the asset key table's columns (asked at every asset record look-up and asset event) are
+    answered from what was read then."""
 
     def __init__(self, inst_data: ConfigurableClassData | None = None, preload: Any = None) -> None:
         super().__init__(inst_data, preload)
         self._engine = create_dagster_engine(self._engine.url, poolclass=StaticPool, connect_args={"check_same_thread": False})
         with self._held_conn.begin():
-            self._tables = frozenset(sa.inspect(self._held_conn).get_table_names())
+            inspector = sa.inspect(self._held_conn)
+            self._tables = frozenset(inspector.get_table_names())
+            self._asset_key_columns = frozenset(c["name"] for c in inspector.get_columns(AssetKeyTable.name))
 
     def has_table(self, table_name: str) -> bool:
         return table_name in self._tables
+
+    def _has_asset_key_col_on_connection(self, conn: Connection, column_name: str) -> bool:
+        return column_name in self._asset_key_columns
+
+    def has_asset_key_col(self, column_name: str) -> bool:
+        return column_name in self._asset_key_columns
 
     @contextmanager
     def _connect(self) -> Iterator[Connection]:

@@ -132,3 +132,41 @@ def test_the_ephemeral_instance_stores_what_dagster_s_own_stores_from_any_thread
     finally:
         ours.dispose()
         plain.dispose()
+
+
+def test_the_asset_key_columns_are_read_once_and_match_dagster_s_own(tmp_path: Path, monkeypatch) -> None:
+    """Dagster inspects the asset key table's columns at every asset record look-up and asset event;
+    both kept-connection storages answer from a first reading, the answer Dagster's own gives."""
+    import traceback
+
+    import sqlalchemy
+
+    inspected: list[str] = []
+    real_inspect = sqlalchemy.inspect
+
+    def counting_inspect(subject: object, *args: object, **kwargs: object) -> object:
+        callers = [frame.name for frame in traceback.extract_stack()]
+        if "_has_asset_key_col_on_connection" in callers:  # not the run storage's or a new shard's set-up
+            inspected.append(callers[-2])
+        return real_inspect(subject, *args, **kwargs)
+
+    home = prepare_dagster_home(tmp_path / "home")
+    pooled = dg.DagsterInstance.from_config(str(home))
+    kept, plain = ephemeral_instance(), dg.DagsterInstance.ephemeral()
+    try:
+        for instance in (pooled, kept):
+            _run(instance, "a")  # the first readings: a run's events, an asset record look-up
+            instance.get_asset_records([numbers.key])
+            monkeypatch.setattr(sqlalchemy, "inspect", counting_inspect)
+            _run(instance, "b")
+            assert instance.get_asset_records([numbers.key])[0].asset_entry.last_materialization is not None
+            assert inspected == [], f"{type(instance.event_log_storage).__name__} inspected again"
+            monkeypatch.setattr(sqlalchemy, "inspect", real_inspect)
+            storage, own = instance.event_log_storage, plain.event_log_storage
+            for column in ("last_materialization_timestamp", "cached_status_data", "no_such_column"):
+                assert storage.has_asset_key_col(column) == own.has_asset_key_col(column), column
+            assert not storage.has_asset_key_col("no_such_column")
+    finally:
+        pooled.dispose()
+        kept.dispose()
+        plain.dispose()
