@@ -6,7 +6,8 @@ and Altair (``import altair as alt``) at module level, and the two KS-test metri
 ``scipy.stats`` too; each uses them only inside methods that run when such an expectation is
 validated or rendered. None of our suites uses them (:mod:`saas_metrics.quality.expectations`),
 yet the two imports were about 1 s of GX's 2 s import: paid by the first validating step of every
-run, which is most of the fixed cost of a small month.
+run, which is most of the fixed cost of a small month. In the same way the JSON-schema expectation
+imports ``jsonschema`` and GX's notebook and cloud renderers import ``mistune``: another ~50 ms.
 
 :func:`import_great_expectations` imports GX with those modules *deferred*: while GX imports,
 a meta path finder hands the import system each of them with the standard library's
@@ -20,10 +21,10 @@ as it is.
 What keeps working if GX changes: every import still succeeds, and the worst case is the old
 cost (a GX release that uses one of the modules at import loads it then). That would go
 unnoticed, so ``saas_metrics_tests/quality/test_quality_gx_import.py`` validates and renders a
-table in a fresh interpreter and fails when either module has been loaded.
+table in a fresh interpreter and fails when any of the modules has been loaded.
 
 One limit of Python 3.11's ``LazyLoader``: two threads making the first access to the same
-deferred module at once can race (fixed in 3.12.3). Nothing in this project uses either module;
+deferred module at once can race (fixed in 3.12.3). Nothing in this project uses these modules;
 a step validates on one thread.
 """
 
@@ -39,8 +40,11 @@ from types import ModuleType
 
 from saas_metrics.heap import collector_paused, freeze_new_long_lived_objects
 
-#: Modules GX imports at import time only for expectations and renderers we do not use.
-DEFERRED_MODULES: tuple[str, ...] = ("scipy.stats", "altair")
+#: Modules GX imports at import time only for expectations and renderers we do not use: SciPy's
+#: statistics and Altair (the KL-divergence and KS-test expectations), jsonschema (the JSON-schema
+#: expectation; with the ``referencing`` registry it loads, ~36 ms) and mistune (Markdown in
+#: notebook and cloud renderers, ~14 ms).
+DEFERRED_MODULES: tuple[str, ...] = ("scipy.stats", "altair", "jsonschema", "mistune")
 
 
 class DeferringFinder(importlib.abc.MetaPathFinder):

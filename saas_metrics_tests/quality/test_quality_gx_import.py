@@ -1,9 +1,10 @@
-"""Great Expectations is imported with SciPy's statistics and Altair deferred (quality/gx_import.py).
+"""Great Expectations is imported with SciPy's statistics, Altair, jsonschema and mistune deferred
+(quality/gx_import.py).
 
 The deferral saves about 1 s of every run that validates, and nothing in GX is patched to get
-it, so a GX release that starts using either module at import or in a validation would silently
-take that second back. The first test watches for that in a fresh interpreter (this process may
-have loaded both modules through other tests) and fails loudly when it happens.
+it, so a GX release that starts using one of the modules at import or in a validation would
+silently take that time back. The first test watches for that in a fresh interpreter (this process
+may have loaded the modules through other tests) and fails loudly when it happens.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ PROJECT_ROOT = Path(saas_metrics.__file__).resolve().parents[1]
 
 #: Validates a payments frame with one bad row (a failing expectation: the BOOLEAN_ONLY pass, then
 #: the COMPLETE pass) and renders its Data Docs page, the GX work of a real raw step, then uses
-#: both deferred modules. Prints what it saw as JSON.
+#: every deferred module. Prints what it saw as JSON.
 _SCRIPT = r"""
 import json, sys
 from pathlib import Path
@@ -47,8 +48,12 @@ seen = {
 }
 from scipy import stats
 import altair
+import jsonschema
+import mistune
 seen["entropy"] = float(stats.entropy([0.5, 0.5], [0.9, 0.1]))
 seen["altair_chart"] = altair.Chart.__name__
+seen["jsonschema_errors"] = [e.message for e in jsonschema.Draft202012Validator({"type": "integer"}).iter_errors("7")]
+seen["markdown"] = mistune.html("*deferred*")
 seen["after_use"] = {name: is_loaded(name) for name in DEFERRED_MODULES}
 print("SEEN " + json.dumps(seen))
 """
@@ -81,6 +86,8 @@ def test_a_validation_and_its_data_docs_never_load_the_deferred_modules(tmp_path
     # KL(p || q) for p = (1/2, 1/2), q = (9/10, 1/10): 1/2 ln(5/9) + 1/2 ln 5 = 0.5108256...
     assert seen["entropy"] == pytest.approx(0.5 * math.log(5 / 9) + 0.5 * math.log(5), abs=1e-12)
     assert seen["altair_chart"] == "Chart"
+    assert seen["jsonschema_errors"] == ["'7' is not of type 'integer'"]
+    assert seen["markdown"] == "<p><em>deferred</em></p>\n"
     assert seen["after_use"] == dict.fromkeys(DEFERRED_MODULES, True)
 
 
