@@ -10,6 +10,7 @@ from dagster import AssetExecutionContext
 from saas_metrics.config import Settings
 from saas_metrics.defs.common import (
     SINGLE_RUN,
+    asset_window,
     domain_defs,
     kinds_for,
     kpi_metadata,
@@ -47,9 +48,19 @@ TICKET_HORIZON = dg.TimeWindowPartitionMapping(start_offset=-12, end_offset=0, a
 
 def _usage_by_month(context: AssetExecutionContext, warehouse: WarehouseResource) -> Callable[[pd.Timestamp], pd.DataFrame]:
     """product_usage rows of one month (the columns the usage math reads): usage has millions of
-    rows, so its readers go through a range a month at a time (from the run's read cache when it holds them)."""
+    rows, so its readers go through a range a month at a time (from the run's read cache when it holds them).
+
+    The month before the run's first (read once, for the change in activity) goes straight to the
+    database: the read cache keeps one read per table, and that month's read would replace the run's
+    own months, which the ingest step left there, before they are read."""
     schema, wh = stg_storage_schema("product_usage"), warehouse.warehouse
-    return lambda month: wh.read_month(schema, month, columns=USAGE_COLUMNS, cache_scope=context.run.run_id)
+    start, end = asset_window(context)
+
+    def usage_of(month: pd.Timestamp) -> pd.DataFrame:
+        in_run = start <= pd.Timestamp(month).date() < end
+        return wh.read_month(schema, month, columns=USAGE_COLUMNS, cache_scope=context.run.run_id if in_run else None)
+
+    return usage_of
 
 
 
