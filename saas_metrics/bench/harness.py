@@ -66,6 +66,8 @@ class BackendResult:
     # worker) and by `saas-metrics run`, on one persistent instance: seconds a user waits for each.
     launched_month_seconds: float | None = None
     cli_instance_month_seconds: float | None = None
+    #: The memory settings the launched month's run worker logged (the UI's road), as the run shows them.
+    launched_memory: str | None = None
     steps_per_month: int | None = None  # of the median last-month run (its event log)
     events_per_month: int | None = None
     # Peak RSS of the full backfills and of the month runs apart, and the step running at each.
@@ -289,6 +291,7 @@ def bench_backend(scale: Scale, sources: Path, backend: str, repeats: int, work_
         peak_step=max(fulls + lasts + earlies, key=lambda m: m.peak_rss_mb).peak_step,
         launched_month_seconds=roads.launched_seconds if roads else None,
         cli_instance_month_seconds=roads.cli_seconds if roads else None,
+        launched_memory=roads.launched[-1].memory if roads else None,
         steps_per_month=median_last.steps,
         events_per_month=median_last.events,
         full_peak_rss_mb=full_peak.peak_rss_mb,

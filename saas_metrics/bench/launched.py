@@ -40,6 +40,7 @@ class LaunchedRun:
     steps: int  # steps that succeeded
     events: int  # event log entries of the run
     in_process: bool  # the run's steps executed in the run worker's own process
+    memory: str | None = None  # the run's log line on its read cache budget and Arrow pool, if any
 
 
 def _bin(name: str) -> str:
@@ -68,6 +69,8 @@ def describe_run(dagster_home: Path, run_id: str, since: float) -> LaunchedRun:
     """The finished run ``run_id`` read back from the instance."""
     import dagster as dg
 
+    from saas_metrics.defs.resources import MEMORY_LOG_PREFIX
+
     instance = _instance(dagster_home)
     record = instance.get_run_record_by_id(run_id)
     assert record is not None, f"run {run_id} is not in the instance at {dagster_home}"
@@ -84,6 +87,8 @@ def describe_run(dagster_home: Path, run_id: str, since: float) -> LaunchedRun:
         steps=kinds.count("STEP_SUCCESS"),
         events=len(logs),
         in_process=any("in process" in message for message in engine_messages),
+        memory=next((log.user_message for log in logs if log.dagster_event is None
+                     and log.user_message.startswith(MEMORY_LOG_PREFIX)), None),
     )
 
 

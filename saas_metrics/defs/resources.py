@@ -21,6 +21,9 @@ from saas_metrics.warehouse.io_manager import EMPTY_REGISTRY, TableRegistry, War
 from saas_metrics.warehouse.read_cache import READ_CACHE_MB
 from saas_metrics.warehouse.store import prepare_run_memory
 
+#: How the run's log line on its memory settings begins (:meth:`WarehouseResource.setup_for_execution`).
+MEMORY_LOG_PREFIX = "memory: "
+
 
 class WarehouseResource(dg.ConfigurableResource):
     """The SQL warehouse (SQLite by default, PostgreSQL or any SQLAlchemy database). A URL with a
@@ -39,7 +42,11 @@ class WarehouseResource(dg.ConfigurableResource):
         return Warehouse(with_password(self.url, self.password), read_columns=self.read_columns)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        prepare_run_memory(self.read_cache_mb)
+        memory = prepare_run_memory(self.read_cache_mb)
+        # In the run's log (the UI's run page): what the process that executes the steps uses,
+        # whichever road started it (the CLI, a launched run worker, a step process).
+        if context.log is not None:
+            context.log.info(f"{MEMORY_LOG_PREFIX}{memory}")
 
 
 class SecretInConfigError(ValueError):

@@ -447,12 +447,13 @@ def _stored_exactly(frame: pd.DataFrame, schema: TableSchema) -> bool:
 _READ_CACHE = ReadCache()
 
 
-def prepare_run_memory(read_cache_mb: int) -> None:
+def prepare_run_memory(read_cache_mb: int) -> str:
     """What a process sets before it executes a run's steps: the run's read cache budget
     (``read_cache_mb`` MiB, the setting), and an Arrow memory pool that gives freed pages back
-    to the system (:mod:`saas_metrics.arrow_pool`)."""
+    to the system (:mod:`saas_metrics.arrow_pool`). Returns what is in use, in words, for the run's log."""
     _READ_CACHE.resize(read_cache_mb * 2**20)
-    use_returning_arrow_pool()
+    pool = use_returning_arrow_pool()
+    return f"read cache {_READ_CACHE.max_bytes // 2**20} MiB (read_cache_mb), Arrow memory pool {pool}"
 
 
 def release_finished_reads(scope: str, step: str, readers: Mapping[str, frozenset[str]]) -> None:

@@ -34,6 +34,9 @@ def test_tiny_bench_writes_the_table_and_duckdb_equals_the_pipeline(tmp_path: Pa
     # into a run worker, beside `saas-metrics run` on the same instance.
     assert result.launched_month_seconds is not None and result.launched_month_seconds > 0
     assert result.cli_instance_month_seconds is not None and result.cli_instance_month_seconds > 0
+    # The run worker the daemon launched set the read cache budget and the Arrow pool, and said so
+    # in the run's log (the UI's run page).
+    assert result.launched_memory == "memory: read cache 256 MiB (read_cache_mb), Arrow memory pool jemalloc"
     assert result.steps_per_month is not None and result.steps_per_month > 40
     assert result.month_floor_seconds is not None and result.month_floor_seconds > 0
     assert result.full_peak_rss_mb is not None and result.month_peak_rss_mb is not None

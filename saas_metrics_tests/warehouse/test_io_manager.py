@@ -12,6 +12,7 @@ import pytest
 
 from saas_metrics.config import Settings
 from saas_metrics.defs.acquisition_assets import ACTIVATION_COLUMNS
+from saas_metrics.defs.resources import MEMORY_LOG_PREFIX, WarehouseResource
 from saas_metrics.metrics.attribution import TOUCHPOINT_COLUMNS
 from saas_metrics.metrics.funnel import SESSION_COLUMNS
 from saas_metrics.metrics.usage import USAGE_COLUMNS
@@ -162,6 +163,16 @@ def test_a_run_sets_its_read_cache_budget_and_a_returning_arrow_pool(tmp_path: P
     monkeypatch.setenv("SAAS_METRICS_READ_CACHE_MB", "512")
     resources = warehouse_resources(Settings(warehouse_url=url))
     assert resources["io_manager"].read_cache_mb == 512 and resources["warehouse"].read_cache_mb == 512
+    # ... and the run's log says what the process uses (once, from the warehouse resource).
+    @dg.asset
+    def uses_warehouse(warehouse: WarehouseResource) -> None:
+        assert warehouse.url == url
+
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([uses_warehouse], resources=resources, instance=instance)
+    said = [r.user_message for r in instance.all_logs(result.run_id) if r.dagster_event is None]
+    expected = f"{MEMORY_LOG_PREFIX}read cache 512 MiB (read_cache_mb), Arrow memory pool {use_returning_arrow_pool()}"
+    assert said.count(expected) == 1, said
 
 
 def test_the_default_budget_is_the_setting_s_default() -> None:
