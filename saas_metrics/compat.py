@@ -45,8 +45,8 @@ from dagster._core.run_coordinator import DefaultRunCoordinator
 # The status filter of ``DagsterInstance.get_asset_check_execution_history`` (a public method whose
 # ``status`` argument takes this enum, which 1.13 does not export). (defs/alerting.py)
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
-from dagster._core.storage.event_log import AssetKeyTable
 from dagster._core.storage.event_log.in_memory import InMemoryEventLogStorage
+from dagster._core.storage.event_log.schema import AssetKeyTable
 
 # Dagster's SQLite event log (the default of a local DAGSTER_HOME), its shard name, busy timeout and
 # engine factory, its asset key table (whose columns the kept-connection storages answer from what

@@ -36,6 +36,7 @@ def test_private_apis_are_imported_only_in_the_compat_module() -> None:
         "dagster._core.run_coordinator",
         "dagster._core.storage.asset_check_execution_record",
         "dagster._core.storage.event_log.in_memory",
+        "dagster._core.storage.event_log.schema",
         "dagster._core.storage.event_log.sqlite.sqlite_event_log",
         "dagster._core.storage.noop_compute_log_manager",
         "dagster._core.storage.root",
