@@ -22,24 +22,26 @@ POSTGRES_ADMIN_URL = os.environ.get("SAAS_METRICS_TEST_POSTGRES_URL", "postgresq
 #: xdist's reordering by test count turned off by make test): started first, these no longer leave
 #: one worker finishing a two-minute file alone while the other idles. Order only, never selection.
 SLOWEST_FILES = (
-    "saas_metrics_tests/cli/test_readme_commands.py",
     "saas_metrics_tests/integration/test_missing_data_matrix.py",
-    "saas_metrics_tests/cli/test_readme_runs.py",
     "saas_metrics_tests/bench/test_bench_smoke.py",
-    "saas_metrics_tests/integration/test_ui_partitions.py",
+    "saas_metrics_tests/reports/test_pages_escaping_browser.py",
+    "saas_metrics_tests/cli/test_readme_commands.py",
     "saas_metrics_tests/integration/test_secrets.py",
     "saas_metrics_tests/integration/test_concurrent_backfill.py",
-    "saas_metrics_tests/integration/test_pipeline_sqlite.py",
-    "saas_metrics_tests/integration/test_bad_input.py",
+    "saas_metrics_tests/cli/test_readme_runs.py",
     "saas_metrics_tests/integration/test_postgres_parity.py",
     "saas_metrics_tests/integration/test_invoice_engine.py",
+    "saas_metrics_tests/integration/test_ui_partitions.py",
+    "saas_metrics_tests/integration/test_pipeline_sqlite.py",
+    "saas_metrics_tests/integration/test_bad_input.py",
     "saas_metrics_tests/integration/test_landing_cache.py",
-    "saas_metrics_tests/integration/test_metric_checks.py",
-    "saas_metrics_tests/bench/test_bench_launched.py",
     "saas_metrics_tests/integration/test_runner_progress.py",
-    "saas_metrics_tests/integration/test_guide_metrics.py",
-    "saas_metrics_tests/quality/test_quality_replay.py",
+    "saas_metrics_tests/integration/test_metric_checks.py",
+    "saas_metrics_tests/connectors/test_conn_docs_examples.py",
     "saas_metrics_tests/integration/test_defects.py",
+    "saas_metrics_tests/connectors/test_conn_fivetran_layout.py",
+    "saas_metrics_tests/quality/test_quality_replay.py",
+    "saas_metrics_tests/connectors/test_conn_stripe.py",
 )
 
 
