@@ -110,10 +110,9 @@ def _clean_ids(warehouse: WarehouseResource, table: str, column: str) -> frozens
     a raw table depends on its parents' raw tables, so the lineage flows raw -> staging -> metrics."""
     wh = warehouse.warehouse
     raw = raw_storage_schema(table)
-    if not wh.has_table(raw.name):
-        return frozenset()
-    t = wh.sa_table(raw)
-    return _id_set(wh.read(raw, where=t.c[QUARANTINE_REASON].is_(None), columns=[column])[column])
+    # Distinct in the database: the currency of every rate row is read for each table a run validates,
+    # and the rate history grows every month.
+    return _id_set(wh.distinct(raw, column, where=wh.sa_table(raw).c[QUARANTINE_REASON].is_(None)))
 
 
 def _reference_ids(warehouse: WarehouseResource, table: str) -> dict[str, frozenset[str]]:

@@ -287,6 +287,18 @@ class Warehouse:
             query = query.where(where)
         return self.query(query, schema, names)
 
+    def distinct(self, schema: TableSchema, column: str, *, where: sa.ColumnElement[bool] | None = None) -> pd.Series:
+        """The distinct values of ``column`` (of the rows matching ``where``), typed by the schema, in
+        no particular order; empty when the table does not exist. The database collapses the repeats,
+        so a column of a few values in a long table costs a scan, not a frame of every row."""
+        if not self.has_table(schema.name):
+            return schema.empty_frame()[column]
+        table = self.sa_table(schema)
+        query = sa.select(sa.type_coerce(table.c[column], sa.types.NullType()).label(column)).distinct()
+        if where is not None:
+            query = query.where(where)
+        return self.query(query, schema, [column])[column]
+
     def query(self, statement: sa.Executable, schema: TableSchema, columns: Sequence[str],
               params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """The rows of a SELECT whose result columns are ``columns`` of ``schema``, in that order,

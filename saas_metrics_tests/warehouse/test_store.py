@@ -247,6 +247,31 @@ def test_present_values_are_found_by_the_database_outside_the_window(warehouse: 
     assert index_names()["ix_ids_id"] == ["id"]
 
 
+def test_distinct_values_come_from_the_database_once_each(warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    schema = TableSchema("rates", (Column("month", "date"), Column("currency", "str"), Column("bad", "str")), time_column="month")
+    warehouse.replace(schema, pd.DataFrame({
+        "month": ["2024-01-01"] * 5 + ["2024-02-01"] * 3, "currency": ["EUR", "GBP", "EUR", None, "JPY", "EUR", "GBP", "EUR"],
+        "bad": [None, None, None, None, "unknown currency", None, None, None],
+    }), (JAN, MAR))
+    fetched: list[int] = []
+    query = Warehouse.query
+
+    def counted(self: Warehouse, *args: object, **kwargs: object) -> pd.DataFrame:
+        out = query(self, *args, **kwargs)  # type: ignore[arg-type]
+        fetched.append(len(out))
+        return out
+
+    monkeypatch.setattr(Warehouse, "query", counted)
+    clean = warehouse.distinct(schema, "currency", where=warehouse.sa_table(schema).c["bad"].is_(None))
+    # Each value once, null included, typed as the schema says; the quarantined JPY row is left out.
+    assert sorted(clean.dropna().tolist()) == ["EUR", "GBP"] and clean.isna().sum() == 1
+    assert clean.dtype == coerce_frame(pd.DataFrame({"month": [], "currency": [], "bad": []}), schema)["currency"].dtype
+    assert fetched == [3], "the database collapsed the eight rows to the three values"
+    assert sorted(warehouse.distinct(schema, "currency").dropna().tolist()) == ["EUR", "GBP", "JPY"]
+    absent = warehouse.distinct(TableSchema("absent", schema.columns), "currency")
+    assert absent.empty and absent.name == "currency"
+
+
 def test_postgres_probes_each_value_in_the_index_whatever_the_statistics(postgres_url: str) -> None:
     """On an unanalysed table (autovacuum off, or right after a bulk load) EXISTS over a temporary
     table was planned as a hash join over the whole table; the probe must stay an index lookup."""
