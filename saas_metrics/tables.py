@@ -67,7 +67,7 @@ class TableSchema:
 
 @lru_cache(maxsize=1024)
 def _empty_frame(columns: tuple[Column, ...]) -> pd.DataFrame:
-    return coerce_frame(pd.DataFrame(columns=[c.name for c in columns]), TableSchema("empty", columns))
+    return _coerce_columns(pd.DataFrame(columns=[c.name for c in columns]), TableSchema("empty", columns), keep_extra=False)
 
 
 def _to_datetime(series: pd.Series) -> pd.Series:
@@ -108,6 +108,8 @@ def _coerce_series(series: pd.Series, type_: ColumnType) -> pd.Series:
 
 
 _NAIVE_NS = np.dtype("datetime64[ns]")
+_DAY_NS = 86_400 * 10**9
+_NAT_NS = np.iinfo(np.int64).min  # NaT as int64
 
 
 def _already_typed(series: pd.Series, type_: ColumnType) -> pd.Series | None:
@@ -131,7 +133,14 @@ def _already_typed(series: pd.Series, type_: ColumnType) -> pd.Series | None:
         return series.astype("boolean") if pd.api.types.is_bool_dtype(dtype) else None
     if dtype != _NAIVE_NS:
         return None
-    return series.dt.normalize() if type_ == "date" else series
+    return series.dt.normalize() if type_ == "date" and not _at_midnight(series) else series
+
+
+def _at_midnight(series: pd.Series) -> bool:
+    """Whether every value of a ``datetime64[ns]`` series is a midnight or null: such a date column
+    needs no normalising, which cost a new array per column, the month column of every read and write."""
+    ns = series.to_numpy().view("i8")
+    return bool(((ns % _DAY_NS == 0) | (ns == _NAT_NS)).all())
 
 
 def coerce_frame(frame: pd.DataFrame, schema: TableSchema, *, keep_extra: bool = False) -> pd.DataFrame:
@@ -140,6 +149,14 @@ def coerce_frame(frame: pd.DataFrame, schema: TableSchema, *, keep_extra: bool =
 
     Extra columns are dropped unless ``keep_extra`` (then they follow the schema's).
     """
+    if len(frame) == 0 and (not keep_extra or set(frame.columns) <= set(schema.column_names)):
+        # No rows: the schema's typed empty frame, whatever the input's dtypes (typing each column
+        # of an empty frame cost milliseconds, paid by every table's bookkeeping in every run).
+        return schema.empty_frame()
+    return _coerce_columns(frame, schema, keep_extra)
+
+
+def _coerce_columns(frame: pd.DataFrame, schema: TableSchema, keep_extra: bool) -> pd.DataFrame:
     # The columns are assembled into one new frame at the end: inserting them one by one into an
     # empty frame cost more than typing them, for the small frames most calls get. Not copied
     # (a dict's columns would be by default): copy-on-write keeps the input safe from the output.

@@ -6,7 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from saas_metrics.tables import Column, ColumnType, TableSchema, coerce_frame, isin, text_series
+from saas_metrics.tables import (
+    Column,
+    ColumnType,
+    TableSchema,
+    _coerce_columns,
+    coerce_frame,
+    isin,
+    text_series,
+)
 
 
 @pytest.mark.parametrize("dtype", ["str", "string[pyarrow]", object])
@@ -65,6 +73,62 @@ def test_empty_frame_is_typed_and_a_fresh_copy_each_time() -> None:
     assert TableSchema("u", schema.columns, extra={"k": "v"}).empty_frame().dtypes.equals(expected.dtypes)
 
 
+def _every_schema() -> list[TableSchema]:
+    from saas_metrics.metrics.kpi import KPI_MONTHLY
+    from saas_metrics.metrics.movements import MRR_MOVEMENTS
+    from saas_metrics.metrics.mrr import CUSTOMER_MRR
+    from saas_metrics.quality.accounting import SOURCE_ROW_ACCOUNTING
+    from saas_metrics.quality.gaps import SOURCE_GAPS
+    from saas_metrics.quality.quarantine import QUARANTINED_ROWS
+    from saas_metrics.quality.replay import VALIDATION_RESULTS
+    from saas_metrics.sources.schemas import SCHEMAS
+
+    return [*SCHEMAS.values(), KPI_MONTHLY, MRR_MOVEMENTS, CUSTOMER_MRR, SOURCE_ROW_ACCOUNTING, SOURCE_GAPS,
+            QUARANTINED_ROWS, VALIDATION_RESULTS]
+
+
+@pytest.mark.parametrize("dtype", [None, object, "int64", "float64", "datetime64[ns]", "str", "boolean"])
+def test_a_frame_without_rows_types_as_the_schema_says_whatever_its_dtypes(dtype: str | None) -> None:
+    """No rows: the schema's typed empty frame (kept once per column list), exactly what typing each
+    column gives, whatever the input's dtypes; extra columns kept when asked, then typed the slow way."""
+    schemas = _every_schema()
+    assert {c.type for s in schemas for c in s.columns} == {"str", "json", "int", "float", "bool", "date", "datetime"}
+    for schema in schemas:
+        names = schema.column_names
+        empty = pd.DataFrame(columns=names[::2]) if dtype is None else pd.DataFrame(
+            {c: pd.Series(dtype=dtype) for c in names[::-1]}, index=pd.Index([], dtype="int64"))
+        expected = _coerce_columns(empty, schema, keep_extra=False)
+        pd.testing.assert_frame_equal(coerce_frame(empty, schema), expected)
+        out = coerce_frame(empty, schema)
+        out["changed"] = pd.Series(dtype=object)
+        pd.testing.assert_frame_equal(coerce_frame(empty, schema), expected)  # a fresh frame each time
+        extra = empty.assign(extra=pd.Series(dtype="float64"))
+        kept = coerce_frame(extra, schema, keep_extra=True)
+        assert list(kept.columns) == [*names, "extra"] and kept["extra"].dtype == "float64"
+    # Rows but no columns: as many rows of nulls, not an empty frame.
+    schema = TableSchema("t", (Column("id", "str"),))
+    assert len(coerce_frame(pd.DataFrame(index=range(3)), schema)) == 3
+
+
+def test_a_frame_without_rows_is_not_typed_column_by_column(monkeypatch: pytest.MonkeyPatch) -> None:
+    import saas_metrics.tables as tables
+
+    schema = TableSchema("t", (Column("id", "str"), Column("at", "date"), Column("n", "int")))
+    schema.empty_frame()  # the typed empty frame of this column list, built once
+    typed: list[str] = []
+    coerce_series = tables._coerce_series
+
+    def counted(series: pd.Series, type_: ColumnType) -> pd.Series:
+        typed.append(type_)
+        return coerce_series(series, type_)
+
+    monkeypatch.setattr(tables, "_coerce_series", counted)
+    assert coerce_frame(pd.DataFrame(columns=["n", "id"]), schema).dtypes.tolist() == schema.empty_frame().dtypes.tolist()
+    assert typed == []
+    coerce_frame(pd.DataFrame({"id": ["a"]}), schema)
+    assert typed == ["str", "date", "int"]
+
+
 def _ts(*values: str | None) -> pd.Series:
     return pd.Series(pd.to_datetime(list(values), format="ISO8601")).astype("datetime64[ns]")
 
@@ -102,6 +166,19 @@ def test_coerce_frame_types_raw_and_already_typed_columns_alike(type_: ColumnTyp
 def test_coerce_frame_converts_numpy_and_other_typed_columns(type_: ColumnType, values: pd.Series, expected: pd.Series) -> None:
     schema = TableSchema("t", (Column("v", type_),))
     pd.testing.assert_frame_equal(coerce_frame(pd.DataFrame({"v": values}), schema), pd.DataFrame({"v": expected}))
+
+
+def test_a_date_column_of_midnights_is_kept_and_any_other_time_is_normalised() -> None:
+    schema = TableSchema("t", (Column("d", "date"),))
+    midnights = _ts("2024-01-01", None, "1969-12-31", "1900-02-28")  # before 1970 too: negative nanoseconds
+    frame = pd.DataFrame({"d": midnights})
+    out = coerce_frame(frame, schema)
+    pd.testing.assert_series_equal(out["d"], midnights, check_names=False)
+    assert np.shares_memory(out["d"].to_numpy(), frame["d"].to_numpy()), "no new array for dates already dates"
+    times = pd.Series(pd.to_datetime(["2024-01-01 13:00", None, "1969-12-31 23:59:59.999999999",
+                                      "1900-02-28 00:00:00.000000001"], format="ISO8601")).astype("datetime64[ns]")
+    out = coerce_frame(pd.DataFrame({"d": times}), schema)
+    pd.testing.assert_series_equal(out["d"], _ts("2024-01-01", None, "1969-12-31", "1900-02-28"), check_names=False)
 
 
 def test_coerce_frame_orders_adds_and_drops_columns_and_resets_the_index() -> None:
