@@ -78,10 +78,27 @@ def _to_datetime(series: pd.Series) -> pd.Series:
     return pd.to_datetime(series, errors="coerce", utc=True, format="ISO8601")
 
 
+def _parse_naive_iso(series: pd.Series) -> pd.Series | None:
+    """Text of naive ISO 8601 dates and times ('2024-01-05', '2024-01-05 13:00:00.123456': how the
+    warehouse stores them, and most exports), parsed by Arrow in one pass, several times faster than
+    the general parser; None when any value is anything else (an offset, another layout, an invalid
+    day, a year outside ``datetime64[ns]``), which Arrow refuses: the general parser then decides,
+    as before. Where Arrow parses, its values are the general parser's (naive means UTC)."""
+    try:
+        parsed = pc.cast(pa.array(series.array), pa.timestamp("ns"))
+    except pa.ArrowInvalid:
+        return None
+    return pd.Series(parsed.to_numpy(zero_copy_only=False), index=series.index, name=series.name)
+
+
 def _coerce_series(series: pd.Series, type_: ColumnType) -> pd.Series:
     typed = _already_typed(series, type_)
     if typed is not None:
         return typed
+    if (type_ == "date" or type_ == "datetime") and series.dtype == TEXT_DTYPE:
+        parsed = _parse_naive_iso(series)
+        if parsed is not None:
+            return parsed.dt.normalize() if type_ == "date" and not _at_midnight(parsed) else parsed
     if type_ == "str" or type_ == "json":
         # Vectorised: nulls stay null, everything else becomes its str() (pandas' str dtype).
         return series.astype("str")
@@ -101,9 +118,9 @@ def _coerce_series(series: pd.Series, type_: ColumnType) -> pd.Series:
 
         return series.map(to_bool).astype("boolean")
     if type_ == "date":
-        return _to_datetime(series).dt.tz_localize(None).dt.normalize().astype("datetime64[ns]")
+        return naive_ns(_to_datetime(series).dt.tz_localize(None)).dt.normalize()
     if type_ == "datetime":
-        return _to_datetime(series).dt.tz_localize(None).astype("datetime64[ns]")
+        return naive_ns(_to_datetime(series).dt.tz_localize(None))
     raise ValueError(f"unknown column type {type_!r}")
 
 
@@ -134,6 +151,16 @@ def _already_typed(series: pd.Series, type_: ColumnType) -> pd.Series | None:
     if dtype != _NAIVE_NS:
         return None
     return series.dt.normalize() if type_ == "date" and not _at_midnight(series) else series
+
+
+def naive_ns(series: pd.Series) -> pd.Series:
+    """A naive datetime series as ``datetime64[ns]``, values outside its range (years before 1677 or
+    after 2262: a typo in an export, '0202-01-05') null like any value that does not parse, so the
+    validation records them instead of the run stopping on pandas' overflow error."""
+    if series.dtype == _NAIVE_NS:
+        return series
+    inside = series.between(pd.Timestamp.min, pd.Timestamp.max)
+    return series.where(inside).astype(_NAIVE_NS)
 
 
 def _at_midnight(series: pd.Series) -> bool:

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from saas_metrics import tables
 from saas_metrics.tables import (
     Column,
     ColumnType,
@@ -179,6 +180,45 @@ def test_a_date_column_of_midnights_is_kept_and_any_other_time_is_normalised() -
                                       "1900-02-28 00:00:00.000000001"], format="ISO8601")).astype("datetime64[ns]")
     out = coerce_frame(pd.DataFrame({"d": times}), schema)
     pd.testing.assert_series_equal(out["d"], _ts("2024-01-01", None, "1969-12-31", "1900-02-28"), check_names=False)
+
+
+#: Text dates and times: the first two rows are the warehouse's own layouts (parsed by Arrow), the
+#: others are what exports hold and Arrow refuses (an offset, Z, a space, no dashes, an invalid day,
+#: years outside datetime64[ns]), left to the general parser.
+_TEXT_TIMES = ["2024-01-05", "2024-01-05 13:00:00.123456", "2024-01-05T13:00", "2024-01-05T13:00:00+02:00",
+               "2024-01-05 13:00:00Z", " 2024-01-01", "20240105", "2024-02-30", "", "1500-01-01", "2300-01-01"]
+
+
+@pytest.mark.parametrize("type_", ["date", "datetime"])
+@pytest.mark.parametrize("values", [_TEXT_TIMES[:3], [*_TEXT_TIMES[:2], None], *[[v, "2024-01-05"] for v in _TEXT_TIMES[3:]]])
+def test_text_times_parse_as_the_general_parser_parses_them(type_: ColumnType, values: list[str | None]) -> None:
+    text = pd.DataFrame({"v": pd.Series(values, dtype="str")})
+    schema = TableSchema("t", (Column("v", type_),))
+    general = tables._coerce_series(pd.Series(values, dtype=object), type_)  # object: the general parser
+    pd.testing.assert_series_equal(coerce_frame(text, schema)["v"], general.rename("v"))
+    if values[0] in ("1500-01-01", "2300-01-01"):  # outside datetime64[ns]: null, as a value that does not parse
+        assert general.isna().tolist() == [True, False]
+
+
+@pytest.mark.parametrize("type_", ["date", "datetime"])
+def test_a_typed_time_outside_the_nanosecond_range_is_null_not_an_overflow(type_: ColumnType) -> None:
+    seconds = pd.Series(np.array(["1500-01-01T10:00", "2024-01-05T10:00", "NaT"], dtype="datetime64[s]"))
+    out = coerce_frame(pd.DataFrame({"v": seconds}), TableSchema("t", (Column("v", type_),)))["v"]
+    assert out.dtype == "datetime64[ns]" and out.isna().tolist() == [True, False, True]
+    assert out.iloc[1] == pd.Timestamp("2024-01-05" if type_ == "date" else "2024-01-05 10:00")
+
+
+def test_the_warehouse_layouts_are_parsed_in_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    def general(series: pd.Series) -> pd.Series:
+        raise AssertionError(f"the general parser was asked: {series.tolist()}")
+
+    monkeypatch.setattr(tables, "_to_datetime", general)
+    schema = TableSchema("t", (Column("d", "date"), Column("at", "datetime")))
+    out = coerce_frame(pd.DataFrame({"d": pd.Series(["2024-01-05", None], dtype="str"),
+                                     "at": pd.Series(["2024-01-05 13:00:00.000001", "2024-01-05"], dtype="str")}), schema)
+    assert out["d"].tolist()[0] == pd.Timestamp("2024-01-05") and pd.isna(out["d"].iloc[1])
+    assert out["at"].tolist() == [pd.Timestamp("2024-01-05 13:00:00.000001"), pd.Timestamp("2024-01-05")]
+    assert out.dtypes.tolist() == [np.dtype("datetime64[ns]")] * 2
 
 
 def test_coerce_frame_orders_adds_and_drops_columns_and_resets_the_index() -> None:

@@ -39,7 +39,7 @@ import pyarrow.csv as pa_csv
 from saas_metrics.sources import exports
 from saas_metrics.sources.drift import MissingColumn, MissingColumnsWarning, required_columns
 from saas_metrics.sources.notices import notify
-from saas_metrics.tables import TableSchema, coerce_frame
+from saas_metrics.tables import TableSchema, coerce_frame, naive_ns
 
 logger = logging.getLogger(__name__)
 
@@ -272,7 +272,7 @@ def _from_numbers(text: pd.Series, unit: str | None) -> pd.Series:
 def _from_iso(text: pd.Series, unit: str | None = None) -> pd.Series:
     """ISO 8601 text -> naive UTC timestamps (``unit`` is unused: same signature as _from_numbers)."""
     parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
-    return parsed.dt.tz_localize(None).astype("datetime64[ns]")
+    return naive_ns(parsed.dt.tz_localize(None))
 
 
 #: (column, parser, unit) -> whether the column's values were guessed to be unix numbers
@@ -382,7 +382,7 @@ class NativeTable:
             key = (column, "date", None)
             parsed = map_distinct(text, lambda v: _parse_timestamps(v, None, self.form_guesses, key).dt.normalize())
         else:
-            parsed = map_distinct(text, lambda v: pd.to_datetime(v, format=fmt, errors="coerce").astype("datetime64[ns]"))
+            parsed = map_distinct(text, lambda v: naive_ns(pd.to_datetime(v, format=fmt, errors="coerce")))
         self._record(target, text, parsed)
         return parsed
 

@@ -313,6 +313,22 @@ def test_policy_is_read_from_the_context() -> None:
     assert validate_table(canonical("billing_payments", rows), context(policy=lenient)).check("integrity").passed
 
 
+def test_a_year_outside_the_timestamp_range_is_unparseable_not_a_crash() -> None:
+    """'0202-03-05' (a typo in an export) is a date pandas cannot hold in nanoseconds: quarantined with
+    its text like any value that does not parse, never the run stopped on pandas' overflow error."""
+    raw = pd.DataFrame([payment("py_1"), payment("py_2", created_at="0202-03-05 10:00:00"),
+                        payment("py_3", created_at="2300-03-05")])
+    raw["_source_file"], raw["_source_line"] = CHARGES, [1, 2, 3]
+    outcome = validate_table(raw, context())
+    assert outcome.clean["payment_id"].tolist() == ["py_1"]
+    assert _quarantine_of(outcome, "py_2") == (
+        "unparseable", "created_at",
+        "billing/charges.csv line 2: created_at '0202-03-05 10:00:00' could not be parsed as datetime (rule unparseable); "
+        "created_at is null (rule not_null)",
+    )
+    assert _quarantine_of(outcome, "py_3")[0] == "unparseable"
+
+
 def test_non_integral_count_is_unparseable_not_a_crash() -> None:
     base = {"date": "2024-03-01", "platform": "meta_ads", "currency": "USD", "spend": 5.0}
     raw = pd.DataFrame([{**base, "campaign_id": "c1", "clicks": "3"}, {**base, "campaign_id": "c2", "clicks": "3.5"}])

@@ -83,6 +83,20 @@ def test_timestamps_unix_units_and_iso(write) -> None:
     assert parsed.iloc[4] == pd.Timestamp("2023-11-14")
 
 
+def test_a_year_outside_the_timestamp_range_is_an_error_of_its_row_not_of_the_read(write) -> None:
+    """'0202-11-12T00:00:00Z' (a typo in a HubSpot export) parses as ISO 8601 but no nanosecond
+    timestamp holds it: null and recorded like any value that does not parse. It stopped the CRM
+    step with pandas' overflow error."""
+    d = write("x/t.csv", "a,b\n0202-11-12T00:00:00Z,11/12/0202\n2023-11-14T22:13:20Z,11/14/2023\n9999-01-01,01/01/9999\n")
+    table = open_native(d, "x/t.csv", "x")
+    assert table is not None
+    parsed = table.timestamp("a", "a")
+    assert parsed.isna().tolist() == [True, False, True] and parsed.iloc[1] == pd.Timestamp("2023-11-14 22:13:20")
+    dated = table.date("b", "b", fmt="%m/%d/%Y")
+    assert dated.isna().tolist() == [True, False, True] and dated.iloc[1] == pd.Timestamp("2023-11-14")
+    assert parsed.dtype == dated.dtype == "datetime64[ns]"
+
+
 def test_optional_periods_file_missing_is_silent(tmp_path: Path, recwarn: pytest.WarningsRecorder) -> None:
     out = billing.read_subscription_periods(tmp_path)
     assert out.empty and not [w for w in recwarn if issubclass(w.category, SourceFileMissing)]
