@@ -20,7 +20,7 @@ whole read (docs/architecture.md#the-landing-cache). Downloaded exports, tables 
 readers that open another file and files that cannot be cut safely are read whole.
 
 The cache key holds every native file's path, size and modification time, and a fingerprint
-of the source readers' code: a new export, an edited file or a new reader version is read from
+of the source readers' code and of the typing they apply: a new export, an edited file or a new reader version is read from
 the CSV again. The reader's warnings (a missing file, a file lacking columns) are stored with the
 frame and raised again on every cached read, so the raw asset reports them the same way. Rows
 keep their file order and lineage columns (``_source_file``, ``_source_line``,
@@ -63,11 +63,17 @@ ROW_GROUP_ROWS = 100_000
 _SOURCES_PACKAGE = Path(__file__).resolve().parent
 
 
+def reader_code() -> list[Path]:
+    """The code a cached frame was made by: every module of this package, and the typing every reader
+    applies to its columns (``saas_metrics/tables.py``: how text becomes dates, numbers, nulls)."""
+    return [*sorted(_SOURCES_PACKAGE.glob("*.py")), _SOURCES_PACKAGE.parent / "tables.py"]
+
+
 @cache
 def reader_fingerprint() -> str:
-    """A hash of the source readers' code (every module of this package) and the pandas version."""
+    """A hash of the source readers' code (:func:`reader_code`) and the pandas version."""
     digest = hashlib.sha256(pd.__version__.encode())
-    for path in sorted(_SOURCES_PACKAGE.glob("*.py")):
+    for path in reader_code():
         digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()[:16]
 

@@ -77,6 +77,23 @@ def test_a_changed_file_is_read_again(write, tmp_path: Path) -> None:
     assert len(list(cache.glob("product_usage-*.parquet"))) == 1  # the stale version is removed
 
 
+def test_a_change_to_the_readers_or_their_typing_is_a_new_cache_key(write, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cached frames were typed by ``saas_metrics/tables.py`` as much as by the readers: a change
+    to either (a release that parses dates differently) must not serve frames the old code made."""
+    code = landing.reader_code()
+    assert Path(landing.__file__).resolve() in code and (Path(landing.__file__).resolve().parents[1] / "tables.py") in code
+    sources = write("product/usage_daily.csv", USAGE)
+    before = landing.cache_key("product_usage", sources)
+    edited = tmp_path / "tables.py"
+    edited.write_text(code[-1].read_text() + "\n# a new release\n")
+    monkeypatch.setattr(landing, "reader_code", lambda: [*code[:-1], edited])
+    landing.reader_fingerprint.cache_clear()
+    try:
+        assert landing.cache_key("product_usage", sources) != before
+    finally:
+        landing.reader_fingerprint.cache_clear()
+
+
 def test_reader_warnings_are_raised_again_on_cached_reads(write, tmp_path: Path) -> None:
     sources = write("product/usage_daily.csv", "date,account_id,event\n2025-01-03,acc_1,login\n")
     cache = tmp_path / "cache"
