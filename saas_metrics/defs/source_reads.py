@@ -51,12 +51,43 @@ def place_in_months(
     return placed.astype("datetime64[ns]")
 
 
-def rows_outside_partitions(times: pd.Series, first: dt.date, last: dt.date, *, now: pd.Timestamp | None = None) -> int:
-    """How many of ``times`` :func:`place_in_months` puts in no partition: present, not in the
-    future, and before ``first`` or after the end of ``last`` (comparisons only, no month per row)."""
-    inside = (times >= pd.Timestamp(first)) & (times < pd.Timestamp(last) + pd.DateOffset(months=1))
-    future = times > now if now is not None else False
-    return int((times.notna() & ~inside & ~future).sum())
+@dataclass(frozen=True)
+class Placement:
+    """Where :func:`place_in_months` files a table's rows, counted."""
+
+    in_window: dict[dt.date, int]  # rows filed under each month of the run's window (months with rows)
+    outside: int  # rows filed under no partition
+    excluded: dict[str, int]  # rows filed outside the run's window, per exclusion rule
+
+    @property
+    def in_window_rows(self) -> int:
+        return sum(self.in_window.values())
+
+
+def count_placement(times: pd.Series, first: dt.date, last: dt.date, window: tuple[dt.date, dt.date], *,
+                    now: pd.Timestamp | None = None) -> Placement:
+    """The counts of :func:`place_in_months` over ``times`` for a run of ``window``: rows per month
+    of the window, rows in no partition, and the rows excluded by their time
+    (:func:`saas_metrics.quality.accounting.exclusions_by_time`).
+
+    Only the rows of the window are keyed by month; every other row is counted by comparisons.
+    A month's run reads the time of every row of a whole-history export (the usage export of a
+    site with years of history has millions), and keying each of them by month was most of the
+    placement's cost."""
+    lo, hi = pd.Timestamp(first), pd.Timestamp(last)
+    missing = times.isna()
+    future = times > now if now is not None else pd.Series(False, index=times.index)
+    dated = (times >= lo) & (times < hi + pd.DateOffset(months=1)) & ~future  # filed under their own month
+    placed = dated | missing | future
+    start, end = pd.Timestamp(window[0]), pd.Timestamp(window[1])
+    months = month_of(times[dated & (times >= start) & (times < end)]).value_counts()
+    in_window = {month.date(): int(n) for month, n in months.items()}
+    # A missing time is filed under the first partition, a future one under the last.
+    for month, n in ((lo, int(missing.sum())), (hi, int(future.sum()))):
+        if n and start <= month < end:
+            in_window[month.date()] = in_window.get(month.date(), 0) + n
+    total = sum(in_window.values())
+    return Placement(in_window, int((~placed).sum()), exclusions_by_time(times, placed, total, first))
 
 
 @dataclass(frozen=True)
@@ -175,17 +206,15 @@ def read_placed(context: AssetExecutionContext, table: str, sources: SourceSyste
     probe = (window[0], add_months(window[0], 1)) if lazy else window
     read = _logged(context, read_with_notices(table, sources, probe, now.to_pydatetime()))
     times = read.frame[time_column] if read.all_times is None else read.all_times
-    placed = place_in_months(pd.DataFrame({time_column: times}), time_column, first, last, now=now)
-    excluded = exclusions_by_time(times, placed, window, first)
+    placement = count_placement(times, first, last, window, now=now)
+    excluded = dict(placement.excluded)
     for rule, n in read.excluded.items():
         excluded[rule] = excluded.get(rule, 0) + n
     # What the connector excluded was read too (the loaded and quarantined rows are known after validation).
     account = RowAccount(len(times) + sum(read.excluded.values()), 0, 0, excluded)
-    in_window = (placed >= pd.Timestamp(window[0])) & (placed < pd.Timestamp(window[1]))
-    counts = {m.date(): int(n) for m, n in placed[in_window].value_counts().items()}
+    counts, outside = placement.in_window, placement.outside
     batches = tuple(month_batches(window, counts, max_rows or BATCH_ROWS))
-    outside = int(placed.isna().sum())
-    del times, placed, in_window
+    del times
 
     def placed_rows(frame: pd.DataFrame, batch: Window) -> pd.DataFrame:
         months = place_in_months(frame, time_column, first, last, now=now)
@@ -197,14 +226,14 @@ def read_placed(context: AssetExecutionContext, table: str, sources: SourceSyste
     if read.all_times is None or batches == (probe,):
         whole = read.frame
         return PlacedRead(notices, problems, account, outside, batches, lambda batch: placed_rows(whole, batch or window),
-                          sum(counts.values()))
+                          placement.in_window_rows)
     del read  # the probe's rows are read again with their batch
     wait_for_stores()  # a cold cache: the later batches read what the first read is storing
 
     def read_batch(batch: Window | None) -> pd.DataFrame:
         return placed_rows(read_with_notices(table, sources, batch, now.to_pydatetime()).frame, batch or window)
 
-    return PlacedRead(notices, problems, account, outside, batches, read_batch, sum(counts.values()))
+    return PlacedRead(notices, problems, account, outside, batches, read_batch, placement.in_window_rows)
 
 
 def _logged(context: AssetExecutionContext, read: SourceRead) -> SourceRead:

@@ -80,19 +80,16 @@ class RowAccount:
                 f"+ excluded {self.excluded_total} ({rules})")
 
 
-def exclusions_by_time(times: pd.Series, placed: pd.Series, window: tuple[dt.date, dt.date],
-                       first: dt.date) -> dict[str, int]:
-    """Rows excluded by their time: ``placed`` is each row's partition month (NaT: none, see
-    ``defs.source_reads.place_in_months``); a row placed outside the run's ``window`` is
-    ``outside_run_months``, one in no partition is before / far before ``first`` or after the end."""
-    lo, hi = pd.Timestamp(window[0]), pd.Timestamp(window[1])
-    placed_somewhere = placed.notna()
-    outside_run = placed_somewhere & ((placed < lo) | (placed >= hi))
-    unplaced = ~placed_somewhere
+def exclusions_by_time(times: pd.Series, placed: pd.Series, in_run: int, first: dt.date) -> dict[str, int]:
+    """Rows excluded by their time. ``placed`` marks the rows some partition holds (see
+    ``defs.source_reads.count_placement``) and ``in_run`` counts those of the run's window: the
+    other placed rows are ``outside_run_months``; a row in no partition is before / far before
+    ``first`` or after the end."""
+    unplaced = ~placed
     before = unplaced & (times < pd.Timestamp(first))
     far = before & (times <= pd.Timestamp(first) - pd.DateOffset(years=FAR_BEFORE_START_YEARS))
     counts = {
-        "outside_run_months": int(outside_run.sum()),
+        "outside_run_months": int(placed.sum()) - in_run,
         "before_start_month": int((before & ~far).sum()),
         "far_before_start_month": int(far.sum()),
         "after_end_month": int((unplaced & ~before).sum()),

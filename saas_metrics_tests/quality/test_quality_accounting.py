@@ -8,12 +8,11 @@ import json
 import pandas as pd
 import pytest
 
-from saas_metrics.defs.source_reads import place_in_months
+from saas_metrics.defs.source_reads import count_placement
 from saas_metrics.quality.accounting import (
     EXCLUSION_RULES,
     RowAccount,
     accounting_frame,
-    exclusions_by_time,
 )
 
 T = pd.Timestamp
@@ -23,8 +22,7 @@ NOW = T("2025-07-15")
 
 def _excluded(times: list[str | None], window: tuple[dt.date, dt.date]) -> dict[str, int]:
     series = pd.Series([T(t) if t else pd.NaT for t in times], dtype="datetime64[ns]")
-    placed = place_in_months(pd.DataFrame({"at": series}), "at", FIRST, LAST, now=NOW)
-    return exclusions_by_time(series, placed, window, FIRST)
+    return count_placement(series, FIRST, LAST, window, now=NOW).excluded
 
 
 def test_every_row_outside_the_run_has_its_rule() -> None:
