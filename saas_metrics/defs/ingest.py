@@ -34,6 +34,7 @@ from saas_metrics.defs.source_assets import (
     REFERENCES,
     ROW_ACCOUNTING_CHECK,
     SOURCE_COMPLETE_CHECK,
+    ParentIds,
     raw_events,
     raw_storage_schema,
     reconciliation_result,
@@ -203,19 +204,22 @@ def ingest_tables(context: AssetExecutionContext, members: list[SourceTable], so
     blocking check, or whose in-step parent did, is not staged (nor are its in-step children)."""
     selected, checks = context.selected_asset_keys, context.selected_asset_check_keys
     blocked: set[dg.AssetKey] = set()
+    parents = ParentIds(warehouse)
     for member in members:
         if set(member.upstream) & blocked:
             context.log.warning(f"{member.table}: not materialised, a table it reads failed a blocking check")
             blocked.add(member.raw_key)
             continue
         if member.raw_key in selected:
-            for event in raw_events(context, member.table, sources, warehouse, settings):
+            for event in raw_events(context, member.table, sources, warehouse, settings, parents):
                 if isinstance(event, dg.AssetCheckResult):
                     if _fails_blocking(event):
                         blocked.add(member.raw_key)
                     if dg.AssetCheckKey(member.raw_key, event.check_name or "") not in checks:
                         continue
                 yield event
+            # Stored by now (Dagster stores an output before the step's generator goes on).
+            parents.forget(member.table)
         if member.raw_key in blocked:
             continue
         if member.stg_key in selected:

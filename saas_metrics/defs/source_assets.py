@@ -115,30 +115,64 @@ def _clean_ids(warehouse: WarehouseResource, table: str, column: str) -> frozens
     return _id_set(wh.distinct(raw, column, where=wh.sa_table(raw).c[QUARANTINE_REASON].is_(None)))
 
 
-def _reference_ids(warehouse: WarehouseResource, table: str) -> dict[str, frozenset[str]]:
-    return {column: _clean_ids(warehouse, ref_table, _KEY_COLUMN_OF[ref_table])
+def _quarantined_ids(warehouse: WarehouseResource, table: str, column: str) -> frozenset[str] | None:
+    """The ids of ``table``'s quarantined rows (None when the table does not exist yet)."""
+    wh = warehouse.warehouse
+    raw = raw_storage_schema(table)
+    if not wh.has_table(raw.name):
+        return None
+    return _id_set(wh.read(raw, where=wh.sa_table(raw).c[QUARANTINE_REASON].is_not(None), columns=[column])[column])
+
+
+class ParentIds:
+    """The ids a step's tables are validated against (their parents' clean and quarantined ids, the
+    currencies of the FX rates), read once per step rather than once per table: one parent has
+    several children in a step (the CRM contacts are the parent of three tables, the billing
+    customers of four), and every table of a step is checked against the same currencies.
+
+    What the step writes is seen: :meth:`forget` drops a table's ids once the step has stored it
+    (the step's tables are its own; no other step writes them while it runs)."""
+
+    def __init__(self, warehouse: WarehouseResource) -> None:
+        self._warehouse = warehouse
+        self._ids: dict[tuple[str, str, bool], frozenset[str] | None] = {}
+
+    def clean(self, table: str, column: str) -> frozenset[str]:
+        key = (table, column, True)
+        if key not in self._ids:
+            self._ids[key] = _clean_ids(self._warehouse, table, column)
+        return self._ids[key] or frozenset()
+
+    def quarantined(self, table: str, column: str) -> frozenset[str] | None:
+        key = (table, column, False)
+        if key not in self._ids:
+            self._ids[key] = _quarantined_ids(self._warehouse, table, column)
+        return self._ids[key]
+
+    def forget(self, table: str) -> None:
+        """Drop what was read of ``table``: the step has just stored it."""
+        for key in [key for key in self._ids if key[0] == table]:
+            del self._ids[key]
+
+
+def _reference_ids(parents: ParentIds, table: str) -> dict[str, frozenset[str]]:
+    return {column: parents.clean(ref_table, _KEY_COLUMN_OF[ref_table])
             for column, ref_table in REFERENCES.get(table, {}).items()}
 
 
-def _quarantined_reference_ids(warehouse: WarehouseResource, table: str) -> dict[str, frozenset[str]]:
+def _quarantined_reference_ids(parents: ParentIds, table: str) -> dict[str, frozenset[str]]:
     """Ids of parent rows that were quarantined (a child of a bad parent is not a sign of a
     missing parent table)."""
-
     out: dict[str, frozenset[str]] = {}
-    wh = warehouse.warehouse
     for column, ref_table in REFERENCES.get(table, {}).items():
-        raw = raw_storage_schema(ref_table)
-        key = _KEY_COLUMN_OF[ref_table]
-        if not wh.has_table(raw.name):
-            continue
-        t = wh.sa_table(raw)
-        ids = wh.read(raw, where=t.c["_quarantine_reason"].is_not(None), columns=[key])[key]
-        out[column] = _id_set(ids)
+        ids = parents.quarantined(ref_table, _KEY_COLUMN_OF[ref_table])
+        if ids is not None:
+            out[column] = ids
     return out
 
 
-def _known_currencies(warehouse: WarehouseResource, settings: Settings) -> frozenset[str]:
-    return _clean_ids(warehouse, "fx_rates", "currency") | {settings.reporting_currency, "USD"}
+def _known_currencies(parents: ParentIds, settings: Settings) -> frozenset[str]:
+    return parents.clean("fx_rates", "currency") | {settings.reporting_currency, "USD"}
 
 
 def _existing_ids(warehouse: WarehouseResource, table: str, window: tuple[dt.date, dt.date] | None,
@@ -157,13 +191,14 @@ def _existing_ids(warehouse: WarehouseResource, table: str, window: tuple[dt.dat
 def validation_context(context: AssetExecutionContext, table: str, warehouse: WarehouseResource, settings: Settings,
                        frame: pd.DataFrame, source_problems: tuple[str, ...] = (),
                        batch: tuple[dt.date, dt.date] | None = None,
-                       earlier: ValidationContext | None = None) -> ValidationContext:
+                       earlier: ValidationContext | None = None, parents: ParentIds | None = None) -> ValidationContext:
     """What the table's suite checks ``frame`` against: the window (``batch``, a run's batch of
     months, or the run's window), the parents' clean ids, the currencies known, the row count of
     the month before and the ids stored in other partitions. The run's earlier batches are stored
     already, so they count as other partitions; its later months (stored by an earlier run, about
     to be replaced) do not. ``earlier``: the context of the run's previous batch, whose parents'
-    ids and currencies are those of this batch too (the step writes no parent table)."""
+    ids and currencies are those of this batch too (the step writes no parent table). ``parents``:
+    the step's ids read so far (:class:`ParentIds`; a new one when not given)."""
     run_window = asset_window(context) if is_partitioned_table(SCHEMAS[table]) else None
     window = batch or run_window
     previous, others = None, None
@@ -175,14 +210,15 @@ def validation_context(context: AssetExecutionContext, table: str, warehouse: Wa
         return replace(earlier, window_start=window[0] if window else None, window_end=window[1] if window else None,
                        now=dt.datetime.now(dt.UTC).replace(tzinfo=None), previous_row_count=previous,
                        existing_ids=_existing_ids(warehouse, table, others, frame))
+    parents = parents or ParentIds(warehouse)
     return ValidationContext(
         table=table,
         window_start=window[0] if window else None,
         window_end=window[1] if window else None,
         now=dt.datetime.now(dt.UTC).replace(tzinfo=None),
-        known_currencies=_known_currencies(warehouse, settings),
-        reference_ids=_reference_ids(warehouse, table),
-        quarantined_reference_ids=_quarantined_reference_ids(warehouse, table),
+        known_currencies=_known_currencies(parents, settings),
+        reference_ids=_reference_ids(parents, table),
+        quarantined_reference_ids=_quarantined_reference_ids(parents, table),
         previous_row_count=previous,
         existing_ids=_existing_ids(warehouse, table, others, frame),
         policy=settings.quality,
@@ -217,7 +253,8 @@ def store_bookkeeping(context: AssetExecutionContext, table: str, warehouse: War
 
 
 def raw_events(context: AssetExecutionContext, table: str, sources: SourceSystemsResource,
-               warehouse: WarehouseResource, settings: Settings) -> Iterator[dg.Output | dg.AssetCheckResult]:
+               warehouse: WarehouseResource, settings: Settings,
+               parents: ParentIds | None = None) -> Iterator[dg.Output | dg.AssetCheckResult]:
     """``raw_<table>``: read, place, validate and store every row annotated, the quarantined rows,
     gaps and accounting, then the suite's checks, source_complete and row_accounting.
 
@@ -241,7 +278,7 @@ def raw_events(context: AssetExecutionContext, table: str, sources: SourceSystem
     fill = (warehouse.warehouse.batch_fill(raw_schema, context.run.run_id, placed.rows)
             if partitioned and len(placed.batches) > 1 else None)
     for batch, frame in placed.frames():
-        ctx = validation_context(context, table, warehouse, settings, frame, placed.source_problems, batch, ctx)
+        ctx = validation_context(context, table, warehouse, settings, frame, placed.source_problems, batch, ctx, parents)
         outcome = validate_table(frame.reset_index(drop=True), ctx)
         del frame
         quarantined = outcome.quarantined

@@ -134,3 +134,67 @@ def test_the_reconciliation_check_runs_alone(fake_tables: list[str], tmp_path: P
     assert result.success and fake_tables == []  # nothing read, staged or stored
     assert [(e.asset_key.to_user_string(), e.check_name) for e in result.get_asset_check_evaluations()] == [
         ("stg_billing_prices", RECONCILIATION_CHECK)]
+
+
+def test_a_step_reads_each_parents_ids_once_and_its_tables_see_their_parents(small_sources: Path, tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The billing snapshot step validates four tables against the customers' or subscriptions' ids
+    and every table against the FX currencies: each is read from the warehouse once in the step,
+    after the step stored the parent, so no child row is an orphan of a parent stored in the same step."""
+    from saas_metrics.warehouse.store import Warehouse
+
+    asked: list[tuple[str, str]] = []
+    distinct = Warehouse.distinct
+
+    def counting(self: Warehouse, schema: object, column: str, *args: object, **kwargs: object) -> pd.Series:
+        asked.append((schema.name, column))  # type: ignore[attr-defined]
+        return distinct(self, schema, column, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Warehouse, "distinct", counting)
+    settings = make_settings(small_sources, f"sqlite:///{tmp_path / 'w.db'}", start=END_MONTH, end=END_MONTH,
+                             quality={"data_docs": False})
+    month = partition_key(END_MONTH)
+    members = source_steps(SCHEMAS)["ingest_fx"] + source_steps(SCHEMAS)["ingest_billing_snapshot"]
+    selection = [key for m in members for key in (m.raw_key, m.stg_key)]
+    result = build_definitions(settings).resolve_job_def(JOB_NAME).execute_in_process(
+        instance=ephemeral_instance(), asset_selection=selection,
+        tags={ASSET_PARTITION_RANGE_START_TAG: month, ASSET_PARTITION_RANGE_END_TAG: month})
+    assert result.success
+    # The currencies once per step (the FX step's own table, then the billing step's), each parent once.
+    assert sorted(asked) == sorted([("raw_fx_rates", "currency"), ("raw_fx_rates", "currency"),
+                                    ("raw_billing_customers", "customer_id"), ("raw_billing_subscriptions", "subscription_id"),
+                                    ("raw_billing_prices", "price_id")])
+    from saas_metrics.quality.quarantine import QUARANTINED_ROWS
+    from saas_metrics.warehouse import Warehouse as Store
+
+    children = {"billing_subscriptions", "billing_subscription_items", "billing_subscription_status_history", "billing_discounts"}
+    stored = Store(settings.warehouse_url).read(QUARANTINED_ROWS)
+    assert not stored[stored["table_name"].isin(children) & (stored["rule"] == "reference")].size
+    assert Store(settings.warehouse_url).count("stg_billing_subscriptions") > 0
+
+
+def test_parent_ids_are_kept_until_the_step_stores_the_parent(tmp_path: Path) -> None:
+    from saas_metrics.defs.source_assets import ParentIds, raw_storage_schema
+    from saas_metrics.quality.quarantine import QUARANTINE_REASON
+
+    warehouse = WarehouseResource(url=f"sqlite:///{tmp_path / 'w.db'}")
+    schema = raw_storage_schema("billing_customers")
+
+    def store(ids: list[str], quarantined: str | None = None) -> None:
+        frame = schema.empty_frame().reindex(range(len(ids)))
+        frame["customer_id"] = ids
+        frame[QUARANTINE_REASON] = [("bad" if i == quarantined else None) for i in ids]
+        warehouse.warehouse.replace(schema, frame)
+
+    parents = ParentIds(warehouse)
+    assert parents.quarantined("billing_customers", "customer_id") is None  # no table yet
+    assert parents.clean("billing_customers", "customer_id") == frozenset()
+    parents.forget("billing_customers")
+    store(["a", "b", "x"], quarantined="x")
+    assert parents.clean("billing_customers", "customer_id") == {"a", "b"}
+    assert parents.quarantined("billing_customers", "customer_id") == {"x"}
+    store(["a", "b", "c", "x"])
+    assert parents.clean("billing_customers", "customer_id") == {"a", "b"}  # read once in the step
+    parents.forget("billing_customers")
+    assert parents.clean("billing_customers", "customer_id") == {"a", "b", "c", "x"}
+    assert parents.quarantined("billing_customers", "customer_id") == frozenset()
