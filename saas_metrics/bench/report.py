@@ -61,13 +61,15 @@ def _count(value: int | None) -> str:
 
 
 def month_table(results: list[BackendResult]) -> str:
-    """What a month costs: its seconds, its steps and events (from its run's event log), and its
-    ratio to DuckDB computing the same month's revenue metrics (MRR, customers, movements)."""
-    lines = ["| scale | backend | last month s | steps | events | DuckDB floor of the month s | month / floor |",
-             "|---|---|---|---|---|---|---|"]
+    """What a month costs: its seconds, its steps and events (from its run's event log), the tables
+    Great Expectations validated in it, and its ratio to DuckDB computing the same month's revenue
+    metrics (MRR, customers, movements)."""
+    lines = ["| scale | backend | last month s | steps | events | tables validated by GX | DuckDB floor of the month s | month / floor |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r.scale} | {r.backend} | {_f(r.last_month_seconds)} | {_count(r.steps_per_month)} "
-                     f"| {_count(r.events_per_month)} | {_f(r.month_floor_seconds, 2)} | {_f(r.month_to_floor, 0)} |")
+                     f"| {_count(r.events_per_month)} | {_count(r.validated_per_month)} "
+                     f"| {_f(r.month_floor_seconds, 2)} | {_f(r.month_to_floor, 0)} |")
     return "\n".join(lines)
 
 

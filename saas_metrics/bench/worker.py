@@ -44,6 +44,7 @@ class RunMeasure:
     peak_step: str | None = None  # the step running when the sampled RSS peaked
     steps: int | None = None  # steps that succeeded (the run's event log)
     events: int | None = None  # entries of the run's event log
+    validated: int | None = None  # tables Great Expectations validated in the run (the others replayed)
 
 
 def warehouse_rows(url: str) -> int:
@@ -74,6 +75,22 @@ def log_counts(instance: DagsterInstance, run_id: str) -> tuple[int, int]:
     logs = instance.all_logs(run_id)
     steps = sum(1 for log in logs if log.dagster_event is not None and log.dagster_event.event_type_value == "STEP_SUCCESS")
     return steps, len(logs)
+
+
+def validated_tables(instance: DagsterInstance, run_id: str) -> int:
+    """Tables whose suite Great Expectations validated in the run, rather than replaying a stored
+    validation (the suite checks' ``validation`` metadata: quality/dagster_checks.py)."""
+    import dagster as dg
+
+    full = set()
+    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
+        evaluation = record.dagster_event.asset_check_evaluation_data if record.dagster_event else None
+        if evaluation is None:
+            continue
+        validation = evaluation.metadata.get("validation")
+        if validation is not None and validation.value == "full":
+            full.add(evaluation.asset_key)
+    return len(full)
 
 
 def step_at(instance: DagsterInstance, run_id: str, when: float) -> str | None:
@@ -117,6 +134,7 @@ def run_once(spec: RunSpec) -> RunMeasure:
         peak_step=step_at(instance, outcome.run_id, memory.sampled_at),
         steps=steps,
         events=events,
+        validated=validated_tables(instance, outcome.run_id),
     )
 
 

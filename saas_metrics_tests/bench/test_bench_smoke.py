@@ -41,9 +41,11 @@ def test_tiny_bench_writes_the_table_and_duckdb_equals_the_pipeline(tmp_path: Pa
     assert result.month_floor_seconds is not None and result.month_floor_seconds > 0
     assert result.full_peak_rss_mb is not None and result.month_peak_rss_mb is not None
     assert result.events_per_month is not None and result.events_per_month > 5 * result.steps_per_month
+    # The month validated its monthly tables with Great Expectations (a month of new rows), it did not replay them.
+    assert result.validated_per_month is not None and result.validated_per_month >= 10
     text = output.read_text()
-    # The month's row (seconds, steps, events, its DuckDB floor and the ratio) and the UI's road.
-    assert re.search(r"\| tiny \| sqlite \| [\d.,]+ \| \d+ \| [\d,]+ \| [\d.]+ \| [\d,]+ \|", text), text
+    # The month's row (seconds, steps, events, tables validated, its DuckDB floor and the ratio) and the UI's road.
+    assert re.search(r"\| tiny \| sqlite \| [\d.,]+ \| \d+ \| [\d,]+ \| \d+ \| [\d.]+ \| [\d,]+ \|", text), text
     assert re.search(r"\| tiny \| sqlite \| [\d.,]+ \| [\d.,]+ \| [\d.]+ \|\n", text), text
     assert "launched month <= 1.3 x CLI month" in text and "| tiny month <= 8 s | sqlite |" in text
     assert "- sqlite: a tiny month takes **" in text and "### Peak memory" in text
@@ -81,6 +83,7 @@ def test_targets_fixed_cost_and_month_table_by_hand() -> None:
     tiny = _result("tiny", 20, 8.0, 400)
     medium = _result("medium", 100, 20.0, 1500, early=16.0)
     medium.steps_per_month, medium.events_per_month, medium.month_floor_seconds = 140, 1516, 0.5
+    medium.validated_per_month = 14
     large = _result("large", 450, 60.0, 1800)
     table = targets_table([tiny, medium, large])
     assert "| tiny month <= 8 s | sqlite | 8.0 s | yes |" in table
@@ -93,5 +96,26 @@ def test_targets_fixed_cost_and_month_table_by_hand() -> None:
         "- sqlite: a tiny month takes **8.0 s**; a medium month 20.0 s, of which 12.0 s grows with the data")
     assert "add `--scale tiny`" in fixed_cost_lines([medium])
     # A month of 20 s against DuckDB's 0.5 s for the same month's revenue metrics: 40 x.
-    assert "| medium | sqlite | 20.0 | 140 | 1,516 | 0.50 | 40 |" in month_table([medium])
-    assert "| tiny | sqlite | 8.0 | n/a | n/a | n/a | n/a |" in month_table([tiny])
+    assert "| medium | sqlite | 20.0 | 140 | 1,516 | 14 | 0.50 | 40 |" in month_table([medium])
+    assert "| tiny | sqlite | 8.0 | n/a | n/a | n/a | n/a | n/a |" in month_table([tiny])
+
+
+def test_a_repeated_month_validates_again_and_snapshots_still_replay(tmp_path: Path) -> None:
+    """forget_validations drops the stored validations of the month's window only: each repeat of a
+    month run validates its rows as the first did, while the other windows and the snapshot tables
+    ('all rows') keep theirs."""
+    import datetime as dt
+
+    import pandas as pd
+
+    from saas_metrics.bench.harness import forget_validations
+    from saas_metrics.quality.replay import VALIDATION_RESULTS
+    from saas_metrics.warehouse import Warehouse
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    assert forget_validations(url, dt.date(2025, 6, 1)) == 0  # nothing stored yet
+    windows = ["[2025-06-01, 2025-07-01)", "[2025-05-01, 2025-06-01)", "[2024-12-01, 2025-06-01)", "all rows"]
+    Warehouse(url).replace(VALIDATION_RESULTS, pd.DataFrame({
+        "table_name": ["billing_invoices"] * 4, "validated_window": windows, "fingerprint": list("abcd"), "findings": ["{}"] * 4}))
+    assert forget_validations(url, dt.date(2025, 6, 1)) == 1
+    assert sorted(Warehouse(url).read(VALIDATION_RESULTS)["validated_window"]) == sorted(windows[1:])
