@@ -11,6 +11,7 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     SqliteEventLogStorage,
 )
 
+from saas_metrics import dagster_storage
 from saas_metrics.dagster_home import (
     PREVIOUS_DEFAULT_CONFIG,
     default_instance_config,
@@ -170,3 +171,31 @@ def test_the_asset_key_columns_are_read_once_and_match_dagster_s_own(tmp_path: P
         pooled.dispose()
         kept.dispose()
         plain.dispose()
+
+
+def test_the_home_s_event_log_syncs_at_checkpoints_not_at_every_event(tmp_path: Path) -> None:
+    """Every shard the runs wrote (the index and each run's) is a WAL database whose kept
+    connections are at synchronous=NORMAL (1), not SQLite's FULL (2); a shard that is not in WAL
+    mode keeps FULL."""
+    import sqlalchemy as sa
+
+    home = prepare_dagster_home(tmp_path / "home")
+    instance = dg.DagsterInstance.from_config(str(home))
+    try:
+        storage = instance.event_log_storage
+        assert isinstance(storage, PooledSqliteEventLogStorage)
+        run_ids = [_run(instance, "a"), _run(instance, "b")]
+        assert set(run_ids) | {INDEX_SHARD_NAME} <= set(storage._engines)
+        for shard in [INDEX_SHARD_NAME, *run_ids]:
+            with storage._engine(shard).connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal", shard
+                assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1, shard
+        # A database in rollback-journal mode is left at FULL.
+        plain = sa.create_engine(f"sqlite:///{tmp_path / 'plain.db'}", pool_size=1, max_overflow=0)
+        sa.event.listen(plain, "checkout", dagster_storage._normal_sync_in_wal)
+        for _ in range(2):
+            with plain.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2
+        plain.dispose()
+    finally:
+        instance.dispose()
