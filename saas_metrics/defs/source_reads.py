@@ -40,15 +40,31 @@ def place_in_months(
       before ``start_month``): it is not a defect, it belongs to no partition, and it is
       counted as ``rows_outside_partitions`` in the raw asset's metadata.
     """
-    lo, hi = pd.Timestamp(first), pd.Timestamp(last)
-    end = hi + pd.DateOffset(months=1)
     times = frame[time_column]
-    months = month_of(times)
-    placed = months.where((times >= lo) & (times < end))
-    placed = placed.mask(times.isna(), lo)
-    if now is not None:
-        placed = placed.mask(times > now, hi)
+    rows = _filing(times, first, last, now)
+    placed = month_of(times).where(rows.dated)
+    placed = placed.mask(rows.missing, pd.Timestamp(first)).mask(rows.future, pd.Timestamp(last))
     return placed.astype("datetime64[ns]")
+
+
+@dataclass(frozen=True)
+class _Filing:
+    """Which rows :func:`place_in_months` files by their own month, and which under the first or
+    the last partition (one rule for placing rows and for counting them)."""
+
+    dated: pd.Series  # a time inside the partitions, not in the future: its own month
+    missing: pd.Series  # no time: the first partition
+    future: pd.Series  # after now: the last partition
+
+    @property
+    def placed(self) -> pd.Series:
+        return self.dated | self.missing | self.future
+
+
+def _filing(times: pd.Series, first: dt.date, last: dt.date, now: pd.Timestamp | None) -> _Filing:
+    future = times > now if now is not None else pd.Series(False, index=times.index)
+    inside = (times >= pd.Timestamp(first)) & (times < pd.Timestamp(last) + pd.DateOffset(months=1))
+    return _Filing(dated=inside & ~future, missing=times.isna(), future=future)
 
 
 @dataclass(frozen=True)
@@ -74,18 +90,15 @@ def count_placement(times: pd.Series, first: dt.date, last: dt.date, window: tup
     A month's run reads the time of every row of a whole-history export (the usage export of a
     site with years of history has millions), and keying each of them by month was most of the
     placement's cost."""
-    lo, hi = pd.Timestamp(first), pd.Timestamp(last)
-    missing = times.isna()
-    future = times > now if now is not None else pd.Series(False, index=times.index)
-    dated = (times >= lo) & (times < hi + pd.DateOffset(months=1)) & ~future  # filed under their own month
-    placed = dated | missing | future
+    rows = _filing(times, first, last, now)
     start, end = pd.Timestamp(window[0]), pd.Timestamp(window[1])
-    months = month_of(times[dated & (times >= start) & (times < end)]).value_counts()
+    months = month_of(times[rows.dated & (times >= start) & (times < end)]).value_counts()
     in_window = {month.date(): int(n) for month, n in months.items()}
-    # A missing time is filed under the first partition, a future one under the last.
-    for month, n in ((lo, int(missing.sum())), (hi, int(future.sum()))):
+    for month, filed in ((pd.Timestamp(first), rows.missing), (pd.Timestamp(last), rows.future)):
+        n = int(filed.sum())
         if n and start <= month < end:
             in_window[month.date()] = in_window.get(month.date(), 0) + n
+    placed = rows.placed
     total = sum(in_window.values())
     return Placement(in_window, int((~placed).sum()), exclusions_by_time(times, placed, total, first))
 
