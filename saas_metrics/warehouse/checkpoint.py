@@ -13,11 +13,23 @@ either way, readers read through the WAL, and a PASSIVE checkpoint never blocks 
 writer (it copies what no open reader still needs, and the next wake copies the rest). If the
 process ends first, SQLite checkpoints when the last connection closes, or replays the WAL when
 the database is next opened.
+
+**Only on a SQLite with the WAL-reset fix.** SQLite 3.7.0 to 3.51.2 have a data race, the
+"WAL-reset bug" (sqlite.org/wal.html#walresetbug, fixed in 3.51.3 and backported to 3.50.7 and
+3.44.6): a checkpoint that starts right after a complete one, while another connection commits and
+restarts the WAL, records pages as copied that were not, and a later checkpoint leaves them out of
+the database file. A checkpoint on its own connection after every commit is that pattern. It
+corrupted a test warehouse here (SQLite 3.40.1, Debian 12's: an index page pointing at zeroed
+pages, "database disk image is malformed"). So :func:`concurrent_checkpoints_are_safe` decides:
+with an affected SQLite the engine keeps SQLite's own checkpoints, run by the committing
+connection inside its ``COMMIT``; a process's writes are sequential, so no two of its connections
+checkpoint and commit at once.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import weakref
 from typing import Any
@@ -26,10 +38,21 @@ import sqlalchemy as sa
 
 logger = logging.getLogger(__name__)
 
+#: SQLite releases with the WAL-reset fix: 3.51.3 and later, and the backports to 3.50 and 3.44.
+_FIXED_FROM = (3, 51, 3)
+_FIXED_BACKPORTS = {(3, 50): (3, 50, 7), (3, 44): (3, 44, 6)}
+
 #: A checkpointer thread with nothing to do for this long ends (a new commit starts another).
 IDLE_SECONDS = 5.0
 #: Pause before checkpointing again what the last checkpoint could not copy yet.
 RETRY_SECONDS = 0.2
+
+
+def concurrent_checkpoints_are_safe(version: tuple[int, int, int] = sqlite3.sqlite_version_info) -> bool:
+    """Whether SQLite ``version`` (default: the one this Python links) has the WAL-reset fix, so a
+    checkpoint may run on one connection while another commits (see the module docstring)."""
+    backport = _FIXED_BACKPORTS.get(version[:2])
+    return version >= _FIXED_FROM or (backport is not None and version >= backport)
 
 
 class BackgroundCheckpointer:

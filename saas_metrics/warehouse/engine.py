@@ -47,7 +47,10 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
-        checkpoint.attach(engine)  # WAL checkpoints off the writer's path (warehouse/checkpoint.py)
+        if checkpoint.concurrent_checkpoints_are_safe():
+            # WAL checkpoints off the writer's path, only where SQLite has the WAL-reset fix
+            # (warehouse/checkpoint.py); otherwise SQLite checkpoints inside the committing COMMIT.
+            checkpoint.attach(engine)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]

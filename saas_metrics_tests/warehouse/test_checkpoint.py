@@ -1,4 +1,5 @@
-"""A SQLite warehouse checkpoints its WAL on a background thread, not inside the writer's COMMIT."""
+"""A SQLite warehouse checkpoints its WAL on a background thread, not inside the writer's COMMIT,
+only where SQLite has the WAL-reset fix; an affected SQLite keeps its own checkpoints in the COMMIT."""
 
 from __future__ import annotations
 
@@ -27,6 +28,54 @@ def _rows_in_database_file_alone(db: Path, tmp_path: Path) -> int:
         return conn.execute("SELECT COUNT(*) FROM kpi_monthly").fetchone()[0] if "kpi_monthly" in tables else 0
 
 
+@pytest.fixture
+def fixed_sqlite(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Engines made from here on take the background checkpointer, as on a SQLite with the
+    WAL-reset fix (the mechanism is tested on any SQLite, on throw-away databases)."""
+    monkeypatch.setattr(checkpoint, "concurrent_checkpoints_are_safe", lambda: True)
+
+
+@pytest.mark.parametrize(("version", "safe"), [
+    ((3, 40, 1), False),  # Debian 12's, this machine's
+    ((3, 7, 0), False),
+    ((3, 51, 2), False),
+    ((3, 51, 3), True),
+    ((3, 52, 0), True),
+    ((4, 0, 0), True),
+    ((3, 50, 6), False),
+    ((3, 50, 7), True),  # the backport to 3.50
+    ((3, 44, 5), False),
+    ((3, 44, 6), True),  # the backport to 3.44
+    ((3, 45, 0), False),
+])
+def test_only_a_sqlite_with_the_wal_reset_fix_checkpoints_concurrently(version: tuple[int, int, int], safe: bool) -> None:
+    assert checkpoint.concurrent_checkpoints_are_safe(version) is safe
+
+
+def test_an_affected_sqlite_checkpoints_inside_the_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the WAL-reset bug no connection checkpoints while another commits: no checkpointer thread,
+    and SQLite's own checkpoint (every 1,000 pages, by the committing connection) stays on."""
+    monkeypatch.setattr(checkpoint, "concurrent_checkpoints_are_safe", lambda: False)
+    db = tmp_path / "w.db"
+    warehouse = Warehouse(f"sqlite:///{db}")
+    assert checkpoint.checkpointer_of(warehouse.engine) is None
+    with warehouse.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    rows = 150_000  # a WAL of more than 1,000 pages: SQLite's checkpoint threshold
+    warehouse.replace(KPI_MONTHLY, _rows(rows))
+    # The committing connection checkpointed: the database file alone holds the rows.
+    assert _rows_in_database_file_alone(db, tmp_path) == rows
+    assert len(warehouse.read(KPI_MONTHLY)) == rows
+
+
+def test_this_pythons_sqlite_decides_for_the_engines(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    attached = checkpoint.checkpointer_of(engine) is not None
+    assert attached is checkpoint.concurrent_checkpoints_are_safe(sqlite3.sqlite_version_info)
+
+
+@pytest.mark.usefixtures("fixed_sqlite")
 def test_commits_leave_the_copy_to_the_background_checkpoint(tmp_path: Path) -> None:
     db = tmp_path / "w.db"
     warehouse = Warehouse(f"sqlite:///{db}")
@@ -43,6 +92,7 @@ def test_commits_leave_the_copy_to_the_background_checkpoint(tmp_path: Path) -> 
     assert len(warehouse.read(KPI_MONTHLY)) == 3000
 
 
+@pytest.mark.usefixtures("fixed_sqlite")
 def test_the_thread_ends_when_idle_and_the_next_commit_starts_another(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(checkpoint, "IDLE_SECONDS", 0.05)
     db = tmp_path / "w.db"
@@ -60,6 +110,7 @@ def test_the_thread_ends_when_idle_and_the_next_commit_starts_another(tmp_path: 
     assert _rows_in_database_file_alone(db, tmp_path) == 20
 
 
+@pytest.mark.usefixtures("fixed_sqlite")
 def test_a_failing_checkpoint_is_logged_not_raised(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'gone' / 'w.db'}")  # its folder does not exist
     checkpointer = checkpoint.checkpointer_of(engine)
