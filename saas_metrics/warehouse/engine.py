@@ -94,6 +94,32 @@ def build_table(schema: TableSchema, columns: tuple[str, ...] | None) -> sa.Tabl
     return sa.Table(schema.name, sa.MetaData(), *cols)
 
 
+#: The kinds of PostgreSQL relation SQLAlchemy's ``has_table`` counts as a table: tables (plain,
+#: partitioned, foreign), views and materialised views.
+_PG_TABLE_KINDS = "('r', 'p', 'f', 'v', 'm')"
+
+
+def stored_columns(conn: Connection, name: str) -> list[str] | None:
+    """The column names of the table or view ``name`` in their order (SQLite's main schema; on
+    PostgreSQL the first of that name on the search path), or None when there is none.
+
+    One catalog query on the connection in hand. SQLAlchemy's inspector makes a new inspector and
+    asks two or three (PostgreSQL: about 1.2 ms a question against 0.15 ms), and a month asks
+    about 800 times whether a table exists; other dialects still go through the inspector."""
+    quoted = '"' + name.replace('"', '""') + '"'
+    if conn.dialect.name == "sqlite":
+        names = [row[1] for row in conn.exec_driver_sql(f"PRAGMA main.table_info({quoted})")]
+    elif conn.dialect.name == "postgresql":
+        names = list(conn.execute(sa.text(
+            "SELECT a.attname FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid"
+            f" WHERE c.oid = to_regclass(:name) AND c.relkind IN {_PG_TABLE_KINDS}"
+            " AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"), {"name": quoted}).scalars())
+    else:
+        inspector = sa.inspect(conn)
+        return [c["name"] for c in inspector.get_columns(name)] if inspector.has_table(name) else None
+    return names or None
+
+
 def driver_connection(conn: sa.Connection) -> Any:
     """The DBAPI connection under ``conn`` (for COPY, executemany and SQLite's BEGIN IMMEDIATE); a
     checked-out connection always has one."""

@@ -37,6 +37,7 @@ from saas_metrics.warehouse.engine import (
     make_engine,
     month_window,
     sa_table,
+    stored_columns,
 )
 from saas_metrics.warehouse.read_cache import BatchFill, ReadCache, with_month_column
 from saas_metrics.warehouse.stored_content import STORED_CONTENT, content_fingerprint
@@ -81,6 +82,15 @@ class Warehouse:
     def ensure_table(self, schema: TableSchema, conn: Connection | None = None) -> None:
         """Create the table (and its month index) if it does not exist; add columns
         that a newer schema declares."""
+        # A table that has every column already needs nothing, and nothing is locked to see that;
+        # only a change is made under the table's lock, after looking again.
+        if conn is not None:
+            existing = stored_columns(conn, schema.name)
+        else:
+            with self.engine.connect() as own_conn:
+                existing = stored_columns(own_conn, schema.name)
+        if existing is not None and set(schema.column_names) <= set(existing):
+            return
         with self._ddl_lock:
             own = conn is None
             conn = conn or self.engine.connect()
@@ -105,7 +115,9 @@ class Warehouse:
                     conn.close()
 
     def has_table(self, name: str) -> bool:
-        return sa.inspect(self.engine).has_table(name)
+        """Whether the table or view ``name`` exists (:func:`~saas_metrics.warehouse.engine.stored_columns`)."""
+        with self.engine.connect() as conn:
+            return stored_columns(conn, name) is not None
 
     # -- writes -------------------------------------------------------------
     def replace(
@@ -199,7 +211,7 @@ class Warehouse:
     @staticmethod
     def _forget_content(conn: Connection, name: str) -> None:
         """Drop ``name``'s fingerprints (it is being written), when any were ever recorded here."""
-        if sa.inspect(conn).has_table(STORED_CONTENT.name):
+        if stored_columns(conn, STORED_CONTENT.name) is not None:
             stored_content.forget(conn, name)
 
     def cache_subset(self, target: TableSchema, source: TableSchema, window: tuple[dt.date, dt.date] | None,

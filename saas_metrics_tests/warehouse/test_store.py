@@ -436,3 +436,48 @@ def test_a_window_of_rows_in_time_order_is_a_slice_and_of_mixed_rows_a_gather() 
     assert rows_of_window(mixed, (FEB, MAR))["v"].tolist() == [2.0, 3.0]
     assert rows_of_window(mixed, (JAN, FEB))["v"].tolist() == [1.0]
     assert rows_of_window(ordered, (dt.date(2023, 1, 1), JAN)).empty
+
+
+def test_stored_columns_answer_as_the_inspector_does(warehouse: Warehouse) -> None:
+    """One catalog query gives a table's or a view's columns in order, and None for a missing name,
+    where SQLAlchemy's inspector agrees (also for a name that needs quoting and a dropped column)."""
+    from saas_metrics.warehouse.engine import stored_columns
+
+    warehouse.ensure_table(KPI_MONTHLY)
+    view = TableSchema("kpi_counts", tuple(KPI_MONTHLY.column(c) for c in ("month", "metric", "value")))
+    warehouse.ensure_view(view, KPI_MONTHLY, where_sql="unit = 'count'")
+    with warehouse.engine.begin() as conn:
+        conn.execute(sa.text('CREATE TABLE "odd ""name" (a TEXT, "b c" TEXT, gone TEXT)'))
+        if warehouse.dialect == "postgresql":
+            conn.execute(sa.text('ALTER TABLE "odd ""name" DROP COLUMN gone'))
+    odd = ["a", "b c"] if warehouse.dialect == "postgresql" else ["a", "b c", "gone"]
+    with warehouse.engine.connect() as conn:
+        inspector = sa.inspect(conn)
+        for name, expected in ((KPI_MONTHLY.name, KPI_MONTHLY.column_names), ("kpi_counts", view.column_names),
+                               ('odd "name', odd), ("no_such_table", None)):
+            assert stored_columns(conn, name) == (None if expected is None else list(expected))
+            assert (stored_columns(conn, name) is not None) is inspector.has_table(name)
+            assert warehouse.has_table(name) is (expected is not None)
+            if expected is not None:
+                assert stored_columns(conn, name) == [c["name"] for c in inspector.get_columns(name)]
+
+
+def test_ensure_table_adds_a_newer_schemas_columns_and_locks_nothing_for_a_current_table(
+        warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    from saas_metrics.warehouse import store
+
+    locks: list[str] = []
+    real_lock = store.lock_table
+    monkeypatch.setattr(store, "lock_table", lambda conn, name: (locks.append(name), real_lock(conn, name)))
+    old = TableSchema("evolving", (Column("month", "date", ""), Column("a", "str", "")), time_column="month")
+    new = TableSchema("evolving", (*old.columns, Column("b", "float", "")), time_column="month")
+    warehouse.ensure_table(old)
+    assert locks == ["evolving"]  # created under the table's lock
+    warehouse.ensure_table(old)
+    assert locks == ["evolving"]  # current: looked at, nothing locked
+    warehouse.ensure_table(new)
+    assert locks == ["evolving", "evolving"]  # a newer schema's column is added under the lock
+    with warehouse.engine.connect() as conn:
+        assert [c["name"] for c in sa.inspect(conn).get_columns("evolving")] == ["month", "a", "b"]
+    warehouse.replace(new, pd.DataFrame({"month": [dt.date(2024, 1, 1)], "a": ["x"], "b": [1.5]}), (JAN, FEB))
+    assert warehouse.read(new)["b"].tolist() == [1.5]
