@@ -85,25 +85,24 @@ class Warehouse:
         # A table that has every column already needs nothing, and nothing is locked to see that;
         # only a change is made under the table's lock, after looking again.
         if conn is not None:
-            existing = stored_columns(conn, schema.name)
+            current = stored_columns(conn, schema.name)
         else:
             with self.engine.connect() as own_conn:
-                existing = stored_columns(own_conn, schema.name)
-        if existing is not None and set(schema.column_names) <= set(existing):
+                current = stored_columns(own_conn, schema.name)
+        if current is not None and set(schema.column_names) <= set(current):
             return
         with self._ddl_lock:
             own = conn is None
             conn = conn or self.engine.connect()
             try:
                 lock_table(conn, schema.name)
-                insp = sa.inspect(conn)
                 table = build_table(schema, None)  # not the shared Table: the index below attaches to it
-                if not insp.has_table(schema.name):
+                existing = stored_columns(conn, schema.name)
+                if existing is None:
                     table.create(conn)
                     if MONTH_COLUMN in schema.column_names:
                         sa.Index(f"ix_{schema.name}_month", table.c[MONTH_COLUMN]).create(conn)
                 else:
-                    existing = {c["name"] for c in insp.get_columns(schema.name)}
                     for col in schema.columns:
                         if col.name not in existing:
                             ddl_type = SQL_TYPES[col.type].compile(dialect=conn.dialect)
