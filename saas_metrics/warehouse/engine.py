@@ -4,7 +4,9 @@ of a :class:`~saas_metrics.tables.TableSchema`, shared ``Table`` objects and the
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import threading
+import time
 from functools import lru_cache
 from typing import Any
 
@@ -33,19 +35,43 @@ def month_window(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
     return start, end
 
 
+#: How long a SQLite connection waits for another's lock before "database is locked".
+SQLITE_BUSY_TIMEOUT_SECONDS = 60.0
+
+
+def enter_wal(dbapi_conn: Any, timeout: float = SQLITE_BUSY_TIMEOUT_SECONDS) -> None:
+    """``PRAGMA journal_mode=WAL`` on a new SQLite connection, tried again while the database is
+    locked, up to ``timeout``.
+
+    Several processes opening a new warehouse at once (the daemon's first runs, a test's writers)
+    race to switch its journal to WAL. The loser can get "database is locked" at once, not after
+    the busy timeout: SQLite does not call the busy handler for every lock that step takes (seen
+    here as one writer in three failing ``test_store_concurrency`` within 2 s). The switch is
+    made once per database and a later connection finds it done, so a short wait is enough."""
+    deadline = time.monotonic() + timeout
+    pause = 0.01
+    while True:
+        try:
+            dbapi_conn.execute("PRAGMA journal_mode=WAL").fetchall()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.5)
+
+
 @lru_cache(maxsize=8)
 def make_engine(url: str) -> Engine:
     """One engine per URL per process. SQLite gets WAL and a busy timeout so the
     webserver can read while a run writes."""
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 60})
+        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
 
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.close()
+            enter_wal(dbapi_conn)
+            dbapi_conn.execute("PRAGMA synchronous=NORMAL")
 
         if checkpoint.concurrent_checkpoints_are_safe():
             # WAL checkpoints off the writer's path, only where SQLite has the WAL-reset fix
