@@ -284,8 +284,6 @@ class Warehouse:
             frame = self.read(schema, window, columns=with_month_column(schema, columns))
             _READ_CACHE.put(self.url, cache_scope, schema, window, columns, frame, kept=self.read_columns.get(schema.name))
             return frame if columns is None else frame[list(columns)]
-        if not self.has_table(schema.name):
-            return schema.empty_frame() if columns is None else schema.empty_frame()[list(columns)]
         table = self.sa_table(schema)
         names = list(columns or schema.column_names)
         # Selected as untyped so rows come back as the driver's plain tuples (no per-value result
@@ -296,28 +294,29 @@ class Warehouse:
             query = query.where(table.c[MONTH_COLUMN] >= window[0], table.c[MONTH_COLUMN] < window[1])
         if where is not None:
             query = query.where(where)
-        return self.query(query, schema, names)
+        return self.query(query, schema, names, of_table=schema.name)
 
     def distinct(self, schema: TableSchema, column: str, *, where: sa.ColumnElement[bool] | None = None) -> pd.Series:
         """The distinct values of ``column`` (of the rows matching ``where``), typed by the schema, in
         no particular order; empty when the table does not exist. The database collapses the repeats,
         so a column of a few values in a long table costs a scan, not a frame of every row."""
-        if not self.has_table(schema.name):
-            return schema.empty_frame()[column]
         table = self.sa_table(schema)
         query = sa.select(sa.type_coerce(table.c[column], sa.types.NullType()).label(column)).distinct()
         if where is not None:
             query = query.where(where)
-        return self.query(query, schema, [column])[column]
+        return self.query(query, schema, [column], of_table=schema.name)[column]
 
     def query(self, statement: sa.Executable, schema: TableSchema, columns: Sequence[str],
-              params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+              params: Mapping[str, Any] | None = None, *, of_table: str | None = None) -> pd.DataFrame:
         """The rows of a SELECT whose result columns are ``columns`` of ``schema``, in that order,
-        typed by the schema (for SQL the warehouse should answer itself: aggregates, joins)."""
+        typed by the schema (for SQL the warehouse should answer itself: aggregates, joins). With
+        ``of_table``, no rows when that table does not exist (asked on the same connection)."""
         names = list(columns)
         sub = TableSchema(schema.name, tuple(schema.column(c) for c in names), time_column=schema.time_column)
         parts: list[pd.DataFrame] = []
         with self.engine.connect() as conn:
+            if of_table is not None and stored_columns(conn, of_table) is None:
+                return coerce_frame(pd.DataFrame(columns=names), sub)
             result = conn.execute(statement, dict(params or {}))
             cursor = result.cursor
             # Typed chunk by chunk: the driver's tuples of a chunk are freed before the next is fetched.

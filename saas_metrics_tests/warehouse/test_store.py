@@ -91,6 +91,13 @@ def test_types_are_stable_and_nulls_round_trip(warehouse: Warehouse) -> None:
 def test_reading_a_missing_table_gives_an_empty_typed_frame(warehouse: Warehouse) -> None:
     out = warehouse.read(KPI_MONTHLY)
     assert out.empty and list(out.columns) == KPI_MONTHLY.column_names
+    # Typed as the schema's empty frame, whole, by columns, by window and distinct.
+    empty = KPI_MONTHLY.empty_frame()
+    assert out.dtypes.to_dict() == empty.dtypes.to_dict()
+    some = warehouse.read(KPI_MONTHLY, (JAN, FEB), columns=["value", "month"])
+    assert some.empty and some.dtypes.to_dict() == empty[["value", "month"]].dtypes.to_dict()
+    values = warehouse.distinct(KPI_MONTHLY, "metric")
+    assert values.empty and values.dtype == empty["metric"].dtype
 
 
 def test_a_view_gives_the_selected_rows_of_any_window_and_follows_its_source(warehouse: Warehouse) -> None:
