@@ -48,6 +48,9 @@ DEFERRED_IMPORTS: dict[tuple[str, str], tuple[frozenset[str], str]] = {
     ("saas_metrics.bench.harness", "drop_all"): (
         frozenset({"saas_metrics.warehouse.store"}),
         "the harness only orchestrates worker processes; the warehouse loads when it is reset"),
+    ("saas_metrics.bench.machine", "describe_machine"): (
+        frozenset({"saas_metrics.warehouse.checkpoint"}),
+        "the machine table names whether SQLite checkpoints in the background; the warehouse package loads pandas"),
     ("saas_metrics.bench.harness", "forget_validations"): (
         frozenset({"saas_metrics.quality.replay", "saas_metrics.warehouse.store"}),
         "the harness only orchestrates worker processes; the validation store loads between month repeats"),

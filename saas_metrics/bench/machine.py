@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sqlite3
 import statistics
 import time
 from importlib import metadata
@@ -74,4 +75,11 @@ def describe_machine() -> dict[str, str]:
         "Python": platform.python_version(),
     }
     info.update({package: _version(package) for package in PACKAGES})
+    # Deferred: the harness describes the machine once; the warehouse package loads pandas.
+    from saas_metrics.warehouse.checkpoint import concurrent_checkpoints_are_safe
+
+    # The library Python's sqlite3 links decides whether the warehouse checkpoints in the background
+    # (warehouse/checkpoint.py), which changes what a SQLite write costs.
+    info["SQLite (Python's sqlite3)"] = f"{sqlite3.sqlite_version}" + (
+        "" if concurrent_checkpoints_are_safe() else " (WAL-reset bug: checkpoints inside COMMIT)")
     return info

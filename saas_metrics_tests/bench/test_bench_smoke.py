@@ -4,6 +4,7 @@ written (around the hand-written text) and the DuckDB floor equals the pipeline.
 from __future__ import annotations
 
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from saas_metrics.bench.report import (
     month_table,
     targets_table,
 )
+from saas_metrics.warehouse.checkpoint import concurrent_checkpoints_are_safe
 
 
 def test_tiny_bench_writes_the_table_and_duckdb_equals_the_pipeline(tmp_path: Path) -> None:
@@ -52,6 +54,9 @@ def test_tiny_bench_writes_the_table_and_duckdb_equals_the_pipeline(tmp_path: Pa
     assert "hand-written before" in text and "hand-written after" in text and "\nold\n" not in text
     assert "| tiny | sqlite | 150 x 7 |" in text and "yes (" in text
     assert "| CPU |" in text and "| dagster |" in text
+    # The SQLite Python links, and whether the warehouse checkpoints in the background with it.
+    sqlite_row = f"| SQLite (Python's sqlite3) | {sqlite3.sqlite_version}"
+    assert sqlite_row + (" |" if concurrent_checkpoints_are_safe() else " (WAL-reset bug: checkpoints inside COMMIT) |") in text
     # The CPU probe before and after the runs: how fast this machine was, to compare rounds by.
     probe = re.search(r"\| CPU probe, start / end \| (\d+\.\d\d) s / (\d+\.\d\d) s \(sum\(range\(3e7\)\)", text)
     assert probe is not None and all(0 < float(v) < 60 for v in probe.groups()), text

@@ -46,9 +46,10 @@ def test_the_month_before_the_run_does_not_evict_the_run_s_months(tmp_path: Path
     queried: list[str] = []
     real_query = Warehouse.query
 
-    def counting_query(self: Warehouse, statement: object, schema: object, columns: object, params: object = None) -> pd.DataFrame:
+    def counting_query(self: Warehouse, statement: object, schema: object, columns: object, params: object = None,
+                       **kwargs: object) -> pd.DataFrame:
         queried.append(schema.name)  # type: ignore[attr-defined]
-        return real_query(self, statement, schema, columns, params)  # type: ignore[arg-type]
+        return real_query(self, statement, schema, columns, params, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Warehouse, "query", counting_query)
     usage_of = _usage_by_month(_context(MAR.date(), dt.date(2024, 4, 1), "run-mar"), SimpleNamespace(warehouse=warehouse))
