@@ -22,6 +22,23 @@ def with_month_column(schema: TableSchema, columns: Sequence[str] | None) -> lis
 
 
 
+def in_month_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its rows in the order the warehouse gives them back: by ``month``, stably (the
+    rows of a month keep their order; rows without a month last).
+
+    A read of a window walks the table's month index, so a month-partitioned table comes back by
+    month and, within a month, in the order its rows were inserted. :meth:`Warehouse.replace`
+    inserts every frame in this order, so a scan of a table written whole (row id order) agrees
+    too, and the run's read cache keeps written frames in it. A read answered from the cache and
+    the same read answered by the database then give the same rows in the same order: a float sum
+    depends on the order of its terms (a month's ad spend summed among other months' rows differed
+    in its last bit from the same month read alone)."""
+    if MONTH_COLUMN not in frame.columns or frame[MONTH_COLUMN].is_monotonic_increasing:
+        return frame
+    order = np.argsort(frame[MONTH_COLUMN].to_numpy(dtype="datetime64[ns]"), kind="stable")
+    return frame.take(order).reset_index(drop=True)
+
+
 def rows_of_window(frame: pd.DataFrame, window: tuple[dt.date, dt.date]) -> pd.DataFrame:
     """The rows of ``frame`` whose ``month`` is in ``window``, with a fresh index. Rows stored in time
     order hold a window as one run of rows, which is sliced without copying; others are gathered
@@ -64,7 +81,7 @@ class BatchFill:
     def add(self, frame: pd.DataFrame) -> None:
         if self.parts is None:
             return
-        part = frame if self.kept is None else frame[[c for c in frame.columns if c in self.kept]]
+        part = in_month_order(frame if self.kept is None else frame[[c for c in frame.columns if c in self.kept]])
         first = not self.parts
         self.bytes += frame_bytes(part)
         self.rows += len(part)
@@ -101,8 +118,10 @@ class ReadCache:
 
     In a single-run backfill several assets read the same big table (product usage is read by
     account_engagement for M-1..M and by kpi_engagement for M): the second read is sliced from
-    the first instead of fetching millions of rows again. Only reads of at least ``min_rows`` rows
-    are kept, at most ``max_bytes`` of frames in all (least recently used dropped first); every
+    the first instead of fetching millions of rows again; a small table several steps read (the
+    staged deals, five readers in a month) is fetched once, not once per step. Reads of at least
+    ``min_rows`` rows are kept (an empty read is not: it costs nothing to ask again), at most
+    ``max_bytes`` of frames in all (least recently used dropped first); every
     write to a table through :class:`Warehouse` in this process forgets that table's entries, and
     entries are scoped to one run id, so another run (or process) never sees them, and only the
     latest run's entries are kept.
@@ -112,7 +131,7 @@ class ReadCache:
     tables do not fit reads them a month at a time from the warehouse (their readers go month by
     month), and the cache then holds a month, not the history."""
 
-    def __init__(self, min_rows: int = 10_000, max_bytes: int = READ_CACHE_BYTES) -> None:
+    def __init__(self, min_rows: int = 1, max_bytes: int = READ_CACHE_BYTES) -> None:
         self.min_rows = min_rows
         self.max_bytes = max_bytes
         self._views: dict[tuple[str, str], set[str]] = {}

@@ -39,7 +39,12 @@ from saas_metrics.warehouse.engine import (
     sa_table,
     stored_columns,
 )
-from saas_metrics.warehouse.read_cache import BatchFill, ReadCache, with_month_column
+from saas_metrics.warehouse.read_cache import (
+    BatchFill,
+    ReadCache,
+    in_month_order,
+    with_month_column,
+)
 from saas_metrics.warehouse.stored_content import STORED_CONTENT, content_fingerprint
 
 __all__ = ["ReadCache", "Warehouse", "make_engine", "month_window"]
@@ -139,7 +144,8 @@ class Warehouse:
 
         With ``skip_unchanged``, a whole-table write (no window, no ``where``) whose rows are exactly
         those of the table's last write is not done again (:mod:`~saas_metrics.warehouse.stored_content`)."""
-        frame = coerce_frame(frame, schema)
+        # Inserted in the order reads give rows back (read_cache.in_month_order), and so kept in the cache.
+        frame = in_month_order(coerce_frame(frame, schema))
         if window is not None:
             if MONTH_COLUMN not in schema.column_names:
                 raise ValueError(f"{schema.name} has no month column; cannot write a window")

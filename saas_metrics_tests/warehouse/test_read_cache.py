@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from saas_metrics.tables import Column, TableSchema
-from saas_metrics.warehouse.read_cache import BatchFill, ReadCache, frame_bytes
+from saas_metrics.warehouse.read_cache import BatchFill, ReadCache, frame_bytes, in_month_order
 
 
 def batch(month: str, n: int) -> pd.DataFrame:
@@ -71,3 +71,30 @@ def test_making_room_drops_the_least_recently_used_frames_and_other_runs_frames(
     assert [n for n in "abc" if cache.get("url", "run1", _schema(n), None, None) is not None] == ["a", "c"]
     cache.make_room("run2", 0)  # another run's gathering: run1's frames go
     assert all(cache.get("url", "run1", _schema(n), None, None) is None for n in "abc")
+
+
+def test_the_default_cache_keeps_a_small_table_and_not_an_empty_read() -> None:
+    # A table of a few rows several steps read (the staged deals) is fetched once per run, not per step.
+    cache = ReadCache()
+    cache.put("url", "run1", _schema("deals"), None, None, batch("2024-01-01", 3))
+    cache.put("url", "run1", _schema("gaps"), None, None, batch("2024-01-01", 0))
+    kept = cache.get("url", "run1", _schema("deals"), None, None)
+    assert kept is not None and kept["account_id"].tolist() == ["a0", "a1", "a2"]
+    assert cache.get("url", "run1", _schema("gaps"), None, None) is None
+
+
+def test_rows_are_put_in_month_order_stably_with_rows_without_a_month_last() -> None:
+    frame = pd.DataFrame({"month": pd.to_datetime(["2024-02-01", None, "2024-01-01", "2024-02-01", "2024-01-01"]),
+                          "id": ["b1", "x", "a1", "b2", "a2"]})
+    assert in_month_order(frame)["id"].tolist() == ["a1", "a2", "b1", "b2", "x"]
+    ordered = frame.iloc[[2, 4, 0, 3]].reset_index(drop=True)
+    assert in_month_order(ordered) is ordered  # already in order: not copied
+    no_month = pd.DataFrame({"id": ["b", "a"]})
+    assert in_month_order(no_month) is no_month
+
+
+def test_batches_are_gathered_in_month_order() -> None:
+    fill = BatchFill(10**9, None)
+    fill.add(pd.concat([batch("2024-02-01", 2), batch("2024-01-01", 1)], ignore_index=True))
+    gathered = fill.frame()
+    assert gathered is not None and gathered["month"].dt.month.tolist() == [1, 2, 2]

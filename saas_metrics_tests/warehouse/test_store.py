@@ -488,3 +488,23 @@ def test_ensure_table_adds_a_newer_schemas_columns_and_locks_nothing_for_a_curre
         assert [c["name"] for c in sa.inspect(conn).get_columns("evolving")] == ["month", "a", "b"]
     warehouse.replace(new, pd.DataFrame({"month": [dt.date(2024, 1, 1)], "a": ["x"], "b": [1.5]}), (JAN, FEB))
     assert warehouse.read(new)["b"].tolist() == [1.5]
+
+
+def test_a_cached_read_gives_the_rows_in_the_order_the_database_gives_them(warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A frame written platform by platform across months (as an ads export is) comes back by month,
+    the rows of a month in their written order, whether the run's read cache or the database answers:
+    a float sum over a month depends on the order of its terms."""
+    from saas_metrics.warehouse import store
+
+    monkeypatch.setattr(store, "_READ_CACHE", store.ReadCache())
+    interleaved = pd.concat([rows("2024-01-01", [0.1, 0.2]), rows("2024-02-01", [0.3]), rows("2024-01-01", [0.7]),
+                             rows("2024-02-01", [0.11, 1e16])], ignore_index=True)
+    for window in ((JAN, MAR), None):
+        warehouse.replace(KPI_MONTHLY, interleaved, window, cache_scope="run-1")
+        from_cache = warehouse.read(KPI_MONTHLY, (FEB, MAR), cache_scope="run-1")
+        from_database = warehouse.read(KPI_MONTHLY, (FEB, MAR))
+        pd.testing.assert_frame_equal(from_cache, from_database)
+        assert from_database["value"].tolist() == [0.3, 0.11, 1e16]
+        whole = warehouse.read(KPI_MONTHLY)
+        pd.testing.assert_frame_equal(warehouse.read(KPI_MONTHLY, cache_scope="run-1"), whole)
+        assert whole["value"].tolist() == [0.1, 0.2, 0.7, 0.3, 0.11, 1e16]
