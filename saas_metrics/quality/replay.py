@@ -5,7 +5,8 @@ function of the validated frame, the suite, the suite parameters and the GX vers
 :func:`fingerprint` hashes exactly those:
 
 * the typed frame's rows in their order and its columns in a stable order (schema columns first,
-  then the others sorted), with their dtypes (``pd.util.hash_pandas_object``, one hash per row);
+  then the others sorted), with their dtypes (:func:`saas_metrics.frame_digest.update_with_frame`:
+  every value's bytes);
 * the suite's definition as JSON (:func:`~saas_metrics.quality.expectations.suite_definition`);
 * the GX version string;
 * the suite parameters, except ``now``, which differs on every run: the only expectations that
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from saas_metrics.frame_digest import update_with_frame
 from saas_metrics.quality.expectations import SuiteVariant, suite_definition, suite_spec
 from saas_metrics.quality.gx_results import SuiteFindings
 from saas_metrics.quality.sanitise import pii_columns
@@ -105,7 +107,7 @@ def fingerprint(
     }
     digest = hashlib.sha256(json.dumps(head, sort_keys=True, default=str).encode())
     try:
-        digest.update(pd.util.hash_pandas_object(frame[columns], index=False).to_numpy().tobytes())
+        update_with_frame(digest, frame[columns])
         digest.update(_above_now(frame, variant, parameters.get("now")))
     except (TypeError, ValueError):  # an unhashable object value: validate, never guess
         logger.info("rows of %s cannot be fingerprinted; validated in full", variant.table, exc_info=True)

@@ -3,7 +3,8 @@
 A monthly run materialises every snapshot table again (subscriptions, invoice lines, contacts,
 the identity links ...): the whole table, although its content rarely changed since last month.
 :meth:`Warehouse.replace` with ``skip_unchanged`` hashes the frame it would write
-(:func:`content_fingerprint`: the columns, their dtypes and every row in order) and compares it
+(:func:`content_fingerprint`: the columns, their dtypes and every row in order,
+:mod:`saas_metrics.frame_digest`) and compares it
 with the fingerprint recorded by the last write of the same table and window, in the
 ``stored_content`` table. Equal fingerprints and an equal row count in the table mean the table
 already holds exactly these rows, so nothing is written.
@@ -26,6 +27,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from saas_metrics.frame_digest import update_with_frame
 from saas_metrics.tables import Column, TableSchema
 
 logger = logging.getLogger(__name__)
@@ -55,7 +57,7 @@ def content_fingerprint(frame: pd.DataFrame) -> str | None:
     digest = hashlib.sha256(json.dumps([[c, str(frame[c].dtype)] for c in frame.columns]).encode())
     digest.update(str(len(frame)).encode())
     try:
-        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+        update_with_frame(digest, frame)
     except (TypeError, ValueError):
         logger.debug("unhashable values; the frame is written", exc_info=True)
         return None
