@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from saas_metrics.metrics.kpi import KPI_MONTHLY, kpi_frame
 from saas_metrics.tables import Column, TableSchema, coerce_frame
-from saas_metrics.warehouse import Warehouse
+from saas_metrics.warehouse import Warehouse, store
 
 JAN, FEB, MAR = dt.date(2024, 1, 1), dt.date(2024, 2, 1), dt.date(2024, 3, 1)
 
@@ -252,6 +252,50 @@ def test_present_values_are_found_by_the_database_outside_the_window(warehouse: 
     assert set(index_names()) == {"ix_ids_month"}
     assert warehouse.present_values(schema, "id", probe, outside=(FEB, MAR), where_sql='"bad" IS NULL') == {"a"}
     assert index_names()["ix_ids_id"] == ["id"]
+
+
+def test_a_big_window_rebuilds_the_probe_index_after_its_rows_a_month_keeps_it(
+        warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A backfill batch loads its rows without the probe index and builds it again in the same
+    transaction; a month among many writes through it. Either way the index is there after the write
+    and the probes answer the same."""
+    schema = TableSchema("sessions", (Column("month", "date"), Column("id", "str")), time_column="month")
+    months = [dt.date(2024, m, 1) for m in range(1, 13)]
+    warehouse.replace(schema, pd.DataFrame({"month": months[:8], "id": [f"s{m}" for m in range(1, 9)]}), (months[0], months[8]))
+    assert warehouse.present_values(schema, "id", ["s1", "s9"], outside=(months[8], months[9])) == {"s1"}  # builds the index
+    built: list[tuple[str, tuple[str, ...]]] = []
+    create = Warehouse._create_index
+
+    def recorded(self: Warehouse, conn: object, table: str, name: str, columns: tuple[str, ...]) -> None:
+        built.append((name, columns))
+        create(self, conn, table, name, columns)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Warehouse, "_create_index", recorded)
+    # One month after eight: kept during the write, not built again.
+    warehouse.replace(schema, pd.DataFrame({"month": [months[8]], "id": ["s9"]}), (months[8], months[9]))
+    assert built == []
+    # Three months after nine (3 * 4 >= 9): dropped, loaded, built again before the commit.
+    warehouse.replace(schema, pd.DataFrame({"month": months[9:], "id": ["s10", "s11", "s1"]}), (months[9], dt.date(2025, 1, 1)))
+    assert built == [("ix_sessions_id", ("id",))]
+    indexes = {i["name"]: i["column_names"] for i in sa.inspect(warehouse.engine).get_indexes("sessions")}
+    assert indexes == {"ix_sessions_month": ["month"], "ix_sessions_id": ["id"]}
+    assert warehouse.present_values(schema, "id", ["s1", "s10", "zz"], outside=(months[9], dt.date(2025, 1, 1))) == {"s1"}
+    assert warehouse.count("sessions") == 12
+
+
+@pytest.mark.parametrize(("window", "stored", "rebuilds"), [
+    ((dt.date(2024, 12, 1), dt.date(2025, 1, 1)), (dt.date(2022, 1, 1), dt.date(2024, 11, 1)), False),  # 1 of 36 months
+    ((dt.date(2024, 1, 1), dt.date(2025, 1, 1)), (dt.date(2023, 1, 1), dt.date(2023, 12, 1)), True),  # 12 after 12
+    ((dt.date(2024, 1, 1), dt.date(2024, 4, 1)), (dt.date(2023, 1, 1), dt.date(2023, 12, 1)), True),  # 3 after 12: 3 * 4 >= 12
+    ((dt.date(2024, 1, 1), dt.date(2024, 3, 1)), (dt.date(2023, 1, 1), dt.date(2023, 12, 1)), False),  # 2 after 12
+    # a window amid the stored months counts the months on both sides, and not its own stored ones
+    ((dt.date(2023, 6, 1), dt.date(2023, 9, 1)), (dt.date(2023, 1, 1), dt.date(2023, 12, 1)), True),  # 3 against 9
+    ((dt.date(2023, 6, 1), dt.date(2023, 8, 1)), (dt.date(2023, 1, 1), dt.date(2023, 12, 1)), False),  # 2 against 10
+    ((dt.date(2024, 1, 1), dt.date(2024, 2, 1)), None, True),  # nothing stored
+])
+def test_which_writes_outweigh_the_rest_of_the_table(window: tuple[dt.date, dt.date],
+                                                     stored: tuple[dt.date, dt.date] | None, rebuilds: bool) -> None:
+    assert store._outweighs_the_rest(window, stored) is rebuilds
 
 
 def test_distinct_values_come_from_the_database_once_each(warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
