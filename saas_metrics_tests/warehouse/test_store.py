@@ -260,9 +260,9 @@ def test_a_big_window_rebuilds_the_probe_index_after_its_rows_a_month_keeps_it(
     transaction; a month among many writes through it. Either way the index is there after the write
     and the probes answer the same."""
     schema = TableSchema("sessions", (Column("month", "date"), Column("id", "str")), time_column="month")
-    months = [dt.date(2024, m, 1) for m in range(1, 13)]
-    warehouse.replace(schema, pd.DataFrame({"month": months[:8], "id": [f"s{m}" for m in range(1, 9)]}), (months[0], months[8]))
-    assert warehouse.present_values(schema, "id", ["s1", "s9"], outside=(months[8], months[9])) == {"s1"}  # builds the index
+    months = [dt.date(2024 + m // 12, m % 12 + 1, 1) for m in range(15)]  # 2024-01 .. 2025-03
+    warehouse.replace(schema, pd.DataFrame({"month": months[:10], "id": [f"s{m}" for m in range(1, 11)]}), (months[0], months[10]))
+    assert warehouse.present_values(schema, "id", ["s1", "s11"], outside=(months[10], months[11])) == {"s1"}  # builds the index
     built: list[tuple[str, tuple[str, ...]]] = []
     create = Warehouse._create_index
 
@@ -271,26 +271,28 @@ def test_a_big_window_rebuilds_the_probe_index_after_its_rows_a_month_keeps_it(
         create(self, conn, table, name, columns)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Warehouse, "_create_index", recorded)
-    # One month after eight: kept during the write, not built again.
-    warehouse.replace(schema, pd.DataFrame({"month": [months[8]], "id": ["s9"]}), (months[8], months[9]))
+    # One month after ten (1 * 8 < 10): kept during the write, not built again.
+    warehouse.replace(schema, pd.DataFrame({"month": [months[10]], "id": ["s11"]}), (months[10], months[11]))
     assert built == []
-    # Three months after nine (3 * 4 >= 9): dropped, loaded, built again before the commit.
-    warehouse.replace(schema, pd.DataFrame({"month": months[9:], "id": ["s10", "s11", "s1"]}), (months[9], dt.date(2025, 1, 1)))
+    # Three months after eleven (3 * 8 >= 11): dropped, loaded, built again before the commit.
+    warehouse.replace(schema, pd.DataFrame({"month": months[11:14], "id": ["s12", "s13", "s1"]}), (months[11], months[14]))
     assert built == [("ix_sessions_id", ("id",))]
     indexes = {i["name"]: i["column_names"] for i in sa.inspect(warehouse.engine).get_indexes("sessions")}
     assert indexes == {"ix_sessions_month": ["month"], "ix_sessions_id": ["id"]}
-    assert warehouse.present_values(schema, "id", ["s1", "s10", "zz"], outside=(months[9], dt.date(2025, 1, 1))) == {"s1"}
-    assert warehouse.count("sessions") == 12
+    assert warehouse.present_values(schema, "id", ["s1", "s12", "zz"], outside=(months[11], months[14])) == {"s1"}
+    assert warehouse.count("sessions") == 14
 
 
 @pytest.mark.parametrize(("window", "stored", "rebuilds"), [
     ((dt.date(2024, 12, 1), dt.date(2025, 1, 1)), (dt.date(2022, 1, 1), dt.date(2024, 11, 1)), False),  # 1 of 36 months
     ((dt.date(2024, 1, 1), dt.date(2025, 1, 1)), (dt.date(2023, 1, 1), dt.date(2023, 12, 1)), True),  # 12 after 12
-    ((dt.date(2024, 1, 1), dt.date(2024, 4, 1)), (dt.date(2023, 1, 1), dt.date(2023, 12, 1)), True),  # 3 after 12: 3 * 4 >= 12
-    ((dt.date(2024, 1, 1), dt.date(2024, 3, 1)), (dt.date(2023, 1, 1), dt.date(2023, 12, 1)), False),  # 2 after 12
+    ((dt.date(2024, 1, 1), dt.date(2024, 4, 1)), (dt.date(2022, 1, 1), dt.date(2023, 12, 1)), True),  # 3 after 24: 3 * 8 >= 24
+    ((dt.date(2024, 1, 1), dt.date(2024, 4, 1)), (dt.date(2021, 1, 1), dt.date(2023, 12, 1)), False),  # 3 after 36
+    ((dt.date(2024, 1, 1), dt.date(2024, 3, 1)), (dt.date(2023, 1, 1), dt.date(2023, 12, 1)), True),  # 2 after 12: 16 >= 12
+    ((dt.date(2024, 1, 1), dt.date(2024, 2, 1)), (dt.date(2023, 1, 1), dt.date(2023, 12, 1)), False),  # 1 after 12: 8 < 12
     # a window amid the stored months counts the months on both sides, and not its own stored ones
-    ((dt.date(2023, 6, 1), dt.date(2023, 9, 1)), (dt.date(2023, 1, 1), dt.date(2023, 12, 1)), True),  # 3 against 9
-    ((dt.date(2023, 6, 1), dt.date(2023, 8, 1)), (dt.date(2023, 1, 1), dt.date(2023, 12, 1)), False),  # 2 against 10
+    ((dt.date(2023, 6, 1), dt.date(2023, 7, 1)), (dt.date(2023, 1, 1), dt.date(2023, 8, 1)), True),  # 1 against 7
+    ((dt.date(2023, 6, 1), dt.date(2023, 7, 1)), (dt.date(2023, 1, 1), dt.date(2023, 12, 1)), False),  # 1 against 11
     ((dt.date(2024, 1, 1), dt.date(2024, 2, 1)), None, True),  # nothing stored
 ])
 def test_which_writes_outweigh_the_rest_of_the_table(window: tuple[dt.date, dt.date],
