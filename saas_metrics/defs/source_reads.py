@@ -120,20 +120,22 @@ class SourceRead:
 
 
 def read_with_notices(table: str, sources: SourceSystemsResource | Path,
-                      window: tuple[dt.date, dt.date] | None = None, now: dt.datetime | None = None) -> SourceRead:
+                      window: tuple[dt.date, dt.date] | None = None, now: dt.datetime | None = None,
+                      *, all_times: bool = True) -> SourceRead:
     """Read ``table`` and collect the reader's warnings: a missing source file or system
     (the table is read as empty: a notice, logged as a warning) and a file lacking columns
     (a schema problem naming file and columns: the blocking schema check fails).
 
     Files go through the landing cache when the resource has one: the frame then holds only
     the rows the window may place (see :func:`saas_metrics.sources.landing.read_landed`) and
-    ``all_times`` the time of every row."""
-    all_times = None
+    ``all_times`` the time of every row (left unread with ``all_times=False``)."""
+    times = None
     with collecting_notices() as caught:  # not catch_warnings: see saas_metrics/sources/notices.py
         if isinstance(sources, Path):
             frame = read_source_table(table, sources)
         elif sources.kind_of(table) == "files" and sources.landing_cache_dir:
-            frame, all_times = read_landed(table, sources.path, Path(sources.landing_cache_dir), window, now)
+            frame, times = read_landed(table, sources.path, Path(sources.landing_cache_dir), window, now,
+                                       all_times=all_times)
         elif sources.kind_of(table) == "files":
             # Files are read whole and placed by the asset (rows outside the partitions are counted).
             frame = sources.read_table(table)
@@ -150,7 +152,7 @@ def read_with_notices(table: str, sources: SourceSystemsResource | Path,
         elif isinstance(warning.message, ExcludedRowsWarning):
             for rule, n in warning.message.counts.items():
                 excluded[rule] = excluded.get(rule, 0) + n
-    return SourceRead(frame, tuple(dict.fromkeys(notices)), tuple(dict.fromkeys(missing)), all_times, excluded)
+    return SourceRead(frame, tuple(dict.fromkeys(notices)), tuple(dict.fromkeys(missing)), times, excluded)
 
 
 #: The most rows a raw step validates and stores at once: a run's window is cut into batches of
@@ -244,7 +246,9 @@ def read_placed(context: AssetExecutionContext, table: str, sources: SourceSyste
     wait_for_stores()  # a cold cache: the later batches read what the first read is storing
 
     def read_batch(batch: Window | None) -> pd.DataFrame:
-        return placed_rows(read_with_notices(table, sources, batch, now.to_pydatetime()).frame, batch or window)
+        # The first read counted every row's time; a batch reads its own rows only.
+        read = read_with_notices(table, sources, batch, now.to_pydatetime(), all_times=False)
+        return placed_rows(read.frame, batch or window)
 
     return PlacedRead(notices, problems, account, outside, batches, read_batch, placement.in_window_rows)
 

@@ -323,38 +323,42 @@ def read_landed(
     cache_dir: Path,
     window: tuple[dt.date, dt.date] | None = None,
     now: dt.datetime | None = None,
+    *,
+    all_times: bool = True,
 ) -> tuple[pd.DataFrame, pd.Series | None]:
     """The canonical ``table`` from its native files, through the cache in ``cache_dir``.
 
     With a ``window`` (and a table with a time column) the frame holds only the rows whose time
     is in the window, null, or after ``now``, in file order; the second value is then the time
-    column of ALL rows (for counting rows outside every partition). Without a window: every row,
-    and None. The reader's warnings are raised on every call, cached or not. A cold read of one big
-    native file is stored piece by piece, then served from the cache file."""
+    column of ALL rows (for counting rows outside every partition), or None when ``all_times`` is
+    false (a later batch of a run, whose first read counted them: reading every row's time for
+    each batch made a backfill's cost grow with its batches times the history). Without a window:
+    every row, and None. The reader's warnings are raised on every call, cached or not. A cold
+    read of one big native file is stored piece by piece, then served from the cache file."""
     cache_dir = Path(cache_dir)
     key = cache_key(table, sources_dir)
     data, meta = _paths(cache_dir, table, key)
     if not (data.is_file() and meta.is_file()):
         relative = _one_big_file(table, sources_dir)
         if relative is not None and _store_in_pieces(cache_dir, table, key, Path(sources_dir), relative):
-            return _read_cached(data, meta, table, window, now)
+            return _read_cached(data, meta, table, window, now, all_times)
         with collecting_notices() as caught:
             frame = read_source_table(table, sources_dir)
         notices = [_notice(w.message, w.category) for w in caught]
         _store_in_background(cache_dir, table, key, frame, notices)
         _replay(notices)
-        return _select(frame, table, window, now)
+        return _select(frame, table, window, now, all_times)
     try:
-        return _read_cached(data, meta, table, window, now)
+        return _read_cached(data, meta, table, window, now, all_times)
     except (OSError, ValueError) as exc:  # a damaged cache file: drop it and parse the export again
         logger.warning("landing cache: %s unreadable (%s); reading the export again", data, exc)
         data.unlink(missing_ok=True)
         meta.unlink(missing_ok=True)
-        return read_landed(table, sources_dir, cache_dir, window, now)
+        return read_landed(table, sources_dir, cache_dir, window, now, all_times=all_times)
 
 
 def _read_cached(data: Path, meta: Path, table: str, window: tuple[dt.date, dt.date] | None,
-                 now: dt.datetime | None) -> tuple[pd.DataFrame, pd.Series | None]:
+                 now: dt.datetime | None, all_times: bool = True) -> tuple[pd.DataFrame, pd.Series | None]:
     notices = json.loads(meta.read_text())["notices"]
     time_column = SCHEMAS[table].time_column
     if window is None or time_column is None:
@@ -364,7 +368,8 @@ def _read_cached(data: Path, meta: Path, table: str, window: tuple[dt.date, dt.d
     import pyarrow.dataset as ds
 
     dataset = ds.dataset(data, format="parquet")
-    times = dataset.to_table(columns=[time_column]).column(time_column).to_pandas().astype("datetime64[ns]")
+    times = (dataset.to_table(columns=[time_column]).column(time_column).to_pandas().astype("datetime64[ns]")
+             if all_times else None)
     field = ds.field(time_column)
     lo, hi = pd.Timestamp(window[0]), pd.Timestamp(window[1])
     future = pd.Timestamp(now or dt.datetime.now(dt.UTC).replace(tzinfo=None))
@@ -380,7 +385,7 @@ def _typed_like_source(frame: pd.DataFrame, table: str) -> pd.DataFrame:
 
 
 def _select(frame: pd.DataFrame, table: str, window: tuple[dt.date, dt.date] | None,
-            now: dt.datetime | None) -> tuple[pd.DataFrame, pd.Series | None]:
+            now: dt.datetime | None, all_times: bool = True) -> tuple[pd.DataFrame, pd.Series | None]:
     """The same selection as a cached read, from a frame in memory."""
     time_column = SCHEMAS[table].time_column
     if window is None or time_column is None:
@@ -388,4 +393,4 @@ def _select(frame: pd.DataFrame, table: str, window: tuple[dt.date, dt.date] | N
     times = frame[time_column]
     future = pd.Timestamp(now or dt.datetime.now(dt.UTC).replace(tzinfo=None))
     keep = ((times >= pd.Timestamp(window[0])) & (times < pd.Timestamp(window[1]))) | times.isna() | (times > future)
-    return frame[keep.to_numpy()].reset_index(drop=True), times
+    return frame[keep.to_numpy()].reset_index(drop=True), times if all_times else None

@@ -127,7 +127,20 @@ def test_month_batches_store_and_judge_as_one_validation(sources_with_a_cross_mo
     sources = sources_with_a_cross_month_duplicate
     whole_url, whole, whole_logs, _, _ = _run(sources, tmp_path, "whole", 10**9, monkeypatch, landing_cache)
     reads = _recording_reads(monkeypatch)
+    landed: list[tuple[str, bool]] = []
+    read_landed = source_reads.read_landed
+
+    def recording_landed(table, *args, all_times=True, **kwargs):  # type: ignore[no-untyped-def]
+        landed.append((table, all_times))
+        return read_landed(table, *args, all_times=all_times, **kwargs)
+
+    monkeypatch.setattr(source_reads, "read_landed", recording_landed)
     batched_url, batched, batched_logs, run_id, instance = _run(sources, tmp_path, "batched", 1, monkeypatch, landing_cache)
+    if landing_cache:
+        # Every row's time is read once, by the first read; each batch then reads its own rows only
+        # (reading them all again per batch made a backfill's reads grow with batches x history).
+        for table in TABLES:
+            assert [all_times for t, all_times in landed if t == table] == [True] + [False] * 12
     # The rows a batched read announces (what the read cache projects a table's size from) are
     # the rows its batches then give, before validation.
     for table in TABLES:

@@ -47,6 +47,21 @@ def test_first_and_cached_reads_equal_a_direct_read(write, tmp_path: Path) -> No
     pd.testing.assert_frame_equal(cached, direct)
 
 
+def test_a_window_read_without_every_rows_time_gives_the_same_rows(write, tmp_path: Path) -> None:
+    sources = write("product/usage_daily.csv", USAGE)
+    cache = tmp_path / "cache"
+    feb = (dt.date(2025, 2, 1), dt.date(2025, 3, 1))
+    for _ in ("cold", "warm"):  # from the CSV, then from the Parquet file
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            frame, times = landing.read_landed("product_usage", sources, cache, feb, NOW, all_times=False)
+        landing.wait_for_stores()
+        assert times is None
+        with_times, all_of_them = landing.read_landed("product_usage", sources, cache, feb, NOW)
+        pd.testing.assert_frame_equal(frame, with_times)
+        assert all_of_them is not None and len(all_of_them) == 6
+
+
 def test_a_window_read_keeps_the_window_and_the_rows_any_month_may_own(write, tmp_path: Path) -> None:
     sources = write("product/usage_daily.csv", USAGE)
     cache = tmp_path / "cache"
