@@ -10,8 +10,9 @@ correct: a frame fed differently (a value under a null, another ``-0.0``) costs 
 or write, never a wrong verdict.
 
 pandas' ``hash_pandas_object`` hashes each value of an Arrow string column in Python-visible
-objects (about 0.85 s of a 10,000-customer month, most of it string columns); the column's Arrow
-buffers hold the same content and feed the hash at memory speed. Per column, in order:
+objects (0.60 s of a 10,000-customer month's fingerprints, against 0.24 s this way on the same
+frames; most of it string columns); the column's Arrow buffers hold the same content and feed the
+hash at memory speed. Per column, in order:
 
 * **Arrow strings** (pandas' ``str`` dtype): one byte per row for null or not, the value offsets
   rebased to 0, and the value bytes they span; the offsets delimit the values, so ``"ab", "c"`` and
