@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Iterable
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ import pandas as pd
 
 from saas_metrics.quality.expectations import SuiteVariant, suite_columns, suite_spec
 from saas_metrics.quality.gx_import import import_great_expectations
+from saas_metrics.quality.suites import SUITES
 
 if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuite, ExpectationSuiteValidationResult
@@ -58,16 +60,33 @@ def get_gx_context() -> AbstractDataContext:
     _limit_batch_fingerprint()
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    context.data_sources.add_pandas(DATASOURCE_NAME)
+    context.data_sources.add_pandas(_pandas_datasource(SUITES))
     return context
+
+
+def _pandas_datasource(tables: Iterable[str]) -> Any:
+    """The pandas datasource with one dataframe asset, and its whole-frame batch definition, per table.
+
+    Declared together, before the datasource joins the context: GX saves the context's whole
+    configuration (a YAML dump of every asset so far) after each asset or batch definition added
+    one by one, even in an ephemeral context where nothing is kept, so adding the tables as they
+    were first validated cost a dump per table that grew with the tables before it."""
+    from great_expectations.core.batch_definition import BatchDefinition
+    from great_expectations.datasource.fluent import PandasDatasource
+    from great_expectations.datasource.fluent.pandas_datasource import DataFrameAsset
+
+    assets = [DataFrameAsset(name=table, type="dataframe", batch_definitions=[BatchDefinition(name=BATCH_DEFINITION_NAME, partitioner=None)])
+              for table in tables]
+    return PandasDatasource(name=DATASOURCE_NAME, assets=assets)
 
 
 @cache
 def _batch_definition(table: str) -> Any:
     # The fluent pandas datasource; GX's registry hands it out as the base Datasource type.
     datasource: Any = get_gx_context().data_sources.get(DATASOURCE_NAME)
-    asset = datasource.add_dataframe_asset(table)
-    return asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION_NAME)
+    if table not in datasource.get_asset_names():  # a table without a suite of ours (tests)
+        return datasource.add_dataframe_asset(table).add_batch_definition_whole_dataframe(BATCH_DEFINITION_NAME)
+    return datasource.get_asset(table).get_batch_definition(BATCH_DEFINITION_NAME)
 
 
 @cache
