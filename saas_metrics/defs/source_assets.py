@@ -28,6 +28,7 @@ from saas_metrics.compat import (
 )
 from saas_metrics.config import Settings
 from saas_metrics.connectors.resource import SourceSystemsResource
+from saas_metrics.defs.batch_ids import EarlierBatchIds
 from saas_metrics.defs.common import (
     asset_window,
     is_partitioned_table,
@@ -175,41 +176,51 @@ def _known_currencies(parents: ParentIds, settings: Settings) -> frozenset[str]:
     return parents.clean("fx_rates", "currency") | {settings.reporting_currency, "USD"}
 
 
-def _existing_ids(warehouse: WarehouseResource, table: str, window: tuple[dt.date, dt.date] | None,
-                  frame: pd.DataFrame) -> frozenset[str]:
-    """The ids of ``frame`` that are already clean rows of the same table in OTHER partitions
-    (cross-partition uniqueness). The database is asked about this window's ids only: reading
-    every id of the other partitions made a month's cost grow with history."""
+def _existing_ids(warehouse: WarehouseResource, table: str, run_window: tuple[dt.date, dt.date] | None,
+                  frame: pd.DataFrame, earlier: EarlierBatchIds) -> frozenset[str]:
+    """The ids of ``frame`` (a batch of the run's months) that are already clean rows of the same
+    table in OTHER partitions (cross-partition uniqueness): the stored months outside the run, and
+    the months the run's ``earlier`` batches stored (the later ones are about to be replaced).
+
+    The database is asked about this batch's ids only: reading every id of the other partitions
+    made a month's cost grow with history. The earlier batches' ids are the run's own
+    (:mod:`saas_metrics.defs.batch_ids`); only the few whose hash matches are asked of their batch."""
     key = _KEY_COLUMN_OF.get(table)
     raw = raw_storage_schema(table)
-    if key is None or window is None or key not in frame.columns:
+    if key is None or run_window is None or key not in frame.columns:
         return frozenset()
     ids = frame[key].dropna().astype(str).unique().tolist()
-    return warehouse.warehouse.present_values(raw, key, ids, outside=window, where_sql=f'"{QUARANTINE_REASON}" IS NULL')
+    clean = f'"{QUARANTINE_REASON}" IS NULL'
+    found = warehouse.warehouse.present_values(raw, key, ids, outside=run_window, where_sql=clean)
+    for window, candidates in earlier.candidates(ids).items():
+        found |= warehouse.warehouse.present_values(raw, key, candidates, within=window, where_sql=clean)
+    return found
 
 
 def validation_context(context: AssetExecutionContext, table: str, warehouse: WarehouseResource, settings: Settings,
                        frame: pd.DataFrame, source_problems: tuple[str, ...] = (),
                        batch: tuple[dt.date, dt.date] | None = None,
-                       earlier: ValidationContext | None = None, parents: ParentIds | None = None) -> ValidationContext:
+                       earlier: ValidationContext | None = None, parents: ParentIds | None = None,
+                       earlier_ids: EarlierBatchIds | None = None) -> ValidationContext:
     """What the table's suite checks ``frame`` against: the window (``batch``, a run's batch of
     months, or the run's window), the parents' clean ids, the currencies known, the row count of
     the month before and the ids stored in other partitions. The run's earlier batches are stored
     already, so they count as other partitions; its later months (stored by an earlier run, about
     to be replaced) do not. ``earlier``: the context of the run's previous batch, whose parents'
     ids and currencies are those of this batch too (the step writes no parent table). ``parents``:
-    the step's ids read so far (:class:`ParentIds`; a new one when not given)."""
+    the step's ids read so far (:class:`ParentIds`; a new one when not given). ``earlier_ids``: the
+    clean ids the run's earlier batches of this table stored (none when not given: the first batch)."""
     run_window = asset_window(context) if is_partitioned_table(SCHEMAS[table]) else None
     window = batch or run_window
-    previous, others = None, None
+    previous = None
     if window is not None and run_window is not None:
         prev_start = (pd.Timestamp(window[0]) - pd.DateOffset(months=1)).date()
         previous = warehouse.warehouse.count(f"raw_{table}", (prev_start, window[0])) or None
-        others = (window[0], run_window[1])
+    existing_ids = _existing_ids(warehouse, table, run_window, frame, earlier_ids or EarlierBatchIds())
     if earlier is not None:
         return replace(earlier, window_start=window[0] if window else None, window_end=window[1] if window else None,
                        now=dt.datetime.now(dt.UTC).replace(tzinfo=None), previous_row_count=previous,
-                       existing_ids=_existing_ids(warehouse, table, others, frame))
+                       existing_ids=existing_ids)
     parents = parents or ParentIds(warehouse)
     return ValidationContext(
         table=table,
@@ -220,7 +231,7 @@ def validation_context(context: AssetExecutionContext, table: str, warehouse: Wa
         reference_ids=_reference_ids(parents, table),
         quarantined_reference_ids=_quarantined_reference_ids(parents, table),
         previous_row_count=previous,
-        existing_ids=_existing_ids(warehouse, table, others, frame),
+        existing_ids=existing_ids,
         policy=settings.quality,
         data_docs_dir=data_docs_dir(settings),
         source_problems=source_problems,
@@ -274,11 +285,14 @@ def raw_events(context: AssetExecutionContext, table: str, sources: SourceSystem
     snapshot: pd.DataFrame | None = None
     month_counts = pd.Series(dtype="int64")
     ctx: ValidationContext | None = None
+    several = partitioned and len(placed.batches) > 1
     # Several batches: their rows are gathered for the run's read cache while they fit its budget.
-    fill = (warehouse.warehouse.batch_fill(raw_schema, context.run.run_id, placed.rows)
-            if partitioned and len(placed.batches) > 1 else None)
+    fill = warehouse.warehouse.batch_fill(raw_schema, context.run.run_id, placed.rows) if several else None
+    key = _KEY_COLUMN_OF.get(table)
+    earlier_ids = EarlierBatchIds()
     for batch, frame in placed.frames():
-        ctx = validation_context(context, table, warehouse, settings, frame, placed.source_problems, batch, ctx, parents)
+        ctx = validation_context(context, table, warehouse, settings, frame, placed.source_problems, batch, ctx, parents,
+                                 earlier_ids)
         outcome = validate_table(frame.reset_index(drop=True), ctx)
         del frame
         quarantined = outcome.quarantined
@@ -296,10 +310,17 @@ def raw_events(context: AssetExecutionContext, table: str, sources: SourceSystem
             if fill is not None:
                 fill.add(outcome.annotated)
             month_counts = month_counts.add(month_row_counts(outcome.annotated), fill_value=0)
+            if several and key is not None and batch != placed.batches[-1]:
+                annotated = outcome.annotated
+                earlier_ids.add(batch, annotated.loc[annotated[QUARANTINE_REASON].isna(), key].dropna().astype(str).tolist())
         del outcome
     if fill is not None and (written := fill.frame()) is not None:
         warehouse.warehouse.keep_written(raw_schema, written, asset_window(context), context.run.run_id)
     del fill
+    if several and key is not None:
+        # The batches were checked against each other without the id's index; the next month's
+        # run asks the stored months through it, so it is built here, once, over the loaded rows.
+        warehouse.warehouse.ensure_index(raw_schema.name, key)
     summary = combine_summaries(summaries, labels)
     quarantined = pd.concat(quarantined_parts, ignore_index=True) if len(quarantined_parts) > 1 else quarantined_parts[0]
     account = replace(placed.account, loaded=summary.clean_rows, quarantined=len(quarantined))

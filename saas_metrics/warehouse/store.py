@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, cast
 
 import pandas as pd
@@ -368,16 +368,24 @@ class Warehouse:
         return None if months is None else months[0]
 
     def present_values(self, schema: TableSchema, column: str, values: Sequence[str], *,
-                       outside: tuple[dt.date, dt.date] | None = None, where_sql: str = "") -> frozenset[str]:
+                       outside: tuple[dt.date, dt.date] | None = None, within: tuple[dt.date, dt.date] | None = None,
+                       where_sql: str = "") -> frozenset[str]:
         """Which of ``values`` the text ``column`` of ``schema`` holds (in rows outside the month window
-        ``outside`` and matching ``where_sql``), answered by the database: the values go to a temporary
-        table and are joined, not a read of all its ids into Python. The probed column gets an index, made
-        by the first probe, so a month's probe costs lookups of its own ids, not a scan of the history."""
+        ``outside``, or inside the month window ``within``, and matching ``where_sql``), answered by the
+        database: the values go to a temporary table and are joined, not a read of all its ids into
+        Python. Outside a window, the probed column gets an index, made by the first probe, so a month's
+        probe costs lookups of its own ids, not a scan of the history. Within a window, the window's
+        rows are gone through by the month index, each looked up among the values: a cost of the
+        window, and no index on the column."""
+        if outside is not None and within is not None:
+            raise ValueError("present_values: give outside or within, not both")
         if not values or not self.has_table(schema.name):
             return frozenset()
+        if within is not None:
+            return self._present_within(schema, column, sorted(set(values)), within, where_sql)
         if outside is not None and _holds(outside, self.month_range(schema.name)):
             return frozenset()  # no other partition to probe (a backfill of every month again)
-        self._ensure_index(schema.name, column)
+        self.ensure_index(schema.name, column)
         conditions = [f'"{MONTH_COLUMN}" < :start OR "{MONTH_COLUMN}" >= :end'] if outside is not None else []
         if where_sql:
             conditions.append(where_sql)
@@ -397,27 +405,35 @@ class Warehouse:
                     f' (SELECT 1 FROM "{schema.name}" t WHERE t."{column}" = p.value{where} LIMIT 1) hit'),
                     {**params, "values": unique}).scalars().all()
                 return frozenset(str(v) for v in found)
-            conn.execute(sa.text("CREATE TEMPORARY TABLE _probe_values (value TEXT PRIMARY KEY)"))
-            try:
-                cursor = driver_connection(conn).cursor()
-                try:
-                    for start in range(0, len(unique), CHUNK_ROWS):
-                        cursor.executemany("INSERT INTO _probe_values (value) VALUES (?)",
-                                           [(v,) for v in unique[start:start + CHUNK_ROWS]])
-                finally:
-                    cursor.close()
+            with _probe_values(conn, unique):
                 # A semi-join driven by the probe values: each is looked up in the column's index.
                 # (As a plain join SQLite walked the whole index of the big table instead.)
                 found = conn.execute(sa.text(
                     f'SELECT p.value FROM _probe_values p WHERE EXISTS (SELECT 1 FROM "{schema.name}" t'
                     f' WHERE t."{column}" = p.value{where})'), params).scalars().all()
-            finally:
-                with contextlib.suppress(sa.exc.DBAPIError):
-                    conn.execute(sa.text("DROP TABLE _probe_values"))
+        return frozenset(str(v) for v in found)
+
+    def _present_within(self, schema: TableSchema, column: str, unique: list[str], window: tuple[dt.date, dt.date],
+                        where_sql: str) -> frozenset[str]:
+        """:meth:`present_values` of ``unique`` among the rows of the month ``window``."""
+        where = f" AND ({where_sql})" if where_sql else ""
+        months = f't."{MONTH_COLUMN}" >= :start AND t."{MONTH_COLUMN}" < :end'
+        params: dict[str, Any] = {"start": window[0], "end": window[1]}
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                found = conn.execute(sa.text(
+                    f'SELECT DISTINCT t."{column}" FROM "{schema.name}" t WHERE {months}{where}'
+                    f' AND t."{column}" = ANY(CAST(:values AS text[]))'), {**params, "values": unique}).scalars().all()
+                return frozenset(str(v) for v in found)
+            with _probe_values(conn, unique):
+                # Driven by the window's rows (the month index), each looked up in the values' key.
+                found = conn.execute(sa.text(
+                    f'SELECT DISTINCT t."{column}" FROM "{schema.name}" t WHERE {months}{where}'
+                    f' AND t."{column}" IN (SELECT value FROM _probe_values)'), params).scalars().all()
         return frozenset(str(v) for v in found)
 
     def _drop_probe_indexes(self, conn: Connection, table: str) -> list[tuple[str, tuple[str, ...]]]:
-        """Before ``table`` is loaded whole again, drop the indexes :meth:`_ensure_index` made: the
+        """Before ``table`` is loaded whole again, drop the indexes :meth:`ensure_index` made: the
         next probe builds each again in one sort, where keeping it makes the load insert every row into
         it one by one, several times slower. The month index stays. Returns the dropped indexes (name,
         columns)."""
@@ -437,9 +453,10 @@ class Warehouse:
         conn.execute(sa.text(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" ({quoted})'))
         _INDEXED.add((self.url, table, *columns))
 
-    def _ensure_index(self, table: str, column: str) -> None:
-        """An index on ``table.column`` (no-op when it exists). A table first written by a full backfill
-        gets it only when a later run probes it, so the bulk load does not maintain it."""
+    def ensure_index(self, table: str, column: str) -> None:
+        """An index on ``table.column`` (no-op when it exists), for :meth:`present_values` outside a
+        window. A step that loaded a table in several batches of months without it builds it once at
+        the end (one sort, not an insert per row), so the next month's probe finds it."""
         key = (self.url, table, column)
         if key in _INDEXED:
             return
@@ -470,6 +487,23 @@ def _month_range(conn: Connection, name: str) -> tuple[dt.date, dt.date] | None:
 
 
 _MONTH_RANGE_SQL = 'SELECT (SELECT MIN("{column}") FROM "{table}"), (SELECT MAX("{column}") FROM "{table}")'
+
+
+@contextlib.contextmanager
+def _probe_values(conn: Connection, values: list[str]) -> Iterator[None]:
+    """A SQLite temporary table ``_probe_values`` holding ``values`` (its key) while the block runs."""
+    conn.execute(sa.text("CREATE TEMPORARY TABLE _probe_values (value TEXT PRIMARY KEY)"))
+    try:
+        cursor = driver_connection(conn).cursor()
+        try:
+            for start in range(0, len(values), CHUNK_ROWS):
+                cursor.executemany("INSERT INTO _probe_values (value) VALUES (?)", [(v,) for v in values[start:start + CHUNK_ROWS]])
+        finally:
+            cursor.close()
+        yield
+    finally:
+        with contextlib.suppress(sa.exc.DBAPIError):
+            conn.execute(sa.text("DROP TABLE _probe_values"))
 
 
 def _outweighs_the_rest(window: tuple[dt.date, dt.date], months: tuple[dt.date, dt.date] | None) -> bool:
@@ -530,5 +564,5 @@ def release_finished_reads(scope: str, step: str, readers: Mapping[str, frozense
     _READ_CACHE.release_finished(scope, step, readers)
 
 
-#: (url, table, column) known to have an index in this process (see Warehouse._ensure_index).
+#: (url, table, column) known to have an index in this process (see Warehouse.ensure_index).
 _INDEXED: set[tuple[str, ...]] = set()

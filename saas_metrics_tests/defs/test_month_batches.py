@@ -13,6 +13,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -135,7 +136,29 @@ def test_month_batches_store_and_judge_as_one_validation(sources_with_a_cross_mo
         return read_landed(table, *args, all_times=all_times, **kwargs)
 
     monkeypatch.setattr(source_reads, "read_landed", recording_landed)
+    probes: list[tuple[str, tuple[dt.date, dt.date] | None, tuple[dt.date, dt.date] | None, list[str]]] = []
+    present_values = Warehouse.present_values
+
+    def recording_probe(self, schema, column, values, *, outside=None, within=None, where_sql=""):  # type: ignore[no-untyped-def]
+        probes.append((schema.name, outside, within, sorted(values)))
+        return present_values(self, schema, column, values, outside=outside, within=within, where_sql=where_sql)
+
+    monkeypatch.setattr(Warehouse, "present_values", recording_probe)
     batched_url, batched, batched_logs, run_id, instance = _run(sources, tmp_path, "batched", 1, monkeypatch, landing_cache)
+    # Each batch asked the database about the stored months outside the run (none: answered from
+    # the month range); about the earlier batches only for the one id whose hash is among theirs,
+    # within the month it came from (defs/batch_ids.py). The id's index was built once, at the end.
+    sessions = [p for p in probes if p[0] == "raw_web_sessions"]
+    window = (START, add_months(END_MONTH, 1))
+    assert len(sessions) == 12 + 1
+    assert all(outside == window for _, outside, within, _ in sessions if within is None)
+    raw_sessions = _stored(batched_url, "web_sessions")[0]
+    duplicate_id = raw_sessions.loc[raw_sessions["_quarantine_rule"] == "duplicate", "session_id"].tolist()
+    assert len(duplicate_id) == 1
+    assert [(within, values) for _, _, within, values in sessions if within is not None] == [
+        ((START, add_months(START, 1)), duplicate_id)]
+    indexes = {i["name"] for i in sa.inspect(Warehouse(batched_url).engine).get_indexes("raw_web_sessions")}
+    assert "ix_raw_web_sessions_session_id" in indexes
     if landing_cache:
         # Every row's time is read once, by the first read; each batch then reads its own rows only
         # (reading them all again per batch made a backfill's reads grow with batches x history).

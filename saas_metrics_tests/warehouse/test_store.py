@@ -254,6 +254,27 @@ def test_present_values_are_found_by_the_database_outside_the_window(warehouse: 
     assert index_names()["ix_ids_id"] == ["id"]
 
 
+def test_present_values_within_a_window_go_through_its_months_only(warehouse: Warehouse) -> None:
+    """A probe within a month window (a backfill's earlier batch, :mod:`saas_metrics.defs.batch_ids`)
+    answers from that window's rows, honours the row filter, and builds no index on the column."""
+    schema = TableSchema("within_ids", (Column("month", "date"), Column("id", "str"), Column("bad", "str")), time_column="month")
+    warehouse.replace(schema, pd.DataFrame({
+        "month": ["2024-01-01", "2024-01-01", "2024-02-01", "2024-02-01", "2024-03-01"],
+        "id": ["a", "b", "c", "b", "d"], "bad": [None, "duplicate", None, None, None],
+    }), (JAN, dt.date(2024, 4, 1)))
+    probe = ["a", "b", "c", "d", "z", "a"]
+    assert warehouse.present_values(schema, "id", probe, within=(JAN, FEB)) == {"a", "b"}
+    assert warehouse.present_values(schema, "id", probe, within=(JAN, FEB), where_sql='"bad" IS NULL') == {"a"}
+    assert warehouse.present_values(schema, "id", probe, within=(FEB, dt.date(2024, 4, 1))) == {"b", "c", "d"}
+    assert warehouse.present_values(schema, "id", ["z"], within=(JAN, MAR)) == frozenset()
+    assert warehouse.present_values(schema, "id", [], within=(JAN, MAR)) == frozenset()
+    assert warehouse.present_values(TableSchema("absent", schema.columns), "id", probe, within=(JAN, MAR)) == frozenset()
+    indexes = {i["name"] for i in sa.inspect(warehouse.engine).get_indexes("within_ids")}
+    assert indexes == {"ix_within_ids_month"}
+    with pytest.raises(ValueError, match="outside or within"):
+        warehouse.present_values(schema, "id", probe, outside=(JAN, FEB), within=(FEB, MAR))
+
+
 def test_a_big_window_rebuilds_the_probe_index_after_its_rows_a_month_keeps_it(
         warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
     """A backfill batch loads its rows without the probe index and builds it again in the same
