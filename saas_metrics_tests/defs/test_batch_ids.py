@@ -4,12 +4,18 @@ candidate when its hash collides (then the database decides)."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from saas_metrics.defs import batch_ids
+from saas_metrics.calendar import add_months
+from saas_metrics.defs import batch_ids, source_assets
 from saas_metrics.defs.batch_ids import EarlierBatchIds, id_hashes
+from saas_metrics.defs.source_assets import raw_storage_schema
+from saas_metrics.warehouse.store import Warehouse
 
 JAN = (dt.date(2024, 1, 1), dt.date(2024, 2, 1))
 FEB = (dt.date(2024, 2, 1), dt.date(2024, 3, 1))
@@ -60,3 +66,30 @@ def test_equal_ids_hash_equal_and_different_ones_differ() -> None:
     hashes = id_hashes(["1000053821.1710321940.1710321940", "1000053821.1710321940.1710321940", "x", ""])
     assert hashes.dtype == np.dtype("uint64")
     assert hashes[0] == hashes[1] and len({int(h) for h in hashes}) == 3
+
+
+def test_existing_ids_are_the_stored_months_outside_the_run_and_the_earlier_batches_only(tmp_path: Path) -> None:
+    """A batch's ids already clean in other months: those stored outside the run (asked of the
+    database) and those of the run's earlier batches (their hashes, then the database within the
+    batch); not those of the run's months an earlier run stored, which this run replaces."""
+    wh = Warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    raw = raw_storage_schema("web_sessions")
+
+    def store(month: dt.date, ids: list[str], reasons: list[str | None]) -> None:
+        frame = pd.DataFrame({"month": [month] * len(ids), "session_id": ids, "_quarantine_reason": reasons})
+        wh.replace(raw, frame.reindex(columns=raw.column_names), (month, add_months(month, 1)))
+
+    dec, jan, feb, mar, apr = (dt.date(2023, 12, 1), *(dt.date(2024, m, 1) for m in (1, 2, 3, 4)))
+    store(dec, ["before", "quarantined"], [None, "duplicate"])  # outside the run
+    store(mar, ["stale"], [None])  # a month of the run an earlier run stored: about to be replaced
+    store(jan, ["s1", "s2", "bad"], [None, None, "out of range"])  # the run's first batch, just stored
+    earlier = EarlierBatchIds()
+    earlier.add((jan, feb), ["s1", "s2"])
+    resource = SimpleNamespace(warehouse=wh)
+    batch = pd.DataFrame({"session_id": ["s2", "before", "quarantined", "stale", "bad", "new", None]})
+    run = (jan, apr)
+    assert source_assets._existing_ids(resource, "web_sessions", run, batch, earlier) == {"s2", "before"}  # type: ignore[arg-type]
+    # Without the earlier batches (the run's first batch), only the months outside the run count.
+    assert source_assets._existing_ids(resource, "web_sessions", run, batch, EarlierBatchIds()) == {"before"}  # type: ignore[arg-type]
+    # A snapshot table has no run window, hence no other partitions.
+    assert source_assets._existing_ids(resource, "web_sessions", None, batch, earlier) == frozenset()  # type: ignore[arg-type]
