@@ -400,18 +400,13 @@ class Warehouse:
                 # that grows with the history rather than with the month's ids. Without statistics the
                 # estimate can pass JIT's thresholds; compiling never pays for index lookups.
                 conn.execute(sa.text("SET LOCAL jit = off"))
-                found = conn.execute(sa.text(
-                    f'SELECT p.value FROM unnest(CAST(:values AS text[])) AS p(value) CROSS JOIN LATERAL'
-                    f' (SELECT 1 FROM "{schema.name}" t WHERE t."{column}" = p.value{where} LIMIT 1) hit'),
-                    {**params, "values": unique}).scalars().all()
-                return frozenset(str(v) for v in found)
-            with _probe_values(conn, unique):
-                # A semi-join driven by the probe values: each is looked up in the column's index.
-                # (As a plain join SQLite walked the whole index of the big table instead.)
-                found = conn.execute(sa.text(
-                    f'SELECT p.value FROM _probe_values p WHERE EXISTS (SELECT 1 FROM "{schema.name}" t'
-                    f' WHERE t."{column}" = p.value{where})'), params).scalars().all()
-        return frozenset(str(v) for v in found)
+            # SQLite: a semi-join driven by the probe values, each looked up in the column's index.
+            # (As a plain join SQLite walked the whole index of the big table instead.)
+            return _found(conn, unique, params,
+                          postgresql=f'SELECT p.value FROM unnest(CAST(:values AS text[])) AS p(value) CROSS JOIN LATERAL'
+                                     f' (SELECT 1 FROM "{schema.name}" t WHERE t."{column}" = p.value{where} LIMIT 1) hit',
+                          sqlite=f'SELECT p.value FROM _probe_values p WHERE EXISTS (SELECT 1 FROM "{schema.name}" t'
+                                 f' WHERE t."{column}" = p.value{where})')
 
     def _present_within(self, schema: TableSchema, column: str, unique: list[str], window: tuple[dt.date, dt.date],
                         where_sql: str) -> frozenset[str]:
@@ -419,18 +414,11 @@ class Warehouse:
         where = f" AND ({where_sql})" if where_sql else ""
         months = f't."{MONTH_COLUMN}" >= :start AND t."{MONTH_COLUMN}" < :end'
         params: dict[str, Any] = {"start": window[0], "end": window[1]}
+        rows = f'SELECT DISTINCT t."{column}" FROM "{schema.name}" t WHERE {months}{where} AND t."{column}"'
         with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                found = conn.execute(sa.text(
-                    f'SELECT DISTINCT t."{column}" FROM "{schema.name}" t WHERE {months}{where}'
-                    f' AND t."{column}" = ANY(CAST(:values AS text[]))'), {**params, "values": unique}).scalars().all()
-                return frozenset(str(v) for v in found)
-            with _probe_values(conn, unique):
-                # Driven by the window's rows (the month index), each looked up in the values' key.
-                found = conn.execute(sa.text(
-                    f'SELECT DISTINCT t."{column}" FROM "{schema.name}" t WHERE {months}{where}'
-                    f' AND t."{column}" IN (SELECT value FROM _probe_values)'), params).scalars().all()
-        return frozenset(str(v) for v in found)
+            # Driven by the window's rows (the month index), each looked up among the values.
+            return _found(conn, unique, params, postgresql=f"{rows} = ANY(CAST(:values AS text[]))",
+                          sqlite=f"{rows} IN (SELECT value FROM _probe_values)")
 
     def _drop_probe_indexes(self, conn: Connection, table: str) -> list[tuple[str, tuple[str, ...]]]:
         """Before ``table`` is loaded whole again, drop the indexes :meth:`ensure_index` made: the
@@ -487,6 +475,18 @@ def _month_range(conn: Connection, name: str) -> tuple[dt.date, dt.date] | None:
 
 
 _MONTH_RANGE_SQL = 'SELECT (SELECT MIN("{column}") FROM "{table}"), (SELECT MAX("{column}") FROM "{table}")'
+
+
+def _found(conn: Connection, values: list[str], params: dict[str, Any], *, postgresql: str, sqlite: str) -> frozenset[str]:
+    """The values a probe query finds: on PostgreSQL ``postgresql``, with the values as the array
+    parameter ``:values`` (one round trip); elsewhere ``sqlite``, with the values in the temporary
+    table ``_probe_values`` (:func:`_probe_values`)."""
+    if conn.dialect.name == "postgresql":
+        found = conn.execute(sa.text(postgresql), {**params, "values": values}).scalars().all()
+    else:
+        with _probe_values(conn, values):
+            found = conn.execute(sa.text(sqlite), params).scalars().all()
+    return frozenset(str(v) for v in found)
 
 
 @contextlib.contextmanager
