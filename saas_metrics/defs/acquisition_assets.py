@@ -1,6 +1,7 @@
 """Acquisition assets: unified ad spend, attribution and the CAC family."""
 
 import datetime as dt
+import hashlib
 from typing import Any
 
 import dagster as dg
@@ -23,7 +24,7 @@ from saas_metrics.defs.common import (
 from saas_metrics.defs.partition_metadata import with_headlines
 from saas_metrics.defs.resources import WarehouseResource
 from saas_metrics.defs.revenue_assets import PREVIOUS_MONTH, kpi_table
-from saas_metrics.defs.source_assets import stg_storage_schema
+from saas_metrics.defs.source_assets import CLEAN_ROWS, raw_storage_schema, stg_storage_schema
 from saas_metrics.metrics.ad_spend import AD_SPEND_STAGED, ad_platform_kpis, stage_ad_spend
 from saas_metrics.metrics.attribution import (
     ATTRIBUTION_CREDITS,
@@ -40,9 +41,25 @@ from saas_metrics.metrics.trials import trial_kpis
 from saas_metrics.tables import with_month
 from saas_metrics.warehouse import Warehouse
 from saas_metrics.warehouse.io_manager import COLUMNS_METADATA_KEY
+from saas_metrics.warehouse.store import reader_index_prefix, sql_string
 
 #: The product usage columns :func:`activation_crossings` reads (from the run's read cache when it can).
 ACTIVATION_COLUMNS = ("date", "account_id", "event_name", "event_count")
+#: The columns of the activation index (:func:`activation_index`), in its order: every column the
+#: sums read, so the database reads no row of the table. Date first: the sums before a date are a
+#: range of it, and a month run's rows are its newest entries, so replacing the latest month deletes
+#: and appends at its end. An index led by the account takes each written row in a random place,
+#: which cost the month's usage write more than the sums saved (docs/benchmark.md).
+ACTIVATION_INDEX_COLUMNS = ("date", "account_id", "event_count")
+
+
+def activation_index(event: str) -> tuple[str, str, str]:
+    """(index name, its WHERE, the name prefix of every such index) of the partial index over the clean
+    product usage rows of ``event``, on the table behind the staging view. The name carries a digest
+    of the event, so a changed ``acquisition.pql_event`` gets an index of its own."""
+    prefix = reader_index_prefix(raw_storage_schema("product_usage").name, "pql_")
+    digest = hashlib.sha256(event.encode()).hexdigest()[:12]
+    return prefix + digest, f'"event_name" = {sql_string(event)} AND {CLEAN_ROWS}', prefix
 
 
 def activation_crossings(wh: Warehouse, event: str, threshold: int, window: tuple[dt.date, dt.date],
@@ -56,7 +73,12 @@ def activation_crossings(wh: Warehouse, event: str, threshold: int, window: tupl
     (one row per account, about 11,000 instead of 438,000 at 10,000 customers over 36 months), and
     the window is gone through a month at a time, each month's counts carried into the next, so a
     backfill holds one month of usage, not the range's (from the run's read cache when it holds
-    them; a backfill whose cache holds every month from the first takes all of it from there)."""
+    them; a backfill whose cache holds every month from the first takes all of it from there).
+
+    The sums come from a partial index of the event's clean rows (:func:`activation_index`, made by
+    the first run that needs it), not from a scan of every usage row: the history's other events
+    are most of the table, and the index holds the sums' columns, so the database reads the index
+    alone. Its WHERE and the query's name the event as a literal, as a partial index requires."""
     import sqlalchemy as sa
 
     schema = stg_storage_schema("product_usage")
@@ -70,9 +92,14 @@ def activation_crossings(wh: Warehouse, event: str, threshold: int, window: tupl
     begin = min(first, start) if from_cache else start
     prior = pd.Series(dtype="int64")
     if begin > first:
+        raw = raw_storage_schema("product_usage").name
+        if wh.has_table(raw):  # the staging view's table (a staging table of its own has no quarantine column)
+            name, where_sql, prefix = activation_index(event)
+            wh.ensure_index(raw, ACTIVATION_INDEX_COLUMNS, name=name, where_sql=where_sql, replacing=prefix)
         prior_rows = wh.query(
             sa.select(t.c["account_id"], sa.cast(sa.func.sum(t.c["event_count"]), sa.BigInteger).label("event_count"))
-            .where(t.c["event_name"] == event, t.c["date"] < begin).group_by(t.c["account_id"]),
+            .where(t.c["event_name"] == sa.literal_column(sql_string(event)), t.c["date"] < begin)
+            .group_by(t.c["account_id"]),
             schema, ["account_id", "event_count"])
         prior = prior_rows.set_index("account_id")["event_count"]
     found = []

@@ -53,6 +53,9 @@ from saas_metrics.sources.schemas import SCHEMAS
 from saas_metrics.tables import MONTH_COLUMN, Column, TableSchema
 from saas_metrics.warehouse.io_manager import month_row_counts, partition_row_count_metadata
 
+#: The raw rows a staging view shows (the SQL of its WHERE): the ones not quarantined.
+CLEAN_ROWS = f'"{QUARANTINE_REASON}" IS NULL'
+
 QUARANTINE_COLUMNS = (
     Column("_quarantine_rule", "str", "rule the row failed (null when clean)"),
     Column("_quarantine_column", "str", "column the rule applies to"),
@@ -190,7 +193,7 @@ def _existing_ids(warehouse: WarehouseResource, table: str, run_window: tuple[dt
     if key is None or run_window is None or key not in frame.columns:
         return frozenset()
     ids = frame[key].dropna().astype(str).unique().tolist()
-    clean = f'"{QUARANTINE_REASON}" IS NULL'
+    clean = CLEAN_ROWS
     found = warehouse.warehouse.present_values(raw, key, ids, outside=run_window, where_sql=clean)
     for window, candidates in earlier.candidates(ids).items():
         found |= warehouse.warehouse.present_values(raw, key, candidates, within=window, where_sql=clean)
@@ -373,7 +376,7 @@ def stage(context: AssetExecutionContext, table: str, warehouse: WarehouseResour
     raw_schema, stg_schema = raw_storage_schema(table), stg_storage_schema(table)
     window = asset_window(context) if is_partitioned_table(SCHEMAS[table]) else None
     wh = warehouse.warehouse
-    wh.ensure_view(stg_schema, raw_schema, where_sql=f'"{QUARANTINE_REASON}" IS NULL')
+    wh.ensure_view(stg_schema, raw_schema, where_sql=CLEAN_ROWS)
     rows = wh.count(stg_schema.name, window)
     wh.cache_subset(stg_schema, raw_schema, window, context.run.run_id, keep=lambda raw: raw[QUARANTINE_REASON].isna())
     return dg.MaterializeResult(asset_key=stg_schema.name, metadata={

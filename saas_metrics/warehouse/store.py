@@ -170,7 +170,7 @@ class Warehouse:
             self._forget_content(conn, schema.name)
             delete = table.delete()
             stored = _month_range(conn, schema.name) if window is not None and not where else None
-            rebuilt: list[tuple[str, tuple[str, ...]]] = []
+            rebuilt: list[tuple[str, str]] = []
             # A window holding every stored row (a backfill of every month again) empties the table
             # with a DELETE without WHERE, which SQLite does page by page (its truncate optimisation)
             # instead of row by row through every index (slow for millions of event rows).
@@ -186,8 +186,9 @@ class Warehouse:
                 delete = delete.where(table.c[name].in_(cast("list[Any] | tuple[Any, ...]", value)) if is_many else table.c[name] == value)
             conn.execute(delete)
             insert_frame(conn, table, schema, frame)
-            for name, columns in rebuilt:
-                self._create_index(conn, schema.name, name, columns)
+            for name, definition in rebuilt:
+                conn.execute(sa.text(definition))
+                _INDEXED.add((self.url, schema.name, name))
             if fingerprint is not None:
                 stored_content.record(conn, schema.name, None, fingerprint, len(frame))
         _READ_CACHE.forget(self.url, schema.name)
@@ -420,37 +421,54 @@ class Warehouse:
             return _found(conn, unique, params, postgresql=f"{rows} = ANY(CAST(:values AS text[]))",
                           sqlite=f"{rows} IN (SELECT value FROM _probe_values)")
 
-    def _drop_probe_indexes(self, conn: Connection, table: str) -> list[tuple[str, tuple[str, ...]]]:
+    def _drop_probe_indexes(self, conn: Connection, table: str) -> list[tuple[str, str]]:
         """Before ``table`` is loaded whole again, drop the indexes :meth:`ensure_index` made: the
         next probe builds each again in one sort, where keeping it makes the load insert every row into
-        it one by one, several times slower. The month index stays. Returns the dropped indexes (name,
-        columns)."""
+        it one by one, several times slower. The month index stays. Returns the dropped probe indexes
+        (name, and the statement that made it, as the database keeps it) for a big window's load to
+        build again; a reader's index (:func:`reader_index_prefix`) is left to its reader's next use."""
         dropped = []
-        for index in sa.inspect(conn).get_indexes(table):
-            name = index["name"] or ""
+        for name, definition in _index_definitions(conn, table):
             if name.startswith(f"ix_{table}_") and name != f"ix_{table}_{MONTH_COLUMN}":
                 conn.execute(sa.text(f'DROP INDEX "{name}"'))
-                columns = tuple(str(c) for c in index["column_names"])
-                _INDEXED.discard((self.url, table, *columns))
-                dropped.append((name, columns))
+                _INDEXED.discard((self.url, table, name))
+                if not name.startswith(reader_index_prefix(table, "")):
+                    dropped.append((name, definition))
         return dropped
 
-    def _create_index(self, conn: Connection, table: str, name: str, columns: tuple[str, ...]) -> None:
-        """Index ``columns`` of ``table`` as ``name`` (no-op when it exists), in ``conn``'s transaction."""
-        quoted = ", ".join(f'"{c}"' for c in columns)
-        conn.execute(sa.text(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" ({quoted})'))
-        _INDEXED.add((self.url, table, *columns))
+    def ensure_index(self, table: str, columns: str | Sequence[str], *, name: str | None = None,
+                     where_sql: str = "", replacing: str | None = None) -> None:
+        """An index on ``columns`` of ``table`` (no-op when it exists), named ``name`` (by default
+        ``ix_<table>_<column>``, the one :meth:`present_values` probes outside a window). A step that
+        loaded a table in several batches of months without it builds it once at the end (one sort,
+        not an insert per row), so the next month's probe finds it.
 
-    def ensure_index(self, table: str, column: str) -> None:
-        """An index on ``table.column`` (no-op when it exists), for :meth:`present_values` outside a
-        window. A step that loaded a table in several batches of months without it builds it once at
-        the end (one sort, not an insert per row), so the next month's probe finds it."""
-        key = (self.url, table, column)
-        if key in _INDEXED:
+        ``where_sql`` makes it a partial index of the rows it matches (SQL over the table's columns,
+        with any value a literal: a query uses the index only when its own WHERE repeats these terms).
+        ``replacing``: a name prefix; the table's other indexes of that prefix are dropped (an index
+        for an earlier setting). Every ``ix_<table>_`` index but the month's is dropped while the
+        table is loaded whole again: a big window's load builds a probe index again from its own
+        statement, and a reader's index (:func:`reader_index_prefix`) is made again by its reader."""
+        columns = (columns,) if isinstance(columns, str) else tuple(columns)
+        name = name or f"ix_{table}_{'_'.join(columns)}"
+        if (self.url, table, name) in _INDEXED:
             return
         with self._ddl_lock, self.engine.begin() as conn:
             lock_table(conn, table)
-            self._create_index(conn, table, f"ix_{table}_{column}", (column,))
+            if replacing is not None:
+                for other, _ in _index_definitions(conn, table):
+                    if other.startswith(replacing) and other != name:
+                        conn.execute(sa.text(f'DROP INDEX "{other}"'))
+                        _INDEXED.discard((self.url, table, other))
+            self._create_index(conn, table, name, columns, where_sql)
+
+    def _create_index(self, conn: Connection, table: str, name: str, columns: tuple[str, ...], where_sql: str = "") -> None:
+        """Index ``columns`` of ``table`` as ``name`` (no-op when it exists; partial with ``where_sql``),
+        in ``conn``'s transaction."""
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        where = f" WHERE {where_sql}" if where_sql else ""
+        conn.execute(sa.text(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" ({quoted}){where}'))
+        _INDEXED.add((self.url, table, name))
 
     def count(self, name: str, window: tuple[dt.date, dt.date] | None = None, where_sql: str = "") -> int:
         if not self.has_table(name):
@@ -564,5 +582,29 @@ def release_finished_reads(scope: str, step: str, readers: Mapping[str, frozense
     _READ_CACHE.release_finished(scope, step, readers)
 
 
-#: (url, table, column) known to have an index in this process (see Warehouse.ensure_index).
-_INDEXED: set[tuple[str, ...]] = set()
+#: (url, table, index name) known to exist in this process (see Warehouse.ensure_index).
+_INDEXED: set[tuple[str, str, str]] = set()
+
+
+def _index_definitions(conn: Connection, table: str) -> list[tuple[str, str]]:
+    """(name, the statement that made it) of every index the database keeps for ``table``; SQLite's
+    automatic indexes (of a UNIQUE or PRIMARY KEY, no statement) are not among them."""
+    if conn.dialect.name == "postgresql":
+        sql = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = :t AND schemaname = current_schema()"
+    else:
+        sql = "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = :t AND sql IS NOT NULL"
+    return [(str(name), str(definition)) for name, definition in conn.execute(sa.text(sql), {"t": table})]
+
+
+def reader_index_prefix(table: str, reader: str) -> str:
+    """The name prefix of an index one reader of ``table`` asks for (``reader``: what it is for):
+    dropped, like the probe indexes, while the table is loaded whole again, and then made again by
+    that reader's next :meth:`Warehouse.ensure_index`, not by the load."""
+    return f"ix_{table}_for_{reader}"
+
+
+def sql_string(value: str) -> str:
+    """``value`` as an SQL string literal (quotes doubled), for SQL that must carry the value itself:
+    a partial index's WHERE and the queries meant to use it."""
+    return "'" + value.replace("'", "''") + "'"
+

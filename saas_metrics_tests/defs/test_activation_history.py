@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from saas_metrics.calendar import month_of
 from saas_metrics.config import AcquisitionPolicy
-from saas_metrics.defs.acquisition_assets import activation_crossings
-from saas_metrics.defs.source_assets import stg_storage_schema
+from saas_metrics.defs.acquisition_assets import activation_crossings, activation_index
+from saas_metrics.defs.source_assets import CLEAN_ROWS, raw_storage_schema, stg_storage_schema
 from saas_metrics.metrics.funnel import _pqls, first_reached
 from saas_metrics.warehouse import Warehouse, store
 
@@ -169,3 +170,77 @@ def test_a_null_count_counts_as_nothing_on_every_path(tmp_path: Path, cache: Non
 
 def test_postgres_counts_a_null_count_as_nothing(postgres_url: str, cache: None) -> None:
     _assert_null_counts_count_as_nothing(postgres_url)
+
+
+def _staged(url: str) -> Warehouse:
+    """The usage as a run stores it: the raw rows, one of them quarantined, behind the staging view.
+    The quarantined row would take g (2 in January) to 7 in February: it must count for nothing."""
+    raw = raw_storage_schema("product_usage")
+    bad = pd.DataFrame({"date": [pd.Timestamp("2024-02-05")], "account_id": ["g"], "user_id": ["u8"],
+                        "event_name": [EVENT], "event_count": [5], "month": [pd.Timestamp("2024-02-01")],
+                        "_quarantine_reason": ["duplicate row (test)"]})
+    rows = pd.concat([_usage(), bad], ignore_index=True).reindex(columns=raw.column_names)
+    warehouse = Warehouse(url)
+    warehouse.replace(raw, rows, WINDOW)
+    warehouse.ensure_view(SCHEMA, raw, where_sql=CLEAN_ROWS)
+    return warehouse
+
+
+def _index_definitions(warehouse: Warehouse) -> dict[str, str]:
+    with warehouse.engine.connect() as conn:
+        return dict(store._index_definitions(conn, raw_storage_schema("product_usage").name))
+
+
+def _sums_statements(warehouse: Warehouse) -> list[tuple[str, object]]:
+    """The SQL of the per-account sums before the window, as executed (statement, parameters)."""
+    executed: list[tuple[str, object]] = []
+
+    def record(conn: object, cursor: object, statement: str, parameters: object, context: object, many: bool) -> None:
+        if "sum(" in statement.lower():
+            executed.append((statement, parameters))
+
+    sa.event.listen(warehouse.engine, "before_cursor_execute", record)
+    return executed
+
+
+def test_the_sums_before_the_window_come_from_the_events_partial_index(tmp_path: Path) -> None:
+    """Behind the staging view, the first month run that needs the sums makes a partial index of the
+    event's clean rows on the raw table, and SQLite answers the sums from it alone; the crossings are
+    those of the clean rows. Another PQL event gets its own index in place of the first."""
+    warehouse = _staged(f"sqlite:///{tmp_path / 'w.db'}")
+    executed = _sums_statements(warehouse)
+    for window in (FEBRUARY, MARCH):
+        assert _rows(activation_crossings(warehouse, EVENT, 3, window, None)) == EXPECTED[window]
+    name, where_sql, prefix = activation_index(EVENT)
+    assert name.startswith(prefix) and prefix == "ix_raw_product_usage_for_pql_"
+    assert where_sql == f'"event_name" = \'{EVENT}\' AND "_quarantine_reason" IS NULL'
+    definition = _index_definitions(warehouse)[name]
+    assert "WHERE" in definition and "'report_created'" in definition and '"_quarantine_reason" IS NULL' in definition
+    assert len(executed) == 2
+    statement, parameters = executed[-1]
+    with warehouse.engine.connect() as conn:
+        plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).fetchall()  # type: ignore[arg-type]
+    # A range of the index (the dates before the window), the sums grouped apart: no row of the table read.
+    assert [row[-1] for row in plan] == [f"SEARCH raw_product_usage USING INDEX {name} (date<?)", "USE TEMP B-TREE FOR GROUP BY"]
+    # The whole window from the database reads no sums (its first month is the table's first).
+    before = len(executed)  # the EXPLAIN counts too
+    assert _rows(activation_crossings(warehouse, EVENT, 3, WINDOW, None)) == EXPECTED[WINDOW]
+    assert len(executed) == before
+    # Another event: its index replaces the first one; b's logins reach 5 in March.
+    assert _rows(activation_crossings(warehouse, "login", 5, MARCH, None)) == [("b", pd.Timestamp("2024-03-15"), "login", 5)]
+    assert [n for n in _index_definitions(warehouse) if n.startswith(prefix)] == [activation_index("login")[0]]
+
+
+def test_an_event_name_with_a_quote_is_one_literal(tmp_path: Path) -> None:
+    """The event is written into the index's WHERE and the query as an SQL literal: a quote in it is
+    doubled, not the end of the string."""
+    warehouse = _staged(f"sqlite:///{tmp_path / 'w.db'}")
+    assert activation_crossings(warehouse, "it's", 1, MARCH, None).empty
+    assert "'it''s'" in _index_definitions(warehouse)[activation_index("it's")[0]]
+
+
+def test_postgres_sums_the_clean_rows_through_the_partial_index(postgres_url: str) -> None:
+    warehouse = _staged(postgres_url)
+    for window in (FEBRUARY, MARCH, WINDOW):
+        assert _rows(activation_crossings(warehouse, EVENT, 3, window, None)) == EXPECTED[window]
+    assert "WHERE" in _index_definitions(warehouse)[activation_index(EVENT)[0]]

@@ -275,6 +275,11 @@ def test_present_values_within_a_window_go_through_its_months_only(warehouse: Wa
         warehouse.present_values(schema, "id", probe, outside=(JAN, FEB), within=(FEB, MAR))
 
 
+def _index_definitions(warehouse: Warehouse, table: str) -> dict[str, str]:
+    with warehouse.engine.connect() as conn:
+        return dict(store._index_definitions(conn, table))
+
+
 def test_a_big_window_rebuilds_the_probe_index_after_its_rows_a_month_keeps_it(
         warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
     """A backfill batch loads its rows without the probe index and builds it again in the same
@@ -284,24 +289,63 @@ def test_a_big_window_rebuilds_the_probe_index_after_its_rows_a_month_keeps_it(
     months = [dt.date(2024 + m // 12, m % 12 + 1, 1) for m in range(15)]  # 2024-01 .. 2025-03
     warehouse.replace(schema, pd.DataFrame({"month": months[:10], "id": [f"s{m}" for m in range(1, 11)]}), (months[0], months[10]))
     assert warehouse.present_values(schema, "id", ["s1", "s11"], outside=(months[10], months[11])) == {"s1"}  # builds the index
-    built: list[tuple[str, tuple[str, ...]]] = []
-    create = Warehouse._create_index
+    definition = _index_definitions(warehouse, "sessions")["ix_sessions_id"]
+    rebuilt: list[list[tuple[str, str]]] = []
+    drop = Warehouse._drop_probe_indexes
 
-    def recorded(self: Warehouse, conn: object, table: str, name: str, columns: tuple[str, ...]) -> None:
-        built.append((name, columns))
-        create(self, conn, table, name, columns)  # type: ignore[arg-type]
+    def recorded(self: Warehouse, conn: object, table: str) -> list[tuple[str, str]]:
+        dropped = drop(self, conn, table)  # type: ignore[arg-type]
+        rebuilt.append(dropped)
+        return dropped
 
-    monkeypatch.setattr(Warehouse, "_create_index", recorded)
+    monkeypatch.setattr(Warehouse, "_drop_probe_indexes", recorded)
     # One month after ten (1 * 8 < 10): kept during the write, not built again.
     warehouse.replace(schema, pd.DataFrame({"month": [months[10]], "id": ["s11"]}), (months[10], months[11]))
-    assert built == []
-    # Three months after eleven (3 * 8 >= 11): dropped, loaded, built again before the commit.
+    assert rebuilt == []
+    # Three months after eleven (3 * 8 >= 11): dropped, loaded, built again (its own statement) before the commit.
     warehouse.replace(schema, pd.DataFrame({"month": months[11:14], "id": ["s12", "s13", "s1"]}), (months[11], months[14]))
-    assert built == [("ix_sessions_id", ("id",))]
+    assert rebuilt == [[("ix_sessions_id", definition)]]
     indexes = {i["name"]: i["column_names"] for i in sa.inspect(warehouse.engine).get_indexes("sessions")}
     assert indexes == {"ix_sessions_month": ["month"], "ix_sessions_id": ["id"]}
+    assert _index_definitions(warehouse, "sessions")["ix_sessions_id"] == definition
     assert warehouse.present_values(schema, "id", ["s1", "s12", "zz"], outside=(months[11], months[14])) == {"s1"}
     assert warehouse.count("sessions") == 14
+
+
+def test_a_readers_partial_index_is_dropped_by_big_loads_and_made_again_by_its_reader(warehouse: Warehouse) -> None:
+    """A reader's partial index keeps its WHERE; asking for it under another name of the same
+    prefix replaces it; a big window's load drops it with the probe indexes but builds only the
+    probe index again, and the reader's next ensure_index makes it again, partial as before."""
+    schema = TableSchema("usage", (Column("month", "date"), Column("id", "str"), Column("event", "str"),
+                                   Column("bad", "str")), time_column="month")
+    months = [dt.date(2024, m, 1) for m in range(1, 13)]
+    frame = pd.DataFrame({"month": months[:10], "id": [f"u{m}" for m in range(10)], "event": ["it's"] * 5 + ["other"] * 5,
+                          "bad": [None] * 9 + ["quarantined"]})
+    warehouse.replace(schema, frame, (months[0], months[10]))
+    prefix = store.reader_index_prefix("usage", "events_")
+    assert prefix == "ix_usage_for_events_"
+    literal = store.sql_string("it's")
+    assert literal == "'it''s'"
+    where = f'"event" = {literal} AND "bad" IS NULL'
+    warehouse.ensure_index("usage", ("id", "month"), name=prefix + "a", where_sql=where, replacing=prefix)
+    warehouse.ensure_index("usage", "id")  # the probe index
+    definitions = _index_definitions(warehouse, "usage")
+    assert set(definitions) == {"ix_usage_month", "ix_usage_id", prefix + "a"}
+    assert "WHERE" in definitions[prefix + "a"].upper() and "it''s" in definitions[prefix + "a"]
+    # Another setting's index of the same reader replaces it.
+    warehouse.ensure_index("usage", ("id",), name=prefix + "b", where_sql='"event" = \'other\'', replacing=prefix)
+    assert set(_index_definitions(warehouse, "usage")) == {"ix_usage_month", "ix_usage_id", prefix + "b"}
+    with warehouse.engine.connect() as conn:
+        rows = conn.execute(sa.text('SELECT COUNT(*) FROM "usage" WHERE "event" = \'other\'')).scalar_one()
+    assert rows == 5
+    # Three months after ten outweigh the rest: both dropped, only the probe index built again.
+    warehouse.replace(schema, frame.assign(month=months[9]).head(3).assign(id=["x", "y", "z"]), (months[9], dt.date(2025, 1, 1)))
+    assert set(_index_definitions(warehouse, "usage")) == {"ix_usage_month", "ix_usage_id"}
+    warehouse.ensure_index("usage", ("id",), name=prefix + "b", where_sql='"event" = \'other\'', replacing=prefix)
+    assert "WHERE" in _index_definitions(warehouse, "usage")[prefix + "b"].upper()
+    # Loaded whole again: every index but the month's dropped, none built by the load.
+    warehouse.replace(schema, warehouse.read(schema), (months[0], dt.date(2025, 1, 1)))
+    assert set(_index_definitions(warehouse, "usage")) == {"ix_usage_month"}
 
 
 @pytest.mark.parametrize(("window", "stored", "rebuilds"), [
