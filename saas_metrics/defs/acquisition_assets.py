@@ -76,9 +76,10 @@ def activation_crossings(wh: Warehouse, event: str, threshold: int, window: tupl
     them; a backfill whose cache holds every month from the first takes all of it from there).
 
     The sums come from a partial index of the event's clean rows (:func:`activation_index`, made by
-    the first run that needs it), not from a scan of every usage row: the history's other events
-    are most of the table, and the index holds the sums' columns, so the database reads the index
-    alone. Its WHERE and the query's name the event as a literal, as a partial index requires."""
+    the first run that reads the crossings, a backfill included), not from a scan of every usage
+    row: the history's other events are most of the table, and the index holds the sums' columns,
+    so the database reads the index alone. Its WHERE and the query's name the event as a literal,
+    as a partial index requires."""
     import sqlalchemy as sa
 
     schema = stg_storage_schema("product_usage")
@@ -90,12 +91,14 @@ def activation_crossings(wh: Warehouse, event: str, threshold: int, window: tupl
     t = wh.sa_table(schema)
     from_cache = bool(run_id) and first < end and wh.cached(schema, (first, end), columns, str(run_id)) is not None
     begin = min(first, start) if from_cache else start
+    raw = raw_storage_schema("product_usage").name
+    if wh.has_table(raw):  # the staging view's table (a staging table of its own has no quarantine column)
+        # Also when this run needs no sums (a backfill from its cache): made after the run's usage
+        # was written, in one sort, it is there for the next month's run.
+        name, where_sql, prefix = activation_index(event)
+        wh.ensure_index(raw, ACTIVATION_INDEX_COLUMNS, name=name, where_sql=where_sql, replacing=prefix)
     prior = pd.Series(dtype="int64")
     if begin > first:
-        raw = raw_storage_schema("product_usage").name
-        if wh.has_table(raw):  # the staging view's table (a staging table of its own has no quarantine column)
-            name, where_sql, prefix = activation_index(event)
-            wh.ensure_index(raw, ACTIVATION_INDEX_COLUMNS, name=name, where_sql=where_sql, replacing=prefix)
         prior_rows = wh.query(
             sa.select(t.c["account_id"], sa.cast(sa.func.sum(t.c["event_count"]), sa.BigInteger).label("event_count"))
             .where(t.c["event_name"] == sa.literal_column(sql_string(event)), t.c["date"] < begin)

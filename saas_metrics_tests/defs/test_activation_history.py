@@ -244,3 +244,14 @@ def test_postgres_sums_the_clean_rows_through_the_partial_index(postgres_url: st
     for window in (FEBRUARY, MARCH, WINDOW):
         assert _rows(activation_crossings(warehouse, EVENT, 3, window, None)) == EXPECTED[window]
     assert "WHERE" in _index_definitions(warehouse)[activation_index(EVENT)[0]]
+
+
+def test_a_backfill_from_its_cache_makes_the_index_for_the_next_month(tmp_path: Path, cache: None) -> None:
+    """A backfill reads the crossings from its cache (no sums asked), and still leaves the index, made
+    in one sort after its usage was written, so the first month run after it finds it."""
+    warehouse = _staged(f"sqlite:///{tmp_path / 'w.db'}")
+    warehouse.read(SCHEMA, WINDOW, cache_scope="run-1")
+    executed = _sums_statements(warehouse)
+    assert _rows(activation_crossings(warehouse, EVENT, 3, WINDOW, "run-1")) == EXPECTED[WINDOW]
+    assert executed == []
+    assert activation_index(EVENT)[0] in _index_definitions(warehouse)
