@@ -9,13 +9,16 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from saas_metrics.dagster_storage import ephemeral_instance
 from saas_metrics.definitions import build_definitions
+from saas_metrics.defs.acquisition_assets import activation_index
 from saas_metrics.metrics.cohorts import COHORT_RETENTION
 from saas_metrics.metrics.kpi import KPI_MONTHLY
 from saas_metrics.metrics.movements import MRR_MOVEMENTS
 from saas_metrics.metrics.mrr import CUSTOMER_MRR
+from saas_metrics.warehouse.store import reader_index_prefix
 from saas_metrics_tests.conftest import END_MONTH, SMALL_START
 from saas_metrics_tests.integration.helpers import (
     make_settings,
@@ -74,6 +77,10 @@ def test_rerunning_a_month_leaves_identical_tables(full_run: str, small_sources:
     # the warehouse, only the cohorts' first months of customer_mrr): the results must not differ.
     # On a copy of the backfill: the other tests read the shared one as the backfill left it.
     full_run = sqlite_copy(full_run, tmp_path / "rerun.db")
+    # The backfill left the indexes those reads go through: the PQL event's sums and the cohorts' lookups.
+    indexes = _index_names(full_run)
+    assert activation_index("report_created")[0] in indexes
+    assert reader_index_prefix("customer_mrr", "first_months") in indexes
     identical = (CUSTOMER_MRR, MRR_MOVEMENTS, COHORT_RETENTION)
     before = {s.name: read_sorted(full_run, s, list(s.key)) for s in (*identical, KPI_MONTHLY)}
     settings = make_settings(small_sources, full_run, start=START, end=END_MONTH)
@@ -86,6 +93,15 @@ def test_rerunning_a_month_leaves_identical_tables(full_run: str, small_sources:
     same = (merged["value_before"] == merged["value_after"]) | (merged["value_before"].isna() & merged["value_after"].isna())
     changed = merged[(merged["_merge"] != "both") | ~same]
     assert changed.empty, changed[[*KPI_MONTHLY.key, "value_before", "value_after"]].to_string()
+
+
+def _index_names(url: str) -> set[str]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return set(conn.execute(sa.text("SELECT name FROM sqlite_master WHERE type = 'index'")).scalars())
+    finally:
+        engine.dispose()
 
 
 def test_one_partition_materialises_alone(small_sources: Path, tmp_path: Path) -> None:

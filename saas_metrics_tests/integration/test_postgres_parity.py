@@ -12,8 +12,10 @@ import sqlalchemy as sa
 
 from saas_metrics.config import Settings
 from saas_metrics.definitions import build_definitions
+from saas_metrics.defs.acquisition_assets import activation_index
 from saas_metrics.warehouse import Warehouse
 from saas_metrics.warehouse.io_manager import TableRegistry
+from saas_metrics.warehouse.store import reader_index_prefix
 from saas_metrics_tests.conftest import END_MONTH
 from saas_metrics_tests.integration.helpers import make_settings, run_months
 
@@ -59,3 +61,7 @@ def test_postgres_gives_the_same_tables_as_sqlite(small_sources: Path, tmp_path:
         compared += len(ours)
     kpi = table_frame(postgres_url, "kpi_monthly")
     assert kpi["month"].nunique() == 6 and compared > 10_000
+    # The backfill left the indexes a month's reads of the history go through, on PostgreSQL too.
+    with Warehouse(postgres_url).engine.connect() as conn:
+        indexes = set(conn.execute(sa.text("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")).scalars())
+    assert {activation_index("report_created")[0], reader_index_prefix("customer_mrr", "first_months")} <= indexes
