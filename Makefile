@@ -14,7 +14,11 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+## Also compiles the package's bytecode: pip compiles what it installs, but not an editable
+## install's own modules, and where PYTHONDONTWRITEBYTECODE is set (this machine sets it) every
+## process (a run, the run worker the UI launches, the daemon) would compile them again from source.
 install: $(STAMP)
+	$(BIN)/python -m compileall -q saas_metrics
 
 ## Generate the sample data if absent, materialise every complete month as one
 ## single-run backfill into data/warehouse.db, print the last 12 months of KPIs.

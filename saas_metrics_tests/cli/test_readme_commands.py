@@ -7,6 +7,7 @@ A command added to a README code block without a test here fails
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -58,6 +59,35 @@ def test_every_readme_command_is_covered() -> None:
     missing = sorted({c for c in commands if c not in COVERED and c != "cp"})
     assert not missing, f"README commands without a test in {__file__}: {missing}"
 
+
+
+def _fresh_bytecode(source: Path) -> bool:
+    """Whether ``source`` has a bytecode file the import system will load instead of compiling the
+    source: Python's magic number, timestamp validation, and the source's mtime and size (PEP 552)."""
+    cached = Path(importlib.util.cache_from_source(str(source)))
+    if not cached.is_file():
+        return False
+    header, stat = cached.read_bytes()[:16], source.stat()
+    return (header[:4] == importlib.util.MAGIC_NUMBER and int.from_bytes(header[4:8], "little") == 0
+            and int.from_bytes(header[8:12], "little") == int(stat.st_mtime) & 0xFFFFFFFF
+            and int.from_bytes(header[12:16], "little") == stat.st_size & 0xFFFFFFFF)
+
+
+def test_make_install_compiles_the_package_bytecode() -> None:
+    """`make install` (which `make run` and `make test` run first) leaves bytecode for every module
+    of the package, even where PYTHONDONTWRITEBYTECODE stops processes from writing it: otherwise a
+    run, the UI's run worker and the daemon each compile the whole package from source again."""
+    recipe = subprocess.run(["make", "-n", "install"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True).stdout
+    assert "compileall" in recipe, recipe
+    if "pip install" in recipe:
+        pytest.skip("this environment was not installed by `make install`; running it here would reinstall it")
+    proc = subprocess.run(["make", "install"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False,
+                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    sources = sorted((PROJECT_ROOT / "saas_metrics").rglob("*.py"))
+    assert len(sources) > 100
+    stale = [str(s.relative_to(PROJECT_ROOT)) for s in sources if not _fresh_bytecode(s)]
+    assert not stale, stale[:10]
 
 def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     # A reader's shell: none of this test process's SAAS_METRICS_* settings, only the command's own.
