@@ -2,13 +2,14 @@
 
 Each name below says what it replaces and why no public API serves. Dagster is pinned to one
 version in pyproject.toml and Great Expectations held to 1.x; on an upgrade, this is the one
-module to check (the tests that cover each use are named beside it).
+module to check (the tests that cover each use are named beside it), with
+:mod:`saas_metrics.gx_compat`, which holds GX's: the GX companion process
+(:mod:`saas_metrics.quality.companion`) imports that one and not Dagster.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cache
 from typing import Any
 
 import dagster as dg
@@ -91,7 +92,6 @@ __all__ = [
     "ephemeral_instance_with",
     "execute_without_output_capture",
     "run_step_keys",
-    "share_compiled_gx_templates",
 ]
 
 
@@ -145,42 +145,3 @@ def ephemeral_instance_with(event_storage: InMemoryEventLogStorage) -> dg.Dagste
         run_coordinator=DefaultRunCoordinator(),
         run_launcher=SyncInMemoryRunLauncher(),
     )
-
-
-class _MemoryBytecodeCache:
-    """Jinja bytecode kept in memory, keyed by template name and source checksum (Jinja's own key)."""
-
-    def __init__(self) -> None:
-        self._code: dict[str, bytes] = {}
-
-    def load_bytecode(self, bucket: Any) -> None:
-        code = self._code.get(bucket.key)
-        if code is not None:
-            bucket.bytecode_from_string(code)
-
-    def dump_bytecode(self, bucket: Any) -> None:
-        self._code[bucket.key] = bucket.bytecode_to_string()
-
-
-@cache
-def share_compiled_gx_templates() -> None:
-    """Make GX's Data Docs views share one Jinja bytecode cache, so each template is compiled once
-    per process. Replaces: ``DefaultJinjaView.__init__`` (great_expectations.render.view.view, not
-    a public module), wrapped to set ``env.bytecode_cache``. Why no public API serves: GX builds a new
-    Jinja environment for every page it renders and offers no option for its cache, so without the
-    patch it compiled its templates again for every table's page. Rendering itself is unchanged.
-    (saas_metrics_tests/quality/test_quality_dagster_checks.py)"""
-    # Deferred: Great Expectations loads on the first validation, not when this module is imported.
-    import jinja2
-    from great_expectations.render.view.view import DefaultJinjaView
-
-    shared = type("SharedBytecodeCache", (_MemoryBytecodeCache, jinja2.BytecodeCache), {})()
-    original_init = DefaultJinjaView.__init__
-
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        original_init(self, *args, **kwargs)
-        self.env.bytecode_cache = shared
-
-    DefaultJinjaView.__init__ = __init__  # type: ignore[method-assign]
-
-

@@ -168,6 +168,10 @@ class QualityPolicy(BaseModel):
     row_count_band: float = Field(0.5, ge=0, description="a month's row count may differ from the previous month's by at most this fraction")
     row_count_min_rows: int = Field(50, ge=0, description="the band applies only when the previous month had at least this many rows")
     data_docs: bool = Field(True, description="build GX Data Docs under data/gx_docs")
+    gx_companion: bool = Field(
+        True, description="validate with Great Expectations and render its Data Docs in a companion process, on the "
+        "machine's other core, which the run starts with its resources; off, GX runs in the run's own process",
+    )
     gx_detail_passing: bool = Field(
         False, description="validate passing expectations in GX's COMPLETE result format too (their element and missing "
         "counts then show in Data Docs); failing ones always get it. Off, they are checked with BOOLEAN_ONLY: "

@@ -34,7 +34,11 @@ from saas_metrics.defs.jobs import monthly_metrics_job
 from saas_metrics.defs.metric_checks import build_metric_checks
 from saas_metrics.defs.partitions import monthly_partitions
 from saas_metrics.defs.report_assets import build_report_assets
-from saas_metrics.defs.resources import sources_resource, warehouse_resources
+from saas_metrics.defs.resources import (
+    GreatExpectationsResource,
+    sources_resource,
+    warehouse_resources,
+)
 from saas_metrics.metrics.funnel import SESSION_COLUMNS
 from saas_metrics.metrics.usage import USAGE_COLUMNS
 from saas_metrics.sources.schemas import SCHEMAS
@@ -78,7 +82,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         executor=dg.in_process_executor,
         schedules=[*build_schedules(job, partitions), build_freshness_schedule(freshness)],
         sensors=[*build_automation_sensors(job, partitions, settings=settings), *build_alert_sensors(rules_file)],
-        resources={**warehouse_resources(settings, tables), "sources": sources_resource(settings)},
+        resources={**warehouse_resources(settings, tables), "sources": sources_resource(settings),
+                   "gx": GreatExpectationsResource(companion=settings.quality.gx_companion)},
     )
     return dg.Definitions.merge(domains, orchestration)
 

@@ -24,6 +24,7 @@ from saas_metrics.defs.jobs import JOB_NAME
 from saas_metrics.defs.partitions import partition_key
 from saas_metrics.errors import describe_error_info
 from saas_metrics.heap import frozen_heap
+from saas_metrics.quality.companion import start_shared_companion
 from saas_metrics.sources.landing import wait_for_stores
 
 #: The console logger's level of a CLI run: the CLI shows its own progress and every event is in
@@ -58,6 +59,10 @@ def materialise(
 ) -> RunOutcome:
     """Run every asset for the months [start, end] (default: all complete months)
     as ONE run (a single-run backfill), and summarise steps and checks."""
+    if settings.quality.gx_companion:
+        # Started before the definitions are built: it imports GX on the other core meanwhile, and
+        # the run's gx resource takes it up (saas_metrics/quality/companion.py).
+        start_shared_companion()
     defs = defs or build_definitions(settings)
     start = start or settings.first_month
     end = end or settings.last_month

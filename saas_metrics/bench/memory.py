@@ -1,6 +1,7 @@
-"""Peak resident memory of this process: the kernel's high-water mark of its address space
-(``VmHWM``), cross-checked by a thread sampling ``/proc/self/status`` (VmRSS) while the measured
-code runs.
+"""Peak resident memory of a run: the run's process and the processes it started (the GX companion,
+:mod:`saas_metrics.quality.companion`) together, sampled by a thread every 50 ms from ``/proc``
+(VmRSS), and never below the kernel's high-water mark of the run's own process (``VmHWM``), which
+catches a peak between two samples.
 
 Not ``getrusage``'s ``ru_maxrss`` where ``/proc`` has the figure: Linux carries it across
 ``fork`` and ``exec``, so a worker started by a parent that holds 13 GB reports 13 GB (the
@@ -15,18 +16,37 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-_STATUS = Path("/proc/self/status")
+_PROC = Path("/proc")
+_STATUS = _PROC / "self" / "status"
 
 
-def _status_mb(field: str) -> float | None:
-    """A ``kB`` field of /proc/self/status in MiB (None where /proc is absent)."""
+def _status_mb(field: str, status: Path | None = None) -> float | None:
+    """A ``kB`` field of a /proc status file (this process's by default) in MiB (None where /proc,
+    or the process, is absent)."""
     try:
-        for line in _STATUS.read_text().splitlines():
+        for line in (status or _STATUS).read_text().splitlines():
             if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         return None
     return None
+
+
+def child_pids() -> list[int]:
+    """The processes this process started that are running (every thread's, from /proc; none where
+    /proc lacks the list)."""
+    pids: list[int] = []
+    for children in (_PROC / "self" / "task").glob("*/children"):
+        try:
+            pids.extend(int(pid) for pid in children.read_text().split())
+        except OSError:
+            continue
+    return pids
+
+
+def children_rss_mb() -> float:
+    """VmRSS of this process's running child processes together, in MiB."""
+    return sum(_status_mb("VmRSS", _PROC / str(pid) / "status") or 0.0 for pid in child_pids())
 
 
 def current_rss_mb() -> float | None:
@@ -45,12 +65,15 @@ def max_rss_mb() -> float:
 
 
 class PeakMemory:
-    """``with PeakMemory() as m: ...`` then ``m.peak_mb``: the larger of the sampled VmRSS
-    peak and the process's high-water mark (the process should be fresh for the latter)."""
+    """``with PeakMemory() as m: ...`` then ``m.peak_mb``: the larger of the sampled peak of this
+    process's and its children's VmRSS together, and this process's high-water mark (the process
+    should be fresh for the latter). ``children_peak_mb``: the children's part of the sampled peaks,
+    at its highest."""
 
     def __init__(self, interval: float = 0.05) -> None:
         self.interval = interval
         self.sampled_mb = 0.0
+        self.children_peak_mb = 0.0
         self.sampled_at = 0.0  # time.time() of the sampled peak (to name the step that reached it)
         self.peak_mb = 0.0
         self._stop = threading.Event()
@@ -59,8 +82,10 @@ class PeakMemory:
     def _sample(self) -> None:
         while True:
             rss = current_rss_mb()
-            if rss is not None and rss > self.sampled_mb:
-                self.sampled_mb, self.sampled_at = rss, time.time()
+            children = children_rss_mb()
+            self.children_peak_mb = max(self.children_peak_mb, children)
+            if rss is not None and rss + children > self.sampled_mb:
+                self.sampled_mb, self.sampled_at = rss + children, time.time()
             if self._stop.wait(self.interval):
                 return
 

@@ -2,7 +2,7 @@
 saas_metrics.bench.worker SPEC_JSON``) so that its peak memory and caches are its own.
 
 It prints one JSON line: wall seconds of ``runner.materialise`` (definitions included),
-peak RSS and the step running at the peak, rows in the warehouse afterwards, each step's
+peak RSS (the run's process and its GX companion together) and the step running at the peak, rows in the warehouse afterwards, each step's
 duration from the run's event log (the ``mrr_movements`` step is compared with the DuckDB
 floor) and the run's count of steps and events."""
 
@@ -45,6 +45,7 @@ class RunMeasure:
     steps: int | None = None  # steps that succeeded (the run's event log)
     events: int | None = None  # entries of the run's event log
     validated: int | None = None  # tables Great Expectations validated in the run (the others replayed)
+    children_peak_rss_mb: float | None = None  # the run's child processes (the GX companion) at their sampled peak
 
 
 def warehouse_rows(url: str) -> int:
@@ -110,6 +111,12 @@ def run_once(spec: RunSpec) -> RunMeasure:
     # Deferred: Dagster and the pipeline load in this fresh process only, not in the harness.
     from saas_metrics.bench.memory import PeakMemory
     from saas_metrics.config import Settings
+    from saas_metrics.quality.companion import start_shared_companion
+
+    # As `saas-metrics run` does (cli/app.py): the GX companion starts before Dagster is imported.
+    # The month is timed from runner.materialise; the CLI's whole process is timed by the road
+    # comparison (bench/launched.py).
+    start_shared_companion()
     from saas_metrics.dagster_storage import ephemeral_instance
     from saas_metrics.runner import CLI_LOG_LEVEL, materialise
 
@@ -135,6 +142,7 @@ def run_once(spec: RunSpec) -> RunMeasure:
         steps=steps,
         events=events,
         validated=validated_tables(instance, outcome.run_id),
+        children_peak_rss_mb=memory.children_peak_mb,
     )
 
 

@@ -158,6 +158,11 @@ def run(
     if start_d < settings.first_month or end_d > settings.last_month:
         raise CliError(f"months {start_d:%Y-%m}..{end_d:%Y-%m} are outside the partitions {settings.first_month:%Y-%m}..{settings.last_month:%Y-%m}",
                        "change --start/--end or SAAS_METRICS_START_MONTH / SAAS_METRICS_END_MONTH")
+    if settings.quality.gx_companion:
+        # Before Dagster's import: the GX companion imports GX meanwhile, on the other core.
+        from saas_metrics.quality.companion import start_shared_companion
+
+        start_shared_companion()
     _dagster_home()
     # Deferred: Dagster and the definitions cost about 4 s; only `run` needs them.
     from saas_metrics.cli.progress import run_with_progress

@@ -29,7 +29,7 @@ from saas_metrics.defs.common import (
     kinds_for,
     table_metadata,
 )
-from saas_metrics.defs.resources import WarehouseResource
+from saas_metrics.defs.resources import GreatExpectationsResource, WarehouseResource
 from saas_metrics.defs.source_assets import (
     REFERENCES,
     ROW_ACCOUNTING_CHECK,
@@ -192,16 +192,18 @@ def source_step(name: str, members: list[SourceTable], settings: Settings,
         + ", ".join(m.table for m in members),
         **part_kwargs,
     )
-    def ingest(context: AssetExecutionContext, sources: SourceSystemsResource, warehouse: WarehouseResource):
-        yield from ingest_tables(context, members, sources, warehouse, settings)
+    def ingest(context: AssetExecutionContext, sources: SourceSystemsResource, warehouse: WarehouseResource,
+               gx: GreatExpectationsResource):
+        yield from ingest_tables(context, members, sources, warehouse, settings, gx)
 
     return ingest
 
 
 def ingest_tables(context: AssetExecutionContext, members: list[SourceTable], sources: SourceSystemsResource,
-                  warehouse: WarehouseResource, settings: Settings) -> Iterator[object]:
+                  warehouse: WarehouseResource, settings: Settings, gx: GreatExpectationsResource) -> Iterator[object]:
     """The selected raw and staging assets of ``members``, in order; a table whose raw asset fails a
-    blocking check, or whose in-step parent did, is not staged (nor are its in-step children)."""
+    blocking check, or whose in-step parent did, is not staged (nor are its in-step children). GX
+    validates in ``gx``'s companion process when the run has one."""
     selected, checks = context.selected_asset_keys, context.selected_asset_check_keys
     blocked: set[dg.AssetKey] = set()
     parents = ParentIds(warehouse)
@@ -211,7 +213,8 @@ def ingest_tables(context: AssetExecutionContext, members: list[SourceTable], so
             blocked.add(member.raw_key)
             continue
         if member.raw_key in selected:
-            for event in raw_events(context, member.table, sources, warehouse, settings, parents):
+            for event in raw_events(context, member.table, sources, warehouse, settings, parents,
+                                    companion=gx.run_companion):
                 if isinstance(event, dg.AssetCheckResult):
                     if _fails_blocking(event):
                         blocked.add(member.raw_key)

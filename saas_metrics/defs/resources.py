@@ -1,13 +1,14 @@
-"""Dagster resources: the warehouse and the source systems."""
+"""Dagster resources: the warehouse, the source systems and Great Expectations."""
 
 import os
 from typing import Any
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from saas_metrics.config import Settings
 from saas_metrics.connectors.resource import SourceSystemsResource
+from saas_metrics.quality.companion import GXCompanion, shared_companion
 from saas_metrics.redaction import (
     SQL_REPLICA_PASSWORD_ENV,
     WAREHOUSE_PASSWORD_ENV,
@@ -47,6 +48,42 @@ class WarehouseResource(dg.ConfigurableResource):
         # whichever road started it (the CLI, a launched run worker, a step process).
         if context.log is not None:
             context.log.info(f"{MEMORY_LOG_PREFIX}{memory}")
+
+
+class GreatExpectationsResource(dg.ConfigurableResource):
+    """Great Expectations for the steps that validate source tables. With ``companion`` (the setting
+    ``quality.gx_companion``, on by default) GX validates and renders Data Docs in a companion
+    process on the machine's other core (:mod:`saas_metrics.quality.companion`), started with the
+    run's resources; the run waits for its Data Docs pages before it ends. Off, GX runs in the
+    run's process."""
+
+    companion: bool = True
+    _companion: GXCompanion | None = PrivateAttr(default=None)
+
+    @property
+    def run_companion(self) -> GXCompanion | None:
+        """The run's companion process (None: GX runs in the run's process)."""
+        return self._companion
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        if not self.companion:
+            return
+        try:
+            self._companion = shared_companion()
+        except OSError as exc:  # no process to spare (a sandbox's limit): the run validates itself
+            if context.log is not None:
+                context.log.warning(f"Great Expectations: no companion process ({exc}); GX runs in the run's process")
+            return
+        if context.log is not None:
+            context.log.info(f"Great Expectations: validated and Data Docs rendered by companion process {self._companion.pid}")
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        companion, self._companion = self._companion, None
+        if companion is None:
+            return
+        for failure in companion.drain():  # the run's Data Docs pages are rendered once this returns
+            if context.log is not None:
+                context.log.warning(f"Data Docs: {failure}")
 
 
 class SecretInConfigError(ValueError):

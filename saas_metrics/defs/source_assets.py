@@ -43,6 +43,7 @@ from saas_metrics.quality.accounting import (
     accounting_frame,
 )
 from saas_metrics.quality.combine import combine_summaries, summarise
+from saas_metrics.quality.companion import GXCompanion
 from saas_metrics.quality.dagster_checks import to_asset_check_results
 from saas_metrics.quality.gaps import SOURCE_GAPS, file_state, gap_frame
 from saas_metrics.quality.quarantine import QUARANTINE_REASON, QUARANTINED_ROWS, for_run
@@ -204,7 +205,7 @@ def validation_context(context: AssetExecutionContext, table: str, warehouse: Wa
                        frame: pd.DataFrame, source_problems: tuple[str, ...] = (),
                        batch: tuple[dt.date, dt.date] | None = None,
                        earlier: ValidationContext | None = None, parents: ParentIds | None = None,
-                       earlier_ids: EarlierBatchIds | None = None) -> ValidationContext:
+                       earlier_ids: EarlierBatchIds | None = None, companion: GXCompanion | None = None) -> ValidationContext:
     """What the table's suite checks ``frame`` against: the window (``batch``, a run's batch of
     months, or the run's window), the parents' clean ids, the currencies known, the row count of
     the month before and the ids stored in other partitions. The run's earlier batches are stored
@@ -212,7 +213,8 @@ def validation_context(context: AssetExecutionContext, table: str, warehouse: Wa
     to be replaced) do not. ``earlier``: the context of the run's previous batch, whose parents'
     ids and currencies are those of this batch too (the step writes no parent table). ``parents``:
     the step's ids read so far (:class:`ParentIds`; a new one when not given). ``earlier_ids``: the
-    clean ids the run's earlier batches of this table stored (none when not given: the first batch)."""
+    clean ids the run's earlier batches of this table stored (none when not given: the first batch).
+    ``companion``: the run's GX companion process (:mod:`saas_metrics.quality.companion`), if any."""
     run_window = asset_window(context) if is_partitioned_table(SCHEMAS[table]) else None
     window = batch or run_window
     previous = None
@@ -240,6 +242,7 @@ def validation_context(context: AssetExecutionContext, table: str, warehouse: Wa
         source_problems=source_problems,
         stored_validations=ValidationStore(warehouse.warehouse),
         run_id=context.run.run_id,
+        companion=companion,
     )
 
 
@@ -268,7 +271,8 @@ def store_bookkeeping(context: AssetExecutionContext, table: str, warehouse: War
 
 def raw_events(context: AssetExecutionContext, table: str, sources: SourceSystemsResource,
                warehouse: WarehouseResource, settings: Settings,
-               parents: ParentIds | None = None) -> Iterator[dg.Output | dg.AssetCheckResult]:
+               parents: ParentIds | None = None, *,
+               companion: GXCompanion | None = None) -> Iterator[dg.Output | dg.AssetCheckResult]:
     """``raw_<table>``: read, place, validate and store every row annotated, the quarantined rows,
     gaps and accounting, then the suite's checks, source_complete and row_accounting.
 
@@ -295,7 +299,7 @@ def raw_events(context: AssetExecutionContext, table: str, sources: SourceSystem
     earlier_ids = EarlierBatchIds()
     for batch, frame in placed.frames():
         ctx = validation_context(context, table, warehouse, settings, frame, placed.source_problems, batch, ctx, parents,
-                                 earlier_ids)
+                                 earlier_ids, companion)
         outcome = validate_table(frame.reset_index(drop=True), ctx)
         del frame
         quarantined = outcome.quarantined

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from saas_metrics.config import QualityPolicy
 
 if TYPE_CHECKING:  # replay's findings are worded with a context: a run-time import would be a cycle
+    from saas_metrics.quality.companion import GXCompanion
     from saas_metrics.quality.replay import ValidationStore
 
 
@@ -45,6 +46,9 @@ class ValidationContext:
     #: Dagster run that validates (a validation is stored only with it).
     stored_validations: ValidationStore | None = field(default=None, compare=False, repr=False)
     run_id: str | None = None
+    #: The run's GX companion process, which validates and renders Data Docs on the other core
+    #: (:mod:`saas_metrics.quality.companion`); None: GX runs in this process.
+    companion: GXCompanion | None = field(default=None, compare=False, repr=False)
 
     @property
     def has_window(self) -> bool:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from saas_metrics.atomic import write_text_atomically
-from saas_metrics.compat import share_compiled_gx_templates
+from saas_metrics.gx_compat import share_compiled_gx_templates
 from saas_metrics.quality.gx_import import import_great_expectations
 from saas_metrics.quality.offline_docs import OFFLINE_VERSION, localise_site
 
@@ -76,7 +76,7 @@ def escaped_result(result: Any) -> Any:
     return escaped
 
 
-def _build_table_site(outcome: ValidationOutcome, site_dir: Path) -> Path:
+def _build_table_site(table: str, gx_result: Any, site_dir: Path) -> Path:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     # Deferred: GX takes seconds to import; a replay renders nothing. Imported by
     # import_great_expectations before share_compiled_gx_templates imports a part of it.
@@ -90,9 +90,9 @@ def _build_table_site(outcome: ValidationOutcome, site_dir: Path) -> Path:
         ValidationResultIdentifier,
     )
 
-    if outcome.gx_result is None:
-        raise ValueError(f"the validation of {outcome.table} carries no GX result to render")
-    result = escaped_result(outcome.gx_result)
+    if gx_result is None:
+        raise ValueError(f"the validation of {table} carries no GX result to render")
+    result = escaped_result(gx_result)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     context.add_data_docs_site(
@@ -107,15 +107,16 @@ def _build_table_site(outcome: ValidationOutcome, site_dir: Path) -> Path:
     )
     key = ValidationResultIdentifier(
         expectation_suite_identifier=ExpectationSuiteIdentifier(name=result.suite_name),
-        run_id=RunIdentifier(run_name=outcome.table, run_time=dt.datetime.now(dt.UTC)),
-        batch_identifier=outcome.table,
+        run_id=RunIdentifier(run_name=table, run_time=dt.datetime.now(dt.UTC)),
+        batch_identifier=table,
     )
     context.validation_results_store.set(key, result)
     context.build_data_docs(site_names=[SITE_NAME])
     return site_dir / INDEX_FILE
 
 
-def _write_root_index(docs_dir: Path) -> Path:
+def write_root_index(docs_dir: Path) -> Path:
+    """``<docs_dir>/index.html``: a link to every table's site."""
     sites = sorted(p.parent for p in docs_dir.glob(f"*/{INDEX_FILE}"))
     items = "\n".join(
         f'<li><a href="{html.escape(site.name)}/{INDEX_FILE}">{html.escape(site.name)}</a> '
@@ -129,6 +130,26 @@ def _write_root_index(docs_dir: Path) -> Path:
     )
 
 
+def page_fingerprint(outcome: ValidationOutcome) -> str:
+    """What decides whether a table's page is rendered again: the validation's fingerprint and the
+    offline rewrite's version (pages built before it, with CDN links, are rendered again)."""
+    return f"{validation_fingerprint(outcome)}|offline-{OFFLINE_VERSION}"
+
+
+def render_table_page(table: str, gx_result: Any, fingerprint: str, docs_dir: Path | str) -> bool:
+    """Render ``gx_result`` as the page of ``table`` under ``docs_dir`` unless the page already shows
+    a validation of the same ``fingerprint`` (:func:`page_fingerprint`); True when it rendered. The
+    root index is not rewritten (:func:`write_root_index`)."""
+    site = Path(docs_dir) / table
+    marker = site / FINGERPRINT_FILE
+    if (site / INDEX_FILE).is_file() and marker.is_file() and marker.read_text() == fingerprint:
+        return False  # the page already shows this validation
+    _build_table_site(table, gx_result, site)
+    localise_site(site, Path(docs_dir))  # GX's pages load their CSS/JS from CDNs: local copies instead
+    marker.write_text(fingerprint)
+    return True
+
+
 def build_data_docs(outcomes: Iterable[ValidationOutcome], docs_dir: Path | str) -> Path:
     """Render the latest validation of each outcome's table under ``docs_dir`` and
     return the path of the root ``index.html`` (each table's page is
@@ -138,18 +159,9 @@ def build_data_docs(outcomes: Iterable[ValidationOutcome], docs_dir: Path | str)
     docs_dir.mkdir(parents=True, exist_ok=True)
     changed = False
     for outcome in outcomes:
-        site = docs_dir / outcome.table
-        # With the offline rewrite's version: pages built before it (CDN links) are rendered again.
-        fingerprint = f"{validation_fingerprint(outcome)}|offline-{OFFLINE_VERSION}"
-        marker = site / FINGERPRINT_FILE
-        if (site / INDEX_FILE).is_file() and marker.is_file() and marker.read_text() == fingerprint:
-            continue  # the page already shows this validation
-        _build_table_site(outcome, site)
-        localise_site(site, docs_dir)  # GX's pages load their CSS/JS from CDNs: local copies instead
-        marker.write_text(fingerprint)
-        changed = True
+        changed |= render_table_page(outcome.table, outcome.gx_result, page_fingerprint(outcome), docs_dir)
     index = docs_dir / INDEX_FILE
-    return _write_root_index(docs_dir) if changed or not index.is_file() else index
+    return write_root_index(docs_dir) if changed or not index.is_file() else index
 
 
 def table_docs_index(docs_dir: Path | str, table: str) -> Path:

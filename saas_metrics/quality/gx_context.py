@@ -102,6 +102,16 @@ def get_suite(variant: SuiteVariant) -> ExpectationSuite:
     return context.suites.add(suite)
 
 
+def batch_frame(frame: pd.DataFrame, variant: SuiteVariant) -> pd.DataFrame:
+    """What GX validates of ``frame``: only the columns the suite reads (GX fingerprints, hashes, the
+    whole batch frame), nullable integers as float64. GX compares nullable-integer (Int64) columns
+    value by value in Python; as float64 (nulls NaN) it takes its vectorised path, which matters for
+    the bound checks over millions of usage rows. Idempotent."""
+    batch = frame[list(suite_columns(variant))]
+    nullable_ints = [c for c in batch.columns if isinstance(batch[c].dtype, pd.Int64Dtype)]
+    return batch.astype(dict.fromkeys(nullable_ints, "float64")) if nullable_ints else batch
+
+
 def run_suite(
     frame: pd.DataFrame, variant: SuiteVariant, parameters: dict[str, Any], *, detail_passing: bool = False
 ) -> ExpectationSuiteValidationResult:
@@ -113,14 +123,7 @@ def run_suite(
     for them (index lists, missing and unexpected percentages), a large share of a validation. The
     failing ones are validated again in COMPLETE format on the same batch (:func:`_complete_results`);
     their verdicts do not change (no expectation uses ``mostly``, so a pass means no unexpected value)."""
-    # Only the columns the suite reads: GX fingerprints (hashes) the whole batch frame.
-    batch_frame = frame[list(suite_columns(variant))]
-    # GX compares nullable-integer (Int64) columns value by value in Python; as float64 (nulls NaN)
-    # it takes its vectorised path, which matters for the bound checks over millions of usage rows.
-    nullable_ints = [c for c in batch_frame.columns if isinstance(batch_frame[c].dtype, pd.Int64Dtype)]
-    if nullable_ints:
-        batch_frame = batch_frame.astype(dict.fromkeys(nullable_ints, "float64"))
-    batch = _batch_definition(variant.table).get_batch(batch_parameters={"dataframe": batch_frame})
+    batch = _batch_definition(variant.table).get_batch(batch_parameters={"dataframe": batch_frame(frame, variant)})
     suite = get_suite(variant)
     complete = {"result_format": "COMPLETE"}
     try:

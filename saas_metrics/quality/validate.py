@@ -28,8 +28,9 @@ from saas_metrics.config import DATA_DIR
 from saas_metrics.quality import gx_context
 from saas_metrics.quality.checks import integrity_check, row_rules_check, schema_check, volume_check
 from saas_metrics.quality.coercion import normalise_parse_errors, typed_frame
+from saas_metrics.quality.companion import CompanionGone
 from saas_metrics.quality.context import ValidationContext
-from saas_metrics.quality.data_docs import build_data_docs, table_docs_index
+from saas_metrics.quality.data_docs import build_data_docs, page_fingerprint, table_docs_index
 from saas_metrics.quality.expectations import SuiteVariant
 from saas_metrics.quality.gx_results import SuiteFindings, findings_from_gx, suite_violations
 from saas_metrics.quality.outcomes import CheckOutcome, ExpectationResult
@@ -62,6 +63,9 @@ class ValidationOutcome:
     gx_result: Any = field(default=None, repr=False)
     #: The stored validation whose findings were replayed (None: validated in full now).
     replayed_from: StoredValidation | None = None
+    #: Where the run's GX companion keeps the GX result for the Data Docs page (``gx_result`` is
+    #: then None: the result never enters this process).
+    companion_handle: int | None = field(default=None, repr=False)
 
     def check(self, suffix: str) -> CheckOutcome:
         name = f"{self.table}_{suffix}"
@@ -92,9 +96,29 @@ def _suite_parameters(ctx: ValidationContext, variant: SuiteVariant) -> dict[str
     return parameters
 
 
-def _run_suite(typed: pd.DataFrame, rules: TableRules, ctx: ValidationContext) -> tuple[SuiteFindings, Any, StoredValidation | None]:
+def _gx_findings(typed: pd.DataFrame, rules: TableRules, variant: SuiteVariant, parameters: dict[str, Any],
+                 ctx: ValidationContext) -> tuple[SuiteFindings, Any, int | None]:
+    """A full GX validation's findings, and its GX result (validated here) or the handle under
+    which the run's companion process keeps it (validated there, :mod:`~saas_metrics.quality.companion`).
+    A companion that has ended leaves the validation to this process."""
+    detail = ctx.policy.gx_detail_passing
+    pii = pii_columns(rules.schema.columns)
+    if ctx.companion is not None and ctx.companion.alive:
+        try:
+            findings, handle = ctx.companion.validate(gx_context.batch_frame(typed, variant), variant, parameters,
+                                                      detail_passing=detail, pii_columns=pii, keep=ctx.policy.data_docs)
+            return findings, None, handle
+        except CompanionGone as exc:
+            logger.warning("%s: Great Expectations runs in this process from now on", exc)
+    result = gx_context.run_suite(typed, variant, parameters, detail_passing=detail)
+    return findings_from_gx(result, pii), result, None
+
+
+def _run_suite(typed: pd.DataFrame, rules: TableRules, ctx: ValidationContext
+               ) -> tuple[SuiteFindings, Any, StoredValidation | None, int | None]:
     """The suite's findings on ``typed``: replayed from the stored validation when its fingerprint
-    matches (no GX result then), else from a full GX validation, which is stored for the next run."""
+    matches (no GX result then), else from a full GX validation (:func:`_gx_findings`), which is
+    stored for the next run."""
     variant = SuiteVariant(
         table=ctx.table,
         window=ctx.has_window and rules.time_column is not None,
@@ -103,31 +127,39 @@ def _run_suite(typed: pd.DataFrame, rules: TableRules, ctx: ValidationContext) -
     parameters = _suite_parameters(ctx, variant)
     store = ctx.stored_validations if ctx.run_id else None  # a validation is stored with the run that made it
     window = window_label(ctx.window_start, ctx.window_end)
-    detail = ctx.policy.gx_detail_passing
-    key = fingerprint(typed, rules.schema, variant, parameters, detail_passing=detail) if store is not None else None
+    key = (fingerprint(typed, rules.schema, variant, parameters, detail_passing=ctx.policy.gx_detail_passing)
+           if store is not None else None)
     if store is not None and key is not None:
         stored = store.load(ctx.table, window, key)
         if stored is not None:
-            return stored.findings, None, stored
-    result = gx_context.run_suite(typed, variant, parameters, detail_passing=detail)
-    findings = findings_from_gx(result, pii_columns(rules.schema.columns))
+            return stored.findings, None, stored, None
+    findings, result, handle = _gx_findings(typed, rules, variant, parameters, ctx)
     # An expectation that raised may not raise next time: such a validation is never replayed.
     if store is not None and key is not None and not findings.errors:
         store.save(ctx.table, window, key, StoredValidation(findings, str(ctx.run_id), ctx.now))
-    return findings, result, None
+    return findings, result, None, handle
 
 
 def _attach_data_docs(outcome: ValidationOutcome, ctx: ValidationContext) -> None:
-    """Render the table's Data Docs page for a full validation; a replay links the page of the
+    """Render the table's Data Docs page for a full validation (in the run's companion process,
+    which renders it while the step goes on, when it validated); a replay links the page of the
     run that validated (it shows the same verdicts)."""
     docs_dir = ctx.data_docs_dir or DATA_DIR / "gx_docs"
+    index = table_docs_index(docs_dir, ctx.table)
     if outcome.replayed_from is not None:
-        index = table_docs_index(docs_dir, ctx.table)
         outcome.data_docs_index = index if index.is_file() else None
+        return
+    if outcome.companion_handle is not None and ctx.companion is not None:
+        try:
+            ctx.companion.render(outcome.companion_handle, ctx.table, page_fingerprint(outcome), docs_dir)
+            outcome.data_docs_index = index  # rendered before the run ends (the gx resource's teardown)
+        except CompanionGone:
+            logger.warning("the GX companion process ended before rendering the Data Docs page of %s", ctx.table)
+            outcome.data_docs_index = index if index.is_file() else None
         return
     try:
         build_data_docs([outcome], docs_dir)
-        outcome.data_docs_index = table_docs_index(docs_dir, ctx.table)
+        outcome.data_docs_index = index
     except Exception:  # docs are a convenience: never fail a data step over them
         logger.warning("building GX Data Docs for %s failed", ctx.table, exc_info=True)
 
@@ -139,7 +171,7 @@ def validate_table(frame: pd.DataFrame, ctx: ValidationContext) -> ValidationOut
     typed, _, coerced = typed_frame(frame, rules.schema)
     typed = normalise_parse_errors(typed)
 
-    findings, result, replayed_from = _run_suite(typed, rules, ctx)
+    findings, result, replayed_from, handle = _run_suite(typed, rules, ctx)
     violations, expectations = suite_violations(findings, typed, rules, ctx)
     pandas_violations, pandas_expectations = membership_rules(typed, rules, ctx)
     violations += pandas_violations
@@ -175,6 +207,7 @@ def validate_table(frame: pd.DataFrame, ctx: ValidationContext) -> ValidationOut
         success_percent=findings.success_percent,
         gx_result=result,
         replayed_from=replayed_from,
+        companion_handle=handle,
     )
     if ctx.policy.data_docs:
         _attach_data_docs(outcome, ctx)

@@ -48,6 +48,29 @@ def test_the_peak_covers_memory_allocated_and_freed_inside_the_block() -> None:
     assert peak < before + BLOCK_MIB * 1.5  # the block, not some unrelated high-water mark
 
 
+_CHILD_HOLDS_A_BLOCK = f"""
+import subprocess, sys, time
+from saas_metrics.bench.memory import PeakMemory, current_rss_mb
+holder = "b = bytearray({BLOCK_MIB} * 2**20); b[::4096] = bytes(len(b[::4096])); print('held', flush=True); input()"
+before = current_rss_mb()
+with PeakMemory(interval=0.01) as memory:
+    child = subprocess.Popen([sys.executable, "-c", holder], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline() == "held\\n"
+    time.sleep(0.2)
+    child.communicate("")
+print(before, memory.peak_mb, memory.children_peak_mb)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc (Linux) for the child processes")
+def test_the_peak_counts_the_processes_the_run_started() -> None:
+    # The GX companion holds GX and the batch it validates: a run's memory is both processes'.
+    out = subprocess.run([sys.executable, "-c", _CHILD_HOLDS_A_BLOCK], capture_output=True, text=True, check=True)
+    before, peak, children = (float(v) for v in out.stdout.split())
+    assert children >= BLOCK_MIB * 0.95
+    assert peak >= before + children
+
+
 def test_without_proc_the_peak_falls_back_to_getrusage(monkeypatch: pytest.MonkeyPatch) -> None:
     from saas_metrics.bench import memory
 

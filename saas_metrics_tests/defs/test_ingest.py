@@ -22,7 +22,7 @@ from saas_metrics.defs import ingest
 from saas_metrics.defs.freshness import FRESHNESS_STEP
 from saas_metrics.defs.ingest import RECONCILIATION_CHECK, build_source_assets, source_steps
 from saas_metrics.defs.partitions import monthly_partitions, partition_key
-from saas_metrics.defs.resources import WarehouseResource
+from saas_metrics.defs.resources import GreatExpectationsResource, WarehouseResource
 from saas_metrics.runner import JOB_NAME
 from saas_metrics.sources.schemas import SCHEMAS
 from saas_metrics_tests.conftest import END_MONTH
@@ -84,7 +84,7 @@ def test_one_table_alone_materialises_only_that_table(small_sources: Path, tmp_p
 
 def _resources(sources: Path) -> dict[str, object]:
     return {"io_manager": dg.mem_io_manager, "warehouse": WarehouseResource(url="sqlite://"),
-            "sources": SourceSystemsResource(sources_dir=str(sources))}
+            "sources": SourceSystemsResource(sources_dir=str(sources)), "gx": GreatExpectationsResource()}
 
 
 @pytest.fixture
@@ -93,7 +93,7 @@ def fake_tables(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     of billing_customers fails."""
     ran: list[str] = []
 
-    def raw_events(context: dg.AssetExecutionContext, table: str, *_: object) -> Iterator[object]:
+    def raw_events(context: dg.AssetExecutionContext, table: str, *_: object, **__: object) -> Iterator[object]:
         ran.append(f"raw_{table}")
         key = dg.AssetKey(f"raw_{table}")
         yield dg.Output(pd.DataFrame(), output_name=key.path[-1])

@@ -1,4 +1,5 @@
-"""Credentials reach the resources through dagster.EnvVar only: the UI shows no password."""
+"""Credentials reach the resources through dagster.EnvVar only: the UI shows no password; the `gx`
+resource hands a run the GX companion process."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from saas_metrics.config import Settings
+from saas_metrics.config import QualityPolicy, Settings
+from saas_metrics.definitions import build_definitions
 from saas_metrics.defs.resources import (
+    GreatExpectationsResource,
     SecretInConfigError,
     secret_url,
     sources_resource,
     warehouse_resources,
 )
+from saas_metrics.quality.companion import shared_companion
 
 URL_ENV, PASSWORD_ENV = "SAAS_METRICS_WAREHOUSE_URL", "SAAS_METRICS_WAREHOUSE_PASSWORD"
 
@@ -62,3 +66,17 @@ def test_the_sql_replica_url_and_tokens_are_env_vars(monkeypatch: pytest.MonkeyP
     resolved = resource.process_config_and_initialize()
     assert resolved.connectors_config().sql_replica_url == "postgresql://r:hunter22@replica/db"
     assert resolved.credentials().stripe_api_key == "sk_live_123456"
+
+
+def test_the_gx_resource_serves_a_run_with_the_process_s_companion(tmp_path: Path) -> None:
+    """The `gx` resource: its setup takes this process's GX companion (quality/companion.py) for the
+    run and its teardown waits for the companion's Data Docs pages; off, GX runs in the run's process."""
+    with GreatExpectationsResource().process_config_and_initialize_cm() as gx:
+        assert gx.run_companion is not None and gx.run_companion is shared_companion() and gx.run_companion.alive
+    with GreatExpectationsResource(companion=False).process_config_and_initialize_cm() as gx:
+        assert gx.run_companion is None
+    # The setting reaches the code location's resource.
+    settings = Settings(sources_dir=tmp_path, warehouse_url=f"sqlite:///{tmp_path / 'w.db'}",
+                        quality=QualityPolicy(gx_companion=False))
+    assert build_definitions(settings).resources["gx"].companion is False
+    assert build_definitions(Settings(sources_dir=tmp_path)).resources["gx"].companion is True

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from saas_metrics.config import QualityPolicy
-from saas_metrics.quality.validate import ValidationContext
+from saas_metrics.quality.validate import ValidationContext, ValidationOutcome
 from saas_metrics.sources.schemas import SCHEMAS
 from saas_metrics.tables import coerce_frame
 
@@ -49,3 +49,13 @@ def context(table: str = "billing_payments", **overrides: Any) -> ValidationCont
     }
     values.update(overrides)
     return ValidationContext(**values)
+
+
+def assert_same_verdicts(one: ValidationOutcome, other: ValidationOutcome) -> None:
+    """Two validations of the same frame reached the same verdicts, quarantine and checks."""
+    assert one.checks == other.checks
+    assert one.expectations == other.expectations
+    assert one.success_percent == other.success_percent
+    pd.testing.assert_frame_equal(one.annotated, other.annotated)
+    pd.testing.assert_frame_equal(one.clean, other.clean)
+    pd.testing.assert_frame_equal(one.quarantined, other.quarantined)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from quality_frames import NOW, canonical, context, payment
+from quality_frames import NOW, assert_same_verdicts, canonical, context, payment
 
 from saas_metrics.config import QualityPolicy
 from saas_metrics.dagster_storage import ephemeral_instance
@@ -58,15 +58,6 @@ def _validate(rows: list[dict], store: ValidationStore | None, run_id: str | Non
     return validate_table(canonical("billing_payments", rows), context(stored_validations=store, run_id=run_id, **overrides))
 
 
-def _assert_same_verdicts(replayed: ValidationOutcome, full: ValidationOutcome) -> None:
-    assert replayed.checks == full.checks
-    assert replayed.expectations == full.expectations
-    assert replayed.success_percent == full.success_percent
-    pd.testing.assert_frame_equal(replayed.annotated, full.annotated)
-    pd.testing.assert_frame_equal(replayed.clean, full.clean)
-    pd.testing.assert_frame_equal(replayed.quarantined, full.quarantined)
-
-
 def test_identical_input_replays_without_gx_and_equals_a_full_validation(store, gx_calls) -> None:
     first = _validate(_rows(), store, "run-a")
     assert gx_calls == ["billing_payments"] and first.replayed_from is None
@@ -78,7 +69,7 @@ def test_identical_input_replays_without_gx_and_equals_a_full_validation(store, 
 
     full = _validate(_rows(), None, None, now=LATER)  # no store: GX validates
     assert len(gx_calls) == 2
-    _assert_same_verdicts(replayed, full)
+    assert_same_verdicts(replayed, full)
     # The hand-counted split: py_3, the second py_1, py_5 and py_6 are set aside, with the rule of each.
     assert replayed.clean["payment_id"].tolist() == ["py_1", "py_2", "py_7"]
     assert replayed.quarantined["rule"].tolist() == ["non_negative", "duplicate", "allowed_values", "reference"]
@@ -118,7 +109,7 @@ def test_any_changed_row_is_validated_in_full(store, gx_calls, change) -> None:
     changed = _validate(change(_rows()), store, "run-b")
     assert gx_calls == ["billing_payments", "billing_payments"]
     assert changed.replayed_from is None
-    _assert_same_verdicts(changed, _validate(change(_rows()), None, None))
+    assert_same_verdicts(changed, _validate(change(_rows()), None, None))
     # The new validation replaced the stored one: the next identical run replays run-b's.
     again = _validate(change(_rows()), store, "run-c")
     assert again.replayed_from is not None and again.replayed_from.run_id == "run-b"
@@ -201,7 +192,7 @@ def test_replay_on_postgresql(postgres_url, gx_calls) -> None:
     replayed = _validate(_rows(), store, "run-b")
     assert len(gx_calls) == 1 and replayed.replayed_from is not None
     assert replayed.replayed_from.run_id == "run-a" and replayed.replayed_from.validated_at == NOW
-    _assert_same_verdicts(replayed, first)
+    assert_same_verdicts(replayed, first)
 
 
 def test_a_second_run_of_a_raw_asset_replays_its_checks(small_sources: Path, tmp_path: Path) -> None:
