@@ -14,7 +14,9 @@ without jemalloc keeps its default.
 
 from __future__ import annotations
 
+import ctypes
 import os
+from functools import cache
 
 import pyarrow as pa
 
@@ -32,3 +34,24 @@ def use_returning_arrow_pool() -> str:
         else:
             pa.set_memory_pool(pool)
     return pa.default_memory_pool().backend_name
+
+
+def release_unused_memory() -> None:
+    """Hand the memory freed since back to the system: Arrow's allocator (mimalloc or jemalloc) and
+    glibc's heap keep freed pages for reuse, and the transient arrays of a big piece of work, left
+    scattered in the heap, would otherwise stay resident for the rest of the process (about 200 MB
+    after the large usage export is stored; the GX companion's batches of a large backfill). Once
+    per piece of work, not per allocation: handing pages back each time costs more page faults than
+    it saves memory. ``malloc_trim`` is skipped where the C library has none (not glibc)."""
+    pa.default_memory_pool().release_unused()
+    trim = getattr(_libc(), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
+
+
+@cache
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(None)
+    except OSError:  # pragma: no cover - a platform without a C library to load
+        return None

@@ -20,6 +20,7 @@ from typing import Any
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from saas_metrics.compat import run_step_keys
 from saas_metrics.config import Settings
 from saas_metrics.connectors.resource import SourceSystemsResource
 from saas_metrics.defs.common import (
@@ -48,6 +49,12 @@ from saas_metrics.sources.schemas import SCHEMAS
 from saas_metrics.tables import TableSchema
 
 RECONCILIATION_CHECK = "reconciliation"
+#: How the steps that materialise source tables, and validate them, are named.
+STEP_PREFIX = "ingest_"
+#: Dagster's documented step priority (higher runs first among the steps ready to run): a run's
+#: validating steps all run before its metric steps, so that a backfill ends the GX companion
+#: (GreatExpectationsResource.step_finished) before the metric steps, its heaviest, start.
+FIRST_IN_RUN = {"dagster/priority": "1"}
 
 
 @dataclass(frozen=True)
@@ -136,7 +143,7 @@ class SourceTable:
 def source_step_name(system: str, partitioned: bool) -> str:
     """The step of a system's partitioned tables (``ingest_billing``) or of its snapshot tables
     (``ingest_billing_snapshot``)."""
-    return f"ingest_{system}" if partitioned else f"ingest_{system}_snapshot"
+    return f"{STEP_PREFIX}{system}" if partitioned else f"{STEP_PREFIX}{system}_snapshot"
 
 
 def source_steps(tables: Iterable[str]) -> dict[str, list[SourceTable]]:
@@ -188,6 +195,7 @@ def source_step(name: str, members: list[SourceTable], settings: Settings,
         internal_asset_deps=internal,
         check_specs=[spec for m in members for spec in m.check_specs()],
         can_subset=True,
+        op_tags=FIRST_IN_RUN,
         description=f"Raw and staging tables of the `{members[0].system}` source: "
         + ", ".join(m.table for m in members),
         **part_kwargs,
@@ -230,6 +238,8 @@ def ingest_tables(context: AssetExecutionContext, members: list[SourceTable], so
         # Also alone ("Execute" on the check in the UI): it counts what is stored.
         if dg.AssetCheckKey(member.stg_key, RECONCILIATION_CHECK) in checks:
             yield reconciliation_result(context, member.table, warehouse)
+    gx.step_finished(context, [key for key in run_step_keys(context.get_step_execution_context())
+                               if key.startswith(STEP_PREFIX)])
 
 
 def _fails_blocking(result: dg.AssetCheckResult) -> bool:

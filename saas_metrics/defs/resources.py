@@ -1,11 +1,13 @@
 """Dagster resources: the warehouse, the source systems and Great Expectations."""
 
 import os
+from collections.abc import Iterable
 from typing import Any
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
+from saas_metrics.compat import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from saas_metrics.config import Settings
 from saas_metrics.connectors.resource import SourceSystemsResource
 from saas_metrics.quality.companion import GXCompanion, shared_companion
@@ -59,6 +61,7 @@ class GreatExpectationsResource(dg.ConfigurableResource):
 
     companion: bool = True
     _companion: GXCompanion | None = PrivateAttr(default=None)
+    _finished_steps: set[str] = PrivateAttr(default_factory=set)
 
     @property
     def run_companion(self) -> GXCompanion | None:
@@ -66,6 +69,7 @@ class GreatExpectationsResource(dg.ConfigurableResource):
         return self._companion
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._finished_steps = set()
         if not self.companion:
             return
         try:
@@ -78,12 +82,31 @@ class GreatExpectationsResource(dg.ConfigurableResource):
             context.log.info(f"Great Expectations: validated and Data Docs rendered by companion process {self._companion.pid}")
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self._finish(context.log)
+
+    def _finish(self, log: Any, *, end: bool = False) -> None:
+        """Wait for the companion's Data Docs pages (logging those that failed) and let the run go of
+        it; ``end``: end its process too."""
         companion, self._companion = self._companion, None
         if companion is None:
             return
         for failure in companion.drain():  # the run's Data Docs pages are rendered once this returns
-            if context.log is not None:
-                context.log.warning(f"Data Docs: {failure}")
+            if log is not None:
+                log.warning(f"Data Docs: {failure}")
+        if end:
+            companion.close()
+
+    def step_finished(self, context: dg.AssetExecutionContext, validating_steps: Iterable[str]) -> None:
+        """Called by each step that validates, at its end, with the run's steps that validate. Once
+        the last of them has finished in a run of several months (a backfill), the companion's
+        pages are waited for and its process is ended: the metric steps that follow, over the whole
+        window, are the run's heaviest, and the companion would hold its memory beside them (a large
+        backfill's peak). A run of one month keeps it for the process's next run."""
+        self._finished_steps.add(context.op_def.name)
+        tags = context.run.tags
+        several_months = tags.get(ASSET_PARTITION_RANGE_START_TAG) != tags.get(ASSET_PARTITION_RANGE_END_TAG)
+        if self._companion is not None and several_months and set(validating_steps) <= self._finished_steps:
+            self._finish(context.log, end=True)
 
 
 class SecretInConfigError(ValueError):

@@ -46,6 +46,7 @@ from typing import IO, Any
 
 import pandas as pd
 
+from saas_metrics.arrow_pool import release_unused_memory, use_returning_arrow_pool
 from saas_metrics.quality import data_docs, gx_context
 from saas_metrics.quality.expectations import SuiteVariant
 from saas_metrics.quality.gx_results import SuiteFindings, findings_from_gx
@@ -255,12 +256,18 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
             answer, ok = traceback.format_exc(), False
         pickle.dump((ticket, ok, answer), answers, protocol=pickle.HIGHEST_PROTOCOL)
         answers.flush()
+        del payload, answer
+        if kind in ("validate", "render"):
+            # Answered first: the step goes on meanwhile. A large backfill's batches would otherwise
+            # stay resident here through the run's heaviest steps, which validate nothing.
+            release_unused_memory()
 
 
 def main() -> int:
     # Ctrl-C in a terminal reaches the whole process group: the run's process decides what happens,
     # and this process ends when that one closes its stdin (or ends).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    use_returning_arrow_pool()  # as the run's process does (saas_metrics/arrow_pool.py)
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     sys.stdout = sys.stderr

@@ -30,7 +30,6 @@ keep their file order and lineage columns (``_source_file``, ``_source_line``,
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import datetime as dt
 import hashlib
 import json
@@ -48,6 +47,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from saas_metrics.arrow_pool import release_unused_memory
 from saas_metrics.sources import exports, pieces
 from saas_metrics.sources.drift import MissingColumnsWarning
 from saas_metrics.sources.files import SourceFileMissing
@@ -199,27 +199,6 @@ class _PieceWriter:
         self.path.unlink(missing_ok=True)
 
 
-def _release_memory() -> None:
-    """Hand the memory the pieces freed back to the system: Arrow's allocator (mimalloc or jemalloc)
-    and glibc's heap keep freed pages for reuse, and the pieces' transient arrays, left scattered in
-    the heap, would otherwise stay resident for the rest of the run (about 200 MB for the large usage
-    export). Once per stored file, not per piece: every piece reuses what the last one freed, and
-    handing it back each time cost more page faults than it saved memory. A no-op where the C library
-    has no ``malloc_trim`` (not glibc)."""
-    pa.default_memory_pool().release_unused()
-    trim = getattr(_libc(), "malloc_trim", None)
-    if trim is not None:
-        trim(0)
-
-
-@cache
-def _libc() -> ctypes.CDLL | None:
-    try:
-        return ctypes.CDLL(None)
-    except OSError:  # pragma: no cover - a platform without a C library to load
-        return None
-
-
 def _write_pieces(cache_dir: Path, table: str, key: str, sources_dir: Path, relative: str,
                   mode: pieces.TextMode) -> None:
     """Map ``relative`` piece by piece into the cache file of ``table`` (see the module docstring).
@@ -263,7 +242,7 @@ def _store_in_pieces(cache_dir: Path, table: str, key: str, sources_dir: Path, r
                 logger.warning("landing cache: could not store %s in %s; reading it whole", table, cache_dir, exc_info=True)
                 return False
     finally:
-        _release_memory()
+        release_unused_memory()
 
 
 _writers: list[threading.Thread] = []

@@ -4,10 +4,12 @@ resource hands a run the GX companion process."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import dagster as dg
 import pytest
 
+from saas_metrics.compat import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from saas_metrics.config import QualityPolicy, Settings
 from saas_metrics.definitions import build_definitions
 from saas_metrics.defs.resources import (
@@ -80,3 +82,29 @@ def test_the_gx_resource_serves_a_run_with_the_process_s_companion(tmp_path: Pat
                         quality=QualityPolicy(gx_companion=False))
     assert build_definitions(settings).resources["gx"].companion is False
     assert build_definitions(Settings(sources_dir=tmp_path)).resources["gx"].companion is True
+
+
+def test_a_backfill_ends_the_companion_once_its_last_validating_step_has_finished() -> None:
+    """Its metric steps over the whole window are the run's heaviest: the companion's memory is given
+    back before them. A one-month run keeps the companion for the process's next run."""
+
+    def step(name: str, first: str, last: str) -> SimpleNamespace:
+        tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
+        return SimpleNamespace(op_def=SimpleNamespace(name=name), run=SimpleNamespace(tags=tags), log=None)
+
+    validating = ["ingest_billing", "ingest_crm"]
+    with GreatExpectationsResource().process_config_and_initialize_cm() as gx:
+        companion = gx.run_companion
+        gx.step_finished(step("ingest_billing", "2025-01-01", "2025-01-01"), validating)
+        gx.step_finished(step("ingest_crm", "2025-01-01", "2025-01-01"), validating)
+        assert gx.run_companion is companion and companion.alive  # one month: kept
+    with GreatExpectationsResource().process_config_and_initialize_cm() as gx:
+        companion = gx.run_companion
+        assert companion is not None and companion.alive
+        gx.step_finished(step("ingest_billing", "2025-01-01", "2025-03-01"), validating)
+        assert gx.run_companion is companion and companion.alive  # a validating step is still to come
+        gx.step_finished(step("ingest_crm", "2025-01-01", "2025-03-01"), validating)
+        assert gx.run_companion is None and not companion.alive
+    # The process's next run starts a new one.
+    with GreatExpectationsResource().process_config_and_initialize_cm() as gx:
+        assert gx.run_companion is not None and gx.run_companion.alive and gx.run_companion is not companion

@@ -1,6 +1,7 @@
 """A run whose GX validations and Data Docs are done by the companion process (the default) stores
 what a run doing them in its own process stores: the same rows, quarantine, check results and
-Data Docs pages, all rendered by the time the run has ended; the run's log names the companion."""
+Data Docs pages, all rendered by the time the run has ended; the run's log names the companion, and
+its validating steps run before its metric steps."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import sqlalchemy as sa
 from saas_metrics.config import QualityPolicy
 from saas_metrics.dagster_storage import ephemeral_instance
 from saas_metrics.defs.common import is_partitioned_table
+from saas_metrics.defs.ingest import STEP_PREFIX
 from saas_metrics.defs.source_assets import raw_storage_schema
 from saas_metrics.quality.data_docs import FINGERPRINT_FILE, INDEX_FILE
 from saas_metrics.quality.quarantine import QUARANTINED_ROWS
@@ -66,6 +68,10 @@ def test_a_month_validated_by_the_companion_equals_one_validated_in_the_runs_pro
         instance = ephemeral_instance()
         outcome = run_months(settings, MONTH, MONTH, instance=instance)
         said = [r.user_message for r in instance.all_logs(outcome.run_id) if r.dagster_event is None]
+        # The validating steps run before every metric step (their priority, defs/ingest.py).
+        order = [r.dagster_event.step_key for r in instance.all_logs(outcome.run_id, of_type=dg.DagsterEventType.STEP_START)]
+        validating = [i for i, step in enumerate(order) if step.startswith(STEP_PREFIX)]
+        assert validating == list(range(len(validating))) and len(validating) >= 10, order
         runs[companion] = (url, _checks(instance, outcome.run_id), said, tmp_path / f"companion_{companion}" / "gx_docs")
 
     url_on, checks_on, said_on, docs_on = runs[True]
