@@ -39,8 +39,8 @@ def use_returning_arrow_pool() -> str:
 def release_unused_memory() -> None:
     """Hand the memory freed since back to the system: Arrow's allocator (mimalloc or jemalloc) and
     glibc's heap keep freed pages for reuse, and the transient arrays of a big piece of work, left
-    scattered in the heap, would otherwise stay resident for the rest of the process (about 200 MB
-    after the large usage export is stored; the GX companion's batches of a large backfill). Once
+    scattered in the heap, would otherwise stay resident for the rest of the process (a large usage
+    export stored in the landing cache; the GX companion's batches of a large backfill). Once
     per piece of work, not per allocation: handing pages back each time costs more page faults than
     it saves memory. ``malloc_trim`` is skipped where the C library has none (not glibc)."""
     pa.default_memory_pool().release_unused()

@@ -2,10 +2,10 @@
 
 A run executes its steps one after another in one process (the in-process executor), so on a
 machine with two cores one of them idles, while GX costs the run's process CPU work that no step
-result waits for: importing GX (a second or more, paid by the first step that validates) and
-rendering each validated table's Data Docs page (about a second a month in all). The companion is a
-second Python process that a run starts with its resources (the ``gx`` resource,
-:class:`saas_metrics.defs.resources.GreatExpectationsResource`):
+result waits for: importing GX (paid by the first step that validates) and rendering each validated
+table's Data Docs page. The companion is a second Python process that a run starts with its
+resources (the ``gx`` resource, :class:`saas_metrics.defs.resources.GreatExpectationsResource`;
+``saas-metrics run`` starts it earlier, before it imports Dagster):
 
 - it imports GX and builds its context as soon as it starts, while the run builds its plan and
   reads its first source;
@@ -27,7 +27,9 @@ A companion that ends (killed, out of memory) raises :class:`CompanionGone` at t
 run's process then validates and renders itself (a warning says so), and the pages the companion had
 not rendered are reported at the run's end. The process lives as long as the process that started
 it (it ends when its stdin closes), so the runs of one process (tests, a notebook) share it and
-import GX once, as they share the in-process GX context.
+import GX once, as they share the in-process GX context; a backfill ends it once its last validating
+step has finished, to free its memory for the metric steps (the ``gx`` resource's ``step_finished``),
+and the next run starts another.
 """
 
 from __future__ import annotations
