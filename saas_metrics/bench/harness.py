@@ -349,7 +349,8 @@ def run_benchmark(
     if unknown:
         raise ValueError(f"unknown backend(s) {sorted(unknown)}; choose sqlite and/or postgresql")
     admin_url = postgres_admin_url or os.environ.get("SAAS_METRICS_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_ADMIN_URL)
-    work_dir = Path(work_dir or PROJECT_ROOT / "data" / "bench")
+    # Absolute: the workers run in it and get paths under it (a relative one would resolve twice).
+    work_dir = Path(work_dir or PROJECT_ROOT / "data" / "bench").resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
     report = BenchReport(machine=describe_machine(), results=[])
     start_probe = cpu_probe_seconds()

@@ -169,7 +169,9 @@ class GXCompanion:
         """Ask for ``table``'s Data Docs page from the result kept under ``handle``
         (:func:`saas_metrics.quality.data_docs.render_table_page`); returns at once."""
         with self._lock:
-            self._send("render", (handle, table, fingerprint, str(docs_dir)), f"the Data Docs page of {table}")
+            # Resolved here: the companion's working directory is the one this process had when it
+            # started the companion, which a later chdir (a notebook, a test) leaves behind.
+            self._send("render", (handle, table, fingerprint, str(Path(docs_dir).resolve())), f"the Data Docs page of {table}")
 
     def drain(self) -> list[str]:
         """Wait until every request sent is done; the failures of the asynchronous ones since the

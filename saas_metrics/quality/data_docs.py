@@ -99,7 +99,8 @@ def _build_table_site(table: str, gx_result: Any, site_dir: Path) -> Path:
         SITE_NAME,
         {
             "class_name": "SiteBuilder",
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(site_dir)},
+            # Absolute: GX refuses a relative base directory ("data/gx_docs" from a relative data dir).
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(site_dir.resolve())},
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
             # Accepted by the SiteBuilder at run time, though GX's TypedDict for the config omits it.
             "site_section_builders": {"expectations": "0", "profiling": "0"},  # type: ignore[typeddict-unknown-key]

@@ -77,6 +77,22 @@ def test_its_data_docs_page_is_rendered_once_it_is_drained(companion: GXCompanio
     assert (local / "billing_payments" / FINGERPRINT_FILE).read_text() == page_fingerprint(here) == page_fingerprint(outcome)
 
 
+def test_a_relative_data_docs_folder_is_this_processs_in_either_process(companion: GXCompanion, tmp_path: Path) -> None:
+    """A relative data folder (SAAS_METRICS_DATA_DIR=data) gives a relative Data Docs folder: GX
+    refuses one, and the companion started in another working directory (this module's first test
+    ran elsewhere) would resolve it there."""
+    os.chdir(tmp_path / "..")  # away from where the companion started (this test's tmp_path's parent)
+    docs = Path(tmp_path.name) / "gx_docs"
+    with_docs = QualityPolicy(data_docs=True)
+    there = validate_table(_frame(), context(companion=companion, policy=with_docs, data_docs_dir=docs / "companion"))
+    here = validate_table(_frame(), context(policy=with_docs, data_docs_dir=docs / "here"))
+    assert companion.drain() == []  # no "base_directory must be an absolute path" from GX
+    for where, outcome in (("companion", there), ("here", here)):
+        assert (tmp_path / "gx_docs" / where / "billing_payments" / "index.html").is_file()
+        assert (tmp_path / "gx_docs" / where / "billing_payments" / FINGERPRINT_FILE).read_text() == page_fingerprint(outcome)
+    assert here.data_docs_index is not None and here.data_docs_index.resolve().is_file()
+
+
 def test_a_failure_inside_the_companion_is_raised_with_its_traceback(companion: GXCompanion) -> None:
     lacking = pd.DataFrame({"payment_id": ["py_1"]})  # none of the other columns the suite reads
     variant = SuiteVariant(table="billing_payments", window=False, currency=False)
