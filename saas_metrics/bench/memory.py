@@ -13,30 +13,16 @@ import resource
 import sys
 import threading
 import time
-from pathlib import Path
 from types import TracebackType
 
-_PROC = Path("/proc")
-_STATUS = _PROC / "self" / "status"
-
-
-def _status_mb(field: str, status: Path | None = None) -> float | None:
-    """A ``kB`` field of a /proc status file (this process's by default) in MiB (None where /proc,
-    or the process, is absent)."""
-    try:
-        for line in (status or _STATUS).read_text().splitlines():
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
+from saas_metrics.proc_status import PROC, status_mb
 
 
 def child_pids() -> list[int]:
     """The processes this process started that are running (every thread's, from /proc; none where
     /proc lacks the list)."""
     pids: list[int] = []
-    for children in (_PROC / "self" / "task").glob("*/children"):
+    for children in (PROC / "self" / "task").glob("*/children"):
         try:
             pids.extend(int(pid) for pid in children.read_text().split())
         except OSError:
@@ -46,18 +32,18 @@ def child_pids() -> list[int]:
 
 def children_rss_mb() -> float:
     """VmRSS of this process's running child processes together, in MiB."""
-    return sum(_status_mb("VmRSS", _PROC / str(pid) / "status") or 0.0 for pid in child_pids())
+    return sum(status_mb("VmRSS", pid) or 0.0 for pid in child_pids())
 
 
 def current_rss_mb() -> float | None:
     """VmRSS of this process in MiB (None where /proc is absent)."""
-    return _status_mb("VmRSS")
+    return status_mb("VmRSS")
 
 
 def max_rss_mb() -> float:
     """The peak RSS of this program in MiB: VmHWM (its own address space's high-water mark), or,
     without /proc, ``ru_maxrss`` (KiB on Linux, bytes on macOS; it may include a parent's RSS)."""
-    hwm = _status_mb("VmHWM")
+    hwm = status_mb("VmHWM")
     if hwm is not None:
         return hwm
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -52,6 +52,13 @@ class WarehouseResource(dg.ConfigurableResource):
             context.log.info(f"{MEMORY_LOG_PREFIX}{memory}")
 
 
+#: How far (MiB) a companion may have grown since it imported GX and still be kept after a backfill's
+#: last validation. What it keeps after handing freed memory back grows with the batches it
+#: validated: the bench's tiny and medium scales stay well under the bound (a restart would cost
+#: more than the memory), its large scale well over it (docs/quality.md has the figures).
+COMPANION_KEEP_MB = 128
+
+
 class GreatExpectationsResource(dg.ConfigurableResource):
     """Great Expectations for the steps that validate source tables. With ``companion`` (the setting
     ``quality.gx_companion``, on by default) GX validates and renders Data Docs in a companion
@@ -84,29 +91,40 @@ class GreatExpectationsResource(dg.ConfigurableResource):
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         self._finish(context.log)
 
-    def _finish(self, log: Any, *, end: bool = False) -> None:
-        """Wait for the companion's Data Docs pages (logging those that failed) and let the run go of
-        it; ``end``: end its process too."""
+    def _finish(self, log: Any) -> None:
+        """Wait for the companion's Data Docs pages (logging those that failed) and let the run go of it."""
         companion, self._companion = self._companion, None
         if companion is None:
             return
         for failure in companion.drain():  # the run's Data Docs pages are rendered once this returns
             if log is not None:
                 log.warning(f"Data Docs: {failure}")
-        if end:
-            companion.close()
 
     def step_finished(self, context: dg.AssetExecutionContext, validating_steps: Iterable[str]) -> None:
         """Called by each step that validates, at its end, with the run's steps that validate. Once
         the last of them has finished in a run of several months (a backfill), the companion's
-        pages are waited for and its process is ended: the metric steps that follow, over the whole
-        window, are the run's heaviest, and the companion would hold its memory beside them (a large
-        backfill's peak). A run of one month keeps it for the process's next run."""
+        pages are waited for and, if it holds memory worth giving back (more than
+        ``COMPANION_KEEP_MB`` above what it held once GX was imported), its process is ended: the
+        metric steps that follow, over the whole window, are the run's heaviest, and it would hold
+        that memory beside them (a large backfill's peak). A companion that grew less, and the
+        companion of a run of one month, are kept for the process's next run, which would otherwise
+        import GX again (tests and notebooks run many small backfills in one process)."""
         self._finished_steps.add(context.op_def.name)
         tags = context.run.tags
         several_months = tags.get(ASSET_PARTITION_RANGE_START_TAG) != tags.get(ASSET_PARTITION_RANGE_END_TAG)
-        if self._companion is not None and several_months and set(validating_steps) <= self._finished_steps:
-            self._finish(context.log, end=True)
+        companion = self._companion
+        if companion is None or not several_months or not set(validating_steps) <= self._finished_steps:
+            return
+        self._finish(context.log)
+        now, started = companion.resident_mb, companion.started_mb
+        grown = None if now is None or started is None else now - started
+        if grown is not None and grown <= COMPANION_KEEP_MB:
+            context.log.info(f"Great Expectations: companion process {companion.pid} kept after the run's last "
+                             f"validation ({now:,.0f} MiB, {grown:,.0f} MiB above its start)")
+            return
+        held = "" if now is None else f", holding {now:,.0f} MiB"
+        context.log.info(f"Great Expectations: companion process {companion.pid} ended after the run's last validation{held}")
+        companion.close()
 
 
 class SecretInConfigError(ValueError):

@@ -27,9 +27,9 @@ A companion that ends (killed, out of memory) raises :class:`CompanionGone` at t
 run's process then validates and renders itself (a warning says so), and the pages the companion had
 not rendered are reported at the run's end. The process lives as long as the process that started
 it (it ends when its stdin closes), so the runs of one process (tests, a notebook) share it and
-import GX once, as they share the in-process GX context; a backfill ends it once its last validating
-step has finished, to free its memory for the metric steps (the ``gx`` resource's ``step_finished``),
-and the next run starts another.
+import GX once, as they share the in-process GX context; a backfill whose validations grew it ends it
+once its last validating step has finished, to free its memory for the metric steps (the ``gx``
+resource's ``step_finished``), and the next run starts another.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from typing import IO, Any
 import pandas as pd
 
 from saas_metrics.arrow_pool import release_unused_memory, use_returning_arrow_pool
+from saas_metrics.proc_status import status_mb
 from saas_metrics.quality import data_docs, gx_context
 from saas_metrics.quality.expectations import SuiteVariant
 from saas_metrics.quality.gx_results import SuiteFindings, findings_from_gx
@@ -78,6 +79,9 @@ class GXCompanion:
         self._unanswered: list[tuple[int, str]] = []  # (ticket, what it asked), in the order sent
         self._failures: list[str] = []  # asynchronous requests that failed, until drain() returns them
         self._gone = False
+        #: The process's resident memory once it had imported GX (MiB; None until known, or without /proc).
+        self.started_mb: float | None = None
+        self._warm_ticket: int | None = None  # the request whose answer is started_mb
 
     @classmethod
     def start(cls) -> GXCompanion:
@@ -91,12 +95,17 @@ class GXCompanion:
         entry = f"from {__name__} import main; raise SystemExit(main())"
         process = subprocess.Popen([sys.executable, "-c", entry], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         companion = cls(process)
-        companion._send("warm", None, "importing Great Expectations")
+        companion._warm_ticket = companion._send("warm", None, "importing Great Expectations")
         return companion
 
     @property
     def pid(self) -> int:
         return self._process.pid
+
+    @property
+    def resident_mb(self) -> float | None:
+        """The process's resident memory now, in MiB (None once it has ended, or without /proc)."""
+        return None if self._gone else status_mb("VmRSS", self._process.pid)
 
     @property
     def alive(self) -> bool:
@@ -133,6 +142,8 @@ class GXCompanion:
             if got != expected:  # cannot happen with one serving thread; never pair a wrong answer
                 self._process.kill()
                 raise self._ended(ticket if awaited else None)
+            if ok and got == self._warm_ticket:
+                self.started_mb = answer
             if got == ticket:
                 if not ok:
                     raise CompanionError(f"{description} failed in the GX companion process:\n{answer}")
@@ -228,7 +239,7 @@ def start_shared_companion() -> None:
 def _handle(kind: str, ticket: int, payload: Any, kept: dict[int, Any]) -> Any:
     if kind == "warm":
         gx_context.get_gx_context()
-        return None
+        return status_mb("VmRSS")
     if kind == "validate":
         frame, variant, parameters, detail_passing, pii, keep = payload
         result = gx_context.run_suite(frame, variant, parameters, detail_passing=detail_passing)

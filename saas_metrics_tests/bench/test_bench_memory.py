@@ -72,8 +72,9 @@ def test_the_peak_counts_the_processes_the_run_started() -> None:
 
 
 def test_without_proc_the_peak_falls_back_to_getrusage(monkeypatch: pytest.MonkeyPatch) -> None:
+    from saas_metrics import proc_status
     from saas_metrics.bench import memory
 
-    monkeypatch.setattr(memory, "_STATUS", Path("/nonexistent/status"))
+    monkeypatch.setattr(proc_status, "PROC", Path("/nonexistent"))
     assert memory.current_rss_mb() is None
     assert max_rss_mb() > 5  # ru_maxrss of this process, in MiB

@@ -13,6 +13,7 @@ from saas_metrics.compat import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_R
 from saas_metrics.config import QualityPolicy, Settings
 from saas_metrics.definitions import build_definitions
 from saas_metrics.defs.resources import (
+    COMPANION_KEEP_MB,
     GreatExpectationsResource,
     SecretInConfigError,
     secret_url,
@@ -84,27 +85,43 @@ def test_the_gx_resource_serves_a_run_with_the_process_s_companion(tmp_path: Pat
     assert build_definitions(Settings(sources_dir=tmp_path)).resources["gx"].companion is True
 
 
-def test_a_backfill_ends_the_companion_once_its_last_validating_step_has_finished() -> None:
-    """Its metric steps over the whole window are the run's heaviest: the companion's memory is given
-    back before them. A one-month run keeps the companion for the process's next run."""
+def test_a_backfill_ends_a_grown_companion_once_its_last_validating_step_has_finished() -> None:
+    """Its metric steps over the whole window are the run's heaviest: a companion that holds memory
+    worth giving back (more than COMPANION_KEEP_MB above its start) is ended before them. One that
+    grew less, and a one-month run's, are kept for the process's next run."""
+    messages: list[str] = []
 
     def step(name: str, first: str, last: str) -> SimpleNamespace:
         tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
-        return SimpleNamespace(op_def=SimpleNamespace(name=name), run=SimpleNamespace(tags=tags), log=None)
+        return SimpleNamespace(op_def=SimpleNamespace(name=name), run=SimpleNamespace(tags=tags),
+                               log=SimpleNamespace(info=messages.append, warning=messages.append))
 
     validating = ["ingest_billing", "ingest_crm"]
     with GreatExpectationsResource().process_config_and_initialize_cm() as gx:
         companion = gx.run_companion
         gx.step_finished(step("ingest_billing", "2025-01-01", "2025-01-01"), validating)
         gx.step_finished(step("ingest_crm", "2025-01-01", "2025-01-01"), validating)
-        assert gx.run_companion is companion and companion.alive  # one month: kept
+        assert gx.run_companion is companion and companion.alive  # one month: kept, nothing said
+    assert messages == []
     with GreatExpectationsResource().process_config_and_initialize_cm() as gx:
         companion = gx.run_companion
         assert companion is not None and companion.alive
         gx.step_finished(step("ingest_billing", "2025-01-01", "2025-03-01"), validating)
-        assert gx.run_companion is companion and companion.alive  # a validating step is still to come
+        gx.step_finished(step("ingest_crm", "2025-01-01", "2025-03-01"), validating)
+        assert companion.started_mb is not None and companion.alive  # it has grown by far less than the bound
+        assert gx.run_companion is None  # the run is done with it
+        [kept] = messages
+        assert kept.startswith(f"Great Expectations: companion process {companion.pid} kept after the run's last validation (")
+    messages.clear()
+    with GreatExpectationsResource().process_config_and_initialize_cm() as gx:
+        assert gx.run_companion is companion
+        gx.step_finished(step("ingest_billing", "2025-01-01", "2025-03-01"), validating)
+        assert companion.alive  # a validating step is still to come
+        companion.started_mb = companion.resident_mb - COMPANION_KEEP_MB - 1  # as if a large backfill had grown it
         gx.step_finished(step("ingest_crm", "2025-01-01", "2025-03-01"), validating)
         assert gx.run_companion is None and not companion.alive
+        [ended] = messages
+        assert ended.startswith(f"Great Expectations: companion process {companion.pid} ended after the run's last validation, holding ")
     # The process's next run starts a new one.
     with GreatExpectationsResource().process_config_and_initialize_cm() as gx:
         assert gx.run_companion is not None and gx.run_companion.alive and gx.run_companion is not companion
