@@ -1,7 +1,8 @@
 """A run whose GX validations and Data Docs are done by the companion process (the default) stores
 what a run doing them in its own process stores: the same rows, quarantine, check results and
-Data Docs pages, all rendered by the time the run has ended; the run's log names the companion, and
-its validating steps run before its metric steps."""
+Data Docs pages, all rendered by the time the run has ended; the run's log names the companion and
+says it was kept after the run's last validation, and its validating steps run before its metric
+steps."""
 
 from __future__ import annotations
 
@@ -27,6 +28,9 @@ from saas_metrics_tests.conftest import END_MONTH, SMALL_START
 from saas_metrics_tests.integration.helpers import make_settings, run_months, sqlite_copy
 
 MONTH = dt.date(2025, 3, 1)
+#: The runs cover MONTH and the next: a backfill, whose last validation decides whether the
+#: companion is kept (defs/resources.py); the tables compared are MONTH's.
+LAST = dt.date(2025, 4, 1)
 #: Check metadata that names the run, its time or where its files are, not the verdicts.
 RUN_SPECIFIC = {"data_docs", "data_docs_url", "validated_at", "validated_by_run", "run_id"}
 COMPANION_LOG = "Great Expectations: validated and Data Docs rendered by companion process"
@@ -70,7 +74,7 @@ def test_a_month_validated_by_the_companion_equals_one_validated_in_the_runs_pro
                                  reports_dir=tmp_path / f"companion_{companion}" / "reports",
                                  quality=QualityPolicy(gx_companion=companion))
         instance = ephemeral_instance()
-        outcome = run_months(settings, MONTH, MONTH, instance=instance)
+        outcome = run_months(settings, MONTH, LAST, instance=instance)
         said = [r.user_message for r in instance.all_logs(outcome.run_id) if r.dagster_event is None]
         # The validating steps run before every metric step (their priority, defs/ingest.py).
         order = [r.dagster_event.step_key for r in instance.all_logs(outcome.run_id, of_type=dg.DagsterEventType.STEP_START)]
@@ -82,6 +86,9 @@ def test_a_month_validated_by_the_companion_equals_one_validated_in_the_runs_pro
     url_off, checks_off, said_off, docs_off = runs[False]
     assert sum(COMPANION_LOG in line for line in said_on) == 1 and not any(COMPANION_LOG in line for line in said_off)
     assert not [line for line in said_on if line.startswith("Data Docs: ")]  # no page failed
+    # The sample's two months leave the companion well under the bound: kept for the next run.
+    [kept] = [line for line in said_on if line.startswith("Great Expectations: companion process")]
+    assert "kept after the run's last validation" in kept, kept
     # Every source table validated in full in both runs, with the same verdicts and metadata.
     full = {asset for (asset, _), (_, meta) in checks_on.items() if meta.get("validation") == "full"}
     assert {f"raw_{table}" for table in SCHEMAS} - full == set()
