@@ -3,6 +3,7 @@ resource hands a run the GX companion process."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -108,10 +109,16 @@ def test_a_backfill_ends_a_grown_companion_once_its_last_validating_step_has_fin
         assert companion is not None and companion.alive
         gx.step_finished(step("ingest_billing", "2025-01-01", "2025-03-01"), validating)
         gx.step_finished(step("ingest_crm", "2025-01-01", "2025-03-01"), validating)
-        assert companion.started_mb is not None and companion.alive  # it has grown by far less than the bound
-        assert gx.run_companion is None  # the run is done with it
+        assert companion.alive and gx.run_companion is None  # kept, and the run is done with it
+        # Measured by the companion once GX was imported (GX and pandas: well over 100 MiB).
+        assert companion.started_mb is not None and companion.started_mb > 100
         [kept] = messages
-        assert kept.startswith(f"Great Expectations: companion process {companion.pid} kept after the run's last validation (")
+        match = re.fullmatch(rf"Great Expectations: companion process {companion.pid} kept after the run's last "
+                             r"validation \(([\d,]+) MiB, (-?[\d,]+) MiB above its start\)", kept)
+        assert match is not None, kept
+        held, grown = (int(g.replace(",", "")) for g in match.groups())
+        assert abs(held - grown - companion.started_mb) <= 1  # rounding
+        assert grown <= COMPANION_KEEP_MB
     messages.clear()
     with GreatExpectationsResource().process_config_and_initialize_cm() as gx:
         assert gx.run_companion is companion
@@ -125,3 +132,21 @@ def test_a_backfill_ends_a_grown_companion_once_its_last_validating_step_has_fin
     # The process's next run starts a new one.
     with GreatExpectationsResource().process_config_and_initialize_cm() as gx:
         assert gx.run_companion is not None and gx.run_companion.alive and gx.run_companion is not companion
+
+
+def test_without_proc_a_backfill_ends_the_companion_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where this process cannot read the companion's memory (no /proc), a backfill ends it after its
+    last validation: the large backfill's memory bound does not depend on the figure."""
+    from saas_metrics import proc_status
+
+    messages: list[str] = []
+    tags = {ASSET_PARTITION_RANGE_START_TAG: "2025-01-01", ASSET_PARTITION_RANGE_END_TAG: "2025-03-01"}
+    step = SimpleNamespace(op_def=SimpleNamespace(name="ingest_billing"), run=SimpleNamespace(tags=tags),
+                           log=SimpleNamespace(info=messages.append, warning=messages.append))
+    with GreatExpectationsResource().process_config_and_initialize_cm() as gx:
+        companion = gx.run_companion
+        assert companion is not None
+        monkeypatch.setattr(proc_status, "PROC", Path("/nonexistent"))
+        gx.step_finished(step, ["ingest_billing"])
+        assert not companion.alive and companion.resident_mb is None
+    assert messages == [f"Great Expectations: companion process {companion.pid} ended after the run's last validation"]
